@@ -1,0 +1,190 @@
+/**
+ * The typed, validated configuration of acmems: what every other module reads.
+ *
+ * Produced only by `loadConfig()` (src/config/load.ts) from INI files; every value that came from a file keeps
+ * where it came from (`source`) so later errors can name `file:line`.
+ */
+
+/** A place in a config file. `line` is 1-based; 0 means "implied default, not written anywhere". */
+export interface Source {
+  file: string;
+  line: number;
+}
+
+/** An error or warning about the configuration, printed as `FILE:LINE: message`. */
+export interface Diagnostic extends Source {
+  message: string;
+}
+
+/** One socket address to listen on. `hostname` is what `Deno.serve({ hostname })` takes (zone id included). */
+export interface ListenAddress {
+  /** IPv4 literal, IPv6 literal without brackets (with `%zone` if any). */
+  hostname: string;
+  port: number;
+  /** The IPv6 zone id (interface name or index) for link-local addresses. */
+  zone?: string;
+  /** How to show it: `127.0.0.1:1313`, `[::1]:1313`, `[fe80::1%eth0]:1380`. */
+  display: string;
+  source: Source;
+}
+
+export type TermsOfService =
+  | { kind: "none" }
+  | { kind: "any"; source: Source }
+  | { kind: "urls"; urls: string[]; source: Source };
+
+export interface AccountConfig {
+  /** ACME directory URL. */
+  acmeServer: string;
+  /** True when `acme-server` was not set and Let's Encrypt staging is used. */
+  acmeServerIsDefault: boolean;
+  /** Directory holding account.pem and registration.json. */
+  dir: string;
+  acceptTermsOfService: TermsOfService;
+  email: string[];
+  /** PEM file with extra CA certificates trusted for the ACME server. */
+  caFile?: string;
+  eabKid?: string;
+  /** base64url HMAC key for external account binding. A secret: never print it. */
+  eabHmacKey?: string;
+  /** ACME profile requested for new orders unless an auth block says otherwise. */
+  profile?: string;
+  source: Source;
+}
+
+export interface MgmtConfig {
+  listeners: ListenAddress[];
+  /** Largest accepted CSR body in bytes. */
+  maxSize: number;
+  /** Name of the verification used by auth blocks without `verification`, or null when disabled. */
+  defaultVerification: string | null;
+  /** Name of the storage used by auth blocks without `storage`; null means no caching. */
+  defaultStorage: string | null;
+  /** How long a /sign request may wait for the CA, in milliseconds. */
+  signTimeoutMs: number;
+}
+
+export type LogLevel = "error" | "warning" | "info" | "debug";
+
+export interface LoggingConfig {
+  level: LogLevel;
+  format: "text" | "json";
+  /** `stderr`, `stdout` or a file path. */
+  destination: string;
+}
+
+export interface Http01Verification {
+  type: "http01";
+  name: string;
+  listeners: ListenAddress[];
+  /** True for the `http` verification acmems adds when none is configured. */
+  implicit: boolean;
+  source: Source;
+}
+
+export type TsigAlgorithm = "hmac-sha256" | "hmac-sha384" | "hmac-sha512";
+
+export interface TsigKey {
+  /** Key name as the DNS server knows it, e.g. `acmems-key`. */
+  name: string;
+  algorithm: TsigAlgorithm;
+  /** base64 secret. A secret: never print it. */
+  secret: string;
+  /** Where the key came from: the config line, or the key file. */
+  source: Source;
+}
+
+export interface DnsServerAddress {
+  hostname: string;
+  port: number;
+  display: string;
+}
+
+export interface DnsUpdateVerification {
+  type: "dns01-dnsUpdate";
+  name: string;
+  servers: DnsServerAddress[];
+  ttl: number;
+  timeoutMs: number;
+  /** Zone to update; discovered through SOA queries when unset. */
+  zone?: string;
+  transport: "tcp" | "udp";
+  tsig?: TsigKey;
+  source: Source;
+}
+
+export type VerificationConfig = Http01Verification | DnsUpdateVerification;
+
+export interface NoneStorage {
+  type: "none";
+  name: string;
+  source: Source;
+}
+
+export interface FileStorage {
+  type: "file";
+  name: string;
+  directory: string;
+  /** Renew cached certificates this many days before notAfter. */
+  renewWithinDays: number;
+  /** True for the storage acmems adds in `<account dir>/cache` when none is configured. */
+  implicit: boolean;
+  source: Source;
+}
+
+export type StorageConfig = NoneStorage | FileStorage;
+
+/** An IPv4 or IPv6 network; a single address is a /32 or /128. */
+export interface IpNetwork {
+  family: 4 | 6;
+  /** Network address bytes (4 or 16). */
+  bytes: Uint8Array;
+  prefix: number;
+  /** Canonical text, e.g. `192.0.2.0/24`, `2001:db8::/32`, `198.51.100.21`. */
+  text: string;
+}
+
+export type HmacType = "sha1" | "sha256" | "sha384" | "sha512";
+
+export interface AuthBlock {
+  name: string;
+  ips: IpNetwork[];
+  /** Name globs: `*`, `?`, `[...]`. */
+  domains: string[];
+  hmac?: {
+    type: HmacType;
+    /** The shared secret (UTF-8 bytes are the HMAC key). A secret: never print it. */
+    key: string;
+  };
+  all: boolean;
+  /** Name of the verification this block uses (already resolved against the default). */
+  verification: string;
+  /** Name of the storage this block uses, or null for no caching. */
+  storage: string | null;
+  profile?: string;
+  source: Source;
+}
+
+export interface Config {
+  /** The files the config was read from, in order. */
+  files: string[];
+  account: AccountConfig;
+  mgmt: MgmtConfig;
+  logging: LoggingConfig;
+  /** By name, in definition order. */
+  verifications: Map<string, VerificationConfig>;
+  /** By name, in definition order. */
+  storages: Map<string, StorageConfig>;
+  /** In config order: the first block that admits a request wins. */
+  auth: AuthBlock[];
+}
+
+/** What `loadConfig()` returns: a config when there were no errors, and all diagnostics either way. */
+export interface ConfigResult {
+  ok: boolean;
+  config?: Config;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+  /** Informational notes for check-config (e.g. "acme-server defaults to Let's Encrypt staging"). */
+  notes: Diagnostic[];
+}
