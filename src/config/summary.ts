@@ -1,0 +1,161 @@
+/**
+ * The effective config as check-config shows it: a short text summary and a JSON object.
+ * Secrets (hmac_key, tsig-secret, eab-hmac-key) are always `***`.
+ */
+import type { Config, ConfigResult, Diagnostic, VerificationConfig } from "./types.ts";
+import { formatDuration } from "./values.ts";
+
+export const REDACTED = "***";
+
+/** Plain data for `check-config --json`: everything effective, secrets redacted. */
+export function configToJson(config: Config): Record<string, unknown> {
+  const account = config.account;
+  return {
+    files: config.files,
+    account: {
+      acmeServer: account.acmeServer,
+      acmeServerIsDefault: account.acmeServerIsDefault,
+      dir: account.dir,
+      acceptTermsOfService: account.acceptTermsOfService.kind === "urls"
+        ? account.acceptTermsOfService.urls
+        : account.acceptTermsOfService.kind === "any",
+      email: account.email,
+      caFile: account.caFile ?? null,
+      eabKid: account.eabKid ?? null,
+      eabHmacKey: account.eabHmacKey === undefined ? null : REDACTED,
+      profile: account.profile ?? null,
+    },
+    mgmt: {
+      listeners: config.mgmt.listeners.map((l) => l.display),
+      maxSize: config.mgmt.maxSize,
+      defaultVerification: config.mgmt.defaultVerification,
+      defaultStorage: config.mgmt.defaultStorage,
+      signTimeoutMs: config.mgmt.signTimeoutMs,
+    },
+    logging: { ...config.logging },
+    verifications: [...config.verifications.values()].map(verificationToJson),
+    storages: [...config.storages.values()].map((s) =>
+      s.type === "none" ? { name: s.name, type: s.type } : {
+        name: s.name,
+        type: s.type,
+        directory: s.directory,
+        renewWithinDays: s.renewWithinDays,
+        implicit: s.implicit,
+      }
+    ),
+    auth: config.auth.map((b) => ({
+      name: b.name,
+      ip: b.ips.map((n) => n.text),
+      domain: b.domains,
+      hmac: b.hmac ? { type: b.hmac.type, key: REDACTED } : null,
+      all: b.all,
+      verification: b.verification,
+      storage: b.storage,
+      profile: b.profile ?? account.profile ?? null,
+      source: `${b.source.file}:${b.source.line}`,
+    })),
+  };
+}
+
+function verificationToJson(v: VerificationConfig): Record<string, unknown> {
+  if (v.type === "http01") {
+    return { name: v.name, type: v.type, listeners: v.listeners.map((l) => l.display), implicit: v.implicit };
+  }
+  return {
+    name: v.name,
+    type: v.type,
+    dnsServers: v.servers.map((s) => s.display),
+    ttl: v.ttl,
+    timeoutMs: v.timeoutMs,
+    zone: v.zone ?? null,
+    transport: v.transport,
+    tsig: v.tsig ? { keyName: v.tsig.name, algorithm: v.tsig.algorithm, secret: REDACTED } : null,
+  };
+}
+
+export function resultToJson(result: ConfigResult): Record<string, unknown> {
+  return {
+    ok: result.ok,
+    errors: result.errors,
+    warnings: result.warnings,
+    notes: result.notes,
+    config: result.config ? configToJson(result.config) : null,
+  };
+}
+
+export function formatDiagnostic(d: Diagnostic, kind: "error" | "warning" | "note"): string {
+  const place = d.line > 0 ? `${d.file}:${d.line}` : d.file;
+  return `${place}: ${kind}: ${d.message}`;
+}
+
+/** A short human summary of the effective config. */
+export function configSummary(config: Config): string {
+  const lines: string[] = [];
+  const a = config.account;
+  lines.push(`ACME server:   ${a.acmeServer}${a.acmeServerIsDefault ? " (default: Let's Encrypt staging)" : ""}`);
+  lines.push(`account dir:   ${a.dir}`);
+  const tos = a.acceptTermsOfService;
+  lines.push(
+    `terms:         ${
+      tos.kind === "any" ? "accepted (any)" : tos.kind === "urls" ? tos.urls.join(", ") : "not accepted"
+    }`,
+  );
+  if (a.email.length > 0) lines.push(`contact:       ${a.email.join(", ")}`);
+  if (a.caFile) lines.push(`CA file:       ${a.caFile}`);
+  if (a.eabKid) lines.push(`EAB:           kid ${a.eabKid}, key ${REDACTED}`);
+  if (a.profile) lines.push(`profile:       ${a.profile}`);
+  lines.push(
+    `mgmt:          ${
+      config.mgmt.listeners.map((l) => l.display).join(", ") || "(none)"
+    }; max-size ${config.mgmt.maxSize} bytes; ` +
+      `sign-timeout ${formatDuration(config.mgmt.signTimeoutMs)}`,
+  );
+  lines.push(`logging:       ${config.logging.level}, ${config.logging.format}, to ${config.logging.destination}`);
+  lines.push("verifications:");
+  for (const v of config.verifications.values()) {
+    const isDefault = config.mgmt.defaultVerification === v.name ? ", default" : "";
+    if (v.type === "http01") {
+      lines.push(
+        `  ${v.name} (http01${isDefault}${v.implicit ? ", implicit" : ""}): ${
+          v.listeners.map((l) => l.display).join(", ")
+        }`,
+      );
+    } else {
+      const tsig = v.tsig ? `TSIG ${v.tsig.name} ${v.tsig.algorithm} (secret ${REDACTED})` : "no TSIG";
+      lines.push(
+        `  ${v.name} (dns01-dnsUpdate${isDefault}): ${
+          v.servers.map((s) => s.display).join(", ")
+        } over ${v.transport}, ` +
+          `zone ${v.zone ?? "found by SOA lookup"}, ttl ${v.ttl}, timeout ${formatDuration(v.timeoutMs)}, ${tsig}`,
+      );
+    }
+  }
+  lines.push("storages:");
+  if (config.storages.size === 0) lines.push("  (none)");
+  for (const s of config.storages.values()) {
+    const isDefault = config.mgmt.defaultStorage === s.name ? ", default" : "";
+    lines.push(
+      s.type === "none"
+        ? `  ${s.name} (none${isDefault}): no caching`
+        : `  ${s.name} (file${isDefault}${
+          s.implicit ? ", implicit" : ""
+        }): ${s.directory}, renew ${s.renewWithinDays} days before expiry`,
+    );
+  }
+  lines.push("auth blocks (first match wins):");
+  if (config.auth.length === 0) lines.push("  (none: every request is refused)");
+  for (const b of config.auth) {
+    const who: string[] = [];
+    if (b.ips.length > 0) who.push(`ip ${b.ips.map((n) => n.text).join(", ")}`);
+    if (b.hmac) who.push(`hmac ${b.hmac.type} (key ${REDACTED})`);
+    if (b.all) who.push("all = yes");
+    lines.push(`  ${b.name}: ${who.length > 0 ? who.join(" and ") : "any client"}`);
+    lines.push(`    names: ${b.domains.join(", ")}`);
+    lines.push(
+      `    verification ${b.verification}, storage ${b.storage ?? "none (no caching)"}, profile ${
+        b.profile ?? a.profile ?? "CA default"
+      }`,
+    );
+  }
+  return lines.join("\n");
+}

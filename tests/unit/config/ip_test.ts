@@ -1,0 +1,45 @@
+import { assert, assertEquals } from "../../support/assert.ts";
+import { formatIp, networkContains, parseIpAddress, parseIpNetwork } from "../../../src/config/ip.ts";
+
+const NETWORKS: [string, string | RegExp][] = [
+  ["192.0.2.0/24", "192.0.2.0/24"],
+  ["198.51.100.21", "198.51.100.21"],
+  ["2001:DB8::/32", "2001:db8::/32"],
+  ["::1", "::1"],
+  ["0.0.0.0/0", "0.0.0.0/0"],
+  ["::/0", "::/0"],
+  ["192.0.2.1/24", /host bits set: did you mean 192.0.2.0\/24/],
+  ["192.0.2.0/33", /invalid prefix length "33"/],
+  ["01.2.3.4", /not an IPv4 or IPv6/],
+  ["1:2:3:4:5:6:7:8:9", /not an IPv4 or IPv6/],
+  ["fe80::1%eth0", /zone ids are not allowed/],
+  ["", /not an IPv4 or IPv6/],
+];
+
+for (const [input, expected] of NETWORKS) {
+  Deno.test(`ip network: ${JSON.stringify(input)}`, () => {
+    const parsed = parseIpNetwork(input);
+    if (typeof expected === "string") assertEquals("text" in parsed && parsed.text, expected);
+    else assert("error" in parsed && expected.test(parsed.error), JSON.stringify(parsed));
+  });
+}
+
+Deno.test("ip: containment across families and IPv4-mapped peers", () => {
+  const net = parseIpNetwork("192.0.2.0/24");
+  assert("text" in net);
+  assert(networkContains(net, parseIpAddress("192.0.2.77")!));
+  assert(networkContains(net, parseIpAddress("::ffff:192.0.2.77")!));
+  assert(!networkContains(net, parseIpAddress("192.0.3.1")!));
+  assert(!networkContains(net, parseIpAddress("2001:db8::1")!));
+  const v6 = parseIpNetwork("2001:db8::/32");
+  assert("text" in v6);
+  assert(networkContains(v6, parseIpAddress("2001:db8:ffff::1")!));
+  assert(networkContains(v6, parseIpAddress("[2001:db8::1%eth0]")!));
+  assert(!networkContains(v6, parseIpAddress("2001:db9::1")!));
+});
+
+Deno.test("ip: RFC 5952 formatting", () => {
+  assertEquals(formatIp(6, parseIpAddress("2001:0db8:0:0:1:0:0:1")!.bytes), "2001:db8::1:0:0:1");
+  assertEquals(formatIp(6, parseIpAddress("::")!.bytes), "::");
+  assertEquals(formatIp(6, parseIpAddress("::ffff:1.2.3.4")!.bytes), "::ffff:102:304");
+});
