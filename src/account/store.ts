@@ -1,0 +1,164 @@
+/**
+ * The account directory (`[account] dir`): `account.pem` (the account key, PKCS#8 PEM, mode 0600) and
+ * `registration.json` (the account URL and the CA's answer).
+ *
+ * Contract: both files are replaced atomically (src/fs/atomic_write.ts); a crash leaves the old or the new file.
+ * `registration.json` belongs to the key next to it: replacing the key removes it. Reading never changes anything.
+ * Keys from the original ACMEMS (RSA in PKCS#1 "BEGIN RSA PRIVATE KEY" or PKCS#8) are accepted.
+ */
+import { join } from "node:path";
+import { describeKey, exportPrivateKeyPem, importPrivateKeyPem } from "../acme/mod.ts";
+import type { AcmeAccount } from "../acme/mod.ts";
+import { atomicWriteFile } from "../fs/atomic_write.ts";
+
+export const ACCOUNT_KEY_FILE = "account.pem";
+export const REGISTRATION_FILE = "registration.json";
+
+/** What registration.json holds. */
+export interface Registration {
+  /** The account URL (the JWS `kid`). */
+  url: string;
+  /** The directory URL of the CA this account lives at. */
+  directoryUrl: string;
+  /** The CA's account object as last seen. */
+  account: AcmeAccount;
+  /** The terms-of-service URL agreed to, when known. */
+  termsOfServiceAgreed?: string;
+  /** ISO time of the last write. */
+  updatedAt: string;
+}
+
+export class AccountStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AccountStoreError";
+  }
+}
+
+export function accountKeyPath(dir: string): string {
+  return join(dir, ACCOUNT_KEY_FILE);
+}
+
+export function registrationPath(dir: string): string {
+  return join(dir, REGISTRATION_FILE);
+}
+
+export interface LoadedKey {
+  keyPair: CryptoKeyPair;
+  /** e.g. "EC P-256", "RSA 2048". */
+  description: string;
+  /** Problems worth telling the operator (a key readable by others). */
+  warnings: string[];
+}
+
+/** Reads the account key; null when the file does not exist. Throws AccountStoreError for unreadable/bad keys. */
+export async function loadAccountKey(dir: string): Promise<LoadedKey | null> {
+  const path = accountKeyPath(dir);
+  let text: string;
+  let mode: number | null = null;
+  try {
+    text = await Deno.readTextFile(path);
+    mode = (await Deno.stat(path)).mode;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new AccountStoreError(`Cannot read the account key ${path}: ${describe(error)}`);
+  }
+  let keyPair: CryptoKeyPair;
+  try {
+    keyPair = await importPrivateKeyPem(text, { extractable: true });
+  } catch (error) {
+    throw new AccountStoreError(
+      `The account key ${path} is not a usable private key (${describe(error)}): ` +
+        "restore it from a backup, or move it away and run acmems register --gen-key --register",
+    );
+  }
+  const warnings: string[] = [];
+  if (mode !== null && (mode & 0o077) !== 0) {
+    warnings.push(
+      `The account key ${path} is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, "0")}): ` +
+        `run chmod 600 ${path}`,
+    );
+  }
+  return { keyPair, description: describeKey(keyPair.privateKey), warnings };
+}
+
+/** Writes a new account key (mode 0600), creating the directory (mode 0700) if needed. */
+export async function saveAccountKey(
+  dir: string,
+  keyPair: CryptoKeyPair,
+  opts: { force?: boolean } = {},
+): Promise<void> {
+  const path = accountKeyPath(dir);
+  await ensureDirectory(dir);
+  if (!opts.force) {
+    try {
+      await Deno.lstat(path);
+      throw new AccountStoreError(
+        `An account key already exists at ${path}: pass --force to replace it ` +
+          "(the CA account of the old key stays registered; keep a copy of the old key if you may need it)",
+      );
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  let pem: string;
+  try {
+    pem = await exportPrivateKeyPem(keyPair.privateKey);
+  } catch (error) {
+    throw new AccountStoreError(`Cannot export the new account key: ${describe(error)}`);
+  }
+  try {
+    await atomicWriteFile(path, pem, { mode: 0o600 });
+    // The registration belongs to the previous key.
+    await Deno.remove(registrationPath(dir)).catch(() => {});
+  } catch (error) {
+    throw new AccountStoreError(`Cannot write the account key ${path}: ${describe(error)}`);
+  }
+}
+
+/** Reads registration.json; null when missing. A corrupt file is an error naming it. */
+export async function loadRegistration(dir: string): Promise<Registration | null> {
+  const path = registrationPath(dir);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new AccountStoreError(`Cannot read ${path}: ${describe(error)}`);
+  }
+  try {
+    const value = JSON.parse(text);
+    if (typeof value?.url !== "string" || typeof value?.directoryUrl !== "string") throw new Error("url missing");
+    return value as Registration;
+  } catch (error) {
+    throw new AccountStoreError(
+      `${path} is not a valid registration (${
+        describe(error)
+      }): remove it and run acmems register to recover it from the CA`,
+    );
+  }
+}
+
+export async function saveRegistration(dir: string, registration: Registration): Promise<void> {
+  const path = registrationPath(dir);
+  await ensureDirectory(dir);
+  try {
+    await atomicWriteFile(path, JSON.stringify(registration, null, 2) + "\n", { mode: 0o600 });
+  } catch (error) {
+    throw new AccountStoreError(`Cannot write ${path}: ${describe(error)}`);
+  }
+}
+
+async function ensureDirectory(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new AccountStoreError(`Cannot create the account directory ${dir}: ${describe(error)}`);
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  return error instanceof Error ? error.message : String(error);
+}
