@@ -1,17 +1,141 @@
-import type { Subcommand } from "./usage.ts";
+/**
+ * `acmems serve`: validate the config, prepare the account, start the listeners, run until SIGINT/SIGTERM.
+ */
+import { generateKeyPair } from "../src/acme/mod.ts";
+import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
+import { App } from "../src/app.ts";
+import { loadConfig } from "../src/config/load.ts";
+import { formatDiagnostic } from "../src/config/summary.ts";
+import type { Config } from "../src/config/types.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+import { VERSION } from "../src/version.ts";
+import { type Subcommand, UsageError } from "./usage.ts";
+
+const USAGE = `Usage: acmems serve CONFIG...
+
+Runs the management listeners (POST /sign) and the http-01 challenge listeners of the config.
+On first start without an account key, it creates one and registers if the config accepts the
+terms of service (accept-terms-of-service = yes); otherwise run "acmems register" first.
+If the CA is unreachable, acmems still starts: /sign answers 503 until the CA is back.
+Stops cleanly on SIGINT or SIGTERM.
+
+Options:
+  -h, --help  show this help
+`;
+
+/** Every secret of a config, so the logger can scrub them from any line. */
+export function configSecrets(config: Config): string[] {
+  const secrets: string[] = [];
+  if (config.account.eabHmacKey) secrets.push(config.account.eabHmacKey);
+  for (const block of config.auth) if (block.hmac) secrets.push(block.hmac.key);
+  for (const v of config.verifications.values()) {
+    if (v.type === "dns01-dnsUpdate" && v.tsig) secrets.push(v.tsig.secret);
+  }
+  return secrets;
+}
+
+/** Loads the account key, creating it when the config accepts the terms; null (after printing why) otherwise. */
+async function prepareKey(config: Config, log: Logger, files: string[]): Promise<CryptoKeyPair | null> {
+  const loaded = await loadAccountKey(config.account.dir);
+  if (loaded) {
+    for (const warning of loaded.warnings) log.warn("account key permissions", { warning });
+    return loaded.keyPair;
+  }
+  if (config.account.acceptTermsOfService.kind === "none") {
+    console.error(
+      `acmems serve: no account key at ${accountKeyPath(config.account.dir)} and the config does not accept the ` +
+        `terms of service: run acmems register --gen-key --register --accept-terms-of-service ${files.join(" ")}`,
+    );
+    return null;
+  }
+  const keyPair = await generateKeyPair("ec-p256", { extractable: true });
+  await saveAccountKey(config.account.dir, keyPair);
+  log.info("account key created", { path: accountKeyPath(config.account.dir), type: "EC P-256" });
+  return keyPair;
+}
+
+export async function runServe(files: string[], opts: { signal?: AbortSignal; onReady?: (app: App) => void } = {}) {
+  const result = await loadConfig(files);
+  for (const w of result.warnings) console.error(formatDiagnostic(w, "warning"));
+  if (!result.ok || !result.config) {
+    for (const e of result.errors) console.error(formatDiagnostic(e, "error"));
+    console.error("acmems serve: the config is invalid (see above; acmems check-config shows the same).");
+    return 1;
+  }
+  const config = result.config;
+  let log: Logger;
+  try {
+    log = createLogger({ ...config.logging, secrets: configSecrets(config) });
+  } catch (error) {
+    console.error(
+      `acmems serve: cannot open the log destination ${config.logging.destination}: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+    return 1;
+  }
+  try {
+    log.info("starting", { version: VERSION, config: files, ca: config.account.acmeServer });
+    let keyPair: CryptoKeyPair | null;
+    try {
+      keyPair = await prepareKey(config, log, files);
+    } catch (error) {
+      console.error(`acmems serve: ${error instanceof AccountStoreError ? error.message : String(error)}`);
+      return 1;
+    }
+    if (!keyPair) return 1;
+    let caCerts: string[] | undefined;
+    if (config.account.caFile) {
+      try {
+        caCerts = [await Deno.readTextFile(config.account.caFile)];
+      } catch (error) {
+        console.error(`acmems serve: cannot read [account] ca-file ${config.account.caFile}: ${error}`);
+        return 1;
+      }
+    }
+    const app = new App({ config, log, keyPair, caCerts });
+    try {
+      await app.start();
+    } catch (error) {
+      console.error(`acmems serve: ${error instanceof Error ? error.message : error}`);
+      log.error("start failed", { error: error instanceof Error ? error.message : String(error) });
+      return 1;
+    }
+    log.info("ready", { account: app.session.state });
+    opts.onReady?.(app);
+
+    let stopCleanup = () => {};
+    const stop = new Promise<string>((resolve) => {
+      const onSignal = (name: string) => () => resolve(name);
+      const handlers: [Deno.Signal, () => void][] = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]];
+      for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+      opts.signal?.addEventListener("abort", () => resolve("abort"), { once: true });
+      stopCleanup = () => {
+        for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+      };
+    });
+    const reason = await stop;
+    stopCleanup();
+    log.info("stopping", { reason });
+    await app.shutdown();
+    log.info("stopped");
+    return 0;
+  } finally {
+    log.close();
+  }
+}
 
 export const serveCommand: Subcommand = {
   name: "serve",
-  summary: "run the management server (coming with the signing-path issue)",
-  usage: `Usage: acmems serve CONFIG...
-
-Runs the management and challenge listeners described by the config files.
-Not implemented yet: it arrives with the signing-path issue. Use "acmems check-config" meanwhile.
-`,
-  run(_args: string[]): Promise<number> {
-    console.error(
-      'acmems serve: not implemented yet; it comes with the signing-path work. Validate your config with "acmems check-config CONFIG".',
-    );
-    return Promise.resolve(1);
+  summary: "run the management server and the challenge listeners",
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    const files: string[] = [];
+    for (const arg of args) {
+      if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option "${arg}"`);
+      files.push(arg);
+    }
+    if (files.length === 0) throw new UsageError("no config file given");
+    return await runServe(files);
   },
 };

@@ -10,6 +10,7 @@
  */
 import { didYouMean, type IniDocument, type IniEntry, type IniSection, truncate } from "./ini.ts";
 import { parseIpNetwork } from "./ip.ts";
+import { compileGlob } from "../policy/glob.ts";
 import { parseTsigKeyFile } from "./tsig_key_file.ts";
 import type {
   AccountConfig,
@@ -1005,24 +1006,10 @@ function buildAuth(
   return diag.errors.length === before ? block : null;
 }
 
-/** Checks a `domain =` glob: name characters plus `*`, `?` and balanced `[...]` classes. */
+/** Checks a `domain =` glob with the same compiler the policy uses; null when valid. */
 export function checkGlob(pattern: string): string | null {
-  if (pattern === "") return "the pattern is empty";
-  if (pattern.endsWith(".")) return `"${truncate(pattern)}" ends with a dot: write it without the trailing dot`;
-  let inClass = false;
-  for (const ch of pattern) {
-    if (inClass) {
-      if (ch === "]") inClass = false;
-      continue;
-    }
-    if (ch === "[") inClass = true;
-    else if (ch === "]") return `"${truncate(pattern)}" has "]" without "["`;
-    else if (!/[A-Za-z0-9.*?_-]/.test(ch)) {
-      return `"${truncate(pattern)}" contains "${ch}", which is not allowed in a DNS name pattern`;
-    }
-  }
-  if (inClass) return `"${truncate(pattern)}" has "[" without a closing "]"`;
-  return null;
+  const compiled = compileGlob(pattern);
+  return compiled.ok ? null : compiled.error;
 }
 
 function checkListenerClashes(

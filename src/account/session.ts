@@ -1,0 +1,177 @@
+/**
+ * The ACME account as the server uses it: one `AcmeClient`, connected in the background.
+ *
+ * Contract: `start()` never throws for network trouble. When the CA cannot be reached the session is `unavailable`
+ * and retries with backoff until `close()`; while not `ready`, `client()` throws `CaUnavailableError` (the /sign
+ * handler answers 503). A permanent problem (no account and the terms not accepted) makes the session `failed`
+ * with a reason naming the command to run; it does not retry.
+ */
+import { AcmeClient, isProblem } from "../acme/mod.ts";
+import type { AccountConfig } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { VERSION } from "../version.ts";
+import { loadRegistration, type Registration, saveRegistration } from "./store.ts";
+
+export class CaUnavailableError extends Error {
+  constructor(message: string, readonly retryAfterSeconds = 30) {
+    super(message);
+    this.name = "CaUnavailableError";
+  }
+}
+
+export type SessionState = "starting" | "ready" | "unavailable" | "failed";
+
+export interface AccountSessionOptions {
+  account: AccountConfig;
+  keyPair: CryptoKeyPair;
+  /** Extra trusted CA certificates (from [account] ca-file). */
+  caCerts?: string[];
+  log: Logger;
+  /** First retry delay when the CA is unreachable (default 2 s, doubling up to 60 s). */
+  retryDelayMs?: number;
+  /** Replaces client construction (tests). */
+  createClient?: (opts: ConstructorParameters<typeof AcmeClient>[0]) => AcmeClient;
+}
+
+export class AccountSession {
+  #state: SessionState = "starting";
+  #reason = "connecting to the CA";
+  #client: AcmeClient | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  #lastDirectoryOk = 0;
+  readonly #opts: AccountSessionOptions;
+
+  constructor(opts: AccountSessionOptions) {
+    this.#opts = opts;
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get reason(): string {
+    return this.#reason;
+  }
+
+  /** Milliseconds since epoch when the CA's directory last answered (0: never). */
+  get lastDirectoryOk(): number {
+    return this.#lastDirectoryOk;
+  }
+
+  /** The connected client; throws CaUnavailableError while the session is not ready. */
+  client(): AcmeClient {
+    if (this.#state === "ready" && this.#client) return this.#client;
+    throw new CaUnavailableError(`The ACME CA is not available: ${this.#reason}`);
+  }
+
+  /** Connects once now; on failure keeps retrying in the background. Resolves after the first attempt. */
+  async start(): Promise<void> {
+    await this.#attempt(0);
+  }
+
+  async #attempt(failures: number): Promise<void> {
+    if (this.#closed) return;
+    const { account, log } = this.#opts;
+    try {
+      await this.#connect();
+      this.#state = "ready";
+      this.#reason = "ready";
+      log.info("acme account ready", { ca: account.acmeServer });
+    } catch (error) {
+      if (this.#closed) return;
+      if (error instanceof PermanentAccountError) {
+        this.#state = "failed";
+        this.#reason = error.message;
+        log.error("acme account unusable", { ca: account.acmeServer, reason: error.message });
+        return;
+      }
+      this.#state = "unavailable";
+      this.#reason = `cannot reach ${account.acmeServer}: ${error instanceof Error ? error.message : String(error)}`;
+      const base = this.#opts.retryDelayMs ?? 2000;
+      const delay = Math.min(60_000, base * 2 ** Math.min(failures, 5));
+      log.warn("acme ca unreachable, retrying", { ca: account.acmeServer, reason: this.#reason, retryInMs: delay });
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#attempt(failures + 1);
+      }, delay);
+    }
+  }
+
+  async #connect(): Promise<void> {
+    const { account, keyPair, caCerts, log } = this.#opts;
+    const stored = await loadRegistration(account.dir);
+    const registration = stored && stored.directoryUrl === account.acmeServer ? stored : null;
+    this.#client?.close();
+    const create = this.#opts.createClient ?? ((o) => new AcmeClient(o));
+    const client = create({
+      directoryUrl: account.acmeServer,
+      accountKey: keyPair,
+      accountUrl: registration?.url,
+      caCerts,
+      userAgent: `acmems/${VERSION}`,
+    });
+    this.#client = client;
+    const meta = await client.meta();
+    this.#lastDirectoryOk = Date.now();
+    if (registration) return;
+
+    // No registration for this CA: recover the key's account, or register if the terms are accepted.
+    try {
+      const found = await client.findAccount();
+      await saveRegistration(account.dir, toRegistration(found.url, account.acmeServer, found.account));
+      log.info("acme account recovered", { account: found.url });
+      return;
+    } catch (error) {
+      if (!isProblem(error, "accountDoesNotExist")) throw error;
+    }
+    const tos = account.acceptTermsOfService;
+    const terms = meta.termsOfService;
+    const agreed = terms === undefined || tos.kind === "any" || (tos.kind === "urls" && tos.urls.includes(terms));
+    if (!agreed) {
+      throw new PermanentAccountError(
+        `no ACME account for this key and the terms of service at ${terms} are not accepted: ` +
+          "run acmems register --register --accept-terms-of-service CONFIG",
+      );
+    }
+    if (meta.externalAccountRequired && (!account.eabKid || !account.eabHmacKey)) {
+      throw new PermanentAccountError(
+        "the CA requires external account binding: set eab-kid and eab-hmac-key in [account], or run acmems register",
+      );
+    }
+    const created = await client.newAccount({
+      contact: account.email.map((e) => `mailto:${e}`),
+      termsOfServiceAgreed: terms !== undefined ? true : undefined,
+      eab: account.eabKid && account.eabHmacKey ? { kid: account.eabKid, hmacKey: account.eabHmacKey } : undefined,
+    });
+    const registrationToSave = toRegistration(created.url, account.acmeServer, created.account);
+    if (terms) registrationToSave.termsOfServiceAgreed = terms;
+    await saveRegistration(account.dir, registrationToSave);
+    log.info("acme account registered", { account: created.url, ca: account.acmeServer });
+  }
+
+  /** Checks that the CA's directory answers (for /ready); never throws. */
+  async probe(): Promise<boolean> {
+    if (!this.#client) return false;
+    try {
+      await this.#client.refreshDirectory();
+      this.#lastDirectoryOk = Date.now();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#client?.close();
+    this.#client = undefined;
+  }
+}
+
+class PermanentAccountError extends Error {}
+
+function toRegistration(url: string, directoryUrl: string, account: Registration["account"]): Registration {
+  return { url, directoryUrl, account, updatedAt: new Date().toISOString() };
+}

@@ -1,0 +1,138 @@
+/**
+ * Wires a validated config into a running server: account session, challenge responders, issuer, handlers and
+ * listeners. `cli/serve.ts` is the thin command around it; tests build apps directly.
+ */
+import { AccountSession } from "./account/session.ts";
+import { Http01Responder } from "./challenges/http01.ts";
+import { type ChallengeSolver, Http01Solver } from "./challenges/solver.ts";
+import type { Config, ListenAddress } from "./config/types.ts";
+import { createCsrParser } from "./csr/intake.ts";
+import { createMgmtHandler, type SignDecision } from "./http/sign_handler.ts";
+import { Issuer } from "./issuer.ts";
+import type { Logger } from "./log.ts";
+import { compilePolicy } from "./policy/authorize.ts";
+
+export interface AppOptions {
+  config: Config;
+  log: Logger;
+  keyPair: CryptoKeyPair;
+  caCerts?: string[];
+  /** Extra solvers by verification name (dns-01 comes with its own module). */
+  solvers?: Map<string, ChallengeSolver>;
+  onDecision?: (decision: SignDecision) => void;
+  /** Session retry delay when the CA is down (tests shorten it). */
+  retryDelayMs?: number;
+}
+
+export interface RunningListener {
+  role: string;
+  address: ListenAddress;
+  /** The bound port (differs from the configured one only for port 0 in tests). */
+  port: number;
+  server: Deno.HttpServer<Deno.NetAddr>;
+}
+
+export class App {
+  readonly session: AccountSession;
+  readonly issuer: Issuer;
+  readonly responders = new Map<string, Http01Responder>();
+  readonly listeners: RunningListener[] = [];
+  readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  readonly #opts: AppOptions;
+
+  constructor(opts: AppOptions) {
+    this.#opts = opts;
+    const { config, log } = opts;
+    this.session = new AccountSession({
+      account: config.account,
+      keyPair: opts.keyPair,
+      caCerts: opts.caCerts,
+      log,
+      retryDelayMs: opts.retryDelayMs,
+    });
+    const solvers = new Map<string, ChallengeSolver>(opts.solvers ?? []);
+    for (const verification of config.verifications.values()) {
+      if (verification.type !== "http01") continue;
+      const responder = new Http01Responder();
+      this.responders.set(verification.name, responder);
+      solvers.set(verification.name, new Http01Solver(responder));
+    }
+    this.issuer = new Issuer({
+      client: () => this.session.client(),
+      directoryUrl: config.account.acmeServer,
+      solvers,
+      log,
+      orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),
+    });
+    this.mgmtHandler = createMgmtHandler({
+      config,
+      parser: createCsrParser({ maxEntries: 1000 }),
+      policy: compilePolicy(config.auth),
+      issuer: this.issuer,
+      log,
+      onDecision: opts.onDecision,
+    });
+  }
+
+  /** Binds every listener (throws naming the address if one cannot be bound), then connects to the CA. */
+  async start(): Promise<void> {
+    const { config, log } = this.#opts;
+    try {
+      for (const verification of config.verifications.values()) {
+        if (verification.type !== "http01") continue;
+        const responder = this.responders.get(verification.name)!;
+        for (const address of verification.listeners) {
+          this.#listen(`http01 "${verification.name}"`, address, (request) => responder.handle(request));
+        }
+      }
+      for (const address of config.mgmt.listeners) this.#listen("mgmt", address, this.mgmtHandler);
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
+    for (const l of this.listeners) {
+      log.info("listening", { role: l.role, address: l.address.display, port: l.port });
+    }
+    await this.session.start();
+  }
+
+  #listen(
+    role: string,
+    address: ListenAddress,
+    handler: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
+  ): void {
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({ hostname: address.hostname, port: address.port, onListen: () => {} }, handler);
+    } catch (error) {
+      const reason = error instanceof Deno.errors.AddrInUse
+        ? "the address is already in use (another acmems or service?)"
+        : error instanceof Deno.errors.AddrNotAvailable
+        ? "this machine has no such address"
+        : error instanceof Deno.errors.PermissionDenied
+        ? "permission denied (ports below 1024 need privileges)"
+        : error instanceof Error
+        ? error.message
+        : String(error);
+      const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
+      throw new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
+    }
+    this.listeners.push({ role, address, port: server.addr.port, server });
+  }
+
+  /** Stops accepting, lets in-flight requests finish, removes pending challenges, disconnects. */
+  async shutdown(): Promise<void> {
+    const servers = this.listeners.splice(0);
+    // Management first: no new orders; challenge listeners stay up while running orders finish.
+    await Promise.all(servers.filter((l) => l.role === "mgmt").map((l) => l.server.shutdown()));
+    const drain = this.issuer.drain();
+    const grace = new Promise((resolve) => {
+      const t = setTimeout(resolve, 5_000);
+      drain.finally(() => clearTimeout(t));
+    });
+    await Promise.race([drain, grace]);
+    await Promise.all(servers.filter((l) => l.role !== "mgmt").map((l) => l.server.shutdown()));
+    for (const responder of this.responders.values()) responder.clear();
+    this.session.close();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The http-01 responder: the pending key authorizations of one http01 verification, and the handler its
+ * challenge listeners run.
+ *
+ * `GET /.well-known/acme-challenge/<token>` answers the key authorization (text/plain) while the authorization is
+ * pending and the request's Host (port, case and a trailing dot removed) is the authorization's name; anything else
+ * is 404, so several acmems instances can be chained behind nginx with `proxy_next_upstream … http_404`. Tokens that
+ * are not base64url (RFC 8555 §8.3) are 404 without a lookup. Entries are removed when the authorization ends.
+ */
+
+export const CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** Removes the port, brackets, case and a trailing dot from a Host header value. */
+export function normalizeHost(host: string | null): string | null {
+  if (!host) return null;
+  let h = host.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const close = h.indexOf("]");
+    if (close < 0) return null;
+    h = h.slice(1, close);
+  } else {
+    const colon = h.lastIndexOf(":");
+    // One colon: host:port. More than one without brackets: a bare IPv6 address, keep it.
+    if (colon >= 0 && h.indexOf(":") === colon) h = h.slice(0, colon);
+  }
+  if (h.endsWith(".")) h = h.slice(0, -1);
+  return h === "" ? null : h;
+}
+
+export interface ChallengeCounters {
+  served(): void;
+  notFound(): void;
+}
+
+/** Pending http-01 answers, keyed by (name, token). */
+export class Http01Responder {
+  readonly #answers = new Map<string, string>();
+
+  constructor(private readonly counters?: ChallengeCounters) {}
+
+  #key(name: string, token: string): string {
+    return `${name.toLowerCase().replace(/\.$/, "")}\u0000${token}`;
+  }
+
+  /** Starts answering `token` for `name` (the identifier value of the authorization). */
+  add(name: string, token: string, keyAuthorization: string): void {
+    if (!TOKEN.test(token)) throw new Error(`The CA sent an invalid http-01 token "${token.slice(0, 40)}"`);
+    this.#answers.set(this.#key(name, token), keyAuthorization);
+  }
+
+  remove(name: string, token: string): void {
+    this.#answers.delete(this.#key(name, token));
+  }
+
+  /** The key authorization for a request's Host and token, if pending. */
+  lookup(host: string | null, token: string): string | undefined {
+    const name = normalizeHost(host);
+    if (name === null || !TOKEN.test(token)) return undefined;
+    return this.#answers.get(this.#key(name, token));
+  }
+
+  get size(): number {
+    return this.#answers.size;
+  }
+
+  clear(): void {
+    this.#answers.clear();
+  }
+
+  /** The handler for this verification's challenge listeners. */
+  handle = (request: Request): Response => {
+    const url = new URL(request.url);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("Only GET is supported for ACME challenges.\n", {
+        status: 405,
+        headers: { Allow: "GET, HEAD", "Content-Type": "text/plain" },
+      });
+    }
+    const path = url.pathname;
+    if (path.startsWith(CHALLENGE_PREFIX)) {
+      const token = path.slice(CHALLENGE_PREFIX.length);
+      const answer = TOKEN.test(token) ? this.lookup(request.headers.get("host"), token) : undefined;
+      if (answer !== undefined) {
+        this.counters?.served();
+        return new Response(request.method === "HEAD" ? null : answer, {
+          status: 200,
+          headers: { "Content-Type": "text/plain", "Content-Length": String(answer.length) },
+        });
+      }
+    }
+    this.counters?.notFound();
+    return new Response("Not found.\n", { status: 404, headers: { "Content-Type": "text/plain" } });
+  };
+}

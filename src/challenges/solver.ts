@@ -1,0 +1,39 @@
+/**
+ * How the issuer proves control of a name: one solver per `[verification]` block.
+ *
+ * Contract: `present()` makes the challenge answerable (in memory for http-01, a TXT record for dns-01) and
+ * resolves only when it is; `cleanup()` removes exactly what `present()` added and never throws (failures are
+ * logged by the solver). The issuer calls `cleanup()` for every successful `present()`, whatever happens after.
+ */
+import type { Http01Responder } from "./http01.ts";
+
+export interface ChallengeTask {
+  /** The authorization's identifier value (no `*.` even for wildcard authorizations). */
+  identifier: string;
+  wildcard: boolean;
+  token: string;
+  /** `token.thumbprint` (RFC 8555 §8.1). */
+  keyAuthorization: string;
+}
+
+export interface ChallengeSolver {
+  readonly challengeType: "http-01" | "dns-01";
+  present(task: ChallengeTask): Promise<void>;
+  cleanup(task: ChallengeTask): Promise<void>;
+}
+
+/** http-01 through an in-memory responder served by the verification's challenge listeners. */
+export class Http01Solver implements ChallengeSolver {
+  readonly challengeType = "http-01" as const;
+  constructor(readonly responder: Http01Responder) {}
+
+  present(task: ChallengeTask): Promise<void> {
+    this.responder.add(task.identifier, task.token, task.keyAuthorization);
+    return Promise.resolve();
+  }
+
+  cleanup(task: ChallengeTask): Promise<void> {
+    this.responder.remove(task.identifier, task.token);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * CSR intake for `POST /sign`: decode the PEM body, take the CSR apart, verify its self-signature, and check it
+ * against what a public CA will issue. Pure functions (WebCrypto only), no I/O.
+ *
+ * Two steps, so the handler can authorize between them if it wants:
+ *  1. `parseCsrPem(body)` → a `ParsedCsr`, or a 415 refusal (not a PEM CSR, bad base64, not a CSR, bad signature).
+ *  2. `checkCsrRules(csr, { maxNames })` → the normalized names, or a 415/403 refusal, rules in this order:
+ *     no subjectAltName / CN not among the DNS SANs (415); key type and size, signature hash, non-DNS SANs,
+ *     OCSP Must-Staple, too many names, invalid DNS names (403).
+ *
+ * Every refusal reason is one line, sentence case, names the offending value and says how to fix it.
+ * `createCsrParser()` memoises step 1 by the SHA-256 of the DER, so a repeated CSR skips signature verification.
+ */
+import { Pkcs10CertificateRequest } from "@peculiar/x509";
+import { DerError } from "./der.ts";
+import { showValue } from "./display.ts";
+import { normalizeDnsName } from "./names.ts";
+import { extractCsrDer } from "./pem.ts";
+import {
+  type CsrKey,
+  describeKey,
+  parseCsrStructure,
+  type SanEntry,
+  SIGNATURE_ALGORITHMS,
+  WEAK_SIGNATURE_OIDS,
+} from "./structure.ts";
+
+export type { CsrKey, SanEntry };
+
+/** A CSR that parsed and whose self-signature verified. Treat as read-only (cached instances are shared). */
+export interface ParsedCsr {
+  /** The exact DER of the CSR (PEM whitespace and surrounding text do not matter). */
+  der: Uint8Array;
+  /** Lower-case hex SHA-256 of `der`: the cache key for issuance. */
+  sha256: string;
+  /**
+   * DNS subjectAltNames lower-cased, duplicates removed, in CSR order. Not yet validated as DNS names: use the
+   * `names` that `checkCsrRules` returns.
+   */
+  names: string[];
+  /** The first subject CN, if any. */
+  commonName?: string;
+  /** Every subject CN, in order. */
+  commonNames: string[];
+  key: CsrKey;
+  /** e.g. "EC P-256", "RSA 2048", "Ed25519". */
+  keyDescription: string;
+  /** e.g. "sha256WithRSAEncryption", "ecdsa-with-SHA256", or a dotted OID. */
+  signatureAlgorithm: string;
+  signatureOid: string;
+  /** Every subjectAltName entry in CSR order, or null when the extension is absent. */
+  subjectAltNames: SanEntry[] | null;
+  /** True when the CSR asks for OCSP Must-Staple (TLS feature status_request or status_request_v2). */
+  mustStaple: boolean;
+}
+
+export type CsrRefusalCode =
+  | "empty"
+  | "der"
+  | "not-pem"
+  | "wrong-pem-type"
+  | "private-key"
+  | "multiple"
+  | "bad-pem"
+  | "not-csr"
+  | "bad-signature"
+  | "no-san"
+  | "cn-not-in-san"
+  | "key"
+  | "signature-algorithm"
+  | "san-type"
+  | "must-staple"
+  | "too-many-names"
+  | "bad-name";
+
+/** Why a CSR is refused. 415: not a usable CSR; 403: a CSR acmems will not get signed. */
+export interface CsrRefusal {
+  ok: false;
+  status: 403 | 415;
+  code: CsrRefusalCode;
+  /** One line, sentence case, naming the offending value and the fix. */
+  reason: string;
+}
+
+export type CsrParseResult = { ok: true; csr: ParsedCsr } | CsrRefusal;
+export type CsrRulesResult = { ok: true; names: string[] } | CsrRefusal;
+
+/** Names per certificate: 100 for the classic profile, 25 for `tlsserver` and `shortlived` (Let's Encrypt). */
+export function maxNamesForProfile(profile?: string): number {
+  return profile === "tlsserver" || profile === "shortlived" ? 25 : 100;
+}
+
+const ALLOWED_RSA_BITS: ReadonlySet<number> = new Set([2048, 3072, 4096]);
+const ALLOWED_CURVES: ReadonlySet<string> = new Set(["P-256", "P-384"]);
+const ALLOWED_SIGNATURE_OIDS: ReadonlySet<string> = new Set([
+  "1.2.840.113549.1.1.11",
+  "1.2.840.113549.1.1.12",
+  "1.2.840.113549.1.1.13",
+  "1.2.840.10045.4.3.2",
+  "1.2.840.10045.4.3.3",
+  "1.2.840.10045.4.3.4",
+]);
+/** TLS feature values meaning OCSP Must-Staple: status_request (5), status_request_v2 (17). */
+const MUST_STAPLE_FEATURES: ReadonlySet<number> = new Set([5, 17]);
+
+/** Decodes a PEM body and verifies the CSR's self-signature. Never throws: failures are 415 (rarely 403) refusals. */
+export async function parseCsrPem(body: Uint8Array | string): Promise<CsrParseResult> {
+  const pem = extractCsrDer(body);
+  if (!pem.ok) return refuse(415, pem.code, pem.reason);
+  return parseDer(pem.der, await sha256Hex(pem.der));
+}
+
+/** Checks a parsed CSR against the issuance rules; returns the normalized, de-duplicated names. */
+export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): CsrRulesResult {
+  const sans = csr.subjectAltNames;
+  if (!sans || sans.length === 0) {
+    const what = sans ? "an empty subjectAltName extension" : "no subjectAltName extension";
+    return refuse(
+      415,
+      "no-san",
+      `The CSR has ${what}: add -addext 'subjectAltName=DNS:${hintName(csr.commonName)}' to openssl req ` +
+        "(CAs take names from SANs only)",
+    );
+  }
+  const dnsNames = new Set(sans.filter((s) => s.type === "dns").map((s) => s.value.toLowerCase()));
+  for (const cn of csr.commonNames) {
+    if (!dnsNames.has(cn.toLowerCase())) {
+      return refuse(
+        415,
+        "cn-not-in-san",
+        `The CSR common name ${showValue(cn)} is not among its subjectAltName DNS names: add -addext ` +
+          `'subjectAltName=DNS:${hintName(cn)}' (listing every name) or drop the CN (CAs take names from SANs only)`,
+      );
+    }
+  }
+  const keyProblem = keyRefusal(csr.key);
+  if (keyProblem) return keyProblem;
+  if (!ALLOWED_SIGNATURE_OIDS.has(csr.signatureOid)) {
+    const weak = WEAK_SIGNATURE_OIDS.has(csr.signatureOid) ? " (too weak)" : "";
+    return refuse(
+      403,
+      "signature-algorithm",
+      `The CSR is signed with ${csr.signatureAlgorithm}${weak}: sign it with SHA-256, SHA-384 or SHA-512 using ` +
+        "PKCS#1 v1.5 or ECDSA (openssl req -sha256, without rsa_padding_mode:pss)",
+    );
+  }
+  const other = sans.find((s) => s.type !== "dns");
+  if (other) {
+    return refuse(
+      403,
+      "san-type",
+      `The CSR has ${describeSan(other)}: acmems requests certificates for DNS names only; ` +
+        "remove it from subjectAltName",
+    );
+  }
+  if (csr.mustStaple) {
+    return refuse(
+      403,
+      "must-staple",
+      "The CSR requests OCSP Must-Staple (TLS feature status_request): remove -addext 'tlsfeature=status_request' " +
+        "(CAs no longer issue Must-Staple certificates)",
+    );
+  }
+  if (csr.names.length > options.maxNames) {
+    return refuse(
+      403,
+      "too-many-names",
+      `The CSR has ${csr.names.length} names, more than the ${options.maxNames} allowed per certificate: ` +
+        "split them over several CSRs",
+    );
+  }
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const raw of csr.names) {
+    const checked = normalizeDnsName(raw);
+    if (!checked.ok) return refuse(403, "bad-name", checked.reason);
+    if (!seen.has(checked.name)) {
+      seen.add(checked.name);
+      names.push(checked.name);
+    }
+  }
+  return { ok: true, names };
+}
+
+/** A `parseCsrPem` that remembers verified CSRs by the SHA-256 of their DER (bounded, least recently used out). */
+export interface CsrParser {
+  parse(body: Uint8Array | string): Promise<CsrParseResult>;
+  /** Number of cached CSRs. */
+  readonly size: number;
+  clear(): void;
+}
+
+export function createCsrParser(options: { maxEntries: number }): CsrParser {
+  const maxEntries = Math.max(0, Math.floor(options.maxEntries));
+  const cache = new Map<string, ParsedCsr>();
+  // Identical CSRs arriving together share one verification.
+  const pending = new Map<string, Promise<CsrParseResult>>();
+  return {
+    async parse(body) {
+      const pem = extractCsrDer(body);
+      if (!pem.ok) return refuse(415, pem.code, pem.reason);
+      const hash = await sha256Hex(pem.der);
+      const hit = cache.get(hash);
+      if (hit) {
+        cache.delete(hash);
+        cache.set(hash, hit);
+        return { ok: true, csr: hit };
+      }
+      const inFlight = pending.get(hash);
+      if (inFlight) return inFlight;
+      const parsing = parseDer(pem.der, hash);
+      pending.set(hash, parsing);
+      try {
+        const result = await parsing;
+        if (result.ok && maxEntries > 0) {
+          cache.set(hash, result.csr);
+          while (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
+        }
+        return result;
+      } finally {
+        pending.delete(hash);
+      }
+    },
+    get size() {
+      return cache.size;
+    },
+    clear() {
+      cache.clear();
+    },
+  };
+}
+
+async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<CsrParseResult> {
+  let structure;
+  try {
+    structure = parseCsrStructure(der);
+  } catch (error) {
+    // Only DerError is expected; anything else is still a CSR we cannot read, never an exception for the caller.
+    return notCsr(error instanceof DerError ? `${error.message} at byte ${error.offset}` : "unreadable structure");
+  }
+  const signatureAlgorithm = SIGNATURE_ALGORITHMS[structure.signatureOid] ?? structure.signatureOid;
+  const keyDescription = describeKey(structure.key);
+  let verified: boolean;
+  try {
+    verified = await new Pkcs10CertificateRequest(der).verify();
+  } catch {
+    // WebCrypto cannot check this key or algorithm (Ed448, secp256k1, …). If the key would be refused anyway, say
+    // that; otherwise an unverifiable signature is a bad CSR. Never hand out a ParsedCsr that did not verify.
+    const keyProblem = keyRefusal(structure.key);
+    if (keyProblem) return keyProblem;
+    return refuse(
+      415,
+      "bad-signature",
+      `The CSR signature (${signatureAlgorithm}, ${keyDescription}) cannot be verified: ` +
+        "regenerate the CSR with openssl req -new",
+    );
+  }
+  if (!verified) {
+    return refuse(
+      415,
+      "bad-signature",
+      `The CSR signature does not verify (${signatureAlgorithm}, ${keyDescription}): the CSR was altered after ` +
+        "signing; send the file openssl req wrote, unmodified",
+    );
+  }
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const san of structure.subjectAltNames ?? []) {
+    if (san.type !== "dns") continue;
+    const name = san.value.toLowerCase();
+    if (!seen.has(name)) {
+      seen.add(name);
+      names.push(name);
+    }
+  }
+  const csr: ParsedCsr = {
+    der,
+    sha256,
+    names,
+    commonNames: structure.commonNames,
+    key: structure.key,
+    keyDescription,
+    signatureAlgorithm,
+    signatureOid: structure.signatureOid,
+    subjectAltNames: structure.subjectAltNames,
+    mustStaple: (structure.tlsFeatures ?? []).some((f) => MUST_STAPLE_FEATURES.has(f)),
+  };
+  if (structure.commonNames.length > 0) csr.commonName = structure.commonNames[0];
+  return { ok: true, csr };
+}
+
+function keyRefusal(key: CsrKey): CsrRefusal | null {
+  if (key.type === "RSA" && ALLOWED_RSA_BITS.has(key.bits)) return null;
+  if (key.type === "EC" && ALLOWED_CURVES.has(key.curve)) return null;
+  return refuse(
+    403,
+    "key",
+    `The CSR key is ${describeKey(key)}: use RSA 2048, 3072 or 4096, or EC P-256 or P-384 ` +
+      "(e.g. openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256)",
+  );
+}
+
+function describeSan(san: SanEntry): string {
+  switch (san.type) {
+    case "ip":
+      return `the IP address SAN ${san.value}`;
+    case "email":
+      return `the e-mail SAN ${showValue(san.value)}`;
+    case "uri":
+      return `the URI SAN ${showValue(san.value)}`;
+    case "otherName":
+      return `an otherName SAN${san.value ? ` (type ${san.value})` : ""}`;
+    case "registeredId":
+      return `the registered ID SAN ${san.value}`;
+    case "directoryName":
+      return "a directory name SAN";
+    case "x400Address":
+      return "an X.400 address SAN";
+    case "ediPartyName":
+      return "an EDI party name SAN";
+    case "dns":
+      return `the DNS SAN ${showValue(san.value)}`;
+  }
+}
+
+/** A name safe to put in an openssl command hint. */
+function hintName(name: string | undefined): string {
+  return name && /^[A-Za-z0-9*][A-Za-z0-9.-]{0,252}$/.test(name) ? name.toLowerCase() : "example.org";
+}
+
+function notCsr(detail: string): CsrRefusal {
+  return refuse(
+    415,
+    "not-csr",
+    `The PEM block is not a valid PKCS#10 certificate request (${detail}): regenerate it with openssl req -new`,
+  );
+}
+
+function refuse(status: 403 | 415, code: CsrRefusalCode, reason: string): CsrRefusal {
+  return { ok: false, status, code, reason };
+}
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  let out = "";
+  for (const b of digest) out += b.toString(16).padStart(2, "0");
+  return out;
+}

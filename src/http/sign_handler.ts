@@ -1,0 +1,259 @@
+/**
+ * The management listener's handler: `POST /sign` (a PEM CSR in, the certificate chain out).
+ *
+ * Checks run in this order, each with its documented status:
+ *   other path 404 · other method 405 (Allow: POST) · no Content-Length 411 · bad Content-Length 400 ·
+ *   above max-size 413 (body not read) · body not complete within the time limit 408 · not a PEM CSR or bad
+ *   signature 415 · no SAN / CN not among the SANs 415 · key, SAN type, must-staple, name count 403 ·
+ *   authorization 403 · issuance: 200, 429, 421, 503, 500 (see src/issuer.ts).
+ *
+ * All I/O is passed in (`SignHandlerDeps`), so the handler runs in-process in tests with a fake issuer.
+ */
+import type { Config } from "../config/types.ts";
+import { parseIpAddress } from "../config/ip.ts";
+import {
+  checkCsrRules,
+  type CsrParser,
+  type CsrRulesResult,
+  maxNamesForProfile,
+  type ParsedCsr,
+} from "../csr/intake.ts";
+import { authenticationFromHeaders } from "../policy/authentication_header.ts";
+import type { CompiledPolicy } from "../policy/authorize.ts";
+import type { IssueRequest, IssueResult } from "../issuer.ts";
+import { IssueError } from "../issuer.ts";
+import type { Logger } from "../log.ts";
+
+export interface SignIssuer {
+  issue(request: IssueRequest, deadline: number): Promise<IssueResult>;
+}
+
+export interface SignHandlerDeps {
+  config: Config;
+  parser: CsrParser;
+  policy: CompiledPolicy;
+  issuer: SignIssuer;
+  log: Logger;
+  /** Longest time to receive the body (default 10 s): a slow client must not hold a connection forever. */
+  bodyTimeoutMs?: number;
+  /** Called once per /sign decision (metrics, audit). */
+  onDecision?: (decision: SignDecision) => void;
+  /** Other routes (health, metrics) tried before the 404. */
+  extraRoutes?: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> | null;
+}
+
+/** The audit record of one /sign request. */
+export interface SignDecision {
+  client: string;
+  status: number;
+  block?: string;
+  names: string[];
+  outcome: string;
+  durationMs: number;
+  reused?: boolean;
+  errorId?: string;
+}
+
+const TEXT = { "Content-Type": "text/plain; charset=utf-8" };
+
+function text(status: number, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(message.endsWith("\n") ? message : message + "\n", { status, headers: { ...TEXT, ...headers } });
+}
+
+/** The peer's address as text (zone id removed). */
+export function peerAddress(info: Deno.ServeHandlerInfo): string {
+  const addr = info.remoteAddr as Deno.NetAddr;
+  return (addr.hostname ?? "").replace(/%.*$/, "");
+}
+
+export function createMgmtHandler(
+  deps: SignHandlerDeps,
+): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+  const { config, log } = deps;
+  const bodyTimeoutMs = deps.bodyTimeoutMs ?? 10_000;
+
+  return async (request, info) => {
+    const started = Date.now();
+    const url = new URL(request.url);
+    if (url.pathname !== "/sign") {
+      const extra = deps.extraRoutes?.(request, info);
+      if (extra) return await extra;
+      return text(404, `Not found: ${url.pathname}. Certificates are requested with POST /sign.`);
+    }
+
+    const client = peerAddress(info);
+    const decide = (response: Response, fields: Partial<SignDecision> & { outcome: string }): Response => {
+      const decision: SignDecision = {
+        client,
+        status: response.status,
+        names: [],
+        durationMs: Date.now() - started,
+        ...fields,
+      };
+      const level = response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info";
+      log[level]("sign", { ...decision });
+      deps.onDecision?.(decision);
+      return response;
+    };
+
+    if (request.method !== "POST") {
+      return decide(text(405, "Only POST is supported on /sign.", { Allow: "POST" }), {
+        outcome: "method not allowed",
+      });
+    }
+    const lengthHeader = request.headers.get("content-length");
+    if (lengthHeader === null) {
+      return decide(
+        text(411, "Content-Length is required: send the CSR as the request body (curl --data-binary @host.csr)."),
+        { outcome: "no content-length" },
+      );
+    }
+    if (!/^[0-9]{1,15}$/.test(lengthHeader.trim())) {
+      return decide(text(400, `Content-Length "${lengthHeader.slice(0, 40)}" is not a non-negative integer.`), {
+        outcome: "bad content-length",
+      });
+    }
+    const length = Number(lengthHeader.trim());
+    if (length > config.mgmt.maxSize) {
+      return decide(
+        text(413, `The CSR is ${length} bytes; this server accepts at most ${config.mgmt.maxSize} ([mgmt] max-size).`),
+        { outcome: "too large" },
+      );
+    }
+
+    let body: Uint8Array;
+    try {
+      body = await readBody(request, length, config.mgmt.maxSize, bodyTimeoutMs);
+    } catch (error) {
+      if (error instanceof BodyTimeout) {
+        return decide(text(408, "The request body did not arrive in time."), { outcome: "body timeout" });
+      }
+      return decide(text(400, "The request body could not be read completely."), { outcome: "body error" });
+    }
+
+    const parsed = await deps.parser.parse(body);
+    if (!parsed.ok) return decide(text(parsed.status, parsed.reason), { outcome: `csr refused: ${parsed.code}` });
+    const csr = parsed.csr;
+
+    // The name limit depends on the profile, which depends on the block: check with the larger limit first,
+    // then again once the block is known.
+    const rules = checkRules(csr, config.account.profile);
+    if (!rules.ok) return decide(text(rules.status, rules.reason), { outcome: `csr refused: ${rules.code}` });
+    const names = rules.names;
+
+    const peer = parseIpAddress(client);
+    if (!peer) {
+      return decide(text(403, "The client address could not be determined."), { names, outcome: "no peer address" });
+    }
+    const decision = await deps.policy.authorize({
+      peer,
+      authentication: authenticationFromHeaders(request.headers),
+      body,
+      names,
+    });
+    if (!decision.ok) return decide(text(403, decision.reason), { names, outcome: "not authorized" });
+    const block = decision.block;
+    const profile = block.profile ?? config.account.profile;
+    if (profile !== config.account.profile) {
+      const again = checkRules(csr, profile);
+      if (!again.ok) {
+        return decide(text(again.status, again.reason), {
+          names,
+          block: block.name,
+          outcome: `csr refused: ${again.code}`,
+        });
+      }
+    }
+    const verification = config.verifications.get(block.verification);
+    if (verification?.type === "http01") {
+      const wildcard = names.find((n) => n.startsWith("*."));
+      if (wildcard) {
+        return decide(
+          text(
+            403,
+            `${wildcard} is a wildcard name: CAs validate wildcards only over dns-01, but auth block "${block.name}" ` +
+              `uses the http01 verification "${block.verification}".`,
+          ),
+          { names, block: block.name, outcome: "wildcard needs dns-01" },
+        );
+      }
+    }
+
+    try {
+      const result = await deps.issuer.issue(
+        {
+          csrDer: csr.der,
+          csrSha256: csr.sha256,
+          names,
+          profile,
+          verification: block.verification,
+          client,
+        },
+        started + config.mgmt.signTimeoutMs,
+      );
+      return decide(
+        new Response(result.chain, { status: 200, headers: { "Content-Type": "application/pem-certificate-chain" } }),
+        { names, block: block.name, outcome: "issued", reused: result.reused },
+      );
+    } catch (error) {
+      if (error instanceof IssueError) {
+        const headers: Record<string, string> = {};
+        if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
+        return decide(text(error.status, error.message, headers), {
+          names,
+          block: block.name,
+          outcome: `issue failed: ${error.status}`,
+          errorId: error.errorId,
+        });
+      }
+      const errorId = crypto.randomUUID().slice(0, 8);
+      log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
+      return decide(text(500, `Internal error (error id ${errorId}); the server log has the details.`), {
+        names,
+        block: block.name,
+        outcome: "internal error",
+        errorId,
+      });
+    }
+  };
+}
+
+function checkRules(csr: ParsedCsr, profile?: string): CsrRulesResult {
+  return checkCsrRules(csr, { maxNames: maxNamesForProfile(profile) });
+}
+
+class BodyTimeout extends Error {}
+
+/** Reads at most `length` (≤ max) bytes within the time limit. */
+async function readBody(request: Request, length: number, max: number, timeoutMs: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeout()), timeoutMs);
+  });
+  try {
+    while (true) {
+      const { done, value } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      total += value.length;
+      if (total > Math.min(length, max)) throw new Error("body longer than Content-Length");
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (total !== length) throw new Error("body shorter than Content-Length");
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
+}

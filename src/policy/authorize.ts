@@ -1,0 +1,172 @@
+/**
+ * Which `[auth "…"]` block, if any, lets this client get these names.
+ *
+ * Semantics (kept from the original acmems, minus its crashes):
+ *  - blocks are tried in config order; the first block that admits the request wins, and its verification, storage
+ *    and profile are used;
+ *  - a block admits a request when every method it has passes — `ip` (the TCP peer is in one of its networks),
+ *    `hmac` (the `Authentication` header carries a valid HMAC of the exact body under its key and algorithm), `all`
+ *    (always) — AND every requested name matches some `domain` glob of that same block. Names are never split
+ *    across blocks. A block with only `domain` lines admits every client (the config layer warns about it); a block
+ *    without `domain` lines admits nothing;
+ *  - a failing HMAC block does not stop a later block (e.g. an IP-only one) from admitting the request;
+ *  - the peer is matched as the socket reported it: IPv4-mapped IPv6 (`::ffff:192.0.2.1`) counts as IPv4, an IPv6
+ *    zone id is ignored. Forwarding headers are never consulted here.
+ *
+ * Refusal reasons are one line and reveal nothing about other clients' rules: which block exists, which check failed
+ * (beyond a malformed header, which is the client's own doing) and what other blocks allow stay unsaid.
+ */
+import type { IpAddress } from "../config/ip.ts";
+import { networkContains } from "../config/ip.ts";
+import type { AuthBlock } from "../config/types.ts";
+import { showValue } from "../csr/display.ts";
+import {
+  type AuthenticationHeader,
+  malformedAuthenticationReason,
+  parseAuthenticationHeader,
+} from "./authentication_header.ts";
+import { compileGlob } from "./glob.ts";
+import { verifyBlockHmac } from "./hmac.ts";
+
+/** What is known before the body is read. */
+export interface PrecheckRequest {
+  /** The TCP peer address. */
+  peer: IpAddress;
+  /** The raw `Authentication` header value, or null. */
+  authentication: string | null;
+}
+
+export interface AuthRequest extends PrecheckRequest {
+  /** The exact request body (the HMAC covers these bytes). */
+  body: Uint8Array;
+  /** The normalized requested names (from `checkCsrRules`). */
+  names: string[];
+}
+
+export type AuthDecision = { ok: true; block: AuthBlock } | { ok: false; reason: string };
+export type PrecheckDecision = { ok: true; blocks: AuthBlock[] } | { ok: false; reason: string };
+
+/** The auth blocks with their globs compiled once; reuse it for every request. */
+export interface CompiledPolicy {
+  readonly blocks: readonly AuthBlock[];
+  /** Invalid `domain` globs found while compiling (`auth "name": …`). They match nothing. */
+  readonly errors: readonly string[];
+  /** The blocks that could still admit this client once the body is known, in config order. */
+  possibleBlocks(request: PrecheckRequest): AuthBlock[];
+  /** `possibleBlocks`, or a refusal reason when there are none (answer 403 without reading the body). */
+  precheck(request: PrecheckRequest): PrecheckDecision;
+  /** The first block admitting the client for all names, or a refusal reason. */
+  authorize(request: AuthRequest): Promise<AuthDecision>;
+}
+
+interface CompiledBlock {
+  block: AuthBlock;
+  domains: readonly string[];
+  matchers: ((name: string) => boolean)[];
+  errors: string[];
+}
+
+const compiledBlocks = new WeakMap<AuthBlock, CompiledBlock>();
+const compiledPolicies = new WeakMap<readonly AuthBlock[], CompiledPolicy>();
+
+/** Compiles the blocks' globs (memoised by the identity of the array and of each block). */
+export function compilePolicy(blocks: readonly AuthBlock[]): CompiledPolicy {
+  const cached = compiledPolicies.get(blocks);
+  if (cached && cached.blocks.length === blocks.length && cached.blocks.every((b, i) => b === blocks[i])) {
+    return cached;
+  }
+  const policy = new Policy([...blocks], blocks.map(compileBlock));
+  compiledPolicies.set(blocks, policy);
+  return policy;
+}
+
+/** Shorthand for `compilePolicy(blocks).possibleBlocks(request)`. */
+export function possibleBlocks(blocks: readonly AuthBlock[], request: PrecheckRequest): AuthBlock[] {
+  return compilePolicy(blocks).possibleBlocks(request);
+}
+
+/** Shorthand for `compilePolicy(blocks).authorize(request)`. */
+export function authorize(blocks: readonly AuthBlock[], request: AuthRequest): Promise<AuthDecision> {
+  return compilePolicy(blocks).authorize(request);
+}
+
+function compileBlock(block: AuthBlock): CompiledBlock {
+  const cached = compiledBlocks.get(block);
+  if (cached && cached.domains === block.domains) return cached;
+  const matchers: ((name: string) => boolean)[] = [];
+  const errors: string[] = [];
+  for (const domain of block.domains) {
+    const glob = compileGlob(domain);
+    if (glob.ok) matchers.push(glob.match);
+    else errors.push(`auth "${block.name}": ${glob.error}`);
+  }
+  const compiled = { block, domains: block.domains, matchers, errors };
+  compiledBlocks.set(block, compiled);
+  return compiled;
+}
+
+class Policy implements CompiledPolicy {
+  readonly errors: readonly string[];
+
+  constructor(readonly blocks: readonly AuthBlock[], private readonly compiled: CompiledBlock[]) {
+    this.errors = compiled.flatMap((c) => c.errors);
+  }
+
+  possibleBlocks(request: PrecheckRequest): AuthBlock[] {
+    const header = parseAuthenticationHeader(request.authentication);
+    const peer = stripZone(request.peer);
+    return this.compiled.filter((c) => isPossible(c, peer, header)).map((c) => c.block);
+  }
+
+  precheck(request: PrecheckRequest): PrecheckDecision {
+    const blocks = this.possibleBlocks(request);
+    if (blocks.length > 0) return { ok: true, blocks };
+    return { ok: false, reason: refusalReason(parseAuthenticationHeader(request.authentication), null) };
+  }
+
+  async authorize(request: AuthRequest): Promise<AuthDecision> {
+    const header = parseAuthenticationHeader(request.authentication);
+    const peer = stripZone(request.peer);
+    const names = request.names;
+    if (names.length > 0) {
+      for (const compiled of this.compiled) {
+        if (!isPossible(compiled, peer, header)) continue;
+        if (compiled.block.hmac && !(await verifyBlockHmac(compiled.block, header, request.body))) continue;
+        if (names.every((name) => compiled.matchers.some((match) => match(name)))) {
+          return { ok: true, block: compiled.block };
+        }
+      }
+    }
+    return { ok: false, reason: refusalReason(header, names) };
+  }
+}
+
+/** ip (when set) contains the peer, hmac (when set) has a well-formed header for its algorithm, has domains. */
+function isPossible(compiled: CompiledBlock, peer: IpAddress, header: AuthenticationHeader): boolean {
+  const block = compiled.block;
+  if (compiled.matchers.length === 0) return false;
+  if (block.ips.length > 0 && !block.ips.some((network) => networkContains(network, peer))) return false;
+  if (block.hmac && (header.kind !== "hmac" || header.algorithm !== block.hmac.type)) return false;
+  return true;
+}
+
+function stripZone(peer: IpAddress): IpAddress {
+  return { family: peer.family, bytes: peer.bytes };
+}
+
+function refusalReason(header: AuthenticationHeader, names: string[] | null): string {
+  if (header.kind === "malformed") return malformedAuthenticationReason(header.problem);
+  if (names === null) {
+    return "No auth block admits this client: check the client address and the Authentication header";
+  }
+  if (names.length === 0) return "No names were requested: the CSR must list at least one DNS name";
+  return `No auth block admits this client for ${describeNames(names)}: check the client address, ` +
+    "the Authentication header and the requested names";
+}
+
+/** `a.example.org`, `a.example.org, b.example.org and 7 more`. */
+export function describeNames(names: readonly string[]): string {
+  const show = (name: string) => /^[a-z0-9*.-]{1,253}$/.test(name) ? name : showValue(name);
+  const shown = names.slice(0, 3).map(show).join(", ");
+  return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
+}
