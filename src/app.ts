@@ -5,6 +5,7 @@
 import { AccountSession } from "./account/session.ts";
 import { Http01Responder } from "./challenges/http01.ts";
 import { type ChallengeSolver, Http01Solver } from "./challenges/solver.ts";
+import { createDnsUpdateSolvers } from "./challenges/dns01_factory.ts";
 import type { Config, ListenAddress } from "./config/types.ts";
 import { createCsrParser } from "./csr/intake.ts";
 import { createMgmtHandler, type SignDecision } from "./http/sign_handler.ts";
@@ -39,6 +40,7 @@ export class App {
   readonly listeners: RunningListener[] = [];
   readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
   readonly #opts: AppOptions;
+  readonly #solvers: Map<string, ChallengeSolver>;
 
   constructor(opts: AppOptions) {
     this.#opts = opts;
@@ -50,7 +52,8 @@ export class App {
       log,
       retryDelayMs: opts.retryDelayMs,
     });
-    const solvers = new Map<string, ChallengeSolver>(opts.solvers ?? []);
+    const solvers = new Map<string, ChallengeSolver>([...createDnsUpdateSolvers(config, log), ...(opts.solvers ?? [])]);
+    this.#solvers = solvers;
     for (const verification of config.verifications.values()) {
       if (verification.type !== "http01") continue;
       const responder = new Http01Responder();
@@ -93,6 +96,11 @@ export class App {
     for (const l of this.listeners) {
       log.info("listening", { role: l.role, address: l.address.display, port: l.port });
     }
+    for (const [name, solver] of this.#solvers) {
+      await solver.start?.().catch((error) =>
+        log.error("challenge solver start failed", { verification: name, error: String(error) })
+      );
+    }
     await this.session.start();
   }
 
@@ -133,6 +141,11 @@ export class App {
     await Promise.race([drain, grace]);
     await Promise.all(servers.filter((l) => l.role !== "mgmt").map((l) => l.server.shutdown()));
     for (const responder of this.responders.values()) responder.clear();
+    for (const [name, solver] of this.#solvers) {
+      await solver.close?.().catch((error) =>
+        this.#opts.log.error("challenge solver close failed", { verification: name, error: String(error) })
+      );
+    }
     this.session.close();
   }
 }

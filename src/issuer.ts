@@ -14,7 +14,7 @@
 import { AcmeNetworkError, type AcmeProblem, AcmeTimeoutError, isProblem, splitPemChain } from "./acme/mod.ts";
 import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "./acme/mod.ts";
 import { CaUnavailableError } from "./account/session.ts";
-import type { ChallengeSolver, ChallengeTask } from "./challenges/solver.ts";
+import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./challenges/solver.ts";
 import { checkChainMatchesCsr } from "./issuance/verify_chain.ts";
 import type { Logger } from "./log.ts";
 
@@ -235,6 +235,14 @@ export class Issuer {
     const retry = this.#opts.retryAfterSeconds ?? 10;
     if (error instanceof IssueError) return error;
     if (error instanceof CaUnavailableError) return new IssueError(503, error.message, error.retryAfterSeconds);
+    if (error instanceof ChallengeError) {
+      log.warn("challenge failed", { names: request.names, status: error.status, reason: error.message });
+      return new IssueError(
+        error.status,
+        error.message,
+        error.status === 503 ? error.retryAfterSeconds ?? retry : undefined,
+      );
+    }
     if (error instanceof ValidationFailed) {
       log.warn("validation failed", { names: request.names, name: error.identifier, detail: error.detail });
       return new IssueError(421, `Validation of ${error.identifier} failed: ${error.detail}`);

@@ -20,6 +20,22 @@ export interface ChallengeSolver {
   readonly challengeType: "http-01" | "dns-01";
   present(task: ChallengeTask): Promise<void>;
   cleanup(task: ChallengeTask): Promise<void>;
+  /** Called once when the server starts (e.g. to replay a cleanup journal). Must not throw for I/O trouble. */
+  start?(): Promise<void>;
+  /** Called once at shutdown, after the last order (e.g. to retry pending deletions once more). */
+  close?(): Promise<void>;
+}
+
+/**
+ * A solver failure with the status /sign should answer: 421 when the operator must fix something (the DNS server
+ * refused the update, the key was rejected), 503 with Retry-After when it is worth trying again later (the DNS
+ * server is unreachable or timed out). The message is one line, shown to the client.
+ */
+export class ChallengeError extends Error {
+  constructor(message: string, readonly status: 421 | 503, readonly retryAfterSeconds?: number) {
+    super(message);
+    this.name = "ChallengeError";
+  }
 }
 
 /** http-01 through an in-memory responder served by the verification's challenge listeners. */
