@@ -39,8 +39,9 @@ level = info
 type = http01
 listener = 127.0.0.1:${http01Port}
 
-[storage "none"]
-type = none
+[storage "cache"]
+type = file
+directory = cache
 
 [auth "local"]
 ip = 127.0.0.0/8
@@ -48,8 +49,9 @@ ip = ::1
 domain = *.example.test
 `,
 );
-// A new pebble forgets every account: start from a fresh account directory.
+// A new pebble forgets every account and certificate: start from a fresh account directory and cache.
 await Deno.remove(`${work}/account`, { recursive: true }).catch(() => {});
+await Deno.remove(`${work}/cache`, { recursive: true }).catch(() => {});
 
 const controller = new AbortController();
 for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => controller.abort());

@@ -12,6 +12,9 @@ import { createMgmtHandler, type SignDecision } from "./http/sign_handler.ts";
 import { Issuer } from "./issuer.ts";
 import type { Logger } from "./log.ts";
 import { compilePolicy } from "./policy/authorize.ts";
+import { FileStorage } from "./storage/file.ts";
+import type { Storage } from "./storage/mod.ts";
+import { NoneStorage } from "./storage/none.ts";
 
 export interface AppOptions {
   config: Config;
@@ -23,6 +26,10 @@ export interface AppOptions {
   onDecision?: (decision: SignDecision) => void;
   /** Session retry delay when the CA is down (tests shorten it). */
   retryDelayMs?: number;
+  /** Background renewal sweep interval (default 1 h, jittered ±10 %); 0 disables it (tests trigger it). */
+  sweepIntervalMs?: number;
+  /** Fault injection for storage tests. */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
 }
 
 export interface RunningListener {
@@ -33,14 +40,43 @@ export interface RunningListener {
   server: Deno.HttpServer<Deno.NetAddr>;
 }
 
+/** One storage per [storage] block (and the implicit cache). */
+export function createStorages(
+  config: Config,
+  log: Logger,
+  beforeRename?: (tempPath: string) => void | Promise<void>,
+): Map<string, Storage> {
+  const storages = new Map<string, Storage>();
+  for (const storage of config.storages.values()) {
+    storages.set(
+      storage.name,
+      storage.type === "file"
+        ? new FileStorage({
+          name: storage.name,
+          directory: storage.directory,
+          renewWithinDays: storage.renewWithinDays,
+          renewActiveDays: storage.renewActiveDays,
+          log,
+          beforeRename,
+        })
+        : new NoneStorage(storage.name),
+    );
+  }
+  return storages;
+}
+
 export class App {
   readonly session: AccountSession;
   readonly issuer: Issuer;
   readonly responders = new Map<string, Http01Responder>();
+  readonly storages = new Map<string, Storage>();
   readonly listeners: RunningListener[] = [];
   readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
   readonly #opts: AppOptions;
   readonly #solvers: Map<string, ChallengeSolver>;
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sweeping: Promise<unknown> | undefined;
+  #stopped = false;
 
   constructor(opts: AppOptions) {
     this.#opts = opts;
@@ -51,6 +87,9 @@ export class App {
       caCerts: opts.caCerts,
       log,
       retryDelayMs: opts.retryDelayMs,
+      onReady: () => {
+        this.checkProfiles();
+      },
     });
     const solvers = new Map<string, ChallengeSolver>([...createDnsUpdateSolvers(config, log), ...(opts.solvers ?? [])]);
     this.#solvers = solvers;
@@ -60,10 +99,12 @@ export class App {
       this.responders.set(verification.name, responder);
       solvers.set(verification.name, new Http01Solver(responder));
     }
+    for (const [name, storage] of createStorages(config, log, opts.beforeRename)) this.storages.set(name, storage);
     this.issuer = new Issuer({
       client: () => this.session.client(),
       directoryUrl: config.account.acmeServer,
       solvers,
+      storages: this.storages,
       log,
       orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),
     });
@@ -80,6 +121,10 @@ export class App {
   /** Binds every listener (throws naming the address if one cannot be bound), then connects to the CA. */
   async start(): Promise<void> {
     const { config, log } = this.#opts;
+    for (const storage of this.storages.values()) {
+      // A cache directory that cannot be created is a configuration problem: refuse to start, naming the path.
+      if (storage instanceof FileStorage) await storage.init();
+    }
     try {
       for (const verification of config.verifications.values()) {
         if (verification.type !== "http01") continue;
@@ -102,6 +147,49 @@ export class App {
       );
     }
     await this.session.start();
+    this.#scheduleSweep(0);
+  }
+
+  /** Logs configured profiles the CA does not offer (requests needing them get 503 from the issuer). */
+  async checkProfiles(): Promise<void> {
+    const { config, log } = this.#opts;
+    const wanted = new Set<string>();
+    if (config.account.profile) wanted.add(config.account.profile);
+    for (const block of config.auth) if (block.profile) wanted.add(block.profile);
+    if (wanted.size === 0 || this.session.state !== "ready") return;
+    try {
+      const offered = (await this.session.client().meta()).profiles;
+      for (const profile of wanted) {
+        if (!offered || !(profile in offered)) {
+          log.error("profile not offered by the CA", {
+            profile,
+            offered: offered ? Object.keys(offered) : [],
+            fix: "change profile = in the config",
+          });
+        }
+      }
+    } catch {
+      // The CA went away again; the next start or sweep sees it.
+    }
+  }
+
+  /** Runs one background renewal pass now (tests, and the timer). */
+  async sweep(): Promise<void> {
+    if (this.session.state !== "ready") return;
+    this.#sweeping = this.issuer.sweep();
+    await this.#sweeping;
+    this.#sweeping = undefined;
+  }
+
+  #scheduleSweep(delayMs: number): void {
+    const interval = this.#opts.sweepIntervalMs ?? 3_600_000;
+    if (interval <= 0 || this.#stopped) return;
+    this.#sweepTimer = setTimeout(async () => {
+      this.#sweepTimer = undefined;
+      await this.sweep().catch(() => {});
+      // Jitter so several instances do not sweep in lockstep.
+      this.#scheduleSweep(interval * (0.9 + Math.random() * 0.2));
+    }, delayMs);
   }
 
   #listen(
@@ -130,6 +218,8 @@ export class App {
 
   /** Stops accepting, lets in-flight requests finish, removes pending challenges, disconnects. */
   async shutdown(): Promise<void> {
+    this.#stopped = true;
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     const servers = this.listeners.splice(0);
     // Management first: no new orders; challenge listeners stay up while running orders finish.
     await Promise.all(servers.filter((l) => l.role === "mgmt").map((l) => l.server.shutdown()));
@@ -146,6 +236,8 @@ export class App {
         this.#opts.log.error("challenge solver close failed", { verification: name, error: String(error) })
       );
     }
+    await this.#sweeping?.catch(() => {});
+    for (const storage of this.storages.values()) await storage.close().catch(() => {});
     this.session.close();
   }
 }

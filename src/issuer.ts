@@ -1,22 +1,40 @@
 /**
- * Issuance: cache lookup → single flight per CSR → ACME order → result.
+ * Issuance: cache lookup → single flight per CSR → claim in storage → ACME order → cache entry.
  *
  * Contract:
- * - One order at a time per (CA, profile, CSR DER): concurrent identical requests share it.
+ * - The cache key is SHA-256 over (CA directory URL, profile, CSR DER). Until an entry is due
+ *   (src/renewal/due.ts), /sign gets its chain byte for byte and the CA is not asked.
+ * - One order per key: concurrent identical requests in this process share one order (single-flight map), and
+ *   processes sharing a storage never order twice (the storage claim; the second waits and reads the first's
+ *   result).
  * - A caller waits at most until its own deadline (`sign-timeout`); the order goes on in the background up to
- *   `orderTimeoutMs`, and its result is kept (`resultTtlMs`) so the client's retry gets it instead of a new order.
+ *   `orderTimeoutMs` and its result is stored, so the client's retry gets it instead of a new order.
+ * - A due certificate that is still valid is served (`stale`) when its renewal fails or takes too long, so a CA
+ *   outage or rate limit never breaks a host that already has a working certificate.
  * - A vanished client never cancels an order; independent orders never wait on each other.
  * - Errors come out as `IssueError` with the HTTP status the /sign handler answers: 429 (the CA's rate limit, with
  *   its Retry-After), 421 (a name failed validation, with the CA's detail), 503 (CA unreachable, 5xx after retries,
- *   or the caller's deadline; with Retry-After), 500 (anything else, with an error id that is also logged).
+ *   DNS server down, or the caller's deadline; with Retry-After), 500 (anything else, with an error id also logged).
  * - Every challenge presented is cleaned up, whatever happens.
  */
-import { AcmeNetworkError, type AcmeProblem, AcmeTimeoutError, isProblem, splitPemChain } from "./acme/mod.ts";
+import {
+  AcmeNetworkError,
+  type AcmeProblem,
+  AcmeTimeoutError,
+  AcmeUnsupportedError,
+  encodePem,
+  isProblem,
+  splitPemChain,
+} from "./acme/mod.ts";
 import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "./acme/mod.ts";
 import { CaUnavailableError } from "./account/session.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./challenges/solver.ts";
 import { checkChainMatchesCsr } from "./issuance/verify_chain.ts";
 import type { Logger } from "./log.ts";
+import { ariCertIdOf } from "./renewal/ari_id.ts";
+import { chooseRenewalPoint, type Due, renewalBackoffMs, renewalDue } from "./renewal/due.ts";
+import { NoneStorage } from "./storage/none.ts";
+import { type CacheKey, cacheKey, type Claim, type Entry, isHeld, type Storage } from "./storage/mod.ts";
 
 export class IssueError extends Error {
   constructor(
@@ -40,15 +58,22 @@ export interface IssueRequest {
   profile?: string;
   /** Name of the [verification] block. */
   verification: string;
+  /** Name of the [storage] block, or null for no caching. */
+  storage: string | null;
   /** Client address, for logs. */
   client?: string;
 }
 
+export type CacheState = "hit" | "miss" | "stale";
+
 export interface IssueResult {
   /** Leaf first, PEM blocks separated by one empty line, ending with a newline. */
   chain: string;
-  /** True when an earlier order's result was reused. */
-  reused: boolean;
+  cache: CacheState;
+  /** When the client should come back for the renewed certificate. */
+  renewAfter?: Date;
+  /** The CA's ARI window, when known. */
+  window?: { start: Date; end: Date };
 }
 
 export interface IssuerOptions {
@@ -56,27 +81,48 @@ export interface IssuerOptions {
   client(): AcmeClient;
   directoryUrl: string;
   solvers: Map<string, ChallengeSolver>;
+  /** Configured storages by name. */
+  storages?: Map<string, Storage>;
   log: Logger;
+  /** Identifies this process in claims. */
+  owner?: string;
   /** Upper bound of one order in the background (default 10 min). */
   orderTimeoutMs?: number;
-  /** How long a finished result is kept for the client's retry (default 10 min). */
+  /** How long a finished result is kept for the client's retry when nothing is cached (default 10 min). */
   resultTtlMs?: number;
   /** Retry-After suggested after a timeout or CA outage (default 10 s). */
   retryAfterSeconds?: number;
+  /** Replaces the clock (tests). */
+  now?: () => Date;
+  /** Called for each ACME order placed (metrics, tests). */
+  onOrder?: (names: string[], replaces: string | undefined) => void;
 }
 
-interface Finished {
-  chain: string;
-  expires: number;
+interface Obtained {
+  entry: Entry;
+  /** False when another holder's fresh result was read instead of ordering. */
+  ordered: boolean;
 }
+
+const TOUCH_INTERVAL_MS = 3_600_000;
+const STALE_MARGIN_MS = 3_600_000;
 
 export class Issuer {
   readonly #opts: IssuerOptions;
-  readonly #inflight = new Map<string, Promise<string>>();
-  readonly #finished = new Map<string, Finished>();
+  readonly #none = new NoneStorage("none");
+  readonly #inflight = new Map<CacheKey, Promise<Obtained>>();
+  readonly #finished = new Map<CacheKey, { entry: Entry; expires: number }>();
+  readonly #touched = new Map<CacheKey, number>();
+  readonly #ariRefreshing = new Set<CacheKey>();
+  readonly #owner: string;
 
   constructor(opts: IssuerOptions) {
     this.#opts = opts;
+    this.#owner = opts.owner ?? `${Deno.hostname()}:${Deno.pid}`;
+  }
+
+  #now(): Date {
+    return this.#opts.now?.() ?? new Date();
   }
 
   /** Orders currently running (for metrics and shutdown). */
@@ -89,32 +135,52 @@ export class Issuer {
     await Promise.allSettled([...this.#inflight.values()]);
   }
 
-  /** Identifies a (CA, profile, CSR) triple: the single-flight and result key. */
-  async keyFor(request: IssueRequest): Promise<string> {
-    const text = `${this.#opts.directoryUrl}\u0000${request.profile ?? ""}\u0000${request.csrSha256}`;
-    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  #storage(name: string | null): Storage {
+    if (name === null) return this.#none;
+    const storage = this.#opts.storages?.get(name);
+    if (!storage) throw new Error(`Storage "${name}" is not configured`);
+    return storage;
   }
 
-  /** Issues (or joins the order for) a certificate; waits at most until `deadline` (epoch ms). */
+  /** The cache key of a request. */
+  keyFor(request: Pick<IssueRequest, "profile" | "csrDer">): Promise<CacheKey> {
+    return cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
+  }
+
+  /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
   async issue(request: IssueRequest, deadline: number): Promise<IssueResult> {
+    const storage = this.#storage(request.storage);
     const key = await this.keyFor(request);
-    const now = Date.now();
-    for (const [k, f] of this.#finished) if (f.expires <= now) this.#finished.delete(k);
-    const done = this.#finished.get(key);
-    if (done) return { chain: done.chain, reused: true };
+    const now = this.#now();
+
+    let cached: Entry | null = null;
+    if (!storage.ephemeral) {
+      cached = await storage.get(key);
+    } else {
+      for (const [k, f] of this.#finished) if (f.expires <= now.getTime()) this.#finished.delete(k);
+      cached = this.#finished.get(key)?.entry ?? null;
+    }
+    if (cached) {
+      const due = renewalDue(cached, storage.renewWithinDays, now);
+      if (!due.due || storage.ephemeral) {
+        this.#touch(storage, key, now);
+        this.#maybeRefreshAri(storage, key, cached, now);
+        return this.#result(cached, "hit", due);
+      }
+    }
 
     let order = this.#inflight.get(key);
-    const joined = order !== undefined;
     if (!order) {
-      // Fail fast (and start nothing) while the CA is unavailable.
+      // Fail fast (and start nothing) while the CA is unavailable, unless a still-valid certificate can be served.
       let client: AcmeClient;
       try {
         client = this.#opts.client();
       } catch (error) {
+        const stale = this.#stale(cached, storage, error);
+        if (stale) return stale;
         throw this.#classify(error, request);
       }
-      order = this.#run(client, request, key);
+      order = this.#obtain(client, request, storage, key, cached);
       this.#inflight.set(key, order);
       // Observe the background promise so a client that gave up does not leave an unhandled rejection.
       order.catch(() => {}).finally(() => this.#inflight.delete(key));
@@ -122,15 +188,16 @@ export class Issuer {
 
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new SignTimeout()),
-        Math.max(0, deadline - Date.now()),
-      );
+      timer = setTimeout(() => reject(new SignTimeout()), Math.max(0, deadline - Date.now()));
     });
     try {
-      const chain = await Promise.race([order, timeout]);
-      return { chain, reused: joined };
+      const obtained = await Promise.race([order, timeout]);
+      this.#touch(storage, key, this.#now());
+      const due = renewalDue(obtained.entry, storage.renewWithinDays, this.#now());
+      return this.#result(obtained.entry, obtained.ordered ? "miss" : "hit", due);
     } catch (error) {
+      const stale = this.#stale(cached, storage, error);
+      if (stale) return stale;
       if (error instanceof SignTimeout) {
         this.#opts.log.warn("sign timeout reached, order continues in the background", {
           names: request.names,
@@ -148,21 +215,115 @@ export class Issuer {
     }
   }
 
-  async #run(client: AcmeClient, request: IssueRequest, key: string): Promise<string> {
-    const deadline = Date.now() + (this.#opts.orderTimeoutMs ?? 600_000);
-    const started = Date.now();
-    const chain = await this.#order(client, request, deadline);
-    this.#finished.set(key, { chain, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
-    this.#opts.log.info("certificate issued", { names: request.names, durationMs: Date.now() - started });
-    return chain;
+  /** A due but still valid certificate, served when its renewal cannot be had right now. */
+  #stale(cached: Entry | null, storage: Storage, error: unknown): IssueResult | null {
+    if (!cached || storage.ephemeral) return null;
+    const now = this.#now();
+    if (Date.parse(cached.notAfter) - now.getTime() < STALE_MARGIN_MS) return null;
+    this.#opts.log.warn("renewal not possible now, serving the cached certificate", {
+      names: cached.names,
+      notAfter: cached.notAfter,
+      reason: error instanceof Error ? error.message : String(error),
+    });
+    return this.#result(cached, "stale", renewalDue(cached, storage.renewWithinDays, now));
   }
 
-  async #order(client: AcmeClient, request: IssueRequest, deadline: number): Promise<string> {
+  #result(entry: Entry, cache: CacheState, due: Due): IssueResult {
+    const result: IssueResult = { chain: entry.chain, cache, renewAfter: due.at };
+    const window = entry.ari?.window;
+    if (window) result.window = { start: new Date(window.start), end: new Date(window.end) };
+    return result;
+  }
+
+  #touch(storage: Storage, key: CacheKey, now: Date): void {
+    if (storage.ephemeral) return;
+    const last = this.#touched.get(key) ?? 0;
+    if (now.getTime() - last < TOUCH_INTERVAL_MS) return;
+    this.#touched.set(key, now.getTime());
+    if (this.#touched.size > 100_000) this.#touched.clear();
+    storage.touch(key, now).catch(() => {});
+  }
+
+  /** Gets a fresh entry for `key`: claim, re-read, order, store, release. */
+  async #obtain(
+    client: AcmeClient,
+    request: IssueRequest,
+    storage: Storage,
+    key: CacheKey,
+    previous: Entry | null,
+  ): Promise<Obtained> {
+    const started = Date.now();
+    const deadline = started + (this.#opts.orderTimeoutMs ?? 600_000);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now()));
+    try {
+      while (true) {
+        const claim = await storage.claim(key, this.#owner, 60_000);
+        if (isHeld(claim)) {
+          this.#opts.log.debug("waiting for another order of the same CSR", {
+            names: request.names,
+            heldBy: claim.heldBy,
+          });
+          await storage.waitForRelease(key, abort.signal);
+          if (abort.signal.aborted) throw new AcmeTimeoutError("", "Gave up waiting for another order of this CSR");
+          const current = await storage.get(key);
+          if (current && !renewalDue(current, storage.renewWithinDays, this.#now()).due) {
+            return { entry: current, ordered: false };
+          }
+          continue;
+        }
+        try {
+          const current = storage.ephemeral ? null : await storage.get(key);
+          if (current && !renewalDue(current, storage.renewWithinDays, this.#now()).due) {
+            return { entry: current, ordered: false };
+          }
+          const old = current ?? previous;
+          const entry = await this.#order(client, request, key, deadline, old?.ari?.certId);
+          await this.#lookupAri(client, entry);
+          if (!await storage.put(claim, entry)) {
+            throw new Error("Lost the storage claim while ordering; the certificate was not cached");
+          }
+          if (storage.ephemeral) {
+            this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
+          }
+          this.#opts.log.info("certificate issued", {
+            names: request.names,
+            durationMs: Date.now() - started,
+            notAfter: entry.notAfter,
+            renewal: old !== null,
+          });
+          return { entry, ordered: true };
+        } finally {
+          await storage.release(claim);
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #order(
+    client: AcmeClient,
+    request: IssueRequest,
+    key: CacheKey,
+    deadline: number,
+    replaces: string | undefined,
+  ): Promise<Entry> {
     const { log } = this.#opts;
     const solver = this.#opts.solvers.get(request.verification);
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
-    log.debug("acme new order", { names: request.names, profile: request.profile });
-    let order: AcmeOrder = await client.newOrder({ identifiers: request.names, profile: request.profile });
+    log.debug("acme new order", { names: request.names, profile: request.profile, replaces });
+    let order: AcmeOrder;
+    try {
+      this.#opts.onOrder?.(request.names, replaces);
+      order = await client.newOrder({ identifiers: request.names, profile: request.profile, replaces });
+    } catch (error) {
+      // The CA knows better which certificate was replaced: order again without the hint (RFC 9773 §5).
+      if (!replaces || !isProblem(error, "alreadyReplaced")) throw error;
+      log.info("ari: certificate already replaced, ordering without replaces", { names: request.names });
+      this.#opts.onOrder?.(request.names, undefined);
+      order = await client.newOrder({ identifiers: request.names, profile: request.profile });
+    }
     if (order.status === "pending") {
       await this.#authorize(client, order, solver, deadline);
       order = await client.pollOrder(order.url, { deadline });
@@ -178,8 +339,210 @@ export class Issuer {
     }
     const downloaded = await client.downloadCertificate(order.certificate);
     const chain = formatChain(downloaded.pem);
-    await checkChainMatchesCsr(chain, request.csrDer, request.names);
-    return chain;
+    const leaf = await checkChainMatchesCsr(chain, request.csrDer, request.names);
+    const now = this.#now().toISOString();
+    const entry: Entry = {
+      version: 1,
+      key,
+      directoryUrl: this.#opts.directoryUrl,
+      csr: encodePem("CERTIFICATE REQUEST", request.csrDer),
+      names: request.names,
+      verification: request.verification,
+      chain,
+      issuedAt: now,
+      notBefore: leaf.notBefore.toISOString(),
+      notAfter: leaf.notAfter.toISOString(),
+      orderUrl: order.url,
+      lastFetchedAt: now,
+    };
+    if (request.profile) entry.profile = request.profile;
+    return entry;
+  }
+
+  /** Asks the CA for the renewal window (best effort); updates `entry.ari` in place. */
+  async #lookupAri(client: AcmeClient, entry: Entry): Promise<void> {
+    const now = this.#now();
+    let certId: string;
+    try {
+      if (!await client.supportsAri()) return;
+      certId = entry.ari?.certId ?? ariCertIdOf(entry.chain.split("\n\n")[0]);
+    } catch (error) {
+      this.#opts.log.debug("ari: no certificate id", { names: entry.names, error: String(error) });
+      return;
+    }
+    const previous = entry.ari;
+    try {
+      const info = await client.renewalInfo({ certId });
+      const window = { start: info.suggestedWindow.start.toISOString(), end: info.suggestedWindow.end.toISOString() };
+      const sameWindow = previous?.window?.start === window.start && previous?.window?.end === window.end;
+      entry.ari = {
+        certId,
+        window,
+        chosen: sameWindow && previous?.chosen
+          ? previous.chosen
+          : chooseRenewalPoint(info.suggestedWindow).toISOString(),
+        retryAfter: info.retryAfter.toISOString(),
+        fetchedAt: now.toISOString(),
+      };
+      if (info.explanationURL) entry.ari.explanationURL = info.explanationURL;
+      this.#opts.log.debug("ari window", { names: entry.names, ...entry.ari });
+    } catch (error) {
+      // A missing, failing or malformed answer: fall back to the rule without ARI, ask again later.
+      entry.ari = {
+        certId,
+        retryAfter: new Date(now.getTime() + 6 * 3_600_000).toISOString(),
+        fetchedAt: now.toISOString(),
+        lastError: error instanceof Error ? error.message : String(error),
+      };
+      if (previous?.window) entry.ari.window = previous.window;
+      if (previous?.chosen) entry.ari.chosen = previous.chosen;
+      this.#opts.log.warn("ari lookup failed", { names: entry.names, error: entry.ari.lastError });
+    }
+  }
+
+  /** Refreshes ARI in the background when the stored Retry-After has passed. */
+  #maybeRefreshAri(storage: Storage, key: CacheKey, entry: Entry, now: Date): void {
+    if (storage.ephemeral || this.#ariRefreshing.has(key)) return;
+    if (!ariRefreshDue(entry, now)) return;
+    this.#ariRefreshing.add(key);
+    this.#refreshAri(storage, key).finally(() => this.#ariRefreshing.delete(key));
+  }
+
+  async #refreshAri(storage: Storage, key: CacheKey): Promise<void> {
+    let client: AcmeClient;
+    try {
+      client = this.#opts.client();
+      if (!await client.supportsAri()) return;
+    } catch {
+      return;
+    }
+    await this.#update(storage, key, async (entry) => {
+      await this.#lookupAri(client, entry);
+      return true;
+    });
+  }
+
+  /** Read-modify-write of an entry under a claim; skipped when someone else holds it. */
+  async #update(storage: Storage, key: CacheKey, mutate: (entry: Entry) => Promise<boolean>): Promise<void> {
+    let claim: Claim | undefined;
+    try {
+      const result = await storage.claim(key, this.#owner, 60_000);
+      if (isHeld(result)) return;
+      claim = result;
+      const entry = await storage.get(key);
+      if (entry && await mutate(entry)) await storage.put(claim, entry);
+    } catch (error) {
+      this.#opts.log.warn("cache entry update failed", {
+        key,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      if (claim) await storage.release(claim);
+    }
+  }
+
+  /**
+   * One pass of background renewal over every non-ephemeral storage: refresh ARI where its Retry-After passed,
+   * renew due entries a client fetched within `renew-active-days`, remove entries nobody fetched that expired more
+   * than 7 days ago. Never throws.
+   */
+  async sweep(): Promise<{ renewed: number; failed: number; removed: number }> {
+    const stats = { renewed: 0, failed: 0, removed: 0 };
+    const storages = [...(this.#opts.storages?.values() ?? [])].filter((s) => !s.ephemeral);
+    for (const storage of storages) {
+      let keys: CacheKey[];
+      try {
+        keys = await storage.keys();
+      } catch (error) {
+        this.#opts.log.warn("renewal sweep cannot list the cache", { storage: storage.name, error: String(error) });
+        continue;
+      }
+      for (const key of keys) {
+        try {
+          await this.#sweepOne(storage, key, stats);
+        } catch (error) {
+          this.#opts.log.warn("renewal sweep error", {
+            key,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+      }
+    }
+    if (stats.renewed + stats.failed + stats.removed > 0) this.#opts.log.info("renewal sweep", { ...stats });
+    return stats;
+  }
+
+  async #sweepOne(
+    storage: Storage,
+    key: CacheKey,
+    stats: { renewed: number; failed: number; removed: number },
+  ): Promise<void> {
+    const now = this.#now();
+    const entry = await storage.get(key);
+    if (!entry || entry.directoryUrl !== this.#opts.directoryUrl) return;
+    const activeSince = now.getTime() - storage.renewActiveDays * 86_400_000;
+    const active = Date.parse(entry.lastFetchedAt) >= activeSince;
+    if (!active) {
+      if (Date.parse(entry.notAfter) + 7 * 86_400_000 < now.getTime()) {
+        const claim = await storage.claim(key, this.#owner, 60_000);
+        if (!isHeld(claim)) {
+          try {
+            await storage.remove(claim);
+            stats.removed++;
+            this.#opts.log.info("expired cache entry removed", { names: entry.names, notAfter: entry.notAfter });
+          } finally {
+            await storage.release(claim);
+          }
+        }
+      }
+      return;
+    }
+    if (ariRefreshDue(entry, now)) await this.#refreshAri(storage, key);
+    const current = (await storage.get(key)) ?? entry;
+    const due = renewalDue(current, storage.renewWithinDays, now);
+    if (!due.due) return;
+    const next = current.renewal?.nextAttemptAt ? Date.parse(current.renewal.nextAttemptAt) : 0;
+    if (next > now.getTime()) return;
+
+    let client: AcmeClient;
+    try {
+      client = this.#opts.client();
+    } catch {
+      return; // CA unavailable: the next sweep tries again.
+    }
+    const request: IssueRequest = {
+      csrDer: decodeCsr(current.csr),
+      csrSha256: "",
+      names: current.names,
+      profile: current.profile,
+      verification: current.verification,
+      storage: storage.name,
+    };
+    let running = this.#inflight.get(key);
+    if (!running) {
+      running = this.#obtain(client, request, storage, key, current);
+      this.#inflight.set(key, running);
+      running.catch(() => {}).finally(() => this.#inflight.delete(key));
+    }
+    try {
+      await running;
+      stats.renewed++;
+    } catch (error) {
+      stats.failed++;
+      const reason = this.#classify(error, request).message;
+      await this.#update(storage, key, (e) => {
+        const failures = (e.renewal?.failures ?? 0) + 1;
+        e.renewal = {
+          ...e.renewal,
+          failures,
+          lastError: reason,
+          lastFailureAt: this.#now().toISOString(),
+          nextAttemptAt: new Date(this.#now().getTime() + renewalBackoffMs(failures)).toISOString(),
+        };
+        return Promise.resolve(true);
+      });
+      this.#opts.log.warn("background renewal failed", { names: current.names, reason });
+    }
   }
 
   async #authorize(client: AcmeClient, order: AcmeOrder, solver: ChallengeSolver, deadline: number): Promise<void> {
@@ -247,6 +610,10 @@ export class Issuer {
       log.warn("validation failed", { names: request.names, name: error.identifier, detail: error.detail });
       return new IssueError(421, `Validation of ${error.identifier} failed: ${error.detail}`);
     }
+    if (error instanceof AcmeUnsupportedError) {
+      log.error("ca does not support the request", { names: request.names, reason: error.message });
+      return new IssueError(503, `${error.message}: fix the profile in the config`, 3600);
+    }
     if (isProblem(error)) {
       const problem = error as AcmeProblem;
       if (problem.is("rateLimited")) {
@@ -277,6 +644,15 @@ export class Issuer {
   }
 }
 
+/** True when the entry's ARI information should be asked for again. */
+export function ariRefreshDue(entry: Entry, now: Date): boolean {
+  const retryAfter = entry.ari?.retryAfter ? Date.parse(entry.ari.retryAfter) : 0;
+  if (!entry.ari) return true;
+  // At least twice a day, whatever the CA said (Let's Encrypt asks clients to check that often).
+  const fetchedAt = entry.ari.fetchedAt ? Date.parse(entry.ari.fetchedAt) : 0;
+  return now.getTime() >= retryAfter || now.getTime() - fetchedAt >= 12 * 3_600_000;
+}
+
 class SignTimeout extends Error {}
 
 class ValidationFailed extends Error {
@@ -287,6 +663,11 @@ class ValidationFailed extends Error {
 
 function displayName(authorization: AcmeAuthorization): string {
   return `${authorization.wildcard ? "*." : ""}${authorization.identifier.value}`;
+}
+
+function decodeCsr(pem: string): Uint8Array {
+  const body = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+  return Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
 }
 
 /** Leaf first, one empty line between PEM blocks, a final newline. */

@@ -29,6 +29,8 @@ export interface AccountSessionOptions {
   log: Logger;
   /** First retry delay when the CA is unreachable (default 2 s, doubling up to 60 s). */
   retryDelayMs?: number;
+  /** Called each time the session becomes ready (e.g. to check the configured profiles). */
+  onReady?: () => void;
   /** Replaces client construction (tests). */
   createClient?: (opts: ConstructorParameters<typeof AcmeClient>[0]) => AcmeClient;
 }
@@ -78,6 +80,7 @@ export class AccountSession {
       this.#state = "ready";
       this.#reason = "ready";
       log.info("acme account ready", { ca: account.acmeServer });
+      this.#opts.onReady?.();
     } catch (error) {
       if (this.#closed) return;
       if (error instanceof PermanentAccountError) {

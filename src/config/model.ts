@@ -70,6 +70,7 @@ export const DEFAULT_HTTP01_LISTENER = "[::]:1380";
 export const DEFAULT_MAX_SIZE = 4096;
 export const DEFAULT_SIGN_TIMEOUT_MS = 90_000;
 export const DEFAULT_RENEW_WITHIN_DAYS = 14;
+export const DEFAULT_RENEW_ACTIVE_DAYS = 30;
 export const IMPLICIT_VERIFICATION_NAME = "http";
 export const IMPLICIT_STORAGE_NAME = "cache";
 
@@ -112,7 +113,7 @@ const DNS_UPDATE_OPTIONS: OptionTable = {
   "tsig-key-file": {},
 };
 const NONE_STORAGE_OPTIONS: OptionTable = { type: {} };
-const FILE_STORAGE_OPTIONS: OptionTable = { type: {}, directory: {}, "renew-within": {} };
+const FILE_STORAGE_OPTIONS: OptionTable = { type: {}, directory: {}, "renew-within": {}, "renew-active-days": {} };
 const AUTH_OPTIONS: OptionTable = {
   ip: { multi: true },
   domain: { multi: true },
@@ -279,6 +280,7 @@ export function buildConfig(
       name: IMPLICIT_STORAGE_NAME,
       directory: `${account.dir.replace(/\/+$/, "")}/cache`,
       renewWithinDays: DEFAULT_RENEW_WITHIN_DAYS,
+      renewActiveDays: DEFAULT_RENEW_ACTIVE_DAYS,
       implicit: true,
       source,
     });
@@ -851,6 +853,7 @@ function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnos
       name,
       directory: env.resolvePath(directory.value, directory.source.file),
       renewWithinDays: DEFAULT_RENEW_WITHIN_DAYS,
+      renewActiveDays: DEFAULT_RENEW_ACTIVE_DAYS,
       implicit: false,
       source: section.source,
     };
@@ -859,6 +862,12 @@ function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnos
       const parsed = parseInteger(renew.value, 0, 3650);
       if ("error" in parsed) diag.error(renew.source, `${label} renew-within: ${parsed.error} (days)`);
       else storage.renewWithinDays = parsed.value;
+    }
+    const active = o.one("renew-active-days");
+    if (active) {
+      const parsed = parseInteger(active.value, 1, 3650);
+      if ("error" in parsed) diag.error(active.source, `${label} renew-active-days: ${parsed.error} (days)`);
+      else storage.renewActiveDays = parsed.value;
     }
     return storage;
   }

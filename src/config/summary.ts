@@ -40,6 +40,7 @@ export function configToJson(config: Config): Record<string, unknown> {
         type: s.type,
         directory: s.directory,
         renewWithinDays: s.renewWithinDays,
+        renewActiveDays: s.renewActiveDays,
         implicit: s.implicit,
       }
     ),
@@ -139,7 +140,7 @@ export function configSummary(config: Config): string {
         ? `  ${s.name} (none${isDefault}): no caching`
         : `  ${s.name} (file${isDefault}${
           s.implicit ? ", implicit" : ""
-        }): ${s.directory}, renew ${s.renewWithinDays} days before expiry`,
+        }): ${s.directory}, renew ${s.renewWithinDays} days before expiry, in the background if fetched within ${s.renewActiveDays} days`,
     );
   }
   lines.push("auth blocks (first match wins):");

@@ -127,6 +127,8 @@ export interface FileStorage {
   directory: string;
   /** Renew cached certificates this many days before notAfter. */
   renewWithinDays: number;
+  /** Renew in the background only certificates a client fetched within this many days. */
+  renewActiveDays: number;
   /** True for the storage acmems adds in `<account dir>/cache` when none is configured. */
   implicit: boolean;
   source: Source;

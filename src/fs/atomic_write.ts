@@ -12,6 +12,8 @@ import { basename, dirname, join } from "node:path";
 export interface AtomicWriteOptions {
   /** File mode of the new file (default 0o600). */
   mode?: number;
+  /** Fault injection for tests: runs after the temp file is synced, before the rename. */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
 }
 
 export async function atomicWriteFile(
@@ -35,6 +37,7 @@ export async function atomicWriteFile(
     await file.sync();
     file.close();
     file = undefined;
+    await opts.beforeRename?.(temp);
     await Deno.rename(temp, path);
   } catch (error) {
     try {

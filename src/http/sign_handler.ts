@@ -50,7 +50,8 @@ export interface SignDecision {
   names: string[];
   outcome: string;
   durationMs: number;
-  reused?: boolean;
+  /** hit, miss or stale (200 only). */
+  cache?: string;
   errorId?: string;
 }
 
@@ -187,14 +188,25 @@ export function createMgmtHandler(
           names,
           profile,
           verification: block.verification,
+          storage: block.storage,
           client,
         },
         started + config.mgmt.signTimeoutMs,
       );
-      return decide(
-        new Response(result.chain, { status: 200, headers: { "Content-Type": "application/pem-certificate-chain" } }),
-        { names, block: block.name, outcome: "issued", reused: result.reused },
-      );
+      const headers: Record<string, string> = {
+        "Content-Type": "application/pem-certificate-chain",
+        "X-Acmems-Cache": result.cache,
+      };
+      if (result.renewAfter) headers["X-Acmems-Renew-After"] = rfc3339(result.renewAfter);
+      if (result.window) {
+        headers["X-Acmems-Renewal-Window"] = `${rfc3339(result.window.start)}/${rfc3339(result.window.end)}`;
+      }
+      return decide(new Response(result.chain, { status: 200, headers }), {
+        names,
+        block: block.name,
+        outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
+        cache: result.cache,
+      });
     } catch (error) {
       if (error instanceof IssueError) {
         const headers: Record<string, string> = {};
@@ -220,6 +232,11 @@ export function createMgmtHandler(
 
 function checkRules(csr: ParsedCsr, profile?: string): CsrRulesResult {
   return checkCsrRules(csr, { maxNames: maxNamesForProfile(profile) });
+}
+
+/** RFC 3339 in UTC without fractional seconds. */
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 class BodyTimeout extends Error {}

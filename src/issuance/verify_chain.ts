@@ -10,8 +10,14 @@ export class ChainMismatchError extends Error {
   override name = "ChainMismatchError";
 }
 
-/** Throws ChainMismatchError unless the chain's leaf matches the CSR's public key and names. */
-export async function checkChainMatchesCsr(chainPem: string, csrDer: Uint8Array, names: string[]): Promise<void> {
+/** Validity of a checked leaf. */
+export interface LeafInfo {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Throws ChainMismatchError unless the chain's leaf matches the CSR's public key and names; returns its validity. */
+export async function checkChainMatchesCsr(chainPem: string, csrDer: Uint8Array, names: string[]): Promise<LeafInfo> {
   const leafPem = chainPem.split(/\n\n/)[0];
   let leaf: x509.X509Certificate;
   let csr: x509.Pkcs10CertificateRequest;
@@ -45,6 +51,7 @@ export async function checkChainMatchesCsr(chainPem: string, csrDer: Uint8Array,
     );
   }
   await Promise.resolve();
+  return { notBefore: leaf.notBefore, notAfter: leaf.notAfter };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

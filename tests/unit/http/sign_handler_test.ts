@@ -14,6 +14,7 @@ import { Issuer } from "../../../src/issuer.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { compilePolicy } from "../../../src/policy/authorize.ts";
 import { CaUnavailableError } from "../../../src/account/session.ts";
+import { createStorages } from "../../../src/app.ts";
 
 const HMAC_KEY = "n048aX0G2Gc8zAvUfcbz8fFIpRwi1D";
 
@@ -25,6 +26,8 @@ sign-timeout = 2s
 [verification "http"]
 type = http01
 listener = 127.0.0.1:5002
+[storage "none"]
+type = none
 [auth "hmac"]
 ip = 10.0.0.0/8
 hmac_type = sha256
@@ -54,15 +57,17 @@ function setup(ca: FakeCaOptions | "down" = {}) {
   const config = result.config!;
   const log = memoryLogger("debug", [HMAC_KEY]);
   const responder = new Http01Responder();
-  const fake = new FakeCa(ca === "down" ? {} : {
-    httpCheck: (name, token) => {
-      const response = responder.handle(
-        new Request(`http://${name}:5002/.well-known/acme-challenge/${token}`, { headers: { host: `${name}:5002` } }),
-      );
-      return response.status === 200 ? response.text() : Promise.resolve(undefined);
+  const fake = new FakeCa(
+    ca === "down" ? {} : {
+      httpCheck: (name, token) => {
+        const response = responder.handle(
+          new Request(`http://${name}:5002/.well-known/acme-challenge/${token}`, { headers: { host: `${name}:5002` } }),
+        );
+        return response.status === 200 ? response.text() : Promise.resolve(undefined);
+      },
+      ...ca,
     },
-    ...ca,
-  });
+  );
   const issuer = new Issuer({
     client: () => {
       if (ca === "down") throw new CaUnavailableError("The ACME CA is not available: connection refused");
@@ -70,6 +75,7 @@ function setup(ca: FakeCaOptions | "down" = {}) {
     },
     directoryUrl: config.account.acmeServer,
     solvers: new Map([["http", new Http01Solver(responder)]]),
+    storages: createStorages(config, log),
     log,
   });
   const handler = createMgmtHandler({
@@ -331,7 +337,10 @@ Deno.test("sign: the audit log has the decision and never the HMAC key", async (
   const { handler, log } = setup();
   const csr = await makeCsr({ names: ["mail.secure.test"] });
   const hex = await hmacHex(csr.csrPem);
-  const response = await handler(post(csr.csrPem, { authentication: `hmac name=sha256, hash=${hex}` }), info("10.9.9.9"));
+  const response = await handler(
+    post(csr.csrPem, { authentication: `hmac name=sha256, hash=${hex}` }),
+    info("10.9.9.9"),
+  );
   assertEquals(response.status, 200);
   await response.body?.cancel();
   const record = log.lines.map((l) => JSON.parse(l)).find((r) => r.event === "sign" && r.status === 200);

@@ -1,0 +1,69 @@
+/**
+ * When a cached certificate is due for renewal: pure functions, no I/O.
+ *
+ * Without ARI: at `notAfter − renew-within`; when `renew-within` is at least the certificate's lifetime (6-day
+ * certificates with the default 14 days), once two thirds of the lifetime have passed.
+ * With ARI (RFC 9773): at the point chosen uniformly at random inside the CA's suggested window, or earlier if the
+ * rule above says so; a window entirely in the past makes the certificate due now.
+ */
+
+const DAY_MS = 86_400_000;
+
+/** The parts of a cache entry the decision needs. */
+export interface DueInput {
+  notBefore: string;
+  notAfter: string;
+  ari?: { window?: { start: string; end: string }; chosen?: string };
+}
+
+export interface Due {
+  due: boolean;
+  /** When it is (or was) due. */
+  at: Date;
+  /** Which rule decided: "renew-within", "two-thirds", "ari", "ari-window-past". */
+  reason: "renew-within" | "two-thirds" | "ari" | "ari-window-past";
+}
+
+export function renewalDue(entry: DueInput, renewWithinDays: number, now: Date): Due {
+  const notBefore = Date.parse(entry.notBefore);
+  const notAfter = Date.parse(entry.notAfter);
+  const lifetime = notAfter - notBefore;
+  const renewWithin = renewWithinDays * DAY_MS;
+  let at: number;
+  let reason: Due["reason"];
+  if (renewWithin >= lifetime) {
+    at = notBefore + (lifetime * 2) / 3;
+    reason = "two-thirds";
+  } else {
+    at = notAfter - renewWithin;
+    reason = "renew-within";
+  }
+  const window = entry.ari?.window;
+  if (window) {
+    const end = Date.parse(window.end);
+    if (end <= now.getTime()) {
+      return { due: true, at: now, reason: "ari-window-past" };
+    }
+    const chosen = entry.ari?.chosen ? Date.parse(entry.ari.chosen) : Date.parse(window.start);
+    if (!Number.isNaN(chosen) && chosen < at) {
+      at = chosen;
+      reason = "ari";
+    }
+  }
+  return { due: now.getTime() >= at, at: new Date(at), reason };
+}
+
+/** A point chosen uniformly at random inside [start, end) (RFC 9773 §4.2). */
+export function chooseRenewalPoint(window: { start: Date; end: Date }, random: () => number = Math.random): Date {
+  const start = window.start.getTime();
+  const span = Math.max(0, window.end.getTime() - start);
+  return new Date(start + Math.floor(random() * span));
+}
+
+/** Backoff after failed background renewals: 1 min, 10 min, 100 min, then daily (Let's Encrypt's guidance). */
+export function renewalBackoffMs(failures: number): number {
+  if (failures <= 1) return 60_000;
+  if (failures === 2) return 600_000;
+  if (failures === 3) return 6_000_000;
+  return DAY_MS;
+}

@@ -1,0 +1,308 @@
+/**
+ * `type = file`: one JSON file per cached certificate in `directory`, for one host (one or several acmems
+ * processes sharing the directory).
+ *
+ * Layout: `<key>.json` the entry (mode 0600, replaced atomically) · `<key>.lock` the claim (an OS lock via
+ * `Deno.FsFile.tryLock`; its content is the fence counter, bumped under the lock) · `<key>.seen` an empty file whose
+ * mtime is the last client fetch (so `touch` never rewrites the entry and can never race with a renewal) ·
+ * `challenges/<token>.json`.
+ *
+ * What a crash leaves: the old entry or the new one (never a torn file), possibly a `.<key>.json.*.tmp` that is
+ * ignored and removed at the next start; the OS drops a dead process's lock. flock is not a cluster lock over NFS:
+ * use the postgres storage for several hosts.
+ */
+import { join } from "node:path";
+import { atomicWriteFile } from "../fs/atomic_write.ts";
+import type { Logger } from "../log.ts";
+import {
+  type CacheKey,
+  type Change,
+  type Claim,
+  type Entry,
+  type Held,
+  isEntry,
+  type Storage,
+  type StoredChallenge,
+} from "./mod.ts";
+
+const KEY = /^[0-9a-f]{64}$/;
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+export class StorageError extends Error {
+  override name = "StorageError";
+}
+
+export interface FileStorageOptions {
+  name: string;
+  directory: string;
+  renewWithinDays: number;
+  renewActiveDays: number;
+  log: Logger;
+  /** Fault injection for tests (see atomicWriteFile). */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+  /** How often waiters look for a released claim (default 200 ms). */
+  pollMs?: number;
+}
+
+export class FileStorage implements Storage {
+  readonly kind = "file";
+  readonly ephemeral = false;
+  readonly name: string;
+  readonly directory: string;
+  readonly renewWithinDays: number;
+  readonly renewActiveDays: number;
+  readonly #opts: FileStorageOptions;
+  readonly #locks = new Map<CacheKey, { file: Deno.FsFile; fence: number }>();
+  #ready: Promise<void> | undefined;
+
+  constructor(opts: FileStorageOptions) {
+    this.#opts = opts;
+    this.name = opts.name;
+    this.directory = opts.directory;
+    this.renewWithinDays = opts.renewWithinDays;
+    this.renewActiveDays = opts.renewActiveDays;
+  }
+
+  /** Creates the directory (mode 0700) and removes temp files a crash left behind. Throws StorageError. */
+  init(): Promise<void> {
+    this.#ready ??= (async () => {
+      try {
+        await Deno.mkdir(join(this.directory, "challenges"), { recursive: true, mode: 0o700 });
+      } catch (error) {
+        this.#ready = undefined;
+        throw new StorageError(
+          `Cannot create the cache directory ${this.directory} of [storage "${this.name}"]: ${describe(error)}`,
+        );
+      }
+      try {
+        for await (const item of Deno.readDir(this.directory)) {
+          if (item.isFile && item.name.startsWith(".") && item.name.endsWith(".tmp")) {
+            await Deno.remove(join(this.directory, item.name)).catch(() => {});
+          }
+        }
+      } catch {
+        // Listing is only for tidying up.
+      }
+    })();
+    return this.#ready;
+  }
+
+  #path(key: CacheKey, suffix: string): string {
+    if (!KEY.test(key)) throw new StorageError(`Invalid cache key "${key.slice(0, 80)}"`);
+    return join(this.directory, `${key}${suffix}`);
+  }
+
+  async get(key: CacheKey): Promise<Entry | null> {
+    const path = this.#path(key, ".json");
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        this.#opts.log.warn("cache entry unreadable, treated as a miss", { path, error: describe(error) });
+      }
+      return null;
+    }
+    let entry: unknown;
+    try {
+      entry = JSON.parse(text);
+    } catch {
+      this.#opts.log.warn("cache entry corrupt, treated as a miss", { path, reason: "not JSON" });
+      return null;
+    }
+    if (!isEntry(entry) || entry.key !== key) {
+      this.#opts.log.warn("cache entry corrupt, treated as a miss", { path, reason: "not an acmems entry" });
+      return null;
+    }
+    try {
+      const seen = (await Deno.stat(this.#path(key, ".seen"))).mtime;
+      if (seen && seen.getTime() > Date.parse(entry.lastFetchedAt)) entry.lastFetchedAt = seen.toISOString();
+    } catch {
+      // Never fetched since it was written.
+    }
+    return entry;
+  }
+
+  async claim(key: CacheKey, owner: string): Promise<Claim | Held> {
+    await this.init();
+    if (this.#locks.has(key)) return { held: true, heldBy: `${owner} (this process)` };
+    const path = this.#path(key, ".lock");
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+    } catch (error) {
+      throw new StorageError(`Cannot open the lock file ${path}: ${describe(error)}`);
+    }
+    let locked = false;
+    try {
+      locked = await file.tryLock(true);
+      if (!locked) {
+        file.close();
+        return { held: true, heldBy: "another acmems process" };
+      }
+      // The fence counter lives in the lock file and is only changed under the lock.
+      const buffer = new Uint8Array(32);
+      const read = await file.read(buffer) ?? 0;
+      const previous = Number(new TextDecoder().decode(buffer.subarray(0, read)).trim()) || 0;
+      const fence = previous + 1;
+      await file.seek(0, Deno.SeekMode.Start);
+      await file.truncate(0);
+      await file.write(new TextEncoder().encode(`${fence}\n`));
+      this.#locks.set(key, { file, fence });
+      return { key, fence, deadline: Infinity };
+    } catch (error) {
+      if (locked) await file.unlock().catch(() => {});
+      try {
+        file.close();
+      } catch {
+        // already closed
+      }
+      throw new StorageError(`Cannot take the lock ${path}: ${describe(error)}`);
+    }
+  }
+
+  async waitForRelease(key: CacheKey, signal: AbortSignal): Promise<void> {
+    const path = this.#path(key, ".lock");
+    const pollMs = this.#opts.pollMs ?? 200;
+    while (!signal.aborted) {
+      if (!this.#locks.has(key)) {
+        let file: Deno.FsFile | undefined;
+        try {
+          file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+          if (await file.tryLock(true)) {
+            await file.unlock();
+            return;
+          }
+        } catch {
+          return; // Cannot even look: let the caller try to claim and report.
+        } finally {
+          file?.close();
+        }
+      }
+      await sleep(pollMs, signal);
+    }
+  }
+
+  extend(claim: Claim): Promise<boolean> {
+    return Promise.resolve(this.#holds(claim));
+  }
+
+  noteOrder(claim: Claim): Promise<boolean> {
+    // One host: the lock outlives nothing, so a recorded order URL is only informative; it goes into the entry.
+    return Promise.resolve(this.#holds(claim));
+  }
+
+  async put(claim: Claim, entry: Entry): Promise<boolean> {
+    if (!this.#holds(claim) || entry.key !== claim.key) return false;
+    const path = this.#path(claim.key, ".json");
+    try {
+      await atomicWriteFile(path, JSON.stringify(entry, null, 2) + "\n", {
+        mode: 0o600,
+        beforeRename: this.#opts.beforeRename,
+      });
+    } catch (error) {
+      throw new StorageError(`Cannot write the cache entry ${path}: ${describe(error)}`);
+    }
+    return true;
+  }
+
+  async release(claim: Claim): Promise<void> {
+    const held = this.#locks.get(claim.key);
+    if (!held || held.fence !== claim.fence) return;
+    this.#locks.delete(claim.key);
+    await held.file.unlock().catch(() => {});
+    try {
+      held.file.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  async keys(): Promise<CacheKey[]> {
+    await this.init();
+    const keys: CacheKey[] = [];
+    for await (const item of Deno.readDir(this.directory)) {
+      if (item.isFile && item.name.endsWith(".json") && KEY.test(item.name.slice(0, -5))) {
+        keys.push(item.name.slice(0, -5));
+      }
+    }
+    return keys;
+  }
+
+  async touch(key: CacheKey, at: Date): Promise<void> {
+    const path = this.#path(key, ".seen");
+    try {
+      await Deno.utime(path, at, at);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return;
+      try {
+        await Deno.writeFile(path, new Uint8Array(0), { mode: 0o600 });
+        await Deno.utime(path, at, at);
+      } catch {
+        // Best effort: a lost touch only makes a renewal less likely.
+      }
+    }
+  }
+
+  async remove(claim: Claim): Promise<void> {
+    if (!this.#holds(claim)) return;
+    for (const suffix of [".json", ".seen"]) await Deno.remove(this.#path(claim.key, suffix)).catch(() => {});
+  }
+
+  async putChallenge(challenge: StoredChallenge): Promise<void> {
+    await this.init();
+    if (!TOKEN.test(challenge.token)) {
+      throw new StorageError(`Invalid challenge token "${challenge.token.slice(0, 40)}"`);
+    }
+    await atomicWriteFile(join(this.directory, "challenges", `${challenge.token}.json`), JSON.stringify(challenge), {
+      mode: 0o600,
+    });
+  }
+
+  async getChallenge(token: string): Promise<StoredChallenge | null> {
+    if (!TOKEN.test(token)) return null;
+    try {
+      const value = JSON.parse(await Deno.readTextFile(join(this.directory, "challenges", `${token}.json`)));
+      return typeof value?.keyAuthorization === "string" && typeof value?.host === "string" ? value : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async deleteChallenge(token: string): Promise<void> {
+    if (!TOKEN.test(token)) return;
+    await Deno.remove(join(this.directory, "challenges", `${token}.json`)).catch(() => {});
+  }
+
+  async *changes(signal: AbortSignal): AsyncIterable<Change> {
+    // No notifications on a plain directory: waiters poll (waitForRelease does).
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  }
+
+  async close(): Promise<void> {
+    for (const [key, held] of [...this.#locks]) await this.release({ key, fence: held.fence, deadline: Infinity });
+  }
+
+  #holds(claim: Claim): boolean {
+    return this.#locks.get(claim.key)?.fence === claim.fence;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotFound) return "a parent directory does not exist";
+  if (error instanceof Deno.errors.AlreadyExists) return "a file with that name exists";
+  return error instanceof Error ? error.message : String(error);
+}
