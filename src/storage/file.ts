@@ -274,9 +274,9 @@ export class FileStorage implements Storage {
     await Deno.remove(join(this.directory, "challenges", `${token}.json`)).catch(() => {});
   }
 
-  async *changes(signal: AbortSignal): AsyncIterable<Change> {
+  changes(signal: AbortSignal): AsyncIterable<Change> {
     // No notifications on a plain directory: waiters poll (waitForRelease does).
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    return idleChanges(signal);
   }
 
   async close(): Promise<void> {

@@ -164,3 +164,19 @@ export function isEntry(value: unknown): value is Entry {
     Array.isArray(e.names) && typeof e.directoryUrl === "string" && typeof e.verification === "string" &&
     !Number.isNaN(Date.parse(e.notAfter as string)) && !Number.isNaN(Date.parse(e.notBefore as string));
 }
+
+/** A change feed that never reports anything and ends when the signal aborts (storages nobody else writes to). */
+export function idleChanges(signal: AbortSignal): AsyncIterable<Change> {
+  return {
+    [Symbol.asyncIterator]() {
+      return {
+        next: () =>
+          new Promise<IteratorResult<Change>>((resolve) => {
+            const done = () => resolve({ done: true, value: undefined });
+            if (signal.aborted) done();
+            else signal.addEventListener("abort", done, { once: true });
+          }),
+      };
+    },
+  };
+}

@@ -2,7 +2,16 @@
  * `type = none`: caches nothing, so every request is a miss. Claims are in-process only (the issuer's single-flight
  * map already keeps one order per CSR in this process); challenges live in memory.
  */
-import type { CacheKey, Change, Claim, Entry, Held, Storage, StoredChallenge } from "./mod.ts";
+import {
+  type CacheKey,
+  type Change,
+  type Claim,
+  type Entry,
+  type Held,
+  idleChanges,
+  type Storage,
+  type StoredChallenge,
+} from "./mod.ts";
 
 export class NoneStorage implements Storage {
   readonly kind = "none";
@@ -74,9 +83,9 @@ export class NoneStorage implements Storage {
     return Promise.resolve();
   }
 
-  async *changes(signal: AbortSignal): AsyncIterable<Change> {
+  changes(signal: AbortSignal): AsyncIterable<Change> {
     // Nothing is shared, so nothing ever changes elsewhere: end when asked to.
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    return idleChanges(signal);
   }
 
   close(): Promise<void> {
