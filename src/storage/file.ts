@@ -20,6 +20,7 @@ import {
   type Claim,
   type Entry,
   type Held,
+  idleChanges,
   isEntry,
   type Storage,
   type StoredChallenge,
