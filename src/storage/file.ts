@@ -124,7 +124,7 @@ export class FileStorage implements Storage {
     return entry;
   }
 
-  async claim(key: CacheKey, owner: string): Promise<Claim | Held> {
+  async claim(key: CacheKey, owner: string, _leaseMs?: number): Promise<Claim | Held> {
     await this.init();
     if (this.#locks.has(key)) return { held: true, heldBy: `${owner} (this process)` };
     const path = this.#path(key, ".lock");
@@ -184,11 +184,11 @@ export class FileStorage implements Storage {
     }
   }
 
-  extend(claim: Claim): Promise<boolean> {
+  extend(claim: Claim, _leaseMs?: number): Promise<boolean> {
     return Promise.resolve(this.#holds(claim));
   }
 
-  noteOrder(claim: Claim): Promise<boolean> {
+  noteOrder(claim: Claim, _orderUrl?: string): Promise<boolean> {
     // One host: the lock outlives nothing, so a recorded order URL is only informative; it goes into the entry.
     return Promise.resolve(this.#holds(claim));
   }

@@ -28,7 +28,7 @@ export class NoneStorage implements Storage {
     return Promise.resolve(null);
   }
 
-  claim(key: CacheKey, owner: string): Promise<Claim | Held> {
+  claim(key: CacheKey, owner: string, _leaseMs?: number): Promise<Claim | Held> {
     if (this.#held.has(key)) return Promise.resolve({ held: true, heldBy: owner });
     const fence = (this.#fences.get(key) ?? 0) + 1;
     this.#fences.set(key, fence);
@@ -40,15 +40,15 @@ export class NoneStorage implements Storage {
     while (this.#held.has(key) && !signal.aborted) await new Promise((r) => setTimeout(r, 50));
   }
 
-  extend(claim: Claim): Promise<boolean> {
+  extend(claim: Claim, _leaseMs?: number): Promise<boolean> {
     return Promise.resolve(this.#valid(claim));
   }
 
-  noteOrder(claim: Claim): Promise<boolean> {
+  noteOrder(claim: Claim, _orderUrl?: string): Promise<boolean> {
     return Promise.resolve(this.#valid(claim));
   }
 
-  put(claim: Claim): Promise<boolean> {
+  put(claim: Claim, _entry?: Entry): Promise<boolean> {
     return Promise.resolve(this.#valid(claim));
   }
 

@@ -1,0 +1,256 @@
+/** The storage contract on `file` (and the trivial `none`). */
+import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
+import { FileStorage } from "../../../src/storage/file.ts";
+import { NoneStorage } from "../../../src/storage/none.ts";
+import { cacheKey, type Claim, type Entry, isHeld } from "../../../src/storage/mod.ts";
+import { memoryLogger } from "../../../src/log.ts";
+
+const KEY = "a".repeat(64);
+
+function entry(chain: string, key = KEY): Entry {
+  const now = new Date().toISOString();
+  return {
+    version: 1,
+    key,
+    directoryUrl: "https://ca.test/dir",
+    csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    names: ["www.example.test"],
+    verification: "http",
+    chain,
+    issuedAt: now,
+    notBefore: now,
+    notAfter: new Date(Date.now() + 90 * 86_400_000).toISOString(),
+    lastFetchedAt: now,
+  };
+}
+
+async function withStorage(
+  fn: (storage: FileStorage, dir: string, log: ReturnType<typeof memoryLogger>) => Promise<void>,
+  beforeRename?: (temp: string) => void,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-storage-" });
+  const log = memoryLogger();
+  const storage = new FileStorage({
+    name: "file",
+    directory: `${dir}/cache`,
+    renewWithinDays: 14,
+    renewActiveDays: 30,
+    log,
+    beforeRename,
+    pollMs: 20,
+  });
+  try {
+    await storage.init();
+    await fn(storage, `${dir}/cache`, log);
+  } finally {
+    await storage.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function claimOf(storage: FileStorage, key = KEY): Promise<Claim> {
+  const claim = await storage.claim(key, "test", 60_000);
+  assert(!isHeld(claim), "expected to get the claim");
+  return claim;
+}
+
+Deno.test("file storage: missing entry is null; put/get round trip; mode 0600; keys()", async () => {
+  await withStorage(async (storage, dir) => {
+    assertEquals(await storage.get(KEY), null);
+    const claim = await claimOf(storage);
+    assert(await storage.put(claim, entry("chain-1")));
+    await storage.release(claim);
+    assertEquals((await storage.get(KEY))?.chain, "chain-1");
+    assertEquals((await Deno.stat(`${dir}/${KEY}.json`)).mode! & 0o777, 0o600);
+    assertEquals(await storage.keys(), [KEY]);
+  });
+});
+
+Deno.test("file storage: a second claim is held; fences increase; a stale claim cannot write", async () => {
+  await withStorage(async (storage) => {
+    const first = await claimOf(storage);
+    const second = await storage.claim(KEY, "other", 60_000);
+    assert(isHeld(second));
+    await storage.release(first);
+    const third = await claimOf(storage);
+    assert(third.fence > first.fence, `fence ${third.fence} after ${first.fence}`);
+    assertEquals(await storage.put(first, entry("stale")), false);
+    assert(await storage.put(third, entry("fresh")));
+    await storage.release(third);
+    assertEquals((await storage.get(KEY))?.chain, "fresh");
+  });
+});
+
+Deno.test("file storage: waitForRelease returns once the holder releases", async () => {
+  await withStorage(async (storage) => {
+    const claim = await claimOf(storage);
+    const controller = new AbortController();
+    let released = false;
+    const waiting = storage.waitForRelease(KEY, controller.signal).then(() => assert(released));
+    await new Promise((r) => setTimeout(r, 60));
+    released = true;
+    await storage.release(claim);
+    await waiting;
+  });
+});
+
+Deno.test("file storage: another process holding the lock makes claim() report Held", async () => {
+  await withStorage(async (storage, dir) => {
+    // A child process takes the OS lock on the same lock file and holds it until told to exit.
+    const script = `const f = await Deno.open(${
+      JSON.stringify(`${dir}/${KEY}.lock`)
+    }, { read: true, write: true, create: true });
+await f.lock(true); console.log("locked"); await Deno.stdin.read(new Uint8Array(1)); f.close();`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    assertMatch(new TextDecoder().decode(value), /locked/);
+    try {
+      assert(isHeld(await storage.claim(KEY, "test", 60_000)));
+    } finally {
+      const writer = child.stdin.getWriter();
+      await writer.write(new Uint8Array([1]));
+      await writer.close();
+      reader.releaseLock();
+      await child.stdout.cancel();
+      await child.status;
+    }
+    const claim = await claimOf(storage);
+    await storage.release(claim);
+  });
+});
+
+Deno.test("file storage: a crash between the temp write and the rename leaves the old entry, never a torn one", async () => {
+  let crash = false;
+  await withStorage(
+    async (storage, dir) => {
+      const claim = await claimOf(storage);
+      assert(await storage.put(claim, entry("old")));
+      crash = true;
+      await assertRejects(() => storage.put(claim, entry("new")), /Cannot write the cache entry/);
+      crash = false;
+      await storage.release(claim);
+      assertEquals((await storage.get(KEY))?.chain, "old");
+      const leftovers = [...Deno.readDirSync(dir)].filter((f) => f.name.endsWith(".tmp"));
+      assertEquals(leftovers, [], "no temp file left behind");
+    },
+    () => {
+      if (crash) throw new Error("simulated crash before rename");
+    },
+  );
+  // And with no previous entry: none, not a partial one.
+  await withStorage(
+    async (storage) => {
+      const claim = await claimOf(storage);
+      await assertRejects(() => storage.put(claim, entry("new")));
+      await storage.release(claim);
+      assertEquals(await storage.get(KEY), null);
+    },
+    () => {
+      throw new Error("simulated crash before rename");
+    },
+  );
+});
+
+Deno.test("file storage: temp files a crash left behind are removed at the next start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-storage-" });
+  try {
+    await Deno.writeTextFile(`${dir}/.${KEY}.json.abc.tmp`, '{"torn": ');
+    const storage = new FileStorage({
+      name: "file",
+      directory: dir,
+      renewWithinDays: 14,
+      renewActiveDays: 30,
+      log: memoryLogger(),
+    });
+    await storage.init();
+    assertEquals([...Deno.readDirSync(dir)].filter((f) => f.name.endsWith(".tmp")), []);
+    assertEquals(await storage.keys(), []);
+    await storage.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file storage: corrupt or foreign entries are logged and read as a miss", async () => {
+  await withStorage(async (storage, dir, log) => {
+    for (const content of ["{not json", '{"version": 2}', JSON.stringify(entry("x", "b".repeat(64)))]) {
+      await Deno.writeTextFile(`${dir}/${KEY}.json`, content);
+      assertEquals(await storage.get(KEY), null, content);
+    }
+    assert(log.lines.filter((l) => l.includes("treated as a miss")).length >= 3);
+  });
+});
+
+Deno.test("file storage: touch records the last fetch without rewriting the entry", async () => {
+  await withStorage(async (storage, dir) => {
+    const claim = await claimOf(storage);
+    await storage.put(claim, entry("chain"));
+    await storage.release(claim);
+    const before = await Deno.readTextFile(`${dir}/${KEY}.json`);
+    const later = new Date(Date.now() + 86_400_000);
+    await storage.touch(KEY, later);
+    assertEquals(await Deno.readTextFile(`${dir}/${KEY}.json`), before);
+    const seen = Date.parse((await storage.get(KEY))!.lastFetchedAt);
+    assert(Math.abs(seen - later.getTime()) < 1000, `lastFetchedAt ${new Date(seen).toISOString()}`);
+  });
+});
+
+Deno.test("file storage: challenges round trip; invalid tokens never touch the disk", async () => {
+  await withStorage(async (storage) => {
+    const challenge = { token: "tok_1-A", keyAuthorization: "tok_1-A.thumb", host: "www.example.test", expiresAt: "x" };
+    await storage.putChallenge(challenge);
+    assertEquals(await storage.getChallenge("tok_1-A"), challenge);
+    assertEquals(await storage.getChallenge("../../etc/passwd"), null);
+    await storage.deleteChallenge("tok_1-A");
+    assertEquals(await storage.getChallenge("tok_1-A"), null);
+  });
+});
+
+Deno.test("file storage: a directory that cannot be created names the path and the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-storage-" });
+  try {
+    await Deno.writeTextFile(`${dir}/file`, "not a directory");
+    const storage = new FileStorage({
+      name: "cache",
+      directory: `${dir}/file/cache`,
+      renewWithinDays: 14,
+      renewActiveDays: 30,
+      log: memoryLogger(),
+    });
+    const error = await assertRejects(() => storage.init());
+    assertMatch(
+      error.message,
+      new RegExp(`Cannot create the cache directory ${dir}/file/cache of \\[storage "cache"\\]: `),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("none storage: always a miss; claims are exclusive in-process", async () => {
+  const storage = new NoneStorage("none");
+  const claim = await storage.claim(KEY, "a", 1000);
+  assert(!isHeld(claim));
+  assert(isHeld(await storage.claim(KEY, "b", 1000)));
+  assert(await storage.put(claim, entry("x")));
+  assertEquals(await storage.get(KEY), null);
+  await storage.release(claim);
+  assert(!isHeld(await storage.claim(KEY, "c", 1000)));
+  await storage.close();
+});
+
+Deno.test("cacheKey: depends on directory URL, profile and DER", async () => {
+  const der = new Uint8Array([1, 2, 3]);
+  const base = await cacheKey("https://a/dir", undefined, der);
+  assertMatch(base, /^[0-9a-f]{64}$/);
+  assertEquals(await cacheKey("https://a/dir", undefined, new Uint8Array([1, 2, 3])), base);
+  assert(await cacheKey("https://b/dir", undefined, der) !== base);
+  assert(await cacheKey("https://a/dir", "shortlived", der) !== base);
+  assert(await cacheKey("https://a/dir", undefined, new Uint8Array([1, 2, 4])) !== base);
+});
