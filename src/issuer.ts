@@ -114,6 +114,8 @@ export class Issuer {
   readonly #finished = new Map<CacheKey, { entry: Entry; expires: number }>();
   readonly #touched = new Map<CacheKey, number>();
   readonly #ariRefreshing = new Set<CacheKey>();
+  /** Fire-and-forget work (touches, ARI refreshes) that shutdown waits for. */
+  readonly #background = new Set<Promise<unknown>>();
   readonly #owner: string;
 
   constructor(opts: IssuerOptions) {
@@ -130,9 +132,14 @@ export class Issuer {
     return this.#inflight.size;
   }
 
-  /** Waits for every running order to end (shutdown). */
+  /** Waits for every running order and background write to end (shutdown). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.#inflight.values()]);
+    await Promise.allSettled([...this.#inflight.values(), ...this.#background]);
+  }
+
+  #track(promise: Promise<unknown>): void {
+    const tracked = promise.catch(() => {}).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
   }
 
   #storage(name: string | null): Storage {
@@ -241,7 +248,7 @@ export class Issuer {
     if (now.getTime() - last < TOUCH_INTERVAL_MS) return;
     this.#touched.set(key, now.getTime());
     if (this.#touched.size > 100_000) this.#touched.clear();
-    storage.touch(key, now).catch(() => {});
+    this.#track(storage.touch(key, now));
   }
 
   /** Gets a fresh entry for `key`: claim, re-read, order, store, release. */
@@ -405,7 +412,7 @@ export class Issuer {
     if (storage.ephemeral || this.#ariRefreshing.has(key)) return;
     if (!ariRefreshDue(entry, now)) return;
     this.#ariRefreshing.add(key);
-    this.#refreshAri(storage, key).finally(() => this.#ariRefreshing.delete(key));
+    this.#track(this.#refreshAri(storage, key).finally(() => this.#ariRefreshing.delete(key)));
   }
 
   async #refreshAri(storage: Storage, key: CacheKey): Promise<void> {

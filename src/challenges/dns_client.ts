@@ -1,0 +1,278 @@
+/**
+ * Signed DNS exchanges for the dns-01 solver: servers tried in order on failure, responses checked (ID, QR, opcode,
+ * question, TSIG) and UPDATE rcodes turned into errors that say what to fix.
+ *
+ * Error kinds and what /sign makes of them (dns01_update.ts): `unreachable` (no server answered usably, or the record
+ * never became visible) is worth retrying later (503); every other kind needs the operator (421).
+ */
+import type { DnsServerAddress } from "../config/types.ts";
+import {
+  buildQuery,
+  buildUpdate,
+  type DecodedMessage,
+  decodeMessage,
+  OPCODE_QUERY,
+  OPCODE_UPDATE,
+  type QueryType,
+  randomId,
+  RCODE,
+  rcodeName,
+  readHeader,
+  readName,
+  type UpdateOptions,
+} from "./dns_wire.ts";
+import { DnsTransportError, exchangeTcp, exchangeUdp } from "./dns_transport.ts";
+import { type TsigCheck, type TsigKeyInput, TsigSigner } from "./tsig.ts";
+
+export type DnsErrorKind =
+  /** No server gave a usable answer (refused connection, timeout, SERVFAIL, garbage). */
+  | "unreachable"
+  /** The update was applied but the record did not show up on the server within the timeout. */
+  | "invisible"
+  /** REFUSED: allow-update / update-policy does not admit us. */
+  | "refused"
+  /** The TSIG key was rejected, or the answer's signature is missing or wrong. */
+  | "key"
+  /** NOTZONE / NOTAUTH: the zone is not on that server. */
+  | "notzone"
+  /** Zone discovery found no zone for the name on the server. */
+  | "nozone"
+  /** Zone discovery met a delegation to other name servers. */
+  | "delegated"
+  /** Any other rcode or an impossible situation (CNAME loop). */
+  | "other";
+
+export class DnsError extends Error {
+  constructor(message: string, readonly kind: DnsErrorKind, readonly rcode?: string) {
+    super(message);
+    this.name = "DnsError";
+  }
+
+  /** True when trying again later may help (and the operator need not act). */
+  get transient(): boolean {
+    return this.kind === "unreachable" || this.kind === "invisible";
+  }
+}
+
+export interface DnsClientOptions {
+  servers: DnsServerAddress[];
+  transport: "tcp" | "udp";
+  /** Bounds each exchange with one server. */
+  timeoutMs: number;
+  tsig?: TsigKeyInput;
+}
+
+export interface Exchanged {
+  message: DecodedMessage;
+  /** The server that answered. */
+  server: DnsServerAddress;
+}
+
+/** Sends one message to one server; tests replace it. */
+export type Exchange = (
+  server: DnsServerAddress,
+  message: Uint8Array,
+  opts: { transport: "tcp" | "udp"; timeoutMs: number },
+) => Promise<Uint8Array>;
+
+/** UDP first when configured, TCP when the UDP answer is truncated (RFC 7766); TCP otherwise. */
+export const networkExchange: Exchange = async (server, message, opts) => {
+  if (opts.transport === "udp") {
+    const answer = await exchangeUdp(server, message, opts.timeoutMs);
+    if (!readHeader(answer).tc) return answer;
+  }
+  return await exchangeTcp(server, message, opts.timeoutMs);
+};
+
+/** The bytes of the first question, lowercased, or null when there is none. */
+function questionBytes(message: Uint8Array): Uint8Array | null {
+  if (readHeader(message).qdcount === 0) return null;
+  const end = readName(message, 12).next + 4;
+  return message.slice(12, end).map((b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export class DnsClient {
+  readonly servers: DnsServerAddress[];
+  readonly transport: "tcp" | "udp";
+  readonly timeoutMs: number;
+  readonly keyName?: string;
+  readonly #signer?: TsigSigner;
+  readonly #tsigAlgorithm?: string;
+  readonly #exchange: Exchange;
+
+  constructor(opts: DnsClientOptions, exchange: Exchange = networkExchange) {
+    if (opts.servers.length === 0) throw new Error("A DNS client needs at least one server");
+    this.servers = opts.servers;
+    this.transport = opts.transport;
+    this.timeoutMs = opts.timeoutMs;
+    this.#exchange = exchange;
+    if (opts.tsig) {
+      this.#signer = new TsigSigner(opts.tsig);
+      this.keyName = this.#signer.keyName;
+      this.#tsigAlgorithm = opts.tsig.algorithm;
+    }
+  }
+
+  get signed(): boolean {
+    return this.#signer !== undefined;
+  }
+
+  /**
+   * One request/response, trying the servers in order (or only `server`) until one answers usably. `what` names the
+   * exchange in errors ("DNS update of X"). Returns answers of any rcode except SERVFAIL, which moves on.
+   */
+  async exchange(
+    build: (id: number) => Uint8Array,
+    opcode: number,
+    what: string,
+    opts: { server?: DnsServerAddress; timeoutMs?: number } = {},
+  ): Promise<Exchanged> {
+    const servers = opts.server ? [opts.server] : this.servers;
+    const problems: string[] = [];
+    for (const server of servers) {
+      const id = randomId();
+      const unsigned = build(id);
+      const signed = this.#signer ? await this.#signer.sign(unsigned) : undefined;
+      let raw: Uint8Array;
+      try {
+        raw = await this.#exchange(server, signed?.bytes ?? unsigned, {
+          transport: this.transport,
+          timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+        });
+      } catch (error) {
+        if (!(error instanceof DnsTransportError)) throw error;
+        problems.push(error.message);
+        continue;
+      }
+      let message: DecodedMessage;
+      try {
+        message = decodeMessage(raw);
+        const question = questionBytes(raw);
+        const asked = questionBytes(unsigned);
+        if (message.id !== id) throw new Error(`answer ID ${message.id} does not match the request's ${id}`);
+        if (!message.qr) throw new Error("the answer is not marked as a response");
+        if (message.opcode !== opcode) throw new Error(`answer opcode ${message.opcode} differs from ${opcode}`);
+        if (question && asked && !sameBytes(question, asked)) throw new Error("the answer is for another question");
+      } catch (error) {
+        problems.push(`${server.display}: unusable answer: ${error instanceof Error ? error.message : error}`);
+        continue;
+      }
+      if (signed) {
+        let check: TsigCheck;
+        try {
+          check = await this.#signer!.verifyResponse(raw, signed.mac);
+        } catch (error) {
+          check = { ok: false, failure: "bad-mac", detail: error instanceof Error ? error.message : String(error) };
+        }
+        if (!check.ok) {
+          throw new DnsError(`${what} at ${server.display} failed: ${this.#tsigProblem(check, message)}`, "key");
+        }
+      }
+      if (message.rcode === RCODE.SERVFAIL) {
+        problems.push(`${server.display} answered SERVFAIL`);
+        continue;
+      }
+      return { message, server };
+    }
+    throw new DnsError(
+      `${what} failed: no DNS server answered (${problems.join("; ")}): try again later`,
+      "unreachable",
+    );
+  }
+
+  #tsigProblem(check: Exclude<TsigCheck, { ok: true }>, message: DecodedMessage): string {
+    const key = `"${this.keyName}" (${this.#tsigAlgorithm})`;
+    if (check.failure === "server-error") {
+      if (check.tsigError === RCODE.BADSIG) {
+        return `TSIG key rejected by the server (BADSIG: the secret of key ${key} differs from the server's): ` +
+          "check tsig-secret or tsig-key-file";
+      }
+      if (check.tsigError === RCODE.BADKEY) {
+        return `TSIG key rejected by the server (BADKEY: the server knows no key ${key}): ` +
+          "check tsig-key-name and tsig-algorithm against the server's key statement";
+      }
+      if (check.tsigError === RCODE.BADTIME) {
+        return "TSIG key rejected by the server (BADTIME: this host's clock and the server's differ by more than " +
+          "300 s): fix the clocks (NTP)";
+      }
+      return `TSIG key rejected by the server (${rcodeName(check.tsigError ?? 0)}) for key ${key}`;
+    }
+    if (check.failure === "missing") {
+      if (message.rcode === RCODE.NOTAUTH || message.rcode === RCODE.REFUSED) {
+        return `TSIG key rejected by the server (${rcodeName(message.rcode)} without a signature) for key ${key}: ` +
+          "check tsig-key-name, tsig-algorithm and the secret";
+      }
+      return `the answer (${
+        rcodeName(message.rcode)
+      }) is not signed although the request was signed with key ${key}: ` +
+        "the server may not know the key; check its key statement";
+    }
+    if (check.failure === "bad-time") return `the answer's TSIG time is off (${check.detail}): fix the clocks (NTP)`;
+    if (check.failure === "wrong-key") return `the answer is ${check.detail}`;
+    return `the answer's TSIG signature does not verify with key ${key} (${check.detail}): the secret may differ ` +
+      "from the server's, or the answer was altered on the way";
+  }
+
+  /** A non-recursive query; any rcode but SERVFAIL is returned. */
+  query(
+    name: string,
+    type: QueryType,
+    opts: { server?: DnsServerAddress; timeoutMs?: number } = {},
+  ): Promise<Exchanged> {
+    return this.exchange((id) => buildQuery(id, name, type), OPCODE_QUERY, `DNS query for ${name} ${type}`, opts);
+  }
+
+  /** An UPDATE that must succeed: a non-NOERROR rcode becomes a DnsError saying what to fix. */
+  async update(opts: Omit<UpdateOptions, "id">, server?: DnsServerAddress): Promise<Exchanged> {
+    const names = [
+      ...new Set([...(opts.add ?? []), ...(opts.remove ?? [])].map((r) => r.name).concat(opts.removeRrsets ?? [])),
+    ];
+    const what = `DNS update of ${names.join(", ")} in zone ${opts.zone}`;
+    const result = await this.exchange((id) => buildUpdate({ ...opts, id }), OPCODE_UPDATE, what, { server });
+    const { rcode } = result.message;
+    if (rcode === RCODE.NOERROR) return result;
+    const at = `${what} at ${result.server.display} failed: `;
+    const name = rcodeName(rcode);
+    switch (rcode) {
+      case RCODE.REFUSED: {
+        const who = this.keyName
+          ? `for key ${this.keyName}`
+          : "for this host's address (no TSIG key is configured: set tsig-key-name and tsig-secret if the zone needs one)";
+        throw new DnsError(
+          `${at}the server refused the update for zone ${opts.zone}: check allow-update/update-policy ${who}`,
+          "refused",
+          name,
+        );
+      }
+      case RCODE.NOTAUTH:
+        // A verified answer (or an unsigned exchange): the key is fine, the server does not hold the zone.
+        throw new DnsError(
+          `${at}${opts.zone} is not a zone on this server (NOTAUTH: it is not authoritative for it): ` +
+            "fix zone = (or remove it to discover the zone) or dns-server =",
+          "notzone",
+          name,
+        );
+      case RCODE.NOTZONE:
+        throw new DnsError(
+          `${at}${opts.zone} is not a zone on this server for ${names.join(", ")} (NOTZONE): ` +
+            "fix zone = (or remove it to discover the zone)",
+          "notzone",
+          name,
+        );
+      case RCODE.NOTIMP:
+        throw new DnsError(
+          `${at}the server does not implement DNS UPDATE (NOTIMP): set dns-server to the zone's primary server`,
+          "other",
+          name,
+        );
+      case RCODE.FORMERR:
+        throw new DnsError(`${at}the server could not parse the update (FORMERR)`, "other", name);
+      default:
+        throw new DnsError(`${at}the server answered ${name}`, "other", name);
+    }
+  }
+}
