@@ -54,7 +54,15 @@ async function prepareKey(config: Config, log: Logger, files: string[]): Promise
   return keyPair;
 }
 
-export async function runServe(files: string[], opts: { signal?: AbortSignal; onReady?: (app: App) => void } = {}) {
+export interface ServeOptions {
+  /** Stops the server when aborted (tests, the quick start). */
+  signal?: AbortSignal;
+  onReady?: (app: App) => void;
+  /** A "reload" event on it does what SIGHUP does (tests). */
+  reload?: EventTarget;
+}
+
+export async function runServe(files: string[], opts: ServeOptions = {}) {
   const result = await loadConfig(files);
   for (const w of result.warnings) console.error(formatDiagnostic(w, "warning"));
   if (!result.ok || !result.config) {
@@ -105,17 +113,38 @@ export async function runServe(files: string[], opts: { signal?: AbortSignal; on
     opts.onReady?.(app);
 
     let stopCleanup = () => {};
+    let reloading = Promise.resolve();
+    const reload = () => {
+      reloading = reloading.then(async () => {
+        log.info("reloading config", { files });
+        const next = await loadConfig(files);
+        if (!next.ok || !next.config) {
+          log.error("config reload refused, the old config stays", {
+            errors: next.errors.map((e) => formatDiagnostic(e, "error")),
+          });
+          return;
+        }
+        log.addSecrets(configSecrets(next.config));
+        for (const note of await app.reload(next.config)) log.warn("config reload", { note });
+      }).catch((error) => log.error("config reload failed", { error: String(error) }));
+    };
     const stop = new Promise<string>((resolve) => {
       const onSignal = (name: string) => () => resolve(name);
-      const handlers: [Deno.Signal, () => void][] = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]];
+      const handlers: [Deno.Signal, () => void][] = [
+        ["SIGINT", onSignal("SIGINT")],
+        ["SIGTERM", onSignal("SIGTERM")],
+        ["SIGHUP", reload],
+      ];
       for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
       opts.signal?.addEventListener("abort", () => resolve("abort"), { once: true });
+      opts.reload?.addEventListener("reload", reload);
       stopCleanup = () => {
         for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
       };
     });
     const reason = await stop;
     stopCleanup();
+    await reloading;
     log.info("stopping", { reason });
     await app.shutdown();
     log.info("stopped");

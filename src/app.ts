@@ -1,16 +1,26 @@
 /**
- * Wires a validated config into a running server: account session, challenge responders, issuer, handlers and
- * listeners. `cli/serve.ts` is the thin command around it; tests build apps directly.
+ * Wires a validated config into a running server: account session, challenge responders, issuer, handlers,
+ * listeners, metrics, notifications and reload. `cli/serve.ts` is the thin command around it; tests build apps
+ * directly.
+ *
+ * Reload: a new config is built into a new "generation" (auth policy, storages, solvers, notifiers, issuer) and
+ * swapped in at once; requests and orders already running finish on the old generation, whose storages are closed
+ * when its issuer has drained. Listener addresses and the account stay as they were (the log says a restart is
+ * needed for those); TLS files are re-read and the mgmt listeners restarted on the same addresses.
  */
+import { AcmeClient } from "./acme/mod.ts";
 import { AccountSession } from "./account/session.ts";
 import { Http01Responder } from "./challenges/http01.ts";
 import { type ChallengeSolver, Http01Solver } from "./challenges/solver.ts";
 import { createDnsUpdateSolvers } from "./challenges/dns01_factory.ts";
 import type { Config, ListenAddress } from "./config/types.ts";
+import { networkContains, parseIpAddress } from "./config/ip.ts";
 import { createCsrParser } from "./csr/intake.ts";
-import { createMgmtHandler, type SignDecision } from "./http/sign_handler.ts";
+import { createMgmtHandler, peerAddress, type SignContext, type SignDecision } from "./http/sign_handler.ts";
 import { Issuer } from "./issuer.ts";
 import type { Logger } from "./log.ts";
+import { acmeEndpoint, AcmemsMetrics } from "./metrics.ts";
+import { Notifiers } from "./notify.ts";
 import { compilePolicy } from "./policy/authorize.ts";
 import { FileStorage } from "./storage/file.ts";
 import type { Storage } from "./storage/mod.ts";
@@ -21,7 +31,7 @@ export interface AppOptions {
   log: Logger;
   keyPair: CryptoKeyPair;
   caCerts?: string[];
-  /** Extra solvers by verification name (dns-01 comes with its own module). */
+  /** Extra solvers by verification name (tests). */
   solvers?: Map<string, ChallengeSolver>;
   onDecision?: (decision: SignDecision) => void;
   /** Session retry delay when the CA is down (tests shorten it). */
@@ -30,6 +40,8 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** Fault injection for storage tests. */
   beforeRename?: (tempPath: string) => void | Promise<void>;
+  /** Replaces fetch for notifications (tests). */
+  notifyFetch?: typeof fetch;
 }
 
 export interface RunningListener {
@@ -65,22 +77,35 @@ export function createStorages(
   return storages;
 }
 
+/** Everything a config produces that a reload replaces as a whole. */
+interface Generation extends SignContext {
+  config: Config;
+  issuer: Issuer;
+  storages: Map<string, Storage>;
+  solvers: Map<string, ChallengeSolver>;
+  notifiers: Notifiers;
+}
+
 export class App {
   readonly session: AccountSession;
-  readonly issuer: Issuer;
+  readonly metrics = new AcmemsMetrics();
+  /** http-01 answers per verification name; they outlive reloads because the listeners do. */
   readonly responders = new Map<string, Http01Responder>();
-  readonly storages = new Map<string, Storage>();
   readonly listeners: RunningListener[] = [];
   readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
   readonly #opts: AppOptions;
-  readonly #solvers: Map<string, ChallengeSolver>;
+  #gen: Generation;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #sweeping: Promise<unknown> | undefined;
   #stopped = false;
+  #retired: Promise<unknown>[] = [];
+  #storageProbe = { at: 0, problem: "" as string };
 
   constructor(opts: AppOptions) {
     this.#opts = opts;
     const { config, log } = opts;
+    const metrics = this.metrics;
+    const baseFetch = fetch;
     this.session = new AccountSession({
       account: config.account,
       keyPair: opts.keyPair,
@@ -90,37 +115,165 @@ export class App {
       onReady: () => {
         this.checkProfiles();
       },
+      createClient: (clientOpts) =>
+        new AcmeClient({
+          ...clientOpts,
+          // Count every request to the CA by endpoint and status.
+          fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+            const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+            const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+            try {
+              const response = await baseFetch(input, init);
+              metrics.acmeRequests.inc({ endpoint: acmeEndpoint(url, method), status: String(response.status) });
+              return response;
+            } catch (error) {
+              metrics.acmeRequests.inc({ endpoint: acmeEndpoint(url, method), status: "error" });
+              throw error;
+            }
+          },
+        }),
     });
-    const solvers = new Map<string, ChallengeSolver>([...createDnsUpdateSolvers(config, log), ...(opts.solvers ?? [])]);
-    this.#solvers = solvers;
     for (const verification of config.verifications.values()) {
       if (verification.type !== "http01") continue;
-      const responder = new Http01Responder();
-      this.responders.set(verification.name, responder);
-      solvers.set(verification.name, new Http01Solver(responder));
+      this.responders.set(
+        verification.name,
+        new Http01Responder({
+          served: () => metrics.challengeAnswers.inc({ result: "served" }),
+          notFound: () => metrics.challengeAnswers.inc({ result: "not_found" }),
+        }),
+      );
     }
-    for (const [name, storage] of createStorages(config, log, opts.beforeRename)) this.storages.set(name, storage);
-    this.issuer = new Issuer({
+    this.#gen = this.#generation(config, undefined);
+    this.mgmtHandler = createMgmtHandler({
+      ...this.#gen,
+      current: () => this.#gen,
+      parser: createCsrParser({ maxEntries: 1000 }),
+      log,
+      onDecision: (decision) => {
+        metrics.signRequests.inc({ status: String(decision.status), block: decision.block ?? "" });
+        opts.onDecision?.(decision);
+      },
+      extraRoutes: (request, info) => this.#operatorRoutes(request, info),
+    });
+  }
+
+  /** The config in force. */
+  get config(): Config {
+    return this.#gen.config;
+  }
+
+  get issuer(): Issuer {
+    return this.#gen.issuer;
+  }
+
+  get storages(): Map<string, Storage> {
+    return this.#gen.storages;
+  }
+
+  #generation(config: Config, previous: Generation | undefined): Generation {
+    const { log } = this.#opts;
+    const solvers = new Map<string, ChallengeSolver>();
+    // Keep dns-01 solvers whose settings did not change: they own a cleanup journal.
+    const fresh = createDnsUpdateSolvers(config, log);
+    for (const [name, solver] of fresh) {
+      const old = previous?.solvers.get(name);
+      const same = old && JSON.stringify(previous!.config.verifications.get(name)) ===
+          JSON.stringify(config.verifications.get(name));
+      solvers.set(name, same ? old : solver);
+    }
+    for (const [name, responder] of this.responders) {
+      if (config.verifications.get(name)?.type === "http01") solvers.set(name, new Http01Solver(responder));
+    }
+    for (const [name, solver] of this.#opts.solvers ?? []) solvers.set(name, solver);
+    const storages = createStorages(config, log, this.#opts.beforeRename);
+    const notifiers = new Notifiers(config.notifiers, { log, metrics: this.metrics, fetch: this.#opts.notifyFetch });
+    const expiringDays = config.notifiers.filter((n) => n.events.includes("expiring"))
+      .reduce((max, n) => Math.max(max, n.expiringDays), 0) || 7;
+    const issuer = new Issuer({
       client: () => this.session.client(),
       directoryUrl: config.account.acmeServer,
       solvers,
-      storages: this.storages,
+      storages,
       log,
+      metrics: this.metrics,
       orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),
+      onEvent: (event, details) => notifiers.emit(event, details),
+      expiringDays,
     });
-    this.mgmtHandler = createMgmtHandler({
-      config,
-      parser: createCsrParser({ maxEntries: 1000 }),
-      policy: compilePolicy(config.auth),
-      issuer: this.issuer,
-      log,
-      onDecision: opts.onDecision,
-    });
+    return { config, policy: compilePolicy(config.auth), issuer, storages, solvers, notifiers };
+  }
+
+  /** /health, /ready and /metrics on the mgmt (and metrics) listeners. */
+  #operatorRoutes(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> | null {
+    const path = new URL(request.url).pathname;
+    if (request.method !== "GET" && request.method !== "HEAD") return null;
+    if (path === "/health") return Promise.resolve(new Response("ok\n", { headers: { "Content-Type": "text/plain" } }));
+    if (path === "/ready") return this.#ready();
+    if (path === "/metrics") {
+      const peer = parseIpAddress(peerAddress(info));
+      if (!peer || !this.config.mgmt.metricsIps.some((n) => networkContains(n, peer))) {
+        return Promise.resolve(
+          new Response("Metrics are only served to [mgmt] metrics-ip addresses.\n", {
+            status: 403,
+            headers: { "Content-Type": "text/plain" },
+          }),
+        );
+      }
+      return Promise.resolve(
+        new Response(this.metrics.registry.render(), {
+          headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+        }),
+      );
+    }
+    return null;
+  }
+
+  async #ready(): Promise<Response> {
+    const problems: string[] = [];
+    if (this.session.state !== "ready") {
+      problems.push(`ACME CA: ${this.session.reason}`);
+    } else if (Date.now() - this.session.lastDirectoryOk > 60_000) {
+      const probed = await Promise.race([
+        this.session.probe(),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+      ]);
+      if (!probed) problems.push(`ACME CA: the directory at ${this.config.account.acmeServer} did not answer`);
+    }
+    const storageProblem = await this.#storageWritable();
+    if (storageProblem) problems.push(storageProblem);
+    if (problems.length > 0) {
+      return new Response(`not ready: ${problems.join("; ")}\n`, {
+        status: 503,
+        headers: { "Content-Type": "text/plain", "Retry-After": "10" },
+      });
+    }
+    return new Response("ready\n", { headers: { "Content-Type": "text/plain" } });
+  }
+
+  /** Checks (at most every 10 s) that every file storage can be written. */
+  async #storageWritable(): Promise<string> {
+    if (Date.now() - this.#storageProbe.at < 10_000) return this.#storageProbe.problem;
+    let problem = "";
+    for (const storage of this.storages.values()) {
+      if (!(storage instanceof FileStorage)) continue;
+      try {
+        const probe = await Deno.makeTempFile({ dir: storage.directory, prefix: ".ready-", suffix: ".tmp" });
+        await Deno.remove(probe);
+      } catch (error) {
+        problem = `storage "${storage.name}": cannot write ${storage.directory}: ${
+          error instanceof Error ? error.message : error
+        }`;
+        break;
+      }
+    }
+    this.#storageProbe = { at: Date.now(), problem };
+    return problem;
   }
 
   /** Binds every listener (throws naming the address if one cannot be bound), then connects to the CA. */
   async start(): Promise<void> {
-    const { config, log } = this.#opts;
+    const { log } = this.#opts;
+    const config = this.config;
     for (const storage of this.storages.values()) {
       // A cache directory that cannot be created is a configuration problem: refuse to start, naming the path.
       if (storage instanceof FileStorage) await storage.init();
@@ -133,15 +286,26 @@ export class App {
           this.#listen(`http01 "${verification.name}"`, address, (request) => responder.handle(request));
         }
       }
-      for (const address of config.mgmt.listeners) this.#listen("mgmt", address, this.mgmtHandler);
+      const tls = await this.#readTls(config);
+      for (const address of config.mgmt.listeners) this.#listen("mgmt", address, this.mgmtHandler, tls);
+      for (const address of config.mgmt.metricsListeners) {
+        this.#listen("metrics", address, (request, info) =>
+          this.#operatorRoutes(request, info) ??
+            Promise.resolve(new Response("Not found.\n", { status: 404, headers: { "Content-Type": "text/plain" } })));
+      }
     } catch (error) {
       await this.shutdown();
       throw error;
     }
     for (const l of this.listeners) {
-      log.info("listening", { role: l.role, address: l.address.display, port: l.port });
+      log.info("listening", {
+        role: l.role,
+        address: l.address.display,
+        port: l.port,
+        tls: l.role === "mgmt" && !!config.mgmt.tlsCert,
+      });
     }
-    for (const [name, solver] of this.#solvers) {
+    for (const [name, solver] of this.#gen.solvers) {
       await solver.start?.().catch((error) =>
         log.error("challenge solver start failed", { verification: name, error: String(error) })
       );
@@ -150,9 +314,127 @@ export class App {
     this.#scheduleSweep(0);
   }
 
+  async #readTls(config: Config): Promise<{ cert: string; key: string } | undefined> {
+    if (!config.mgmt.tlsCert || !config.mgmt.tlsKey) return undefined;
+    try {
+      return { cert: await Deno.readTextFile(config.mgmt.tlsCert), key: await Deno.readTextFile(config.mgmt.tlsKey) };
+    } catch (error) {
+      throw new Error(
+        `Cannot read the mgmt TLS files ${config.mgmt.tlsCert} / ${config.mgmt.tlsKey}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+  }
+
+  #listen(
+    role: string,
+    address: ListenAddress,
+    handler: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
+    tls?: { cert: string; key: string },
+  ): RunningListener {
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      const options = {
+        hostname: address.hostname,
+        port: address.port,
+        onListen: () => {},
+        // Lets a TLS reload bind a new server on the same address before the old one stops.
+        reusePort: role === "mgmt" && tls !== undefined,
+      };
+      server = tls ? Deno.serve({ ...options, cert: tls.cert, key: tls.key }, handler) : Deno.serve(options, handler);
+    } catch (error) {
+      const reason = error instanceof Deno.errors.AddrInUse
+        ? "the address is already in use (another acmems or service?)"
+        : error instanceof Deno.errors.AddrNotAvailable
+        ? "this machine has no such address"
+        : error instanceof Deno.errors.PermissionDenied
+        ? "permission denied (ports below 1024 need privileges)"
+        : error instanceof Error
+        ? error.message
+        : String(error);
+      const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
+      throw new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
+    }
+    const listener = { role, address, port: server.addr.port, server };
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  /**
+   * Applies a new, already validated config. Returns the notes the operator should see (things that need a
+   * restart). Never throws: a part that cannot be applied keeps the old behaviour and is reported.
+   */
+  async reload(config: Config): Promise<string[]> {
+    const { log } = this.#opts;
+    const notes: string[] = [];
+    const old = this.#gen;
+    const listenerSet = (c: Config) =>
+      JSON.stringify({
+        mgmt: c.mgmt.listeners.map((l) => l.display),
+        metrics: c.mgmt.metricsListeners.map((l) => l.display),
+        http01: [...c.verifications.values()].flatMap((v) =>
+          v.type === "http01" ? [`${v.name}=${v.listeners.map((l) => l.display).join(",")}`] : []
+        ),
+      });
+    if (listenerSet(config) !== listenerSet(old.config)) {
+      notes.push("Listener addresses changed: they take effect after a restart; the old ones stay in use");
+    }
+    if (JSON.stringify(config.account) !== JSON.stringify(old.config.account)) {
+      notes.push("[account] changed: the ACME account and CA change only after a restart");
+    }
+    const next = this.#generation(config, old);
+    for (const storage of next.storages.values()) {
+      if (storage instanceof FileStorage) {
+        try {
+          await storage.init();
+        } catch (error) {
+          notes.push(`${error instanceof Error ? error.message : error}: keeping the old config`);
+          return notes;
+        }
+      }
+    }
+    for (const [name, solver] of next.solvers) {
+      if (old.solvers.get(name) !== solver) await solver.start?.().catch(() => {});
+    }
+    this.#gen = next;
+    // The old generation finishes its running orders, then lets go of its storages and replaced solvers.
+    const retire = (async () => {
+      await old.issuer.drain();
+      await old.notifiers.drain();
+      for (const storage of old.storages.values()) await storage.close().catch(() => {});
+      for (const [name, solver] of old.solvers) {
+        if (next.solvers.get(name) !== solver) await solver.close?.().catch(() => {});
+      }
+    })();
+    this.#retired.push(retire);
+
+    // TLS files are re-read: start new mgmt servers on the same addresses (SO_REUSEPORT), then stop the old ones.
+    if (config.mgmt.tlsCert && old.config.mgmt.tlsCert && listenerSet(config) === listenerSet(old.config)) {
+      try {
+        const tls = await this.#readTls(config);
+        const previous = this.listeners.filter((l) => l.role === "mgmt");
+        for (const l of previous) this.#listen("mgmt", l.address, this.mgmtHandler, tls);
+        for (const l of previous) {
+          this.listeners.splice(this.listeners.indexOf(l), 1);
+          await l.server.shutdown();
+        }
+        log.info("mgmt TLS certificate reloaded", { cert: config.mgmt.tlsCert });
+      } catch (error) {
+        notes.push(`TLS files not reloaded: ${error instanceof Error ? error.message : error}`);
+      }
+    } else if (config.mgmt.tlsCert !== old.config.mgmt.tlsCert) {
+      notes.push("Turning mgmt TLS on or off takes effect after a restart");
+    }
+    log.info("config reloaded", { files: config.files, auth: config.auth.length, notes });
+    await this.checkProfiles();
+    return notes;
+  }
+
   /** Logs configured profiles the CA does not offer (requests needing them get 503 from the issuer). */
   async checkProfiles(): Promise<void> {
-    const { config, log } = this.#opts;
+    const { log } = this.#opts;
+    const config = this.config;
     const wanted = new Set<string>();
     if (config.account.profile) wanted.add(config.account.profile);
     for (const block of config.auth) if (block.profile) wanted.add(block.profile);
@@ -192,51 +474,29 @@ export class App {
     }, delayMs);
   }
 
-  #listen(
-    role: string,
-    address: ListenAddress,
-    handler: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
-  ): void {
-    let server: Deno.HttpServer<Deno.NetAddr>;
-    try {
-      server = Deno.serve({ hostname: address.hostname, port: address.port, onListen: () => {} }, handler);
-    } catch (error) {
-      const reason = error instanceof Deno.errors.AddrInUse
-        ? "the address is already in use (another acmems or service?)"
-        : error instanceof Deno.errors.AddrNotAvailable
-        ? "this machine has no such address"
-        : error instanceof Deno.errors.PermissionDenied
-        ? "permission denied (ports below 1024 need privileges)"
-        : error instanceof Error
-        ? error.message
-        : String(error);
-      const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
-      throw new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
-    }
-    this.listeners.push({ role, address, port: server.addr.port, server });
-  }
-
   /** Stops accepting, lets in-flight requests finish, removes pending challenges, disconnects. */
   async shutdown(): Promise<void> {
     this.#stopped = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     const servers = this.listeners.splice(0);
     // Management first: no new orders; challenge listeners stay up while running orders finish.
-    await Promise.all(servers.filter((l) => l.role === "mgmt").map((l) => l.server.shutdown()));
-    const drain = this.issuer.drain();
-    const grace = new Promise((resolve) => {
-      const t = setTimeout(resolve, 5_000);
-      drain.finally(() => clearTimeout(t));
-    });
+    await Promise.all(
+      servers.filter((l) => l.role !== "http01" && !l.role.startsWith("http01")).map((l) => l.server.shutdown()),
+    );
+    const drain = Promise.all([this.#gen.issuer.drain(), ...this.#retired]);
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise((resolve) => (graceTimer = setTimeout(resolve, 5_000)));
     await Promise.race([drain, grace]);
-    await Promise.all(servers.filter((l) => l.role !== "mgmt").map((l) => l.server.shutdown()));
+    clearTimeout(graceTimer);
+    await Promise.all(servers.filter((l) => l.role.startsWith("http01")).map((l) => l.server.shutdown()));
     for (const responder of this.responders.values()) responder.clear();
-    for (const [name, solver] of this.#solvers) {
+    for (const [name, solver] of this.#gen.solvers) {
       await solver.close?.().catch((error) =>
         this.#opts.log.error("challenge solver close failed", { verification: name, error: String(error) })
       );
     }
     await this.#sweeping?.catch(() => {});
+    await this.#gen.notifiers.drain();
     for (const storage of this.storages.values()) await storage.close().catch(() => {});
     this.session.close();
   }

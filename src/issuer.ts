@@ -31,6 +31,9 @@ import { CaUnavailableError } from "./account/session.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./challenges/solver.ts";
 import { checkChainMatchesCsr } from "./issuance/verify_chain.ts";
 import type { Logger } from "./log.ts";
+import type { AcmemsMetrics } from "./metrics.ts";
+import type { NotificationPayload } from "./notify.ts";
+import type { NotifyEvent } from "./config/types.ts";
 import { ariCertIdOf } from "./renewal/ari_id.ts";
 import { chooseRenewalPoint, type Due, renewalBackoffMs, renewalDue } from "./renewal/due.ts";
 import { NoneStorage } from "./storage/none.ts";
@@ -96,6 +99,11 @@ export interface IssuerOptions {
   now?: () => Date;
   /** Called for each ACME order placed (metrics, tests). */
   onOrder?: (names: string[], replaces: string | undefined) => void;
+  metrics?: AcmemsMetrics;
+  /** Operator notifications (issue-failed, renewal-failed, expiring). */
+  onEvent?: (event: NotifyEvent, details: Omit<NotificationPayload, "event" | "time" | "host">) => void;
+  /** Days before notAfter when `expiring` fires for a certificate without a successful renewal (default 7). */
+  expiringDays?: number;
 }
 
 interface Obtained {
@@ -117,6 +125,7 @@ export class Issuer {
   /** Fire-and-forget work (touches, ARI refreshes) that shutdown waits for. */
   readonly #background = new Set<Promise<unknown>>();
   readonly #owner: string;
+  readonly #expiringSent = new Map<CacheKey, number>();
 
   constructor(opts: IssuerOptions) {
     this.#opts = opts;
@@ -172,6 +181,7 @@ export class Issuer {
       if (!due.due || storage.ephemeral) {
         this.#touch(storage, key, now);
         this.#maybeRefreshAri(storage, key, cached, now);
+        this.#note(key, cached, due, now);
         return this.#result(cached, "hit", due);
       }
     }
@@ -201,6 +211,7 @@ export class Issuer {
       const obtained = await Promise.race([order, timeout]);
       this.#touch(storage, key, this.#now());
       const due = renewalDue(obtained.entry, storage.renewWithinDays, this.#now());
+      this.#note(key, obtained.entry, due, this.#now());
       return this.#result(obtained.entry, obtained.ordered ? "miss" : "hit", due);
     } catch (error) {
       const stale = this.#stale(cached, storage, error);
@@ -216,10 +227,31 @@ export class Issuer {
           this.#opts.retryAfterSeconds ?? 10,
         );
       }
-      throw this.#classify(error, request);
+      const failure = this.#classify(error, request);
+      this.#opts.onEvent?.("issue-failed", {
+        names: request.names,
+        message: failure.message,
+        status: failure.status,
+        client: request.client,
+        errorId: failure.errorId,
+      });
+      throw failure;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Counts the cache result and records the entry's times for the per-certificate gauges. */
+  #note(key: CacheKey, entry: Entry, due: Due, now: Date): void {
+    const metrics = this.#opts.metrics;
+    if (!metrics) return;
+    metrics.noteCertificate(key, {
+      name: entry.names[0],
+      notAfter: Date.parse(entry.notAfter) / 1000,
+      dueAt: due.at.getTime() / 1000,
+      lastFetch: Math.max(Date.parse(entry.lastFetchedAt), now.getTime()) / 1000,
+      lastRenewalFailure: entry.renewal?.lastFailureAt ? Date.parse(entry.renewal.lastFailureAt) / 1000 : undefined,
+    });
   }
 
   /** A due but still valid certificate, served when its renewal cannot be had right now. */
@@ -236,6 +268,7 @@ export class Issuer {
   }
 
   #result(entry: Entry, cache: CacheState, due: Due): IssueResult {
+    this.#opts.metrics?.cacheRequests.inc({ result: cache });
     const result: IssueResult = { chain: entry.chain, cache, renewAfter: due.at };
     const window = entry.ari?.window;
     if (window) result.window = { start: new Date(window.start), end: new Date(window.end) };
@@ -293,6 +326,7 @@ export class Issuer {
           if (storage.ephemeral) {
             this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
           }
+          this.#opts.metrics?.issuanceSeconds.observe((Date.now() - started) / 1000);
           this.#opts.log.info("certificate issued", {
             names: request.names,
             durationMs: Date.now() - started,
@@ -507,6 +541,8 @@ export class Issuer {
     if (ariRefreshDue(entry, now)) await this.#refreshAri(storage, key);
     const current = (await storage.get(key)) ?? entry;
     const due = renewalDue(current, storage.renewWithinDays, now);
+    this.#noteSweep(key, current, due, now);
+    this.#checkExpiring(key, current, now);
     if (!due.due) return;
     const next = current.renewal?.nextAttemptAt ? Date.parse(current.renewal.nextAttemptAt) : 0;
     if (next > now.getTime()) return;
@@ -534,9 +570,16 @@ export class Issuer {
     try {
       await running;
       stats.renewed++;
+      this.#opts.metrics?.renewals.inc({ result: "ok" });
     } catch (error) {
       stats.failed++;
+      this.#opts.metrics?.renewals.inc({ result: "failed" });
       const reason = this.#classify(error, request).message;
+      this.#opts.onEvent?.("renewal-failed", {
+        names: current.names,
+        message: `Background renewal failed; retrying with backoff: ${reason}`,
+        notAfter: current.notAfter,
+      });
       await this.#update(storage, key, (e) => {
         const failures = (e.renewal?.failures ?? 0) + 1;
         e.renewal = {
@@ -550,6 +593,36 @@ export class Issuer {
       });
       this.#opts.log.warn("background renewal failed", { names: current.names, reason });
     }
+  }
+
+  #noteSweep(key: CacheKey, entry: Entry, due: Due, now: Date): void {
+    const metrics = this.#opts.metrics;
+    if (!metrics) return;
+    metrics.noteCertificate(key, {
+      name: entry.names[0],
+      notAfter: Date.parse(entry.notAfter) / 1000,
+      dueAt: due.at.getTime() / 1000,
+      lastFetch: Date.parse(entry.lastFetchedAt) / 1000,
+      lastRenewalFailure: entry.renewal?.lastFailureAt ? Date.parse(entry.renewal.lastFailureAt) / 1000 : undefined,
+    });
+    void now;
+  }
+
+  /** `expiring`: within expiring-days of notAfter and not renewed; at most once a day per certificate. */
+  #checkExpiring(key: CacheKey, entry: Entry, now: Date): void {
+    if (!this.#opts.onEvent) return;
+    const days = this.#opts.expiringDays ?? 7;
+    const left = Date.parse(entry.notAfter) - now.getTime();
+    if (left > days * 86_400_000) return;
+    const last = this.#expiringSent.get(key) ?? 0;
+    if (now.getTime() - last < 86_400_000) return;
+    this.#expiringSent.set(key, now.getTime());
+    this.#opts.onEvent("expiring", {
+      names: entry.names,
+      notAfter: entry.notAfter,
+      message: `The cached certificate for ${entry.names.join(", ")} expires at ${entry.notAfter} and has not been ` +
+        `renewed${entry.renewal?.lastError ? `: ${entry.renewal.lastError}` : ""}`,
+    });
   }
 
   async #authorize(client: AcmeClient, order: AcmeOrder, solver: ChallengeSolver, deadline: number): Promise<void> {

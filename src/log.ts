@@ -15,6 +15,8 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
   /** Whether debug lines are written (to skip building expensive fields). */
   readonly debugEnabled: boolean;
+  /** More strings to scrub (secrets of a reloaded config). */
+  addSecrets(secrets: string[]): void;
   close(): void;
 }
 
@@ -33,7 +35,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
-  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  let secrets = (opts.secrets ?? []).filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   const now = opts.now ?? (() => new Date());
   const encoder = new TextEncoder();
   let file: Deno.FsFile | undefined;
@@ -84,6 +86,9 @@ export function createLogger(opts: LoggerOptions): Logger {
     warn: (e, f) => emit("warning", e, f),
     error: (e, f) => emit("error", e, f),
     debugEnabled: threshold >= RANK.debug,
+    addSecrets(more: string[]) {
+      secrets = [...new Set([...secrets, ...more.filter((s) => s.length >= 4)])].sort((a, b) => b.length - a.length);
+    },
     close() {
       try {
         file?.close();
@@ -115,6 +120,7 @@ export const silentLogger: Logger = {
   warn() {},
   error() {},
   debugEnabled: false,
+  addSecrets() {},
   close() {},
 };
 

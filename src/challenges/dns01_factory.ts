@@ -1,11 +1,21 @@
 /**
- * Builds one dns-01 solver per `[verification] type = dns01-dnsUpdate` block.
- * (Placeholder until the RFC 2136 solver lands: no dns-01 solvers, so such blocks fail with a clear 500.)
+ * Builds one dns-01 solver per `[verification] type = dns01-dnsUpdate` block. They share one cleanup journal in the
+ * account directory (entries name their verification).
  */
-import type { Config } from "../config/types.ts";
+import type { Config, DnsUpdateVerification } from "../config/types.ts";
 import type { Logger } from "../log.ts";
+import { DnsUpdateSolver } from "./dns01_update.ts";
+import { DnsJournal } from "./dns_journal.ts";
 import type { ChallengeSolver } from "./solver.ts";
 
-export function createDnsUpdateSolvers(_config: Config, _log: Logger): Map<string, ChallengeSolver> {
-  return new Map();
+export function createDnsUpdateSolvers(config: Config, log: Logger): Map<string, ChallengeSolver> {
+  const solvers = new Map<string, ChallengeSolver>();
+  const blocks = [...config.verifications.values()].filter((v): v is DnsUpdateVerification =>
+    v.type === "dns01-dnsUpdate"
+  );
+  if (blocks.length === 0) return solvers;
+  const journal = DnsJournal.inDirectory(config.account.dir, { log });
+  const knownVerifications = new Set(blocks.map((v) => v.name));
+  for (const v of blocks) solvers.set(v.name, new DnsUpdateSolver(v, { journal, log, knownVerifications }));
+  return solvers;
 }

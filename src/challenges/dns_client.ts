@@ -169,7 +169,15 @@ export class DnsClient {
           check = { ok: false, failure: "bad-mac", detail: error instanceof Error ? error.message : String(error) };
         }
         if (!check.ok) {
-          throw new DnsError(`${what} at ${server.display} failed: ${this.#tsigProblem(check, message)}`, "key");
+          // The server reported a TSIG error, or refused unsigned: it answered and changed nothing. A bad MAC on
+          // another answer leaves it unknown whether the server acted (rcode undefined).
+          const rejected = check.failure === "server-error" ||
+            (check.failure === "missing" && message.rcode !== RCODE.NOERROR);
+          throw new DnsError(
+            `${what} at ${server.display} failed: ${this.#tsigProblem(check, message)}`,
+            "key",
+            rejected ? rcodeName(message.rcode) : undefined,
+          );
         }
       }
       if (message.rcode === RCODE.SERVFAIL) {

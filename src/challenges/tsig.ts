@@ -28,7 +28,7 @@ export interface TsigRecord {
   algorithm: string;
   timeSigned: number;
   fudge: number;
-  mac: Uint8Array;
+  mac: Uint8Array<ArrayBuffer>;
   originalId: number;
   error: number;
   otherData: Uint8Array;
@@ -83,7 +83,7 @@ function u48(n: number): Uint8Array {
   return new Uint8Array([hi >> 8, hi & 0xff, lo >>> 24, (lo >> 16) & 0xff, (lo >> 8) & 0xff, lo & 0xff]);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -172,22 +172,33 @@ export interface SignedMessage {
 export class TsigSigner {
   readonly keyName: string;
   readonly algorithm: TsigAlgorithm;
-  readonly #key: Promise<CryptoKey>;
+  readonly #raw: Uint8Array<ArrayBuffer>;
+  readonly #hash: string;
+  #key: Promise<CryptoKey> | undefined;
 
   constructor(key: TsigKeyInput) {
     const spec = HASHES[key.algorithm];
     if (!spec) throw new Error(`TSIG algorithm ${key.algorithm} is not supported: use hmac-sha256, -384 or -512`);
     this.keyName = key.name.replace(/\.$/, "").toLowerCase();
     this.algorithm = key.algorithm;
-    let raw: Uint8Array;
+    let raw: Uint8Array<ArrayBuffer>;
     try {
       raw = Uint8Array.from(atob(key.secret.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
     } catch {
       throw new Error(`The secret of TSIG key ${this.keyName} is not base64: paste the secret from tsig-keygen`);
     }
     if (raw.length === 0) throw new Error(`The secret of TSIG key ${this.keyName} is empty`);
-    this.#key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: spec.hash }, false, ["sign", "verify"]);
-    this.#key.catch(() => {}); // reported when used
+    this.#raw = raw;
+    this.#hash = spec.hash;
+  }
+
+  /** Imported on first use, so an unused signer holds no pending operation. */
+  #cryptoKey(): Promise<CryptoKey> {
+    this.#key ??= crypto.subtle.importKey("raw", this.#raw, { name: "HMAC", hash: this.#hash }, false, [
+      "sign",
+      "verify",
+    ]);
+    return this.#key;
   }
 
   /** Appends a TSIG record to `message` (whose ID is the original ID) and bumps ARCOUNT. */
@@ -197,7 +208,7 @@ export class TsigSigner {
     const header = readHeader(message);
     const variables = tsigVariables(this.keyName, this.algorithm, timeSigned, fudge, 0, new Uint8Array(0));
     const mac = new Uint8Array(
-      await crypto.subtle.sign("HMAC", await this.#key, concat([message, variables])),
+      await crypto.subtle.sign("HMAC", await this.#cryptoKey(), concat([message, variables])),
     );
     const record = encodeTsigRecord(this.keyName, this.algorithm, timeSigned, fudge, mac, header.id);
     const bytes = concat([message, record]);
@@ -249,7 +260,7 @@ export class TsigSigner {
     );
     const valid = await crypto.subtle.verify(
       "HMAC",
-      await this.#key,
+      await this.#cryptoKey(),
       tsig.mac,
       concat([prefix, tsig.unsigned, variables]),
     );

@@ -2,7 +2,7 @@
  * The INI dialect of acmems config files.
  *
  * - `[account]`, `[mgmt]`, `[logging]`, and typed sections `[verification "name"]`, `[storage "name"]`,
- *   `[auth "name"]` (quotes optional, as the original ACMEMS accepts them).
+ *   `[auth "name"]`, `[notify "name"]` (quotes optional, as the original ACMEMS accepts them).
  * - `key = value` lines; the value is everything after the first `=`, trimmed. Repeated keys form lists.
  * - Full-line comments start with `#` or `;`. There are no inline comments: a value containing ` #` or ` ;` keeps that
  *   text and gets a warning, because the seed README's own `accept-terms-of-service = yes # or true` relies on them.
@@ -12,7 +12,7 @@
  */
 import type { Diagnostic, Source } from "./types.ts";
 
-export type SectionKind = "account" | "mgmt" | "logging" | "verification" | "storage" | "auth";
+export type SectionKind = "account" | "mgmt" | "logging" | "verification" | "storage" | "auth" | "notify";
 
 export interface IniEntry {
   key: string;
@@ -35,7 +35,7 @@ export interface IniDocument {
 }
 
 const SINGLETON_SECTIONS: SectionKind[] = ["account", "mgmt", "logging"];
-const TYPED_SECTIONS: SectionKind[] = ["verification", "storage", "auth"];
+const TYPED_SECTIONS: SectionKind[] = ["verification", "storage", "auth", "notify"];
 const KNOWN_SECTION_WORDS = [...SINGLETON_SECTIONS, ...TYPED_SECTIONS];
 
 /** Parses one config file's text. Never throws: problems become diagnostics. */

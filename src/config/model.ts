@@ -28,6 +28,8 @@ import type {
   LoggingConfig,
   LogLevel,
   MgmtConfig,
+  NotifyConfig,
+  NotifyEvent,
   Source,
   StorageConfig,
   TermsOfService,
@@ -97,7 +99,22 @@ const MGMT_OPTIONS: OptionTable = {
   "default-verification": {},
   "default-storage": {},
   "sign-timeout": {},
+  "tls-cert": {},
+  "tls-key": {},
+  "trusted-proxy": { multi: true },
+  "metrics-listener": { multi: true },
+  "metrics-ip": { multi: true },
 };
+const NOTIFY_OPTIONS: OptionTable = {
+  type: {},
+  url: {},
+  command: {},
+  events: { multi: true },
+  timeout: {},
+  retries: {},
+  "expiring-days": {},
+};
+const NOTIFY_EVENTS: NotifyEvent[] = ["issue-failed", "renewal-failed", "expiring"];
 const LOGGING_OPTIONS: OptionTable = { level: {}, format: {}, destination: {} };
 const HTTP01_OPTIONS: OptionTable = { type: {}, listener: { multi: true } };
 const DNS_UPDATE_OPTIONS: OptionTable = {
@@ -294,6 +311,13 @@ export function buildConfig(
     const block = buildAuth(section, mgmt, definedVerifications, definedStorages, diag);
     if (block) auth.push(block);
   }
+  const notifiers: NotifyConfig[] = [];
+  for (const section of typedInOrder) {
+    if (section.kind !== "notify") continue;
+    const notifier = buildNotify(section, env, diag);
+    if (notifier) notifiers.push(notifier);
+  }
+
   if (auth.length === 0 && diag.errors.length === 0) {
     diag.warn(
       { file: firstFile, line: 0 },
@@ -322,7 +346,7 @@ export function buildConfig(
   const ok = diag.errors.length === 0 && account !== null;
   const result: ConfigResult = { ok, errors: diag.errors, warnings: diag.warnings, notes: diag.notes };
   if (ok && account) {
-    const config: Config = { files, account, mgmt, logging, verifications, storages, auth };
+    const config: Config = { files, account, mgmt, logging, verifications, storages, auth, notifiers };
     result.config = config;
   }
   return result;
@@ -524,7 +548,22 @@ function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment, diag: 
     defaultVerification: null,
     defaultStorage: null,
     signTimeoutMs: DEFAULT_SIGN_TIMEOUT_MS,
+    trustedProxies: networks(o.all("trusted-proxy"), "[mgmt] trusted-proxy", diag),
+    metricsListeners: resolveListeners(o.all("metrics-listener"), env, diag),
+    metricsIps: o.has("metrics-ip")
+      ? networks(o.all("metrics-ip"), "[mgmt] metrics-ip", diag)
+      : [parseIpNetwork("127.0.0.0/8"), parseIpNetwork("::1")].filter((n): n is IpNetwork => "text" in n),
   };
+  const tlsCert = o.one("tls-cert");
+  const tlsKey = o.one("tls-key");
+  if (tlsCert && !tlsKey) diag.error(tlsCert.source, "[mgmt] tls-cert needs tls-key (the certificate's private key)");
+  if (tlsKey && !tlsCert) diag.error(tlsKey.source, "[mgmt] tls-key needs tls-cert");
+  for (const [entry, field] of [[tlsCert, "tlsCert"], [tlsKey, "tlsKey"]] as const) {
+    if (!entry) continue;
+    const path = env.resolvePath(entry.value, entry.source.file);
+    if (!env.fileExists(path)) diag.warn(entry.source, `[mgmt] ${entry.key} ${path} does not exist here`);
+    mgmt[field] = path;
+  }
   const maxSize = o.one("max-size");
   if (maxSize) {
     const parsed = parseSize(maxSize.value);
@@ -538,6 +577,95 @@ function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment, diag: 
     else mgmt.signTimeoutMs = parsed.value;
   }
   return mgmt;
+}
+
+function networks(entries: IniEntry[], label: string, diag: Diagnostics): IpNetwork[] {
+  const out: IpNetwork[] = [];
+  for (const entry of entries) {
+    const parsed = parseIpNetwork(entry.value);
+    if ("error" in parsed) diag.error(entry.source, `${label}: ${parsed.error}`);
+    else out.push(parsed);
+  }
+  return out;
+}
+
+function buildNotify(section: IniSection, env: ConfigEnvironment, diag: Diagnostics): NotifyConfig | null {
+  const type = firstIsType(section, diag, "webhook or exec");
+  if (type === null) return null;
+  const label = sectionLabel(section);
+  const before = diag.errors.length;
+  const o = collectOptions(section.entries, NOTIFY_OPTIONS, label, diag);
+  if (type !== "webhook" && type !== "exec") {
+    const hint = didYouMean(type, ["webhook", "exec"]);
+    diag.error(
+      section.entries[0].source,
+      `${label}: unknown notify type "${truncate(type)}"${
+        hint ? `: did you mean ${hint}?` : ""
+      } (supported: webhook, exec)`,
+    );
+    return null;
+  }
+  const notifier: NotifyConfig = {
+    name: section.name!,
+    type,
+    events: [],
+    timeoutMs: 10_000,
+    retries: 3,
+    expiringDays: 7,
+    source: section.source,
+  };
+  const url = o.one("url");
+  const command = o.one("command");
+  if (type === "webhook") {
+    if (command) diag.error(command.source, `${label}: command is for type = exec; a webhook needs url =`);
+    if (!url) diag.error(section.source, `${label} needs url = where the JSON event is POSTed`);
+    else {
+      const parsed = parseUrl(url.value);
+      if ("error" in parsed) diag.error(url.source, `${label} url: ${parsed.error}`);
+      else notifier.url = parsed.value.href;
+    }
+  } else {
+    if (url) diag.error(url.source, `${label}: url is for type = webhook; exec needs command =`);
+    if (!command || command.value === "") diag.error(section.source, `${label} needs command = the program to run`);
+    else {
+      const argv = command.value.split(/\s+/);
+      argv[0] = env.resolvePath(argv[0], command.source.file);
+      notifier.command = argv;
+    }
+  }
+  const events = o.all("events");
+  if (events.length === 0) diag.error(section.source, `${label} needs events = (${NOTIFY_EVENTS.join(", ")})`);
+  for (const entry of events) {
+    for (const word of entry.value.split(/[\s,]+/).filter((w) => w !== "")) {
+      if (!NOTIFY_EVENTS.includes(word as NotifyEvent)) {
+        const hint = didYouMean(word, NOTIFY_EVENTS);
+        diag.error(
+          entry.source,
+          `${label} events: unknown event "${truncate(word)}"${hint ? `: did you mean ${hint}?` : ""} ` +
+            `(known: ${NOTIFY_EVENTS.join(", ")})`,
+        );
+      } else if (!notifier.events.includes(word as NotifyEvent)) notifier.events.push(word as NotifyEvent);
+    }
+  }
+  const timeout = o.one("timeout");
+  if (timeout) {
+    const parsed = parseDuration(timeout.value);
+    if ("error" in parsed) diag.error(timeout.source, `${label} timeout: ${parsed.error}`);
+    else notifier.timeoutMs = parsed.value;
+  }
+  const retries = o.one("retries");
+  if (retries) {
+    const parsed = parseInteger(retries.value, 0, 10);
+    if ("error" in parsed) diag.error(retries.source, `${label} retries: ${parsed.error}`);
+    else notifier.retries = parsed.value;
+  }
+  const expiring = o.one("expiring-days");
+  if (expiring) {
+    const parsed = parseInteger(expiring.value, 1, 365);
+    if ("error" in parsed) diag.error(expiring.source, `${label} expiring-days: ${parsed.error}`);
+    else notifier.expiringDays = parsed.value;
+  }
+  return diag.errors.length === before ? notifier : null;
 }
 
 /** Turns `listener =` entries into addresses: names via the hosts file, `0.0.0.0:P` + `[::]:P` collapsed. */
@@ -1030,6 +1158,7 @@ function checkListenerClashes(
     owner: "[mgmt]",
     listener,
   }));
+  for (const listener of mgmt.metricsListeners) owners.push({ owner: "[mgmt] metrics-listener", listener });
   for (const v of verifications.values()) {
     if (v.type !== "http01") continue;
     for (const listener of v.listeners) owners.push({ owner: `[verification "${v.name}"]`, listener });

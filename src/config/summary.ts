@@ -7,6 +7,12 @@ import { formatDuration } from "./values.ts";
 
 export const REDACTED = "***";
 
+/** A webhook URL without its path and query, which often carry a token. */
+export function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  return parsed.pathname.length > 1 || parsed.search ? `${parsed.origin}/${REDACTED}` : parsed.origin + "/";
+}
+
 /** Plain data for `check-config --json`: everything effective, secrets redacted. */
 export function configToJson(config: Config): Record<string, unknown> {
   const account = config.account;
@@ -31,6 +37,11 @@ export function configToJson(config: Config): Record<string, unknown> {
       defaultVerification: config.mgmt.defaultVerification,
       defaultStorage: config.mgmt.defaultStorage,
       signTimeoutMs: config.mgmt.signTimeoutMs,
+      tlsCert: config.mgmt.tlsCert ?? null,
+      tlsKey: config.mgmt.tlsKey ?? null,
+      trustedProxies: config.mgmt.trustedProxies.map((n) => n.text),
+      metricsListeners: config.mgmt.metricsListeners.map((l) => l.display),
+      metricsIps: config.mgmt.metricsIps.map((n) => n.text),
     },
     logging: { ...config.logging },
     verifications: [...config.verifications.values()].map(verificationToJson),
@@ -54,6 +65,16 @@ export function configToJson(config: Config): Record<string, unknown> {
       storage: b.storage,
       profile: b.profile ?? account.profile ?? null,
       source: `${b.source.file}:${b.source.line}`,
+    })),
+    notifiers: config.notifiers.map((n) => ({
+      name: n.name,
+      type: n.type,
+      url: n.url ? redactUrl(n.url) : null,
+      command: n.command ?? null,
+      events: n.events,
+      timeoutMs: n.timeoutMs,
+      retries: n.retries,
+      expiringDays: n.expiringDays,
     })),
   };
 }
@@ -111,6 +132,19 @@ export function configSummary(config: Config): string {
     }; max-size ${config.mgmt.maxSize} bytes; ` +
       `sign-timeout ${formatDuration(config.mgmt.signTimeoutMs)}`,
   );
+  if (config.mgmt.tlsCert) lines.push(`mgmt TLS:      ${config.mgmt.tlsCert} (key ${config.mgmt.tlsKey})`);
+  if (config.mgmt.trustedProxies.length > 0) {
+    lines.push(
+      `proxies:       X-Forwarded-For believed from ${config.mgmt.trustedProxies.map((n) => n.text).join(", ")}`,
+    );
+  }
+  lines.push(
+    `metrics:       /metrics for ${config.mgmt.metricsIps.map((n) => n.text).join(", ")}${
+      config.mgmt.metricsListeners.length > 0
+        ? `; also on ${config.mgmt.metricsListeners.map((l) => l.display).join(", ")}`
+        : ""
+    }`,
+  );
   lines.push(`logging:       ${config.logging.level}, ${config.logging.format}, to ${config.logging.destination}`);
   lines.push("verifications:");
   for (const v of config.verifications.values()) {
@@ -157,6 +191,14 @@ export function configSummary(config: Config): string {
         b.profile ?? a.profile ?? "CA default"
       }`,
     );
+  }
+  if (config.notifiers.length > 0) {
+    lines.push("notifiers:");
+    for (const n of config.notifiers) {
+      lines.push(
+        `  ${n.name} (${n.type}): ${n.url ? redactUrl(n.url) : n.command?.join(" ")} on ${n.events.join(", ")}`,
+      );
+    }
   }
   return lines.join("\n");
 }

@@ -62,6 +62,15 @@ export interface MgmtConfig {
   defaultStorage: string | null;
   /** How long a /sign request may wait for the CA, in milliseconds. */
   signTimeoutMs: number;
+  /** PEM files: serve the mgmt listeners over HTTPS when both are set. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Peers whose X-Forwarded-For is believed (read right to left, skipping these). */
+  trustedProxies: IpNetwork[];
+  /** Extra listeners that serve only /metrics, /health and /ready. */
+  metricsListeners: ListenAddress[];
+  /** Who may read /metrics (default: loopback). */
+  metricsIps: IpNetwork[];
 }
 
 export type LogLevel = "error" | "warning" | "info" | "debug";
@@ -167,6 +176,23 @@ export interface AuthBlock {
   source: Source;
 }
 
+export type NotifyEvent = "issue-failed" | "renewal-failed" | "expiring";
+
+export interface NotifyConfig {
+  name: string;
+  type: "webhook" | "exec";
+  /** webhook: where the JSON event is POSTed. */
+  url?: string;
+  /** exec: the command (argv, split on spaces; no shell) that reads the JSON event on stdin. */
+  command?: string[];
+  events: NotifyEvent[];
+  timeoutMs: number;
+  retries: number;
+  /** `expiring` fires for cached certificates within this many days of notAfter. */
+  expiringDays: number;
+  source: Source;
+}
+
 export interface Config {
   /** The files the config was read from, in order. */
   files: string[];
@@ -179,6 +205,7 @@ export interface Config {
   storages: Map<string, StorageConfig>;
   /** In config order: the first block that admits a request wins. */
   auth: AuthBlock[];
+  notifiers: NotifyConfig[];
 }
 
 /** What `loadConfig()` returns: a config when there were no errors, and all diagnostics either way. */

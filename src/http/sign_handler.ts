@@ -10,7 +10,8 @@
  * All I/O is passed in (`SignHandlerDeps`), so the handler runs in-process in tests with a fake issuer.
  */
 import type { Config } from "../config/types.ts";
-import { parseIpAddress } from "../config/ip.ts";
+import { formatIp, parseIpAddress } from "../config/ip.ts";
+import { clientAddress } from "./client_address.ts";
 import {
   checkCsrRules,
   type CsrParser,
@@ -28,12 +29,18 @@ export interface SignIssuer {
   issue(request: IssueRequest, deadline: number): Promise<IssueResult>;
 }
 
-export interface SignHandlerDeps {
+/** What a request is handled with; swapped as a whole on reload. */
+export interface SignContext {
   config: Config;
-  parser: CsrParser;
   policy: CompiledPolicy;
   issuer: SignIssuer;
+}
+
+export interface SignHandlerDeps extends SignContext {
+  parser: CsrParser;
   log: Logger;
+  /** The current context (config reload); defaults to the fixed one in these deps. */
+  current?: () => SignContext;
   /** Longest time to receive the body (default 10 s): a slow client must not hold a connection forever. */
   bodyTimeoutMs?: number;
   /** Called once per /sign decision (metrics, audit). */
@@ -70,7 +77,7 @@ export function peerAddress(info: Deno.ServeHandlerInfo): string {
 export function createMgmtHandler(
   deps: SignHandlerDeps,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-  const { config, log } = deps;
+  const { log } = deps;
   const bodyTimeoutMs = deps.bodyTimeoutMs ?? 10_000;
 
   return async (request, info) => {
@@ -81,8 +88,14 @@ export function createMgmtHandler(
       if (extra) return await extra;
       return text(404, `Not found: ${url.pathname}. Certificates are requested with POST /sign.`);
     }
+    // One context for the whole request, so a reload in the middle never mixes two configs.
+    const { config, policy, issuer } = deps.current?.() ?? deps;
 
-    const client = peerAddress(info);
+    const direct = parseIpAddress(peerAddress(info));
+    const peer = direct
+      ? clientAddress(direct, request.headers.get("x-forwarded-for"), config.mgmt.trustedProxies)
+      : null;
+    const client = peer ? formatIp(peer.family, peer.bytes) : peerAddress(info);
     const decide = (response: Response, fields: Partial<SignDecision> & { outcome: string }): Response => {
       const decision: SignDecision = {
         client,
@@ -142,11 +155,10 @@ export function createMgmtHandler(
     if (!rules.ok) return decide(text(rules.status, rules.reason), { outcome: `csr refused: ${rules.code}` });
     const names = rules.names;
 
-    const peer = parseIpAddress(client);
     if (!peer) {
       return decide(text(403, "The client address could not be determined."), { names, outcome: "no peer address" });
     }
-    const decision = await deps.policy.authorize({
+    const decision = await policy.authorize({
       peer,
       authentication: authenticationFromHeaders(request.headers),
       body,
@@ -181,7 +193,7 @@ export function createMgmtHandler(
     }
 
     try {
-      const result = await deps.issuer.issue(
+      const result = await issuer.issue(
         {
           csrDer: csr.der,
           csrSha256: csr.sha256,

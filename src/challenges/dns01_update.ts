@@ -1,0 +1,362 @@
+/**
+ * The `dns01-dnsUpdate` solver: dns-01 through RFC 2136 DNS UPDATE, optionally TSIG-signed (RFC 8945).
+ *
+ * present(): TXT `_acme-challenge.<name>` (or the end of its CNAME chain) = base64url(SHA-256(key authorization)),
+ *   in the zone found by SOA discovery (or `zone =`), journaled before it is sent, and only resolved once the same
+ *   server answers it. A name and its wildcard are two tasks with the same owner: two values, each deleted by value.
+ * cleanup(): deletes exactly that value (class NONE), never the RRset; a failed deletion stays in the journal and is
+ *   retried with backoff (5 s doubling to 10 min); at 24 h it is logged at error level with its name and value.
+ * start(): replays the journal (records left by a crash or an outage). close(): one more try for everything pending.
+ *
+ * Failures become ChallengeError: 503 with Retry-After when no server answered (try later), 421 when the server
+ * said no or the config is wrong (REFUSED, key rejected, not a zone there).
+ */
+import { dns01TxtValue } from "../acme/mod.ts";
+import type { DnsUpdateVerification } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import { DnsClient, DnsError, type Exchange } from "./dns_client.ts";
+import { discoverZone, followCname } from "./dns_discovery.ts";
+import { type DnsJournal, type JournalEntry, JournalError } from "./dns_journal.ts";
+import { normalizeName, rcodeName } from "./dns_wire.ts";
+import type { DnsServerAddress } from "../config/types.ts";
+import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./solver.ts";
+
+export interface DnsUpdateSolverOptions {
+  journal: DnsJournal;
+  log: Logger;
+  /** Every dns01-dnsUpdate verification of the config: journal entries of others are reported at start. */
+  knownVerifications?: Set<string>;
+  /** Replaces the network (tests). */
+  exchange?: Exchange;
+  /** First retry of a failed deletion (default 5 s), doubling up to `retryMaxMs` (default 10 min). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** A record undeletable this long is logged at error level (default 24 h). */
+  staleAfterMs?: number;
+  /** Retry-After of 503 answers (default 30 s). */
+  retryAfterSeconds?: number;
+  /** Clock in epoch ms (tests). */
+  now?: () => number;
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function taskKey(task: ChallengeTask): string {
+  return `${task.identifier}\u0000${task.wildcard}\u0000${task.token}`;
+}
+
+export class DnsUpdateSolver implements ChallengeSolver {
+  readonly challengeType = "dns-01" as const;
+  readonly verification: DnsUpdateVerification;
+  readonly #client: DnsClient;
+  readonly #journal: DnsJournal;
+  readonly #log: Logger;
+  readonly #opts: DnsUpdateSolverOptions;
+  readonly #now: () => number;
+  /** Zone per record name, for the process lifetime. */
+  readonly #zones = new Map<string, string>();
+  /** Journal entry per presented task. */
+  readonly #active = new Map<string, string>();
+  /** Pending deletion retries per journal entry. */
+  readonly #retries = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Deletions under way (close() waits for them). */
+  readonly #work = new Set<Promise<unknown>>();
+  /** Entries already reported as undeletable for 24 h. */
+  readonly #stale = new Set<string>();
+  #closed = false;
+
+  constructor(verification: DnsUpdateVerification, opts: DnsUpdateSolverOptions) {
+    this.verification = verification;
+    this.#opts = opts;
+    this.#journal = opts.journal;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.#client = new DnsClient({
+      servers: verification.servers,
+      transport: verification.transport,
+      timeoutMs: verification.timeoutMs,
+      tsig: verification.tsig,
+    }, opts.exchange);
+  }
+
+  get #retryAfter(): number {
+    return this.#opts.retryAfterSeconds ?? 30;
+  }
+
+  async present(task: ChallengeTask): Promise<void> {
+    const v = this.verification;
+    if (this.#closed) {
+      throw new ChallengeError(
+        `The dns-01 verification "${v.name}" is shutting down: retry later`,
+        503,
+        this.#retryAfter,
+      );
+    }
+    const value = await dns01TxtValue(task.keyAuthorization);
+    const owner = normalizeName(`_acme-challenge.${task.identifier}`);
+    let name = owner;
+    let zone: string;
+    try {
+      name = await followCname(owner, (n, t) => this.#client.query(n, t));
+      zone = await this.#zoneFor(name);
+    } catch (error) {
+      throw this.#challengeError(error, owner, name);
+    }
+
+    let entry: JournalEntry;
+    try {
+      entry = await this.#journal.add({
+        verification: v.name,
+        name,
+        value,
+        zone,
+        ...(owner !== name ? { owner } : {}),
+        addedAt: new Date(this.#now()).toISOString(),
+      });
+    } catch (error) {
+      throw this.#challengeError(error, owner, name);
+    }
+
+    let server: DnsServerAddress;
+    try {
+      ({ server } = await this.#client.update({ zone, add: [{ name, value, ttl: v.ttl }] }));
+    } catch (error) {
+      if (error instanceof DnsError && error.rcode !== undefined) {
+        // The server answered with an error: nothing was added.
+        await this.#journal.strike(entry.id).catch((e) => this.#journalFailed(e));
+      } else {
+        // No (trustworthy) answer: the record may have been added all the same.
+        this.#schedule(entry.id);
+      }
+      throw this.#challengeError(error, owner, name);
+    }
+    this.#log.info("dns-01 TXT record added", {
+      verification: v.name,
+      name,
+      value,
+      zone,
+      server: server.display,
+      cnameFrom: owner !== name ? owner : undefined,
+      identifier: `${task.wildcard ? "*." : ""}${task.identifier}`,
+    });
+
+    try {
+      await this.#waitVisible(name, value, server);
+    } catch (error) {
+      this.#track(this.#remove(entry.id).then((ok) => ok || this.#schedule(entry.id)));
+      throw this.#challengeError(error, owner, name);
+    }
+    this.#active.set(taskKey(task), entry.id);
+  }
+
+  async cleanup(task: ChallengeTask): Promise<void> {
+    const key = taskKey(task);
+    const id = this.#active.get(key);
+    if (id === undefined) return;
+    this.#active.delete(key);
+    const removed = await this.#track(this.#remove(id));
+    if (!removed) this.#schedule(id);
+  }
+
+  async start(): Promise<void> {
+    const v = this.verification;
+    this.#log.info("dns-01 verification", {
+      verification: v.name,
+      servers: v.servers.map((s) => s.display),
+      transport: v.transport,
+      zone: v.zone ?? "discovered by SOA lookup",
+      records: "TXT _acme-challenge.<name>, or the target of a CNAME there",
+      tsig: v.tsig ? `${v.tsig.name} (${v.tsig.algorithm})` : "none",
+    });
+    try {
+      await this.#journal.load();
+    } catch (error) {
+      this.#log.error("dns-01 journal cannot be read", { verification: v.name, error: String(error) });
+      return;
+    }
+    const known = this.#opts.knownVerifications;
+    if (known && [...known][0] === v.name) {
+      for (const e of this.#journal.entries().filter((e) => !known.has(e.verification))) {
+        this.#log.error("dns-01 journal has a record of a verification no longer configured: delete it by hand", {
+          verification: e.verification,
+          name: e.name,
+          value: e.value,
+          zone: e.zone,
+          path: this.#journal.path,
+        });
+      }
+    }
+    const pending = this.#journal.entries(v.name);
+    if (pending.length === 0) return;
+    this.#log.info("dns-01 journal replay: deleting records left by an earlier run", {
+      verification: v.name,
+      records: pending.map((e) => e.name),
+    });
+    // In the background: a DNS outage at startup must not hold up the server.
+    for (const e of pending) this.#track(this.#remove(e.id).then((ok) => ok || this.#schedule(e.id)));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#retries.values()) clearTimeout(timer);
+    this.#retries.clear();
+    await Promise.allSettled([...this.#work]);
+    const pending = this.#journal.entries(this.verification.name);
+    await Promise.all(pending.map((e) => this.#remove(e.id)));
+    const left = this.#journal.entries(this.verification.name);
+    if (left.length > 0) {
+      this.#log.warn("dns-01 TXT records left for the next start to delete", {
+        verification: this.verification.name,
+        records: left.map((e) => `${e.name} "${e.value}"`),
+        journal: this.#journal.path,
+      });
+    }
+  }
+
+  async #zoneFor(name: string): Promise<string> {
+    const configured = this.verification.zone;
+    if (configured && (name === configured || name.endsWith(`.${configured}`))) return configured;
+    const cached = this.#zones.get(name);
+    if (cached) return cached;
+    const zone = await discoverZone(name, (n, t) => this.#client.query(n, t), this.verification.servers);
+    this.#zones.set(name, zone);
+    this.#log.info("dns-01 zone discovered", {
+      verification: this.verification.name,
+      name,
+      zone,
+      note: configured ? `outside the configured zone ${configured}` : undefined,
+    });
+    return zone;
+  }
+
+  /** Polls the server that took the update until it serves the value, within the timeout. */
+  async #waitVisible(name: string, value: string, server: DnsServerAddress): Promise<void> {
+    const timeoutMs = this.verification.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    let pause = 50;
+    let last = "no answer";
+    while (true) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      try {
+        const { message } = await this.#client.query(name, "TXT", { server, timeoutMs: remaining });
+        const values = message.answers.filter((a) => a.type === "TXT" && a.name === name).map((a) => a.data);
+        if (message.rcode === 0 && values.includes(value)) return;
+        last = `${rcodeName(message.rcode)} with ${values.length} other value(s)`;
+      } catch (error) {
+        if (!(error instanceof DnsError) || !error.transient) throw error;
+        last = error.message;
+      }
+      await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+      pause = Math.min(pause * 2, 1000);
+    }
+    throw new DnsError(
+      `The TXT record ${name} was added at ${server.display} but was not served there within ` +
+        `${formatMs(timeoutMs)} (last answer: ${last}): try again later`,
+      "invisible",
+    );
+  }
+
+  /** One deletion attempt; true when the record is gone (or already struck off). */
+  async #remove(id: string): Promise<boolean> {
+    const entry = this.#journal.get(id);
+    if (!entry) return true;
+    try {
+      await this.#client.update({ zone: entry.zone, remove: [{ name: entry.name, value: entry.value }] });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const attempts = entry.attempts + 1;
+      await this.#journal.note(id, {
+        attempts,
+        lastError: message,
+        lastAttemptAt: new Date(this.#now()).toISOString(),
+      }).catch((e) => this.#journalFailed(e));
+      const fields = {
+        verification: this.verification.name,
+        name: entry.name,
+        value: entry.value,
+        zone: entry.zone,
+        addedAt: entry.addedAt,
+        attempts,
+        error: message,
+      };
+      const age = this.#now() - Date.parse(entry.addedAt);
+      if (age >= (this.#opts.staleAfterMs ?? DAY_MS) && !this.#stale.has(id)) {
+        this.#stale.add(id);
+        this.#log.error("dns-01 TXT record still not deleted after 24 h: delete it by hand", {
+          ...fields,
+          journal: this.#journal.path,
+        });
+      } else {
+        this.#log.warn("dns-01 TXT record deletion failed, will retry", fields);
+      }
+      return false;
+    }
+    await this.#journal.strike(id).catch((e) => this.#journalFailed(e));
+    this.#log.info("dns-01 TXT record removed", {
+      verification: this.verification.name,
+      name: entry.name,
+      value: entry.value,
+      zone: entry.zone,
+      afterAttempts: entry.attempts > 0 ? entry.attempts : undefined,
+    });
+    return true;
+  }
+
+  /** Retries the deletion of an entry later, with exponential backoff. */
+  #schedule(id: string): void {
+    if (this.#closed || this.#retries.has(id)) return;
+    const entry = this.#journal.get(id);
+    if (!entry) return;
+    const initial = this.#opts.retryInitialMs ?? 5_000;
+    const max = this.#opts.retryMaxMs ?? 600_000;
+    const delay = Math.min(max, initial * 2 ** Math.max(0, Math.min(entry.attempts - 1, 30)));
+    const timer = setTimeout(() => {
+      this.#retries.delete(id);
+      this.#track(this.#remove(id).then((ok) => ok || this.#schedule(id)));
+    }, delay);
+    this.#retries.set(id, timer);
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#work.add(work);
+    work.finally(() => this.#work.delete(work)).catch(() => {});
+    return work;
+  }
+
+  #journalFailed(error: unknown): void {
+    this.#log.error("dns-01 journal write failed", {
+      verification: this.verification.name,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  /** The /sign answer for a failure: 503 when trying later may help, 421 when the operator must act. */
+  #challengeError(error: unknown, owner: string, name: string): ChallengeError {
+    if (error instanceof ChallengeError) return error;
+    const via = owner !== name ? ` (${owner} is a CNAME to ${name})` : "";
+    if (error instanceof DnsError) {
+      return error.transient
+        ? new ChallengeError(error.message + via, 503, this.#retryAfter)
+        : new ChallengeError(error.message + via, 421);
+    }
+    if (error instanceof JournalError) {
+      return new ChallengeError(
+        `${error.message}; the TXT record for ${owner} was not added: fix the account directory`,
+        503,
+        this.#retryAfter,
+      );
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    this.#log.error("dns-01 unexpected failure", { verification: this.verification.name, name, error: message });
+    return new ChallengeError(`The dns-01 record for ${owner} could not be set: ${message}`, 503, this.#retryAfter);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

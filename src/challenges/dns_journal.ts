@@ -1,0 +1,179 @@
+/**
+ * The dns-01 cleanup journal: every TXT record is written here *before* the UPDATE that adds it, and struck off once
+ * a deletion succeeded, so a crash or a DNS outage never leaves a record behind unnoticed: the next start replays
+ * what is left.
+ *
+ * One JSON file in the account directory (`dns-journal.json`), shared by every dns01-dnsUpdate verification (each
+ * entry names its verification), rewritten atomically on each change:
+ *
+ *     {"version": 1, "records": [{"id": "…", "verification": "dns", "name": "_acme-challenge.www.example.org",
+ *       "value": "…", "zone": "example.org", "owner": "_acme-challenge.www.example.org",
+ *       "addedAt": "2026-…Z", "attempts": 0}]}
+ *
+ * `name` is where the record is (the CNAME target when delegated), `owner` where the CA looks. Writes are serialized
+ * within the process; two acmems processes must not share an account directory.
+ */
+import { dirname, join } from "node:path";
+import { atomicWriteFile } from "../fs/atomic_write.ts";
+import type { Logger } from "../log.ts";
+
+export const JOURNAL_FILE = "dns-journal.json";
+
+export interface JournalEntry {
+  id: string;
+  /** Name of the [verification] block (its server and key delete the record). */
+  verification: string;
+  /** Owner of the TXT record as written (after CNAME delegation). */
+  name: string;
+  value: string;
+  zone: string;
+  /** `_acme-challenge.<identifier>` when it differs from `name` (CNAME delegation). */
+  owner?: string;
+  /** ISO time the record was journaled (just before the UPDATE). */
+  addedAt: string;
+  /** Failed deletion attempts so far. */
+  attempts: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+}
+
+interface JournalFile {
+  version: 1;
+  records: JournalEntry[];
+}
+
+function isEntry(v: unknown): v is JournalEntry {
+  const e = v as Record<string, unknown>;
+  return typeof e === "object" && e !== null && typeof e.id === "string" && typeof e.verification === "string" &&
+    typeof e.name === "string" && typeof e.value === "string" && typeof e.zone === "string" &&
+    typeof e.addedAt === "string" && typeof e.attempts === "number";
+}
+
+export class JournalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JournalError";
+  }
+}
+
+export class DnsJournal {
+  readonly path: string;
+  readonly #log?: Logger;
+  #entries = new Map<string, JournalEntry>();
+  #loaded: Promise<void> | undefined;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(path: string, opts: { log?: Logger } = {}) {
+    this.path = path;
+    this.#log = opts.log;
+  }
+
+  /** The journal of an account directory. */
+  static inDirectory(dir: string, opts: { log?: Logger } = {}): DnsJournal {
+    return new DnsJournal(join(dir, JOURNAL_FILE), opts);
+  }
+
+  /**
+   * Reads the file once (later calls wait for that read). A missing file is an empty journal; an unparsable one is
+   * moved aside (and logged at error level) so it can be read by hand. Throws JournalError when it cannot be read:
+   * then nothing may be added, or the file would be overwritten.
+   */
+  load(): Promise<void> {
+    this.#loaded ??= this.#read().catch((error) => {
+      this.#loaded = undefined; // try again next time (e.g. permissions fixed)
+      throw error;
+    });
+    return this.#loaded;
+  }
+
+  async #read(): Promise<void> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw new JournalError(`Cannot read the dns-01 journal ${this.path}: ${describe(error)}`);
+    }
+    let records: unknown[] | undefined;
+    try {
+      const parsed = JSON.parse(text) as Partial<JournalFile>;
+      if (parsed.version === 1 && Array.isArray(parsed.records)) records = parsed.records;
+    } catch {
+      // handled below
+    }
+    if (!records) {
+      const aside = `${this.path}.corrupt-${Date.now()}`;
+      await Deno.rename(this.path, aside).catch(() => {});
+      this.#log?.error("dns-01 journal unreadable, moved aside: remove the TXT records it lists by hand", {
+        path: this.path,
+        movedTo: aside,
+      });
+      return;
+    }
+    for (const record of records) {
+      if (isEntry(record)) this.#entries.set(record.id, { ...record });
+      else this.#log?.error("dns-01 journal entry ignored: it lacks fields", { path: this.path, entry: record });
+    }
+  }
+
+  /** Entries not yet struck off (of one verification, or all). */
+  entries(verification?: string): JournalEntry[] {
+    return [...this.#entries.values()].filter((e) => verification === undefined || e.verification === verification)
+      .map((e) => ({ ...e }));
+  }
+
+  get(id: string): JournalEntry | undefined {
+    const e = this.#entries.get(id);
+    return e && { ...e };
+  }
+
+  /** Records an entry and returns once it is durably on disk. */
+  async add(entry: Omit<JournalEntry, "id" | "attempts"> & { attempts?: number }): Promise<JournalEntry> {
+    await this.load();
+    const full: JournalEntry = { ...entry, id: crypto.randomUUID(), attempts: entry.attempts ?? 0 };
+    this.#entries.set(full.id, full);
+    try {
+      await this.#persist();
+    } catch (error) {
+      this.#entries.delete(full.id);
+      throw error;
+    }
+    return { ...full };
+  }
+
+  /** Strikes an entry off (its record is gone). Unknown ids are ignored. */
+  async strike(id: string): Promise<void> {
+    await this.load();
+    if (!this.#entries.delete(id)) return;
+    await this.#persist();
+  }
+
+  /** Updates the bookkeeping fields of an entry (attempts, last error). */
+  async note(id: string, patch: Pick<JournalEntry, "attempts" | "lastError" | "lastAttemptAt">): Promise<void> {
+    await this.load();
+    const e = this.#entries.get(id);
+    if (!e) return;
+    Object.assign(e, patch);
+    await this.#persist();
+  }
+
+  /** Writes the whole state; writes are serialized so the last state always wins. */
+  #persist(): Promise<void> {
+    const run = this.#queue.then(async () => {
+      const file: JournalFile = { version: 1, records: [...this.#entries.values()] };
+      try {
+        await Deno.mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+        await atomicWriteFile(this.path, JSON.stringify(file, null, 1) + "\n", { mode: 0o600 });
+      } catch (error) {
+        throw new JournalError(`Cannot write the dns-01 journal ${this.path}: ${describe(error)}`);
+      }
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,42 @@
+/**
+ * The client address that `ip =` rules see.
+ *
+ * By default the TCP peer, full stop: forwarding headers are trivially forged. Only when the peer is one of the
+ * configured `trusted-proxy` networks is `X-Forwarded-For` consulted, read from right to left (each proxy appends
+ * the address it saw), skipping hops that are themselves trusted proxies; the first untrusted address is the client.
+ * The leftmost entry is never taken on trust: a client can write anything there.
+ */
+import { type IpAddress, networkContains, parseIpAddress, unmapIpv4 } from "../config/ip.ts";
+import type { IpNetwork } from "../config/types.ts";
+
+export function clientAddress(
+  peer: IpAddress,
+  forwardedFor: string | null,
+  trustedProxies: readonly IpNetwork[],
+): IpAddress {
+  const trusted = (a: IpAddress) => trustedProxies.some((n) => networkContains(n, a));
+  const direct = unmapIpv4(peer);
+  if (trustedProxies.length === 0 || !forwardedFor || !trusted(direct)) return direct;
+  const hops = forwardedFor.split(",").map((h) => h.trim()).filter((h) => h !== "");
+  let last = direct;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const parsed = parseHop(hops[i]);
+    // An unparsable hop ends what can be believed: the address that put it there is the client.
+    if (!parsed) return last;
+    const hop = unmapIpv4(parsed);
+    if (!trusted(hop)) return hop;
+    last = hop;
+  }
+  return last;
+}
+
+/** Parses an X-Forwarded-For element: an address, `[v6]`, `[v6]:port` or `v4:port`. */
+function parseHop(text: string): IpAddress | null {
+  const direct = parseIpAddress(text);
+  if (direct) return direct;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(text);
+  if (bracketed) return parseIpAddress(bracketed[1]);
+  const v4port = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(text);
+  if (v4port) return parseIpAddress(v4port[1]);
+  return null;
+}

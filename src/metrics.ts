@@ -1,0 +1,230 @@
+/**
+ * Prometheus metrics: a small registry and the text exposition format (version 0.0.4).
+ *
+ * Written here rather than taken from npm: prom-client, the usual package, is built around Node's process and
+ * cluster modules and pulls in more than the ~150 lines a counter, a histogram and callback gauges need.
+ */
+
+type Labels = Record<string, string>;
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function labelText(labels: Labels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return "";
+  return `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
+}
+
+function formatNumber(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+interface Metric {
+  name: string;
+  help: string;
+  type: "counter" | "gauge" | "histogram";
+  render(): string[];
+}
+
+export class Counter implements Metric {
+  readonly type = "counter";
+  readonly #values = new Map<string, { labels: Labels; value: number }>();
+  constructor(readonly name: string, readonly help: string) {}
+
+  inc(labels: Labels = {}, by = 1): void {
+    const key = labelText(labels);
+    const current = this.#values.get(key);
+    if (current) current.value += by;
+    else this.#values.set(key, { labels, value: by });
+  }
+
+  get(labels: Labels = {}): number {
+    return this.#values.get(labelText(labels))?.value ?? 0;
+  }
+
+  render(): string[] {
+    return [...this.#values.values()].map((v) => `${this.name}${labelText(v.labels)} ${formatNumber(v.value)}`);
+  }
+}
+
+export class Histogram implements Metric {
+  readonly type = "histogram";
+  readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {}
+
+  observe(value: number, labels: Labels = {}): void {
+    const key = labelText(labels);
+    let series = this.#series.get(key);
+    if (!series) {
+      series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
+      this.#series.set(key, series);
+    }
+    this.buckets.forEach((bound, i) => {
+      if (value <= bound) series.counts[i]++;
+    });
+    series.sum += value;
+    series.count++;
+  }
+
+  render(): string[] {
+    const lines: string[] = [];
+    for (const s of this.#series.values()) {
+      this.buckets.forEach((bound, i) => {
+        lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: formatNumber(bound) })} ${s.counts[i]}`);
+      });
+      lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: "+Inf" })} ${s.count}`);
+      lines.push(`${this.name}_sum${labelText(s.labels)} ${formatNumber(s.sum)}`);
+      lines.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
+    }
+    return lines;
+  }
+}
+
+/** A gauge whose samples are computed when scraped. */
+export class CallbackGauge implements Metric {
+  readonly type = "gauge";
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly collect: () => { labels: Labels; value: number }[],
+  ) {}
+
+  render(): string[] {
+    return this.collect().map((s) => `${this.name}${labelText(s.labels)} ${formatNumber(s.value)}`);
+  }
+}
+
+export class Registry {
+  readonly #metrics: Metric[] = [];
+
+  register<T extends Metric>(metric: T): T {
+    this.#metrics.push(metric);
+    return metric;
+  }
+
+  /** The text exposition format. */
+  render(): string {
+    const lines: string[] = [];
+    for (const metric of this.#metrics) {
+      lines.push(`# HELP ${metric.name} ${metric.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
+      lines.push(`# TYPE ${metric.name} ${metric.type}`);
+      lines.push(...metric.render());
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+/** What acmems measures. One instance per process; passed to whoever records. */
+export class AcmemsMetrics {
+  readonly registry = new Registry();
+  readonly signRequests = this.registry.register(
+    new Counter("acmems_sign_requests_total", "POST /sign requests by HTTP status and auth block."),
+  );
+  readonly issuanceSeconds = this.registry.register(
+    new Histogram("acmems_issuance_duration_seconds", "Time from new order to downloaded certificate.", [
+      0.1,
+      0.25,
+      0.5,
+      1,
+      2.5,
+      5,
+      10,
+      30,
+      60,
+      120,
+      300,
+    ]),
+  );
+  readonly acmeRequests = this.registry.register(
+    new Counter("acmems_acme_requests_total", "Requests to the ACME CA by endpoint and HTTP status."),
+  );
+  readonly challengeAnswers = this.registry.register(
+    new Counter("acmems_challenge_requests_total", "http-01 challenge requests by result (served, not_found)."),
+  );
+  readonly cacheRequests = this.registry.register(
+    new Counter("acmems_cache_requests_total", "Certificate cache lookups by result (hit, miss, stale)."),
+  );
+  readonly dnsUpdateFailures = this.registry.register(
+    new Counter("acmems_dns_update_failures_total", "Failed RFC 2136 DNS updates by verification."),
+  );
+  readonly renewals = this.registry.register(
+    new Counter("acmems_renewals_total", "Background renewals by result (ok, failed)."),
+  );
+  readonly notifications = this.registry.register(
+    new Counter("acmems_notifications_total", "Notifications sent by notifier and result (ok, failed)."),
+  );
+  /** Per cached certificate, by primary name; kept up to date by the issuer (bounded). */
+  readonly certificates = new Map<string, CertificateSample>();
+
+  constructor() {
+    const gauge = (name: string, help: string, pick: (s: CertificateSample) => number | undefined) =>
+      this.registry.register(
+        new CallbackGauge(name, help, () =>
+          [...this.certificates.values()]
+            .filter((s) => pick(s) !== undefined)
+            .map((s) => ({ labels: { name: s.name }, value: pick(s)! }))),
+      );
+    gauge(
+      "acmems_certificate_not_after_seconds",
+      "notAfter of each cached certificate (Unix time).",
+      (s) => s.notAfter,
+    );
+    gauge("acmems_certificate_renewal_due_seconds", "When each cached certificate is due (Unix time).", (s) => s.dueAt);
+    gauge(
+      "acmems_certificate_last_fetch_seconds",
+      "When a client last fetched each certificate (Unix time).",
+      (s) => s.lastFetch,
+    );
+    gauge(
+      "acmems_certificate_last_renewal_failure_seconds",
+      "When the last background renewal of each certificate failed (Unix time).",
+      (s) => s.lastRenewalFailure,
+    );
+  }
+
+  /** Records a cache entry's times (at most `limit` entries are kept, newest first). */
+  noteCertificate(key: string, sample: CertificateSample, limit = 1000): void {
+    this.certificates.delete(key);
+    this.certificates.set(key, sample);
+    while (this.certificates.size > limit) this.certificates.delete(this.certificates.keys().next().value!);
+  }
+}
+
+export interface CertificateSample {
+  /** The entry's primary (first) name. */
+  name: string;
+  notAfter: number;
+  dueAt?: number;
+  lastFetch?: number;
+  lastRenewalFailure?: number;
+}
+
+/** Names an ACME request for the `endpoint` label (CAs use different paths; this covers Boulder and pebble). */
+export function acmeEndpoint(url: string, method: string): string {
+  const path = (() => {
+    try {
+      return new URL(url).pathname.toLowerCase();
+    } catch {
+      return "";
+    }
+  })();
+  if (/renewal-?info/.test(path)) return "renewalInfo";
+  if (/nonce/.test(path)) return "newNonce";
+  if (/new-?order|order-plz/.test(path)) return "newOrder";
+  if (/new-?acc|new-?reg|sign-me-up/.test(path)) return "newAccount";
+  if (/finalize/.test(path)) return "finalize";
+  if (/authz/.test(path)) return "authorization";
+  if (/chall/.test(path)) return "challenge";
+  if (/revoke/.test(path)) return "revokeCert";
+  if (/key-?change|rollover/.test(path)) return "keyChange";
+  if (/cert/.test(path)) return "certificate";
+  if (/order/.test(path)) return "order";
+  if (/acct|account|reg/.test(path)) return "account";
+  if (method === "GET") return "directory";
+  return "other";
+}
