@@ -66,7 +66,10 @@ export function createLogger(opts: LoggerOptions): Logger {
     const time = now().toISOString();
     let line: string;
     if (opts.format === "json") {
-      line = JSON.stringify({ time, level, event, ...fields }, jsonReplacer);
+      // The record's own keys come first and win over fields of the same name.
+      const record: Record<string, unknown> = { time, level, event };
+      for (const [key, value] of Object.entries(fields)) if (!(key in record)) record[key] = value;
+      line = JSON.stringify(record, jsonReplacer);
     } else {
       const parts = Object.entries(fields)
         .filter(([, v]) => v !== undefined)

@@ -219,7 +219,7 @@ export function acmeEndpoint(url: string, method: string): string {
   if (/new-?acc|new-?reg|sign-me-up/.test(path)) return "newAccount";
   if (/finalize/.test(path)) return "finalize";
   if (/authz/.test(path)) return "authorization";
-  if (/chall/.test(path)) return "challenge";
+  if (/chal/.test(path)) return "challenge";
   if (/revoke/.test(path)) return "revokeCert";
   if (/key-?change|rollover/.test(path)) return "keyChange";
   if (/cert/.test(path)) return "certificate";

@@ -73,7 +73,7 @@ export class Notifiers {
         if (config.type === "webhook") await this.#webhook(config, payload);
         else await this.#exec(config, payload);
         metrics?.notifications.inc({ notifier: config.name, result: "ok" });
-        log.debug("notification sent", { notifier: config.name, event: payload.event, attempt: attempt + 1 });
+        log.debug("notification sent", { notifier: config.name, kind: payload.event, attempt: attempt + 1 });
         return;
       } catch (error) {
         lastError = error instanceof Error ? error.message : String(error);
@@ -82,7 +82,7 @@ export class Notifiers {
     metrics?.notifications.inc({ notifier: config.name, result: "failed" });
     log.error("notification failed", {
       notifier: config.name,
-      event: payload.event,
+      kind: payload.event,
       attempts: config.retries + 1,
       error: lastError,
     });
