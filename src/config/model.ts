@@ -142,6 +142,17 @@ const AUTH_OPTIONS: OptionTable = {
   profile: {},
 };
 
+/** Every option of every section, by the README heading that documents it (a test keeps them in step). */
+export const OPTION_TABLES: Record<string, OptionTable[]> = {
+  "[account]": [ACCOUNT_OPTIONS],
+  "[mgmt]": [MGMT_OPTIONS],
+  "[logging]": [LOGGING_OPTIONS],
+  '[verification "name"]': [HTTP01_OPTIONS, DNS_UPDATE_OPTIONS],
+  '[storage "name"]': [NONE_STORAGE_OPTIONS, FILE_STORAGE_OPTIONS],
+  '[notify "name"]': [NOTIFY_OPTIONS],
+  '[auth "name"]': [AUTH_OPTIONS],
+};
+
 /** Options whose values are secrets: shown as `***` everywhere. */
 export const SECRET_OPTIONS = new Set(["hmac_key", "tsig-secret", "eab-hmac-key"]);
 
