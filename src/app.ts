@@ -60,6 +60,9 @@ export function createStorages(
 ): Map<string, Storage> {
   const storages = new Map<string, Storage>();
   for (const storage of config.storages.values()) {
+    if (storage.type === "postgres") {
+      throw new Error(`[storage "${storage.name}"] type = postgres is not available in this build yet`);
+    }
     storages.set(
       storage.name,
       storage.type === "file"

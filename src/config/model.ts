@@ -30,6 +30,7 @@ import type {
   MgmtConfig,
   NotifyConfig,
   NotifyEvent,
+  PostgresStorage as PostgresStorageConfig,
   Source,
   StorageConfig,
   TermsOfService,
@@ -104,6 +105,8 @@ const MGMT_OPTIONS: OptionTable = {
   "trusted-proxy": { multi: true },
   "metrics-listener": { multi: true },
   "metrics-ip": { multi: true },
+  "body-timeout": {},
+  "max-inflight": {},
 };
 const NOTIFY_OPTIONS: OptionTable = {
   type: {},
@@ -131,6 +134,15 @@ const DNS_UPDATE_OPTIONS: OptionTable = {
 };
 const NONE_STORAGE_OPTIONS: OptionTable = { type: {} };
 const FILE_STORAGE_OPTIONS: OptionTable = { type: {}, directory: {}, "renew-within": {}, "renew-active-days": {} };
+const POSTGRES_STORAGE_OPTIONS: OptionTable = {
+  type: {},
+  url: {},
+  "pool-size": {},
+  lease: {},
+  schema: {},
+  "renew-within": {},
+  "renew-active-days": {},
+};
 const AUTH_OPTIONS: OptionTable = {
   ip: { multi: true },
   domain: { multi: true },
@@ -148,7 +160,7 @@ export const OPTION_TABLES: Record<string, OptionTable[]> = {
   "[mgmt]": [MGMT_OPTIONS],
   "[logging]": [LOGGING_OPTIONS],
   '[verification "name"]': [HTTP01_OPTIONS, DNS_UPDATE_OPTIONS],
-  '[storage "name"]': [NONE_STORAGE_OPTIONS, FILE_STORAGE_OPTIONS],
+  '[storage "name"]': [NONE_STORAGE_OPTIONS, FILE_STORAGE_OPTIONS, POSTGRES_STORAGE_OPTIONS],
   '[notify "name"]': [NOTIFY_OPTIONS],
   '[auth "name"]': [AUTH_OPTIONS],
 };
@@ -561,10 +573,24 @@ function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment, diag: 
     signTimeoutMs: DEFAULT_SIGN_TIMEOUT_MS,
     trustedProxies: networks(o.all("trusted-proxy"), "[mgmt] trusted-proxy", diag),
     metricsListeners: resolveListeners(o.all("metrics-listener"), env, diag),
+    bodyTimeoutMs: 10_000,
+    maxInflight: 256,
     metricsIps: o.has("metrics-ip")
       ? networks(o.all("metrics-ip"), "[mgmt] metrics-ip", diag)
       : [parseIpNetwork("127.0.0.0/8"), parseIpNetwork("::1")].filter((n): n is IpNetwork => "text" in n),
   };
+  const bodyTimeout = o.one("body-timeout");
+  if (bodyTimeout) {
+    const parsed = parseDuration(bodyTimeout.value);
+    if ("error" in parsed) diag.error(bodyTimeout.source, `[mgmt] body-timeout: ${parsed.error}`);
+    else mgmt.bodyTimeoutMs = parsed.value;
+  }
+  const maxInflight = o.one("max-inflight");
+  if (maxInflight) {
+    const parsed = parseInteger(maxInflight.value, 1, 100_000);
+    if ("error" in parsed) diag.error(maxInflight.source, `[mgmt] max-inflight: ${parsed.error}`);
+    else mgmt.maxInflight = parsed.value;
+  }
   const tlsCert = o.one("tls-cert");
   const tlsKey = o.one("tls-key");
   if (tlsCert && !tlsKey) diag.error(tlsCert.source, "[mgmt] tls-cert needs tls-key (the certificate's private key)");

@@ -7,6 +7,17 @@ import { formatDuration } from "./values.ts";
 
 export const REDACTED = "***";
 
+/** A database URL with its password replaced by ***. */
+export function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = REDACTED;
+    return parsed.href;
+  } catch {
+    return REDACTED;
+  }
+}
+
 /** A webhook URL without its path and query, which often carry a token. */
 export function redactUrl(url: string): string {
   const parsed = new URL(url);
@@ -37,6 +48,8 @@ export function configToJson(config: Config): Record<string, unknown> {
       defaultVerification: config.mgmt.defaultVerification,
       defaultStorage: config.mgmt.defaultStorage,
       signTimeoutMs: config.mgmt.signTimeoutMs,
+      bodyTimeoutMs: config.mgmt.bodyTimeoutMs,
+      maxInflight: config.mgmt.maxInflight,
       tlsCert: config.mgmt.tlsCert ?? null,
       tlsKey: config.mgmt.tlsKey ?? null,
       trustedProxies: config.mgmt.trustedProxies.map((n) => n.text),
@@ -46,14 +59,25 @@ export function configToJson(config: Config): Record<string, unknown> {
     logging: { ...config.logging },
     verifications: [...config.verifications.values()].map(verificationToJson),
     storages: [...config.storages.values()].map((s) =>
-      s.type === "none" ? { name: s.name, type: s.type } : {
-        name: s.name,
-        type: s.type,
-        directory: s.directory,
-        renewWithinDays: s.renewWithinDays,
-        renewActiveDays: s.renewActiveDays,
-        implicit: s.implicit,
-      }
+      s.type === "none" ? { name: s.name, type: s.type } : s.type === "postgres"
+        ? {
+          name: s.name,
+          type: s.type,
+          url: s.url ? redactPassword(s.url) : null,
+          poolSize: s.poolSize,
+          leaseMs: s.leaseMs,
+          schema: s.schema,
+          renewWithinDays: s.renewWithinDays,
+          renewActiveDays: s.renewActiveDays,
+        }
+        : {
+          name: s.name,
+          type: s.type,
+          directory: s.directory,
+          renewWithinDays: s.renewWithinDays,
+          renewActiveDays: s.renewActiveDays,
+          implicit: s.implicit,
+        }
     ),
     auth: config.auth.map((b) => ({
       name: b.name,
@@ -172,6 +196,11 @@ export function configSummary(config: Config): string {
     lines.push(
       s.type === "none"
         ? `  ${s.name} (none${isDefault}): no caching`
+        : s.type === "postgres"
+        ? `  ${s.name} (postgres${isDefault}): ${
+          s.url ? redactPassword(s.url) : "PG* environment"
+        }, schema ${s.schema}, ` +
+          `pool ${s.poolSize}, lease ${s.leaseMs / 1000}s, renew ${s.renewWithinDays} days before expiry`
         : `  ${s.name} (file${isDefault}${
           s.implicit ? ", implicit" : ""
         }): ${s.directory}, renew ${s.renewWithinDays} days before expiry, in the background if fetched within ${s.renewActiveDays} days`,

@@ -71,6 +71,10 @@ export interface MgmtConfig {
   metricsListeners: ListenAddress[];
   /** Who may read /metrics (default: loopback). */
   metricsIps: IpNetwork[];
+  /** Longest time to receive a /sign body, in milliseconds. */
+  bodyTimeoutMs: number;
+  /** Most /sign requests handled at once; more get 503 with Retry-After. */
+  maxInflight: number;
 }
 
 export type LogLevel = "error" | "warning" | "info" | "debug";
@@ -143,7 +147,22 @@ export interface FileStorage {
   source: Source;
 }
 
-export type StorageConfig = NoneStorage | FileStorage;
+export interface PostgresStorage {
+  type: "postgres";
+  name: string;
+  /** postgres:// URL; empty means the usual PG* environment variables. Its password is a secret. */
+  url?: string;
+  poolSize: number;
+  /** Claim lease in milliseconds. */
+  leaseMs: number;
+  /** Schema holding acmems' tables. */
+  schema: string;
+  renewWithinDays: number;
+  renewActiveDays: number;
+  source: Source;
+}
+
+export type StorageConfig = NoneStorage | FileStorage | PostgresStorage;
 
 /** An IPv4 or IPv6 network; a single address is a /32 or /128. */
 export interface IpNetwork {

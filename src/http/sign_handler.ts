@@ -78,7 +78,7 @@ export function createMgmtHandler(
   deps: SignHandlerDeps,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const { log } = deps;
-  const bodyTimeoutMs = deps.bodyTimeoutMs ?? 10_000;
+  let inflight = 0;
 
   return async (request, info) => {
     const started = Date.now();
@@ -115,129 +115,151 @@ export function createMgmtHandler(
         outcome: "method not allowed",
       });
     }
-    const lengthHeader = request.headers.get("content-length");
-    if (lengthHeader === null) {
+    // A cap on concurrent /sign requests: beyond it, answer at once instead of queueing without bound.
+    if (inflight >= config.mgmt.maxInflight) {
+      await request.body?.cancel().catch(() => {});
       return decide(
-        text(411, "Content-Length is required: send the CSR as the request body (curl --data-binary @host.csr)."),
-        { outcome: "no content-length" },
+        text(503, `Too many requests in progress (more than ${config.mgmt.maxInflight}); retry shortly.`, {
+          "Retry-After": "5",
+        }),
+        { outcome: "too many in flight" },
       );
     }
-    if (!/^[0-9]{1,15}$/.test(lengthHeader.trim())) {
-      return decide(text(400, `Content-Length "${lengthHeader.slice(0, 40)}" is not a non-negative integer.`), {
-        outcome: "bad content-length",
-      });
-    }
-    const length = Number(lengthHeader.trim());
-    if (length > config.mgmt.maxSize) {
-      return decide(
-        text(413, `The CSR is ${length} bytes; this server accepts at most ${config.mgmt.maxSize} ([mgmt] max-size).`),
-        { outcome: "too large" },
-      );
-    }
-
-    let body: Uint8Array;
+    inflight++;
     try {
-      body = await readBody(request, length, config.mgmt.maxSize, bodyTimeoutMs);
-    } catch (error) {
-      if (error instanceof BodyTimeout) {
-        return decide(text(408, "The request body did not arrive in time."), { outcome: "body timeout" });
-      }
-      return decide(text(400, "The request body could not be read completely."), { outcome: "body error" });
+      return await handleSign();
+    } finally {
+      inflight--;
     }
 
-    const parsed = await deps.parser.parse(body);
-    if (!parsed.ok) return decide(text(parsed.status, parsed.reason), { outcome: `csr refused: ${parsed.code}` });
-    const csr = parsed.csr;
-
-    // The name limit depends on the profile, which depends on the block: check with the larger limit first,
-    // then again once the block is known.
-    const rules = checkRules(csr, config.account.profile);
-    if (!rules.ok) return decide(text(rules.status, rules.reason), { outcome: `csr refused: ${rules.code}` });
-    const names = rules.names;
-
-    if (!peer) {
-      return decide(text(403, "The client address could not be determined."), { names, outcome: "no peer address" });
-    }
-    const decision = await policy.authorize({
-      peer,
-      authentication: authenticationFromHeaders(request.headers),
-      body,
-      names,
-    });
-    if (!decision.ok) return decide(text(403, decision.reason), { names, outcome: "not authorized" });
-    const block = decision.block;
-    const profile = block.profile ?? config.account.profile;
-    if (profile !== config.account.profile) {
-      const again = checkRules(csr, profile);
-      if (!again.ok) {
-        return decide(text(again.status, again.reason), {
-          names,
-          block: block.name,
-          outcome: `csr refused: ${again.code}`,
-        });
-      }
-    }
-    const verification = config.verifications.get(block.verification);
-    if (verification?.type === "http01") {
-      const wildcard = names.find((n) => n.startsWith("*."));
-      if (wildcard) {
+    async function handleSign(): Promise<Response> {
+      const lengthHeader = request.headers.get("content-length");
+      if (lengthHeader === null) {
         return decide(
-          text(
-            403,
-            `${wildcard} is a wildcard name: CAs validate wildcards only over dns-01, but auth block "${block.name}" ` +
-              `uses the http01 verification "${block.verification}".`,
-          ),
-          { names, block: block.name, outcome: "wildcard needs dns-01" },
+          text(411, "Content-Length is required: send the CSR as the request body (curl --data-binary @host.csr)."),
+          { outcome: "no content-length" },
         );
       }
-    }
-
-    try {
-      const result = await issuer.issue(
-        {
-          csrDer: csr.der,
-          csrSha256: csr.sha256,
-          names,
-          profile,
-          verification: block.verification,
-          storage: block.storage,
-          client,
-        },
-        started + config.mgmt.signTimeoutMs,
-      );
-      const headers: Record<string, string> = {
-        "Content-Type": "application/pem-certificate-chain",
-        "X-Acmems-Cache": result.cache,
-      };
-      if (result.renewAfter) headers["X-Acmems-Renew-After"] = rfc3339(result.renewAfter);
-      if (result.window) {
-        headers["X-Acmems-Renewal-Window"] = `${rfc3339(result.window.start)}/${rfc3339(result.window.end)}`;
-      }
-      return decide(new Response(result.chain, { status: 200, headers }), {
-        names,
-        block: block.name,
-        outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
-        cache: result.cache,
-      });
-    } catch (error) {
-      if (error instanceof IssueError) {
-        const headers: Record<string, string> = {};
-        if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
-        return decide(text(error.status, error.message, headers), {
-          names,
-          block: block.name,
-          outcome: `issue failed: ${error.status}`,
-          errorId: error.errorId,
+      if (!/^[0-9]{1,15}$/.test(lengthHeader.trim())) {
+        return decide(text(400, `Content-Length "${lengthHeader.slice(0, 40)}" is not a non-negative integer.`), {
+          outcome: "bad content-length",
         });
       }
-      const errorId = crypto.randomUUID().slice(0, 8);
-      log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
-      return decide(text(500, `Internal error (error id ${errorId}); the server log has the details.`), {
+      const length = Number(lengthHeader.trim());
+      if (length > config.mgmt.maxSize) {
+        return decide(
+          text(
+            413,
+            `The CSR is ${length} bytes; this server accepts at most ${config.mgmt.maxSize} ([mgmt] max-size).`,
+          ),
+          { outcome: "too large" },
+        );
+      }
+
+      let body: Uint8Array;
+      try {
+        body = await readBody(request, length, config.mgmt.maxSize, deps.bodyTimeoutMs ?? config.mgmt.bodyTimeoutMs);
+      } catch (error) {
+        if (error instanceof BodyTimeout) {
+          return decide(text(408, "The request body did not arrive in time."), { outcome: "body timeout" });
+        }
+        return decide(text(400, "The request body could not be read completely."), { outcome: "body error" });
+      }
+
+      const parsed = await deps.parser.parse(body);
+      if (!parsed.ok) return decide(text(parsed.status, parsed.reason), { outcome: `csr refused: ${parsed.code}` });
+      const csr = parsed.csr;
+
+      // The name limit depends on the profile, which depends on the block: check with the larger limit first,
+      // then again once the block is known.
+      const rules = checkRules(csr, config.account.profile);
+      if (!rules.ok) return decide(text(rules.status, rules.reason), { outcome: `csr refused: ${rules.code}` });
+      const names = rules.names;
+
+      if (!peer) {
+        return decide(text(403, "The client address could not be determined."), { names, outcome: "no peer address" });
+      }
+      const decision = await policy.authorize({
+        peer,
+        authentication: authenticationFromHeaders(request.headers),
+        body,
         names,
-        block: block.name,
-        outcome: "internal error",
-        errorId,
       });
+      if (!decision.ok) return decide(text(403, decision.reason), { names, outcome: "not authorized" });
+      const block = decision.block;
+      const profile = block.profile ?? config.account.profile;
+      if (profile !== config.account.profile) {
+        const again = checkRules(csr, profile);
+        if (!again.ok) {
+          return decide(text(again.status, again.reason), {
+            names,
+            block: block.name,
+            outcome: `csr refused: ${again.code}`,
+          });
+        }
+      }
+      const verification = config.verifications.get(block.verification);
+      if (verification?.type === "http01") {
+        const wildcard = names.find((n) => n.startsWith("*."));
+        if (wildcard) {
+          return decide(
+            text(
+              403,
+              `${wildcard} is a wildcard name: CAs validate wildcards only over dns-01, but auth block "${block.name}" ` +
+                `uses the http01 verification "${block.verification}".`,
+            ),
+            { names, block: block.name, outcome: "wildcard needs dns-01" },
+          );
+        }
+      }
+
+      try {
+        const result = await issuer.issue(
+          {
+            csrDer: csr.der,
+            csrSha256: csr.sha256,
+            names,
+            profile,
+            verification: block.verification,
+            storage: block.storage,
+            client,
+          },
+          started + config.mgmt.signTimeoutMs,
+        );
+        const headers: Record<string, string> = {
+          "Content-Type": "application/pem-certificate-chain",
+          "X-Acmems-Cache": result.cache,
+        };
+        if (result.renewAfter) headers["X-Acmems-Renew-After"] = rfc3339(result.renewAfter);
+        if (result.window) {
+          headers["X-Acmems-Renewal-Window"] = `${rfc3339(result.window.start)}/${rfc3339(result.window.end)}`;
+        }
+        return decide(new Response(result.chain, { status: 200, headers }), {
+          names,
+          block: block.name,
+          outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
+          cache: result.cache,
+        });
+      } catch (error) {
+        if (error instanceof IssueError) {
+          const headers: Record<string, string> = {};
+          if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
+          return decide(text(error.status, error.message, headers), {
+            names,
+            block: block.name,
+            outcome: `issue failed: ${error.status}`,
+            errorId: error.errorId,
+          });
+        }
+        const errorId = crypto.randomUUID().slice(0, 8);
+        log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
+        return decide(text(500, `Internal error (error id ${errorId}); the server log has the details.`), {
+          names,
+          block: block.name,
+          outcome: "internal error",
+          errorId,
+        });
+      }
     }
   };
 }
