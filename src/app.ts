@@ -184,11 +184,15 @@ export class App {
           JSON.stringify(config.verifications.get(name));
       solvers.set(name, same ? old : solver);
     }
+    const storages = createStorages(config, log, this.#opts.beforeRename);
+    // With a storage that several instances share, http-01 answers go there too, and any instance can answer.
+    const shared = [...storages.values()].find((s) => s.shared);
     for (const [name, responder] of this.responders) {
-      if (config.verifications.get(name)?.type === "http01") solvers.set(name, new Http01Solver(responder));
+      if (config.verifications.get(name)?.type !== "http01") continue;
+      solvers.set(name, new Http01Solver(responder, shared));
+      responder.fallback = shared ? (token) => shared.getChallenge(token) : undefined;
     }
     for (const [name, solver] of this.#opts.solvers ?? []) solvers.set(name, solver);
-    const storages = createStorages(config, log, this.#opts.beforeRename);
     const notifiers = new Notifiers(config.notifiers, { log, metrics: this.metrics, fetch: this.#opts.notifyFetch });
     const expiringDays = config.notifiers.filter((n) => n.events.includes("expiring"))
       .reduce((max, n) => Math.max(max, n.expiringDays), 0) || 7;

@@ -33,9 +33,22 @@ export interface ChallengeCounters {
   notFound(): void;
 }
 
+/** A challenge another instance stored in a shared storage. */
+export interface SharedChallenge {
+  keyAuthorization: string;
+  /** The authorization's name: the request's Host must be it. */
+  host: string;
+}
+
 /** Pending http-01 answers, keyed by (name, token). */
 export class Http01Responder {
   readonly #answers = new Map<string, string>();
+  /**
+   * Looks a token up in a shared storage when this instance does not know it (several instances behind one name:
+   * whichever the CA reaches answers). Bounded by `fallbackTimeoutMs`; failures count as unknown (404).
+   */
+  fallback?: (token: string) => Promise<SharedChallenge | null>;
+  fallbackTimeoutMs = 2000;
 
   constructor(private readonly counters?: ChallengeCounters) {}
 
@@ -69,7 +82,7 @@ export class Http01Responder {
   }
 
   /** The handler for this verification's challenge listeners. */
-  handle = (request: Request): Response => {
+  handle = (request: Request): Response | Promise<Response> => {
     const url = new URL(request.url);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return new Response("Only GET is supported for ACME challenges.\n", {
@@ -80,16 +93,46 @@ export class Http01Responder {
     const path = url.pathname;
     if (path.startsWith(CHALLENGE_PREFIX)) {
       const token = path.slice(CHALLENGE_PREFIX.length);
-      const answer = TOKEN.test(token) ? this.lookup(request.headers.get("host"), token) : undefined;
-      if (answer !== undefined) {
-        this.counters?.served();
-        return new Response(request.method === "HEAD" ? null : answer, {
-          status: 200,
-          headers: { "Content-Type": "text/plain", "Content-Length": String(answer.length) },
-        });
+      if (TOKEN.test(token)) {
+        const host = request.headers.get("host");
+        const answer = this.lookup(host, token);
+        if (answer !== undefined) return this.#answer(request, answer);
+        if (this.fallback) return this.#shared(request, host, token);
       }
     }
+    return this.#notFound();
+  };
+
+  #answer(request: Request, answer: string): Response {
+    this.counters?.served();
+    return new Response(request.method === "HEAD" ? null : answer, {
+      status: 200,
+      headers: { "Content-Type": "text/plain", "Content-Length": String(answer.length) },
+    });
+  }
+
+  #notFound(): Response {
     this.counters?.notFound();
     return new Response("Not found.\n", { status: 404, headers: { "Content-Type": "text/plain" } });
-  };
+  }
+
+  async #shared(request: Request, host: string | null, token: string): Promise<Response> {
+    const name = normalizeHost(host);
+    if (name === null) return this.#notFound();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const found = await Promise.race([
+        this.fallback!(token),
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.fallbackTimeoutMs))),
+      ]);
+      if (found && found.host.toLowerCase().replace(/\.$/, "") === name) {
+        return this.#answer(request, found.keyAuthorization);
+      }
+    } catch {
+      // The shared storage is down: only what this instance knows can be answered.
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#notFound();
+  }
 }

@@ -38,18 +38,45 @@ export class ChallengeError extends Error {
   }
 }
 
-/** http-01 through an in-memory responder served by the verification's challenge listeners. */
+/** Where http-01 answers are shared with other instances (the postgres storage). */
+export interface SharedChallenges {
+  putChallenge(challenge: { token: string; keyAuthorization: string; host: string; expiresAt: string }): Promise<void>;
+  deleteChallenge(token: string): Promise<void>;
+}
+
+/**
+ * http-01 through an in-memory responder served by the verification's challenge listeners; with a shared store,
+ * the answer is also written there before the CA is told to look, so any instance can answer.
+ */
 export class Http01Solver implements ChallengeSolver {
   readonly challengeType = "http-01" as const;
-  constructor(readonly responder: Http01Responder) {}
+  constructor(readonly responder: Http01Responder, readonly shared?: SharedChallenges) {}
 
-  present(task: ChallengeTask): Promise<void> {
+  async present(task: ChallengeTask): Promise<void> {
     this.responder.add(task.identifier, task.token, task.keyAuthorization);
-    return Promise.resolve();
+    if (this.shared) {
+      try {
+        await this.shared.putChallenge({
+          token: task.token,
+          keyAuthorization: task.keyAuthorization,
+          host: task.identifier,
+          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        });
+      } catch (error) {
+        this.responder.remove(task.identifier, task.token);
+        throw new ChallengeError(
+          `The shared storage could not record the http-01 answer for ${task.identifier}: ${
+            error instanceof Error ? error.message : error
+          }`,
+          503,
+          30,
+        );
+      }
+    }
   }
 
-  cleanup(task: ChallengeTask): Promise<void> {
+  async cleanup(task: ChallengeTask): Promise<void> {
     this.responder.remove(task.identifier, task.token);
-    return Promise.resolve();
+    await this.shared?.deleteChallenge(task.token).catch(() => {});
   }
 }

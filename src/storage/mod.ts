@@ -113,6 +113,8 @@ export interface Storage {
   readonly renewActiveDays: number;
   /** True when the storage keeps nothing (every request is a miss). */
   readonly ephemeral: boolean;
+  /** True when other instances on other hosts see the same storage (http-01 answers are shared through it). */
+  readonly shared?: boolean;
 
   get(key: CacheKey): Promise<Entry | null>;
   claim(key: CacheKey, owner: string, leaseMs: number): Promise<Claim | Held>;
