@@ -159,7 +159,9 @@ export class FakeCa {
       signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
       publicKey: csr.publicKey,
       signingKey: keys.privateKey,
-      extensions: [new x509.SubjectAlternativeNameExtension(stored.names.map((value) => ({ type: "dns" as const, value })))],
+      extensions: [
+        new x509.SubjectAlternativeNameExtension(stored.names.map((value) => ({ type: "dns" as const, value }))),
+      ],
     });
     stored.status = "valid";
     stored.certificate = `${stored.url}/cert`;
