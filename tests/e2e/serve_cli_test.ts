@@ -1,0 +1,177 @@
+/**
+ * `acmems serve` as a process: refusing to start without an account, starting without a CA, stopping on signals
+ * (the first test needs no peers: its CA URL points at a loopback port where nothing listens), and a graceful stop
+ * while a /sign request is still waiting for the CA.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
+import { type Acmems, runAcmems, startAcmems } from "../support/acmems.ts";
+import { freePorts } from "../support/ports.ts";
+import { startNamed } from "../support/named.ts";
+import { startPebble } from "../support/pebble.ts";
+import { run } from "../support/process.ts";
+import { assertStatus, countLines, curlSign, hostCsr, verifyIssued } from "./host_tools.ts";
+import { acmemsConfig, Cleanup, startDelayProxy } from "./stack.ts";
+
+function config(opts: { caPort: number; mgmtPort: number; httpPort: number; acceptTerms: boolean }): string {
+  return `[account]
+acme-server = https://127.0.0.1:${opts.caPort}/dir
+dir = account
+${opts.acceptTerms ? "accept-terms-of-service = yes\n" : ""}
+[mgmt]
+listener = 127.0.0.1:${opts.mgmtPort}
+
+[verification "http"]
+type = http01
+listener = 127.0.0.1:${opts.httpPort}
+
+[storage "none"]
+type = none
+
+[auth "local"]
+ip = 127.0.0.1
+domain = *.example.test
+`;
+}
+
+Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-cli-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  try {
+    const [caPort, mgmt1, http1, mgmt2, http2] = await freePorts(5);
+
+    await t.step("no account key and no terms accepted: exits 1 naming acmems register", async () => {
+      const dir = `${work}/no-account`;
+      await Deno.mkdir(dir);
+      await Deno.writeTextFile(
+        `${dir}/acmems.ini`,
+        config({ caPort, mgmtPort: mgmt1, httpPort: http1, acceptTerms: false }),
+      );
+      const started = Date.now();
+      const r = await runAcmems(["serve", `${dir}/acmems.ini`], { cwd: dir, timeoutMs: 20_000 });
+      assert(!r.timedOut, `serve did not exit: ${r.output}`);
+      assertEquals(r.code, 1, r.output);
+      assertStringIncludes(r.output, "acmems register");
+      assertMatch(r.output, /no account key at \S*account\/account\.pem/);
+      // It created nothing and bound nothing.
+      assertEquals(await Deno.stat(`${dir}/account/account.pem`).then(() => true, () => false), false);
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: mgmt1 });
+      probe.close();
+      console.log(`  exit 1 after ${Date.now() - started} ms`);
+    });
+
+    // Both instances start while the CA is unreachable; each is stopped by a different signal.
+    const starts = await Promise.allSettled([
+      startAcmems({ configText: config({ caPort, mgmtPort: mgmt1, httpPort: http1, acceptTerms: true }) }),
+      startAcmems({ configText: config({ caPort, mgmtPort: mgmt2, httpPort: http2, acceptTerms: true }) }),
+    ]);
+    for (const s of starts) if (s.status === "fulfilled") cleanup.add(() => s.value.stop());
+    const [first, second]: Acmems[] = starts.map((s) => {
+      if (s.status === "rejected") throw s.reason;
+      return s.value;
+    });
+
+    await t.step("CA unreachable at start: serve still starts, /sign answers 503 with Retry-After", async () => {
+      const log = await first.log();
+      assertMatch(log, /acme ca unreachable, retrying/);
+      assertMatch(log, /INFO +ready account=unavailable/);
+      const csr = await hostCsr(work, ["www.example.test"]);
+      const answer = await curlSign(first.mgmtUrl, csr.csrFile);
+      assertStatus(answer, 503);
+      assertMatch(answer.headers.get("retry-after") ?? "", /^[1-9][0-9]*$/);
+      assertStringIncludes(answer.body, "The ACME CA is not available");
+    });
+
+    await t.step("a second serve on the same management address exits 1 naming it", async () => {
+      const dir = `${work}/second`;
+      await Deno.mkdir(dir);
+      await Deno.writeTextFile(
+        `${dir}/acmems.ini`,
+        config({ caPort, mgmtPort: mgmt1, httpPort: (await freePorts(1))[0], acceptTerms: true }),
+      );
+      const r = await runAcmems(["serve", `${dir}/acmems.ini`], { cwd: dir, timeoutMs: 20_000 });
+      assertEquals(r.code, 1, r.output);
+      assertStringIncludes(r.output, `Cannot listen on 127.0.0.1:${mgmt1} for mgmt`);
+      assertStringIncludes(r.output, "already in use");
+    });
+
+    await t.step("SIGTERM: exits 0 and logs stopped", async () => {
+      const status = await first.stop();
+      assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null }, await first.logTail());
+      const log = await first.log();
+      assertMatch(log, /INFO +stopping reason=SIGTERM/);
+      assertMatch(log.trimEnd().split("\n").at(-1) ?? "", /INFO +stopped$/);
+    });
+
+    await t.step("SIGINT: exits 0 and logs stopped", async () => {
+      Deno.kill(second.pid, "SIGINT");
+      const status = await second.status;
+      assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null }, await second.logTail());
+      await second.stop();
+      const log = await second.log();
+      assertMatch(log, /INFO +stopping reason=SIGINT/);
+      assertMatch(log.trimEnd().split("\n").at(-1) ?? "", /INFO +stopped$/);
+    });
+  } finally {
+    await cleanup.run();
+  }
+});
+
+Deno.test("SIGTERM while a /sign waits for the CA: new requests refused, the waiting one gets its certificate", async () => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-drain-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  try {
+    const named = await startNamed();
+    cleanup.add(() => named.stop());
+    const [vaPort, httpPort, mgmtPort] = await freePorts(3);
+    // pebble's VA -> (held 3 s) -> acmems' http-01 listener: every validation takes 3 s.
+    const proxy = startDelayProxy({ port: vaPort, targetPort: httpPort, delayMs: 3_000 });
+    cleanup.add(() => proxy.stop());
+    const pebble = await startPebble({ dnsServer: named.address, httpPort: vaPort });
+    cleanup.add(() => pebble.stop());
+    const rootFile = `${work}/pebble-root.pem`;
+    await Deno.writeTextFile(rootFile, await pebble.rootPem());
+    const acmems = await startAcmems({ configText: acmemsConfig({ pebble, mgmtPort, httpPort }) });
+    cleanup.add(() => acmems.stop());
+
+    const names = ["draining.example.test"];
+    const csr = await hostCsr(work, names);
+    const pending = curlSign(acmems.mgmtUrl, csr.csrFile);
+    // SIGTERM once the order is under way (validation is being held by the proxy).
+    const waitUntil = Date.now() + 10_000;
+    while (
+      countLines(await acmems.log(), /acme new order names=draining\.example\.test/) === 0 || proxy.accepted === 0
+    ) {
+      assert(Date.now() < waitUntil, `the order did not start: ${await acmems.logTail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const signalled = Date.now();
+    Deno.kill(acmems.pid, "SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    // The management listener is closed at once: a new host gets "connection refused" (curl exit 7).
+    const late = await run("curl", [
+      "-sS",
+      "--max-time",
+      "5",
+      "--data-binary",
+      `@${csr.csrFile}`,
+      `${acmems.mgmtUrl}/sign`,
+    ]);
+    assertEquals(late.code, 7, `a request after SIGTERM: ${late.output}`);
+
+    const answer = await pending;
+    await verifyIssued(answer, csr, names, rootFile, work);
+    const status = await acmems.status;
+    const stopMs = Date.now() - signalled;
+    assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null }, await acmems.logTail());
+    assert(stopMs < 10_000, `stopping took ${stopMs} ms`);
+    const events = (await acmems.log()).trimEnd().split("\n");
+    const at = (re: RegExp) => events.findIndex((l) => re.test(l));
+    assert(at(/stopping reason=SIGTERM/) >= 0 && at(/stopping reason=SIGTERM/) < at(/ sign .*status=200/), "order");
+    assertMatch(events.at(-1) ?? "", /INFO +stopped$/);
+    console.log(`  in-flight request answered 200; exit 0 ${stopMs} ms after SIGTERM`);
+  } finally {
+    await cleanup.run();
+  }
+});
