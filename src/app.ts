@@ -205,6 +205,7 @@ export class App {
       metrics: this.metrics,
       orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),
       onEvent: (event, details) => notifiers.emit(event, details),
+      onAccountLost: (reason) => this.session.accountLost(reason),
       expiringDays,
     });
     return { config, policy: compilePolicy(config.auth), issuer, storages, solvers, notifiers };

@@ -100,6 +100,8 @@ export interface IssuerOptions {
   /** Called for each ACME order placed (metrics, tests). */
   onOrder?: (names: string[], replaces: string | undefined) => void;
   metrics?: AcmemsMetrics;
+  /** Called when the CA says the account does not exist (the session reconnects). */
+  onAccountLost?: (reason: string) => void;
   /** Operator notifications (issue-failed, renewal-failed, expiring). */
   onEvent?: (event: NotifyEvent, details: Omit<NotificationPayload, "event" | "time" | "host">) => void;
   /** Days before notAfter when `expiring` fires for a certificate without a successful renewal (default 7). */
@@ -696,6 +698,10 @@ export class Issuer {
     }
     if (isProblem(error)) {
       const problem = error as AcmeProblem;
+      if (problem.is("accountDoesNotExist")) {
+        this.#opts.onAccountLost?.(problem.detail);
+        return new IssueError(503, `The CA no longer knows our account; reconnecting: ${problem.detail}`, retry);
+      }
       if (problem.is("rateLimited")) {
         const seconds = problem.retryAfter
           ? Math.max(1, Math.ceil((problem.retryAfter.getTime() - Date.now()) / 1000))

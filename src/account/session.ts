@@ -10,7 +10,7 @@ import { AcmeClient, isProblem } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { VERSION } from "../version.ts";
-import { loadRegistration, type Registration, saveRegistration } from "./store.ts";
+import { loadRegistration, type Registration, registrationPath, saveRegistration } from "./store.ts";
 
 export class CaUnavailableError extends Error {
   constructor(message: string, readonly retryAfterSeconds = 30) {
@@ -151,6 +151,24 @@ export class AccountSession {
     if (terms) registrationToSave.termsOfServiceAgreed = terms;
     await saveRegistration(account.dir, registrationToSave);
     log.info("acme account registered", { account: created.url, ca: account.acmeServer });
+  }
+
+  /**
+   * The CA no longer knows the account (a test CA restarted, an account deactivated elsewhere): forget the stored
+   * registration for this CA and connect again in the background (find or register, as at start).
+   */
+  accountLost(reason: string): void {
+    if (this.#closed || this.#state !== "ready") return;
+    this.#state = "unavailable";
+    this.#reason = `the CA no longer knows the account (${reason}); reconnecting`;
+    this.#opts.log.warn("acme account lost, reconnecting", { reason });
+    (async () => {
+      const stored = await loadRegistration(this.#opts.account.dir).catch(() => null);
+      if (stored && stored.directoryUrl === this.#opts.account.acmeServer) {
+        await Deno.remove(registrationPath(this.#opts.account.dir)).catch(() => {});
+      }
+      await this.#attempt(0);
+    })();
   }
 
   /** Checks that the CA's directory answers (for /ready); never throws. */
