@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 DENO=${DENO:-deno}
 
 need_peers() {
-  for bin in pebble named nginx dig nsupdate openssl; do
+  for bin in pebble named nginx dig nsupdate openssl curl wget shellcheck systemd-analyze wrk; do
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || return 0
   done
   [ "$(dpkg-query -W -f='${Version}' pebble 2>/dev/null)" = "2.10.0+ds1-2" ] || return 0

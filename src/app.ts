@@ -17,7 +17,7 @@ import type { Config, ListenAddress } from "./config/types.ts";
 import { networkContains, parseIpAddress } from "./config/ip.ts";
 import { createCsrParser } from "./csr/intake.ts";
 import { createMgmtHandler, peerAddress, type SignContext, type SignDecision } from "./http/sign_handler.ts";
-import { Issuer } from "./issuer.ts";
+import { Issuer, type IssuerFaults } from "./issuer.ts";
 import type { Logger } from "./log.ts";
 import { acmeEndpoint, AcmemsMetrics } from "./metrics.ts";
 import { Notifiers } from "./notify.ts";
@@ -25,6 +25,7 @@ import { compilePolicy } from "./policy/authorize.ts";
 import { FileStorage } from "./storage/file.ts";
 import type { Storage } from "./storage/mod.ts";
 import { NoneStorage } from "./storage/none.ts";
+import { PostgresStorage } from "./storage/postgres.ts";
 
 export interface AppOptions {
   config: Config;
@@ -42,6 +43,8 @@ export interface AppOptions {
   beforeRename?: (tempPath: string) => void | Promise<void>;
   /** Replaces fetch for notifications (tests). */
   notifyFetch?: typeof fetch;
+  /** Fault injection points of the issuer (HA tests). */
+  faults?: IssuerFaults;
 }
 
 export interface RunningListener {
@@ -57,11 +60,31 @@ export function createStorages(
   config: Config,
   log: Logger,
   beforeRename?: (tempPath: string) => void | Promise<void>,
+  metrics?: AcmemsMetrics,
 ): Map<string, Storage> {
   const storages = new Map<string, Storage>();
   for (const storage of config.storages.values()) {
     if (storage.type === "postgres") {
-      throw new Error(`[storage "${storage.name}"] type = postgres is not available in this build yet`);
+      const name = storage.name;
+      storages.set(
+        name,
+        new PostgresStorage({
+          name,
+          url: storage.url,
+          poolSize: storage.poolSize,
+          leaseMs: storage.leaseMs,
+          schema: storage.schema,
+          renewWithinDays: storage.renewWithinDays,
+          renewActiveDays: storage.renewActiveDays,
+          log,
+          events: metrics && {
+            notification: () => metrics.storageNotifications.inc({ storage: name }),
+            error: (kind) => metrics.storageErrors.inc({ storage: name, kind }),
+            fencedOut: (operation) => metrics.storageFencedWrites.inc({ storage: name, operation }),
+          },
+        }),
+      );
+      continue;
     }
     storages.set(
       storage.name,
@@ -184,7 +207,7 @@ export class App {
           JSON.stringify(config.verifications.get(name));
       solvers.set(name, same ? old : solver);
     }
-    const storages = createStorages(config, log, this.#opts.beforeRename);
+    const storages = createStorages(config, log, this.#opts.beforeRename, this.metrics);
     // With a storage that several instances share, http-01 answers go there too, and any instance can answer.
     const shared = [...storages.values()].find((s) => s.shared);
     for (const [name, responder] of this.responders) {
@@ -207,6 +230,7 @@ export class App {
       onEvent: (event, details) => notifiers.emit(event, details),
       onAccountLost: (reason) => this.session.accountLost(reason),
       expiringDays,
+      faults: this.#opts.faults,
     });
     return { config, policy: compilePolicy(config.auth), issuer, storages, solvers, notifiers };
   }
@@ -240,15 +264,19 @@ export class App {
     const problems: string[] = [];
     if (this.session.state !== "ready") {
       problems.push(`ACME CA: ${this.session.reason}`);
-    } else if (Date.now() - this.session.lastDirectoryOk > 60_000) {
-      const probed = await Promise.race([
-        this.session.probe(),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
-      ]);
-      if (!probed) problems.push(`ACME CA: the directory at ${this.config.account.acmeServer} did not answer`);
+    } else if (Date.now() - this.session.lastDirectoryOk > 10_000) {
+      // Asked at most every 10 s, so readiness follows the CA closely without hammering it.
+      if (!await this.session.probe(2000)) {
+        problems.push(`ACME CA: the directory at ${this.config.account.acmeServer} did not answer`);
+      }
     }
     const storageProblem = await this.#storageWritable();
     if (storageProblem) problems.push(storageProblem);
+    // Databases (postgres): asked on every /ready (each storage bounds and throttles its own check).
+    for (const storage of this.storages.values()) {
+      const problem = await storage.problem?.().catch((error) => String(error));
+      if (problem) problems.push(problem);
+    }
     if (problems.length > 0) {
       return new Response(`not ready: ${problems.join("; ")}\n`, {
         status: 503,
@@ -286,6 +314,8 @@ export class App {
       // A cache directory that cannot be created is a configuration problem: refuse to start, naming the path.
       if (storage instanceof FileStorage) await storage.init();
     }
+    // A database that cannot be reached is not: start anyway (requests needing it get 503, /ready says why).
+    await Promise.all([...this.storages.values()].map((storage) => storage.start?.()));
     try {
       for (const verification of config.verifications.values()) {
         if (verification.type !== "http01") continue;
@@ -347,8 +377,6 @@ export class App {
         hostname: address.hostname,
         port: address.port,
         onListen: () => {},
-        // Lets a TLS reload bind a new server on the same address before the old one stops.
-        reusePort: role === "mgmt" && tls !== undefined,
       };
       server = tls ? Deno.serve({ ...options, cert: tls.cert, key: tls.key }, handler) : Deno.serve(options, handler);
     } catch (error) {
@@ -402,6 +430,7 @@ export class App {
         }
       }
     }
+    await Promise.all([...next.storages.values()].map((storage) => storage.start?.()));
     for (const [name, solver] of next.solvers) {
       if (old.solvers.get(name) !== solver) await solver.start?.().catch(() => {});
     }
@@ -417,16 +446,17 @@ export class App {
     })();
     this.#retired.push(retire);
 
-    // TLS files are re-read: start new mgmt servers on the same addresses (SO_REUSEPORT), then stop the old ones.
+    // TLS files are re-read and the mgmt servers restarted on the same addresses. (SO_REUSEPORT would avoid the
+    // short gap, but with TLS it is an unstable Deno API that exits the process without --unstable-net.)
     if (config.mgmt.tlsCert && old.config.mgmt.tlsCert && listenerSet(config) === listenerSet(old.config)) {
       try {
         const tls = await this.#readTls(config);
         const previous = this.listeners.filter((l) => l.role === "mgmt");
-        for (const l of previous) this.#listen("mgmt", l.address, this.mgmtHandler, tls);
         for (const l of previous) {
           this.listeners.splice(this.listeners.indexOf(l), 1);
           await l.server.shutdown();
         }
+        for (const l of previous) this.#listen("mgmt", l.address, this.mgmtHandler, tls);
         log.info("mgmt TLS certificate reloaded", { cert: config.mgmt.tlsCert });
       } catch (error) {
         notes.push(`TLS files not reloaded: ${error instanceof Error ? error.message : error}`);

@@ -36,8 +36,18 @@ import type { NotificationPayload } from "./notify.ts";
 import type { NotifyEvent } from "./config/types.ts";
 import { ariCertIdOf } from "./renewal/ari_id.ts";
 import { chooseRenewalPoint, type Due, renewalBackoffMs, renewalDue } from "./renewal/due.ts";
+import { ClaimLostError, LeaseKeeper } from "./storage/lease.ts";
 import { NoneStorage } from "./storage/none.ts";
-import { type CacheKey, cacheKey, type Claim, type Entry, isHeld, type Storage } from "./storage/mod.ts";
+import {
+  type CacheKey,
+  cacheKey,
+  type Claim,
+  type Entry,
+  type Held,
+  isHeld,
+  type Storage,
+  StorageUnavailableError,
+} from "./storage/mod.ts";
 
 export class IssueError extends Error {
   constructor(
@@ -106,6 +116,31 @@ export interface IssuerOptions {
   onEvent?: (event: NotifyEvent, details: Omit<NotificationPayload, "event" | "time" | "host">) => void;
   /** Days before notAfter when `expiring` fires for a certificate without a successful renewal (default 7). */
   expiringDays?: number;
+  /** Fault injection points (tests kill an instance there). */
+  faults?: IssuerFaults;
+}
+
+/** Where an order stands when a fault hook runs. */
+export interface FaultPoint {
+  storage: string;
+  key: CacheKey;
+  claim: Claim;
+  orderUrl: string;
+}
+
+/** Hooks the HA tests use to crash or stall an instance at the interesting moments of an order. */
+export interface IssuerFaults {
+  /** The CA created the order; its URL is not recorded in the storage yet. */
+  beforeNoteOrder?(point: FaultPoint): void | Promise<void>;
+  /** The order URL is recorded: a successor would resume this order. */
+  afterNoteOrder?(point: FaultPoint): void | Promise<void>;
+}
+
+/** The claim an order runs under, and the keeper that extends it and says when to stop. */
+interface OrderContext {
+  storage: Storage;
+  claim: Claim;
+  keeper: LeaseKeeper;
 }
 
 interface Obtained {
@@ -185,6 +220,15 @@ export class Issuer {
         this.#maybeRefreshAri(storage, key, cached, now);
         this.#note(key, cached, due, now);
         return this.#result(cached, "hit", due);
+      }
+      // A renewal that failed recently backs off for /sign too, while the certificate is still good.
+      const backoffUntil = cached.renewal?.nextAttemptAt ? Date.parse(cached.renewal.nextAttemptAt) : 0;
+      if (backoffUntil > now.getTime() && !this.#inflight.has(key)) {
+        const stale = this.#stale(cached, storage, new Error(cached.renewal?.lastError ?? "renewal backing off"));
+        if (stale) {
+          this.#touch(storage, key, now);
+          return stale;
+        }
       }
     }
 
@@ -286,21 +330,29 @@ export class Issuer {
     this.#track(storage.touch(key, now));
   }
 
-  /** Gets a fresh entry for `key`: claim, re-read, order, store, release. */
+  /**
+   * Gets a fresh entry for `key`: claim, re-read, order (or resume the order a dead holder recorded), store,
+   * release. `preclaimed`: a claim the caller already holds (the renewal sweep's `claimDue`).
+   */
   async #obtain(
     client: AcmeClient,
     request: IssueRequest,
     storage: Storage,
     key: CacheKey,
     previous: Entry | null,
+    preclaimed?: Claim,
   ): Promise<Obtained> {
     const started = Date.now();
     const deadline = started + (this.#opts.orderTimeoutMs ?? 600_000);
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now()));
+    const leaseMs = storage.leaseMs ?? 60_000;
+    let next = preclaimed;
     try {
       while (true) {
-        const claim = await storage.claim(key, this.#owner, 60_000);
+        if (abort.signal.aborted) throw new AcmeTimeoutError("", "Gave up on this order at its deadline");
+        const claim = next ?? this.#counted(storage, await storage.claim(key, this.#owner, leaseMs));
+        next = undefined;
         if (isHeld(claim)) {
           this.#opts.log.debug("waiting for another order of the same CSR", {
             names: request.names,
@@ -314,16 +366,23 @@ export class Issuer {
           }
           continue;
         }
+        const keeper = new LeaseKeeper(storage, claim, leaseMs);
         try {
           const current = storage.ephemeral ? null : await storage.get(key);
           if (current && !renewalDue(current, storage.renewWithinDays, this.#now()).due) {
             return { entry: current, ordered: false };
           }
           const old = current ?? previous;
-          const entry = await this.#order(client, request, key, deadline, old?.ari?.certId);
+          const entry = await this.#order(client, request, key, deadline, old?.ari?.certId, { storage, claim, keeper });
+          keeper.check();
+          // A renewal is not a client fetch: keep the old activity time (issue() records real fetches).
+          if (old) entry.lastFetchedAt = old.lastFetchedAt;
           await this.#lookupAri(client, entry);
           if (!await storage.put(claim, entry)) {
-            throw new Error("Lost the storage claim while ordering; the certificate was not cached");
+            throw new ClaimLostError(
+              "Another instance took over this order's storage claim; the certificate was not cached",
+              "taken-over",
+            );
           }
           if (storage.ephemeral) {
             this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
@@ -336,7 +395,24 @@ export class Issuer {
             renewal: old !== null,
           });
           return { entry, ordered: true };
+        } catch (error) {
+          const lost = error instanceof ClaimLostError
+            ? error
+            : keeper.signal.aborted && keeper.signal.reason instanceof ClaimLostError
+            ? keeper.signal.reason
+            : undefined;
+          if (!lost) throw error;
+          // Stop here (no further CA call under this claim); claim again, which normally means waiting for the
+          // instance that took over and reading its result.
+          this.#opts.metrics?.storageClaims.inc({ storage: storage.name, result: "expired" });
+          this.#opts.log.warn("storage claim lost during the order", {
+            names: request.names,
+            storage: storage.name,
+            reason: lost.message,
+          });
+          if (abort.signal.aborted) throw lost;
         } finally {
+          await keeper.stop();
           await storage.release(claim);
         }
       }
@@ -351,36 +427,59 @@ export class Issuer {
     key: CacheKey,
     deadline: number,
     replaces: string | undefined,
+    ctx: OrderContext,
   ): Promise<Entry> {
     const { log } = this.#opts;
+    const { keeper, claim, storage } = ctx;
+    const signal = keeper.signal;
     const solver = this.#opts.solvers.get(request.verification);
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
-    log.debug("acme new order", { names: request.names, profile: request.profile, replaces });
-    let order: AcmeOrder;
-    try {
-      this.#opts.onOrder?.(request.names, replaces);
-      order = await client.newOrder({ identifiers: request.names, profile: request.profile, replaces });
-    } catch (error) {
-      // The CA knows better which certificate was replaced: order again without the hint (RFC 9773 §5).
-      if (!replaces || !isProblem(error, "alreadyReplaced")) throw error;
-      log.info("ari: certificate already replaced, ordering without replaces", { names: request.names });
-      this.#opts.onOrder?.(request.names, undefined);
-      order = await client.newOrder({ identifiers: request.names, profile: request.profile });
+    let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper) : undefined;
+    if (!order) {
+      log.debug("acme new order", { names: request.names, profile: request.profile, replaces });
+      try {
+        keeper.check();
+        this.#opts.onOrder?.(request.names, replaces);
+        order = await client.newOrder({ identifiers: request.names, profile: request.profile, replaces }, { signal });
+      } catch (error) {
+        // The CA knows better which certificate was replaced: order again without the hint (RFC 9773 §5).
+        if (!replaces || !isProblem(error, "alreadyReplaced")) throw error;
+        log.info("ari: certificate already replaced, ordering without replaces", { names: request.names });
+        keeper.check();
+        this.#opts.onOrder?.(request.names, undefined);
+        order = await client.newOrder({ identifiers: request.names, profile: request.profile }, { signal });
+      }
+      // Recorded before anything else, so that a successor resumes this order instead of placing another.
+      const point = { storage: storage.name, key, claim, orderUrl: order.url };
+      await this.#opts.faults?.beforeNoteOrder?.(point);
+      if (!await storage.noteOrder(claim, order.url)) {
+        throw new ClaimLostError("Another instance took over this order's storage claim", "taken-over");
+      }
+      await this.#opts.faults?.afterNoteOrder?.(point);
     }
     if (order.status === "pending") {
-      await this.#authorize(client, order, solver, deadline);
-      order = await client.pollOrder(order.url, { deadline });
+      await this.#authorize(client, order, solver, deadline, keeper);
+      keeper.check();
+      order = await client.pollOrder(order.url, { deadline, signal });
     }
     if (order.status === "ready") {
       log.debug("acme finalize", { order: order.url });
-      order = await client.finalize(order, request.csrDer);
-      if (order.status !== "valid") order = await client.pollOrder(order.url, { deadline });
+      keeper.check();
+      order = await client.finalize(order, request.csrDer, { signal });
+      if (order.status !== "valid") {
+        keeper.check();
+        order = await client.pollOrder(order.url, { deadline, signal });
+      }
+    } else if (order.status === "processing") {
+      keeper.check();
+      order = await client.pollOrder(order.url, { deadline, signal });
     }
     if (order.status !== "valid" || !order.certificate) {
       const detail = order.error?.detail ?? `the order ended as "${order.status}"`;
       throw new Error(`The CA did not issue the certificate: ${detail}`);
     }
-    const downloaded = await client.downloadCertificate(order.certificate);
+    keeper.check();
+    const downloaded = await client.downloadCertificate(order.certificate, { signal });
     const chain = formatChain(downloaded.pem);
     const leaf = await checkChainMatchesCsr(chain, request.csrDer, request.names);
     const now = this.#now().toISOString();
@@ -400,6 +499,53 @@ export class Issuer {
     };
     if (request.profile) entry.profile = request.profile;
     return entry;
+  }
+
+  /**
+   * The order an earlier holder of the claim placed and recorded (it died or stalled): `valid` → download,
+   * `pending`/`ready`/`processing` → continue; `invalid`, unknown (404) or for other names → undefined (order anew).
+   */
+  async #resume(
+    client: AcmeClient,
+    url: string,
+    request: IssueRequest,
+    keeper: LeaseKeeper,
+  ): Promise<AcmeOrder | undefined> {
+    const { log } = this.#opts;
+    let order: AcmeOrder;
+    try {
+      keeper.check();
+      order = await client.getOrder(url, { signal: keeper.signal });
+    } catch (error) {
+      if (isProblem(error) && ((error as AcmeProblem).status === 404 || (error as AcmeProblem).is("malformed"))) {
+        log.info("the order of an earlier holder is unknown to the CA; placing a new one", {
+          names: request.names,
+          order: url,
+        });
+        return undefined;
+      }
+      throw error;
+    }
+    const names = (order.identifiers ?? []).map((i) => i.value.toLowerCase()).sort().join(",");
+    if (names !== [...request.names].map((n) => n.toLowerCase()).sort().join(",")) {
+      log.warn("the order of an earlier holder is for other names; placing a new one", {
+        names: request.names,
+        order: url,
+      });
+      return undefined;
+    }
+    if (order.status === "invalid") {
+      log.info("the order of an earlier holder failed; placing a new one", { names: request.names, order: url });
+      return undefined;
+    }
+    log.info("resuming the order of an earlier holder", { names: request.names, order: url, status: order.status });
+    return order;
+  }
+
+  /** Counts a claim attempt (won, or held by someone else) and passes it on. */
+  #counted(storage: Storage, result: Claim | Held): Claim | Held {
+    this.#opts.metrics?.storageClaims.inc({ storage: storage.name, result: isHeld(result) ? "lost" : "won" });
+    return result;
   }
 
   /** Asks the CA for the renewal window (best effort); updates `entry.ari` in place. */
@@ -469,7 +615,7 @@ export class Issuer {
   async #update(storage: Storage, key: CacheKey, mutate: (entry: Entry) => Promise<boolean>): Promise<void> {
     let claim: Claim | undefined;
     try {
-      const result = await storage.claim(key, this.#owner, 60_000);
+      const result = this.#counted(storage, await storage.claim(key, this.#owner, storage.leaseMs ?? 60_000));
       if (isHeld(result)) return;
       claim = result;
       const entry = await storage.get(key);
@@ -487,7 +633,8 @@ export class Issuer {
   /**
    * One pass of background renewal over every non-ephemeral storage: refresh ARI where its Retry-After passed,
    * renew due entries a client fetched within `renew-active-days`, remove entries nobody fetched that expired more
-   * than 7 days ago. Never throws.
+   * than 7 days ago. A storage shared by several instances hands each due entry to one of them (`claimDue`), so
+   * instances sweeping at the same time split the work instead of queueing behind each other. Never throws.
    */
   async sweep(): Promise<{ renewed: number; failed: number; removed: number }> {
     const stats = { renewed: 0, failed: 0, removed: 0 };
@@ -502,7 +649,7 @@ export class Issuer {
       }
       for (const key of keys) {
         try {
-          await this.#sweepOne(storage, key, stats);
+          await this.#sweepOne(storage, key, stats, !storage.claimDue);
         } catch (error) {
           this.#opts.log.warn("renewal sweep error", {
             key,
@@ -510,15 +657,62 @@ export class Issuer {
           });
         }
       }
+      if (storage.claimDue) await this.#sweepDue(storage, stats);
     }
     if (stats.renewed + stats.failed + stats.removed > 0) this.#opts.log.info("renewal sweep", { ...stats });
     return stats;
+  }
+
+  /** Renews what `claimDue` hands this instance, one entry at a time, until nothing due is left unclaimed. */
+  async #sweepDue(storage: Storage, stats: { renewed: number; failed: number; removed: number }): Promise<void> {
+    const leaseMs = storage.leaseMs ?? 60_000;
+    const seen = new Set<CacheKey>();
+    // Claims of entries this instance does not renew (another CA, not due by the full rule): held until the end of
+    // the pass so that claimDue does not hand them out again at once.
+    const skipped: Claim[] = [];
+    try {
+      for (let round = 0; round < 10_000; round++) {
+        let client: AcmeClient;
+        try {
+          client = this.#opts.client();
+        } catch {
+          return; // CA unavailable: the next sweep tries again.
+        }
+        let batch;
+        try {
+          batch = await storage.claimDue!(this.#owner, leaseMs, this.#now(), 1);
+        } catch (error) {
+          this.#opts.log.warn("renewal sweep cannot claim due entries", {
+            storage: storage.name,
+            error: error instanceof Error ? error.message : String(error),
+          });
+          return;
+        }
+        if (batch.length === 0) return;
+        for (const { claim, entry } of batch) {
+          this.#opts.metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
+          const now = this.#now();
+          const renewable = !seen.has(claim.key) && !this.#inflight.has(claim.key) &&
+            entry.directoryUrl === this.#opts.directoryUrl && renewalDue(entry, storage.renewWithinDays, now).due;
+          seen.add(claim.key);
+          if (!renewable) {
+            skipped.push(claim);
+            continue;
+          }
+          this.#noteSweep(claim.key, entry, renewalDue(entry, storage.renewWithinDays, now), now);
+          await this.#renew(storage, claim.key, entry, stats, client, claim);
+        }
+      }
+    } finally {
+      for (const claim of skipped) await storage.release(claim);
+    }
   }
 
   async #sweepOne(
     storage: Storage,
     key: CacheKey,
     stats: { renewed: number; failed: number; removed: number },
+    renew: boolean,
   ): Promise<void> {
     const now = this.#now();
     const entry = await storage.get(key);
@@ -527,7 +721,7 @@ export class Issuer {
     const active = Date.parse(entry.lastFetchedAt) >= activeSince;
     if (!active) {
       if (Date.parse(entry.notAfter) + 7 * 86_400_000 < now.getTime()) {
-        const claim = await storage.claim(key, this.#owner, 60_000);
+        const claim = this.#counted(storage, await storage.claim(key, this.#owner, storage.leaseMs ?? 60_000));
         if (!isHeld(claim)) {
           try {
             await storage.remove(claim);
@@ -545,7 +739,7 @@ export class Issuer {
     const due = renewalDue(current, storage.renewWithinDays, now);
     this.#noteSweep(key, current, due, now);
     this.#checkExpiring(key, current, now);
-    if (!due.due) return;
+    if (!due.due || !renew) return;
     const next = current.renewal?.nextAttemptAt ? Date.parse(current.renewal.nextAttemptAt) : 0;
     if (next > now.getTime()) return;
 
@@ -555,6 +749,18 @@ export class Issuer {
     } catch {
       return; // CA unavailable: the next sweep tries again.
     }
+    await this.#renew(storage, key, current, stats, client);
+  }
+
+  /** Renews one due entry (under `claim` when the sweep already holds it); failures back off. */
+  async #renew(
+    storage: Storage,
+    key: CacheKey,
+    current: Entry,
+    stats: { renewed: number; failed: number; removed: number },
+    client: AcmeClient,
+    claim?: Claim,
+  ): Promise<void> {
     const request: IssueRequest = {
       csrDer: decodeCsr(current.csr),
       csrSha256: "",
@@ -564,8 +770,12 @@ export class Issuer {
       storage: storage.name,
     };
     let running = this.#inflight.get(key);
+    if (running && claim) {
+      await storage.release(claim);
+      claim = undefined;
+    }
     if (!running) {
-      running = this.#obtain(client, request, storage, key, current);
+      running = this.#obtain(client, request, storage, key, current, claim);
       this.#inflight.set(key, running);
       running.catch(() => {}).finally(() => this.#inflight.delete(key));
     }
@@ -627,10 +837,22 @@ export class Issuer {
     });
   }
 
-  async #authorize(client: AcmeClient, order: AcmeOrder, solver: ChallengeSolver, deadline: number): Promise<void> {
-    const authorizations = await Promise.all(order.authorizations.map((url) => client.getAuthorization(url)));
+  async #authorize(
+    client: AcmeClient,
+    order: AcmeOrder,
+    solver: ChallengeSolver,
+    deadline: number,
+    keeper: LeaseKeeper,
+  ): Promise<void> {
+    const signal = keeper.signal;
+    keeper.check();
+    const authorizations = await Promise.all(
+      order.authorizations.map((url) => client.getAuthorization(url, { signal })),
+    );
     const presented: ChallengeTask[] = [];
     const toAnswer: { authorization: AcmeAuthorization; challengeUrl: string }[] = [];
+    /** Challenges an earlier holder already answered (a resumed order): present and wait, do not answer again. */
+    const answered: { authorization: AcmeAuthorization; challengeUrl: string }[] = [];
     try {
       for (const authorization of authorizations) {
         if (authorization.status === "valid") continue; // reused from an earlier order
@@ -657,12 +879,14 @@ export class Issuer {
         };
         await solver.present(task);
         presented.push(task);
-        toAnswer.push({ authorization, challengeUrl: challenge.url });
+        (challenge.status === "processing" ? answered : toAnswer).push({ authorization, challengeUrl: challenge.url });
       }
       // Everything is in place before the CA is told to look (a name and its wildcard share one TXT owner).
-      await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challengeUrl)));
+      keeper.check();
+      await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challengeUrl, { signal })));
+      keeper.check();
       const results = await Promise.all(
-        toAnswer.map((a) => client.pollAuthorization(a.authorization.url, { deadline })),
+        [...toAnswer, ...answered].map((a) => client.pollAuthorization(a.authorization.url, { deadline, signal })),
       );
       for (const result of results) {
         if (result.status === "valid") continue;
@@ -680,6 +904,14 @@ export class Issuer {
     const retry = this.#opts.retryAfterSeconds ?? 10;
     if (error instanceof IssueError) return error;
     if (error instanceof CaUnavailableError) return new IssueError(503, error.message, error.retryAfterSeconds);
+    if (error instanceof StorageUnavailableError) {
+      log.warn("storage unavailable", { names: request.names, reason: error.message });
+      return new IssueError(503, error.message, error.retryAfterSeconds ?? retry);
+    }
+    if (error instanceof ClaimLostError) {
+      log.warn("order stopped: storage claim lost", { names: request.names, reason: error.message });
+      return new IssueError(503, `${error.message}: retry this request later`, retry);
+    }
     if (error instanceof ChallengeError) {
       log.warn("challenge failed", { names: request.names, status: error.status, reason: error.message });
       return new IssueError(

@@ -42,6 +42,7 @@ export class AccountSession {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #lastDirectoryOk = 0;
+  #probeClient: Deno.HttpClient | undefined;
   readonly #opts: AccountSessionOptions;
 
   constructor(opts: AccountSessionOptions) {
@@ -171,13 +172,24 @@ export class AccountSession {
     })();
   }
 
-  /** Checks that the CA's directory answers (for /ready); never throws. */
-  async probe(): Promise<boolean> {
-    if (!this.#client) return false;
+  /**
+   * Checks that the CA's directory answers (for /ready): one GET, no retries, bounded by `timeoutMs`, so a probe
+   * answers fast when the CA is down. Never throws.
+   */
+  async probe(timeoutMs = 2000): Promise<boolean> {
+    if (this.#closed) return false;
     try {
-      await this.#client.refreshDirectory();
-      this.#lastDirectoryOk = Date.now();
-      return true;
+      if (this.#opts.caCerts && !this.#probeClient) {
+        this.#probeClient = Deno.createHttpClient({ caCerts: this.#opts.caCerts });
+      }
+      const response = await fetch(this.#opts.account.acmeServer, {
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(this.#probeClient ? { client: this.#probeClient } : {}),
+      });
+      const body = await response.json().catch(() => null);
+      const ok = response.ok && body !== null && typeof body === "object" && typeof body.newOrder === "string";
+      if (ok) this.#lastDirectoryOk = Date.now();
+      return ok;
     } catch {
       return false;
     }
@@ -188,6 +200,8 @@ export class AccountSession {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#client?.close();
     this.#client = undefined;
+    this.#probeClient?.close();
+    this.#probeClient = undefined;
   }
 }
 
