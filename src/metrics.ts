@@ -158,6 +158,28 @@ export class AcmemsMetrics {
   readonly notifications = this.registry.register(
     new Counter("acmems_notifications_total", "Notifications sent by notifier and result (ok, failed)."),
   );
+  readonly storageClaims = this.registry.register(
+    new Counter(
+      "acmems_storage_claims_total",
+      "Storage claims by storage and result: won (this instance may order), lost (another holder had it: wait " +
+        "for its result), expired (a claim ended before its order did: lease deadline passed or taken over).",
+    ),
+  );
+  readonly storageFencedWrites = this.registry.register(
+    new Counter(
+      "acmems_storage_fenced_writes_total",
+      "Writes refused because another instance took the key over (postgres), by storage and operation.",
+    ),
+  );
+  readonly storageNotifications = this.registry.register(
+    new Counter("acmems_storage_notifications_total", "Change notifications received from a shared storage."),
+  );
+  readonly storageErrors = this.registry.register(
+    new Counter(
+      "acmems_storage_errors_total",
+      "Database errors by storage and kind (unavailable: connection, timeout, shutdown; query: anything else).",
+    ),
+  );
   /** Per cached certificate, by primary name; kept up to date by the issuer (bounded). */
   readonly certificates = new Map<string, CertificateSample>();
 

@@ -16,7 +16,7 @@ import type { DnsUpdateVerification } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import { DnsClient, DnsError, type Exchange } from "./dns_client.ts";
 import { discoverZone, followCname } from "./dns_discovery.ts";
-import { type DnsJournal, type JournalEntry, JournalError } from "./dns_journal.ts";
+import { type DnsJournal, type JournalEntry, JournalError, type JournalHolder } from "./dns_journal.ts";
 import { normalizeName, rcodeName } from "./dns_wire.ts";
 import type { DnsServerAddress } from "../config/types.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./solver.ts";
@@ -49,7 +49,7 @@ function taskKey(task: ChallengeTask): string {
   return `${task.identifier}\u0000${task.wildcard}\u0000${task.token}`;
 }
 
-export class DnsUpdateSolver implements ChallengeSolver {
+export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
   readonly challengeType = "dns-01" as const;
   readonly verification: DnsUpdateVerification;
   readonly #client: DnsClient;
@@ -116,7 +116,7 @@ export class DnsUpdateSolver implements ChallengeSolver {
         zone,
         ...(owner !== name ? { owner } : {}),
         addedAt: new Date(this.#now()).toISOString(),
-      });
+      }, this);
     } catch (error) {
       throw this.#challengeError(error, owner, name);
     }
@@ -178,6 +178,7 @@ export class DnsUpdateSolver implements ChallengeSolver {
       this.#log.error("dns-01 journal cannot be read", { verification: v.name, error: String(error) });
       return;
     }
+    this.#journal.register(this);
     const known = this.#opts.knownVerifications;
     if (known && [...known][0] === v.name) {
       for (const e of this.#journal.entries().filter((e) => !known.has(e.verification))) {
@@ -190,7 +191,8 @@ export class DnsUpdateSolver implements ChallengeSolver {
         });
       }
     }
-    const pending = this.#journal.entries(v.name);
+    // Only entries no live solver holds: after a reload, the old solver's records may still be in use.
+    const pending = this.#journal.claim(this);
     if (pending.length === 0) return;
     this.#log.info("dns-01 journal replay: deleting records left by an earlier run", {
       verification: v.name,
@@ -205,9 +207,9 @@ export class DnsUpdateSolver implements ChallengeSolver {
     for (const timer of this.#retries.values()) clearTimeout(timer);
     this.#retries.clear();
     await Promise.allSettled([...this.#work]);
-    const pending = this.#journal.entries(this.verification.name);
-    await Promise.all(pending.map((e) => this.#remove(e.id)));
-    const left = this.#journal.entries(this.verification.name);
+    await Promise.all(this.#journal.heldBy(this).map((e) => this.#remove(e.id)));
+    // Leftovers go to the solver that replaced this one in a reload, if any, else to the next start.
+    const left = this.#journal.release(this);
     if (left.length > 0) {
       this.#log.warn("dns-01 TXT records left for the next start to delete", {
         verification: this.verification.name,
@@ -215,6 +217,13 @@ export class DnsUpdateSolver implements ChallengeSolver {
         journal: this.#journal.path,
       });
     }
+  }
+
+  /** Takes over the entries a replaced solver of this verification could not delete (config reload). */
+  adopt(entries: JournalEntry[]): boolean {
+    if (this.#closed) return false;
+    for (const e of entries) this.#schedule(e.id);
+    return true;
   }
 
   async #zoneFor(name: string): Promise<string> {

@@ -53,7 +53,9 @@ export async function discoverZone(name: string, query: Query, servers: DnsServe
     seen.push(`${candidate} ${rcodeName(message.rcode)}`);
     if (message.rcode === RCODE.NOERROR || message.rcode === RCODE.NXDOMAIN) {
       if (message.answers.some((a) => a.type === "SOA" && a.name === candidate)) return candidate;
-      const referral = !message.aa && message.authorities.find((a) => a.type === "NS");
+      // A referral below the root: the name is delegated away. (A recursive server's upward referral to the root
+      // only says it has no zone for the name.)
+      const referral = !message.aa && message.authorities.find((a) => a.type === "NS" && a.name !== "");
       if (referral) {
         const targets = message.authorities.filter((a) => a.type === "NS" && a.name === referral.name)
           .map((a) => a.data);

@@ -12,8 +12,12 @@
  *
  * `name` is where the record is (the CNAME target when delegated), `owner` where the CA looks. Writes are serialized
  * within the process; two acmems processes must not share an account directory.
+ *
+ * Within a process there is one journal per file (`inDirectory`), and each entry is held by the solver that added or
+ * replayed it, so that after a config reload the new solver neither deletes records the old one still uses nor loses
+ * track of the ones it could not delete (it adopts them when the old one closes).
  */
-import { dirname, join } from "node:path";
+import { dirname, resolve } from "node:path";
 import { atomicWriteFile } from "../fs/atomic_write.ts";
 import type { Logger } from "../log.ts";
 
@@ -49,6 +53,15 @@ function isEntry(v: unknown): v is JournalEntry {
     typeof e.addedAt === "string" && typeof e.attempts === "number";
 }
 
+/** A solver as the journal sees it: the verification whose entries it handles, and a way to take over entries. */
+export interface JournalHolder {
+  readonly verification: { readonly name: string };
+  /** Takes over entries another holder of the same verification left behind; false when it cannot. */
+  adopt(entries: JournalEntry[]): boolean;
+}
+
+const shared = new Map<string, DnsJournal>();
+
 export class JournalError extends Error {
   constructor(message: string) {
     super(message);
@@ -62,15 +75,20 @@ export class DnsJournal {
   #entries = new Map<string, JournalEntry>();
   #loaded: Promise<void> | undefined;
   #queue: Promise<void> = Promise.resolve();
+  readonly #held = new Map<string, JournalHolder>();
+  readonly #holders = new Set<JournalHolder>();
 
   constructor(path: string, opts: { log?: Logger } = {}) {
     this.path = path;
     this.#log = opts.log;
   }
 
-  /** The journal of an account directory. */
+  /** The journal of an account directory: one instance per file in the process (see the module comment). */
   static inDirectory(dir: string, opts: { log?: Logger } = {}): DnsJournal {
-    return new DnsJournal(join(dir, JOURNAL_FILE), opts);
+    const path = resolve(dir, JOURNAL_FILE);
+    let journal = shared.get(path);
+    if (!journal) shared.set(path, journal = new DnsJournal(path, opts));
+    return journal;
   }
 
   /**
@@ -127,8 +145,11 @@ export class DnsJournal {
     return e && { ...e };
   }
 
-  /** Records an entry and returns once it is durably on disk. */
-  async add(entry: Omit<JournalEntry, "id" | "attempts"> & { attempts?: number }): Promise<JournalEntry> {
+  /** Records an entry (held by `holder`, if given) and returns once it is durably on disk. */
+  async add(
+    entry: Omit<JournalEntry, "id" | "attempts"> & { attempts?: number },
+    holder?: JournalHolder,
+  ): Promise<JournalEntry> {
     await this.load();
     const full: JournalEntry = { ...entry, id: crypto.randomUUID(), attempts: entry.attempts ?? 0 };
     this.#entries.set(full.id, full);
@@ -138,14 +159,53 @@ export class DnsJournal {
       this.#entries.delete(full.id);
       throw error;
     }
+    if (holder) this.#held.set(full.id, holder);
     return { ...full };
   }
 
   /** Strikes an entry off (its record is gone). Unknown ids are ignored. */
   async strike(id: string): Promise<void> {
     await this.load();
+    this.#held.delete(id);
     if (!this.#entries.delete(id)) return;
     await this.#persist();
+  }
+
+  /** A live solver: it may be offered entries of its verification that another one leaves behind. */
+  register(holder: JournalHolder): void {
+    this.#holders.add(holder);
+  }
+
+  /** Entries of the holder's verification that no live solver holds (left by an earlier run), now held by it. */
+  claim(holder: JournalHolder): JournalEntry[] {
+    const claimed = [...this.#entries.values()].filter((e) =>
+      e.verification === holder.verification.name && !this.#held.has(e.id)
+    );
+    for (const e of claimed) this.#held.set(e.id, holder);
+    return claimed.map((e) => ({ ...e }));
+  }
+
+  /** Entries the holder holds. */
+  heldBy(holder: JournalHolder): JournalEntry[] {
+    return [...this.#entries.values()].filter((e) => this.#held.get(e.id) === holder).map((e) => ({ ...e }));
+  }
+
+  /**
+   * The holder is closing: its remaining entries go to another live solver of the same verification (a reload), or
+   * stay unheld for the next start. Returns the entries nobody took.
+   */
+  release(holder: JournalHolder): JournalEntry[] {
+    this.#holders.delete(holder);
+    const left = this.heldBy(holder);
+    for (const e of left) this.#held.delete(e.id);
+    if (left.length === 0) return [];
+    for (const other of this.#holders) {
+      if (other.verification.name !== holder.verification.name) continue;
+      for (const e of left) this.#held.set(e.id, other);
+      if (other.adopt(left)) return [];
+      for (const e of left) this.#held.delete(e.id);
+    }
+    return left;
   }
 
   /** Updates the bookkeeping fields of an entry (attempts, last error). */

@@ -38,11 +38,23 @@ export async function exchangeTcp(
 ): Promise<Uint8Array> {
   const abort = new AbortController();
   let timedOut = false;
+  let conn: Deno.TcpConn | undefined;
+  let closed = false;
+  const close = () => {
+    if (closed || !conn) return;
+    closed = true;
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  };
+  // The signal only cuts the connect short; closing the connection is what ends a pending read.
   const timer = setTimeout(() => {
     timedOut = true;
     abort.abort();
+    close();
   }, timeoutMs);
-  let conn: Deno.TcpConn | undefined;
   try {
     conn = await Deno.connect({ hostname: server.hostname, port: server.port, signal: abort.signal });
     const framed = new Uint8Array(message.length + 2);
@@ -60,11 +72,7 @@ export async function exchangeTcp(
     throw new DnsTransportError(`${server.display}: ${describe(error)} (TCP)`, false);
   } finally {
     clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch {
-      // The abort signal already closed it.
-    }
+    close();
   }
 }
 

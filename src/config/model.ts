@@ -65,6 +65,8 @@ export interface ConfigEnvironment {
   fileExists(path: string): boolean;
   /** Resolves a path written in a config file, relative to that file's directory. */
   resolvePath(path: string, configFile: string): string;
+  /** The network filesystem type a path is on, or null (default: read /proc/self/mountinfo). */
+  networkFilesystem?(path: string): string | null;
 }
 
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -998,7 +1000,7 @@ function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagn
 }
 
 function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnostics): StorageConfig | null {
-  const type = firstIsType(section, diag, "none or file");
+  const type = firstIsType(section, diag, "none, file or postgres");
   if (type === null) return null;
   const label = sectionLabel(section);
   const name = section.name!;
@@ -1034,17 +1036,124 @@ function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnos
       if ("error" in parsed) diag.error(active.source, `${label} renew-active-days: ${parsed.error} (days)`);
       else storage.renewActiveDays = parsed.value;
     }
+    const remote = (env.networkFilesystem ?? networkFilesystem)(storage.directory);
+    if (remote) {
+      diag.warn(
+        directory.source,
+        `${label} directory ${storage.directory} is on a network filesystem (${remote}): its file locks do not keep ` +
+          "acmems processes on different hosts from ordering the same certificate; use type = postgres for several hosts",
+      );
+    }
     return storage;
   }
+  if (type === "postgres") return buildPostgresStorage(section, diag);
   const typeSource = section.entries[0].source;
-  const hint = didYouMean(type, ["none", "file"]);
+  const hint = didYouMean(type, ["none", "file", "postgres"]);
   diag.error(
     typeSource,
     `${label}: unknown storage type "${truncate(type)}"${
       hint ? `: did you mean ${hint}?` : ""
-    } (supported: none, file)`,
+    } (supported: none, file, postgres)`,
   );
   return null;
+}
+
+function buildPostgresStorage(section: IniSection, diag: Diagnostics): PostgresStorageConfig | null {
+  const label = sectionLabel(section);
+  const before = diag.errors.length;
+  const o = collectOptions(section.entries, POSTGRES_STORAGE_OPTIONS, label, diag);
+  const storage: PostgresStorageConfig = {
+    type: "postgres",
+    name: section.name!,
+    poolSize: 5,
+    leaseMs: 30_000,
+    schema: "acmems",
+    renewWithinDays: DEFAULT_RENEW_WITHIN_DAYS,
+    renewActiveDays: DEFAULT_RENEW_ACTIVE_DAYS,
+    source: section.source,
+  };
+  const url = o.one("url");
+  if (url && url.value !== "") {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url.value);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:")) {
+      // Never echo the value: it may hold the password.
+      diag.error(url.source, `${label} url must be postgres://user:password@host:port/database`);
+    } else {
+      storage.url = url.value;
+    }
+  }
+  const pool = o.one("pool-size");
+  if (pool) {
+    const parsed = parseInteger(pool.value, 1, 100);
+    if ("error" in parsed) diag.error(pool.source, `${label} pool-size: ${parsed.error}`);
+    else storage.poolSize = parsed.value;
+  }
+  const lease = o.one("lease");
+  if (lease) {
+    const parsed = parseDuration(lease.value);
+    if ("error" in parsed) diag.error(lease.source, `${label} lease: ${parsed.error}`);
+    else if (parsed.value < 1_000 || parsed.value > 3_600_000) {
+      diag.error(lease.source, `${label} lease: "${truncate(lease.value)}" must be from 1s to 1h`);
+    } else storage.leaseMs = parsed.value;
+  }
+  const schema = o.one("schema");
+  if (schema) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema.value)) {
+      diag.error(
+        schema.source,
+        `${label} schema "${
+          truncate(schema.value)
+        }" must be lower-case letters, digits and _ (not starting with a digit)`,
+      );
+    } else storage.schema = schema.value;
+  }
+  const renew = o.one("renew-within");
+  if (renew) {
+    const parsed = parseInteger(renew.value, 0, 3650);
+    if ("error" in parsed) diag.error(renew.source, `${label} renew-within: ${parsed.error} (days)`);
+    else storage.renewWithinDays = parsed.value;
+  }
+  const active = o.one("renew-active-days");
+  if (active) {
+    const parsed = parseInteger(active.value, 1, 3650);
+    if ("error" in parsed) diag.error(active.source, `${label} renew-active-days: ${parsed.error} (days)`);
+    else storage.renewActiveDays = parsed.value;
+  }
+  return diag.errors.length > before ? null : storage;
+}
+
+/** Filesystem types whose locks are not cluster locks (or not locks at all). */
+const NETWORK_FILESYSTEMS =
+  /^(nfs4?|cifs|smb3?|smbfs|ceph|glusterfs|afs|lustre|9p|davfs|fuse\.(sshfs|glusterfs|s3fs|rclone|gcsfuse|davfs2?))$/;
+
+/**
+ * The type of the network filesystem `path` is on (longest mount point in /proc/self/mountinfo that contains it),
+ * or null (local, unknown, or no /proc). Best effort: the path need not exist yet.
+ */
+export function networkFilesystem(path: string, mountInfo?: string): string | null {
+  let text = mountInfo;
+  if (text === undefined) {
+    try {
+      text = Deno.readTextFileSync("/proc/self/mountinfo");
+    } catch {
+      return null;
+    }
+  }
+  let best: { point: string; type: string } | null = null;
+  for (const line of text.split("\n")) {
+    const fields = line.split(" ");
+    const dash = fields.indexOf("-");
+    if (fields.length < 5 || dash < 0 || dash + 1 >= fields.length) continue;
+    const point = fields[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    const inside = point === "/" || path === point || path.startsWith(point.endsWith("/") ? point : `${point}/`);
+    if (inside && (!best || point.length >= best.point.length)) best = { point, type: fields[dash + 1] };
+  }
+  return best && NETWORK_FILESYSTEMS.test(best.type) ? best.type : null;
 }
 
 const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };

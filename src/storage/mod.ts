@@ -18,6 +18,12 @@
  * - Retries are the caller's business: the issuer retries orders, the sweep retries renewals with backoff.
  * - Challenges and `changes` are for sharing state between instances; `changes` is a hint stream that may drop
  *   events, so waiters also poll.
+ * - A storage that cannot be reached right now throws `StorageUnavailableError` from the calls that need it
+ *   (`claim`, `put`, …): /sign answers 503 with Retry-After. `get` still never throws (it may serve what it last
+ *   read while the storage is down).
+ * - Leases (`postgres`): a claim's `deadline` is the send time of its last successful `claim`/`extend` plus the
+ *   lease minus a margin, on this process's monotonic clock; the lease itself runs on the database's clock. No CA
+ *   call may start after the deadline; `extend` moves it, `false` from `extend` means the claim was taken over.
  */
 
 /** Lower-case hex SHA-256 over (directory URL, profile, CSR DER). */
@@ -103,6 +109,20 @@ export interface Change {
   key: string;
 }
 
+/** A due entry handed to one instance by `claimDue`, with the claim already held. */
+export interface DueClaim {
+  claim: Claim;
+  entry: Entry;
+}
+
+/** The storage cannot be reached now (database down or partitioned): the request is worth retrying later. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, readonly retryAfterSeconds = 10) {
+    super(message);
+    this.name = "StorageUnavailableError";
+  }
+}
+
 export interface Storage {
   /** `none`, `file`, `postgres`: for logs and metrics. */
   readonly kind: string;
@@ -115,6 +135,8 @@ export interface Storage {
   readonly ephemeral: boolean;
   /** True when other instances on other hosts see the same storage (http-01 answers are shared through it). */
   readonly shared?: boolean;
+  /** The claim lease the issuer asks for, in milliseconds (storages without leases: undefined, 60 s is used). */
+  readonly leaseMs?: number;
 
   get(key: CacheKey): Promise<Entry | null>;
   claim(key: CacheKey, owner: string, leaseMs: number): Promise<Claim | Held>;
@@ -135,6 +157,16 @@ export interface Storage {
   getChallenge(token: string): Promise<StoredChallenge | null>;
   deleteChallenge(token: string): Promise<void>;
   changes(signal: AbortSignal): AsyncIterable<Change>;
+
+  /**
+   * Optional (several instances): claims up to `limit` entries that are due at `now` (renewal time and backoff
+   * passed, fetched within `renewActiveDays`, nobody holding them), so that each due entry goes to one instance.
+   */
+  claimDue?(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]>;
+  /** Optional: connects and prepares (migrations, notifications) in the background; never throws. */
+  start?(): Promise<void>;
+  /** Optional: why the storage cannot be used right now, "" when it can (for /ready). */
+  problem?(): Promise<string>;
 
   close(): Promise<void>;
 }
