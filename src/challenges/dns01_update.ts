@@ -97,7 +97,12 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       );
     }
     const value = await dns01TxtValue(task.keyAuthorization);
-    const owner = normalizeName(`_acme-challenge.${task.identifier}`);
+    let owner: string;
+    try {
+      owner = normalizeName(`_acme-challenge.${task.identifier}`);
+    } catch (error) {
+      throw new ChallengeError(`No dns-01 record can be set for ${task.identifier}: ${(error as Error).message}`, 421);
+    }
     let name = owner;
     let zone: string;
     try {
@@ -128,6 +133,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       if (error instanceof DnsError && error.rcode !== undefined) {
         // The server answered with an error: nothing was added.
         await this.#journal.strike(entry.id).catch((e) => this.#journalFailed(e));
+        if (error.kind === "notzone") this.#zones.delete(name); // rediscover next time
       } else {
         // No (trustworthy) answer: the record may have been added all the same.
         this.#schedule(entry.id);

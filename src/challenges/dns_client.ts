@@ -2,8 +2,8 @@
  * Signed DNS exchanges for the dns-01 solver: servers tried in order on failure, responses checked (ID, QR, opcode,
  * question, TSIG) and UPDATE rcodes turned into errors that say what to fix.
  *
- * Error kinds and what /sign makes of them (dns01_update.ts): `unreachable` (no server answered usably, or the record
- * never became visible) is worth retrying later (503); every other kind needs the operator (421).
+ * Error kinds and what /sign makes of them (dns01_update.ts): `unreachable` (no server answered usably) and
+ * `invisible` (the record never showed up) are worth retrying later (503); every other kind needs the operator (421).
  */
 import type { DnsServerAddress } from "../config/types.ts";
 import {

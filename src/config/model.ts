@@ -972,6 +972,12 @@ function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagn
   } else if (secret) {
     if (!keyName) {
       diag.error(secret.source, `${label}: tsig-secret needs tsig-key-name (the key's name on the DNS server)`);
+    } else if (!isDnsName(keyName.value.replace(/\.$/, ""))) {
+      diag.error(
+        keyName.source,
+        `${label} tsig-key-name "${truncate(keyName.value)}" is not a DNS name: write the name from the server's ` +
+          "key statement, e.g. tsig-key-name = acmems-key",
+      );
     } else if (!isBase64(secret.value)) {
       diag.error(secret.source, `${label} tsig-secret is not base64: paste the secret from tsig-keygen`);
     } else {

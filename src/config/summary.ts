@@ -185,7 +185,10 @@ export function configSummary(config: Config): string {
         `  ${v.name} (dns01-dnsUpdate${isDefault}): ${
           v.servers.map((s) => s.display).join(", ")
         } over ${v.transport}, ` +
-          `zone ${v.zone ?? "found by SOA lookup"}, ttl ${v.ttl}, timeout ${formatDuration(v.timeoutMs)}, ${tsig}`,
+          `TXT at _acme-challenge.<name> (or the target of a CNAME there) in zone ${
+            v.zone ?? "found by SOA lookup"
+          }, ` +
+          `ttl ${v.ttl}, timeout ${formatDuration(v.timeoutMs)}, ${tsig}`,
       );
     }
   }

@@ -9,6 +9,7 @@
  */
 import { freePort } from "./ports.ts";
 import {
+  type PeerProcess,
   removeWorkDir,
   requireExecutable,
   retryOnAddressInUse,
@@ -30,7 +31,7 @@ export const TSIG_KEY_NAME = "acmems-key";
 /** A TSIG key known to named. `secret` is base64. */
 export interface NamedKey {
   name: string;
-  algorithm: "hmac-sha256";
+  algorithm: "hmac-sha256" | "hmac-sha384" | "hmac-sha512";
   secret: string;
 }
 
@@ -64,6 +65,12 @@ export interface NamedOptions {
   extraKeys?: NamedKey[];
   /** Secret (base64) of `acmems-key`. Default: 32 random bytes. */
   tsigSecret?: string;
+  /**
+   * Answer recursive queries (RD set) from loopback, as a CA's resolver would: a CNAME into another of these zones is
+   * then followed (authoritative-only named returns just the CNAME, and pebble's VA does not chase it). Queries
+   * without RD still get authoritative answers only. Default false.
+   */
+  recursion?: boolean;
   /** Listen port (default: a free one). With an explicit port, "address in use" is not retried. */
   port?: number;
   /** Readiness timeout (default 20 000 ms). */
@@ -81,7 +88,8 @@ export interface Named extends AsyncDisposable {
   tsigKeyFile: string;
   /** The temp dir holding config, zones, journals and log; removed by `stop()`. */
   dir: string;
-  pid: number;
+  /** PID of the running named (a new one after `restart()`). */
+  readonly pid: number;
   /** `dig +short` answers (over TCP) for `name`/`type`, e.g. `['"token"']` for TXT. */
   dig(name: string, type?: string): Promise<string[]>;
   /**
@@ -91,6 +99,13 @@ export interface Named extends AsyncDisposable {
    */
   nsupdate(commands: string[], opts?: { key?: boolean | NamedKey }): Promise<RunResult>;
   logTail(lines?: number): Promise<string>;
+  /**
+   * Stops the named process (SIGTERM, awaited) but keeps its dir: config, zone files and update journals, so
+   * `restart()` brings the same server back on the same port with every dynamic update it had. Tests of DNS outages.
+   */
+  halt(): Promise<void>;
+  /** Starts named again from the same dir and port (halting it first if needed); waits until it answers. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -143,43 +158,51 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
     const keyBlock = (k: NamedKey) => `key "${k.name}" {\n  algorithm ${k.algorithm};\n  secret "${k.secret}";\n};\n`;
     const tsigKeyFile = `${dir}/tsig.key`;
     await Deno.writeTextFile(tsigKeyFile, keyBlock(tsig));
-    await Deno.writeTextFile(`${dir}/named.conf`, namedConf(dir, port, keys.map(keyBlock).join(""), zones));
+    await Deno.writeTextFile(
+      `${dir}/named.conf`,
+      namedConf(dir, port, keys.map(keyBlock).join(""), zones, opts.recursion ?? false),
+    );
     for (const z of zones) await Deno.writeTextFile(`${dir}/${z.name}.zone`, zoneFile(z, instanceId));
 
     await runChecked("named-checkconf", [`${dir}/named.conf`]);
     for (const z of zones) await runChecked("named-checkzone", [z.name, `${dir}/${z.name}.zone`]);
 
-    const proc = spawnLogged({
-      name: "named",
-      command: NAMED_BIN,
-      args: ["-g", "-c", `${dir}/named.conf`],
-      logFile: `${dir}/named.log`,
-      workDir: dir,
-      cwd: dir,
-    });
     const dig = async (name: string, type = "A", tcp = true, signal?: AbortSignal) => {
       const args = [`@127.0.0.1`, "-p", String(port), "+short", "+tries=1", "+time=2", tcp ? "+tcp" : "+notcp"];
       const r = await runChecked("dig", [...args, name, type], { signal });
       return r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
     };
-    await stopOnFailure(proc, () =>
-      proc.waitFor(async (signal) => {
-        for (const tcp of [false, true]) {
-          for (const z of zones) {
-            const answer = await dig(`_acmems-fixture.${z.name}`, "TXT", tcp, signal);
-            if (answer[0] !== `"${instanceId}"`) return false;
+    // A restart appends to the same log; the earlier run's lines match none of the failOn patterns.
+    const launch = async (): Promise<PeerProcess> => {
+      const proc = spawnLogged({
+        name: "named",
+        command: NAMED_BIN,
+        args: ["-g", "-c", `${dir}/named.conf`],
+        logFile: `${dir}/named.log`,
+        workDir: dir,
+        cwd: dir,
+      });
+      await stopOnFailure(proc, () =>
+        proc.waitFor(async (signal) => {
+          for (const tcp of [false, true]) {
+            for (const z of zones) {
+              const answer = await dig(`_acmems-fixture.${z.name}`, "TXT", tcp, signal);
+              if (answer[0] !== `"${instanceId}"`) return false;
+            }
           }
-        }
-        return true;
-      }, {
-        timeoutMs: opts.startTimeoutMs,
-        // named keeps running when a listen socket fails, so read its log; "permission denied" is AppArmor's
-        // usual veto of files outside /etc/bind (see .ci/install-peers.sh).
-        failOn: new RegExp(
-          `${BIND_FAILED.source}|permission denied|loading configuration: |exiting \\(due to fatal error\\)`,
-          "i",
-        ),
-      }));
+          return true;
+        }, {
+          timeoutMs: opts.startTimeoutMs,
+          // named keeps running when a listen socket fails, so read its log; "permission denied" is AppArmor's
+          // usual veto of files outside /etc/bind (see .ci/install-peers.sh).
+          failOn: new RegExp(
+            `${BIND_FAILED.source}|permission denied|loading configuration: |exiting \\(due to fatal error\\)`,
+            "i",
+          ),
+        }));
+      return proc;
+    };
+    let proc = await launch();
 
     let stopped: Promise<void> | undefined;
     const stop = () =>
@@ -187,6 +210,14 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
         await proc.stop();
         await removeWorkDir(dir);
       })();
+    const halt = async () => {
+      await proc.stop();
+    };
+    const restart = async () => {
+      if (stopped) throw new Error("named was stopped (its dir is gone): start a new one");
+      await proc.stop();
+      proc = await launch();
+    };
 
     return {
       port,
@@ -194,7 +225,9 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
       tsig,
       tsigKeyFile,
       dir,
-      pid: proc.pid,
+      get pid() {
+        return proc.pid;
+      },
       dig: (name, type) => dig(name, type),
       nsupdate: (commands, o = {}) => {
         const key = o.key === true ? tsig : o.key || undefined;
@@ -204,6 +237,8 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
         return run("nsupdate", args, { stdin: script.join("\n") + "\n" });
       },
       logTail: (lines) => proc.logTail(lines),
+      halt,
+      restart,
       stop,
       [Symbol.asyncDispose]: stop,
     };
@@ -217,7 +252,13 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
   }
 }
 
-function namedConf(dir: string, port: number, keys: string, zones: Required<NamedZone>[]): string {
+function namedConf(
+  dir: string,
+  port: number,
+  keys: string,
+  zones: Required<NamedZone>[],
+  recursion: boolean,
+): string {
   const zoneBlocks = zones.map((z) => {
     const update = z.updatePolicy.length > 0
       ? `  update-policy {\n${z.updatePolicy.map((r) => `    ${r};`).join("\n")}\n  };\n`
@@ -234,7 +275,7 @@ options {
   managed-keys-directory "${dir}";
   listen-on port ${port} { 127.0.0.1; };
   listen-on-v6 port ${port} { ::1; };
-  recursion no;
+  ${recursion ? "recursion yes;\n  allow-recursion { 127.0.0.0/8; ::1; };" : "recursion no;"}
   dnssec-validation no;
   notify no;
   allow-query { 127.0.0.0/8; ::1; };

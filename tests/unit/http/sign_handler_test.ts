@@ -59,11 +59,11 @@ function setup(ca: FakeCaOptions | "down" = {}) {
   const responder = new Http01Responder();
   const fake = new FakeCa(
     ca === "down" ? {} : {
-      httpCheck: (name, token) => {
-        const response = responder.handle(
+      httpCheck: async (name, token) => {
+        const response = await responder.handle(
           new Request(`http://${name}:5002/.well-known/acme-challenge/${token}`, { headers: { host: `${name}:5002` } }),
         );
-        return response.status === 200 ? response.text() : Promise.resolve(undefined);
+        return response.status === 200 ? await response.text() : undefined;
       },
       ...ca,
     },

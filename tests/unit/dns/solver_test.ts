@@ -1,0 +1,426 @@
+/**
+ * The dns01-dnsUpdate solver over an in-memory DNS server (fake_dns.ts): record placement (discovery, delegation,
+ * wildcard pairs), error answers (421/503), the cleanup journal with retries, replay, the 24 h alarm and close().
+ * The same behaviours against real bind9 + pebble are in tests/integration/dns01_test.ts.
+ */
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../support/assert.ts";
+import { DnsUpdateSolver, type DnsUpdateSolverOptions } from "../../../src/challenges/dns01_update.ts";
+import { DnsJournal, JOURNAL_FILE } from "../../../src/challenges/dns_journal.ts";
+import { ChallengeError, type ChallengeTask } from "../../../src/challenges/solver.ts";
+import type { DnsUpdateVerification } from "../../../src/config/types.ts";
+import { dns01TxtValue } from "../../../src/acme/mod.ts";
+import { memoryLogger } from "../../../src/log.ts";
+import { FakeDns, server } from "./fake_dns.ts";
+
+const PRIMARY = server(53);
+const SECONDARY = server(53, "127.0.0.2");
+const SECRET = btoa("a test secret that must never be printed");
+
+function verification(over: Partial<DnsUpdateVerification> = {}): DnsUpdateVerification {
+  return {
+    type: "dns01-dnsUpdate",
+    name: "dns",
+    servers: [PRIMARY],
+    ttl: 60,
+    timeoutMs: 300,
+    transport: "tcp",
+    source: { file: "test.ini", line: 1 },
+    ...over,
+  };
+}
+
+function task(identifier: string, wildcard = false, token = crypto.randomUUID()): ChallengeTask {
+  return { identifier, wildcard, token, keyAuthorization: `${token}.thumbprint` };
+}
+
+interface Setup {
+  dns: FakeDns;
+  solver: DnsUpdateSolver;
+  journal: DnsJournal;
+  log: ReturnType<typeof memoryLogger>;
+  dir: string;
+}
+
+async function withSolver(
+  dns: FakeDns,
+  over: Partial<DnsUpdateVerification>,
+  fn: (s: Setup) => Promise<void>,
+  opts: Partial<DnsUpdateSolverOptions> & { dir?: string } = {},
+): Promise<void> {
+  const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "acmems-dns-solver-" });
+  const log = memoryLogger("debug", [SECRET]);
+  // A fresh instance, as a new process would have (DnsJournal.inDirectory shares one per file in a process).
+  const journal = opts.journal ?? new DnsJournal(`${dir}/${JOURNAL_FILE}`, { log });
+  const solver = new DnsUpdateSolver(verification(over), {
+    journal,
+    log,
+    exchange: dns.exchange,
+    retryInitialMs: 20,
+    retryMaxMs: 80,
+    ...opts,
+  });
+  try {
+    await solver.start();
+    await fn({ dns, solver, journal, log, dir });
+  } finally {
+    await solver.close();
+    if (!opts.dir) await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function eventually(what: string, check: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function challengeError(fn: () => Promise<unknown>): Promise<ChallengeError> {
+  const error = await assertRejects(fn);
+  assert(error instanceof ChallengeError, `expected a ChallengeError, got ${error}`);
+  return error;
+}
+
+Deno.test("dns solver: present writes the digest at _acme-challenge in the discovered zone; cleanup removes it", async () => {
+  const dns = new FakeDns({ zones: ["example.test", "sub.example.test"] });
+  await withSolver(dns, {}, async ({ solver, journal }) => {
+    const t = task("a.b.sub.example.test");
+    await solver.present(t);
+    const owner = "_acme-challenge.a.b.sub.example.test";
+    assertEquals(dns.values(owner), [await dns01TxtValue(t.keyAuthorization)]);
+    assertEquals(journal.entries().map((e) => [e.name, e.zone]), [[owner, "sub.example.test"]]);
+    // Walked up label by label: the owner, a.b..., b..., then the zone apex.
+    assertEquals(dns.log.filter((m) => m.opcode === 0 && m.qname !== owner).map((m) => m.qname), [
+      "a.b.sub.example.test",
+      "b.sub.example.test",
+      "sub.example.test",
+    ]);
+    await solver.cleanup(t);
+    assertEquals(dns.leftovers(), []);
+    assertEquals(journal.entries(), []);
+  });
+});
+
+Deno.test("dns solver: the zone is discovered once per name; zone = skips discovery", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  await withSolver(dns, {}, async ({ solver }) => {
+    for (let i = 0; i < 2; i++) {
+      const t = task("www.example.test");
+      await solver.present(t);
+      await solver.cleanup(t);
+    }
+    const soaLookups = dns.log.filter((m) => m.opcode === 0 && m.qname === "example.test").length;
+    assertEquals(soaLookups, 1, "cached for the process lifetime");
+  });
+  const configured = new FakeDns({ zones: ["example.test"] });
+  await withSolver(configured, { zone: "example.test" }, async ({ solver }) => {
+    const t = task("www.example.test");
+    await solver.present(t);
+    await solver.cleanup(t);
+    const lookups = configured.log.filter((m) => m.opcode === 0 && m.qname === "example.test");
+    assertEquals(lookups.length, 0, "no SOA lookup");
+  });
+});
+
+Deno.test("dns solver: a name and its wildcard get two values at one owner, each deleted by value", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  await withSolver(dns, {}, async ({ solver }) => {
+    const base = task("example.test");
+    const wild = task("example.test", true);
+    await solver.present(base);
+    await solver.present(wild);
+    const owner = "_acme-challenge.example.test";
+    assertEquals(dns.values(owner).length, 2);
+    await solver.cleanup(wild);
+    assertEquals(dns.values(owner), [await dns01TxtValue(base.keyAuthorization)], "the other value stays");
+    await solver.cleanup(base);
+    assertEquals(dns.leftovers(), []);
+  });
+});
+
+Deno.test("dns solver: a CNAME at _acme-challenge moves the record to its target (and into its zone)", async () => {
+  const dns = new FakeDns({
+    zones: ["example.test", "acme.example.net"],
+    cnames: { "_acme-challenge.www.example.test": "d1.acme.example.net", "d1.acme.example.net": "d2.acme.example.net" },
+  });
+  await withSolver(dns, {}, async ({ solver, journal, log }) => {
+    const t = task("www.example.test");
+    await solver.present(t);
+    assertEquals(dns.values("d2.acme.example.net").length, 1);
+    assertEquals(dns.values("_acme-challenge.www.example.test"), []);
+    const [entry] = journal.entries();
+    assertEquals([entry.name, entry.zone, entry.owner], [
+      "d2.acme.example.net",
+      "acme.example.net",
+      "_acme-challenge.www.example.test",
+    ]);
+    assert(log.lines.some((l) => l.includes('"cnameFrom":"_acme-challenge.www.example.test"')), "logged");
+    await solver.cleanup(t);
+    assertEquals(dns.leftovers(), []);
+  });
+  const loop = new FakeDns({ zones: ["example.test"], cnames: { "_acme-challenge.x.example.test": "y.example.test" } });
+  loop.cnames.set("y.example.test", "_acme-challenge.x.example.test");
+  await withSolver(loop, {}, async ({ solver }) => {
+    const e = await challengeError(() => solver.present(task("x.example.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "loops back");
+  });
+});
+
+Deno.test("dns solver: REFUSED, NOTZONE and an unknown zone answer 421 with what to fix; nothing stays", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  await withSolver(dns, {}, async ({ solver, journal }) => {
+    dns.updateRcode = 5;
+    let e = await challengeError(() => solver.present(task("www.example.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(
+      e.message,
+      "the server refused the update for zone example.test: check allow-update/update-policy",
+    );
+    dns.updateRcode = 10;
+    e = await challengeError(() => solver.present(task("www.example.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "example.test is not a zone on this server");
+    dns.updateRcode = undefined;
+    e = await challengeError(() => solver.present(task("www.other.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "No zone on DNS server 127.0.0.1:53 holds _acme-challenge.www.other.test");
+    assertEquals(journal.entries(), [], "refused adds are struck off the journal");
+    assertEquals(dns.leftovers(), []);
+  });
+  const wrongZone = new FakeDns({ zones: ["example.test"] });
+  await withSolver(wrongZone, { zone: "www.example.test" }, async ({ solver }) => {
+    const e = await challengeError(() => solver.present(task("www.example.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "www.example.test is not a zone on this server (NOTAUTH");
+  });
+});
+
+Deno.test("dns solver: a name too long for DNS is a 421, not a crash", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  await withSolver(dns, {}, async ({ solver }) => {
+    const long = `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(50)}.example.test`;
+    const e = await challengeError(() => solver.present(task(long)));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "longer than 253 characters");
+  });
+});
+
+Deno.test("dns solver: TSIG with the right key works; a wrong key is a 421 without the secret", async () => {
+  const key = { name: "acmems-key", algorithm: "hmac-sha256" as const, secret: SECRET };
+  const dns = new FakeDns({ zones: ["tsig.test"], key });
+  const tsig = { ...key, source: { file: "test.ini", line: 3 } };
+  await withSolver(dns, { tsig }, async ({ solver }) => {
+    const t = task("www.tsig.test");
+    await solver.present(t);
+    assertEquals(dns.values("_acme-challenge.www.tsig.test").length, 1);
+    await solver.cleanup(t);
+    assertEquals(dns.leftovers(), []);
+  });
+  const wrong = { ...tsig, secret: btoa("not the server's secret") };
+  await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver, journal, log }) => {
+    const e = await challengeError(() => solver.present(task("www.tsig.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "TSIG key rejected by the server (BADSIG");
+    assert(!e.message.includes(wrong.secret) && !log.lines.join("\n").includes(wrong.secret), "secret leaked");
+    assertEquals(journal.entries(), []);
+  });
+  await withSolver(dns, { zone: "tsig.test" }, async ({ solver }) => {
+    const e = await challengeError(() => solver.present(task("www.tsig.test")));
+    assertStringIncludes(e.message, "no TSIG key is configured");
+  });
+});
+
+Deno.test("dns solver: answers with a bad MAC or a skewed clock are refused", async () => {
+  const key = { name: "acmems-key", algorithm: "hmac-sha512" as const, secret: SECRET };
+  const tsig = { ...key, source: { file: "test.ini", line: 3 } };
+  const dns = new FakeDns({ zones: ["tsig.test"], key });
+  await withSolver(dns, { tsig, zone: "tsig.test" }, async ({ solver, journal }) => {
+    dns.corruptUpdateMac = true;
+    let e = await challengeError(() => solver.present(task("www.tsig.test")));
+    assertEquals(e.status, 421);
+    assertStringIncludes(e.message, "TSIG signature does not verify");
+    // The server may have applied the update: its deletion is pending, not forgotten.
+    assertEquals(journal.entries().length, 1);
+    dns.corruptUpdateMac = false;
+    await eventually("the unverified add is deleted", () => journal.entries().length === 0);
+    assertEquals(dns.leftovers(), []);
+    dns.clockSkew = 1000;
+    e = await challengeError(() => solver.present(task("www.tsig.test")));
+    assertStringIncludes(e.message, "fix the clocks");
+    dns.clockSkew = 0;
+    await eventually("nothing left", () => journal.entries().length === 0);
+  });
+});
+
+Deno.test("dns solver: servers are tried in order; none answering is a 503 with Retry-After", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  await withSolver(dns, { servers: [PRIMARY, SECONDARY] }, async ({ solver, journal }) => {
+    dns.down.add(PRIMARY.display);
+    const t = task("www.example.test");
+    await solver.present(t);
+    assert(dns.log.every((m) => m.server === SECONDARY.display), "the second server did everything");
+    await solver.cleanup(t);
+    dns.down.add(SECONDARY.display);
+    const e = await challengeError(() => solver.present(task("www.example.test")));
+    assertEquals([e.status, e.retryAfterSeconds], [503, 30]);
+    assertStringIncludes(e.message, "127.0.0.1:53: connection refused");
+    assertStringIncludes(e.message, "127.0.0.2:53: connection refused");
+    assertEquals(journal.entries(), []);
+  }, { retryAfterSeconds: 30 });
+});
+
+Deno.test("dns solver: a record the server never serves is a 503 after the timeout, and is deleted", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  dns.hideTxt = true;
+  await withSolver(dns, { timeoutMs: 200 }, async ({ solver, journal }) => {
+    const started = Date.now();
+    const e = await challengeError(() => solver.present(task("www.example.test")));
+    assertEquals(e.status, 503);
+    assertStringIncludes(e.message, "was not served there within 200 ms");
+    assert(Date.now() - started < 2_000, "bounded by the timeout");
+    await eventually("deleted", () => dns.leftovers().length === 0 && journal.entries().length === 0);
+  });
+});
+
+Deno.test("dns solver: a failed deletion stays journaled and is retried with backoff until it succeeds", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  await withSolver(dns, {}, async ({ solver, journal, log }) => {
+    const t = task("www.example.test");
+    await solver.present(t);
+    dns.down.add(PRIMARY.display);
+    await solver.cleanup(t); // never throws
+    assertEquals(journal.entries().map((e) => e.attempts), [1]);
+    await eventually("two more failed attempts", () => (journal.entries()[0]?.attempts ?? 0) >= 3);
+    dns.down.delete(PRIMARY.display);
+    const removed = (l: string) => l.includes('"event":"dns-01 TXT record removed"') && l.includes('"afterAttempts"');
+    await eventually("deleted by a retry", () => log.lines.some(removed));
+    assertEquals([dns.leftovers(), journal.entries()], [[], []]);
+    assert(log.lines.some((l) => l.includes("deletion failed, will retry")));
+  });
+});
+
+Deno.test("dns solver: start() replays the journal of a crashed run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-dns-replay-" });
+  try {
+    const dns = new FakeDns({ zones: ["example.test"] });
+    // First run: two records presented, then a "crash" (no cleanup, no close: the journal object is abandoned).
+    const crashed = new DnsUpdateSolver(verification(), {
+      journal: new DnsJournal(`${dir}/${JOURNAL_FILE}`),
+      log: memoryLogger(),
+      exchange: dns.exchange,
+    });
+    await crashed.present(task("a.example.test"));
+    await crashed.present(task("b.example.test", true));
+    assertEquals(dns.leftovers().length, 2);
+    // A record of a verification that no longer exists is reported, not touched.
+    const stray = new DnsJournal(`${dir}/${JOURNAL_FILE}`);
+    await stray.add({
+      verification: "gone",
+      name: "_acme-challenge.z.example.test",
+      value: "zz",
+      zone: "example.test",
+      addedAt: new Date().toISOString(),
+    });
+    dns.txt.set("_acme-challenge.z.example.test", ["zz"]);
+
+    await withSolver(dns, {}, async ({ journal, log }) => {
+      await eventually("replayed", () => journal.entries("dns").length === 0);
+      assertEquals(dns.leftovers(), ["_acme-challenge.z.example.test=zz"]);
+      assert(log.lines.some((l) => l.includes("journal replay")));
+      assert(log.lines.some((l) => l.includes("no longer configured") && l.includes('"value":"zz"')));
+    }, { dir, knownVerifications: new Set(["dns"]) });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dns solver: a record undeletable for 24 h is logged once at error level with name and value", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  let now = Date.parse("2026-01-01T00:00:00Z");
+  await withSolver(dns, {}, async ({ solver, log, journal }) => {
+    const t = task("www.example.test");
+    await solver.present(t);
+    const { name, value } = journal.entries()[0];
+    dns.down.add(PRIMARY.display);
+    now += 23 * 3_600_000;
+    await solver.cleanup(t);
+    const errors = () => log.lines.filter((l) => l.includes('"level":"error"') && l.includes("after 24 h"));
+    assertEquals(errors().length, 0);
+    now += 2 * 3_600_000;
+    await eventually("two more attempts", () => (journal.entries()[0]?.attempts ?? 0) >= 3);
+    assertEquals(errors().length, 1, "once per record");
+    assertStringIncludes(errors()[0], `"name":"${name}"`);
+    assertStringIncludes(errors()[0], `"value":"${value}"`);
+  }, { now: () => now });
+});
+
+Deno.test("dns solver: close() tries pending deletions once more and keeps the rest for the next start", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  const dir = await Deno.makeTempDir({ prefix: "acmems-dns-close-" });
+  try {
+    const log = memoryLogger();
+    const journal = new DnsJournal(`${dir}/${JOURNAL_FILE}`);
+    const solver = new DnsUpdateSolver(verification(), {
+      journal,
+      log,
+      exchange: dns.exchange,
+      retryInitialMs: 60_000,
+    });
+    await solver.start();
+    const a = task("a.example.test");
+    const b = task("b.example.test");
+    await solver.present(a);
+    await solver.present(b);
+    dns.down.add(PRIMARY.display);
+    await solver.cleanup(a);
+    await solver.cleanup(b);
+    dns.down.delete(PRIMARY.display);
+    await solver.close(); // the retries were a minute away: close() does them now
+    assertEquals([dns.leftovers(), journal.entries()], [[], []]);
+
+    const second = new DnsUpdateSolver(verification(), { journal, log, exchange: dns.exchange });
+    await second.start();
+    await second.present(task("c.example.test"));
+    dns.down.add(PRIMARY.display);
+    await second.close();
+    assertEquals(journal.entries().length, 1, "kept for the next start");
+    assert(log.lines.some((l) => l.includes("left for the next start")));
+    await assertRejects(() => second.present(task("d.example.test")), /shutting down/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dns solver: after a reload the new solver leaves the old one's records alone, then adopts its leftovers", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  const dir = await Deno.makeTempDir({ prefix: "acmems-dns-reload-" });
+  try {
+    const log = memoryLogger();
+    // One journal per file in a process: both generations get the same instance.
+    const journal = DnsJournal.inDirectory(dir, { log });
+    assert(DnsJournal.inDirectory(`${dir}/.`) === journal, "shared per file");
+    const options = { journal, log, exchange: dns.exchange, retryInitialMs: 20, retryMaxMs: 40 };
+    const old = new DnsUpdateSolver(verification(), options);
+    await old.start();
+    const running = task("www.example.test");
+    await old.present(running);
+
+    // Reload with changed settings: a new solver for the same verification starts while the old order runs.
+    const fresh = new DnsUpdateSolver(verification({ ttl: 120 }), options);
+    await fresh.start();
+    assertEquals(dns.leftovers().length, 1, "the running order's record is not replayed away");
+
+    dns.down.add(PRIMARY.display);
+    await old.cleanup(running);
+    await old.close(); // cannot delete: hands the entry to the new solver
+    assertEquals(journal.heldBy(fresh).length, 1);
+    dns.down.delete(PRIMARY.display);
+    await eventually("the new solver deletes it", () => journal.entries().length === 0);
+    await fresh.close();
+    assertEquals(dns.leftovers(), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
