@@ -914,6 +914,9 @@ export class Issuer {
     }
     if (error instanceof ChallengeError) {
       log.warn("challenge failed", { names: request.names, status: error.status, reason: error.message });
+      if (this.#opts.solvers.get(request.verification)?.challengeType === "dns-01") {
+        this.#opts.metrics?.dnsUpdateFailures.inc({ verification: request.verification });
+      }
       return new IssueError(
         error.status,
         error.message,
