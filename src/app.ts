@@ -293,8 +293,19 @@ export class App {
     for (const storage of this.storages.values()) {
       if (!(storage instanceof FileStorage)) continue;
       try {
+        // Write real data blocks: an empty file can still be created on a full file system.
         const probe = await Deno.makeTempFile({ dir: storage.directory, prefix: ".ready-", suffix: ".tmp" });
-        await Deno.remove(probe);
+        try {
+          const file = await Deno.open(probe, { write: true });
+          try {
+            await file.write(new Uint8Array(8192));
+            await file.sync();
+          } finally {
+            file.close();
+          }
+        } finally {
+          await Deno.remove(probe).catch(() => {});
+        }
       } catch (error) {
         problem = `storage "${storage.name}": cannot write ${storage.directory}: ${
           error instanceof Error ? error.message : error

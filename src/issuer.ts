@@ -111,7 +111,7 @@ export interface IssuerOptions {
   onOrder?: (names: string[], replaces: string | undefined) => void;
   metrics?: AcmemsMetrics;
   /** Called when the CA says the account does not exist (the session reconnects). */
-  onAccountLost?: (reason: string) => void;
+  onAccountLost?: (reason: string) => Promise<void> | void;
   /** Operator notifications (issue-failed, renewal-failed, expiring). */
   onEvent?: (event: NotifyEvent, details: Omit<NotificationPayload, "event" | "time" | "host">) => void;
   /** Days before notAfter when `expiring` fires for a certificate without a successful renewal (default 7). */
@@ -201,7 +201,7 @@ export class Issuer {
   }
 
   /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
-  async issue(request: IssueRequest, deadline: number): Promise<IssueResult> {
+  async issue(request: IssueRequest, deadline: number, retried = false): Promise<IssueResult> {
     const storage = this.#storage(request.storage);
     const key = await this.keyFor(request);
     const now = this.#now();
@@ -272,6 +272,16 @@ export class Issuer {
           "The CA has not finished this order yet; it goes on in the background: retry this request later",
           this.#opts.retryAfterSeconds ?? 10,
         );
+      }
+      // The CA forgot our account (a test CA restarted): reconnect, then try once more within the deadline.
+      if (!retried && this.#opts.onAccountLost && isProblem(error, "accountDoesNotExist")) {
+        let wait: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.resolve(this.#opts.onAccountLost((error as AcmeProblem).detail)).catch(() => {}),
+          new Promise((resolve) => (wait = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+        ]);
+        clearTimeout(wait);
+        if (Date.now() < deadline) return await this.issue(request, deadline, true);
       }
       const failure = this.#classify(error, request);
       this.#opts.onEvent?.("issue-failed", {

@@ -43,6 +43,7 @@ export class AccountSession {
   #closed = false;
   #lastDirectoryOk = 0;
   #probeClient: Deno.HttpClient | undefined;
+  #reconnecting: Promise<void> | undefined;
   readonly #opts: AccountSessionOptions;
 
   constructor(opts: AccountSessionOptions) {
@@ -158,18 +159,20 @@ export class AccountSession {
    * The CA no longer knows the account (a test CA restarted, an account deactivated elsewhere): forget the stored
    * registration for this CA and connect again in the background (find or register, as at start).
    */
-  accountLost(reason: string): void {
-    if (this.#closed || this.#state !== "ready") return;
+  accountLost(reason: string): Promise<void> {
+    if (this.#reconnecting) return this.#reconnecting;
+    if (this.#closed || this.#state !== "ready") return Promise.resolve();
     this.#state = "unavailable";
     this.#reason = `the CA no longer knows the account (${reason}); reconnecting`;
     this.#opts.log.warn("acme account lost, reconnecting", { reason });
-    (async () => {
+    this.#reconnecting = (async () => {
       const stored = await loadRegistration(this.#opts.account.dir).catch(() => null);
       if (stored && stored.directoryUrl === this.#opts.account.acmeServer) {
         await Deno.remove(registrationPath(this.#opts.account.dir)).catch(() => {});
       }
       await this.#attempt(0);
-    })();
+    })().finally(() => (this.#reconnecting = undefined));
+    return this.#reconnecting;
   }
 
   /**
