@@ -38,6 +38,7 @@ import { ariCertIdOf } from "./renewal/ari_id.ts";
 import { chooseRenewalPoint, type Due, renewalBackoffMs, renewalDue } from "./renewal/due.ts";
 import { ClaimLostError, LeaseKeeper } from "./storage/lease.ts";
 import { NoneStorage } from "./storage/none.ts";
+import { StorageError } from "./storage/file.ts";
 import {
   type CacheKey,
   cacheKey,
@@ -207,12 +208,10 @@ export class Issuer {
     const now = this.#now();
 
     let cached: Entry | null = null;
-    if (!storage.ephemeral) {
-      cached = await storage.get(key);
-    } else {
-      for (const [k, f] of this.#finished) if (f.expires <= now.getTime()) this.#finished.delete(k);
-      cached = this.#finished.get(key)?.entry ?? null;
-    }
+    for (const [k, f] of this.#finished) if (f.expires <= now.getTime()) this.#finished.delete(k);
+    if (!storage.ephemeral) cached = await storage.get(key);
+    // Results kept in memory: always for `none`, and for a storage that could not be written (disk full, read-only).
+    cached ??= this.#finished.get(key)?.entry ?? null;
     if (cached) {
       const due = renewalDue(cached, storage.renewWithinDays, now);
       if (!due.due || storage.ephemeral) {
@@ -361,7 +360,20 @@ export class Issuer {
     try {
       while (true) {
         if (abort.signal.aborted) throw new AcmeTimeoutError("", "Gave up on this order at its deadline");
-        const claim = next ?? this.#counted(storage, await storage.claim(key, this.#owner, leaseMs));
+        let claim: Claim | Held;
+        try {
+          claim = next ?? this.#counted(storage, await storage.claim(key, this.#owner, leaseMs));
+        } catch (error) {
+          // A local cache that cannot be locked (disk full, read-only) must not stop issuance: order under the
+          // in-process single flight only, and keep the result in memory.
+          if (!(error instanceof StorageError)) throw error;
+          this.#opts.log.error("cache cannot be locked, ordering without it", {
+            names: request.names,
+            storage: storage.name,
+            reason: error.message,
+          });
+          return await this.#obtainUncached(client, request, key, previous, deadline, started);
+        }
         next = undefined;
         if (isHeld(claim)) {
           this.#opts.log.debug("waiting for another order of the same CSR", {
@@ -388,7 +400,21 @@ export class Issuer {
           // A renewal is not a client fetch: keep the old activity time (issue() records real fetches).
           if (old) entry.lastFetchedAt = old.lastFetchedAt;
           await this.#lookupAri(client, entry);
-          if (!await storage.put(claim, entry)) {
+          let stored: boolean;
+          try {
+            stored = await storage.put(claim, entry);
+          } catch (error) {
+            // The CA issued it: never throw it away because the cache is full or read-only.
+            if (!(error instanceof StorageError)) throw error;
+            this.#opts.log.error("certificate issued but not cached", {
+              names: request.names,
+              storage: storage.name,
+              reason: error.message,
+            });
+            this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
+            return { entry, ordered: true };
+          }
+          if (!stored) {
             throw new ClaimLostError(
               "Another instance took over this order's storage claim; the certificate was not cached",
               "taken-over",
@@ -428,6 +454,35 @@ export class Issuer {
       }
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** An order under an in-process claim only, its result kept in memory (the storage cannot be used). */
+  async #obtainUncached(
+    client: AcmeClient,
+    request: IssueRequest,
+    key: CacheKey,
+    previous: Entry | null,
+    deadline: number,
+    started: number,
+  ): Promise<Obtained> {
+    const claim = await this.#none.claim(key, this.#owner);
+    if (isHeld(claim)) throw new Error("The in-process claim is held although no order is running");
+    const keeper = new LeaseKeeper(this.#none, claim, 60_000);
+    try {
+      const entry = await this.#order(client, request, key, deadline, previous?.ari?.certId, {
+        storage: this.#none,
+        claim,
+        keeper,
+      });
+      if (previous) entry.lastFetchedAt = previous.lastFetchedAt;
+      this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
+      this.#opts.metrics?.issuanceSeconds.observe((Date.now() - started) / 1000);
+      this.#opts.log.warn("certificate issued but not cached", { names: request.names });
+      return { entry, ordered: true };
+    } finally {
+      await keeper.stop();
+      await this.#none.release(claim);
     }
   }
 
