@@ -437,6 +437,7 @@ export class App {
           await storage.init();
         } catch (error) {
           notes.push(`${error instanceof Error ? error.message : error}: keeping the old config`);
+          for (const unused of next.storages.values()) await unused.close().catch(() => {});
           return notes;
         }
       }

@@ -144,11 +144,16 @@ export class PostgresStorage implements Storage {
     this.#sql = this.#connect(opts.poolSize);
   }
 
-  #connect(max: number): Sql {
+  /** The pool, or (with `onnotify`) the one connection that LISTENs and must stay open. */
+  #connect(max: number, onnotify?: (channel: string, payload: string) => void): Sql {
     const options = {
       max,
       connect_timeout: Math.max(1, Math.ceil((this.#opts.connectTimeoutMs ?? 5_000) / 1000)),
-      idle_timeout: 300,
+      // The listening connection stays open for good (0: no idle or lifetime limit).
+      idle_timeout: onnotify ? 0 : 300,
+      ...(onnotify ? { max_lifetime: 0, onnotify } : {}),
+      // A fixed, short pause before reconnecting (the default grows to 20 s): outages end when the database is back.
+      backoff: () => 0.25,
       fetch_types: false,
       prepare: true,
       onnotice: () => {},
@@ -159,20 +164,28 @@ export class PostgresStorage implements Storage {
 
   // ------------------------------------------------------------------------------------------------ plumbing
 
-  /** Runs migrations and subscribes (in the background); resolves after the first attempt. Never throws. */
+  /**
+   * Migrates and subscribes; resolves after the first attempt, at most after the connect timeout (an unreachable
+   * database delays the start of acmems by no more than that; the poll keeps trying in the background).
+   */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
     this.#schedule();
-    try {
-      await this.#ready();
-    } catch (error) {
-      this.#opts.log.warn("postgres storage not available yet; retrying in the background", {
-        storage: this.name,
-        error: describe(error),
-      });
-    }
-    await this.#subscribe().catch(() => {});
+    const first = (async () => {
+      try {
+        await this.#ready();
+      } catch (error) {
+        this.#opts.log.warn("postgres storage not available yet; retrying in the background", {
+          storage: this.name,
+          error: describe(error),
+        });
+        return;
+      }
+      await this.#subscribe().catch(() => {});
+    })();
+    this.#track(first);
+    await withTimeout(first, this.#opts.connectTimeoutMs ?? 5_000, "start").catch(() => {});
   }
 
   /** Migrations, once per process (retried after a failure). */
@@ -225,7 +238,24 @@ export class PostgresStorage implements Storage {
   }
 
   /** One database call, bounded by the query timeout; failures become StorageUnavailableError or PostgresStorageError. */
-  async #statement<T>(what: string, run: (sql: Sql) => Promise<T>): Promise<T> {
+  async #statement<T>(
+    what: string,
+    run: (sql: Sql) => Promise<T>,
+    timeoutMs = this.#queryTimeoutMs,
+    retry = true,
+  ): Promise<T> {
+    try {
+      return await this.#once(what, run, timeoutMs);
+    } catch (error) {
+      // A pooled connection the server closed while it sat idle (a restart) fails its next statement before running
+      // it: one more try gets a fresh connection. Every statement retried here is idempotent (fenced writes, upserts,
+      // reads; a claim recognizes its own row by its owner token).
+      if (!retry || !(error instanceof StorageUnavailableError) || !isStaleConnection(error.cause)) throw error;
+      return await this.#once(what, run, timeoutMs);
+    }
+  }
+
+  async #once<T>(what: string, run: (sql: Sql) => Promise<T>, timeoutMs: number): Promise<T> {
     if (this.#closed) throw this.#closedError();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const work = run(this.#sql);
@@ -233,10 +263,7 @@ export class PostgresStorage implements Storage {
     const observed = work.catch(() => {}).finally(() => this.#pending.delete(observed));
     this.#pending.add(observed);
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new QueryTimeout(`no answer within ${this.#queryTimeoutMs} ms`)),
-        this.#queryTimeoutMs,
-      );
+      timer = setTimeout(() => reject(new QueryTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       const result = await Promise.race([work, timeout]);
@@ -254,10 +281,20 @@ export class PostgresStorage implements Storage {
   }
 
   /** Migrations first, then the statement. */
-  async #query(what: string, text: string, params: unknown[] = []): Promise<Row[]> {
+  async #query(
+    what: string,
+    text: string,
+    params: unknown[] = [],
+    opts: { timeoutMs?: number; retry?: boolean } = {},
+  ): Promise<Row[]> {
     await this.#ready();
-    // deno-lint-ignore no-explicit-any
-    return await this.#statement(what, async (sql) => [...await sql.unsafe(text, params as any[])] as Row[]);
+    return await this.#statement(
+      what,
+      // deno-lint-ignore no-explicit-any
+      async (sql) => [...await sql.unsafe(text, params as any[])] as Row[],
+      opts.timeoutMs,
+      opts.retry,
+    );
   }
 
   #failure(what: string, error: unknown): Error {
@@ -269,13 +306,20 @@ export class PostgresStorage implements Storage {
       return new PostgresStorageError(`[storage "${this.name}"] ${what} failed: ${reason}`);
     }
     this.#opts.events?.error?.("unavailable");
+    // The LISTEN connection is probably gone too: the poll subscribes anew (and reloads the challenge map).
+    this.#listenUp = false;
     if (!this.#down) {
       this.#down = { since: Date.now(), reason };
       this.#opts.log.warn("postgres storage unreachable", { storage: this.name, operation: what, error: reason });
     } else {
       this.#down.reason = reason;
     }
-    return new StorageUnavailableError(`The database of [storage "${this.name}"] is unreachable: ${reason}`, 10);
+    const unavailable = new StorageUnavailableError(
+      `The database of [storage "${this.name}"] is unreachable: ${reason}`,
+      10,
+    );
+    unavailable.cause = error;
+    return unavailable;
   }
 
   #closedError(): StorageUnavailableError {
@@ -294,10 +338,13 @@ export class PostgresStorage implements Storage {
     if (!KEY.test(key)) return null;
     let rows: Row[];
     try {
+      // While the database is known to be down, an entry in memory is served after a short wait, not the full one.
+      const remembered = this.#down !== undefined && this.#memory.has(key);
       rows = await this.#query(
         "get",
         `select entry, last_fetched_at from ${this.#t.entries} where cache_key = $1 and entry is not null`,
         [key],
+        { timeoutMs: remembered ? Math.min(1_000, this.#queryTimeoutMs) : undefined },
       );
     } catch (error) {
       const remembered = this.#memory.get(key);
@@ -329,6 +376,8 @@ export class PostgresStorage implements Storage {
 
   async claim(key: CacheKey, owner: string, leaseMs = this.leaseMs): Promise<Claim | Held> {
     checkKey(key);
+    // Unique per call: a retried claim whose first attempt did commit finds its own row (and takes the next fence).
+    const token = `${owner} #${crypto.randomUUID().slice(0, 8)}`;
     const sentAt = performance.now();
     const rows = await this.#query(
       "claim",
@@ -336,9 +385,9 @@ export class PostgresStorage implements Storage {
          values ($1, $2, 1, now() + $3::int * interval '1 millisecond')
        on conflict (cache_key) do update
          set owner = excluded.owner, fence = e.fence + 1, lease_until = excluded.lease_until
-         where e.lease_until < now()
+         where e.lease_until < now() or e.owner = excluded.owner
        returning fence::text as fence, order_url`,
-      [key, owner, Math.round(leaseMs)],
+      [key, token, Math.round(leaseMs)],
     );
     if (rows.length === 0) {
       const holder = await this.#query(
@@ -497,6 +546,7 @@ export class PostgresStorage implements Storage {
          from c where e.cache_key = c.cache_key
        returning e.cache_key, e.fence::text as fence, e.order_url, e.entry, e.last_fetched_at`,
       [owner, Math.round(leaseMs), now.toISOString(), this.renewActiveDays, limit],
+      { retry: false }, // A batch committed before the connection broke stays claimed until its lease ends.
     );
     const claimed: DueClaim[] = [];
     for (const row of rows) {
@@ -673,7 +723,36 @@ export class PostgresStorage implements Storage {
 
   readonly #waiters = new Map<string, Set<() => void>>();
 
+  /**
+   * Checks that LISTEN still works: notifies a ping every few polls and expects to hear it before the next one. A
+   * listening connection can die quietly (a re-LISTEN that failed while the database was down); then subscribe anew.
+   */
+  async #heartbeat(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#ping.at < 5 * this.#pollMs) return;
+    if (this.#ping.sent > this.#ping.heard) {
+      this.#opts.log.debug("postgres storage: LISTEN heard nothing, subscribing again", { storage: this.name });
+      this.#listenUp = false;
+      this.#ping.heard = this.#ping.sent;
+      return;
+    }
+    const seq = ++this.#ping.sent;
+    this.#ping.at = now;
+    try {
+      await this.#query("ping", `select pg_notify($1, $2)`, [this.#channel, `ping:${this.#ping.id}:${seq}`]);
+    } catch {
+      this.#ping.heard = this.#ping.sent; // Unreachable: the failure itself starts a new subscription.
+    }
+  }
+
+  readonly #ping = { id: crypto.randomUUID(), sent: 0, heard: 0, at: 0 };
+
   #onNotify(payload: string): void {
+    if (payload.startsWith("ping:")) {
+      const [, id, seq] = payload.split(":");
+      if (id === this.#ping.id) this.#ping.heard = Math.max(this.#ping.heard, Number(seq));
+      return;
+    }
     this.#opts.events?.notification?.();
     const colon = payload.indexOf(":");
     if (colon < 0) return;
@@ -687,37 +766,40 @@ export class PostgresStorage implements Storage {
     for (const subscriber of this.#subscribers) subscriber({ kind, key });
   }
 
-  /** LISTEN on a dedicated connection; retried by the poll timer while it fails. */
+  /**
+   * LISTEN on a dedicated connection. postgres.js's own `listen()` is not used: it re-listens by itself after a
+   * reconnect, and a client ended while it does that leaves a connection open. Here the poll's heartbeat notices a
+   * dead subscription and calls this again: the old connection is closed and a new one subscribes. Every successful
+   * (re)subscribe reloads the challenge map, since notifications sent meanwhile are lost.
+   */
   #subscribe(): Promise<void> {
     if (this.#closed || this.#listenUp) return Promise.resolve();
     this.#listening ??= (async () => {
-      // A separate client per attempt: a failed first LISTEN leaves nothing behind to retry against.
-      const sql = this.#listenSql ??= this.#connect(1);
+      const old = this.#listenSql;
+      this.#listenSql = undefined;
+      await old?.end({ timeout: 1 }).catch(() => {});
+      await this.#ready();
+      if (this.#closed) return;
+      const sql: Sql = this.#listenSql = this.#connect(1, (channel, payload) => {
+        if (sql === this.#listenSql && channel === this.#channel) this.#onNotify(payload);
+      });
       try {
-        await this.#ready();
-        await withTimeout(
-          sql.listen(this.#channel, (payload) => this.#onNotify(payload), () => {
-            // Called on the first LISTEN and after every reconnect: notifications may have been missed meanwhile.
-            this.#listenUp = true;
-            this.#track(this.#reloadChallenges().catch(() => {}));
-          }),
-          this.#queryTimeoutMs,
-          "LISTEN",
-        );
+        await withTimeout(sql.unsafe(`listen ${quoteIdentifier(this.#channel)}`), this.#queryTimeoutMs, "LISTEN");
       } catch (error) {
-        this.#listenSql = undefined;
-        this.#listenUp = false;
+        if (this.#listenSql === sql) this.#listenSql = undefined;
         await sql.end({ timeout: 1 }).catch(() => {});
         throw error;
-      } finally {
-        this.#listening = undefined;
       }
-    })();
+      this.#listenUp = true;
+      this.#ping.heard = this.#ping.sent;
+      await this.#reloadChallenges().catch(() => {});
+    })().finally(() => (this.#listening = undefined));
     return this.#listening;
   }
 
+  /** Background work that close() waits for (its failures are handled where it starts). */
   #track(promise: Promise<unknown>): void {
-    const tracked = promise.finally(() => this.#pending.delete(tracked));
+    const tracked = promise.catch(() => {}).finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
 
@@ -728,6 +810,7 @@ export class PostgresStorage implements Storage {
       this.#timer = undefined;
       try {
         if (!this.#listenUp && !this.#listening) await this.#subscribe().catch(() => {});
+        else if (this.#listenUp) await this.#heartbeat();
         if (Date.now() - this.#lastReload > 5 * this.#pollMs) await this.#reloadChallenges().catch(() => {});
         if (Date.now() - this.#lastPurge > 600_000) {
           this.#lastPurge = Date.now();
@@ -750,9 +833,10 @@ export class PostgresStorage implements Storage {
     if (!this.#down && Date.now() - this.#lastOk < 5_000) return "";
     try {
       await this.#ready();
-      await withTimeout(this.#statement("ping", (sql) => sql`select 1`), 2_000, "ping");
-      return this.#fatal ?? "";
+      await this.#statement("ping", (sql) => sql`select 1`, 2_000);
+      return "";
     } catch (error) {
+      if (this.#fatal) return this.#fatal;
       return `storage "${this.name}": database unreachable: ${
         error instanceof StorageUnavailableError ? this.#down?.reason ?? describe(error) : describe(error)
       }`;
@@ -764,7 +848,9 @@ export class PostgresStorage implements Storage {
     this.#closed = true;
     this.#closing.abort();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    await this.#listening?.catch(() => {});
+    // Let statements in flight finish first (bounded): postgres.js cannot end a connection that is still being
+    // opened, which would stay open behind our back.
+    await withTimeout(Promise.allSettled([...this.#pending, this.#listening]), 2_000, "close").catch(() => {});
     const listenSql = this.#listenSql;
     this.#listenSql = undefined;
     this.#listenUp = false;
@@ -772,6 +858,7 @@ export class PostgresStorage implements Storage {
       this.#sql.end({ timeout: 2 }).catch(() => {}),
       listenSql?.end({ timeout: 2 }).catch(() => {}),
     ]);
+    await this.#listening?.catch(() => {});
     await Promise.allSettled([...this.#pending]);
   }
 }
@@ -817,6 +904,13 @@ function challengeOf(row: Row): StoredChallenge {
     host: String(row.host),
     expiresAt: expires.toISOString(),
   };
+}
+
+/** The connection was already dead before the statement ran (not: the database is down, or slow). */
+function isStaleConnection(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" &&
+    ["57P01", "57P02", "08006", "08003", "CONNECTION_CLOSED", "EPIPE", "ECONNRESET"].includes(code);
 }
 
 /** Connection trouble, timeouts, shutdowns, overload: worth retrying later (503), unlike a bad statement. */
