@@ -12,6 +12,22 @@ import { freePort } from "../tests/support/ports.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const work = `${root}.work/quickstart`;
+
+/** pebble 2.10 and bind9 must be installed; as root on a fresh machine, install them the way CI does. */
+async function ensurePeers(): Promise<void> {
+  const version = await new Deno.Command("dpkg-query", { args: ["-W", "-f=${Version}", "pebble"], stderr: "null" })
+    .output().then((o) => new TextDecoder().decode(o.stdout)).catch(() => "");
+  const named = await Deno.stat("/usr/sbin/named").then(() => true, () => false);
+  if (version.startsWith("2.10.") && named) return;
+  if (Deno.uid() !== 0) {
+    console.error("The quick start needs pebble 2.10 and bind9: run 'sudo bash .ci/install-peers.sh' first.");
+    Deno.exit(1);
+  }
+  console.error("Installing the local test CA and resolver (pebble 2.10, bind9) with .ci/install-peers.sh ...");
+  const status = await new Deno.Command("bash", { args: [`${root}.ci/install-peers.sh`] }).spawn().status;
+  if (!status.success) Deno.exit(1);
+}
+await ensurePeers();
 await Deno.mkdir(work, { recursive: true });
 
 const named = await startNamed();
