@@ -1030,18 +1030,7 @@ function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnos
       implicit: false,
       source: section.source,
     };
-    const renew = o.one("renew-within");
-    if (renew) {
-      const parsed = parseInteger(renew.value, 0, 3650);
-      if ("error" in parsed) diag.error(renew.source, `${label} renew-within: ${parsed.error} (days)`);
-      else storage.renewWithinDays = parsed.value;
-    }
-    const active = o.one("renew-active-days");
-    if (active) {
-      const parsed = parseInteger(active.value, 1, 3650);
-      if ("error" in parsed) diag.error(active.source, `${label} renew-active-days: ${parsed.error} (days)`);
-      else storage.renewActiveDays = parsed.value;
-    }
+    readRenewalDays(o, label, storage, diag);
     const remote = (env.networkFilesystem ?? networkFilesystem)(storage.directory);
     if (remote) {
       diag.warn(
@@ -1118,18 +1107,7 @@ function buildPostgresStorage(section: IniSection, diag: Diagnostics): PostgresS
       );
     } else storage.schema = schema.value;
   }
-  const renew = o.one("renew-within");
-  if (renew) {
-    const parsed = parseInteger(renew.value, 0, 3650);
-    if ("error" in parsed) diag.error(renew.source, `${label} renew-within: ${parsed.error} (days)`);
-    else storage.renewWithinDays = parsed.value;
-  }
-  const active = o.one("renew-active-days");
-  if (active) {
-    const parsed = parseInteger(active.value, 1, 3650);
-    if ("error" in parsed) diag.error(active.source, `${label} renew-active-days: ${parsed.error} (days)`);
-    else storage.renewActiveDays = parsed.value;
-  }
+  readRenewalDays(o, label, storage, diag);
   return diag.errors.length > before ? null : storage;
 }
 
@@ -1293,6 +1271,27 @@ function buildAuth(
     if (checked) block.profile = checked;
   }
   return diag.errors.length === before ? block : null;
+}
+
+/** `renew-within` and `renew-active-days`, shared by the storages that cache. */
+function readRenewalDays(
+  o: Options,
+  label: string,
+  storage: { renewWithinDays: number; renewActiveDays: number },
+  diag: Diagnostics,
+): void {
+  const renew = o.one("renew-within");
+  if (renew) {
+    const parsed = parseInteger(renew.value, 0, 3650);
+    if ("error" in parsed) diag.error(renew.source, `${label} renew-within: ${parsed.error} (days)`);
+    else storage.renewWithinDays = parsed.value;
+  }
+  const active = o.one("renew-active-days");
+  if (active) {
+    const parsed = parseInteger(active.value, 1, 3650);
+    if ("error" in parsed) diag.error(active.source, `${label} renew-active-days: ${parsed.error} (days)`);
+    else storage.renewActiveDays = parsed.value;
+  }
 }
 
 /** Checks a `domain =` glob with the same compiler the policy uses; null when valid. */
