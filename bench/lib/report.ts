@@ -1,0 +1,248 @@
+/**
+ * The results table of bench/README.md, rendered from the JSON that bench/run.ts writes, between the markers
+ * `<!-- results:start -->` and `<!-- results:end -->`.
+ */
+
+interface Rates {
+  rps: number;
+  cpu_us_per_req: number;
+  p50_ms: number;
+  p99_ms: number;
+  non2xx: number;
+  socket_errors: number;
+}
+
+/** The fields of bench/results/*.json the table shows. */
+export interface BenchResult {
+  date: string;
+  duration_s: number;
+  git: { commit: string; product_dirty: boolean };
+  machine: { cores: number; cpu_model: string; load_avg_before: number[]; load_avg_after: number[]; deno: string };
+  settings: { wrk_seconds: number; wrk_reps: number; wrk_connections: number; wrk_threads: number };
+  challenge: {
+    known: Rates;
+    unknown: Rates;
+    ceiling_deno: Rates;
+    ceiling_nginx: Rates;
+    ratio_to_deno: number;
+    ratio_to_nginx: number;
+    unknown_ratio_to_deno: number;
+    unknown_ratio_to_nginx: number;
+    p99_ratio_to_deno: number;
+    p99_ratio_to_nginx: number;
+    cpu_ratio_to_deno: number;
+  };
+  sign_cache_hit: Rates & {
+    ratio_to_deno: number;
+    ratio_to_nginx: number;
+    p99_ratio_to_deno: number;
+    cpu_ratio_to_deno: number;
+    ceiling_post: Rates;
+    ratio_to_post: number;
+    post_ratio_to_deno: number;
+    cpu_ratio_to_post: number;
+  };
+  issuance: {
+    n1_s: number;
+    n10_s: number;
+    n50_s: number;
+    floor_n1_s: number;
+    floor_n10_s: number;
+    floor_n50_s: number;
+    ratio_n1_to_floor: number;
+    ratio_n10_to_floor: number;
+    ratio_n50_to_floor: number;
+    overhead_ms_per_cert: number;
+    n1_fast_ms: number;
+    floor_n1_fast_ms: number;
+    overhead_n10_ms_per_cert: number;
+    overhead_n50_ms_per_cert: number;
+    n50_over_n1: number;
+    floor_n50_over_n1: number;
+    fast_runs: { acmems: number; floor: number; of: number };
+    av_n1_s: number;
+    av_n10_s: number;
+    av_n50_s: number;
+    av_floor_n1_s: number;
+    av_floor_n10_s: number;
+    av_floor_n50_s: number;
+    av_n50_over_n1: number;
+    av_floor_n50_over_n1: number;
+    failures: { run: string; side: string; error: string }[];
+  };
+  footprint: {
+    rss_idle_mb: number;
+    rss_idle_bench_process_mb: number;
+    rss_after_mb: number;
+    rss_after_load_mb: number;
+    rss_peak_mb: number;
+    check_config_ms: number;
+    serve_ready_ms: number;
+    ceiling_noop_exit_ms: number;
+    ceiling_bare_ready_ms: number;
+    ceiling_bare_rss_mb: number;
+    check_config_ratio_to_noop: number;
+    serve_ready_ratio_to_bare: number;
+    rss_idle_ratio_to_bare: number;
+    rss_after_ratio_to_bare: number;
+  };
+  targets: { name: string; target: string; value: string; met: boolean }[];
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const x = (n: number) => `${n.toFixed(2)}×`;
+const ms = (n: number) => `${n} ms`;
+const s = (n: number) => `${n.toFixed(3)} s`;
+const met = (r: BenchResult, name: string) => {
+  const t = r.targets.find((t) => t.name === name);
+  return t ? `${t.target} ${t.met ? "✅" : "❌"}` : "";
+};
+
+export function renderReadmeTable(r: BenchResult): string {
+  const c = r.challenge;
+  const h = r.sign_cache_hit;
+  const i = r.issuance;
+  const f = r.footprint;
+  const m = r.machine;
+  const rows: string[][] = [
+    ["measure", "acmems", "ceiling (same run)", "ratio", "target"],
+    [
+      "challenge, known token: req/s",
+      int(c.known.rps),
+      `Deno.serve ${int(c.ceiling_deno.rps)} · nginx ${int(c.ceiling_nginx.rps)}`,
+      `${x(c.ratio_to_deno)} · ${x(c.ratio_to_nginx)}`,
+      met(r, "challenge req/s vs bare Deno.serve"),
+    ],
+    [
+      "challenge, known token: p50 / p99",
+      `${c.known.p50_ms} / ${c.known.p99_ms} ms`,
+      `Deno.serve ${c.ceiling_deno.p50_ms} / ${c.ceiling_deno.p99_ms} · nginx ${c.ceiling_nginx.p50_ms} / ${c.ceiling_nginx.p99_ms} ms`,
+      `p99 ${x(c.p99_ratio_to_deno)} · ${x(c.p99_ratio_to_nginx)}`,
+      met(r, "challenge p99"),
+    ],
+    [
+      "challenge, unknown token (404): req/s, p99",
+      `${int(c.unknown.rps)}, ${c.unknown.p99_ms} ms`,
+      `Deno.serve ${int(c.ceiling_deno.rps)} · nginx ${int(c.ceiling_nginx.rps)}`,
+      `${x(c.unknown_ratio_to_deno)} · ${x(c.unknown_ratio_to_nginx)}`,
+      "",
+    ],
+    [
+      "challenge, known token: server CPU per answer",
+      `${c.known.cpu_us_per_req} µs`,
+      `Deno.serve ${c.ceiling_deno.cpu_us_per_req} µs · nginx ${c.ceiling_nginx.cpu_us_per_req} µs`,
+      `${x(c.cpu_ratio_to_deno)} of Deno.serve`,
+      "",
+    ],
+    [
+      "`/sign` cache hit with HMAC: req/s",
+      int(h.rps),
+      `Deno.serve ${int(c.ceiling_deno.rps)} · Deno.serve POST+HMAC ${int(h.ceiling_post.rps)} ` +
+      `(itself ${x(h.post_ratio_to_deno)} of Deno.serve)`,
+      `${x(h.ratio_to_deno)} · ${x(h.ratio_to_post)}`,
+      met(r, "/sign cache hit req/s vs bare Deno.serve"),
+    ],
+    [
+      "`/sign` cache hit: p50 / p99",
+      `${h.p50_ms} / ${h.p99_ms} ms`,
+      `Deno.serve p99 ${c.ceiling_deno.p99_ms} ms · POST+HMAC ${h.ceiling_post.p50_ms} / ${h.ceiling_post.p99_ms} ms`,
+      `p99 ${x(h.p99_ratio_to_deno)}`,
+      met(r, "/sign cache hit p99"),
+    ],
+    [
+      "`/sign` cache hit: server CPU per answer",
+      `${h.cpu_us_per_req} µs`,
+      `Deno.serve ${c.ceiling_deno.cpu_us_per_req} µs · POST+HMAC ${h.ceiling_post.cpu_us_per_req} µs`,
+      `${x(h.cpu_ratio_to_deno)} · ${x(h.cpu_ratio_to_post)}`,
+      "",
+    ],
+    [
+      "issuance, 1 CSR (pebble validates through acmems)",
+      s(i.n1_s),
+      `floor ${s(i.floor_n1_s)}`,
+      x(i.ratio_n1_to_floor),
+      "",
+    ],
+    ["issuance, 10 CSRs at once", s(i.n10_s), `floor ${s(i.floor_n10_s)}`, x(i.ratio_n10_to_floor), ""],
+    ["issuance, 50 CSRs at once", s(i.n50_s), `floor ${s(i.floor_n50_s)}`, x(i.ratio_n50_to_floor), ""],
+    ["50 at once vs 1", x(i.n50_over_n1), `floor ${x(i.floor_n50_over_n1)}`, "", met(r, "50 concurrent vs one")],
+    [
+      "issuance without validation (PEBBLE_VA_ALWAYS_VALID): 1 / 10 / 50 CSRs",
+      `${s(i.av_n1_s)} / ${s(i.av_n10_s)} / ${s(i.av_n50_s)}`,
+      `floor ${s(i.av_floor_n1_s)} / ${s(i.av_floor_n10_s)} / ${s(i.av_floor_n50_s)}`,
+      `50 vs 1: ${x(i.av_n50_over_n1)} (floor ${x(i.av_floor_n50_over_n1)})`,
+      "",
+    ],
+    [
+      "issuance overhead per certificate (1 CSR without validation, runs without poll wait)",
+      ms(i.overhead_ms_per_cert),
+      `acmems ${i.n1_fast_ms} ms vs floor ${i.floor_n1_fast_ms} ms (${i.fast_runs.acmems} and ${i.fast_runs.floor} ` +
+      `of ${i.fast_runs.of} runs)`,
+      x(i.n1_fast_ms / i.floor_n1_fast_ms),
+      met(r, "issuance overhead per certificate"),
+    ],
+    [
+      "issuance overhead per certificate, 10 / 50 at once without validation",
+      `${ms(i.overhead_n10_ms_per_cert)} / ${ms(i.overhead_n50_ms_per_cert)}`,
+      "",
+      "",
+      "",
+    ],
+    [
+      "RSS idle (`main.ts serve`)",
+      `${f.rss_idle_mb} MB`,
+      `Deno.serve ${f.ceiling_bare_rss_mb} MB`,
+      x(f.rss_idle_ratio_to_bare),
+      "",
+    ],
+    [
+      "RSS after the issuance run",
+      `${f.rss_after_mb} MB`,
+      `Deno.serve ${f.ceiling_bare_rss_mb} MB`,
+      x(f.rss_after_ratio_to_bare),
+      "",
+    ],
+    ["RSS after all wrk runs (peak)", `${f.rss_after_load_mb} MB (${f.rss_peak_mb} MB)`, "", "", ""],
+    [
+      "`check-config`: start to exit",
+      ms(f.check_config_ms),
+      `empty \`deno run\` ${ms(f.ceiling_noop_exit_ms)}`,
+      x(f.check_config_ratio_to_noop),
+      "",
+    ],
+    [
+      "`serve`: start to mgmt port accepting",
+      ms(f.serve_ready_ms),
+      `Deno.serve ${ms(f.ceiling_bare_ready_ms)}`,
+      x(f.serve_ready_ratio_to_bare),
+      "",
+    ],
+  ];
+  const table = rows.map((row) => `| ${row.join(" | ")} |`);
+  table.splice(1, 0, `| ${rows[0].map(() => "---").join(" | ")} |`);
+  const errors = [c.known, c.unknown, h].map((x) => x.socket_errors).reduce((a, b) => a + b, 0);
+  return [
+    `Run of ${r.date.slice(0, 16).replace("T", " ")} UTC (${r.duration_s} s), commit ${r.git.commit.slice(0, 12)}` +
+    `${r.git.product_dirty ? " with uncommitted product changes" : ""}; ${m.cores} cores (${m.cpu_model}), ` +
+    `load average ${m.load_avg_before.join(" ")} before, ${m.load_avg_after.join(" ")} after; Deno ${m.deno}. ` +
+    `wrk -t${r.settings.wrk_threads} -c${r.settings.wrk_connections}, ${r.settings.wrk_reps} × ` +
+    `${r.settings.wrk_seconds} s per target, medians; socket errors ${errors}, non-2xx on the cache-hit runs ` +
+    `${h.non2xx}; failed issuance runs ${i.failures.length}.`,
+    "",
+    ...table,
+  ].join("\n");
+}
+
+const START = "<!-- results:start -->";
+const END = "<!-- results:end -->";
+
+/** Replaces the text between the markers in `path` with the table for `r`. */
+export async function updateReadme(path: string, r: BenchResult): Promise<void> {
+  const text = await Deno.readTextFile(path);
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) throw new Error(`${path} has no ${START} … ${END} markers`);
+  await Deno.writeTextFile(path, `${text.slice(0, a + START.length)}\n${renderReadmeTable(r)}\n${text.slice(b)}`);
+  // deno fmt pads markdown tables; format now so `deno fmt --check` stays clean after a run.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stdout: "null", stderr: "null" }).output();
+}

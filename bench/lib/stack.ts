@@ -1,0 +1,276 @@
+/**
+ * The processes the benchmark and the load test run against: acmems (as a subprocess, with a known http-01 token),
+ * the ceilings (a bare Deno.serve, nginx serving a static file), and small helpers (config text, HMAC header,
+ * /proc memory, Prometheus counters).
+ */
+import {
+  type PeerProcess,
+  removeWorkDir,
+  runChecked,
+  spawnLogged,
+  stopOnFailure,
+} from "../../tests/support/process.ts";
+
+export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+export const BARE_SERVER = `${REPO_ROOT}bench/servers/bare.ts`;
+export const BARE_POST_SERVER = `${REPO_ROOT}bench/servers/bare_post.ts`;
+export const ACMEMS_WITH_TOKEN = `${REPO_ROOT}bench/servers/acmems_with_token.ts`;
+export const MAIN_TS = `${REPO_ROOT}main.ts`;
+export const NGINX_BIN = "/usr/sbin/nginx";
+
+/** A server process started by the bench. */
+export interface Server extends AsyncDisposable {
+  name: string;
+  pid: number;
+  /** The exact command line. */
+  command: string;
+  logFile: string;
+  proc: PeerProcess;
+  stop(): Promise<void>;
+}
+
+/** `http://127.0.0.1:PORT/…` answers (any status) within the wait. */
+async function httpAnswers(url: string, signal: AbortSignal, headers?: Record<string, string>): Promise<boolean> {
+  const response = await fetch(url, { signal, headers });
+  await response.body?.cancel();
+  return response.status > 0;
+}
+
+function server(name: string, command: string, proc: PeerProcess, onStop?: () => Promise<void>): Server {
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    stopped ??= (async () => {
+      await proc.stop();
+      await onStop?.();
+    })();
+  return { name, pid: proc.pid, command, logFile: proc.logFile, proc, stop, [Symbol.asyncDispose]: stop };
+}
+
+/** The Deno.serve ceiling: `deno run --allow-net bench/servers/bare.ts PORT TEXT`, a separate process. */
+export async function startBare(opts: { dir: string; port: number; text: string }): Promise<Server> {
+  const args = ["run", "--allow-net", BARE_SERVER, String(opts.port), opts.text];
+  const proc = spawnLogged({ name: "bare-deno", command: Deno.execPath(), args, logFile: `${opts.dir}/bare.log` });
+  await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
+  return server("bare-deno", `deno ${args.join(" ")}`, proc);
+}
+
+/** The /sign ceiling: bench/servers/bare_post.ts (read the body, check its HMAC, answer `chainFile`'s text). */
+export async function startBarePost(
+  opts: { dir: string; port: number; hmacKey: string; chainFile: string },
+): Promise<Server> {
+  const args = [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    BARE_POST_SERVER,
+    String(opts.port),
+    opts.hmacKey,
+    opts.chainFile,
+  ];
+  const proc = spawnLogged({ name: "bare-post", command: Deno.execPath(), args, logFile: `${opts.dir}/bare_post.log` });
+  await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
+  return server("bare-post", `deno ${args.slice(0, -2).join(" ")} <hmac-key> ${opts.chainFile}`, proc);
+}
+
+/**
+ * The nginx ceiling: one worker serving `/.well-known/acme-challenge/<token>` from a static file (the same bytes
+ * acmems answers), no access log, keep-alive without a request limit.
+ */
+export async function startStaticNginx(
+  opts: { dir: string; port: number; token: string; text: string },
+): Promise<Server> {
+  const dir = `${opts.dir}/nginx`;
+  await Deno.mkdir(`${dir}/root/.well-known/acme-challenge`, { recursive: true });
+  await Deno.mkdir(`${dir}/tmp`, { recursive: true });
+  // As root the worker runs as "nobody": it must be able to read the file and reach the temp paths.
+  for (const d of [opts.dir, dir, `${dir}/root`, `${dir}/root/.well-known`, `${dir}/root/.well-known/acme-challenge`]) {
+    await Deno.chmod(d, 0o755);
+  }
+  await Deno.writeTextFile(`${dir}/root/.well-known/acme-challenge/${opts.token}`, opts.text, { mode: 0o644 });
+  const logFile = `${dir}/nginx.log`;
+  const conf = `${dir}/nginx.conf`;
+  await Deno.writeTextFile(
+    conf,
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${logFile} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type text/plain;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  server {
+    listen 127.0.0.1:${opts.port};
+    root ${dir}/root;
+    location /.well-known/acme-challenge/ { }
+  }
+}
+`,
+  );
+  const base = ["-p", `${dir}/`, "-c", conf, "-e", logFile];
+  await runChecked(NGINX_BIN, [...base, "-t", "-q"]);
+  const args = [...base, "-g", "daemon off;"];
+  const proc = spawnLogged({ name: "nginx", command: NGINX_BIN, args, logFile });
+  await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
+  return server("nginx", `${NGINX_BIN} ${args.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}`, proc);
+}
+
+/** Settings of the acmems config the bench and the load test use. */
+export interface AcmemsSetup {
+  directoryUrl: string;
+  caFile: string;
+  mgmtPort: number;
+  challengePort: number;
+  hmacKey: string;
+  /** [mgmt] extras, e.g. `max-inflight = 4`. */
+  mgmtExtra?: string[];
+  logLevel?: string;
+}
+
+/** A realistic config: file cache, HMAC auth block for *.example.test, a named profile. */
+export function acmemsConfigText(s: AcmemsSetup): string {
+  return `# Written by the acmems benchmark / load test.
+[account]
+acme-server = ${s.directoryUrl}
+ca-file = ${s.caFile}
+dir = account
+accept-terms-of-service = yes
+profile = default
+
+[mgmt]
+listener = 127.0.0.1:${s.mgmtPort}
+sign-timeout = 60s
+${(s.mgmtExtra ?? []).join("\n")}
+
+[logging]
+level = ${s.logLevel ?? "info"}
+
+[verification "http"]
+type = http01
+listener = 127.0.0.1:${s.challengePort}
+
+[storage "cache"]
+type = file
+directory = cache
+
+[auth "hosts"]
+ip = 127.0.0.0/8
+hmac_type = sha256
+hmac_key = ${s.hmacKey}
+domain = *.example.test
+`;
+}
+
+export interface BenchAcmems extends Server {
+  mgmtUrl: string;
+  challengeUrl: string;
+  configFile: string;
+}
+
+/**
+ * Starts acmems as a subprocess (bench/servers/acmems_with_token.ts: `runServe` plus one planted http-01 answer)
+ * in `dir`, and waits until /ready answers 200 (listeners up, the CA's directory answered, the cache writable).
+ */
+export async function startAcmemsWithToken(opts: {
+  dir: string;
+  name?: string;
+  setup: AcmemsSetup;
+  host: string;
+  token: string;
+  keyAuthorization: string;
+  /** Extra deno flags before the script (e.g. `--cpu-prof`). */
+  denoFlags?: string[];
+}): Promise<BenchAcmems> {
+  const name = opts.name ?? "acmems";
+  await Deno.mkdir(opts.dir, { recursive: true });
+  const configFile = `${opts.dir}/acmems.ini`;
+  await Deno.writeTextFile(configFile, acmemsConfigText(opts.setup));
+  const args = [
+    "run",
+    "--allow-all",
+    "--quiet",
+    ...(opts.denoFlags ?? []),
+    ACMEMS_WITH_TOKEN,
+    configFile,
+    "http",
+    opts.host,
+    opts.token,
+  ];
+  const command = `deno ${args.join(" ")} <keyauth>`;
+  const proc = spawnLogged({
+    name,
+    command: Deno.execPath(),
+    args: [...args, opts.keyAuthorization],
+    logFile: `${opts.dir}/${name}.log`,
+    cwd: opts.dir,
+    env: { NO_COLOR: "1" },
+  });
+  const mgmtUrl = `http://127.0.0.1:${opts.setup.mgmtPort}`;
+  await stopOnFailure(proc, () =>
+    proc.waitFor(async (signal) => {
+      const response = await fetch(`${mgmtUrl}/ready`, { signal }); // listeners up and the CA answered
+      await response.body?.cancel();
+      return response.status === 200;
+    }, { timeoutMs: 30_000, intervalMs: 50 }));
+  return {
+    ...server(name, command, proc),
+    mgmtUrl,
+    challengeUrl: `http://127.0.0.1:${opts.setup.challengePort}`,
+    configFile,
+  };
+}
+
+/** `Authentication: hmac name=sha256, hash=<hex>` for a body. */
+export async function hmacHeader(key: string, body: string): Promise<string> {
+  const k = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(key),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    [
+      "sign",
+    ],
+  );
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(body)));
+  return `hmac name=sha256, hash=${Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** VmRSS and VmHWM (peak) of a process in MiB, from /proc/PID/status. */
+export async function memoryMb(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const field = (name: string) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))?.[1] ?? NaN) / 1024;
+  return { rss: Math.round(field("VmRSS") * 10) / 10, hwm: Math.round(field("VmHWM") * 10) / 10 };
+}
+
+/** The sum of every sample of `metric` whose labels include `labels`, from a Prometheus text page. */
+export function metricSum(text: string, metric: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/);
+    if (!m || m[1] !== metric) continue;
+    const wanted = Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`));
+    if (wanted) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** GET /metrics of an acmems (from 127.0.0.1, a default metrics-ip). */
+export async function fetchMetrics(mgmtUrl: string): Promise<string> {
+  const response = await fetch(`${mgmtUrl}/metrics`);
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`GET ${mgmtUrl}/metrics: ${response.status} ${text}`);
+  return text;
+}
+
+/** A random base64url string of `bytes` bytes (tokens). */
+export function randomToken(bytes = 32): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+export { removeWorkDir };
