@@ -159,14 +159,13 @@ export class App {
           },
         }),
     });
+    const served = metrics.challengeAnswers.bind({ result: "served" });
+    const notFound = metrics.challengeAnswers.bind({ result: "not_found" });
     for (const verification of config.verifications.values()) {
       if (verification.type !== "http01") continue;
       this.responders.set(
         verification.name,
-        new Http01Responder({
-          served: () => metrics.challengeAnswers.inc({ result: "served" }),
-          notFound: () => metrics.challengeAnswers.inc({ result: "not_found" }),
-        }),
+        new Http01Responder({ served: () => served(), notFound: () => notFound() }),
       );
     }
     this.#gen = this.#generation(config, undefined);

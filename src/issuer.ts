@@ -164,6 +164,7 @@ export class Issuer {
   readonly #background = new Set<Promise<unknown>>();
   readonly #owner: string;
   readonly #expiringSent = new Map<CacheKey, number>();
+  readonly #keys = new Map<string, CacheKey>();
 
   constructor(opts: IssuerOptions) {
     this.#opts = opts;
@@ -196,9 +197,17 @@ export class Issuer {
     return storage;
   }
 
-  /** The cache key of a request. */
-  keyFor(request: Pick<IssueRequest, "profile" | "csrDer">): Promise<CacheKey> {
-    return cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
+  /** The cache key of a request (remembered by CSR hash and profile when the hash is known). */
+  async keyFor(request: Pick<IssueRequest, "profile" | "csrDer"> & { csrSha256?: string }): Promise<CacheKey> {
+    if (!request.csrSha256) return await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
+    const memo = `${request.profile ?? ""}\u0000${request.csrSha256}`;
+    let key = this.#keys.get(memo);
+    if (key === undefined) {
+      key = await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
+      if (this.#keys.size >= 10_000) this.#keys.clear();
+      this.#keys.set(memo, key);
+    }
+    return key;
   }
 
   /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
@@ -209,7 +218,8 @@ export class Issuer {
 
     let cached: Entry | null = null;
     for (const [k, f] of this.#finished) if (f.expires <= now.getTime()) this.#finished.delete(k);
-    if (!storage.ephemeral) cached = await storage.get(key);
+    // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
+    if (!storage.ephemeral) cached = storage.peek ? await storage.peek(key) : await storage.get(key);
     // Results kept in memory: always for `none`, and for a storage that could not be written (disk full, read-only).
     cached ??= this.#finished.get(key)?.entry ?? null;
     if (cached) {

@@ -47,6 +47,16 @@ export class Counter implements Metric {
     return this.#values.get(labelText(labels))?.value ?? 0;
   }
 
+  /** An increment for fixed labels, with the label text computed once (for hot paths). */
+  bind(labels: Labels): (by?: number) => void {
+    const key = labelText(labels);
+    return (by = 1) => {
+      const current = this.#values.get(key);
+      if (current) current.value += by;
+      else this.#values.set(key, { labels, value: by });
+    };
+  }
+
   render(): string[] {
     return [...this.#values.values()].map((v) => `${this.name}${labelText(v.labels)} ${formatNumber(v.value)}`);
   }

@@ -190,13 +190,40 @@ export interface CsrParser {
   clear(): void;
 }
 
+/** windows-1252 gives every byte its own character, so a decoded body is an exact map key. */
+const BODY_KEY = new TextDecoder("windows-1252");
+
 export function createCsrParser(options: { maxEntries: number }): CsrParser {
   const maxEntries = Math.max(0, Math.floor(options.maxEntries));
   const cache = new Map<string, ParsedCsr>();
   // Identical CSRs arriving together share one verification.
   const pending = new Map<string, Promise<CsrParseResult>>();
+  // Exact bodies seen before, so a repeated request skips PEM decoding and hashing; body key by DER hash.
+  const byBody = new Map<string, ParsedCsr>();
+  const bodyOf = new Map<string, string>();
+  const evictOldest = () => {
+    const oldest = cache.keys().next().value!;
+    cache.delete(oldest);
+    const body = bodyOf.get(oldest);
+    if (body !== undefined) byBody.delete(body);
+    bodyOf.delete(oldest);
+  };
   return {
     async parse(body) {
+      const bodyKey = typeof body === "string" ? body : BODY_KEY.decode(body);
+      const known = byBody.get(bodyKey);
+      if (known && cache.get(known.sha256) === known) {
+        cache.delete(known.sha256);
+        cache.set(known.sha256, known);
+        return { ok: true, csr: known };
+      }
+      const remember = (csr: ParsedCsr) => {
+        if (maxEntries === 0 || bodyKey.length > 65_536) return;
+        const previous = bodyOf.get(csr.sha256);
+        if (previous !== undefined) byBody.delete(previous);
+        byBody.set(bodyKey, csr);
+        bodyOf.set(csr.sha256, bodyKey);
+      };
       const pem = extractCsrDer(body);
       if (!pem.ok) return refuse(415, pem.code, pem.reason);
       const hash = await sha256Hex(pem.der);
@@ -204,6 +231,7 @@ export function createCsrParser(options: { maxEntries: number }): CsrParser {
       if (hit) {
         cache.delete(hash);
         cache.set(hash, hit);
+        remember(hit);
         return { ok: true, csr: hit };
       }
       const inFlight = pending.get(hash);
@@ -214,7 +242,8 @@ export function createCsrParser(options: { maxEntries: number }): CsrParser {
         const result = await parsing;
         if (result.ok && maxEntries > 0) {
           cache.set(hash, result.csr);
-          while (cache.size > maxEntries) cache.delete(cache.keys().next().value!);
+          remember(result.csr);
+          while (cache.size > maxEntries) evictOldest();
         }
         return result;
       } finally {
@@ -226,6 +255,8 @@ export function createCsrParser(options: { maxEntries: number }): CsrParser {
     },
     clear() {
       cache.clear();
+      byBody.clear();
+      bodyOf.clear();
     },
   };
 }

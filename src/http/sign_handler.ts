@@ -82,11 +82,11 @@ export function createMgmtHandler(
 
   return async (request, info) => {
     const started = Date.now();
-    const url = new URL(request.url);
-    if (url.pathname !== "/sign") {
+    if (pathOf(request.url) !== "/sign") {
       const extra = deps.extraRoutes?.(request, info);
       if (extra) return await extra;
-      return text(404, `Not found: ${url.pathname}. Certificates are requested with POST /sign.`);
+      const pathname = new URL(request.url).pathname;
+      return text(404, `Not found: ${pathname}. Certificates are requested with POST /sign.`);
     }
     // One context for the whole request, so a reload in the middle never mixes two configs.
     const { config, policy, issuer } = deps.current?.() ?? deps;
@@ -307,4 +307,12 @@ async function readBody(request: Request, length: number, max: number, timeoutMs
     offset += chunk.length;
   }
   return body;
+}
+
+/** The path of a request URL (`http://host:port/path?query`) without building a URL object. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
 }

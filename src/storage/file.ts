@@ -54,6 +54,8 @@ export class FileStorage implements Storage {
   readonly renewActiveDays: number;
   readonly #opts: FileStorageOptions;
   readonly #locks = new Map<CacheKey, { file: Deno.FsFile; fence: number }>();
+  /** Entries parsed by `peek`, with the stat stamp of the file they came from. */
+  readonly #peeked = new Map<CacheKey, { stamp: string; entry: Entry }>();
   #ready: Promise<void> | undefined;
 
   constructor(opts: FileStorageOptions) {
@@ -120,6 +122,33 @@ export class FileStorage implements Storage {
       if (seen && seen.getTime() > Date.parse(entry.lastFetchedAt)) entry.lastFetchedAt = seen.toISOString();
     } catch {
       // Never fetched since it was written.
+    }
+    return entry;
+  }
+
+  /**
+   * `get` for readers, revalidated by one stat: while the file keeps its inode, size and mtime (a put renames a new
+   * file into place; any other write changes the size or the mtime), the entry parsed last time is returned as is.
+   */
+  async peek(key: CacheKey): Promise<Entry | null> {
+    let stamp: string;
+    try {
+      const info = await Deno.stat(this.#path(key, ".json"));
+      stamp = `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+    } catch {
+      this.#peeked.delete(key);
+      return await this.get(key);
+    }
+    const known = this.#peeked.get(key);
+    if (known && known.stamp === stamp) return known.entry;
+    const entry = await this.get(key);
+    if (entry) {
+      this.#peeked.delete(key);
+      this.#peeked.set(key, { stamp, entry });
+      // About 5 KiB per entry: keep the 1000 most recently parsed.
+      if (this.#peeked.size > 1000) this.#peeked.delete(this.#peeked.keys().next().value!);
+    } else {
+      this.#peeked.delete(key);
     }
     return entry;
   }

@@ -139,6 +139,11 @@ export interface Storage {
   readonly leaseMs?: number;
 
   get(key: CacheKey): Promise<Entry | null>;
+  /**
+   * Optional: like `get`, for a caller that only reads the entry (the /sign hit path). The result may be shared
+   * between callers and must not be changed; its `lastFetchedAt` may be older than what `get` returns.
+   */
+  peek?(key: CacheKey): Promise<Entry | null>;
   claim(key: CacheKey, owner: string, leaseMs: number): Promise<Claim | Held>;
   /** Waits until the holder releases (or its lease ends) or the signal aborts; then the caller reads again. */
   waitForRelease(key: CacheKey, signal: AbortSignal): Promise<void>;
