@@ -22,6 +22,8 @@ import {
   type AcmeProblem,
   AcmeTimeoutError,
   AcmeUnsupportedError,
+  ariCertId,
+  decodePem,
   encodePem,
   isProblem,
   splitPemChain,
@@ -34,7 +36,6 @@ import type { Logger } from "./log.ts";
 import type { AcmemsMetrics } from "./metrics.ts";
 import type { NotificationPayload } from "./notify.ts";
 import type { NotifyEvent } from "./config/types.ts";
-import { ariCertIdOf } from "./renewal/ari_id.ts";
 import { chooseRenewalPoint, type Due, renewalBackoffMs, renewalDue } from "./renewal/due.ts";
 import { ClaimLostError, LeaseKeeper } from "./storage/lease.ts";
 import { NoneStorage } from "./storage/none.ts";
@@ -306,15 +307,16 @@ export class Issuer {
     }
   }
 
-  /** Counts the cache result and records the entry's times for the per-certificate gauges. */
-  #note(key: CacheKey, entry: Entry, due: Due, now: Date): void {
+  /** Records the entry's times for the per-certificate gauges; `fetchedNow` when a client just fetched it. */
+  #note(key: CacheKey, entry: Entry, due: Due, fetchedNow?: Date): void {
     const metrics = this.#opts.metrics;
     if (!metrics) return;
+    const lastFetch = Math.max(Date.parse(entry.lastFetchedAt), fetchedNow?.getTime() ?? 0);
     metrics.noteCertificate(key, {
       name: entry.names[0],
       notAfter: Date.parse(entry.notAfter) / 1000,
       dueAt: due.at.getTime() / 1000,
-      lastFetch: Math.max(Date.parse(entry.lastFetchedAt), now.getTime()) / 1000,
+      lastFetch: lastFetch / 1000,
       lastRenewalFailure: entry.renewal?.lastFailureAt ? Date.parse(entry.renewal.lastFailureAt) / 1000 : undefined,
     });
   }
@@ -629,7 +631,7 @@ export class Issuer {
     let certId: string;
     try {
       if (!await client.supportsAri()) return;
-      certId = entry.ari?.certId ?? ariCertIdOf(entry.chain.split("\n\n")[0]);
+      certId = entry.ari?.certId ?? ariCertId(entry.chain.split("\n\n")[0]);
     } catch (error) {
       this.#opts.log.debug("ari: no certificate id", { names: entry.names, error: String(error) });
       return;
@@ -774,7 +776,7 @@ export class Issuer {
             skipped.push(claim);
             continue;
           }
-          this.#noteSweep(claim.key, entry, renewalDue(entry, storage.renewWithinDays, now), now);
+          this.#note(claim.key, entry, renewalDue(entry, storage.renewWithinDays, now));
           await this.#renew(storage, claim.key, entry, stats, client, claim);
         }
       }
@@ -812,7 +814,7 @@ export class Issuer {
     if (ariRefreshDue(entry, now)) await this.#refreshAri(storage, key);
     const current = (await storage.get(key)) ?? entry;
     const due = renewalDue(current, storage.renewWithinDays, now);
-    this.#noteSweep(key, current, due, now);
+    this.#note(key, current, due);
     this.#checkExpiring(key, current, now);
     if (!due.due || !renew) return;
     const next = current.renewal?.nextAttemptAt ? Date.parse(current.renewal.nextAttemptAt) : 0;
@@ -837,7 +839,7 @@ export class Issuer {
     claim?: Claim,
   ): Promise<void> {
     const request: IssueRequest = {
-      csrDer: decodeCsr(current.csr),
+      csrDer: decodePem(current.csr, ["CERTIFICATE REQUEST"]).der,
       csrSha256: "",
       names: current.names,
       profile: current.profile,
@@ -880,19 +882,6 @@ export class Issuer {
       });
       this.#opts.log.warn("background renewal failed", { names: current.names, reason });
     }
-  }
-
-  #noteSweep(key: CacheKey, entry: Entry, due: Due, now: Date): void {
-    const metrics = this.#opts.metrics;
-    if (!metrics) return;
-    metrics.noteCertificate(key, {
-      name: entry.names[0],
-      notAfter: Date.parse(entry.notAfter) / 1000,
-      dueAt: due.at.getTime() / 1000,
-      lastFetch: Date.parse(entry.lastFetchedAt) / 1000,
-      lastRenewalFailure: entry.renewal?.lastFailureAt ? Date.parse(entry.renewal.lastFailureAt) / 1000 : undefined,
-    });
-    void now;
   }
 
   /** `expiring`: within expiring-days of notAfter and not renewed; at most once a day per certificate. */
@@ -1059,11 +1048,6 @@ class ValidationFailed extends Error {
 
 function displayName(authorization: AcmeAuthorization): string {
   return `${authorization.wildcard ? "*." : ""}${authorization.identifier.value}`;
-}
-
-function decodeCsr(pem: string): Uint8Array {
-  const body = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-  return Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
 }
 
 /** Leaf first, one empty line between PEM blocks, a final newline. */
