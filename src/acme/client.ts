@@ -506,8 +506,6 @@ export class AcmeClient {
         url,
         headers: { "content-type": JOSE, ...(opts.accept ? { accept: opts.accept } : {}) },
         signal: opts.signal,
-        // POST-as-GET reads; everything else creates or changes state at the CA.
-        idempotent: payload === undefined,
         body: async () => {
           // The pool is newest-first, so after a badNonce this is the nonce from that answer.
           const nonce = await this.#takeNonce(opts.signal);

@@ -5,10 +5,7 @@
  * - Each attempt has its own timeout (`timeoutMs`, via AbortSignal); a timeout throws `AcmeTimeoutError`
  *   and is not retried (the CA may have acted on the request, and the time budget is spent).
  * - Network errors (refused, reset, DNS, TLS) and 5xx answers are retried up to `retries` times with
- *   exponential backoff. Exception: a 500 to a request that is not idempotent (a POST that creates or changes
- *   something: newOrder, finalize, newAccount) is returned at once, because the CA may already have acted on it
- *   and repeating it would, for example, place a second order; 502, 503 and 504 (the request did not reach the
- *   CA's logic, or the CA asks to come back) are still retried. A 5xx `Retry-After` longer than `maxRetryAfterMs` is not waited for: that
+ *   exponential backoff. A 5xx `Retry-After` longer than `maxRetryAfterMs` is not waited for: that
  *   response is returned at once. Exhausted network retries throw `AcmeNetworkError`.
  * - A 429 (or any other 4xx) is returned at once: this layer never sleeps on a rate limit.
  * - The request body is produced by a callback per attempt, so a JWS can be re-signed with a fresh nonce.
@@ -57,8 +54,6 @@ export interface HttpRequest {
   body?: () => Promise<string>;
   /** Aborts the request and backoff sleeps. */
   signal?: AbortSignal;
-  /** Safe to repeat after a 500 (default: true for GET and HEAD, false for POST; POST-as-GET sets it). */
-  idempotent?: boolean;
 }
 
 /** A fully read response. */
@@ -111,7 +106,7 @@ export class HttpTransport {
         continue;
       }
       this.#onResponse?.(response);
-      if (!retryable(req, response.status) || attempt >= this.retries) return response;
+      if (response.status < 500 || response.status === 501 || attempt >= this.retries) return response;
       let delay = backoffDelay(attempt, this.#baseDelay, this.#maxDelay);
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
       if (retryAfter) {
@@ -178,11 +173,4 @@ function nonNegative(name: string, value: number): number {
 function nonNegativeInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 0) throw new RangeError(`${name} must be an integer >= 0, got ${value}`);
   return value;
-}
-
-/** Whether a 5xx answer to `req` may be repeated (see the contract at the top). */
-function retryable(req: HttpRequest, status: number): boolean {
-  if (status < 500 || status === 501) return false;
-  if (status === 500) return req.idempotent ?? req.method !== "POST";
-  return true;
 }

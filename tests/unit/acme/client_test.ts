@@ -93,21 +93,6 @@ Deno.test("503 beyond the retry budget surfaces as the CA's problem", async () =
   );
 });
 
-Deno.test("500 on newOrder is not repeated (the CA may have placed it); 500 on a POST-as-GET is", async () => {
-  let reads = 0;
-  await withStub({
-    "POST /new-order": () => problem(500, "serverInternal", "could not find an order for the given certificate"),
-    "POST /order/1": (_req, s) => ++reads === 1 ? problem(500, "serverInternal", "database hiccup") : json(order(s)),
-  }, async (client, stub) => {
-    const e = await assertRejects(() => client.newOrder({ identifiers: ["a.test"] }));
-    assert(isProblem(e, "serverInternal") && e.status === 500, String(e));
-    assertEquals(count(stub, "POST", "/new-order"), 1);
-    const o = await client.getOrder(`${stub.origin}/order/1`);
-    assertEquals(o.status, "pending");
-    assertEquals(count(stub, "POST", "/order/1"), 2);
-  }, { retries: 2 });
-});
-
 Deno.test("a CA that never answers: timeout error, no hang", async () => {
   const held: (() => void)[] = [];
   await withStub({
