@@ -10,6 +10,7 @@ need_peers() {
   for bin in pebble named nginx dig nsupdate openssl curl wget shellcheck systemd-analyze wrk; do
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || return 0
   done
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || return 0
   [ "$(dpkg-query -W -f='${Version}' pebble 2>/dev/null)" = "2.10.0+ds1-2" ] || return 0
   return 1
 }
@@ -17,7 +18,7 @@ if need_peers; then
   if [ "$(id -u)" = 0 ]; then
     bash .ci/install-peers.sh || { echo "scripts/test.sh: installing the test peers failed" >&2; exit 1; }
   else
-    echo "scripts/test.sh: test peers missing (pebble 2.10, bind9, nginx): run 'sudo bash .ci/install-peers.sh'" >&2
+    echo "scripts/test.sh: test peers missing (pebble 2.10, bind9, nginx, postgresql): run 'sudo bash .ci/install-peers.sh'" >&2
     exit 1
   fi
 fi

@@ -143,6 +143,8 @@ interface OrderContext {
   storage: Storage;
   claim: Claim;
   keeper: LeaseKeeper;
+  /** This request waited for another holder's order of the same CSR (it must not order a second time). */
+  waited?: boolean;
 }
 
 interface Obtained {
@@ -158,7 +160,14 @@ export class Issuer {
   readonly #opts: IssuerOptions;
   readonly #none = new NoneStorage("none");
   readonly #inflight = new Map<CacheKey, Promise<Obtained>>();
-  readonly #finished = new Map<CacheKey, { entry: Entry; expires: number }>();
+  /**
+   * Results kept in memory: for a storage that could not be written (disk full, read-only), served as hits until
+   * they expire; and, for `none`, the result of an order that outlived its requester (sign-timeout), handed out once
+   * to the retry (`once`) so the order is not wasted while caching stays off.
+   */
+  /** Orders whose requester timed out (followed once each). */
+  readonly #abandoned = new WeakSet<Promise<Obtained>>();
+  readonly #finished = new Map<CacheKey, { entry: Entry; expires: number; once?: boolean }>();
   readonly #touched = new Map<CacheKey, number>();
   readonly #ariRefreshing = new Set<CacheKey>();
   /** Fire-and-forget work (touches, ARI refreshes) that shutdown waits for. */
@@ -221,8 +230,15 @@ export class Issuer {
     for (const [k, f] of this.#finished) if (f.expires <= now.getTime()) this.#finished.delete(k);
     // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
     if (!storage.ephemeral) cached = storage.peek ? await storage.peek(key) : await storage.get(key);
-    // Results kept in memory: always for `none`, and for a storage that could not be written (disk full, read-only).
-    cached ??= this.#finished.get(key)?.entry ?? null;
+    const kept = cached ? undefined : this.#finished.get(key);
+    if (kept?.once) {
+      // `none`: the retry of a request that timed out gets the order's result, once; caching stays off.
+      this.#finished.delete(key);
+      const due = renewalDue(kept.entry, storage.renewWithinDays, now);
+      this.#note(key, kept.entry, due, now);
+      return this.#result(kept.entry, "miss", due);
+    }
+    cached ??= kept?.entry ?? null;
     if (cached) {
       const due = renewalDue(cached, storage.renewWithinDays, now);
       if (!due.due || storage.ephemeral) {
@@ -251,9 +267,14 @@ export class Issuer {
       } catch (error) {
         const stale = this.#stale(cached, storage, error);
         if (stale) return stale;
-        throw this.#classify(error, request);
+        throw this.#failed(error, request);
       }
       order = this.#obtain(client, request, storage, key, cached);
+      // A failed renewal of a cached certificate backs off for /sign as it does for the sweep.
+      if (cached && !storage.ephemeral) {
+        const renewing = cached;
+        order.catch((error) => this.#track(this.#renewalFailed(storage, key, renewing, request, error)));
+      }
       this.#inflight.set(key, order);
       // Observe the background promise so a client that gave up does not leave an unhandled rejection.
       order.catch(() => {}).finally(() => this.#inflight.delete(key));
@@ -265,6 +286,7 @@ export class Issuer {
     });
     try {
       const obtained = await Promise.race([order, timeout]);
+      if (storage.ephemeral) this.#finished.delete(key); // this request got the result: nothing to hand out later
       this.#touch(storage, key, this.#now());
       const due = renewalDue(obtained.entry, storage.renewWithinDays, this.#now());
       this.#note(key, obtained.entry, due, this.#now());
@@ -277,6 +299,7 @@ export class Issuer {
           names: request.names,
           client: request.client,
         });
+        this.#followAbandoned(order, request, storage, key);
         throw new IssueError(
           503,
           "The CA has not finished this order yet; it goes on in the background: retry this request later",
@@ -293,18 +316,49 @@ export class Issuer {
         clearTimeout(wait);
         if (Date.now() < deadline) return await this.issue(request, deadline, true);
       }
-      const failure = this.#classify(error, request);
-      this.#opts.onEvent?.("issue-failed", {
-        names: request.names,
-        message: failure.message,
-        status: failure.status,
-        client: request.client,
-        errorId: failure.errorId,
-      });
-      throw failure;
+      throw this.#failed(error, request);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Classifies a failed /sign issuance and tells the notifiers (`issue-failed`). */
+  #failed(error: unknown, request: IssueRequest): IssueError {
+    const failure = this.#classify(error, request);
+    this.#opts.onEvent?.("issue-failed", {
+      names: request.names,
+      message: failure.message,
+      status: failure.status,
+      client: request.client,
+      errorId: failure.errorId,
+    });
+    return failure;
+  }
+
+  /**
+   * An order whose requester gave up (sign-timeout) goes on: its failure is still reported (once per order), and for
+   * `none` its result is kept for the client's retry.
+   */
+  #followAbandoned(order: Promise<Obtained>, request: IssueRequest, storage: Storage, key: CacheKey): void {
+    if (this.#abandoned.has(order)) return;
+    this.#abandoned.add(order);
+    order.then(
+      (obtained) => {
+        if (storage.ephemeral) {
+          const expires = Date.now() + (this.#opts.resultTtlMs ?? 600_000);
+          this.#finished.set(key, { entry: obtained.entry, expires, once: true });
+        }
+      },
+      (error) => {
+        const failure = this.#failed(error, request);
+        this.#opts.log.warn("background order failed after its client's sign-timeout", {
+          names: request.names,
+          status: failure.status,
+          errorId: failure.errorId,
+          error: failure.message,
+        });
+      },
+    );
   }
 
   /** Records the entry's times for the per-certificate gauges; `fetchedNow` when a client just fetched it. */
@@ -369,6 +423,7 @@ export class Issuer {
     const timer = setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now()));
     const leaseMs = storage.leaseMs ?? 60_000;
     let next = preclaimed;
+    let waited = false;
     try {
       while (true) {
         if (abort.signal.aborted) throw new AcmeTimeoutError("", "Gave up on this order at its deadline");
@@ -392,6 +447,7 @@ export class Issuer {
             names: request.names,
             heldBy: claim.heldBy,
           });
+          waited = true;
           await storage.waitForRelease(key, abort.signal);
           if (abort.signal.aborted) throw new AcmeTimeoutError("", "Gave up waiting for another order of this CSR");
           const current = await storage.get(key);
@@ -407,11 +463,18 @@ export class Issuer {
             return { entry: current, ordered: false };
           }
           const old = current ?? previous;
-          const entry = await this.#order(client, request, key, deadline, old?.ari?.certId, { storage, claim, keeper });
+          const entry = await this.#order(client, request, key, deadline, old?.ari?.certId, {
+            storage,
+            claim,
+            keeper,
+            waited,
+          });
           keeper.check();
           // A renewal is not a client fetch: keep the old activity time (issue() records real fetches).
           if (old) entry.lastFetchedAt = old.lastFetchedAt;
-          await this.#lookupAri(client, entry);
+          // The ARI lookup is a CA call too: only while the lease holds (a fenced-out holder stops here).
+          await this.#lookupAri(client, entry, keeper);
+          keeper.check();
           let stored: boolean;
           try {
             stored = await storage.put(claim, entry);
@@ -431,9 +494,6 @@ export class Issuer {
               "Another instance took over this order's storage claim; the certificate was not cached",
               "taken-over",
             );
-          }
-          if (storage.ephemeral) {
-            this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
           }
           this.#opts.metrics?.issuanceSeconds.observe((Date.now() - started) / 1000);
           this.#opts.log.info("certificate issued", {
@@ -511,7 +571,7 @@ export class Issuer {
     const signal = keeper.signal;
     const solver = this.#opts.solvers.get(request.verification);
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
-    let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper) : undefined;
+    let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper, ctx.waited) : undefined;
     if (!order) {
       log.debug("acme new order", { names: request.names, profile: request.profile, replaces });
       try {
@@ -587,6 +647,7 @@ export class Issuer {
     url: string,
     request: IssueRequest,
     keeper: LeaseKeeper,
+    waited = false,
   ): Promise<AcmeOrder | undefined> {
     const { log } = this.#opts;
     let order: AcmeOrder;
@@ -611,6 +672,16 @@ export class Issuer {
       });
       return undefined;
     }
+    if (order.status === "invalid" && waited) {
+      // The holder this request waited for failed: its answer is ours too, not a second order.
+      const reason = order.error?.detail ?? "the order became invalid";
+      log.info("the order this request waited for failed", { names: request.names, order: url, reason });
+      throw new IssueError(
+        503,
+        `Another instance's order for this CSR failed (${reason}); retry this request later`,
+        this.#opts.retryAfterSeconds ?? 10,
+      );
+    }
     if (order.status === "invalid") {
       log.info("the order of an earlier holder failed; placing a new one", { names: request.names, order: url });
       return undefined;
@@ -625,12 +696,14 @@ export class Issuer {
     return result;
   }
 
-  /** Asks the CA for the renewal window (best effort); updates `entry.ari` in place. */
-  async #lookupAri(client: AcmeClient, entry: Entry): Promise<void> {
+  /** Asks the CA for the renewal window (best effort); updates `entry.ari` in place; stops when `keeper` loses. */
+  async #lookupAri(client: AcmeClient, entry: Entry, keeper?: LeaseKeeper): Promise<void> {
     const now = this.#now();
+    const signal = keeper?.signal;
     let certId: string;
     try {
-      if (!await client.supportsAri()) return;
+      keeper?.check();
+      if (!await client.supportsAri({ signal })) return;
       certId = entry.ari?.certId ?? ariCertId(entry.chain.split("\n\n")[0]);
     } catch (error) {
       this.#opts.log.debug("ari: no certificate id", { names: entry.names, error: String(error) });
@@ -638,7 +711,8 @@ export class Issuer {
     }
     const previous = entry.ari;
     try {
-      const info = await client.renewalInfo({ certId });
+      keeper?.check();
+      const info = await client.renewalInfo({ certId }, { signal });
       const window = { start: info.suggestedWindow.start.toISOString(), end: info.suggestedWindow.end.toISOString() };
       const sameWindow = previous?.window?.start === window.start && previous?.window?.end === window.end;
       entry.ari = {
@@ -653,6 +727,7 @@ export class Issuer {
       if (info.explanationURL) entry.ari.explanationURL = info.explanationURL;
       this.#opts.log.debug("ari window", { names: entry.names, ...entry.ari });
     } catch (error) {
+      if (keeper?.signal.aborted) throw keeper.signal.reason;
       // A missing, failing or malformed answer: fall back to the rule without ARI, ask again later.
       entry.ari = {
         certId,
@@ -660,8 +735,6 @@ export class Issuer {
         fetchedAt: now.toISOString(),
         lastError: error instanceof Error ? error.message : String(error),
       };
-      if (previous?.window) entry.ari.window = previous.window;
-      if (previous?.chosen) entry.ari.chosen = previous.chosen;
       this.#opts.log.warn("ari lookup failed", { names: entry.names, error: entry.ari.lastError });
     }
   }
@@ -793,7 +866,7 @@ export class Issuer {
   ): Promise<void> {
     const now = this.#now();
     const entry = await storage.get(key);
-    if (!entry || entry.directoryUrl !== this.#opts.directoryUrl) return;
+    if (!entry) return;
     const activeSince = now.getTime() - storage.renewActiveDays * 86_400_000;
     const active = Date.parse(entry.lastFetchedAt) >= activeSince;
     if (!active) {
@@ -811,6 +884,8 @@ export class Issuer {
       }
       return;
     }
+    // Another CA's entries (after an acme-server change) are only removed once expired, never renewed here.
+    if (entry.directoryUrl !== this.#opts.directoryUrl) return;
     if (ariRefreshDue(entry, now)) await this.#refreshAri(storage, key);
     const current = (await storage.get(key)) ?? entry;
     const due = renewalDue(current, storage.renewWithinDays, now);
@@ -847,6 +922,8 @@ export class Issuer {
       storage: storage.name,
     };
     let running = this.#inflight.get(key);
+    // Whoever starts the order records its failure (a /sign that started it already does).
+    const created = !running;
     if (running && claim) {
       await storage.release(claim);
       claim = undefined;
@@ -862,26 +939,38 @@ export class Issuer {
       this.#opts.metrics?.renewals.inc({ result: "ok" });
     } catch (error) {
       stats.failed++;
-      this.#opts.metrics?.renewals.inc({ result: "failed" });
-      const reason = this.#classify(error, request).message;
-      this.#opts.onEvent?.("renewal-failed", {
-        names: current.names,
-        message: `Background renewal failed; retrying with backoff: ${reason}`,
-        notAfter: current.notAfter,
-      });
-      await this.#update(storage, key, (e) => {
-        const failures = (e.renewal?.failures ?? 0) + 1;
-        e.renewal = {
-          ...e.renewal,
-          failures,
-          lastError: reason,
-          lastFailureAt: this.#now().toISOString(),
-          nextAttemptAt: new Date(this.#now().getTime() + renewalBackoffMs(failures)).toISOString(),
-        };
-        return Promise.resolve(true);
-      });
-      this.#opts.log.warn("background renewal failed", { names: current.names, reason });
+      if (created) await this.#renewalFailed(storage, key, current, request, error);
     }
+  }
+
+  /** A renewal failed: count it, tell the notifiers, and record the backoff (1 min, 10 min, 100 min, then daily). */
+  async #renewalFailed(
+    storage: Storage,
+    key: CacheKey,
+    current: Entry,
+    request: IssueRequest,
+    error: unknown,
+  ): Promise<void> {
+    this.#opts.metrics?.renewals.inc({ result: "failed" });
+    const reason = this.#classify(error, request).message;
+    this.#opts.onEvent?.("renewal-failed", {
+      names: current.names,
+      message: `Renewal failed; retrying with backoff: ${reason}`,
+      notAfter: current.notAfter,
+    });
+    await this.#update(storage, key, (e) => {
+      const failures = (e.renewal?.failures ?? 0) + 1;
+      e.renewal = {
+        ...e.renewal,
+        failures,
+        lastError: reason,
+        lastFailureAt: this.#now().toISOString(),
+        nextAttemptAt: new Date(this.#now().getTime() + renewalBackoffMs(failures)).toISOString(),
+      };
+      this.#note(key, e, renewalDue(e, storage.renewWithinDays, this.#now()));
+      return Promise.resolve(true);
+    });
+    this.#opts.log.warn("background renewal failed", { names: current.names, reason });
   }
 
   /** `expiring`: within expiring-days of notAfter and not renewed; at most once a day per certificate. */

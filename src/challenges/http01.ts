@@ -84,12 +84,8 @@ export class Http01Responder {
   /** The handler for this verification's challenge listeners. Hot path (a CA's validation bursts): no URL object. */
   handle = (request: Request): Response | Promise<Response> => {
     const method = request.method;
-    if (method !== "GET" && method !== "HEAD") {
-      return new Response("Only GET is supported for ACME challenges.\n", {
-        status: 405,
-        headers: { Allow: "GET, HEAD", "Content-Type": "text/plain" },
-      });
-    }
+    // Anything but a pending token fetched with GET or HEAD is 404, so nginx's http_404 chaining moves on.
+    if (method !== "GET" && method !== "HEAD") return this.#notFound();
     const url = request.url;
     const authority = url.indexOf("//") + 2;
     const pathStart = url.indexOf("/", authority);

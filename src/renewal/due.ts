@@ -11,7 +11,9 @@ const DAY_MS = 86_400_000;
 
 /** The parts of a cache entry the decision needs. */
 export interface DueInput {
-  notBefore: string;
+  /** The certificate's notBefore; when absent or invalid, `issuedAt` stands in for it. */
+  notBefore?: string;
+  issuedAt?: string;
   notAfter: string;
   ari?: { window?: { start: string; end: string }; chosen?: string };
 }
@@ -25,13 +27,14 @@ export interface Due {
 }
 
 export function renewalDue(entry: DueInput, renewWithinDays: number, now: Date): Due {
-  const notBefore = Date.parse(entry.notBefore);
+  const fromCert = Date.parse(entry.notBefore ?? "");
+  const notBefore = Number.isNaN(fromCert) ? Date.parse(entry.issuedAt ?? "") : fromCert;
   const notAfter = Date.parse(entry.notAfter);
   const lifetime = notAfter - notBefore;
   const renewWithin = renewWithinDays * DAY_MS;
   let at: number;
   let reason: Due["reason"];
-  if (renewWithin >= lifetime) {
+  if (!Number.isNaN(lifetime) && renewWithin >= lifetime) {
     at = notBefore + (lifetime * 2) / 3;
     reason = "two-thirds";
   } else {

@@ -98,8 +98,11 @@ export class FileStorage implements Storage {
   async get(key: CacheKey): Promise<Entry | null> {
     const path = this.#path(key, ".json");
     let text: string;
+    let written: number;
     try {
-      text = await Deno.readTextFile(path);
+      using file = await Deno.open(path);
+      written = (await file.stat()).mtime?.getTime() ?? 0;
+      text = await new Response(file.readable).text();
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
         this.#opts.log.warn("cache entry unreadable, treated as a miss", { path, error: describe(error) });
@@ -118,8 +121,10 @@ export class FileStorage implements Storage {
       return null;
     }
     try {
-      const seen = (await Deno.stat(this.#path(key, ".seen"))).mtime;
-      if (seen && seen.getTime() > Date.parse(entry.lastFetchedAt)) entry.lastFetchedAt = seen.toISOString();
+      // Fetches after the entry was written are marked by touching `.seen` (cheaper than rewriting the entry). An
+      // entry written after the last touch (a renewal, or an operator's edit) carries the time itself.
+      const seen = (await Deno.stat(this.#path(key, ".seen"))).mtime?.getTime() ?? 0;
+      if (seen >= written && seen > Date.parse(entry.lastFetchedAt)) entry.lastFetchedAt = new Date(seen).toISOString();
     } catch {
       // Never fetched since it was written.
     }

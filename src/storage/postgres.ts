@@ -463,7 +463,10 @@ export class PostgresStorage implements Storage {
                      set entry = $3::jsonb, not_after = $4::timestamptz, due_at = $5::timestamptz,
                          next_attempt_at = $6::timestamptz,
                          last_fetched_at = greatest(last_fetched_at, $7::timestamptz),
-                         order_url = null, updated_at = now()
+                         -- A new certificate ends the recorded order; a metadata update (ARI, backoff) keeps it.
+                         order_url = case when entry->>'chain' is distinct from $3::jsonb->>'chain'
+                                          then null else order_url end,
+                         updated_at = now()
                    where cache_key = $1 and fence = $2::bigint returning cache_key)
        select pg_notify($8, 'entry:' || cache_key) from u`,
       [

@@ -133,3 +133,26 @@ Deno.test("issuer cache: the sweep renews due entries and backs off after failur
     assertEquals((await ctx.issuer.sweep()).renewed, 0);
   });
 });
+
+Deno.test("issuer cache: a renewal started by /sign that fails is served stale and backs off like the sweep's", async () => {
+  await setup({}, async (ctx) => {
+    const first = await ctx.issuer.issue(ctx.request, soon());
+    await makeDue(ctx, Date.now() + 2 * 86_400_000);
+    ctx.fake.opts.failValidation = { "www.example.test": "the name did not resolve" };
+    const stale = await ctx.issuer.issue(ctx.request, soon());
+    assertEquals(stale.cache, "stale");
+    assertEquals(stale.chain, first.chain);
+    await ctx.issuer.drain();
+    const entry = (await ctx.storage.get(await ctx.issuer.keyFor(ctx.request)))!;
+    assertEquals(entry.renewal?.failures, 1);
+    const next = Date.parse(entry.renewal!.nextAttemptAt!);
+    assert(
+      next > Date.now() + 50_000 && next <= Date.now() + 60_000,
+      `backoff ~1 min: ${entry.renewal!.nextAttemptAt}`,
+    );
+    // Within the backoff, /sign does not order again.
+    const orders = ctx.fake.orders;
+    assertEquals((await ctx.issuer.issue(ctx.request, soon())).cache, "stale");
+    assertEquals(ctx.fake.orders, orders);
+  });
+});

@@ -201,6 +201,24 @@ Deno.test("file storage: touch records the last fetch without rewriting the entr
   });
 });
 
+Deno.test("file storage: an entry rewritten after the last touch carries lastFetchedAt itself (an edit wins)", async () => {
+  await withStorage(async (storage, dir) => {
+    const claim = await claimOf(storage);
+    await storage.put(claim, entry("chain"));
+    await storage.release(claim);
+    await storage.touch(KEY, new Date(Date.now() - 1000));
+    const path = `${dir}/${KEY}.json`;
+    const edited = JSON.parse(await Deno.readTextFile(path));
+    edited.lastFetchedAt = new Date(Date.now() - 40 * 86_400_000).toISOString();
+    await Deno.writeTextFile(path, JSON.stringify(edited));
+    assertEquals((await storage.get(KEY))!.lastFetchedAt, edited.lastFetchedAt);
+    // A fetch after the edit counts again.
+    const later = new Date(Date.now() + 5000);
+    await storage.touch(KEY, later);
+    assertEquals((await storage.get(KEY))!.lastFetchedAt, later.toISOString());
+  });
+});
+
 Deno.test("file storage: challenges round trip; invalid tokens never touch the disk", async () => {
   await withStorage(async (storage) => {
     const challenge = { token: "tok_1-A", keyAuthorization: "tok_1-A.thumb", host: "www.example.test", expiresAt: "x" };

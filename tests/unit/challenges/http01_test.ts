@@ -1,0 +1,63 @@
+/** The http-01 responder's handler: what it answers, and that everything else is 404 (nginx http_404 chaining). */
+import { assertEquals } from "../../support/assert.ts";
+import { Http01Responder, normalizeHost } from "../../../src/challenges/http01.ts";
+
+const TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+const KEY_AUTH = `${TOKEN}.thumbprint`;
+
+function responder() {
+  const counts = { served: 0, notFound: 0 };
+  const r = new Http01Responder({ served: () => counts.served++, notFound: () => counts.notFound++ });
+  r.add("www.example.test", TOKEN, KEY_AUTH);
+  return { r, counts };
+}
+
+function request(method: string, path: string, host = "www.example.test"): Request {
+  return new Request(`http://${host}${path}`, { method, headers: { host } });
+}
+
+Deno.test("http-01: the pending token answers with its key authorization (GET and HEAD)", async () => {
+  const { r, counts } = responder();
+  const get = await r.handle(request("GET", `/.well-known/acme-challenge/${TOKEN}`));
+  assertEquals([get.status, await get.text(), get.headers.get("content-type")], [200, KEY_AUTH, "text/plain"]);
+  const head = await r.handle(request("HEAD", `/.well-known/acme-challenge/${TOKEN}`, "WWW.Example.Test.:80"));
+  assertEquals([head.status, head.headers.get("content-length")], [200, String(KEY_AUTH.length)]);
+  await head.body?.cancel();
+  assertEquals(counts, { served: 2, notFound: 0 });
+});
+
+Deno.test("http-01: everything else is 404, never 405 or 500 (table)", async () => {
+  const cases: [string, string, string, string?][] = [
+    ["unknown token", "GET", "/.well-known/acme-challenge/unknownToken"],
+    ["other host", "GET", `/.well-known/acme-challenge/${TOKEN}`, "other.example.test"],
+    ["POST to a pending token", "POST", `/.well-known/acme-challenge/${TOKEN}`],
+    ["PUT", "PUT", `/.well-known/acme-challenge/${TOKEN}`],
+    ["DELETE", "DELETE", "/"],
+    ["other path", "GET", "/index.html"],
+    ["path traversal", "GET", "/.well-known/acme-challenge/..%2f..%2fetc%2fpasswd"],
+    ["not base64url", "GET", "/.well-known/acme-challenge/abc.def"],
+  ];
+  for (const [name, method, path, host] of cases) {
+    const { r, counts } = responder();
+    const res = await r.handle(request(method, path, host));
+    assertEquals(res.status, 404, name);
+    await res.body?.cancel();
+    assertEquals(counts, { served: 0, notFound: 1 }, name);
+  }
+});
+
+Deno.test("http-01: a removed token is 404", async () => {
+  const { r } = responder();
+  r.remove("www.example.test", TOKEN);
+  const res = await r.handle(request("GET", `/.well-known/acme-challenge/${TOKEN}`));
+  assertEquals(res.status, 404);
+  await res.body?.cancel();
+});
+
+Deno.test("normalizeHost: port, brackets, case and a trailing dot", () => {
+  assertEquals(normalizeHost("WWW.Example.Test.:8080"), "www.example.test");
+  assertEquals(normalizeHost("[2001:DB8::1]:80"), "2001:db8::1");
+  assertEquals(normalizeHost("2001:db8::1"), "2001:db8::1");
+  assertEquals(normalizeHost(""), null);
+  assertEquals(normalizeHost(null), null);
+});

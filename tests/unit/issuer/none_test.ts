@@ -1,0 +1,96 @@
+/** The issuer with caching off (`none` storage) and its failure notifications, against a fake CA. */
+import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
+import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
+import { makeCsr } from "../../support/csr.ts";
+import { Http01Responder } from "../../../src/challenges/http01.ts";
+import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { createCsrParser } from "../../../src/csr/intake.ts";
+import { IssueError, Issuer, type IssueRequest } from "../../../src/issuer.ts";
+import { memoryLogger } from "../../../src/log.ts";
+
+const csr = await makeCsr({ names: ["none.example.test"] });
+const parsed = await createCsrParser({ maxEntries: 10 }).parse(csr.csrPem);
+assert(parsed.ok);
+const request: IssueRequest = {
+  csrDer: parsed.csr.der,
+  csrSha256: parsed.csr.sha256,
+  names: ["none.example.test"],
+  verification: "http",
+  storage: null,
+};
+
+interface Ctx {
+  issuer: Issuer;
+  fake: FakeCa;
+  events: { event: string; status?: number; errorId?: string }[];
+  setDown(down: boolean): void;
+}
+
+async function setup(ca: FakeCaOptions, fn: (ctx: Ctx) => Promise<void>) {
+  const fake = new FakeCa(ca);
+  const events: Ctx["events"] = [];
+  let down = false;
+  const issuer = new Issuer({
+    client: () => {
+      if (down) throw serverDown();
+      return fake.asClient();
+    },
+    directoryUrl: "https://fake.ca/dir",
+    solvers: new Map([["http", new Http01Solver(new Http01Responder())]]),
+    log: memoryLogger(),
+    onEvent: (event, details) => events.push({ event, status: details.status, errorId: details.errorId }),
+  });
+  try {
+    await fn({ issuer, fake, events, setDown: (v) => (down = v) });
+  } finally {
+    await issuer.drain();
+  }
+}
+
+const soon = () => Date.now() + 5000;
+
+Deno.test("none storage: every request orders (no cache hits)", async () => {
+  await setup({}, async ({ issuer, fake }) => {
+    const first = await issuer.issue(request, soon());
+    const second = await issuer.issue(request, soon());
+    assertEquals([first.cache, second.cache], ["miss", "miss"]);
+    assertEquals(fake.orders, 2);
+    assert(first.chain !== second.chain, "a fresh certificate each time");
+  });
+});
+
+Deno.test("none storage: the order that outlived its client's sign-timeout is handed to the retry, once", async () => {
+  await setup({ finalizeDelayMs: 400 }, async ({ issuer, fake }) => {
+    const timedOut = await assertRejects(() => issuer.issue(request, Date.now() + 50));
+    assert(timedOut instanceof IssueError && timedOut.status === 503, String(timedOut));
+    await issuer.drain();
+    const retry = await issuer.issue(request, soon());
+    assertEquals([retry.cache, fake.orders], ["miss", 1]);
+    const next = await issuer.issue(request, soon());
+    assertEquals([next.cache, fake.orders], ["miss", 2]);
+    assert(next.chain !== retry.chain);
+  });
+});
+
+Deno.test("issue-failed is sent when the CA is unavailable (fast 503), not only after an order failed", async () => {
+  await setup({}, async ({ issuer, events, setDown }) => {
+    setDown(true);
+    const e = await assertRejects(() => issuer.issue(request, soon()));
+    assert(e instanceof IssueError && e.status === 503, String(e));
+    assertEquals(events.map((x) => [x.event, x.status]), [["issue-failed", 503]]);
+  });
+});
+
+Deno.test("issue-failed is sent when an order fails after its client's sign-timeout", async () => {
+  await setup(
+    { finalizeDelayMs: 300, finalizeError: () => new Error("the CA broke down") },
+    async ({ issuer, events }) => {
+      const e = await assertRejects(() => issuer.issue(request, Date.now() + 50));
+      assert(e instanceof IssueError && e.status === 503, String(e));
+      assertEquals(events.length, 0, "the timeout itself is not an issuance failure");
+      await issuer.drain();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assertEquals(events.map((x) => x.event), ["issue-failed"]);
+    },
+  );
+});
