@@ -6,7 +6,13 @@
  *   server answers it. A name and its wildcard are two tasks with the same owner: two values, each deleted by value.
  * cleanup(): deletes exactly that value (class NONE), never the RRset; a failed deletion stays in the journal and is
  *   retried with backoff (5 s doubling to 10 min); at 24 h it is logged at error level with its name and value.
- * start(): replays the journal (records left by a crash or an outage). close(): one more try for everything pending.
+ * start(): replays the journal (records left by a crash or an outage, or by an earlier solver of this process that
+ *   was never closed: see `DnsJournal.register`). close(): one more try for everything pending.
+ *
+ * Logging: each record's steps (added, visible, removed) are debug lines; a removal that recovers from a failure (a
+ * retry, the replay, close()) is one info line; failed deletions are warnings, and errors after 24 h.
+ * Every failed UPDATE exchange (add or delete, retries included) is reported to `onUpdateFailure` (metrics), and so
+ * is a failed lookup (CNAME, zone discovery) that kept an add from being sent, e.g. with a rejected TSIG key.
  *
  * Failures become ChallengeError: 503 with Retry-After when no server answered (try later), 421 when the server
  * said no or the config is wrong (REFUSED, key rejected, not a zone there).
@@ -14,7 +20,7 @@
 import { dns01TxtValue } from "../acme/mod.ts";
 import type { DnsUpdateVerification } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import { DnsClient, DnsError, type Exchange } from "./dns_client.ts";
+import { DnsClient, DnsError, type Exchange, type Exchanged } from "./dns_client.ts";
 import { discoverZone, followCname } from "./dns_discovery.ts";
 import { type DnsJournal, type JournalEntry, JournalError, type JournalHolder } from "./dns_journal.ts";
 import { normalizeName, rcodeName } from "./dns_wire.ts";
@@ -37,6 +43,34 @@ export interface DnsUpdateSolverOptions {
   retryAfterSeconds?: number;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /**
+   * Called on every failed UPDATE exchange, add or delete (retries included), and on a failed lookup before an add
+   * (`operation: "lookup"`): e.g. a metrics counter. Must not throw (a throw is logged and ignored).
+   */
+  onUpdateFailure?: (failure: DnsUpdateFailure) => void;
+}
+
+/** One failed UPDATE exchange (or lookup that kept an add from being sent). */
+export interface DnsUpdateFailure {
+  /** The [verification] block. */
+  verification: string;
+  /** The zone updated; for a lookup, the configured zone if any. */
+  zone?: string;
+  /** The record's owner name (for a lookup: `_acme-challenge.<name>` or the CNAME target reached). */
+  name: string;
+  operation: "add" | "delete" | "lookup";
+  /**
+   * The server's rcode (REFUSED, NOTAUTH, NOTZONE, ...) when it answered with an error; otherwise what went wrong:
+   * `unreachable` (no server answered), `key` (the answer's TSIG signature is missing or wrong), `other`.
+   */
+  reason: string;
+  error: Error;
+}
+
+/** A low-cardinality reason for a failed UPDATE (metrics label): the rcode, else the error kind. */
+export function updateFailureReason(error: unknown): string {
+  if (error instanceof DnsError) return error.rcode ?? error.kind;
+  return "other";
 }
 
 const DAY_MS = 24 * 3_600_000;
@@ -52,6 +86,8 @@ function taskKey(task: ChallengeTask): string {
 export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
   readonly challengeType = "dns-01" as const;
   readonly verification: DnsUpdateVerification;
+  /** The verification's settings as App compares them on reload (JSON): see `JournalHolder.settings`. */
+  readonly settings: string;
   readonly #client: DnsClient;
   readonly #journal: DnsJournal;
   readonly #log: Logger;
@@ -71,6 +107,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
 
   constructor(verification: DnsUpdateVerification, opts: DnsUpdateSolverOptions) {
     this.verification = verification;
+    this.settings = JSON.stringify(verification);
     this.#opts = opts;
     this.#journal = opts.journal;
     this.#log = opts.log;
@@ -109,6 +146,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       name = await followCname(owner, (n, t) => this.#client.query(n, t));
       zone = await this.#zoneFor(name);
     } catch (error) {
+      if (error instanceof DnsError) this.#reportFailure("lookup", name, v.zone, error);
       throw this.#challengeError(error, owner, name);
     }
 
@@ -128,19 +166,19 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
 
     let server: DnsServerAddress;
     try {
-      ({ server } = await this.#client.update({ zone, add: [{ name, value, ttl: v.ttl }] }));
+      ({ server } = await this.#update("add", { zone, add: [{ name, value, ttl: v.ttl }] }));
     } catch (error) {
       if (error instanceof DnsError && error.rcode !== undefined) {
         // The server answered with an error: nothing was added.
         await this.#journal.strike(entry.id).catch((e) => this.#journalFailed(e));
-        if (error.kind === "notzone") this.#zones.delete(name); // rediscover next time
+        if (error.kind === "notzone" || error.rcode === "NOTAUTH") this.#zones.delete(name); // rediscover next time
       } else {
         // No (trustworthy) answer: the record may have been added all the same.
         this.#schedule(entry.id);
       }
       throw this.#challengeError(error, owner, name);
     }
-    this.#log.info("dns-01 TXT record added", {
+    this.#log.debug("dns-01 TXT record added", {
       verification: v.name,
       name,
       value,
@@ -152,6 +190,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
 
     try {
       await this.#waitVisible(name, value, server);
+      this.#log.debug("dns-01 TXT record visible", { verification: v.name, name, value, server: server.display });
     } catch (error) {
       this.#track(this.#remove(entry.id).then((ok) => ok || this.#schedule(entry.id)));
       throw this.#challengeError(error, owner, name);
@@ -184,7 +223,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       this.#log.error("dns-01 journal cannot be read", { verification: v.name, error: String(error) });
       return;
     }
-    this.#journal.register(this);
+    const superseded = this.#journal.register(this);
     const known = this.#opts.knownVerifications;
     if (known && [...known][0] === v.name) {
       for (const e of this.#journal.entries().filter((e) => !known.has(e.verification))) {
@@ -197,15 +236,17 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
         });
       }
     }
-    // Only entries no live solver holds: after a reload, the old solver's records may still be in use.
+    // Entries no live solver holds, and those of a superseded one: after a reload, the old solver's records may
+    // still be in use (it hands over its leftovers when it closes).
     const pending = this.#journal.claim(this);
     if (pending.length === 0) return;
     this.#log.info("dns-01 journal replay: deleting records left by an earlier run", {
       verification: v.name,
       records: pending.map((e) => e.name),
+      fromUnclosedSolver: superseded > 0 ? superseded : undefined,
     });
     // In the background: a DNS outage at startup must not hold up the server.
-    for (const e of pending) this.#track(this.#remove(e.id).then((ok) => ok || this.#schedule(e.id)));
+    for (const e of pending) this.#track(this.#remove(e.id, true).then((ok) => ok || this.#schedule(e.id)));
   }
 
   async close(): Promise<void> {
@@ -213,7 +254,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     for (const timer of this.#retries.values()) clearTimeout(timer);
     this.#retries.clear();
     await Promise.allSettled([...this.#work]);
-    await Promise.all(this.#journal.heldBy(this).map((e) => this.#remove(e.id)));
+    await Promise.all(this.#journal.heldBy(this).map((e) => this.#remove(e.id, true)));
     // Leftovers go to the solver that replaced this one in a reload, if any, else to the next start.
     const left = this.#journal.release(this);
     if (left.length > 0) {
@@ -276,12 +317,43 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     );
   }
 
-  /** One deletion attempt; true when the record is gone (or already struck off). */
-  async #remove(id: string): Promise<boolean> {
-    const entry = this.#journal.get(id);
-    if (!entry) return true;
+  /** An UPDATE exchange; a failure is reported to `onUpdateFailure` before it is thrown. */
+  async #update(operation: "add" | "delete", opts: Parameters<DnsClient["update"]>[0]): Promise<Exchanged> {
     try {
-      await this.#client.update({ zone: entry.zone, remove: [{ name: entry.name, value: entry.value }] });
+      return await this.#client.update(opts);
+    } catch (error) {
+      this.#reportFailure(operation, (opts.add ?? opts.remove ?? [])[0]?.name ?? opts.zone, opts.zone, error);
+      throw error;
+    }
+  }
+
+  #reportFailure(operation: DnsUpdateFailure["operation"], name: string, zone: string | undefined, error: unknown) {
+    try {
+      this.#opts.onUpdateFailure?.({
+        verification: this.verification.name,
+        zone,
+        name,
+        operation,
+        reason: updateFailureReason(error),
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    } catch (hookError) {
+      this.#log.error("dns-01 update failure hook failed", {
+        verification: this.verification.name,
+        error: hookError instanceof Error ? hookError.message : String(hookError),
+      });
+    }
+  }
+
+  /**
+   * One deletion attempt; true when the record is gone, already struck off, or now another solver's (this one was
+   * superseded). `recovering`: a retry, the replay or close(), whose success is logged at info.
+   */
+  async #remove(id: string, recovering = false): Promise<boolean> {
+    const entry = this.#journal.get(id);
+    if (!entry || !this.#journal.holds(this, id)) return true;
+    try {
+      await this.#update("delete", { zone: entry.zone, remove: [{ name: entry.name, value: entry.value }] });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const attempts = entry.attempts + 1;
@@ -312,7 +384,8 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       return false;
     }
     await this.#journal.strike(id).catch((e) => this.#journalFailed(e));
-    this.#log.info("dns-01 TXT record removed", {
+    const recovered = recovering || entry.attempts > 0;
+    this.#log[recovered ? "info" : "debug"]("dns-01 TXT record removed", {
       verification: this.verification.name,
       name: entry.name,
       value: entry.value,
@@ -332,7 +405,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     const delay = Math.min(max, initial * 2 ** Math.max(0, Math.min(entry.attempts - 1, 30)));
     const timer = setTimeout(() => {
       this.#retries.delete(id);
-      this.#track(this.#remove(id).then((ok) => ok || this.#schedule(id)));
+      this.#track(this.#remove(id, true).then((ok) => ok || this.#schedule(id)));
     }, delay);
     this.#retries.set(id, timer);
   }

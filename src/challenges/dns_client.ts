@@ -31,9 +31,10 @@ export type DnsErrorKind =
   | "invisible"
   /** REFUSED: allow-update / update-policy does not admit us. */
   | "refused"
-  /** The TSIG key was rejected, or the answer's signature is missing or wrong. */
+  /** NOTAUTH, or a TSIG error: the key was rejected (or the server is not authoritative for the zone); or the
+   * answer's signature is missing or wrong. */
   | "key"
-  /** NOTZONE / NOTAUTH: the zone is not on that server. */
+  /** NOTZONE: the zone is not on that server. */
   | "notzone"
   /** Zone discovery found no zone for the name on the server. */
   | "nozone"
@@ -123,13 +124,14 @@ export class DnsClient {
 
   /**
    * One request/response, trying the servers in order (or only `server`) until one answers usably. `what` names the
-   * exchange in errors ("DNS update of X"). Returns answers of any rcode except SERVFAIL, which moves on.
+   * exchange in errors ("DNS update of X"). Returns answers of any rcode except SERVFAIL, which moves on. `update`
+   * (UPDATE exchanges) words an unsigned error answer to a signed update like a signed one (`updateRcodeError`).
    */
   async exchange(
     build: (id: number) => Uint8Array,
     opcode: number,
     what: string,
-    opts: { server?: DnsServerAddress; timeoutMs?: number } = {},
+    opts: { server?: DnsServerAddress; timeoutMs?: number; update?: { zone: string; names: string[] } } = {},
   ): Promise<Exchanged> {
     const servers = opts.server ? [opts.server] : this.servers;
     const problems: string[] = [];
@@ -171,10 +173,19 @@ export class DnsClient {
         if (!check.ok) {
           // The server reported a TSIG error, or refused unsigned: it answered and changed nothing. A bad MAC on
           // another answer leaves it unknown whether the server acted (rcode undefined).
+          if (opts.update && check.failure === "missing" && message.rcode !== RCODE.NOERROR) {
+            throw updateRcodeError(message.rcode, {
+              what,
+              server: server.display,
+              ...opts.update,
+              keyName: this.keyName,
+              unsignedAnswer: true,
+            });
+          }
           const rejected = check.failure === "server-error" ||
             (check.failure === "missing" && message.rcode !== RCODE.NOERROR);
           throw new DnsError(
-            `${what} at ${server.display} failed: ${this.#tsigProblem(check, message)}`,
+            this.#tsigProblem(check, message, `${what} at ${server.display}`),
             "key",
             rejected ? rcodeName(message.rcode) : undefined,
           );
@@ -192,37 +203,51 @@ export class DnsClient {
     );
   }
 
-  #tsigProblem(check: Exclude<TsigCheck, { ok: true }>, message: DecodedMessage): string {
+  /** Why a signed exchange failed; a rejected key always comes first ("TSIG key rejected by the server ..."). */
+  #tsigProblem(check: Exclude<TsigCheck, { ok: true }>, message: DecodedMessage, exchange: string): string {
     const key = `"${this.keyName}" (${this.#tsigAlgorithm})`;
+    const rejected = (detail: string, fix: string) =>
+      `${KEY_REJECTED} (${detail}) for the ${exchange}${fix ? `: ${fix}` : ""}`;
     if (check.failure === "server-error") {
       if (check.tsigError === RCODE.BADSIG) {
-        return `TSIG key rejected by the server (BADSIG: the secret of key ${key} differs from the server's): ` +
-          "check tsig-secret or tsig-key-file";
+        return rejected(
+          `BADSIG: the secret of key ${key} differs from the server's`,
+          "check tsig-secret or tsig-key-file",
+        );
       }
       if (check.tsigError === RCODE.BADKEY) {
-        return `TSIG key rejected by the server (BADKEY: the server knows no key ${key}): ` +
-          "check tsig-key-name and tsig-algorithm against the server's key statement";
+        return rejected(
+          `BADKEY: the server knows no key ${key}`,
+          "check tsig-key-name and tsig-algorithm against the server's key statement",
+        );
       }
       if (check.tsigError === RCODE.BADTIME) {
-        return "TSIG key rejected by the server (BADTIME: this host's clock and the server's differ by more than " +
-          "300 s): fix the clocks (NTP)";
+        return rejected(
+          "BADTIME: this host's clock and the server's differ by more than 300 s",
+          "fix the clocks (NTP)",
+        );
       }
-      return `TSIG key rejected by the server (${rcodeName(check.tsigError ?? 0)}) for key ${key}`;
+      return rejected(`${rcodeName(check.tsigError ?? 0)} for key ${key}`, "");
     }
+    const failed = `${exchange} failed: `;
     if (check.failure === "missing") {
       if (message.rcode === RCODE.NOTAUTH || message.rcode === RCODE.REFUSED) {
-        return `TSIG key rejected by the server (${rcodeName(message.rcode)} without a signature) for key ${key}: ` +
-          "check tsig-key-name, tsig-algorithm and the secret";
+        return rejected(
+          `${rcodeName(message.rcode)} without a signature for key ${key}`,
+          "check tsig-key-name, tsig-algorithm and the secret",
+        );
       }
-      return `the answer (${
+      return `${failed}the answer (${
         rcodeName(message.rcode)
       }) is not signed although the request was signed with key ${key}: ` +
         "the server may not know the key; check its key statement";
     }
-    if (check.failure === "bad-time") return `the answer's TSIG time is off (${check.detail}): fix the clocks (NTP)`;
-    if (check.failure === "wrong-key") return `the answer is ${check.detail}`;
-    return `the answer's TSIG signature does not verify with key ${key} (${check.detail}): the secret may differ ` +
-      "from the server's, or the answer was altered on the way";
+    if (check.failure === "bad-time") {
+      return `${failed}the answer's TSIG time is off (${check.detail}): fix the clocks (NTP)`;
+    }
+    if (check.failure === "wrong-key") return `${failed}the answer is ${check.detail}`;
+    return `${failed}the answer's TSIG signature does not verify with key ${key} (${check.detail}): the secret may ` +
+      "differ from the server's, or the answer was altered on the way";
   }
 
   /** A non-recursive query; any rcode but SERVFAIL is returned. */
@@ -240,47 +265,91 @@ export class DnsClient {
       ...new Set([...(opts.add ?? []), ...(opts.remove ?? [])].map((r) => r.name).concat(opts.removeRrsets ?? [])),
     ];
     const what = `DNS update of ${names.join(", ")} in zone ${opts.zone}`;
-    const result = await this.exchange((id) => buildUpdate({ ...opts, id }), OPCODE_UPDATE, what, { server });
+    const result = await this.exchange((id) => buildUpdate({ ...opts, id }), OPCODE_UPDATE, what, {
+      server,
+      update: { zone: opts.zone, names },
+    });
     const { rcode } = result.message;
     if (rcode === RCODE.NOERROR) return result;
-    const at = `${what} at ${result.server.display} failed: `;
-    const name = rcodeName(rcode);
-    switch (rcode) {
-      case RCODE.REFUSED: {
-        const who = this.keyName
-          ? `for key ${this.keyName}`
-          : "for this host's address (no TSIG key is configured: set tsig-key-name and tsig-secret if the zone needs one)";
-        throw new DnsError(
-          `${at}the server refused the update for zone ${opts.zone}: check allow-update/update-policy ${who}`,
-          "refused",
-          name,
-        );
-      }
-      case RCODE.NOTAUTH:
-        // A verified answer (or an unsigned exchange): the key is fine, the server does not hold the zone.
-        throw new DnsError(
-          `${at}${opts.zone} is not a zone on this server (NOTAUTH: it is not authoritative for it): ` +
-            "fix zone = (or remove it to discover the zone) or dns-server =",
-          "notzone",
-          name,
-        );
-      case RCODE.NOTZONE:
-        throw new DnsError(
-          `${at}${opts.zone} is not a zone on this server for ${names.join(", ")} (NOTZONE): ` +
-            "fix zone = (or remove it to discover the zone)",
-          "notzone",
-          name,
-        );
-      case RCODE.NOTIMP:
-        throw new DnsError(
-          `${at}the server does not implement DNS UPDATE (NOTIMP): set dns-server to the zone's primary server`,
-          "other",
-          name,
-        );
-      case RCODE.FORMERR:
-        throw new DnsError(`${at}the server could not parse the update (FORMERR)`, "other", name);
-      default:
-        throw new DnsError(`${at}the server answered ${name}`, "other", name);
+    throw updateRcodeError(rcode, {
+      what,
+      server: result.server.display,
+      zone: opts.zone,
+      names,
+      keyName: this.keyName,
+    });
+  }
+}
+
+/** How every error about a rejected key begins (issue 5: NOTAUTH → "TSIG key rejected by the server"). */
+export const KEY_REJECTED = "TSIG key rejected by the server";
+
+export interface UpdateFailureContext {
+  /** "DNS update of N in zone Z". */
+  what: string;
+  /** The server that answered (display form). */
+  server: string;
+  zone: string;
+  names: string[];
+  /** The TSIG key the update was signed with, if any. */
+  keyName?: string;
+  /** The update was signed but the answer was not (the server may not know the key). */
+  unsignedAnswer?: boolean;
+}
+
+/**
+ * The error for an UPDATE answered with `rcode`, saying what to fix: REFUSED → "the server refused the update for
+ * zone X: check allow-update/update-policy"; NOTAUTH → begins with "TSIG key rejected by the server" (RFC 8945 answers
+ * a rejected key with NOTAUTH; RFC 2136 also uses it for a zone the server is not authoritative for); NOTZONE → "X is
+ * not a zone on this server". All of them need the operator (421 on /sign).
+ */
+export function updateRcodeError(rcode: number, ctx: UpdateFailureContext): DnsError {
+  const at = `${ctx.what} at ${ctx.server} failed: `;
+  const name = rcodeName(rcode);
+  const key = ctx.keyName ? `key ${ctx.keyName}` : undefined;
+  const unsigned = ctx.unsignedAnswer && key
+    ? ` (the answer is not signed although the update was signed with ${key}: the server may not know the key)`
+    : "";
+  switch (rcode) {
+    case RCODE.REFUSED: {
+      const who = key
+        ? `for ${key}`
+        : "for this host's address (no TSIG key is configured: set tsig-key-name and tsig-secret if the zone needs one)";
+      return new DnsError(
+        `${at}the server refused the update for zone ${ctx.zone}: check allow-update/update-policy ${who}${unsigned}`,
+        "refused",
+        name,
+      );
     }
+    case RCODE.NOTAUTH: {
+      const fix = key
+        ? `check tsig-key-name, tsig-algorithm and the secret of ${key} against the server's key statement, ` +
+          "or fix zone = (or remove it to discover the zone) and dns-server ="
+        : "no TSIG key is configured: set tsig-key-name and tsig-secret if the zone needs one, " +
+          "or fix zone = (or remove it to discover the zone) and dns-server =";
+      return new DnsError(
+        `${KEY_REJECTED} for zone ${ctx.zone}, or the server is not authoritative for it ` +
+          `(NOTAUTH answering the ${ctx.what} at ${ctx.server})${unsigned}: ${fix}`,
+        "key",
+        name,
+      );
+    }
+    case RCODE.NOTZONE:
+      return new DnsError(
+        `${at}${ctx.zone} is not a zone on this server for ${ctx.names.join(", ")} (NOTZONE): ` +
+          `fix zone = (or remove it to discover the zone)${unsigned}`,
+        "notzone",
+        name,
+      );
+    case RCODE.NOTIMP:
+      return new DnsError(
+        `${at}the server does not implement DNS UPDATE (NOTIMP): set dns-server to the zone's primary server${unsigned}`,
+        "other",
+        name,
+      );
+    case RCODE.FORMERR:
+      return new DnsError(`${at}the server could not parse the update (FORMERR)${unsigned}`, "other", name);
+    default:
+      return new DnsError(`${at}the server answered ${name}${unsigned}`, "other", name);
   }
 }

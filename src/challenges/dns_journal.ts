@@ -16,6 +16,11 @@
  * Within a process there is one journal per file (`inDirectory`), and each entry is held by the solver that added or
  * replayed it, so that after a config reload the new solver neither deletes records the old one still uses nor loses
  * track of the ones it could not delete (it adopts them when the old one closes).
+ *
+ * A solver that is dropped without close() (an app abandoned in a simulated crash, then a new app started in the
+ * same process) never hands its entries over; it is superseded instead when a solver of the same verification with
+ * the same settings starts (`register`). That cannot be a reload: App keeps a solver whose settings did not change
+ * and only starts a replacement when they did, so the replacement of a draining solver always differs from it.
  */
 import { dirname, resolve } from "node:path";
 import { atomicWriteFile } from "../fs/atomic_write.ts";
@@ -56,6 +61,11 @@ function isEntry(v: unknown): v is JournalEntry {
 /** A solver as the journal sees it: the verification whose entries it handles, and a way to take over entries. */
 export interface JournalHolder {
   readonly verification: { readonly name: string };
+  /**
+   * The verification's settings as App compares them on reload: a holder that starts with the same settings as the
+   * latest one of its verification supersedes it (see the module comment). Without it, nothing is superseded.
+   */
+  readonly settings?: string;
   /** Takes over entries another holder of the same verification left behind; false when it cannot. */
   adopt(entries: JournalEntry[]): boolean;
 }
@@ -77,6 +87,8 @@ export class DnsJournal {
   #queue: Promise<void> = Promise.resolve();
   readonly #held = new Map<string, JournalHolder>();
   readonly #holders = new Set<JournalHolder>();
+  /** The holder that registered last, per verification. */
+  readonly #latest = new Map<string, JournalHolder>();
 
   constructor(path: string, opts: { log?: Logger } = {}) {
     this.path = path;
@@ -171,9 +183,22 @@ export class DnsJournal {
     await this.#persist();
   }
 
-  /** A live solver: it may be offered entries of its verification that another one leaves behind. */
-  register(holder: JournalHolder): void {
+  /**
+   * A live solver: it may be offered entries of its verification that another one leaves behind. When the
+   * verification's latest holder is still registered and has the same settings, it was dropped without close(): the
+   * new holder supersedes it and takes its entries (`claim` returns them). Returns how many entries it took.
+   */
+  register(holder: JournalHolder): number {
+    const name = holder.verification.name;
+    const previous = this.#latest.get(name);
+    this.#latest.set(name, holder);
     this.#holders.add(holder);
+    if (!previous || previous === holder || !this.#holders.has(previous)) return 0;
+    if (holder.settings === undefined || previous.settings !== holder.settings) return 0;
+    this.#holders.delete(previous);
+    const taken = this.heldBy(previous);
+    for (const e of taken) this.#held.delete(e.id);
+    return taken.length;
   }
 
   /** Entries of the holder's verification that no live solver holds (left by an earlier run), now held by it. */
@@ -183,6 +208,11 @@ export class DnsJournal {
     );
     for (const e of claimed) this.#held.set(e.id, holder);
     return claimed.map((e) => ({ ...e }));
+  }
+
+  /** Whether the entry is held by the holder (false once it is struck off or another holder took it). */
+  holds(holder: JournalHolder, id: string): boolean {
+    return this.#held.get(id) === holder;
   }
 
   /** Entries the holder holds. */
@@ -196,6 +226,7 @@ export class DnsJournal {
    */
   release(holder: JournalHolder): JournalEntry[] {
     this.#holders.delete(holder);
+    if (this.#latest.get(holder.verification.name) === holder) this.#latest.delete(holder.verification.name);
     const left = this.heldBy(holder);
     for (const e of left) this.#held.delete(e.id);
     if (left.length === 0) return [];

@@ -55,6 +55,8 @@ export class FakeDns {
   clockSkew = 0;
   /** Flip a bit of the MAC of every UPDATE answer (the update itself is applied). */
   corruptUpdateMac = false;
+  /** Answer signed UPDATEs unsigned (a server that ignores the key). */
+  unsignedUpdateAnswers = false;
   readonly #signer?: TsigSigner;
   readonly #key?: TsigKeyInput;
 
@@ -114,7 +116,8 @@ export class FakeDns {
     } else {
       reply = this.#query(body, qname, question?.type ?? "A");
     }
-    return tsig && this.#signer ? await this.#signResponse(reply, requestMac) : reply;
+    const sign = tsig && this.#signer && !(header.opcode === 5 && this.unsignedUpdateAnswers);
+    return sign ? await this.#signResponse(reply, requestMac) : reply;
   };
 
   /** RFC 8945 §5.3: the response MAC covers the request MAC, the response and the TSIG variables. */

@@ -156,3 +156,35 @@ Deno.test("dns journal: entries are held by their solver; claim takes only unhel
     assertEquals(journal.claim(holder("dns")).length, 2);
   });
 });
+
+Deno.test("dns journal: a holder never released is superseded by one with the same settings, not by other settings", async () => {
+  await withDir(async (dir) => {
+    const journal = new DnsJournal(`${dir}/${JOURNAL_FILE}`);
+    const holder = (settings?: string) => ({ verification: { name: "dns" }, settings, adopt: () => true });
+    const first = holder("ttl=60");
+    assertEquals(journal.register(first), 0);
+    const entry = await journal.add(record("_acme-challenge.a.example.test", "va"), first);
+
+    // A reload's replacement has other settings: the old holder may still be using the record.
+    const reloaded = holder("ttl=120");
+    assertEquals(journal.register(reloaded), 0);
+    assertEquals(journal.claim(reloaded), []);
+    assert(journal.holds(first, entry.id));
+
+    // Same settings as the latest holder (`reloaded`), which was never released: an in-process restart.
+    const restarted = holder("ttl=120");
+    assertEquals(journal.register(restarted), 0, "`reloaded` held nothing");
+    const again = holder("ttl=120");
+    const own = await journal.add(record("_acme-challenge.b.example.test", "vb"), restarted);
+    assertEquals(journal.register(again), 1);
+    assertEquals(journal.claim(again).map((e) => e.id), [own.id], "`first` is draining: its entry stays with it");
+    assert(!journal.holds(restarted, own.id) && journal.holds(again, own.id));
+
+    // Holders without settings are never superseded.
+    const bare = holder();
+    const kept = await journal.add(record("_acme-challenge.c.example.test", "vc"), bare);
+    journal.register(bare);
+    journal.register(holder());
+    assert(journal.holds(bare, kept.id));
+  });
+});

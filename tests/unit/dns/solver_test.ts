@@ -4,7 +4,11 @@
  * The same behaviours against real bind9 + pebble are in tests/integration/dns01_test.ts.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../support/assert.ts";
-import { DnsUpdateSolver, type DnsUpdateSolverOptions } from "../../../src/challenges/dns01_update.ts";
+import {
+  type DnsUpdateFailure,
+  DnsUpdateSolver,
+  type DnsUpdateSolverOptions,
+} from "../../../src/challenges/dns01_update.ts";
 import { DnsJournal, JOURNAL_FILE } from "../../../src/challenges/dns_journal.ts";
 import { ChallengeError, type ChallengeTask } from "../../../src/challenges/solver.ts";
 import type { DnsUpdateVerification } from "../../../src/config/types.ts";
@@ -191,10 +195,76 @@ Deno.test("dns solver: REFUSED, NOTZONE and an unknown zone answer 421 with what
   });
   const wrongZone = new FakeDns({ zones: ["example.test"] });
   await withSolver(wrongZone, { zone: "www.example.test" }, async ({ solver }) => {
+    // NOTAUTH: no key is configured, so the server may want one, or it is not authoritative for the zone.
     const e = await challengeError(() => solver.present(task("www.example.test")));
     assertEquals(e.status, 421);
-    assertStringIncludes(e.message, "www.example.test is not a zone on this server (NOTAUTH");
+    assert(e.message.startsWith("TSIG key rejected by the server for zone www.example.test"), e.message);
+    assertStringIncludes(e.message, "no TSIG key is configured");
+    assertStringIncludes(e.message, "fix zone =");
   });
+});
+
+Deno.test("dns solver: REFUSED, NOTAUTH and NOTZONE with and without TSIG: the issue's wording, 421, each reported", async () => {
+  const key = { name: "acmems-key", algorithm: "hmac-sha256" as const, secret: SECRET };
+  const tsig = { ...key, source: { file: "test.ini", line: 3 } };
+  const rcodes = [
+    {
+      rcode: 5,
+      name: "REFUSED",
+      check: (m: string) =>
+        assertStringIncludes(m, "the server refused the update for zone tsig.test: check allow-update/update-policy"),
+    },
+    {
+      rcode: 9,
+      name: "NOTAUTH",
+      check: (m: string) => assert(m.startsWith("TSIG key rejected by the server"), m),
+    },
+    {
+      rcode: 10,
+      name: "NOTZONE",
+      check: (m: string) => assertStringIncludes(m, "tsig.test is not a zone on this server"),
+    },
+  ];
+  const setups = [
+    { label: "no key", serverKey: undefined, over: {}, unsigned: false, mentions: "no TSIG key is configured" },
+    { label: "signed answer", serverKey: key, over: { tsig }, unsigned: false, mentions: "acmems-key" },
+    { label: "unsigned answer to a signed update", serverKey: key, over: { tsig }, unsigned: true, mentions: "" },
+  ];
+  for (const setup of setups) {
+    for (const { rcode, name, check } of rcodes) {
+      const what = `${name}, ${setup.label}`;
+      const dns = new FakeDns({ zones: ["tsig.test"], key: setup.serverKey });
+      dns.updateRcode = rcode;
+      dns.unsignedUpdateAnswers = setup.unsigned;
+      const failures: DnsUpdateFailure[] = [];
+      await withSolver(dns, { ...setup.over, zone: "tsig.test" }, async ({ solver, journal, log }) => {
+        const e = await challengeError(() => solver.present(task("www.tsig.test")));
+        assertEquals(e.status, 421, what);
+        check(e.message);
+        if (name === "REFUSED" || name === "NOTAUTH") assertStringIncludes(e.message, setup.mentions, what);
+        if (setup.unsigned) assertStringIncludes(e.message, "not signed", what);
+        assert(!e.message.includes(SECRET) && !log.lines.join("\n").includes(SECRET), `${what}: secret leaked`);
+        assertEquals(journal.entries(), [], `${what}: struck off the journal`);
+        assertEquals(dns.leftovers(), [], what);
+        assertEquals(failures.map((f) => [f.verification, f.zone, f.operation, f.reason]), [
+          ["dns", "tsig.test", "add", name],
+        ], what);
+      }, { onUpdateFailure: (f) => failures.push(f) });
+    }
+  }
+  // A rejected key (the server's TSIG error BADSIG in a NOTAUTH answer) begins the same way.
+  const dns = new FakeDns({ zones: ["tsig.test"], key });
+  const failures: DnsUpdateFailure[] = [];
+  const wrong = { ...tsig, secret: btoa("not the server's secret") };
+  await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver }) => {
+    const e = await challengeError(() => solver.present(task("www.tsig.test")));
+    assertEquals(e.status, 421);
+    assert(e.message.startsWith("TSIG key rejected by the server (BADSIG"), e.message);
+    // The signed CNAME lookup before the add is what the server rejects: no UPDATE is sent, the failure is reported.
+    assertEquals(failures.map((f) => [f.operation, f.name, f.zone, f.reason]), [
+      ["lookup", "_acme-challenge.www.tsig.test", "tsig.test", "NOTAUTH"],
+    ]);
+  }, { onUpdateFailure: (f) => failures.push(f) });
 });
 
 Deno.test("dns solver: a name too long for DNS is a 421, not a crash", async () => {
@@ -222,7 +292,7 @@ Deno.test("dns solver: TSIG with the right key works; a wrong key is a 421 witho
   await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver, journal, log }) => {
     const e = await challengeError(() => solver.present(task("www.tsig.test")));
     assertEquals(e.status, 421);
-    assertStringIncludes(e.message, "TSIG key rejected by the server (BADSIG");
+    assert(e.message.startsWith("TSIG key rejected by the server (BADSIG"), e.message);
     assert(!e.message.includes(wrong.secret) && !log.lines.join("\n").includes(wrong.secret), "secret leaked");
     assertEquals(journal.entries(), []);
   });
@@ -286,6 +356,7 @@ Deno.test("dns solver: a record the server never serves is a 503 after the timeo
 
 Deno.test("dns solver: a failed deletion stays journaled and is retried with backoff until it succeeds", async () => {
   const dns = new FakeDns({ zones: ["example.test"] });
+  const failures: DnsUpdateFailure[] = [];
   await withSolver(dns, {}, async ({ solver, journal, log }) => {
     const t = task("www.example.test");
     await solver.present(t);
@@ -298,7 +369,16 @@ Deno.test("dns solver: a failed deletion stays journaled and is retried with bac
     await eventually("deleted by a retry", () => log.lines.some(removed));
     assertEquals([dns.leftovers(), journal.entries()], [[], []]);
     assert(log.lines.some((l) => l.includes("deletion failed, will retry")));
-  });
+    // Every failed deletion, the first and each retry, is reported where it happens.
+    assert(failures.length >= 3, `${failures.length} failures reported`);
+    assert(failures.every((f) => f.operation === "delete" && f.reason === "unreachable" && f.zone === "example.test"));
+    // Routine steps are debug lines; the removal that recovered from the failures is the one info line.
+    const level = (event: string) =>
+      log.lines.filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l).level);
+    assertEquals(level("dns-01 TXT record added"), ["debug"]);
+    assertEquals(level("dns-01 TXT record visible"), ["debug"]);
+    assertEquals(level("dns-01 TXT record removed"), ["info"]);
+  }, { onUpdateFailure: (f) => failures.push(f) });
 });
 
 Deno.test("dns solver: start() replays the journal of a crashed run", async () => {
@@ -331,6 +411,42 @@ Deno.test("dns solver: start() replays the journal of a crashed run", async () =
       assert(log.lines.some((l) => l.includes("journal replay")));
       assert(log.lines.some((l) => l.includes("no longer configured") && l.includes('"value":"zz"')));
     }, { dir, knownVerifications: new Set(["dns"]) });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dns solver: a solver dropped without close() is superseded by a new one in the same process; its records are replayed", async () => {
+  const dns = new FakeDns({ zones: ["example.test"] });
+  const dir = await Deno.makeTempDir({ prefix: "acmems-dns-abandoned-" });
+  try {
+    const journal = DnsJournal.inDirectory(dir);
+    // First app: a record presented for an order, then the app is dropped (no cleanup, no close).
+    const abandoned = new DnsUpdateSolver(verification(), { journal, log: memoryLogger(), exchange: dns.exchange });
+    await abandoned.start();
+    const t = task("a.example.test");
+    await abandoned.present(t);
+    assertEquals(dns.leftovers().length, 1);
+
+    // Second app in the same process, same account directory (so the same journal) and the same settings.
+    await withSolver(dns, {}, async ({ solver, journal, log }) => {
+      await eventually("replayed", () => journal.entries().length === 0);
+      assertEquals(dns.leftovers(), []);
+      const replay = log.lines.find((l) => l.includes("journal replay"));
+      assert(replay?.includes('"fromUnclosedSolver":1'), replay);
+      const removed = log.lines.filter((l) => l.includes('"event":"dns-01 TXT record removed"'));
+      assertEquals(removed.map((l) => JSON.parse(l).level), ["info"], "a recovery: one info line");
+      assertEquals(journal.heldBy(abandoned), []);
+      // The dropped solver no longer touches what it held: a late cleanup sends nothing.
+      const sent = dns.log.length;
+      await abandoned.cleanup(t);
+      assertEquals(dns.log.length, sent);
+      // The new solver works as usual.
+      const next = task("b.example.test");
+      await solver.present(next);
+      await solver.cleanup(next);
+      assertEquals(dns.leftovers(), []);
+    }, { dir, journal });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
