@@ -808,6 +808,12 @@ export class Issuer {
         }
       }
       if (storage.claimDue) await this.#sweepDue(storage, stats);
+      try {
+        const pruned = await storage.prune?.();
+        if (pruned) this.#opts.log.debug("old claims without a certificate pruned", { storage: storage.name, pruned });
+      } catch (error) {
+        this.#opts.log.warn("renewal sweep cannot prune old claims", { storage: storage.name, error: String(error) });
+      }
     }
     if (stats.renewed + stats.failed + stats.removed > 0) this.#opts.log.info("renewal sweep", { ...stats });
     return stats;
@@ -1067,9 +1073,6 @@ export class Issuer {
     }
     if (error instanceof ChallengeError) {
       log.warn("challenge failed", { names: request.names, status: error.status, reason: error.message });
-      if (this.#opts.solvers.get(request.verification)?.challengeType === "dns-01") {
-        this.#opts.metrics?.dnsUpdateFailures.inc({ verification: request.verification });
-      }
       return new IssueError(
         error.status,
         error.message,

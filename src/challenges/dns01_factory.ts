@@ -4,11 +4,16 @@
  */
 import type { Config, DnsUpdateVerification } from "../config/types.ts";
 import type { Logger } from "../log.ts";
-import { DnsUpdateSolver } from "./dns01_update.ts";
+import { DnsUpdateSolver, type DnsUpdateSolverOptions } from "./dns01_update.ts";
 import { DnsJournal } from "./dns_journal.ts";
 import type { ChallengeSolver } from "./solver.ts";
 
-export function createDnsUpdateSolvers(config: Config, log: Logger): Map<string, ChallengeSolver> {
+/** `hooks`: observers every solver gets (e.g. `onUpdateFailure` for the metrics). */
+export function createDnsUpdateSolvers(
+  config: Config,
+  log: Logger,
+  hooks: Pick<DnsUpdateSolverOptions, "onUpdateFailure"> = {},
+): Map<string, ChallengeSolver> {
   const solvers = new Map<string, ChallengeSolver>();
   const blocks = [...config.verifications.values()].filter((v): v is DnsUpdateVerification =>
     v.type === "dns01-dnsUpdate"
@@ -16,6 +21,6 @@ export function createDnsUpdateSolvers(config: Config, log: Logger): Map<string,
   if (blocks.length === 0) return solvers;
   const journal = DnsJournal.inDirectory(config.account.dir, { log });
   const knownVerifications = new Set(blocks.map((v) => v.name));
-  for (const v of blocks) solvers.set(v.name, new DnsUpdateSolver(v, { journal, log, knownVerifications }));
+  for (const v of blocks) solvers.set(v.name, new DnsUpdateSolver(v, { journal, log, knownVerifications, ...hooks }));
   return solvers;
 }

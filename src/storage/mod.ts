@@ -168,6 +168,9 @@ export interface Storage {
    * passed, fetched within `renewActiveDays`, nobody holding them), so that each due entry goes to one instance.
    */
   claimDue?(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]>;
+
+  /** Optional: deletes bookkeeping without a certificate (old claims); returns how many. Run by the sweep. */
+  prune?(): Promise<number>;
   /** Optional: connects and prepares (migrations, notifications) in the background; never throws. */
   start?(): Promise<void>;
   /** Optional: why the storage cannot be used right now, "" when it can (for /ready). */

@@ -384,7 +384,7 @@ export class PostgresStorage implements Storage {
       `insert into ${this.#t.entries} as e (cache_key, owner, fence, lease_until)
          values ($1, $2, 1, now() + $3::int * interval '1 millisecond')
        on conflict (cache_key) do update
-         set owner = excluded.owner, fence = e.fence + 1, lease_until = excluded.lease_until
+         set owner = excluded.owner, fence = e.fence + 1, lease_until = excluded.lease_until, updated_at = now()
          where e.lease_until < now() or e.owner = excluded.owner
        returning fence::text as fence, order_url`,
       [key, token, Math.round(leaseMs)],
@@ -531,6 +531,22 @@ export class PostgresStorage implements Storage {
     this.#memory.delete(claim.key);
   }
 
+  /**
+   * Deletes rows without a certificate (claims of orders that failed, removed entries) whose last claim or write is
+   * older than `olderThanMs` (default a day). Safe for fencing: no holder of any of their fences can still be running
+   * (leases last seconds, orders at most `order-timeout`), so a fence restarting at 1 cannot meet a stale one.
+   */
+  async prune(olderThanMs = 86_400_000): Promise<number> {
+    const rows = await this.#query(
+      "prune",
+      `delete from ${this.#t.entries}
+        where entry is null and lease_until < now() and updated_at < now() - $1::bigint * interval '1 millisecond'
+        returning cache_key`,
+      [Math.round(olderThanMs)],
+    );
+    return rows.length;
+  }
+
   async claimDue(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]> {
     const sentAt = performance.now();
     const rows = await this.#query(
@@ -545,7 +561,8 @@ export class PostgresStorage implements Storage {
           limit $5
           for update skip locked)
        update ${this.#t.entries} e
-          set owner = $1, fence = e.fence + 1, lease_until = now() + $2::int * interval '1 millisecond'
+          set owner = $1, fence = e.fence + 1, lease_until = now() + $2::int * interval '1 millisecond',
+              updated_at = now()
          from c where e.cache_key = c.cache_key
        returning e.cache_key, e.fence::text as fence, e.order_url, e.entry, e.last_fetched_at`,
       [owner, Math.round(leaseMs), now.toISOString(), this.renewActiveDays, limit],

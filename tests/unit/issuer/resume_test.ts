@@ -7,11 +7,11 @@ import { type AcmeClient, type AcmeOrder, AcmeProblem } from "../../../src/acme/
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { createCsrParser } from "../../../src/csr/intake.ts";
-import { type FaultPoint, Issuer, type IssueRequest, type IssuerFaults } from "../../../src/issuer.ts";
+import { type FaultPoint, IssueError, Issuer, type IssueRequest, type IssuerFaults } from "../../../src/issuer.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { type Claim, isHeld, type Storage } from "../../../src/storage/mod.ts";
-import { assert, assertEquals } from "../../support/assert.ts";
+import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { makeCsr } from "../../support/csr.ts";
 import { FakeCa } from "../../support/fake_ca.ts";
 
@@ -39,6 +39,8 @@ interface Tweaks {
   /** The first claim's lease: its deadline, and extends that fail. */
   shortLeaseMs?: number;
   finalizeDelayMs?: number;
+  /** The first claim is held by "another instance", released at once (this request waits for it). */
+  heldFirst?: boolean;
 }
 
 async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Promise<void> {
@@ -52,12 +54,17 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
   let inherited: string | undefined;
   let fenceNotes = tweaks.fenceNotes ?? 0;
   let shortLease = tweaks.shortLeaseMs;
+  let heldFirst = tweaks.heldFirst ?? false;
 
   // A storage with leases on top of the file storage: claims may carry an inherited order URL.
   const storage = new Proxy(file, {
     get(target, prop) {
       if (prop === "claim") {
         return async (key: string, owner: string, leaseMs: number) => {
+          if (heldFirst) {
+            heldFirst = false;
+            return { held: true, heldBy: "instance b" };
+          }
           const claim = await target.claim(key, owner, leaseMs);
           if (isHeld(claim)) return claim;
           if (inherited) claim.orderUrl = inherited;
@@ -69,6 +76,7 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
           return claim;
         };
       }
+      if (prop === "waitForRelease") return () => Promise.resolve();
       if (prop === "extend") {
         return (claim: Claim) => Promise.resolve(Number.isFinite(claim.deadline) ? false : true);
       }
@@ -250,4 +258,16 @@ Deno.test("lease ended during the order: no further CA call under that claim", a
       assertEquals(events(log, "storage claim lost during the order").length, 1);
     },
   );
+});
+
+Deno.test("resume: a request that waited for another instance's order which failed answers 503, no second order", async () => {
+  await withIssuer({ heldFirst: true }, async ({ issuer, fake, request, inherit, placeEarlier }) => {
+    const earlier = await placeEarlier("invalid");
+    const orders = fake.orders;
+    inherit(earlier.url);
+    const e = await assertRejects(() => issuer.issue(request, soon()));
+    assert(e instanceof IssueError && e.status === 503, String(e));
+    assert(/Another instance's order for this CSR failed/.test(e.message), e.message);
+    assertEquals(fake.orders, orders, "no second order");
+  });
 });

@@ -434,6 +434,34 @@ Deno.test("storage contract: postgres", async (t) => {
       }
     });
 
+    await t.step("postgres: prune deletes old claims without a certificate, nothing else", async () => {
+      const opened = await backend.open(1);
+      try {
+        const [a] = opened.storages as PostgresStorage[];
+        const failed = keyOf(300); // an order that failed: a claim row without an entry
+        const cached = keyOf(301);
+        const held = keyOf(302);
+        await a.release(await claimOf(a, failed));
+        const claim = await claimOf(a, cached);
+        assert(await a.put(claim, entry("chain-301", cached)));
+        await a.release(claim);
+        const holding = await claimOf(a, held);
+        assertEquals(await a.prune(), 0, "young rows are kept");
+        await new Promise((r) => setTimeout(r, 50));
+        assertEquals(await a.prune(10), 1, "only the released claim without a certificate goes");
+        assert(await a.get(cached), "the cached entry stays");
+        assert(await a.put(holding, entry("chain-302", held)), "a held claim keeps its fence");
+        await a.release(holding);
+        // A new claim after the prune starts afresh and works.
+        const again = await claimOf(a, failed);
+        assert(await a.put(again, entry("chain-300", failed)));
+        await a.release(again);
+        assertEquals((await a.get(failed))?.chain, "chain-300");
+      } finally {
+        await opened.close();
+      }
+    });
+
     await t.step("postgres: migrations are versioned, run once under concurrency, refuse a newer schema", async () => {
       const make = (schema: string) =>
         new PostgresStorage({
