@@ -8,11 +8,12 @@ export const checkConfigCommand: Subcommand = {
   usage: `Usage: acmems check-config [--json] CONFIG...
 
 Validates the config files (merged in the order given) without touching the network.
-Errors are printed as FILE:LINE: message on stderr, then a summary of the effective config.
-Secrets are shown as ***.
+Errors are printed as FILE:LINE: message on stderr (warnings and notes as FILE:LINE: warning: message
+and FILE:LINE: note: message), then a summary of the effective config. Secrets are shown as ***.
 
 Options:
-  --json      print one JSON object: ok, errors[], warnings[], notes[], config
+  --json      print one JSON object: ok, errors[], warnings[], notes[] (each with file, line, message)
+              and the effective config, section by section (mgmt.maxSize in bytes) and again under config
   -h, --help  show this help
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.

@@ -22,7 +22,7 @@ import {
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { AccountConfig } from "../src/config/types.ts";
-import { parseEmail } from "../src/config/values.ts";
+import { parseAbsoluteUrl, parseEmail } from "../src/config/values.ts";
 import { VERSION } from "../src/version.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
 
@@ -118,11 +118,14 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
       case "--accept-terms-of-service":
         if (inline === undefined || inline === "") opts.acceptTos = true;
         else {
-          try {
-            opts.acceptTos = new URL(inline).href;
-          } catch {
-            throw new UsageError(`--accept-terms-of-service=${inline}: the value must be the terms' URL`);
+          // Kept as written: it is compared with the CA's termsOfService exactly (any scheme, e.g. pebble's data:).
+          const url = parseAbsoluteUrl(inline);
+          if ("error" in url) {
+            throw new UsageError(
+              `--accept-terms-of-service=${inline}: the value must be the terms' URL (${url.error})`,
+            );
           }
+          opts.acceptTos = url.value;
         }
         break;
       case "--eab-kid":
@@ -268,11 +271,20 @@ async function register(
     return 0;
   }
 
+  // The key may already have an account (registered elsewhere, registration.json lost): recover it with
+  // onlyReturnExisting before anything is created, whatever the terms and the binding.
+  const existing = await findExisting(client);
+  if (existing) {
+    let found = existing;
+    if (opts.emails.length > 0 && !sameSet(found.account.contact ?? [], contact)) {
+      found = { ...found, account: await client.updateAccount({ contact }) };
+      out.info(`Updated the contacts of ${found.url} to ${contact.join(", ") || "(none)"}.`);
+    }
+    return await recovered(found, meta, account, out);
+  }
+
   const terms = termsDecision(meta.termsOfService, opts.acceptTos, account.acceptTermsOfService);
   if (!terms.agreed) {
-    // Maybe the key already has an account (registered elsewhere, registration.json lost): recover it.
-    const existing = await findExisting(client);
-    if (existing) return await recovered(existing, meta, account, out);
     out.error(terms.reason!);
     return 1;
   }
@@ -280,8 +292,6 @@ async function register(
   const eabKid = opts.eabKid ?? account.eabKid;
   const eabKey = opts.eabHmacKey ?? account.eabHmacKey;
   if (meta.externalAccountRequired && (!eabKid || !eabKey)) {
-    const existing = await findExisting(client);
-    if (existing) return await recovered(existing, meta, account, out);
     out.error(
       "The CA requires external account binding: pass --eab-kid and --eab-hmac-key " +
         "(or set eab-kid and eab-hmac-key in [account]) with the values your CA gave you.",

@@ -339,7 +339,12 @@ export class AcmeClient {
     const payload: Record<string, unknown> = { identifiers: opts.identifiers.map(toIdentifier) };
     if (opts.profile !== undefined) {
       const offered = dir.meta?.profiles;
-      if (offered && !(opts.profile in offered)) {
+      if (!offered) {
+        throw new AcmeUnsupportedError(
+          `Profile "${opts.profile}" was asked for, but ${this.directoryUrl} offers no profiles (no meta.profiles)`,
+        );
+      }
+      if (!Object.hasOwn(offered, opts.profile)) {
         throw new AcmeUnsupportedError(
           `Profile "${opts.profile}" is not offered by ${this.directoryUrl} (offered: ${
             Object.keys(offered).join(", ") || "none"
@@ -456,6 +461,11 @@ export class AcmeClient {
     const payload: Record<string, unknown> = { certificate: b64url(der) };
     if (opts.reason !== undefined) payload.reason = opts.reason;
     await this.#post(dir.revokeCert, payload, { signal: opts.signal, jwkOf: opts.certificateKey });
+  }
+
+  /** `revokeCertificate` under the name of the directory resource (RFC 8555 §7.6), as the issues call the hook. */
+  revokeCert(cert: Uint8Array | string, reasonOrOpts: number | RevokeOptions = {}): Promise<void> {
+    return this.revokeCertificate(cert, reasonOrOpts);
   }
 
   // ---------------------------------------------------------------- plumbing

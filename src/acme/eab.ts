@@ -4,9 +4,10 @@
  *
  * Contract: pure apart from the HMAC. The protected header carries `alg` (HS256 by default), `kid`
  * (the CA's key identifier) and `url` (the newAccount URL) and deliberately no nonce; the payload is
- * the account JWK. The MAC key is given as the CA prints it (base64url) or as raw bytes.
+ * the account JWK. The MAC key is given as the CA prints it (base64url or standard base64, padding optional) or
+ * as raw bytes.
  */
-import { b64url, fromB64url, utf8 } from "./encoding.ts";
+import { b64url, fromBase64Any, utf8 } from "./encoding.ts";
 import type { PublicJwk } from "./jwk.ts";
 import type { FlattenedJws } from "./jws.ts";
 
@@ -17,7 +18,7 @@ export type EabAlgorithm = "HS256" | "HS384" | "HS512";
 export interface EabCredentials {
   /** The key identifier from the CA. */
   kid: string;
-  /** The MAC key: base64url text (as CAs print it) or raw bytes. */
+  /** The MAC key: base64url or standard base64 text (as CAs print it, padding optional) or raw bytes. */
   hmacKey: string | Uint8Array;
   /** Defaults to HS256. */
   alg?: EabAlgorithm;
@@ -37,9 +38,9 @@ export async function externalAccountBinding(
   if (!creds.kid) throw new TypeError("EAB key identifier (kid) is empty");
   let keyBytes: Uint8Array<ArrayBuffer>;
   try {
-    keyBytes = typeof creds.hmacKey === "string" ? fromB64url(creds.hmacKey) : new Uint8Array(creds.hmacKey);
+    keyBytes = typeof creds.hmacKey === "string" ? fromBase64Any(creds.hmacKey) : new Uint8Array(creds.hmacKey);
   } catch {
-    throw new TypeError(`EAB HMAC key for kid "${creds.kid}" is not base64url`);
+    throw new TypeError(`EAB HMAC key for kid "${creds.kid}" is not base64url or base64`);
   }
   if (keyBytes.length === 0) throw new TypeError(`EAB HMAC key for kid "${creds.kid}" is empty`);
   const key = await crypto.subtle.importKey("raw", keyBytes, { name: "HMAC", hash }, false, ["sign"]);

@@ -41,6 +41,18 @@ export function fromB64url(text: string): Uint8Array<ArrayBuffer> {
   return fromBase64Std(stripped.replaceAll("-", "+").replaceAll("_", "/"));
 }
 
+/**
+ * Decodes base64 in either alphabet, standard (`+ /`) or URL-safe (`- _`), padding optional (if present it must
+ * make the length a multiple of 4); throws a `TypeError` otherwise. For keys that CAs print either way (EAB).
+ */
+export function fromBase64Any(text: string): Uint8Array<ArrayBuffer> {
+  const body = text.replace(/={1,2}$/, "");
+  if (!/^[A-Za-z0-9+/_-]*$/.test(body) || body.length % 4 === 1 || (body !== text && text.length % 4 !== 0)) {
+    throw new TypeError(`Invalid base64 string "${abbreviate(text)}"`);
+  }
+  return fromBase64Std(body.replaceAll("-", "+").replaceAll("_", "/"));
+}
+
 /** Decodes standard base64 (as in PEM bodies); whitespace is ignored. */
 export function fromBase64Std(text: string): Uint8Array<ArrayBuffer> {
   const clean = text.replace(/\s+/g, "");

@@ -34,6 +34,27 @@ export interface IniDocument {
   warnings: Diagnostic[];
 }
 
+/** Options whose values are secrets: never echoed in a message, shown as `***` in summaries. */
+export const SECRET_OPTIONS: ReadonlySet<string> = new Set(["hmac_key", "tsig-secret", "eab-hmac-key"]);
+
+/** How a secret is shown. */
+export const REDACTED = "***";
+
+/**
+ * Whether a message must not echo the value of this option: the secrets, the `url` of [notify] (a token in its
+ * path or query) and of [storage] (a database password), and misspellings of them (`hmac-key`, `tsig_secert`).
+ */
+export function isSecretOption(key: string): boolean {
+  return didYouMean(key, [...SECRET_OPTIONS, "url"]) !== undefined;
+}
+
+/** What a message may show of a line: the value of a secret option is replaced by `***`. */
+function shownLine(line: string): string {
+  const match = /^([^\s:=]+)(\s*:?\s*)(.+)$/.exec(line);
+  if (match && isSecretOption(match[1])) return `${truncate(match[1])}${match[2]}${REDACTED}`;
+  return truncate(line);
+}
+
 const SINGLETON_SECTIONS: SectionKind[] = ["account", "mgmt", "logging"];
 const TYPED_SECTIONS: SectionKind[] = ["verification", "storage", "auth", "notify"];
 const KNOWN_SECTION_WORDS = [...SINGLETON_SECTIONS, ...TYPED_SECTIONS];
@@ -75,9 +96,11 @@ export function parseIni(text: string, file: string): IniDocument {
 
     const equals = line.indexOf("=");
     if (equals < 0) {
+      const colon = /^([A-Za-z0-9_.-]+)\s*:(\s|$)/.exec(line)?.[1];
       errors.push({
         ...source,
-        message: `Expected "key = value", a [section] header or a comment, found "${truncate(line)}"`,
+        message: `Expected "key = value", a [section] header or a comment, found "${shownLine(line)}"` +
+          (colon ? `: write ${colon} = …` : ""),
       });
       continue;
     }
@@ -89,13 +112,18 @@ export function parseIni(text: string, file: string): IniDocument {
       continue;
     }
     if (key === "") {
-      errors.push({ ...source, message: `Option name missing before "=" in "${truncate(line)}"` });
+      // The value is not echoed: it may be a secret whose option name went missing.
+      errors.push({ ...source, message: 'Option name missing before "=": write option = value' });
       continue;
     }
-    if (/\s[#;]/.test(value)) {
+    const comment = /\s([#;])/.exec(value);
+    if (comment) {
+      const shown = isSecretOption(key)
+        ? `contains " ${comment[1]}" (the value is a secret and not shown)`
+        : `is "${truncate(value)}"`;
       warnings.push({
         ...source,
-        message: `Inline comments are not supported: the value of ${key} is "${truncate(value)}"; ` +
+        message: `Inline comments are not supported: the value of ${truncate(key)} ${shown}; ` +
           "move the comment to its own line",
       });
     }

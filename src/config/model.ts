@@ -8,7 +8,7 @@
  * Pure apart from `ConfigEnvironment`, which supplies the few facts about the machine a config needs (hosts file,
  * network interface names, key files), so tests can pass fakes.
  */
-import { didYouMean, type IniDocument, type IniEntry, type IniSection, truncate } from "./ini.ts";
+import { didYouMean, type IniDocument, type IniEntry, type IniSection, SECRET_OPTIONS, truncate } from "./ini.ts";
 import { parseIpNetwork } from "./ip.ts";
 import { compileGlob } from "../policy/glob.ts";
 import { parseTsigKeyFile } from "./tsig_key_file.ts";
@@ -42,7 +42,9 @@ import {
   formatListen,
   isBase64,
   isDnsName,
+  isStandardBase64,
   lookupHostsFile,
+  parseAbsoluteUrl,
   parseBoolean,
   parseDnsServer,
   parseDuration,
@@ -167,8 +169,8 @@ export const OPTION_TABLES: Record<string, OptionTable[]> = {
   '[auth "name"]': [AUTH_OPTIONS],
 };
 
-/** Options whose values are secrets: shown as `***` everywhere. */
-export const SECRET_OPTIONS = new Set(["hmac_key", "tsig-secret", "eab-hmac-key"]);
+/** Options whose values are secrets: shown as `***` everywhere (defined next to the parser, which must not echo them). */
+export { SECRET_OPTIONS };
 
 class Diagnostics {
   errors: Diagnostic[] = [];
@@ -360,7 +362,9 @@ export function buildConfig(
     );
   }
 
-  if (account && account.acceptTermsOfService.kind === "none") {
+  // Only when the option is absent: a written but invalid value has its error, `no` is a decision.
+  const tosWritten = accountSections.some((s) => s.entries.some((e) => e.key === "accept-terms-of-service"));
+  if (account && !tosWritten) {
     diag.note(
       account.source,
       "accept-terms-of-service is not set: acmems will not create an ACME account by itself; " +
@@ -437,11 +441,14 @@ function buildAccount(
       tos = { kind: "any", source: entry.source };
       continue;
     }
-    const url = parseUrl(entry.value);
+    // Any absolute URL (pebble's terms are a data: URL), kept as written: it is compared with the CA's exactly.
+    const url = parseAbsoluteUrl(entry.value);
     if ("error" in url) {
+      const shown = truncate(entry.value);
       diag.error(
         entry.source,
-        `accept-terms-of-service "${truncate(entry.value)}" is neither yes/no nor the URL of the CA's terms of service`,
+        `accept-terms-of-service "${shown}" is neither yes/no nor the URL of the CA's terms of service ` +
+          "(write it exactly as the CA's directory lists it, e.g. https://ca.example/terms.pdf)",
       );
       continue;
     }
@@ -452,8 +459,9 @@ function buildAccount(
       );
       continue;
     }
-    if (tos.kind === "urls") tos.urls.push(url.value.href);
-    else tos = { kind: "urls", urls: [url.value.href], source: entry.source };
+    if (tos.kind === "urls") {
+      if (!tos.urls.includes(url.value)) tos.urls.push(url.value);
+    } else tos = { kind: "urls", urls: [url.value], source: entry.source };
   }
 
   const email: string[] = [];
@@ -490,7 +498,10 @@ function buildAccount(
   if (kid) account.eabKid = kid.value;
   if (hmacKey) {
     if (!isBase64(hmacKey.value)) {
-      diag.error(hmacKey.source, "[account] eab-hmac-key is not base64url: paste the key exactly as the CA gave it");
+      diag.error(
+        hmacKey.source,
+        "[account] eab-hmac-key is not base64url or base64: paste the key exactly as the CA gave it",
+      );
     } else account.eabHmacKey = hmacKey.value;
   }
 
@@ -660,8 +671,14 @@ function buildNotify(section: IniSection, env: ConfigEnvironment, diag: Diagnost
     if (!url) diag.error(section.source, `${label} needs url = where the JSON event is POSTed`);
     else {
       const parsed = parseUrl(url.value);
-      if ("error" in parsed) diag.error(url.source, `${label} url: ${parsed.error}`);
-      else notifier.url = parsed.value.href;
+      if ("error" in parsed) {
+        // Never echo the value: its path or query may hold a token.
+        diag.error(
+          url.source,
+          `${label} url is not an http:// or https:// URL (not shown: it may hold a token): ` +
+            "write e.g. url = https://hooks.example.org/acmems",
+        );
+      } else notifier.url = parsed.value.href;
     }
   } else {
     if (url) diag.error(url.source, `${label}: url is for type = webhook; exec needs command =`);
@@ -763,10 +780,11 @@ function resolveListeners(entries: IniEntry[], env: ConfigEnvironment, diag: Dia
   for (const any6 of out.filter((l) => l.hostname === "::")) {
     const any4 = out.findIndex((l) => l.hostname === "0.0.0.0" && l.port === any6.port);
     if (any4 >= 0) {
-      diag.note(
+      // A warning, not a note: the operator wrote two listeners and gets one; remove 0.0.0.0:P to silence it.
+      diag.warn(
         out[any4].source,
         `Listeners 0.0.0.0:${any6.port} and [::]:${any6.port} collapse into one [::]:${any6.port} listener, ` +
-          "which accepts IPv4 and IPv6 (dual-stack)",
+          `which accepts IPv4 and IPv6 (dual-stack); remove 0.0.0.0:${any6.port}`,
       );
       out.splice(any4, 1);
     }
@@ -961,7 +979,7 @@ function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagn
               "remove tsig-algorithm",
           );
         } else if (typeof alg === "object") diag.error(keyFile.source, `${label} tsig-key-file ${path}: ${alg.error}`);
-        else if (!isBase64(key.secret)) {
+        else if (!isStandardBase64(key.secret)) {
           diag.error(keyFile.source, `${label} tsig-key-file ${path}: the secret is not base64`);
         } else {
           const tsig: TsigKey = { name: key.name, algorithm: alg, secret: key.secret, source: keyFile.source };
@@ -978,7 +996,7 @@ function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagn
         `${label} tsig-key-name "${truncate(keyName.value)}" is not a DNS name: write the name from the server's ` +
           "key statement, e.g. tsig-key-name = acmems-key",
       );
-    } else if (!isBase64(secret.value)) {
+    } else if (!isStandardBase64(secret.value)) {
       diag.error(secret.source, `${label} tsig-secret is not base64: paste the secret from tsig-keygen`);
     } else {
       const alg = parseTsigAlgorithm(algorithm?.value ?? "hmac-sha256");
@@ -1090,9 +1108,9 @@ function buildPostgresStorage(section: IniSection, diag: Diagnostics): PostgresS
   }
   const lease = o.one("lease");
   if (lease) {
-    const parsed = parseDuration(lease.value);
+    const parsed = parseDuration(lease.value, 3_600_000);
     if ("error" in parsed) diag.error(lease.source, `${label} lease: ${parsed.error}`);
-    else if (parsed.value < 1_000 || parsed.value > 3_600_000) {
+    else if (parsed.value < 1_000) {
       diag.error(lease.source, `${label} lease: "${truncate(lease.value)}" must be from 1s to 1h`);
     } else storage.leaseMs = parsed.value;
   }

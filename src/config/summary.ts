@@ -3,15 +3,19 @@
  * Secrets (hmac_key, tsig-secret, eab-hmac-key) are always `***`.
  */
 import type { Config, ConfigResult, Diagnostic, VerificationConfig } from "./types.ts";
+import { REDACTED } from "./ini.ts";
 import { formatDuration } from "./values.ts";
 
-export const REDACTED = "***";
+export { REDACTED };
 
-/** A database URL with its password replaced by ***. */
+/** A database URL with its password (in the userinfo or a `password`/`sslpassword` parameter) replaced by ***. */
 export function redactPassword(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = REDACTED;
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (/password/i.test(name)) parsed.searchParams.set(name, REDACTED);
+    }
     return parsed.href;
   } catch {
     return REDACTED;
@@ -119,19 +123,27 @@ function verificationToJson(v: VerificationConfig): Record<string, unknown> {
   };
 }
 
+/**
+ * The object `check-config --json` prints: `ok`, `errors[]`, `warnings[]`, `notes[]`, and the effective config both
+ * under `config` and section by section at the top level (`mgmt.maxSize` = `config.mgmt.maxSize`); `config` is null
+ * and the sections are absent when the config is invalid.
+ */
 export function resultToJson(result: ConfigResult): Record<string, unknown> {
+  const config = result.config ? configToJson(result.config) : null;
   return {
     ok: result.ok,
     errors: result.errors,
     warnings: result.warnings,
     notes: result.notes,
-    config: result.config ? configToJson(result.config) : null,
+    ...config,
+    config,
   };
 }
 
+/** `FILE:LINE: message` for an error, `FILE:LINE: warning: message` and `FILE:LINE: note: message` for the others. */
 export function formatDiagnostic(d: Diagnostic, kind: "error" | "warning" | "note"): string {
   const place = d.line > 0 ? `${d.file}:${d.line}` : d.file;
-  return `${place}: ${kind}: ${d.message}`;
+  return kind === "error" ? `${place}: ${d.message}` : `${place}: ${kind}: ${d.message}`;
 }
 
 /** A short human summary of the effective config. */

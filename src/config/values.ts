@@ -31,14 +31,21 @@ export function parseSize(text: string): Parsed<number> {
 
 const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
-/** `90` (seconds), `90s`, `1500ms`, `2m`, `1h` → milliseconds. */
-export function parseDuration(text: string): Parsed<number> {
+/**
+ * The longest duration an option takes unless it says otherwise: 24 h. Timers cannot go beyond 2^31-1 ms (about
+ * 24.8 days; setTimeout fires at once above that), and no timeout of acmems is meaningful beyond a day.
+ */
+export const MAX_DURATION_MS = 24 * 3_600_000;
+
+/** `90` (seconds), `90s`, `1500ms`, `2m`, `1h` → milliseconds, from 1 ms up to `maxMs` (default 24 h). */
+export function parseDuration(text: string, maxMs = MAX_DURATION_MS): Parsed<number> {
   const match = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$/.exec(text);
   const unit = match ? DURATION_UNITS[match[2].toLowerCase()] : undefined;
   if (!match || unit === undefined) {
     return { error: `"${text}" is not a duration: write seconds or a number with ms, s, m or h (e.g. 90, 30s, 2m)` };
   }
   const ms = Math.round(Number(match[1]) * unit);
+  if (!(ms <= maxMs)) return { error: `"${text}" is too long: write at most ${formatDuration(maxMs)}` };
   if (ms <= 0) return { error: `"${text}" must be longer than 0` };
   return { value: ms };
 }
@@ -173,8 +180,15 @@ export function lookupHostsFile(hostsText: string, name: string): string[] {
   return found;
 }
 
-/** `ip`, `ip:port` or `[v6]:port` of a DNS server (port 53 by default). */
+/** `ip`, `ip:port`, `[v6]:port` or a bare IPv6 address (`::1`, `2001:db8::53`) of a DNS server (port 53 by default). */
 export function parseDnsServer(text: string): Parsed<{ hostname: string; port: number; display: string }> {
+  const error = `"${text}" is not an IP address of a DNS server: write ip, ip:port, ipv6 or [ipv6]:port`;
+  const bare = text.startsWith("[") ? null : parseIpv6(text);
+  if (bare) {
+    if (bare.zone !== undefined) return { error };
+    const hostname = formatIp(6, bare.bytes);
+    return { value: { hostname, port: 53, display: formatListen(6, hostname, 53) } };
+  }
   const split = splitHostPort(text, 53);
   if ("error" in split) return split;
   const { host, port } = split.value;
@@ -185,7 +199,7 @@ export function parseDnsServer(text: string): Parsed<{ hostname: string; port: n
     const hostname = formatIp(6, v6.bytes);
     return { value: { hostname, port, display: formatListen(6, hostname, port) } };
   }
-  return { error: `"${text}" is not an IP address of a DNS server: write ip, ip:port or [ipv6]:port` };
+  return { error };
 }
 
 /** A DNS name in LDH form (A-labels), without trailing dot. */
@@ -219,7 +233,30 @@ export function parseUrl(text: string): Parsed<URL> {
   return { value: url };
 }
 
-/** True for standard or URL-safe base64 (padding optional). */
+/** An absolute URL of any scheme (`https:`, `data:`, `urn:`), kept exactly as written for comparison. */
+export function parseAbsoluteUrl(text: string): Parsed<string> {
+  const error =
+    `"${text}" is not an absolute URL: write it exactly as the CA publishes it, e.g. https://ca.example/terms`;
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(text)) return { error };
+  try {
+    new URL(text);
+  } catch {
+    return { error };
+  }
+  return { value: text };
+}
+
+/**
+ * True for base64 in either alphabet, standard (`+ /`) or URL-safe (`- _`), padding optional: what
+ * `fromBase64Any` (src/acme/encoding.ts) decodes, e.g. an EAB key as any CA prints it.
+ */
 export function isBase64(text: string): boolean {
-  return text.length > 0 && /^[A-Za-z0-9+/_-]+={0,2}$/.test(text);
+  const body = text.replace(/={1,2}$/, "");
+  return body.length > 0 && /^[A-Za-z0-9+/_-]+$/.test(body) && body.length % 4 !== 1 &&
+    (body === text || text.length % 4 === 0);
+}
+
+/** True for standard base64 (`+ /`, padding optional), as `tsig-keygen` writes secrets and TSIG decodes them. */
+export function isStandardBase64(text: string): boolean {
+  return isBase64(text) && !/[_-]/.test(text);
 }

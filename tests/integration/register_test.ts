@@ -7,6 +7,8 @@ import { type Output, parseRegisterArgs, runRegister } from "../../cli/register.
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+/** pebble 2.10's terms of service, as its directory lists them. */
+const PEBBLE_TOS = "data:text/plain,Do%20what%20thou%20wilt";
 
 function capture(): Output & { lines: string[]; errors: string[]; all(): string } {
   const lines: string[] = [];
@@ -80,6 +82,14 @@ Deno.test("register against pebble", async (t) => {
         const back = JSON.parse(await Deno.readTextFile(`${dir}/account/registration.json`));
         assertEquals(back.url, registration.url);
         assertEquals(back.account.contact, ["mailto:new@example.test"]);
+
+        // Lost again: --register --accept-terms-of-service recovers it too instead of a plain newAccount.
+        await Deno.remove(`${dir}/account/registration.json`);
+        const viaRegister = await register(["--register", "--accept-terms-of-service", config]);
+        assertEquals(viaRegister.code, 0, viaRegister.out.all());
+        assertStringIncludes(viaRegister.out.all(), "Recovered the existing account");
+        assert(!viaRegister.out.all().includes("already has an account"), viaRegister.out.all());
+        assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/account/registration.json`)).url, registration.url);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
@@ -124,6 +134,19 @@ Deno.test("register against pebble", async (t) => {
         await Deno.writeTextFile(config, text);
         const ok = await register(["--register", config]);
         assertEquals(ok.code, 0, ok.out.all());
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+    await t.step("config accept-terms-of-service = pebble's data: URL counts as agreement", async () => {
+      const { dir, config } = await setup(pebble, `accept-terms-of-service = ${PEBBLE_TOS}\n`);
+      try {
+        const { code, out } = await register(["--gen-key", "--register", config]);
+        assertEquals(code, 0, out.all());
+        assertStringIncludes(out.all(), `Agreed to the terms of service at ${PEBBLE_TOS}.`);
+        const registration = JSON.parse(await Deno.readTextFile(`${dir}/account/registration.json`));
+        assertEquals(registration.termsOfServiceAgreed, PEBBLE_TOS);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

@@ -415,6 +415,24 @@ Deno.test("renewalInfo and replaces without ARI in the directory", async () => {
   });
 });
 
+Deno.test("a profile asked of a CA without meta.profiles is refused locally, not sent", async () => {
+  await withStub({ "POST /new-order": newOrderOk }, async (client, stub) => {
+    const original = stub.routes.get("GET /dir")!;
+    stub.routes.set("GET /dir", async (req, s) => {
+      const dir = await (await original(req, s)).json();
+      delete dir.meta.profiles;
+      return json(dir);
+    });
+    await client.refreshDirectory();
+    const before = stub.requests.length;
+    const e = await assertRejects(() => client.newOrder({ identifiers: ["a.test"], profile: "shortlived" }));
+    assert(e instanceof AcmeUnsupportedError && /offers no profiles/.test(e.message), String(e));
+    assertEquals(stub.requests.length, before);
+    await client.newOrder({ identifiers: ["a.test"] });
+    assertEquals(stub.requests.at(-1)?.payload, { identifiers: [{ type: "dns", value: "a.test" }] });
+  });
+});
+
 Deno.test("revokeCertificate: account-signed, or signed with the certificate key's jwk", async () => {
   await withStub({ "POST /revoke": () => new Response(null, { status: 200 }) }, async (client, stub) => {
     const der = new Uint8Array([0x30, 0x00]);
@@ -427,6 +445,21 @@ Deno.test("revokeCertificate: account-signed, or signed with the certificate key
     const byKey = stub.requests.at(-1)!;
     assert(byKey.header?.jwk && !byKey.header.kid);
     assertEquals(byKey.payload, { certificate: "MAA" });
+  });
+});
+
+Deno.test("revokeCert is revokeCertificate under the directory's name: same payload, same signer choice", async () => {
+  await withStub({ "POST /revoke": () => new Response(null, { status: 200 }) }, async (client, stub) => {
+    const der = new Uint8Array([0x30, 0x00]);
+    await client.revokeCert(der, 1);
+    const byAccount = stub.requests.at(-1)!;
+    assertEquals([byAccount.path, byAccount.payload], ["/revoke", { certificate: "MAA", reason: 1 }]);
+    assert(byAccount.header?.kid && !byAccount.header.jwk);
+    const certKey = await generateKeyPair("ec-p256");
+    await client.revokeCert(der, { certificateKey: certKey, reason: 0 });
+    const byKey = stub.requests.at(-1)!;
+    assert(byKey.header?.jwk && !byKey.header.kid);
+    assertEquals(byKey.payload, { certificate: "MAA", reason: 0 });
   });
 });
 

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../support/assert.ts";
 import { externalAccountBinding } from "../../../src/acme/eab.ts";
-import { b64url, fromB64url, fromUtf8, utf8 } from "../../../src/acme/encoding.ts";
+import { b64url, fromB64url, fromUtf8, toBase64Std, utf8 } from "../../../src/acme/encoding.ts";
 import { exportPublicJwk } from "../../../src/acme/jwk.ts";
 import { generateKeyPair } from "../../../src/acme/keys.ts";
 
@@ -13,6 +13,10 @@ Deno.test("externalAccountBinding: HS256 JWS over the account JWK with kid and u
   const cases: { name: string; hmacKey: string | Uint8Array; alg?: "HS256" | "HS384" | "HS512"; hash: string }[] = [
     { name: "base64url key", hmacKey: b64url(macKey), hash: "SHA-256" },
     { name: "raw key", hmacKey: macKey, hash: "SHA-256" },
+    // Some CAs print the key in standard base64, with or without padding: the same bytes either way.
+    { name: "standard base64 key", hmacKey: toBase64Std(macKey), hash: "SHA-256" },
+    { name: "standard base64 key without padding", hmacKey: toBase64Std(macKey).replace(/=+$/, ""), hash: "SHA-256" },
+    { name: "base64url key with padding", hmacKey: b64url(macKey) + "=", hash: "SHA-256" },
     { name: "HS512", hmacKey: b64url(macKey), alg: "HS512", hash: "SHA-512" },
   ];
   for (const c of cases) {
@@ -43,7 +47,11 @@ Deno.test("externalAccountBinding: HS256 JWS over the account JWK with kid and u
 Deno.test("externalAccountBinding rejects bad credentials with the kid in the message", async () => {
   const jwk = await exportPublicJwk((await generateKeyPair("ec-p256")).publicKey);
   const cases = [
-    { creds: { kid: "k1", hmacKey: "not base64url!" }, message: 'EAB HMAC key for kid "k1" is not base64url' },
+    {
+      creds: { kid: "k1", hmacKey: "not base64url!" },
+      message: 'EAB HMAC key for kid "k1" is not base64url or base64',
+    },
+    { creds: { kid: "k3", hmacKey: "abcde" }, message: 'EAB HMAC key for kid "k3" is not base64url or base64' },
     { creds: { kid: "k2", hmacKey: "" }, message: 'EAB HMAC key for kid "k2" is empty' },
     { creds: { kid: "", hmacKey: "AAAA" }, message: "EAB key identifier (kid) is empty" },
   ];

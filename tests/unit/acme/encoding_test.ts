@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../../support/assert.ts";
 import { children, decodeOid, encodeOid, encodeSequence, readNode, readOnly, TAG } from "../../../src/acme/der.ts";
-import { b64url, fromB64url, fromHex, toBase64Std, toHex, utf8 } from "../../../src/acme/encoding.ts";
+import { b64url, fromB64url, fromBase64Any, fromHex, toBase64Std, toHex, utf8 } from "../../../src/acme/encoding.ts";
 import { decodePem, decodePemBlocks, encodePem, splitPemChain } from "../../../src/acme/pem.ts";
 
 Deno.test("base64url: RFC 4648 vectors without padding, round trips, bad input named", () => {
@@ -18,6 +18,15 @@ Deno.test("base64url: RFC 4648 vectors without padding, round trips, bad input n
   assertEquals(toHex(fromHex("00:87:65:43:21")), "0087654321");
   assertThrows(() => fromHex("abc"), /Invalid hex string "abc"/);
   assertEquals(utf8("é").length, 2);
+});
+
+Deno.test("fromBase64Any: standard and URL-safe alphabets, padding optional, the same bytes", () => {
+  const bytes = new Uint8Array([0xfb, 0xff, 0xfe, 0x00]);
+  for (const text of ["+//+AA==", "+//+AA", "-__-AA", "-__-AA=="]) assertEquals(fromBase64Any(text), bytes, text);
+  assertEquals(fromBase64Any(""), new Uint8Array());
+  for (const bad of ["abcde", "+//+AA=", "a b", "AA===", "AA=A", "ab!c"]) {
+    assertThrows(() => fromBase64Any(bad), /Invalid base64 string/);
+  }
 });
 
 Deno.test("DER: OIDs, nested sequences, malformed input", () => {

@@ -38,7 +38,63 @@ const ERROR_CASES: [string, string, number, RegExp][] = [
   ["tos garbage", "[mgmt]\n[account]\n", 0, /^$/],
   ["bad email", "[account]\nemail = nobody\n", 8, /"nobody" is not an e-mail address/],
   ["eab kid without key", "[account]\neab-kid = kid-1\n", 8, /eab-kid needs eab-hmac-key/],
-  ["eab key not base64", "[account]\neab-kid = k\neab-hmac-key = not base64!\n", 9, /eab-hmac-key is not base64url/],
+  [
+    "eab key not base64",
+    "[account]\neab-kid = k\neab-hmac-key = not base64!\n",
+    9,
+    /eab-hmac-key is not base64url or base64: paste/,
+  ],
+  ["eab key of impossible length", "[account]\neab-kid = k\neab-hmac-key = abcde\n", 9, /not base64url or base64/],
+  [
+    "tos neither yes nor an absolute URL",
+    "[account]\naccept-terms-of-service = /terms.pdf\n",
+    8,
+    /accept-terms-of-service "\/terms.pdf" is neither yes\/no nor the URL/,
+  ],
+  [
+    "tsig secret in the URL-safe alphabet",
+    '[verification "d"]\ntype = dns01-dnsUpdate\ndns-server = 127.0.0.1\ntsig-key-name = k\ntsig-secret = c2Vj-mV0_A\n',
+    11,
+    /tsig-secret is not base64/,
+  ],
+  [
+    "sign-timeout beyond what a timer holds",
+    "[mgmt]\nsign-timeout = 99999999999999999999\n",
+    8,
+    /sign-timeout: "99999999999999999999" is too long: write at most 24h/,
+  ],
+  ["sign-timeout over a day", "[mgmt]\nsign-timeout = 25h\n", 8, /sign-timeout: "25h" is too long: write at most 24h/],
+  ["body-timeout over a day", "[mgmt]\nbody-timeout = 1441m\n", 8, /body-timeout: "1441m" is too long/],
+  [
+    "dns timeout over a day",
+    '[verification "d"]\ntype = dns01-dnsUpdate\ndns-server = 127.0.0.1\ntimeout = 86401\n',
+    10,
+    /timeout: "86401" is too long: write at most 24h/,
+  ],
+  [
+    "notify timeout of 10^400 seconds",
+    `[notify "n"]\ntype = exec\ncommand = /bin/true\nevents = expiring\ntimeout = 1${"0".repeat(400)}\n`,
+    11,
+    /timeout: "10+" is too long: write at most 24h/,
+  ],
+  [
+    "postgres lease over an hour",
+    '[storage "p"]\ntype = postgres\nlease = 2h\n',
+    9,
+    /lease: "2h" is too long: write at most 1h/,
+  ],
+  [
+    "postgres lease under a second",
+    '[storage "p"]\ntype = postgres\nlease = 500ms\n',
+    9,
+    /lease: "500ms" must be from 1s to 1h/,
+  ],
+  [
+    "dns server: a bare IPv6 with a zone",
+    '[verification "d"]\ntype = dns01-dnsUpdate\ndns-server = fe80::1%eth0\n',
+    9,
+    /"fe80::1%eth0" is not an IP address of a DNS server: write ip, ip:port, ipv6 or \[ipv6\]:port/,
+  ],
   ["max-size garbage", "[mgmt]\nmax-size = 4 kilo\n", 8, /max-size: "4 kilo" is not a size/],
   ["max-size zero", "[mgmt]\nmax-size = 0\n", 8, /must be at least 1 byte/],
   ["sign-timeout garbage", "[mgmt]\nsign-timeout = soon\n", 8, /sign-timeout: "soon" is not a duration/],
@@ -337,9 +393,11 @@ Deno.test("config: 0.0.0.0:P and [::]:P collapse into one dual-stack [::]:P list
   assert(result.ok, errorLines(result).join("\n"));
   const http = result.config!.verifications.get("http")!;
   assertEquals(http.type === "http01" && http.listeners.map((l) => l.display), ["[::]:1380"]);
-  const note = result.notes.find((n) => /collapse/.test(n.message))!;
-  assertEquals(note.line, 9);
-  assertMatch(note.message, /0\.0\.0\.0:1380 and \[::\]:1380 collapse into one \[::\]:1380 listener/);
+  // A warning (check-config --json lists it in warnings[]), at the 0.0.0.0 line that has no effect.
+  assertEquals(result.notes.filter((n) => /collapse/.test(n.message)), []);
+  const warning = result.warnings.find((w) => /collapse/.test(w.message))!;
+  assertEquals(warning.line, 9);
+  assertMatch(warning.message, /0\.0\.0\.0:1380 and \[::\]:1380 collapse into one \[::\]:1380 listener/);
 });
 
 Deno.test("config: the inline comment in accept-terms-of-service warns and errors on the same line", () => {
@@ -449,4 +507,65 @@ Deno.test("config: several files merge in order; a singleton set in two files na
   assertEquals(twice.errors.map((e) => `${e.file}:${e.line}: ${e.message}`), [
     '/etc/acmems/b.ini:1: [auth "x"] is defined twice: here and at /etc/acmems/a.ini:7; rename one or merge them',
   ]);
+});
+
+Deno.test("config: accept-terms-of-service takes any absolute URL, kept exactly as written", () => {
+  const pebble = "data:text/plain,Do%20what%20thou%20wilt";
+  const result = load(
+    `[account]\ndir = /a\naccept-terms-of-service = ${pebble}\naccept-terms-of-service = urn:example:terms:2024\n` +
+      "accept-terms-of-service = https://CA.example/terms\n" + '[auth "a"]\nip = 127.0.0.1\ndomain = x.org\n',
+  );
+  assert(result.ok, errorLines(result).join("\n"));
+  const tos = result.config!.account.acceptTermsOfService;
+  // Not normalised (https://ca.example/terms): the CA's termsOfService is compared by exact string.
+  assertEquals(tos.kind === "urls" && tos.urls, [pebble, "urn:example:terms:2024", "https://CA.example/terms"]);
+  assertEquals(result.notes.filter((n) => /accept-terms-of-service/.test(n.message)), []);
+});
+
+Deno.test("config: the accept-terms-of-service note only when the option is absent", () => {
+  const noteOf = (extra: string) =>
+    load(`[account]\ndir = /a\n${extra}[auth "a"]\nip = 127.0.0.1\ndomain = x.org\n`).notes.filter((n) =>
+      /accept-terms-of-service is not set/.test(n.message)
+    );
+  assertEquals(noteOf("").length, 1);
+  assertEquals(noteOf("accept-terms-of-service = no\n"), []);
+  const invalid = load("[account]\ndir = /a\naccept-terms-of-service = maybe\n");
+  assertEquals(errorLines(invalid).length, 1);
+  assertMatch(invalid.errors[0].message, /"maybe" is neither yes\/no nor the URL/);
+  assertEquals(invalid.notes.filter((n) => /accept-terms-of-service/.test(n.message)), []);
+});
+
+Deno.test("config: dns-server as ip, ip:port, [v6]:port or a bare IPv6 (port 53)", () => {
+  const servers = ["192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:5353", "::1", "2001:db8::53", "[::1]"];
+  const result = load(
+    `${BASE}[verification "d"]\ntype = dns01-dnsUpdate\n${servers.map((s) => `dns-server = ${s}\n`).join("")}`,
+  );
+  assert(result.ok, errorLines(result).join("\n"));
+  const d = result.config!.verifications.get("d")!;
+  assertEquals(d.type === "dns01-dnsUpdate" && d.servers, [
+    { hostname: "192.0.2.53", port: 53, display: "192.0.2.53:53" },
+    { hostname: "192.0.2.53", port: 5353, display: "192.0.2.53:5353" },
+    { hostname: "2001:db8::53", port: 5353, display: "[2001:db8::53]:5353" },
+    { hostname: "::1", port: 53, display: "[::1]:53" },
+    { hostname: "2001:db8::53", port: 53, display: "[2001:db8::53]:53" },
+    { hostname: "::1", port: 53, display: "[::1]:53" },
+  ]);
+});
+
+Deno.test("config: eab-hmac-key in either base64 alphabet, padding optional", () => {
+  for (const key of ["c2VjcmV0LWVhYi1rZXk", "c2VjcmV0LWVhYi1rZXk=", "+/+/c2VjcmV0", "-_-_c2VjcmV0", "YWJjZA=="]) {
+    const result = load(`${BASE}[account]\neab-kid = k\neab-hmac-key = ${key}\n`);
+    assert(result.ok, `${key}: ${errorLines(result).join("\n")}`);
+    assertEquals(result.config!.account.eabHmacKey, key);
+  }
+});
+
+Deno.test("config: durations up to their bound are accepted", () => {
+  const result = load(
+    `${BASE}[mgmt]\nsign-timeout = 24h\nbody-timeout = 86400\n[storage "p"]\ntype = postgres\nlease = 1h\n`,
+  );
+  assert(result.ok, errorLines(result).join("\n"));
+  assertEquals([result.config!.mgmt.signTimeoutMs, result.config!.mgmt.bodyTimeoutMs], [86_400_000, 86_400_000]);
+  const p = result.config!.storages.get("p")!;
+  assertEquals(p.type === "postgres" && p.leaseMs, 3_600_000);
 });

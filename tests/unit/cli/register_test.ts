@@ -1,0 +1,151 @@
+/**
+ * `acmems register` against the in-process stub CA: the terms-of-service decision (any URL scheme, exact match) and
+ * the recovery of a registered key whose registration.json is missing (onlyReturnExisting before newAccount).
+ * The same flows against pebble are in tests/integration/register_test.ts.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "../../support/assert.ts";
+import { json, problem, startStubCa, type StubCa, type StubRequest } from "../acme/_stub_ca.ts";
+import { type Output, parseRegisterArgs, runRegister, termsDecision } from "../../../cli/register.ts";
+
+const PEBBLE_TOS = "data:text/plain,Do%20what%20thou%20wilt";
+
+function capture(): Output & { all(): string } {
+  const lines: string[] = [];
+  return { info: (l) => lines.push(l), error: (l) => lines.push(l), all: () => lines.join("\n") };
+}
+
+/** A stub CA with pebble's data: terms that knows accounts by key and answers onlyReturnExisting like RFC 8555. */
+async function startCa(): Promise<StubCa> {
+  const known = new Set<string>();
+  const stub = await startStubCa({
+    "GET /dir": (_req, s) =>
+      json({
+        newNonce: `${s.origin}/nonce`,
+        newAccount: `${s.origin}/new-acct`,
+        newOrder: `${s.origin}/new-order`,
+        revokeCert: `${s.origin}/revoke`,
+        meta: { termsOfService: PEBBLE_TOS },
+      }),
+    "POST /new-acct": (req, s) => {
+      const key = JSON.stringify(req.header!.jwk);
+      const payload = req.payload as { onlyReturnExisting?: boolean; contact?: string[] };
+      const location = { location: `${s.origin}/acct/1` };
+      if (known.has(key)) return json({ status: "valid", contact: [] }, 200, location);
+      if (payload.onlyReturnExisting) return problem(400, "accountDoesNotExist", "no account for this key");
+      known.add(key);
+      return json({ status: "valid", contact: payload.contact ?? [] }, 201, location);
+    },
+    "POST /acct/1": (req) => json({ status: "valid", contact: (req.payload as { contact?: string[] }).contact ?? [] }),
+  });
+  return stub;
+}
+
+async function withConfig(stub: StubCa, account: string, fn: (config: string, dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-register-unit-" });
+  try {
+    const config = `${dir}/acmems.ini`;
+    await Deno.writeTextFile(
+      config,
+      `[account]\nacme-server = ${stub.directoryUrl}\ndir = account\n${account}` +
+        '[auth "a"]\nip = 127.0.0.1\ndomain = *.example.test\n',
+    );
+    await fn(config, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function register(args: string[]): Promise<{ code: number; text: string }> {
+  const out = capture();
+  const code = await runRegister(parseRegisterArgs(args), out);
+  return { code, text: out.all() };
+}
+
+/** The newAccount requests seen: "lookup" (onlyReturnExisting) or "create". */
+function newAccounts(stub: StubCa): string[] {
+  return stub.requests.filter((r: StubRequest) => r.method === "POST" && r.path === "/new-acct")
+    .map((r) => (r.payload as { onlyReturnExisting?: boolean }).onlyReturnExisting ? "lookup" : "create");
+}
+
+Deno.test("register: config accept-terms-of-service = the CA's data: URL counts as agreement", async () => {
+  await using stub = await startCa();
+  await withConfig(stub, `accept-terms-of-service = ${PEBBLE_TOS}\n`, async (config, dir) => {
+    const { code, text } = await register(["--gen-key", "--register", config]);
+    assertEquals(code, 0, text);
+    assertStringIncludes(text, `Registered a new account at ${stub.directoryUrl}`);
+    assertStringIncludes(text, `Agreed to the terms of service at ${PEBBLE_TOS}.`);
+    assertEquals(newAccounts(stub), ["lookup", "create"]);
+    const create = stub.requests.filter((r) => r.path === "/new-acct").at(-1)!;
+    assertEquals((create.payload as { termsOfServiceAgreed?: boolean }).termsOfServiceAgreed, true);
+    const registration = JSON.parse(await Deno.readTextFile(`${dir}/account/registration.json`));
+    assertEquals(registration.termsOfServiceAgreed, PEBBLE_TOS);
+  });
+});
+
+Deno.test("register: other terms in the config are not agreement; the message names the CA's", async () => {
+  await using stub = await startCa();
+  await withConfig(stub, "accept-terms-of-service = data:text/plain,Older%20terms\n", async (config) => {
+    const { code, text } = await register(["--gen-key", "--register", config]);
+    assertEquals(code, 1, text);
+    assertStringIncludes(text, `The CA's terms of service are now ${PEBBLE_TOS}, not data:text/plain,Older%20terms`);
+    assertEquals(newAccounts(stub), ["lookup"]);
+  });
+});
+
+Deno.test("register: a registered key without registration.json is recovered with onlyReturnExisting", async () => {
+  await using stub = await startCa();
+  await withConfig(stub, "", async (config, dir) => {
+    const first = await register(["--gen-key", "--register", "--accept-terms-of-service", config]);
+    assertEquals(first.code, 0, first.text);
+    const url = JSON.parse(await Deno.readTextFile(`${dir}/account/registration.json`)).url;
+    await Deno.remove(`${dir}/account/registration.json`);
+    const before = newAccounts(stub).length;
+
+    const again = await register(["--register", "--accept-terms-of-service", "--email", "ops@example.test", config]);
+    assertEquals(again.code, 0, again.text);
+    assertStringIncludes(
+      again.text,
+      `Recovered the existing account of this key from the CA and wrote registration.json: ${url}`,
+    );
+    assertStringIncludes(again.text, "Updated the contacts");
+    assert(!again.text.includes("already has an account"), again.text);
+    // Only the lookup: no newAccount that could create an account is sent.
+    assertEquals(newAccounts(stub).slice(before), ["lookup"]);
+    const back = JSON.parse(await Deno.readTextFile(`${dir}/account/registration.json`));
+    assertEquals([back.url, back.account.contact], [url, ["mailto:ops@example.test"]]);
+
+    // Also without the terms agreed, and with --accept-terms-of-service alone (no --register).
+    await Deno.remove(`${dir}/account/registration.json`);
+    const plain = await register(["--register", config]);
+    assertEquals(plain.code, 0, plain.text);
+    assertStringIncludes(plain.text, "Recovered the existing account");
+    await Deno.remove(`${dir}/account/registration.json`);
+    const tosOnly = await register([`--accept-terms-of-service=${PEBBLE_TOS}`, config]);
+    assertEquals(tosOnly.code, 0, tosOnly.text);
+    assertStringIncludes(tosOnly.text, "Recovered the existing account");
+    assertEquals(newAccounts(stub).slice(before), ["lookup", "lookup", "lookup"]);
+  });
+});
+
+Deno.test("termsDecision: exact string comparison, any scheme", () => {
+  const urls = (...list: string[]) => ({ kind: "urls" as const, urls: list, source: { file: "a.ini", line: 3 } });
+  assertEquals(termsDecision(PEBBLE_TOS, undefined, urls(PEBBLE_TOS)), { agreed: true });
+  assertEquals(termsDecision(PEBBLE_TOS, PEBBLE_TOS, { kind: "none" }), { agreed: true });
+  assertEquals(termsDecision("urn:ca:terms:2", undefined, urls("urn:ca:terms:2")), { agreed: true });
+  assertEquals(termsDecision(undefined, undefined, { kind: "none" }), { agreed: true });
+  const decoded = termsDecision(PEBBLE_TOS, undefined, urls("data:text/plain,Do what thou wilt"));
+  assertEquals(decoded.agreed, false);
+  assertMatch(decoded.reason!, /--accept-terms-of-service=data:text\/plain,Do%20what%20thou%20wilt CONFIG/);
+  const none = termsDecision(PEBBLE_TOS, undefined, { kind: "none" });
+  assertMatch(none.reason!, /You need to accept the terms of service at data:.*: run acmems register --accept/);
+});
+
+Deno.test("parseRegisterArgs: --accept-terms-of-service=URL is kept as written; a non-URL is a usage error", () => {
+  assertEquals(parseRegisterArgs([`--accept-terms-of-service=${PEBBLE_TOS}`, "a.ini"]).acceptTos, PEBBLE_TOS);
+  assertEquals(
+    parseRegisterArgs(["--accept-terms-of-service=https://CA.example/tos", "a.ini"]).acceptTos,
+    "https://CA.example/tos",
+  );
+  assertEquals(parseRegisterArgs(["--accept-terms-of-service", "a.ini"]).acceptTos, true);
+  assertThrows(() => parseRegisterArgs(["--accept-terms-of-service=terms.pdf", "a.ini"]), /must be the terms' URL/);
+});
