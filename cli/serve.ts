@@ -14,10 +14,11 @@ import { type Subcommand, UsageError } from "./usage.ts";
 const USAGE = `Usage: acmems serve CONFIG...
 
 Runs the management listeners (POST /sign) and the http-01 challenge listeners of the config.
-On first start without an account key, it creates one and registers if the config accepts the
-terms of service (accept-terms-of-service = yes); otherwise run "acmems register" first.
+On first start without an account (no key, or a key the CA knows no account for), it registers
+if the config accepts the terms of service (accept-terms-of-service = yes); otherwise it exits 1
+naming the "acmems register" command to run first.
 If the CA is unreachable, acmems still starts: /sign answers 503 until the CA is back.
-Stops cleanly on SIGINT or SIGTERM.
+SIGHUP reloads the config; SIGINT or SIGTERM stop it cleanly.
 
 Options:
   -h, --help  show this help
@@ -52,6 +53,23 @@ async function prepareKey(config: Config, log: Logger, files: string[]): Promise
   await saveAccountKey(config.account.dir, keyPair);
   log.info("account key created", { path: accountKeyPath(config.account.dir), type: "EC P-256" });
   return keyPair;
+}
+
+/** A path as a POSIX shell word (quoted only when it needs to be). */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The `acmems register` command that fixes an account session that failed for good (`AccountSession` state
+ * "failed": the CA knows no account for the key and the terms are not accepted, or it requires external account
+ * binding). The session tells these apart only in its reason text.
+ */
+export function registerCommand(files: string[], reason: string): string {
+  const action = /external account binding/i.test(reason)
+    ? "--register --accept-terms-of-service --eab-kid KID --eab-hmac-key KEY"
+    : "--register --accept-terms-of-service";
+  return `acmems register ${action} ${files.map(shellWord).join(" ")}`;
 }
 
 export interface ServeOptions {
@@ -102,19 +120,18 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
       }
     }
     const app = new App({ config, log, keyPair, caCerts });
-    try {
-      await app.start();
-    } catch (error) {
-      console.error(`acmems serve: ${error instanceof Error ? error.message : error}`);
-      log.error("start failed", { error: error instanceof Error ? error.message : String(error) });
-      return 1;
-    }
-    log.info("ready", { account: app.session.state });
-    opts.onReady?.(app);
 
-    let stopCleanup = () => {};
+    // Signals are taken before the start, which binds the listeners first and then waits for the CA (seconds):
+    // a SIGHUP in between is run once started, a SIGINT/SIGTERM stops acmems as soon as the start returns.
+    let started = false;
+    let reloadQueued = false;
     let reloading = Promise.resolve();
     const reload = () => {
+      if (!started) {
+        if (!reloadQueued) log.info("reload requested while starting: it runs once started", { files });
+        reloadQueued = true;
+        return;
+      }
       reloading = reloading.then(async () => {
         log.info("reloading config", { files });
         const next = await loadConfig(files);
@@ -128,27 +145,63 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
         for (const note of await app.reload(next.config)) log.warn("config reload", { note });
       }).catch((error) => log.error("config reload failed", { error: String(error) }));
     };
+    let stopReason: string | undefined;
+    let stopCleanup = () => {};
     const stop = new Promise<string>((resolve) => {
-      const onSignal = (name: string) => () => resolve(name);
+      const onStop = (name: string) => () => {
+        stopReason ??= name;
+        resolve(name);
+      };
       const handlers: [Deno.Signal, () => void][] = [
-        ["SIGINT", onSignal("SIGINT")],
-        ["SIGTERM", onSignal("SIGTERM")],
+        ["SIGINT", onStop("SIGINT")],
+        ["SIGTERM", onStop("SIGTERM")],
         ["SIGHUP", reload],
       ];
       for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
-      opts.signal?.addEventListener("abort", () => resolve("abort"), { once: true });
+      if (opts.signal?.aborted) onStop("abort")();
+      opts.signal?.addEventListener("abort", onStop("abort"), { once: true });
       opts.reload?.addEventListener("reload", reload);
       stopCleanup = () => {
         for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+        opts.reload?.removeEventListener("reload", reload);
       };
     });
-    const reason = await stop;
-    stopCleanup();
-    await reloading;
-    log.info("stopping", { reason });
-    await app.shutdown();
-    log.info("stopped");
-    return 0;
+    try {
+      try {
+        await app.start();
+      } catch (error) {
+        console.error(`acmems serve: ${error instanceof Error ? error.message : error}`);
+        log.error("start failed", { error: error instanceof Error ? error.message : String(error) });
+        return 1;
+      }
+      started = true;
+      // A session that failed for good needs the operator (no account and the terms not accepted, or external
+      // account binding required): say what to run and exit. An unreachable CA is retried in the background.
+      if (stopReason === undefined && app.session.state === "failed") {
+        const command = registerCommand(files, app.session.reason);
+        // The session's reason ends with a generic "run acmems register … CONFIG": the exact command follows.
+        const why = app.session.reason.replace(/[,:]? *(or )?run acmems register.*$/, "");
+        console.error(`acmems serve: the ACME account cannot be used: ${why}`);
+        console.error(`acmems serve: run ${command}, then start acmems serve again`);
+        log.error("start refused: the ACME account needs the operator", { reason: app.session.reason, command });
+        await app.shutdown();
+        log.info("stopped");
+        return 1;
+      }
+      if (stopReason === undefined) {
+        log.info("ready", { account: app.session.state });
+        opts.onReady?.(app);
+        if (reloadQueued) reload();
+      }
+      const reason = await stop;
+      await reloading;
+      log.info("stopping", { reason });
+      await app.shutdown();
+      log.info("stopped");
+      return 0;
+    } finally {
+      stopCleanup();
+    }
   } finally {
     log.close();
   }

@@ -6,14 +6,15 @@
  * Reload: a new config is built into a new "generation" (auth policy, storages, solvers, notifiers, issuer) and
  * swapped in at once; requests and orders already running finish on the old generation, whose storages are closed
  * when its issuer has drained. Listener addresses and the account stay as they were (the log says a restart is
- * needed for those); TLS files are re-read and the mgmt listeners restarted on the same addresses.
+ * needed for those, and for `[logging]`); TLS files are re-read and checked before anything is swapped (a broken pair
+ * refuses the whole reload), and only when their bytes changed are the mgmt listeners rebound on the same ports.
  */
 import { AcmeClient } from "./acme/mod.ts";
 import { AccountSession } from "./account/session.ts";
 import { Http01Responder } from "./challenges/http01.ts";
 import { type ChallengeSolver, Http01Solver } from "./challenges/solver.ts";
 import { createDnsUpdateSolvers } from "./challenges/dns01_factory.ts";
-import type { Config, ListenAddress } from "./config/types.ts";
+import type { Config, ListenAddress, LoggingConfig } from "./config/types.ts";
 import { networkContains, parseIpAddress } from "./config/ip.ts";
 import { createCsrParser } from "./csr/intake.ts";
 import { createMgmtHandler, peerAddress, type SignContext, type SignDecision } from "./http/sign_handler.ts";
@@ -52,7 +53,69 @@ export interface RunningListener {
   address: ListenAddress;
   /** The bound port (differs from the configured one only for port 0 in tests). */
   port: number;
+  /** Replaced when a TLS reload rebinds the listener. */
   server: Deno.HttpServer<Deno.NetAddr>;
+}
+
+/** PEM certificate chain and key of the mgmt listeners. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
+/**
+ * Checks that a certificate and key work for a TLS listener, by opening one on a loopback port and closing it at
+ * once (the same parser Deno.serve uses: a mismatched pair is caught too). Throws naming both files; skips the
+ * check when no loopback port can be opened (nothing to learn then).
+ */
+export function checkTlsFiles(tls: TlsFiles, files: { certFile: string; keyFile: string }): void {
+  let listener: Deno.TlsListener;
+  try {
+    listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.PermissionDenied) return;
+    throw new Error(
+      `The mgmt TLS files tls-cert ${files.certFile} and tls-key ${files.keyFile} are not a usable certificate and ` +
+        `key (${error instanceof Error ? error.message : error}): fix them and reload again`,
+    );
+  }
+  listener.close();
+}
+
+/** The `[logging]` options that changed: they are set when the process starts. */
+export function loggingChanges(before: LoggingConfig, after: LoggingConfig): string[] {
+  return (["level", "format", "destination"] as const)
+    .filter((option) => before[option] !== after[option])
+    .map((option) =>
+      `[logging] ${option} changed (${before[option]} -> ${after[option]}): it needs a restart; ` +
+      "the old setting stays in use until then"
+    );
+}
+
+/** Deno.serve on one address, plain or with TLS; throws Deno's error. */
+function bind(
+  hostname: string,
+  port: number,
+  handler: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
+  tls?: TlsFiles,
+): Deno.HttpServer<Deno.NetAddr> {
+  const options = { hostname, port, onListen: () => {} };
+  return tls ? Deno.serve({ ...options, cert: tls.cert, key: tls.key }, handler) : Deno.serve(options, handler);
+}
+
+/** A bind failure as the operator should read it: the address, the config line and the likely cause. */
+function listenError(role: string, address: ListenAddress, error: unknown): Error {
+  const reason = error instanceof Deno.errors.AddrInUse
+    ? "the address is already in use (another acmems or service?)"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "this machine has no such address"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied (ports below 1024 need privileges)"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
+  return new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
 }
 
 /** One storage per [storage] block (and the implicit cache). */
@@ -126,6 +189,8 @@ export class App {
   #stopped = false;
   #retired: Promise<unknown>[] = [];
   #storageProbe = { at: 0, problem: "" as string };
+  /** The TLS files the mgmt listeners serve (compared on reload). */
+  #tls: TlsFiles | undefined;
 
   constructor(opts: AppOptions) {
     this.#opts = opts;
@@ -160,7 +225,8 @@ export class App {
         }),
     });
     const served = metrics.challengeAnswers.bind({ result: "served" });
-    const notFound = metrics.challengeAnswers.bind({ result: "not_found" });
+    // The label values the README documents for challenge answers: served, 404.
+    const notFound = metrics.challengeAnswers.bind({ result: "404" });
     for (const verification of config.verifications.values()) {
       if (verification.type !== "http01") continue;
       this.responders.set(
@@ -199,7 +265,9 @@ export class App {
     const { log } = this.#opts;
     const solvers = new Map<string, ChallengeSolver>();
     // Keep dns-01 solvers whose settings did not change: they own a cleanup journal.
-    const fresh = createDnsUpdateSolvers(config, log);
+    const fresh = createDnsUpdateSolvers(config, log, {
+      onUpdateFailure: (failure) => this.metrics.dnsUpdateFailures.inc({ verification: failure.verification }),
+    });
     for (const [name, solver] of fresh) {
       const old = previous?.solvers.get(name);
       const same = old && JSON.stringify(previous!.config.verifications.get(name)) ===
@@ -216,6 +284,8 @@ export class App {
     }
     for (const [name, solver] of this.#opts.solvers ?? []) solvers.set(name, solver);
     const notifiers = new Notifiers(config.notifiers, { log, metrics: this.metrics, fetch: this.#opts.notifyFetch });
+    // The issuer emits `expiring` from the largest expiring-days on (daily); each notifier keeps only the events
+    // within its own expiring-days (Notifiers.emit).
     const expiringDays = config.notifiers.filter((n) => n.events.includes("expiring"))
       .reduce((max, n) => Math.max(max, n.expiringDays), 0) || 7;
     const issuer = new Issuer({
@@ -335,6 +405,7 @@ export class App {
         }
       }
       const tls = await this.#readTls(config);
+      this.#tls = tls;
       for (const address of config.mgmt.listeners) this.#listen("mgmt", address, this.mgmtHandler, tls);
       for (const address of config.mgmt.metricsListeners) {
         this.#listen("metrics", address, (request, info) =>
@@ -362,7 +433,7 @@ export class App {
     this.#scheduleSweep(0);
   }
 
-  async #readTls(config: Config): Promise<{ cert: string; key: string } | undefined> {
+  async #readTls(config: Config): Promise<TlsFiles | undefined> {
     if (!config.mgmt.tlsCert || !config.mgmt.tlsKey) return undefined;
     try {
       return { cert: await Deno.readTextFile(config.mgmt.tlsCert), key: await Deno.readTextFile(config.mgmt.tlsKey) };
@@ -379,32 +450,42 @@ export class App {
     role: string,
     address: ListenAddress,
     handler: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
-    tls?: { cert: string; key: string },
+    tls?: TlsFiles,
   ): RunningListener {
     let server: Deno.HttpServer<Deno.NetAddr>;
     try {
-      const options = {
-        hostname: address.hostname,
-        port: address.port,
-        onListen: () => {},
-      };
-      server = tls ? Deno.serve({ ...options, cert: tls.cert, key: tls.key }, handler) : Deno.serve(options, handler);
+      server = bind(address.hostname, address.port, handler, tls);
     } catch (error) {
-      const reason = error instanceof Deno.errors.AddrInUse
-        ? "the address is already in use (another acmems or service?)"
-        : error instanceof Deno.errors.AddrNotAvailable
-        ? "this machine has no such address"
-        : error instanceof Deno.errors.PermissionDenied
-        ? "permission denied (ports below 1024 need privileges)"
-        : error instanceof Error
-        ? error.message
-        : String(error);
-      const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
-      throw new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
+      throw listenError(role, address, error);
     }
     const listener = { role, address, port: server.addr.port, server };
     this.listeners.push(listener);
     return listener;
+  }
+
+  /**
+   * Serves a mgmt listener with new TLS files on the same address and port. The port stays taken until the old
+   * listener closes (SO_REUSEPORT would allow both at once, but with TLS it is an unstable Deno API that exits the
+   * process without --unstable-net), so: stop the old server accepting without waiting for its in-flight requests,
+   * bind the new one as soon as the port is free (within a few milliseconds), and let the old one finish its
+   * requests in the background.
+   */
+  async #rebind(listener: RunningListener, tls: TlsFiles): Promise<void> {
+    const old = listener.server;
+    this.#retired.push(old.shutdown().catch(() => {}));
+    const deadline = Date.now() + 2_000;
+    while (true) {
+      try {
+        listener.server = bind(listener.address.hostname, listener.port, this.mgmtHandler, tls);
+        return;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) {
+          this.listeners.splice(this.listeners.indexOf(listener), 1);
+          throw listenError(listener.role, listener.address, error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
   }
 
   /**
@@ -429,6 +510,27 @@ export class App {
     if (JSON.stringify(config.account) !== JSON.stringify(old.config.account)) {
       notes.push("[account] changed: the ACME account and CA change only after a restart");
     }
+    notes.push(...loggingChanges(old.config.logging, config.logging));
+
+    // TLS files are read and checked before anything is swapped: a broken pair refuses the whole reload, so the
+    // mgmt listeners are never left without a certificate.
+    let newTls: TlsFiles | undefined;
+    if (config.mgmt.tlsCert && config.mgmt.tlsKey && this.#tls) {
+      try {
+        const read = await this.#readTls(config);
+        if (read && (read.cert !== this.#tls.cert || read.key !== this.#tls.key)) {
+          checkTlsFiles(read, { certFile: config.mgmt.tlsCert, keyFile: config.mgmt.tlsKey });
+          newTls = read;
+        }
+      } catch (error) {
+        const reason = `${error instanceof Error ? error.message : error}: keeping the old config`;
+        log.error("config reload refused, the old config stays", { errors: [reason] });
+        return [...notes, reason];
+      }
+    } else if (!!config.mgmt.tlsCert !== !!this.#tls) {
+      notes.push("Turning mgmt TLS on or off takes effect after a restart");
+    }
+
     const next = this.#generation(config, old);
     for (const storage of next.storages.values()) {
       if (storage instanceof FileStorage) {
@@ -457,23 +559,19 @@ export class App {
     })();
     this.#retired.push(retire);
 
-    // TLS files are re-read and the mgmt servers restarted on the same addresses. (SO_REUSEPORT would avoid the
-    // short gap, but with TLS it is an unstable Deno API that exits the process without --unstable-net.)
-    if (config.mgmt.tlsCert && old.config.mgmt.tlsCert && listenerSet(config) === listenerSet(old.config)) {
-      try {
-        const tls = await this.#readTls(config);
-        const previous = this.listeners.filter((l) => l.role === "mgmt");
-        for (const l of previous) {
-          this.listeners.splice(this.listeners.indexOf(l), 1);
-          await l.server.shutdown();
+    // New TLS bytes: the running mgmt listeners are rebound on their ports (unchanged files: nothing to do).
+    if (newTls) {
+      this.#tls = newTls;
+      for (const listener of this.listeners.filter((l) => l.role === "mgmt")) {
+        try {
+          await this.#rebind(listener, newTls);
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : String(error);
+          log.error("mgmt listener lost on TLS reload: restart acmems", { address: listener.address.display, reason });
+          notes.push(`${reason}: restart acmems to serve it again`);
         }
-        for (const l of previous) this.#listen("mgmt", l.address, this.mgmtHandler, tls);
-        log.info("mgmt TLS certificate reloaded", { cert: config.mgmt.tlsCert });
-      } catch (error) {
-        notes.push(`TLS files not reloaded: ${error instanceof Error ? error.message : error}`);
       }
-    } else if (config.mgmt.tlsCert !== old.config.mgmt.tlsCert) {
-      notes.push("Turning mgmt TLS on or off takes effect after a restart");
+      log.info("mgmt TLS certificate reloaded", { cert: config.mgmt.tlsCert });
     }
     log.info("config reloaded", { files: config.files, auth: config.auth.length, notes });
     await this.checkProfiles();

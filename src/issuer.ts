@@ -165,6 +165,8 @@ export class Issuer {
    * they expire; and, for `none`, the result of an order that outlived its requester (sign-timeout), handed out once
    * to the retry (`once`) so the order is not wasted while caching stays off.
    */
+  /** When `issue-failed` was last sent, by status and names. */
+  readonly #failureSent = new Map<string, number>();
   /** Orders whose requester timed out (followed once each). */
   readonly #abandoned = new WeakSet<Promise<Obtained>>();
   readonly #finished = new Map<CacheKey, { entry: Entry; expires: number; once?: boolean }>();
@@ -322,9 +324,17 @@ export class Issuer {
     }
   }
 
-  /** Classifies a failed /sign issuance and tells the notifiers (`issue-failed`). */
+  /**
+   * Classifies a failed /sign issuance and tells the notifiers (`issue-failed`), at most once per names and status
+   * every 10 minutes: while the CA is down every host's cron call fails the same way.
+   */
   #failed(error: unknown, request: IssueRequest): IssueError {
     const failure = this.#classify(error, request);
+    const now = Date.now();
+    const topic = `${failure.status} ${request.names.join(",")}`;
+    if (now - (this.#failureSent.get(topic) ?? -Infinity) < 600_000) return failure;
+    if (this.#failureSent.size >= 10_000) this.#failureSent.clear();
+    this.#failureSent.set(topic, now);
     this.#opts.onEvent?.("issue-failed", {
       names: request.names,
       message: failure.message,

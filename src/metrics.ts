@@ -154,7 +154,7 @@ export class AcmemsMetrics {
     new Counter("acmems_acme_requests_total", "Requests to the ACME CA by endpoint and HTTP status."),
   );
   readonly challengeAnswers = this.registry.register(
-    new Counter("acmems_challenge_requests_total", "http-01 challenge requests by result (served, not_found)."),
+    new Counter("acmems_challenge_requests_total", "http-01 challenge requests by result (served, 404)."),
   );
   readonly cacheRequests = this.registry.register(
     new Counter("acmems_cache_requests_total", "Certificate cache lookups by result (hit, miss, stale)."),
@@ -190,14 +190,14 @@ export class AcmemsMetrics {
       "Database errors by storage and kind (unavailable: connection, timeout, shutdown; query: anything else).",
     ),
   );
-  /** Per cached certificate, by primary name; kept up to date by the issuer (bounded). */
+  /** Per cache entry (by cache key), kept up to date by the issuer (bounded); exposed per primary name. */
   readonly certificates = new Map<string, CertificateSample>();
 
   constructor() {
     const gauge = (name: string, help: string, pick: (s: CertificateSample) => number | undefined) =>
       this.registry.register(
         new CallbackGauge(name, help, () =>
-          [...this.certificates.values()]
+          latestPerName(this.certificates.values())
             .filter((s) => pick(s) !== undefined)
             .map((s) => ({ labels: { name: s.name }, value: pick(s)! }))),
       );
@@ -225,6 +225,19 @@ export class AcmemsMetrics {
     this.certificates.set(key, sample);
     while (this.certificates.size > limit) this.certificates.delete(this.certificates.keys().next().value!);
   }
+}
+
+/**
+ * One sample per primary name: several cache entries (CSRs with other keys or other further names) can share a first
+ * name, and Prometheus needs one series per label set. The entry with the latest notAfter stands for the name.
+ */
+export function latestPerName(samples: Iterable<CertificateSample>): CertificateSample[] {
+  const byName = new Map<string, CertificateSample>();
+  for (const sample of samples) {
+    const kept = byName.get(sample.name);
+    if (!kept || sample.notAfter > kept.notAfter) byName.set(sample.name, sample);
+  }
+  return [...byName.values()];
 }
 
 export interface CertificateSample {

@@ -5,6 +5,9 @@
  * Contract: `emit()` never blocks and never throws; delivery runs in the background with a timeout per attempt and
  * `retries` retries with backoff (1 s, 2 s, 4 s, …); a notifier that keeps failing is logged and counted, and never
  * delays issuance. `drain()` waits for deliveries in flight (shutdown, tests).
+ *
+ * `expiring` events go only to notifiers whose own `expiring-days` covers the event's `notAfter` (the issuer emits
+ * them from the largest `expiring-days` of all notifiers on, at most once a day per certificate).
  */
 import type { NotifyConfig, NotifyEvent } from "./config/types.ts";
 import type { Logger } from "./log.ts";
@@ -34,6 +37,18 @@ export interface NotifierOptions {
   fetch?: typeof fetch;
   /** First retry delay (default 1 s, doubling). */
   retryBaseMs?: number;
+  /** Replaces the clock (tests). */
+  now?: () => Date;
+}
+
+/** Whether a notifier wants this event: subscribed to it, and for `expiring`, within its own `expiring-days`. */
+export function wantsEvent(config: NotifyConfig, payload: NotificationPayload, now: Date): boolean {
+  if (!config.events.includes(payload.event)) return false;
+  if (payload.event !== "expiring" || payload.notAfter === undefined) return true;
+  const notAfter = Date.parse(payload.notAfter);
+  // An unreadable date cannot be judged: better one notice too many than a silent expiry.
+  if (Number.isNaN(notAfter)) return true;
+  return notAfter - now.getTime() <= config.expiringDays * 86_400_000;
 }
 
 export class Notifiers {
@@ -50,11 +65,12 @@ export class Notifiers {
     return this.#configs.length;
   }
 
-  /** Sends the event to every notifier subscribed to it, in the background. */
+  /** Sends the event to every notifier that wants it (see `wantsEvent`), in the background. */
   emit(event: NotifyEvent, details: Omit<NotificationPayload, "event" | "time" | "host">): void {
-    const payload: NotificationPayload = { event, time: new Date().toISOString(), host: Deno.hostname(), ...details };
+    const now = this.#opts.now?.() ?? new Date();
+    const payload: NotificationPayload = { event, time: now.toISOString(), host: Deno.hostname(), ...details };
     for (const config of this.#configs) {
-      if (!config.events.includes(event)) continue;
+      if (!wantsEvent(config, payload, now)) continue;
       const delivery = this.#deliver(config, payload).finally(() => this.#pending.delete(delivery));
       this.#pending.add(delivery);
     }

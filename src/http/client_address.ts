@@ -4,7 +4,11 @@
  * By default the TCP peer, full stop: forwarding headers are trivially forged. Only when the peer is one of the
  * configured `trusted-proxy` networks is `X-Forwarded-For` consulted, read from right to left (each proxy appends
  * the address it saw), skipping hops that are themselves trusted proxies; the first untrusted address is the client.
- * The leftmost entry is never taken on trust: a client can write anything there.
+ * The leftmost entry is never taken on trust: a client can write anything there. It is used only when it is an
+ * untrusted address that a trusted hop appended (nginx's usual one-entry header). When every entry is a trusted
+ * address, the leftmost may have been written by a host inside a trusted network posing as another one: the client
+ * is then the hop that appended it (the next entry, or the TCP peer for a one-entry header), the last address that
+ * is known to be real — the same rule as for an unparsable entry.
  */
 import { type IpAddress, networkContains, parseIpAddress, unmapIpv4 } from "../config/ip.ts";
 import type { IpNetwork } from "../config/types.ts";
@@ -25,6 +29,8 @@ export function clientAddress(
     if (!parsed) return last;
     const hop = unmapIpv4(parsed);
     if (!trusted(hop)) return hop;
+    // A trusted address as the leftmost entry: nothing vouches for it, so the hop that appended it is the client.
+    if (i === 0) return last;
     last = hop;
   }
   return last;

@@ -49,17 +49,32 @@ export interface SignHandlerDeps extends SignContext {
   extraRoutes?: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> | null;
 }
 
-/** The audit record of one /sign request. */
+/**
+ * The audit record of one /sign request. Every key is always present (null when it does not apply), so a log
+ * reader sees the same fields on every line.
+ */
 export interface SignDecision {
   client: string;
   status: number;
-  block?: string;
+  /** The auth block that admitted the request; null before or without a match. */
+  block: string | null;
   names: string[];
   outcome: string;
   durationMs: number;
-  /** hit, miss or stale (200 only). */
-  cache?: string;
-  errorId?: string;
+  /** hit, miss or stale on a 200; null otherwise. */
+  cache: string | null;
+  /** On every 421, 429, 500 and 503 (also in the response body); null otherwise. */
+  errorId: string | null;
+}
+
+/** A short id tying a failure's answer to its log lines. */
+function newErrorId(): string {
+  return crypto.randomUUID().slice(0, 8);
+}
+
+/** The message with "(error id X)" appended unless it already names the id. */
+function withErrorId(message: string, errorId: string): string {
+  return message.includes(errorId) ? message : `${message.trimEnd()} (error id ${errorId})`;
 }
 
 const TEXT = { "Content-Type": "text/plain; charset=utf-8" };
@@ -100,14 +115,27 @@ export function createMgmtHandler(
       const decision: SignDecision = {
         client,
         status: response.status,
-        names: [],
+        block: fields.block ?? null,
+        names: fields.names ?? [],
+        outcome: fields.outcome,
         durationMs: Date.now() - started,
-        ...fields,
+        cache: fields.cache ?? null,
+        errorId: fields.errorId ?? null,
       };
       const level = response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info";
       log[level]("sign", { ...decision });
       deps.onDecision?.(decision);
       return response;
+    };
+    /** A failure answer (421, 429, 500, 503): its error id goes into the body and the audit record. */
+    const fail = (
+      status: number,
+      message: string,
+      headers: Record<string, string>,
+      fields: Partial<SignDecision> & { outcome: string },
+    ): Response => {
+      const errorId = fields.errorId ?? newErrorId();
+      return decide(text(status, withErrorId(message, errorId), headers), { ...fields, errorId });
     };
 
     if (request.method !== "POST") {
@@ -118,10 +146,10 @@ export function createMgmtHandler(
     // A cap on concurrent /sign requests: beyond it, answer at once instead of queueing without bound.
     if (inflight >= config.mgmt.maxInflight) {
       await request.body?.cancel().catch(() => {});
-      return decide(
-        text(503, `Too many requests in progress (more than ${config.mgmt.maxInflight}); retry shortly.`, {
-          "Retry-After": "5",
-        }),
+      return fail(
+        503,
+        `Too many requests in progress (more than ${config.mgmt.maxInflight}); retry shortly.`,
+        { "Retry-After": "5" },
         { outcome: "too many in flight" },
       );
     }
@@ -140,21 +168,27 @@ export function createMgmtHandler(
           { outcome: "no content-length" },
         );
       }
-      if (!/^[0-9]{1,15}$/.test(lengthHeader.trim())) {
+      const digits = lengthHeader.trim();
+      if (!/^[0-9]+$/.test(digits)) {
         return decide(text(400, `Content-Length "${lengthHeader.slice(0, 40)}" is not a non-negative integer.`), {
           outcome: "bad content-length",
         });
       }
-      const length = Number(lengthHeader.trim());
-      if (length > config.mgmt.maxSize) {
+      // Any digit string is an integer; one too long for a safe JS number is above every max-size anyway.
+      const significant = digits.replace(/^0+(?=.)/, "");
+      if (significant.length > 15 || Number(significant) > config.mgmt.maxSize) {
+        const shown = significant.length > 20
+          ? `${significant.slice(0, 20)}… (${significant.length} digits)`
+          : significant;
         return decide(
           text(
             413,
-            `The CSR is ${length} bytes; this server accepts at most ${config.mgmt.maxSize} ([mgmt] max-size).`,
+            `The CSR is ${shown} bytes; this server accepts at most ${config.mgmt.maxSize} ([mgmt] max-size).`,
           ),
           { outcome: "too large" },
         );
       }
+      const length = Number(significant);
 
       let body: Uint8Array;
       try {
@@ -228,8 +262,10 @@ export function createMgmtHandler(
         );
         const headers: Record<string, string> = {
           "Content-Type": "application/pem-certificate-chain",
-          "X-Acmems-Cache": result.cache,
+          // The header's values are hit|miss; a due certificate served because its renewal failed is a hit, marked.
+          "X-Acmems-Cache": result.cache === "miss" ? "miss" : "hit",
         };
+        if (result.cache === "stale") headers["X-Acmems-Stale"] = "renewal-failed";
         if (result.renewAfter) headers["X-Acmems-Renew-After"] = rfc3339(result.renewAfter);
         if (result.window) {
           headers["X-Acmems-Renewal-Window"] = `${rfc3339(result.window.start)}/${rfc3339(result.window.end)}`;
@@ -244,16 +280,16 @@ export function createMgmtHandler(
         if (error instanceof IssueError) {
           const headers: Record<string, string> = {};
           if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
-          return decide(text(error.status, error.message, headers), {
+          return fail(error.status, error.message, headers, {
             names,
             block: block.name,
             outcome: `issue failed: ${error.status}`,
             errorId: error.errorId,
           });
         }
-        const errorId = crypto.randomUUID().slice(0, 8);
+        const errorId = newErrorId();
         log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
-        return decide(text(500, `Internal error (error id ${errorId}); the server log has the details.`), {
+        return fail(500, `Internal error (error id ${errorId}); the server log has the details.`, {}, {
           names,
           block: block.name,
           outcome: "internal error",

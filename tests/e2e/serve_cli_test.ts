@@ -1,21 +1,24 @@
 /**
  * `acmems serve` as a process: refusing to start without an account, starting without a CA, stopping on signals
- * (the first test needs no peers: its CA URL points at a loopback port where nothing listens), and a graceful stop
- * while a /sign request is still waiting for the CA.
+ * (the first test needs no peers: its CA URL points at a loopback port where nothing listens), signals while it is
+ * still connecting to the CA (a stub that holds its answer), exiting when pebble knows no account for the key and the
+ * terms are not accepted, and a graceful stop while a /sign request is still waiting for the CA.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
-import { type Acmems, runAcmems, startAcmems } from "../support/acmems.ts";
+import { type Acmems, acmemsArgs, runAcmems, startAcmems } from "../support/acmems.ts";
 import { freePorts } from "../support/ports.ts";
 import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
-import { run } from "../support/process.ts";
+import { type PeerProcess, run, spawnLogged } from "../support/process.ts";
 import { assertStatus, countLines, curlSign, hostCsr, verifyIssued } from "./host_tools.ts";
 import { acmemsConfig, Cleanup, startDelayProxy } from "./stack.ts";
 
-function config(opts: { caPort: number; mgmtPort: number; httpPort: number; acceptTerms: boolean }): string {
+function config(
+  opts: { caPort?: number; caUrl?: string; caFile?: string; mgmtPort: number; httpPort: number; acceptTerms: boolean },
+): string {
   return `[account]
-acme-server = https://127.0.0.1:${opts.caPort}/dir
-dir = account
+acme-server = ${opts.caUrl ?? `https://127.0.0.1:${opts.caPort}/dir`}
+${opts.caFile ? `ca-file = ${opts.caFile}\n` : ""}dir = account
 ${opts.acceptTerms ? "accept-terms-of-service = yes\n" : ""}
 [mgmt]
 listener = 127.0.0.1:${opts.mgmtPort}
@@ -171,6 +174,127 @@ Deno.test("SIGTERM while a /sign waits for the CA: new requests refused, the wai
     assert(at(/stopping reason=SIGTERM/) >= 0 && at(/stopping reason=SIGTERM/) < at(/ sign .*status=200/), "order");
     assertMatch(events.at(-1) ?? "", /INFO +stopped$/);
     console.log(`  in-flight request answered 200; exit 0 ${stopMs} ms after SIGTERM`);
+  } finally {
+    await cleanup.run();
+  }
+});
+
+/** Polls `check` every 50 ms until it is true; fails with `what` and the log tail after `timeoutMs`. */
+async function waitFor(proc: PeerProcess, what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert(Date.now() < deadline, `${what}:\n${await proc.logTail()}`);
+    assert(proc.exitStatus === undefined, `acmems exited (${JSON.stringify(proc.exitStatus)}) while waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("acmems serve: SIGHUP and SIGTERM while it still connects to the CA", async (t) => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-startup-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  // A CA that answers its directory only when the test says so (then 404: the session is "unavailable"): acmems'
+  // listeners are up, and its start waits for that answer.
+  const gates: PromiseWithResolvers<void>[] = [];
+  const newGate = () => {
+    gates.push(Promise.withResolvers<void>());
+    return gates.at(-1)!;
+  };
+  let hits = 0;
+  const ca = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+    hits++;
+    await gates.at(-1)?.promise;
+    return new Response("not a CA\n", { status: 404 });
+  });
+  cleanup.add(() => ca.shutdown());
+  cleanup.add(() => gates.forEach((g) => g.resolve()));
+  const caUrl = `http://127.0.0.1:${ca.addr.port}/dir`;
+  const start = async (name: string) => {
+    const dir = `${work}/${name}`;
+    await Deno.mkdir(dir);
+    const [mgmtPort, httpPort] = await freePorts(2);
+    const configFile = `${dir}/acmems.ini`;
+    await Deno.writeTextFile(configFile, config({ caUrl, mgmtPort, httpPort, acceptTerms: true }));
+    const proc = spawnLogged({
+      name,
+      command: Deno.execPath(),
+      args: acmemsArgs(["serve", configFile]),
+      logFile: `${dir}/acmems.log`,
+      env: { NO_COLOR: "1" },
+      cwd: dir,
+    });
+    cleanup.add(() => proc.stop());
+    const log = () => Deno.readTextFile(`${dir}/acmems.log`).catch(() => "");
+    const before = hits;
+    await waitFor(
+      proc,
+      "the mgmt listener is up and the CA was asked",
+      async () => /listening role=mgmt/.test(await log()) && hits > before,
+    );
+    return { proc, dir, configFile, log };
+  };
+  try {
+    await t.step("SIGHUP during the start: not fatal, the reload runs once started", async () => {
+      const gate = newGate();
+      const { proc, configFile, log } = await start("hup");
+      // The reload it runs must see this block.
+      await Deno.writeTextFile(configFile, '\n[auth "more"]\nip = 127.0.0.2\ndomain = *.more.test\n', { append: true });
+      Deno.kill(proc.pid, "SIGHUP");
+      await new Promise((r) => setTimeout(r, 500));
+      assertEquals(proc.exitStatus, undefined, `SIGHUP during the start ended acmems:\n${await proc.logTail()}`);
+      assert(!/ready account=/.test(await log()), "still starting");
+      gate.resolve();
+      await waitFor(proc, "the queued reload ran", async () => /config reloaded .*auth=2/.test(await log()));
+      const lines = (await log()).split("\n");
+      const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+      assert(at(/INFO +ready account=unavailable/) >= 0, await proc.logTail());
+      assert(at(/INFO +ready account=/) < at(/reloading config/), "the reload runs after the start");
+      const status = await proc.stop();
+      assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null }, await proc.logTail());
+    });
+
+    await t.step("SIGTERM during the start: a clean stop with exit 0", async () => {
+      const gate = newGate();
+      const { proc, log } = await start("term");
+      Deno.kill(proc.pid, "SIGTERM");
+      await new Promise((r) => setTimeout(r, 500));
+      gate.resolve();
+      const status = await proc.status;
+      assertEquals({ code: status.code, signal: status.signal }, { code: 0, signal: null }, await proc.logTail());
+      const text = await log();
+      assertMatch(text, /INFO +stopping reason=SIGTERM/);
+      assert(!/INFO +ready account=/.test(text), "no ready line after a stop during the start");
+      assertMatch(text.trimEnd().split("\n").at(-1) ?? "", /INFO +stopped$/);
+    });
+  } finally {
+    await cleanup.run();
+  }
+});
+
+Deno.test("acmems serve: a key the CA knows no account for, terms not accepted: exits 1 naming the command", async () => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-noacct-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  try {
+    const pebble = await startPebble({});
+    cleanup.add(() => pebble.stop());
+    const [mgmtPort, httpPort] = await freePorts(2);
+    const configFile = `${work}/acmems.ini`;
+    await Deno.writeTextFile(
+      configFile,
+      config({ caUrl: pebble.directoryUrl, caFile: pebble.caFile, mgmtPort, httpPort, acceptTerms: false }),
+    );
+    const key = await runAcmems(["register", "--gen-key", configFile], { cwd: work, timeoutMs: 20_000 });
+    assertEquals(key.code, 0, key.output);
+
+    const r = await runAcmems(["serve", configFile], { cwd: work, timeoutMs: 30_000 });
+    assert(!r.timedOut, `serve kept running: ${r.output}`);
+    assertEquals(r.code, 1, r.output);
+    assertStringIncludes(r.output, "the ACME account cannot be used: no ACME account for this key");
+    assertStringIncludes(r.output, `run acmems register --register --accept-terms-of-service ${configFile}`);
+    assertEquals(await Deno.stat(`${work}/account/registration.json`).then(() => true, () => false), false);
+    // Its listeners are closed again.
+    Deno.listen({ hostname: "127.0.0.1", port: mgmtPort }).close();
   } finally {
     await cleanup.run();
   }

@@ -189,7 +189,10 @@ async function sign(url: string, csrPem: string): Promise<Signed> {
   return {
     status: res.status,
     body,
-    cache: res.headers.get("x-acmems-cache"),
+    // A stale answer is `X-Acmems-Cache: hit` plus `X-Acmems-Stale` (the header's values are hit|miss only).
+    cache: res.headers.get("x-acmems-stale")
+      ? `${res.headers.get("x-acmems-cache") === "hit" ? "" : "not-a-hit-but-"}stale`
+      : res.headers.get("x-acmems-cache"),
     renewAfter: res.headers.get("x-acmems-renew-after"),
     window: res.headers.get("x-acmems-renewal-window"),
   };

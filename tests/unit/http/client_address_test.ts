@@ -13,7 +13,18 @@ const CASES: [string, string, string | null, string[], string][] = [
   ["trusted peer: right-most hop", "127.0.0.1", "192.0.2.1, 10.0.0.1", ["127.0.0.1"], "10.0.0.1"],
   ["never the left-most forged entry", "127.0.0.1", "10.0.0.1, 192.0.2.1", ["127.0.0.1"], "192.0.2.1"],
   ["trusted hops are skipped", "127.0.0.1", "198.51.100.7, 10.1.1.1", ["127.0.0.1", "10.0.0.0/8"], "198.51.100.7"],
-  ["all hops trusted: the left-most", "127.0.0.1", "10.1.1.2, 10.1.1.1", ["127.0.0.1", "10.0.0.0/8"], "10.1.1.2"],
+  // Never the left-most entry when every entry is trusted: 10.1.1.1 (inside a trusted network) may have written
+  // "10.1.1.2" itself; the address known to be real is the hop that appended it.
+  ["all hops trusted: the hop that appended the left-most", "127.0.0.1", "10.1.1.2, 10.1.1.1", [
+    "127.0.0.1",
+    "10.0.0.0/8",
+  ], "10.1.1.1"],
+  ["one trusted entry: the peer that appended it", "127.0.0.1", "10.1.1.2", ["127.0.0.1", "10.0.0.0/8"], "127.0.0.1"],
+  ["three trusted hops", "127.0.0.1", "10.1.1.3, 10.1.1.2, 10.1.1.1", ["127.0.0.1", "10.0.0.0/8"], "10.1.1.2"],
+  ["an untrusted left-most entry appended by a trusted hop", "127.0.0.1", "192.0.2.4, 10.1.1.1", [
+    "127.0.0.1",
+    "10.0.0.0/8",
+  ], "192.0.2.4"],
   ["garbage hop ends the chain", "127.0.0.1", "10.0.0.5, not-an-ip", ["127.0.0.1"], "127.0.0.1"],
   ["IPv6 and ports", "::1", "[2001:db8::5]:443", ["::1"], "2001:db8::5"],
   ["v4 with port", "::1", "203.0.113.5:5555", ["::1"], "203.0.113.5"],

@@ -182,6 +182,32 @@ Deno.test("sign: 411 without Content-Length, 400 for a bad one, 413 above max-si
   assertEquals(fake.orders, 0);
 });
 
+Deno.test("sign: a Content-Length of any number of digits is an integer: beyond max-size (and 2^53) it is 413", async () => {
+  const { handler, fake } = setup();
+  for (const huge of ["9007199254740993", "1234567890123456", "9".repeat(400), "000000000000000000005000"]) {
+    let pulled = false;
+    const body = new ReadableStream({
+      pull(c) {
+        pulled = true;
+        c.enqueue(new Uint8Array(1024));
+      },
+    }, { highWaterMark: 0 });
+    const request = new Request("http://127.0.0.1:1313/sign", {
+      method: "POST",
+      body,
+      headers: { "content-length": huge },
+    });
+    const response = await handler(request, info());
+    const text = await response.text();
+    assertEquals(response.status, 413, `Content-Length: ${huge.slice(0, 30)}: ${text}`);
+    assertMatch(text, /at most 4096/);
+    assert(text.length < 200, "the answer does not echo a huge header");
+    assert(!pulled, "the body of a 413 request is not read");
+    await body.cancel();
+  }
+  assertEquals(fake.orders, 0);
+});
+
 Deno.test("sign: 415 for non-CSR bodies and CN-only CSRs, with the fix in the body", async () => {
   const { handler, fake } = setup();
   for (const body of ["", "hello", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"]) {
@@ -351,4 +377,49 @@ Deno.test("sign: the audit log has the decision and never the HMAC key", async (
     "issued",
   ]);
   assert(!log.lines.join("\n").includes(HMAC_KEY));
+});
+
+Deno.test("sign: every audit record has every key, null when it does not apply", async () => {
+  const { handler, log } = setup();
+  const records = () => log.lines.map((l) => JSON.parse(l)).filter((r) => r.event === "sign");
+  const keys = [
+    "time",
+    "level",
+    "event",
+    "client",
+    "status",
+    "block",
+    "names",
+    "outcome",
+    "durationMs",
+    "cache",
+    "errorId",
+  ];
+  const outside = await makeCsr({ names: ["www.other.test"] });
+  await (await handler(post(outside.csrPem), info())).body?.cancel();
+  await (await handler(new Request("http://127.0.0.1:1313/sign"), info())).body?.cancel();
+  await (await handler(post(www.csrPem), info())).body?.cancel();
+  const [refused, method, issued] = records();
+  for (const record of [refused, method, issued]) assertEquals(Object.keys(record).sort(), [...keys].sort());
+  assertEquals([refused.status, refused.block, refused.cache, refused.errorId], [403, null, null, null]);
+  assertEquals([method.status, method.block, method.names], [405, null, []]);
+  assertEquals([issued.status, issued.block, issued.cache, issued.errorId], [200, "local", "miss", null]);
+});
+
+Deno.test("sign: 421, 429 and 503 carry an error id in the body and in the audit record", async () => {
+  const cases: [number, ReturnType<typeof setup>][] = [
+    [421, setup({ failValidation: { "example.test": "Connection refused" } })],
+    [429, setup({ newOrderError: () => rateLimited(60) })],
+    [503, setup({ newOrderError: serverDown })],
+    [503, setup("down")],
+  ];
+  for (const [status, { handler, log }] of cases) {
+    const response = await handler(post(www.csrPem), info());
+    const body = await response.text();
+    assertEquals(response.status, status, body);
+    const id = /\(error id ([0-9a-f]{8})\)/.exec(body)?.[1];
+    assert(id, `${status}: no error id in ${body}`);
+    const record = log.lines.map((l) => JSON.parse(l)).find((r) => r.event === "sign");
+    assertEquals([record.status, record.errorId, record.block], [status, id, "local"]);
+  }
 });

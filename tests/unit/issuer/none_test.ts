@@ -94,3 +94,11 @@ Deno.test("issue-failed is sent when an order fails after its client's sign-time
     },
   );
 });
+
+Deno.test("issue-failed: at most once per names and status every 10 minutes (every cron call fails alike)", async () => {
+  await setup({}, async ({ issuer, events, setDown }) => {
+    setDown(true);
+    for (let i = 0; i < 5; i++) await assertRejects(() => issuer.issue(request, soon()));
+    assertEquals(events.length, 1);
+  });
+});

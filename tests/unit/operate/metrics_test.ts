@@ -29,6 +29,29 @@ Deno.test("metrics: per-certificate gauges are bounded", () => {
   assertEquals(metrics.certificates.size, 3);
 });
 
+Deno.test("metrics: cache entries sharing a primary name give one series per name, the latest notAfter", () => {
+  const metrics = new AcmemsMetrics();
+  // Two CSRs (other keys, other further names) whose first name is the same: two cache keys, one name.
+  metrics.noteCertificate("key-a", { name: "www.example.test", notAfter: 2000, dueAt: 1500, lastFetch: 10 });
+  metrics.noteCertificate("key-b", { name: "www.example.test", notAfter: 1000, dueAt: 900, lastRenewalFailure: 5 });
+  metrics.noteCertificate("key-c", { name: "mail.example.test", notAfter: 3000 });
+  const lines = metrics.registry.render().split("\n");
+  const series = (metric: string) => lines.filter((l) => l.startsWith(`${metric}{`));
+  assertEquals(series("acmems_certificate_not_after_seconds"), [
+    'acmems_certificate_not_after_seconds{name="www.example.test"} 2000',
+    'acmems_certificate_not_after_seconds{name="mail.example.test"} 3000',
+  ]);
+  // Every gauge of the name comes from the same (latest) entry.
+  assertEquals(series("acmems_certificate_renewal_due_seconds"), [
+    'acmems_certificate_renewal_due_seconds{name="www.example.test"} 1500',
+  ]);
+  assertEquals(series("acmems_certificate_last_fetch_seconds"), [
+    'acmems_certificate_last_fetch_seconds{name="www.example.test"} 10',
+  ]);
+  assertEquals(series("acmems_certificate_last_renewal_failure_seconds"), []);
+  assertEquals(metrics.certificates.size, 3, "the entries themselves are still kept by cache key");
+});
+
 Deno.test("metrics: ACME endpoints are named for Boulder and pebble paths", () => {
   const cases: [string, string, string][] = [
     ["https://acme-v02.api.letsencrypt.org/directory", "GET", "directory"],

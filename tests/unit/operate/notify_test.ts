@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { Notifiers } from "../../../src/notify.ts";
+import { Notifiers, wantsEvent } from "../../../src/notify.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { AcmemsMetrics } from "../../../src/metrics.ts";
 import type { NotifyConfig } from "../../../src/config/types.ts";
@@ -77,7 +77,8 @@ Deno.test("notify: exec gets the event JSON on stdin; a failing command is repor
         notifier({ type: "exec", command: [script], events: ["expiring"] }),
         notifier({ name: "bad", type: "exec", command: ["/bin/false"], events: ["expiring"], retries: 0 }),
       ],
-      { log, retryBaseMs: 5 },
+      // Two days before the notAfter below: within both notifiers' expiring-days.
+      { log, retryBaseMs: 5, now: () => new Date("2026-12-30T00:00:00Z") },
     );
     notifiers.emit("expiring", {
       names: ["b.example.test"],
@@ -91,4 +92,46 @@ Deno.test("notify: exec gets the event JSON on stdin; a failing command is repor
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("notify: expiring goes only to notifiers whose own expiring-days covers the notAfter", async () => {
+  const received: Record<string, unknown>[] = [];
+  const fakeFetch = ((url: string | URL | Request, init?: RequestInit) => {
+    received.push({ url: String(url), ...JSON.parse(String(init?.body)) });
+    return Promise.resolve(new Response("ok"));
+  }) as typeof fetch;
+  const now = new Date("2027-01-01T00:00:00Z");
+  const notifiers = new Notifiers(
+    [
+      notifier({ name: "week", url: "http://hooks.test/week", events: ["expiring"], expiringDays: 7 }),
+      notifier({ name: "month", url: "http://hooks.test/month", events: ["expiring"], expiringDays: 30 }),
+    ],
+    { log: memoryLogger(), fetch: fakeFetch, now: () => now },
+  );
+  // 10 days left: inside the month notifier's window only.
+  notifiers.emit("expiring", { names: ["a.example.test"], message: "m", notAfter: "2027-01-11T00:00:00Z" });
+  await notifiers.drain();
+  assertEquals(received.map((r) => r.url), ["http://hooks.test/month"]);
+  // 3 days left: both.
+  notifiers.emit("expiring", { names: ["a.example.test"], message: "m", notAfter: "2027-01-04T00:00:00Z" });
+  await notifiers.drain();
+  assertEquals(received.slice(1).map((r) => r.url).sort(), ["http://hooks.test/month", "http://hooks.test/week"]);
+});
+
+Deno.test("notify: wantsEvent filters by event, and expiring by the notifier's days (boundary included)", () => {
+  const now = new Date("2027-01-01T00:00:00Z");
+  const week = notifier({ events: ["expiring", "issue-failed"], expiringDays: 7 });
+  const payload = (event: "expiring" | "issue-failed" | "renewal-failed", notAfter?: string) => ({
+    event,
+    time: now.toISOString(),
+    host: "h",
+    names: ["a"],
+    message: "m",
+    notAfter,
+  });
+  assertEquals(wantsEvent(week, payload("expiring", "2027-01-08T00:00:00Z"), now), true, "exactly 7 days");
+  assertEquals(wantsEvent(week, payload("expiring", "2027-01-08T00:00:01Z"), now), false, "7 days and a second");
+  assertEquals(wantsEvent(week, payload("expiring", "not a date"), now), true, "unreadable: sent");
+  assertEquals(wantsEvent(week, payload("issue-failed"), now), true);
+  assertEquals(wantsEvent(week, payload("renewal-failed"), now), false, "not subscribed");
 });
