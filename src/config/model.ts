@@ -329,6 +329,16 @@ export function buildConfig(
       source,
     });
     definedStorages.add(IMPLICIT_STORAGE_NAME);
+    const directory = `${account.dir.replace(/\/+$/, "")}/cache`;
+    const remote = (env.networkFilesystem ?? networkFilesystem)(directory);
+    if (remote) {
+      diag.warn(
+        source,
+        `The default cache ${directory} (no [storage] block) is on a network filesystem (${remote}): its file locks ` +
+          "do not keep acmems processes on different hosts from ordering the same certificate; use a [storage] " +
+          "block with type = postgres for several hosts",
+      );
+    }
   }
   mgmt.defaultStorage = storageChoice.name;
 

@@ -69,6 +69,20 @@ Deno.test("config: a file storage on a network filesystem is a warning (flock is
   assertEquals(build(null).warnings, []);
 });
 
+Deno.test("config: the default cache (no [storage] block) on a network filesystem is a warning too", () => {
+  const text = BASE;
+  const build = (type: string | null) =>
+    buildConfig([{ file: "/etc/acmems/a.ini", document: parseIni(text, "/etc/acmems/a.ini") }], {
+      ...fakeEnvironment(),
+      networkFilesystem: (path) => (path.endsWith("/cache") ? type : null),
+    });
+  const nfs = build("nfs");
+  assert(nfs.ok);
+  assertEquals(nfs.warnings.length, 1, JSON.stringify(nfs.warnings));
+  assertMatch(nfs.warnings[0].message, /default cache .*\/cache .*network filesystem \(nfs\).*postgres/);
+  assertEquals(build(null).warnings, []);
+});
+
 Deno.test("networkFilesystem: longest mount point wins; octal escapes; local filesystems are not reported", () => {
   const mountinfo = [
     "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw",
