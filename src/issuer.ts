@@ -906,7 +906,7 @@ export class Issuer {
     const current = (await storage.get(key)) ?? entry;
     const due = renewalDue(current, storage.renewWithinDays, now);
     this.#note(key, current, due);
-    this.#checkExpiring(key, current, now);
+    await this.#checkExpiring(storage, key, current, now);
     if (!due.due || !renew) return;
     const next = current.renewal?.nextAttemptAt ? Date.parse(current.renewal.nextAttemptAt) : 0;
     if (next > now.getTime()) return;
@@ -989,16 +989,33 @@ export class Issuer {
     this.#opts.log.warn("background renewal failed", { names: current.names, reason });
   }
 
-  /** `expiring`: within expiring-days of notAfter and not renewed; at most once a day per certificate. */
-  #checkExpiring(key: CacheKey, entry: Entry, now: Date): void {
-    if (!this.#opts.onEvent) return;
+  /**
+   * `expiring`: within expiring-days of notAfter and not renewed; at most once a day per certificate. The time sent
+   * is recorded in the entry under its claim, so instances sharing a storage (and a restarted instance) send it once.
+   */
+  async #checkExpiring(storage: Storage, key: CacheKey, entry: Entry, now: Date): Promise<void> {
+    const onEvent = this.#opts.onEvent;
+    if (!onEvent) return;
     const days = this.#opts.expiringDays ?? 7;
     const left = Date.parse(entry.notAfter) - now.getTime();
     if (left > days * 86_400_000) return;
     const last = this.#expiringSent.get(key) ?? 0;
     if (now.getTime() - last < 86_400_000) return;
+    const recently = (e: Entry) => now.getTime() - Date.parse(e.renewal?.expiringSentAt ?? "") < 86_400_000;
+    let won = false;
+    await this.#update(storage, key, (e) => {
+      if (recently(e)) return Promise.resolve(false);
+      e.renewal = { ...e.renewal, failures: e.renewal?.failures ?? 0, expiringSentAt: now.toISOString() };
+      won = true;
+      return Promise.resolve(true);
+    });
+    // Not won: another instance sent it, or the entry is busy (renewing): the next sweep looks again.
+    if (!won) {
+      if (recently((await storage.get(key).catch(() => null)) ?? entry)) this.#expiringSent.set(key, now.getTime());
+      return;
+    }
     this.#expiringSent.set(key, now.getTime());
-    this.#opts.onEvent("expiring", {
+    onEvent("expiring", {
       names: entry.names,
       notAfter: entry.notAfter,
       message: `The cached certificate for ${entry.names.join(", ")} expires at ${entry.notAfter} and has not been ` +

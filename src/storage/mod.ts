@@ -54,6 +54,8 @@ export interface RenewalState {
   lastError?: string;
   lastFailureAt?: string;
   lastSuccessAt?: string;
+  /** When the `expiring` notification was last sent for it (shared by instances: at most one a day in all). */
+  expiringSentAt?: string;
 }
 
 /** One cached certificate. */
