@@ -1,26 +1,16 @@
 /** The `expiring` notification when several instances (or restarts) share one cache: sent once a day in all. */
 import { assert, assertEquals } from "../../support/assert.ts";
 import { FakeCa, serverDown } from "../../support/fake_ca.ts";
-import { makeCsr } from "../../support/csr.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
-import { Issuer, type IssueRequest } from "../../../src/issuer.ts";
+import { Issuer } from "../../../src/issuer.ts";
+import { requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
 
 const DAY_MS = 86_400_000;
-const csr = await makeCsr({ names: ["expiring.example.test"] });
-const parsed = await createCsrParser({ maxEntries: 10 }).parse(csr.csrPem);
-assert(parsed.ok);
-const request: IssueRequest = {
-  csrDer: parsed.csr.der,
-  csrSha256: parsed.csr.sha256,
-  names: ["expiring.example.test"],
-  verification: "http",
-  storage: "file",
-};
+const request = await requestFor("expiring.example.test", "file");
 
 Deno.test("expiring: two instances on one cache, and a restarted one, notify once a day in all", async () => {
   const dir = await Deno.makeTempDir({ prefix: "acmems-expiring-" });

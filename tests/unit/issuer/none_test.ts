@@ -1,23 +1,13 @@
 /** The issuer with caching off (`none` storage) and its failure notifications, against a fake CA. */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
-import { makeCsr } from "../../support/csr.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
-import { IssueError, Issuer, type IssueRequest } from "../../../src/issuer.ts";
+import { IssueError, Issuer } from "../../../src/issuer.ts";
+import { requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/log.ts";
 
-const csr = await makeCsr({ names: ["none.example.test"] });
-const parsed = await createCsrParser({ maxEntries: 10 }).parse(csr.csrPem);
-assert(parsed.ok);
-const request: IssueRequest = {
-  csrDer: parsed.csr.der,
-  csrSha256: parsed.csr.sha256,
-  names: ["none.example.test"],
-  verification: "http",
-  storage: null,
-};
+const request = await requestFor("none.example.test", null);
 
 interface Ctx {
   issuer: Issuer;
