@@ -603,11 +603,13 @@ export class Issuer {
         throw new ClaimLostError("Another instance took over this order's storage claim", "taken-over");
       }
       await this.#opts.faults?.afterNoteOrder?.(point);
+      log.debug("acme order placed", { names: request.names, order: order.url, status: order.status });
     }
     if (order.status === "pending") {
       await this.#authorize(client, order, solver, deadline, keeper);
       keeper.check();
       order = await client.pollOrder(order.url, { deadline, signal });
+      log.debug("acme order polled", { order: order.url, status: order.status });
     }
     if (order.status === "ready") {
       log.debug("acme finalize", { order: order.url });
@@ -627,6 +629,7 @@ export class Issuer {
     }
     keeper.check();
     const downloaded = await client.downloadCertificate(order.certificate, { signal });
+    log.debug("acme certificate downloaded", { order: order.url, certificate: order.certificate });
     const chain = formatChain(downloaded.pem);
     const leaf = await checkChainMatchesCsr(chain, request.csrDer, request.names);
     const now = this.#now().toISOString();
@@ -1041,8 +1044,9 @@ export class Issuer {
     const answered: { authorization: AcmeAuthorization; challengeUrl: string }[] = [];
     try {
       for (const authorization of authorizations) {
-        if (authorization.status === "valid") continue; // reused from an earlier order
         const name = displayName(authorization);
+        this.#opts.log.debug("acme authorization", { name, status: authorization.status, url: authorization.url });
+        if (authorization.status === "valid") continue; // reused from an earlier order
         if (authorization.status !== "pending") {
           throw new ValidationFailed(name, `its authorization is ${authorization.status}`);
         }
@@ -1070,11 +1074,15 @@ export class Issuer {
       // Everything is in place before the CA is told to look (a name and its wildcard share one TXT owner).
       keeper.check();
       await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challengeUrl, { signal })));
+      if (toAnswer.length > 0) {
+        this.#opts.log.debug("acme challenges answered", { type: solver.challengeType, count: toAnswer.length });
+      }
       keeper.check();
       const results = await Promise.all(
         [...toAnswer, ...answered].map((a) => client.pollAuthorization(a.authorization.url, { deadline, signal })),
       );
       for (const result of results) {
+        this.#opts.log.debug("acme authorization polled", { name: displayName(result), status: result.status });
         if (result.status === "valid") continue;
         const failed = result.challenges.find((c) => c.error);
         const detail = failed?.error?.detail ?? `its authorization is ${result.status}`;
