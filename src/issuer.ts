@@ -53,7 +53,7 @@ import {
 
 export class IssueError extends Error {
   constructor(
-    readonly status: 421 | 429 | 500 | 503,
+    readonly status: 403 | 421 | 429 | 500 | 503,
     message: string,
     readonly retryAfterSeconds?: number,
     readonly errorId?: string,
@@ -1134,6 +1134,15 @@ export class Issuer {
           : 3600;
         log.warn("rate limited by the CA", { names: request.names, detail: problem.detail, retryAfter: seconds });
         return new IssueError(429, `The CA rate-limited this request: ${problem.detail}`, seconds);
+      }
+      // The CA refuses these names (policy, CAA) or this CSR: the client's request, not a server fault.
+      if (problem.is("rejectedIdentifier") || problem.is("caa") || problem.is("unsupportedIdentifier")) {
+        log.warn("ca refused the names", { names: request.names, type: problem.type, detail: problem.detail });
+        return new IssueError(421, `The CA refuses to issue for ${request.names.join(", ")}: ${problem.detail}`);
+      }
+      if (problem.is("badCSR") || problem.is("badPublicKey") || problem.is("badSignatureAlgorithm")) {
+        log.warn("ca refused the csr", { names: request.names, type: problem.type, detail: problem.detail });
+        return new IssueError(403, `The CA refused this CSR: ${problem.detail}`);
       }
       if (problem.status >= 500 || problem.is("serverInternal")) {
         log.warn("ca error", { names: request.names, status: problem.status, detail: problem.detail });

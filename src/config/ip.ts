@@ -148,8 +148,20 @@ export function parseIpNetwork(text: string): IpNetwork | { error: string } {
     const network = `${formatIp(address.family, masked)}/${prefix}`;
     return { error: `"${text}" has host bits set: did you mean ${network}?` };
   }
+  // Peers are matched as IPv4 when they arrive IPv4-mapped; a mapped network (::ffff:0:0/96 and longer) is the same.
+  if (address.family === 6 && prefix >= 96 && isIpv4Mapped(masked)) {
+    const v4 = masked.slice(12);
+    const v4Prefix = prefix - 96;
+    const v4Base = formatIp(4, v4);
+    return { family: 4, bytes: v4, prefix: v4Prefix, text: v4Prefix === 32 ? v4Base : `${v4Base}/${v4Prefix}` };
+  }
   const base = formatIp(address.family, masked);
   return { family: address.family, bytes: masked, prefix, text: prefix === max ? base : `${base}/${prefix}` };
+}
+
+function isIpv4Mapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
 function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {

@@ -13,6 +13,10 @@ const NETWORKS: [string, string | RegExp][] = [
   ["01.2.3.4", /not an IPv4 or IPv6/],
   ["1:2:3:4:5:6:7:8:9", /not an IPv4 or IPv6/],
   ["fe80::1%eth0", /zone ids are not allowed/],
+  ["::ffff:10.1.2.3", "10.1.2.3"],
+  ["::ffff:192.0.2.0/120", "192.0.2.0/24"],
+  ["::ffff:0:0/96", "0.0.0.0/0"],
+  ["::ffff:0:0/80", /host bits set/],
   ["", /not an IPv4 or IPv6/],
 ];
 
@@ -36,6 +40,12 @@ Deno.test("ip: containment across families and IPv4-mapped peers", () => {
   assert(networkContains(v6, parseIpAddress("2001:db8:ffff::1")!));
   assert(networkContains(v6, parseIpAddress("[2001:db8::1%eth0]")!));
   assert(!networkContains(v6, parseIpAddress("2001:db9::1")!));
+  // A network written IPv4-mapped matches the peer however it arrives.
+  const mapped = parseIpNetwork("::ffff:10.1.2.0/120");
+  assert("text" in mapped);
+  assert(networkContains(mapped, parseIpAddress("10.1.2.3")!));
+  assert(networkContains(mapped, parseIpAddress("::ffff:10.1.2.3")!));
+  assert(!networkContains(mapped, parseIpAddress("10.1.3.3")!));
 });
 
 Deno.test("ip: RFC 5952 formatting", () => {

@@ -444,7 +444,7 @@ profile = shortlived
   assertEquals(b.ips.map((n) => n.text), [
     "192.0.2.0/24",
     "2001:db8::/32",
-    "::ffff:0.0.0.0/96".replace("0.0.0.0", "0:0"),
+    "0.0.0.0/0", // ::ffff:0:0/96, every IPv4-mapped address: peers are matched as IPv4
   ]);
   assertEquals(b.hmac, { type: "sha256", key: "0123456789abcdef0123" });
   assertEquals(b.domains, ["mail?.example.org", "*.test.example.org"]);

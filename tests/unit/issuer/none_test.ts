@@ -1,6 +1,7 @@
 /** The issuer with caching off (`none` storage) and its failure notifications, against a fake CA. */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
-import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
+import { badCsr, FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
+import { AcmeProblem } from "../../../src/acme/mod.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { IssueError, Issuer } from "../../../src/issuer.ts";
@@ -90,5 +91,22 @@ Deno.test("issue-failed: at most once per names and status every 10 minutes (eve
     setDown(true);
     for (let i = 0; i < 5; i++) await assertRejects(() => issuer.issue(request, soon()));
     assertEquals(events.length, 1);
+  });
+});
+
+Deno.test("the CA refusing the names (421) or the CSR (403) is the client's fault, not a 500", async () => {
+  const rejected = () =>
+    new AcmeProblem({
+      type: "urn:ietf:params:acme:error:rejectedIdentifier",
+      detail: "Domain name is on a blocklist",
+      status: 400,
+    });
+  await setup({ newOrderError: rejected }, async ({ issuer }) => {
+    const e = await assertRejects(() => issuer.issue(request, soon()));
+    assert(e instanceof IssueError && e.status === 421 && /blocklist/.test(e.message), String(e));
+  });
+  await setup({ finalizeError: badCsr }, async ({ issuer }) => {
+    const e = await assertRejects(() => issuer.issue(request, soon()));
+    assert(e instanceof IssueError && e.status === 403 && /CSR is unacceptable/.test(e.message), String(e));
   });
 });
