@@ -286,8 +286,9 @@ export class App {
     const notifiers = new Notifiers(config.notifiers, { log, metrics: this.metrics, fetch: this.#opts.notifyFetch });
     // The issuer emits `expiring` from the largest expiring-days on (daily); each notifier keeps only the events
     // within its own expiring-days (Notifiers.emit).
-    const expiringDays = config.notifiers.filter((n) => n.events.includes("expiring"))
-      .reduce((max, n) => Math.max(max, n.expiringDays), 0) || 7;
+    // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
+    const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
+    const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
     const issuer = new Issuer({
       client: () => this.session.client(),
       directoryUrl: config.account.acmeServer,

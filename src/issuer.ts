@@ -116,7 +116,7 @@ export interface IssuerOptions {
   onAccountLost?: (reason: string) => Promise<void> | void;
   /** Operator notifications (issue-failed, renewal-failed, expiring). */
   onEvent?: (event: NotifyEvent, details: Omit<NotificationPayload, "event" | "time" | "host">) => void;
-  /** Days before notAfter when `expiring` fires for a certificate without a successful renewal (default 7). */
+  /** Days before notAfter when `expiring` fires for a certificate without a successful renewal; unset: never. */
   expiringDays?: number;
   /** Fault injection points (tests kill an instance there). */
   faults?: IssuerFaults;
@@ -998,8 +998,8 @@ export class Issuer {
    */
   async #checkExpiring(storage: Storage, key: CacheKey, entry: Entry, now: Date): Promise<void> {
     const onEvent = this.#opts.onEvent;
-    if (!onEvent) return;
-    const days = this.#opts.expiringDays ?? 7;
+    const days = this.#opts.expiringDays;
+    if (!onEvent || days === undefined) return;
     const left = Date.parse(entry.notAfter) - now.getTime();
     if (left > days * 86_400_000) return;
     const last = this.#expiringSent.get(key) ?? 0;

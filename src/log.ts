@@ -3,6 +3,9 @@
  *
  * Every configured secret (HMAC keys, TSIG secrets, the EAB key) is registered with the logger and replaced by `***`
  * in every line it writes, as a second line of defence behind code that never logs secrets in the first place.
+ *
+ * Lines to stderr, stdout or a file are buffered for a moment and written several at a time (`BufferedSink`), whole
+ * and in order, and never lost on a normal exit.
  */
 import type { LogLevel } from "./config/types.ts";
 
@@ -30,54 +33,58 @@ export interface LoggerOptions {
   secrets?: string[];
   /** Replaces the clock (tests). */
   now?: () => Date;
-  /** Replaces the sink (tests): receives each finished line without newline. */
+  /** Replaces the sink (tests): receives each finished line without newline, at once. */
   write?: (line: string) => void;
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
   let secrets = (opts.secrets ?? []).filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   const now = opts.now ?? (() => new Date());
-  const encoder = new TextEncoder();
   let file: Deno.FsFile | undefined;
-  let write = opts.write;
-  if (!write) {
-    if (opts.destination === "stdout") write = (line) => Deno.stdout.writeSync(encoder.encode(line + "\n"));
-    else if (opts.destination === "stderr") write = (line) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  let buffered: BufferedSink | undefined;
+  let sink: (line: string, urgent: boolean) => void;
+  const custom = opts.write;
+  if (custom) {
+    sink = (line) => custom(line);
+  } else {
+    let out: (bytes: Uint8Array) => number;
+    if (opts.destination === "stdout") out = (bytes) => Deno.stdout.writeSync(bytes);
+    else if (opts.destination === "stderr") out = (bytes) => Deno.stderr.writeSync(bytes);
     else {
       file = Deno.openSync(opts.destination, { append: true, create: true, mode: 0o640 });
       const handle = file;
-      write = (line) => {
-        const bytes = encoder.encode(line + "\n");
-        let written = 0;
-        while (written < bytes.length) written += handle.writeSync(bytes.subarray(written));
-      };
+      out = (bytes) => handle.writeSync(bytes);
     }
+    const lines = buffered = new BufferedSink(out);
+    sink = (line, urgent) => lines.push(line, urgent);
   }
-  const sink = write;
   const threshold = RANK[opts.level];
+  const json = opts.format === "json";
 
   const scrub = (text: string): string => {
     for (const secret of secrets) if (text.includes(secret)) text = text.split(secret).join("***");
     return text;
   };
 
-  const emit = (level: LogLevel, event: string, fields: LogFields = {}) => {
+  const emit = (level: LogLevel, event: string, fields?: LogFields) => {
     if (RANK[level] > threshold) return;
     const time = now().toISOString();
     let line: string;
-    if (opts.format === "json") {
+    if (json) {
       // The record's own keys come first and win over fields of the same name.
       const record: Record<string, unknown> = { time, level, event };
-      for (const [key, value] of Object.entries(fields)) if (!(key in record)) record[key] = value;
+      for (const key in fields) if (Object.hasOwn(fields, key) && !(key in record)) record[key] = fields[key];
       line = JSON.stringify(record, jsonReplacer);
     } else {
-      const parts = Object.entries(fields)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${formatTextValue(v)}`);
-      line = `${time} ${level.toUpperCase().padEnd(7)} ${event}${parts.length > 0 ? " " + parts.join(" ") : ""}`;
+      line = `${time} ${LABEL[level]} ${event}`;
+      for (const key in fields) {
+        const value = fields[key];
+        if (value !== undefined && Object.hasOwn(fields, key)) line += ` ${key}=${formatTextValue(value)}`;
+      }
     }
     try {
-      sink(scrub(line));
+      // An error line is written at once, with everything before it; the others at the end of the current job.
+      sink(scrub(line), level === "error");
     } catch {
       // A full disk or closed stderr must not take the server down.
     }
@@ -93,6 +100,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       secrets = [...new Set([...secrets, ...more.filter((s) => s.length >= 4)])].sort((a, b) => b.length - a.length);
     },
     close() {
+      buffered?.flush();
       try {
         file?.close();
       } catch {
@@ -103,17 +111,123 @@ export function createLogger(opts: LoggerOptions): Logger {
   };
 }
 
+/** `INFO   `, `WARNING`: the level column of text lines. */
+const LABEL: Record<LogLevel, string> = {
+  error: "ERROR".padEnd(7),
+  warning: "WARNING".padEnd(7),
+  info: "INFO".padEnd(7),
+  debug: "DEBUG".padEnd(7),
+};
+
+/**
+ * Lines on their way to stderr, stdout or a file: whole, in order, several lines by one write where possible.
+ *
+ * Normally the lines logged during one job are written at its end, by a microtask queued with the first of them:
+ * after the code that logged, before any continuation queued later, such as the one that sends the response of the
+ * request that logged (a client that got its answer finds its line). Under a steady stream of lines (more than
+ * `BUSY_LINES` in about 10–20 ms: a busy server, one line per request) they are written by a timer instead, once
+ * per millisecond or so, which saves most of the write calls (one per line cost about 8 µs per /sign cache hit);
+ * a line then follows its response by up to a few milliseconds. Error lines, and a buffer over 64 KiB, are written
+ * at once with everything before them; `close` writes what is left, and so does `flushPendingLogs`, which runs on
+ * `unload` (dispatched by `Deno.exit` and at the end of the program) and on an uncaught error.
+ */
+class BufferedSink {
+  #lines: string[] = [];
+  #chars = 0;
+  #queued = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Start of the current rate window, lines pushed in it, and in the window before it. */
+  #windowStart = -Infinity;
+  #inWindow = 0;
+  #inPrevious = 0;
+  readonly #out: (bytes: Uint8Array) => number;
+  readonly #task = () => {
+    this.#timer = undefined;
+    if (this.#queued) this.flush();
+  };
+
+  constructor(out: (bytes: Uint8Array) => number) {
+    this.#out = out;
+  }
+
+  push(line: string, urgent: boolean): void {
+    this.#lines.push(line);
+    this.#chars += line.length + 1;
+    const now = performance.now();
+    if (now - this.#windowStart >= WINDOW_MS) {
+      this.#inPrevious = now - this.#windowStart < 2 * WINDOW_MS ? this.#inWindow : 0;
+      this.#windowStart = now;
+      this.#inWindow = 0;
+    }
+    this.#inWindow++;
+    if (urgent || this.#chars >= 65_536) {
+      this.flush();
+      return;
+    }
+    if (this.#queued) return;
+    this.#queued = true;
+    pending.add(this);
+    hookExit();
+    if (this.#inWindow + this.#inPrevious > BUSY_LINES) this.#timer = setTimeout(this.#task, 1);
+    else queueMicrotask(this.#task);
+  }
+
+  /** Writes every buffered line now (never throws: a failed write drops the lines, as a failed line did before). */
+  flush(): void {
+    this.#queued = false;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    pending.delete(this);
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.length === 1 ? this.#lines[0] + "\n" : this.#lines.join("\n") + "\n";
+    this.#lines = [];
+    this.#chars = 0;
+    try {
+      const bytes = ENCODER.encode(text);
+      let written = 0;
+      while (written < bytes.length) written += this.#out(bytes.subarray(written));
+    } catch {
+      // A full disk or closed stderr must not take the server down.
+    }
+  }
+}
+
+/** Lines per rate window (this one and the one before) above which writes are batched by a timer. */
+const BUSY_LINES = 32;
+const WINDOW_MS = 10;
+const ENCODER = new TextEncoder();
+/** Sinks holding lines not yet written. */
+const pending = new Set<BufferedSink>();
+let exitHooked = false;
+
+/** Writes the lines every logger still holds (on exit; tests). */
+export function flushPendingLogs(): void {
+  for (const sink of [...pending]) sink.flush();
+}
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  // `Deno.exit` dispatches `unload` but runs no queued microtask; an uncaught error ends the program before them.
+  for (const type of ["unload", "error", "unhandledrejection"]) globalThis.addEventListener(type, flushPendingLogs);
+}
+
 function jsonReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Error) return value.message;
   if (typeof value === "bigint") return value.toString();
   return value;
 }
 
+const PLAIN = /^[^\s"=]+$/;
+
 function formatTextValue(value: unknown): string {
+  if (typeof value === "number" && Number.isFinite(value)) return String(value); // what JSON.stringify gives
   if (value instanceof Error) value = value.message;
   if (Array.isArray(value)) value = value.join(",");
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
-  return /^[^\s"=]+$/.test(text) ? text : JSON.stringify(text);
+  return PLAIN.test(text) ? text : JSON.stringify(text);
 }
 
 /** A logger that drops everything (tests, tools). */

@@ -8,13 +8,18 @@
 type Labels = Record<string, string>;
 
 function escapeLabel(value: string): string {
+  if (!value.includes("\\") && !value.includes("\n") && !value.includes('"')) return value;
   return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }
 
+/** `{k="v",…}` (empty without labels); the series key of counters and histograms (called per increment). */
 function labelText(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return "";
-  return `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
+  let text = "";
+  for (const key in labels) {
+    if (!Object.hasOwn(labels, key)) continue;
+    text += `${text === "" ? "{" : ","}${key}="${escapeLabel(labels[key])}"`;
+  }
+  return text === "" ? "" : text + "}";
 }
 
 function formatNumber(value: number): string {

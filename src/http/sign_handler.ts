@@ -9,8 +9,8 @@
  *
  * All I/O is passed in (`SignHandlerDeps`), so the handler runs in-process in tests with a fake issuer.
  */
-import type { Config } from "../config/types.ts";
-import { formatIp, parseIpAddress } from "../config/ip.ts";
+import type { Config, IpNetwork } from "../config/types.ts";
+import { formatIp, type IpAddress, parseIpAddress } from "../config/ip.ts";
 import { clientAddress } from "./client_address.ts";
 import {
   checkCsrRules,
@@ -106,11 +106,7 @@ export function createMgmtHandler(
     // One context for the whole request, so a reload in the middle never mixes two configs.
     const { config, policy, issuer } = deps.current?.() ?? deps;
 
-    const direct = parseIpAddress(peerAddress(info));
-    const peer = direct
-      ? clientAddress(direct, request.headers.get("x-forwarded-for"), config.mgmt.trustedProxies)
-      : null;
-    const client = peer ? formatIp(peer.family, peer.bytes) : peerAddress(info);
+    const { peer, client } = clientOf(info, request.headers.get("x-forwarded-for"), config.mgmt.trustedProxies);
     const decide = (response: Response, fields: Partial<SignDecision> & { outcome: string }): Response => {
       const decision: SignDecision = {
         client,
@@ -300,13 +296,62 @@ export function createMgmtHandler(
   };
 }
 
+/** Rule results by CSR (the parser hands out the same object for a repeated CSR) and name limit. */
+const rulesMemo = new WeakMap<ParsedCsr, Map<number, CsrRulesResult>>();
+
+/** `checkCsrRules`, a pure function of the CSR and the limit, remembered per parsed CSR. */
 function checkRules(csr: ParsedCsr, profile?: string): CsrRulesResult {
-  return checkCsrRules(csr, { maxNames: maxNamesForProfile(profile) });
+  const maxNames = maxNamesForProfile(profile);
+  let byLimit = rulesMemo.get(csr);
+  if (!byLimit) rulesMemo.set(csr, byLimit = new Map());
+  let result = byLimit.get(maxNames);
+  if (!result) byLimit.set(maxNames, result = checkCsrRules(csr, { maxNames }));
+  return result;
+}
+
+interface ClientOf {
+  /** The address `ip =` rules see; null when the peer's address cannot be parsed. */
+  peer: IpAddress | null;
+  /** As text, for the audit record. */
+  client: string;
+}
+
+/** Client addresses by peer address, per trusted-proxy list (a reload brings a new list and a new map). */
+const clientMemo = new WeakMap<readonly IpNetwork[], Map<string, ClientOf>>();
+
+/**
+ * The client of a request: the TCP peer, or what X-Forwarded-For says behind a trusted proxy (`clientAddress`).
+ * Without a header, or without trusted proxies, it depends only on the peer's address, and is remembered by it.
+ */
+function clientOf(
+  info: Deno.ServeHandlerInfo,
+  forwardedFor: string | null,
+  trustedProxies: readonly IpNetwork[],
+): ClientOf {
+  const hostname = (info.remoteAddr as Deno.NetAddr).hostname ?? "";
+  const memoable = forwardedFor === null || trustedProxies.length === 0;
+  let memo: Map<string, ClientOf> | undefined;
+  if (memoable) {
+    memo = clientMemo.get(trustedProxies);
+    if (!memo) clientMemo.set(trustedProxies, memo = new Map());
+    const known = memo.get(hostname);
+    if (known) return known;
+  }
+  const direct = parseIpAddress(peerAddress(info));
+  const peer = direct ? clientAddress(direct, forwardedFor, trustedProxies) : null;
+  const found: ClientOf = { peer, client: peer ? formatIp(peer.family, peer.bytes) : peerAddress(info) };
+  if (memo) {
+    if (memo.size >= 1024) memo.clear();
+    memo.set(hostname, found);
+  }
+  return found;
 }
 
 /** RFC 3339 in UTC without fractional seconds. */
 function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const iso = date.toISOString();
+  // YYYY-MM-DDTHH:MM:SS.sssZ for years 0 to 9999; other years have a sign and six digits.
+  return iso.length === 24 ? iso.slice(0, 19) + "Z" : iso.replace(/\.\d{3}Z$/, "Z");
 }
 
 class BodyTimeout extends Error {}
@@ -317,13 +362,16 @@ async function readBody(request: Request, length: number, max: number, timeoutMs
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BodyTimeout()), timeoutMs);
-  });
+  // At the time limit the reader is cancelled, which ends a pending read (done); no race per chunk.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  }, timeoutMs);
   try {
     while (true) {
-      const { done, value } = await Promise.race([reader.read(), timeout]);
+      const { done, value } = await reader.read();
+      if (timedOut) throw new BodyTimeout();
       if (done) break;
       total += value.length;
       if (total > Math.min(length, max)) throw new Error("body longer than Content-Length");
@@ -331,11 +379,12 @@ async function readBody(request: Request, length: number, max: number, timeoutMs
     }
   } catch (error) {
     await reader.cancel().catch(() => {});
-    throw error;
+    throw timedOut ? new BodyTimeout() : error;
   } finally {
     clearTimeout(timer);
   }
   if (total !== length) throw new Error("body shorter than Content-Length");
+  if (chunks.length === 1) return chunks[0];
   const body = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {

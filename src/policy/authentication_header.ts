@@ -43,9 +43,26 @@ export function authenticationFromHeaders(headers: Headers): string | null {
   return headers.get("authentication");
 }
 
-/** Parses an `Authentication` header value. Never throws. An empty or missing value is `absent`. */
+/** Results for header values seen recently (a host sends the same value for the same CSR every time). */
+const parsedValues = new Map<string, AuthenticationHeader>();
+
+/**
+ * Parses an `Authentication` header value. Never throws. An empty or missing value is `absent`. A result may be
+ * shared with other callers that passed the same value: read it, never change it.
+ */
 export function parseAuthenticationHeader(value: string | null | undefined): AuthenticationHeader {
   if (value === null || value === undefined) return { kind: "absent" };
+  if (value.length > 512) return parseValue(value);
+  let parsed = parsedValues.get(value);
+  if (parsed === undefined) {
+    parsed = parseValue(value);
+    if (parsedValues.size >= 1000) parsedValues.clear();
+    parsedValues.set(value, parsed);
+  }
+  return parsed;
+}
+
+function parseValue(value: string): AuthenticationHeader {
   const text = value.trim();
   if (text === "") return { kind: "absent" };
   const space = text.search(/[\s,]/);

@@ -55,9 +55,10 @@ export async function verifyBlockHmac(
   // HMAC is deterministic: a body and digest that verified under this key verify again (a repeated request from a
   // host; it proves nothing a replay of that request would not). Only successes are remembered, bounded per block.
   let seen = verified.get(block);
-  if (!seen || seen.secret !== hmac.key) verified.set(block, seen = { secret: hmac.key, entries: new Set() });
-  const memo = `${hex(header.digest)}:${BODY_KEY.decode(body)}`;
-  if (seen.entries.has(memo)) return true;
+  if (!seen || seen.secret !== hmac.key) verified.set(block, seen = { secret: hmac.key, entries: new Map() });
+  const digest = hex(header.digest);
+  const known = seen.entries.get(digest);
+  if (known !== undefined && sameBytes(known, body)) return true;
   const key = await hmacKeyFor(block);
   if (!key) return false;
   let ok: boolean;
@@ -68,17 +69,24 @@ export async function verifyBlockHmac(
   }
   if (ok) {
     if (seen.entries.size >= 1000) seen.entries.clear();
-    seen.entries.add(memo);
+    seen.entries.set(digest, body.slice());
   }
   return ok;
 }
 
-const verified = new WeakMap<AuthBlock, { secret: string; entries: Set<string> }>();
-/** windows-1252 gives every byte its own character, so a decoded body is an exact key. */
-const BODY_KEY = new TextDecoder("windows-1252");
+/** Per block: the body (a copy) that each verified digest, in hex, was computed over. */
+const verified = new WeakMap<AuthBlock, { secret: string; entries: Map<string, Uint8Array> }>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 function hex(bytes: Uint8Array): string {
   let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
   return out;
 }

@@ -134,11 +134,13 @@ export class FileStorage implements Storage {
   /**
    * `get` for readers, revalidated by one stat: while the file keeps its inode, size and mtime (a put renames a new
    * file into place; any other write changes the size or the mtime), the entry parsed last time is returned as is.
+   * The stat is synchronous: on a local directory it takes about a microsecond, where the asynchronous one (a trip
+   * through Deno's blocking thread pool) costs 10–25 µs of the main thread per cache hit.
    */
   async peek(key: CacheKey): Promise<Entry | null> {
     let stamp: string;
     try {
-      const info = await Deno.stat(this.#path(key, ".json"));
+      const info = Deno.statSync(this.#path(key, ".json"));
       stamp = `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
     } catch {
       this.#peeked.delete(key);

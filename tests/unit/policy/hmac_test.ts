@@ -59,3 +59,39 @@ Deno.test("hmacKeyFor: imported once per block", async () => {
   // WebCrypto refuses empty HMAC keys: the block then never verifies, and nothing throws.
   assertEquals(await verifyBlockHmac(empty, parseAuthenticationHeader(authHeader("sha256", "", BODY)), BODY), false);
 });
+
+Deno.test("verifyBlockHmac: a remembered success admits only the exact body, under the same key", async () => {
+  const b = block("hmac", { domains: ["*.example.org"], hmac: { type: "sha256", key: "k1" } });
+  const header = parseAuthenticationHeader(authHeader("sha256", "k1", BODY));
+  const body = BODY.slice();
+  assertEquals(await verifyBlockHmac(b, header, body), true);
+  body.fill(0); // the caller's buffer is reused: what was remembered is a copy
+  assertEquals(await verifyBlockHmac(b, header, BODY), true, "again, from memory");
+  const lastByte = BODY.slice();
+  lastByte[lastByte.length - 1] ^= 1;
+  const firstByte = BODY.slice();
+  firstByte[0] ^= 1;
+  for (const [what, other] of [["last byte", lastByte], ["first byte", firstByte], ["prefix", BODY.subarray(0, 10)]]) {
+    assertEquals(await verifyBlockHmac(b, header, other as Uint8Array), false, `same digest, ${what} differs`);
+  }
+  assertEquals(await verifyBlockHmac(b, header, new Uint8Array([...BODY, 0x0a])), false, "a longer body");
+  // A reloaded key forgets what the old one verified.
+  const rekeyed = { ...b, hmac: { type: "sha256" as const, key: "k2" } };
+  assertEquals(await verifyBlockHmac(rekeyed, header, BODY), false);
+  b.hmac!.key = "k2";
+  assertEquals(await verifyBlockHmac(b, header, BODY), false, "same block object, new key");
+});
+
+Deno.test("parseAuthenticationHeader: a repeated value gives the same answer (remembered)", () => {
+  const value = authHeader("sha256", "k", BODY);
+  const first = parseAuthenticationHeader(value);
+  assertEquals(parseAuthenticationHeader(value), first);
+  assertEquals(parseAuthenticationHeader(` ${value}`), first, "surrounding space");
+  const malformed = parseAuthenticationHeader("hmac name=sha256");
+  assertEquals(malformed.kind, "malformed");
+  assertEquals(parseAuthenticationHeader("hmac name=sha256"), malformed);
+  const long = `hmac name=sha256, hash=${"0".repeat(600)}`;
+  assertEquals(parseAuthenticationHeader(long).kind, "malformed", "over-long values are parsed, not remembered");
+  assertEquals(parseAuthenticationHeader(null), { kind: "absent" });
+  assertEquals(parseAuthenticationHeader(""), { kind: "absent" });
+});

@@ -272,3 +272,33 @@ Deno.test("cacheKey: depends on directory URL, profile and DER", async () => {
   assert(await cacheKey("https://a/dir", "shortlived", der) !== base);
   assert(await cacheKey("https://a/dir", undefined, new Uint8Array([1, 2, 4])) !== base);
 });
+
+Deno.test("file storage: peek reuses the parsed entry only while the file is unchanged, checked on every call", async () => {
+  await withStorage(async (storage, dir, log) => {
+    const path = `${dir}/${KEY}.json`;
+    assertEquals(await storage.peek(KEY), null, "missing");
+    const claim = await claimOf(storage);
+    await storage.put(claim, entry("CHAIN-1"));
+    const first = await storage.peek(KEY);
+    assertEquals(first?.chain, "CHAIN-1");
+    assert((await storage.peek(KEY)) === first, "unchanged file: the same parsed entry");
+    // A put renames a new file into place (a new inode): seen by the very next peek.
+    await storage.put(claim, entry("CHAIN-2"));
+    assertEquals((await storage.peek(KEY))?.chain, "CHAIN-2");
+    // Rewritten in place, out of band, with the same size: the mtime tells.
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(path, text.replace("CHAIN-2", "CHAIN-3"));
+    const later = new Date(Date.now() + 5_000);
+    await Deno.utime(path, later, later);
+    assertEquals((await storage.peek(KEY))?.chain, "CHAIN-3");
+    // Corrupted right after a peek: a miss, logged, never the remembered entry.
+    await Deno.writeTextFile(path, "{");
+    assertEquals(await storage.peek(KEY), null);
+    assert(log.lines.some((l) => l.includes("cache entry corrupt")), log.lines.join("\n"));
+    await storage.put(claim, entry("CHAIN-4"));
+    assertEquals((await storage.peek(KEY))?.chain, "CHAIN-4");
+    await storage.remove(claim);
+    assertEquals(await storage.peek(KEY), null, "removed");
+    await storage.release(claim);
+  });
+});

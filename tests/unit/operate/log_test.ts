@@ -1,0 +1,147 @@
+/**
+ * The logger's lines (text and JSON) and how they reach a file or stderr: whole, in order, scrubbed, written before
+ * anything queued after the code that logged (or, on a busy logger, within a few milliseconds), and never lost on a
+ * normal exit, `Deno.exit` or an uncaught error.
+ */
+import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
+import { createLogger, memoryLogger } from "../../../src/log.ts";
+
+const NOW = () => new Date("2026-11-27T12:00:00.123Z");
+const LOG_TS = new URL("../../../src/log.ts", import.meta.url).href;
+
+function linesOf(path: string): string[] {
+  const text = Deno.readTextFileSync(path);
+  assert(text === "" || text.endsWith("\n"), `the file ends with a whole line: ${JSON.stringify(text.slice(-40))}`);
+  return text === "" ? [] : text.slice(0, -1).split("\n");
+}
+
+Deno.test("log: text and JSON lines keep their exact form", () => {
+  const text: string[] = [];
+  const t = createLogger({ level: "debug", format: "text", destination: "x", now: NOW, write: (l) => text.push(l) });
+  const fields = {
+    client: "127.0.0.1",
+    status: 200,
+    names: ["a.example.test", "b.example.test"],
+    outcome: "cache hit",
+    durationMs: 0,
+    cache: null,
+    skipped: undefined,
+    ratio: NaN,
+    error: new Error("it broke"),
+    nested: { a: 1 },
+    quote: 'say "hi"',
+  };
+  t.info("sign", fields);
+  t.warn("bare");
+  assertEquals(text, [
+    "2026-11-27T12:00:00.123Z INFO    sign client=127.0.0.1 status=200 names=a.example.test,b.example.test " +
+    'outcome="cache hit" durationMs=0 cache=null ratio=null error="it broke" nested="{\\"a\\":1}" ' +
+    'quote="say \\"hi\\""',
+    "2026-11-27T12:00:00.123Z WARNING bare",
+  ]);
+  const json = memoryLogger("info");
+  json.info("sign", { ...fields, time: "ignored", level: "ignored" });
+  json.debug("not written");
+  assertEquals(json.lines.length, 1);
+  assertEquals(JSON.parse(json.lines[0]).level, "info");
+  assertMatch(json.lines[0], /"event":"sign","client":"127\.0\.0\.1","status":200,.*"error":"it broke"/);
+});
+
+Deno.test("log: a file gets whole lines in order, written before anything queued after the logging code", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/acmems.log`;
+    const log = createLogger({ level: "info", format: "text", destination: path, now: NOW, secrets: ["s3cret-key"] });
+    log.info("one", { n: 1 });
+    log.warn("two", { hmac: "s3cret-key" });
+    log.debug("below the level");
+    // The next continuation (a request's response is sent from one) finds both lines.
+    await Promise.resolve();
+    assertEquals(linesOf(path), [
+      "2026-11-27T12:00:00.123Z INFO    one n=1",
+      "2026-11-27T12:00:00.123Z WARNING two hmac=***",
+    ]);
+    // An error line goes out at once, after what was logged before it.
+    log.info("three");
+    log.error("four");
+    assertEquals(linesOf(path).slice(2), [
+      "2026-11-27T12:00:00.123Z INFO    three",
+      "2026-11-27T12:00:00.123Z ERROR   four",
+    ]);
+    log.addSecrets(["later-secret"]);
+    log.info("five", { token: "later-secret" });
+    log.close();
+    assertEquals(linesOf(path).slice(4), ["2026-11-27T12:00:00.123Z INFO    five token=***"]);
+    log.info("after close"); // dropped, never thrown
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assertEquals(linesOf(path).length, 5);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("log: a busy logger batches its writes; lines stay whole and in order; close writes the rest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/acmems.log`;
+    const log = createLogger({ level: "info", format: "json", destination: path });
+    const sent: number[] = [];
+    // One line per "request", each in its own job, as a busy server logs them.
+    for (let i = 0; i < 300; i++) {
+      log.info("sign", { i, pad: "x".repeat(i % 7) });
+      sent.push(i);
+      await Promise.resolve();
+    }
+    const early = linesOf(path).length;
+    assert(early < 300, `lines are batched once the logger is busy (${early} written at once)`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assertEquals(linesOf(path).map((l) => JSON.parse(l).i), sent, "written within milliseconds, in order");
+    for (let i = 300; i < 400; i++) {
+      log.info("sign", { i });
+      sent.push(i);
+      await Promise.resolve();
+    }
+    log.close(); // also clears the pending timer (the test's op sanitizer checks)
+    assertEquals(linesOf(path).map((l) => JSON.parse(l).i), sent);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("log: buffered lines are written on Deno.exit, at the end of the program and on an uncaught error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const endings: Record<string, string> = {
+      "Deno.exit": "Deno.exit(3);",
+      "end of the program": "",
+      "uncaught error": 'setTimeout(() => { log.info("in the timer"); throw new Error("boom"); }, 1);',
+      "unhandled rejection": 'Promise.reject(new Error("boom"));',
+      "exit from a timer": 'setTimeout(() => { log.info("in the timer"); Deno.exit(0); }, 1);',
+    };
+    for (const [what, ending] of Object.entries(endings)) {
+      for (const destination of ["file", "stderr"]) {
+        const path = `${dir}/${what.replaceAll(" ", "-")}-${destination}.log`;
+        const script = `import { createLogger } from ${JSON.stringify(LOG_TS)};
+const log = createLogger({ level: "info", format: "text", destination: ${
+          JSON.stringify(destination === "file" ? path : "stderr")
+        } });
+for (let i = 0; i < 50; i++) log.info("line", { i });
+${ending}
+`;
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["eval", "--quiet", script],
+          stdout: "null",
+          stderr: "piped",
+          env: { NO_COLOR: "1" },
+        }).output();
+        const text = destination === "file" ? Deno.readTextFileSync(path) : new TextDecoder().decode(out.stderr);
+        const lines = text.split("\n").filter((l) => / INFO +line /.test(l));
+        assertEquals(lines.length, 50, `${what} (${destination}): ${text.slice(-300)}`);
+        assertEquals(lines.map((l) => Number(l.match(/i=(\d+)/)?.[1])), [...Array(50).keys()], `${what}: in order`);
+        if (ending.includes("in the timer")) assertMatch(text, / INFO +in the timer\n/, `${what} (${destination})`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
