@@ -164,6 +164,12 @@ export function createMgmtHandler(
           { outcome: "no content-length" },
         );
       }
+      // Both framings at once is request smuggling's raw material (RFC 9112 §6.3): refuse, whatever the length says.
+      if (request.headers.has("transfer-encoding")) {
+        return decide(text(400, "Send either Content-Length or Transfer-Encoding, not both."), {
+          outcome: "content-length with transfer-encoding",
+        });
+      }
       const digits = lengthHeader.trim();
       if (!/^[0-9]+$/.test(digits)) {
         return decide(text(400, `Content-Length "${lengthHeader.slice(0, 40)}" is not a non-negative integer.`), {

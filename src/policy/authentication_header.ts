@@ -43,6 +43,8 @@ export function authenticationFromHeaders(headers: Headers): string | null {
   return headers.get("authentication");
 }
 
+const MAX_VALUE_LENGTH = 1024;
+
 /** Results for header values seen recently (a host sends the same value for the same CSR every time). */
 const parsedValues = new Map<string, AuthenticationHeader>();
 
@@ -52,6 +54,10 @@ const parsedValues = new Map<string, AuthenticationHeader>();
  */
 export function parseAuthenticationHeader(value: string | null | undefined): AuthenticationHeader {
   if (value === null || value === undefined) return { kind: "absent" };
+  // A valid value is under 200 characters; anything this long is refused unparsed (no work for a hostile header).
+  if (value.length > MAX_VALUE_LENGTH) {
+    return malformed(`it is ${value.length} characters long (at most ${MAX_VALUE_LENGTH})`);
+  }
   if (value.length > 512) return parseValue(value);
   let parsed = parsedValues.get(value);
   if (parsed === undefined) {
@@ -71,7 +77,8 @@ function parseValue(value: string): AuthenticationHeader {
   if (scheme.toLowerCase() !== "hmac") {
     return malformed(`the scheme is ${showValue(scheme.slice(0, 20))}, not 'hmac'`);
   }
-  const rest = space < 0 ? "" : text.slice(space).replace(/\s*=\s*/g, "=");
+  // Two linear passes (one /\s*=\s*/ pass backtracks quadratically over long runs of blanks).
+  const rest = space < 0 ? "" : text.slice(space).replace(/\s+/g, " ").replace(/ ?= ?/g, "=");
   const params = new Map<string, string>();
   for (const part of rest.split(/[\s,]+/)) {
     if (part === "") continue;

@@ -41,6 +41,12 @@ Deno.test("attack: an endless body is read no further than min(Content-Length, m
     { headers: { "content-length": "99999999999999" }, status: 413, limit: 0, what: "huge Content-Length" },
     { headers: {}, status: 411, limit: 0, what: "no Content-Length (chunked)" },
     { headers: { "transfer-encoding": "chunked" }, status: 411, limit: 0, what: "Transfer-Encoding: chunked" },
+    {
+      headers: { "transfer-encoding": "chunked", "content-length": "100" },
+      status: 400,
+      limit: 0,
+      what: "Transfer-Encoding with Content-Length",
+    },
     { headers: { "content-length": "-1" }, status: 400, limit: 0, what: "negative Content-Length" },
     { headers: { "content-length": "1e3" }, status: 400, limit: 0, what: "exponent Content-Length" },
     { headers: { "content-length": "0x100" }, status: 400, limit: 0, what: "hex Content-Length" },

@@ -103,3 +103,16 @@ Deno.test("Authentication header: random strings never throw", () => {
     assert(["absent", "hmac", "malformed"].includes(parsed.kind));
   }
 });
+
+Deno.test("Authentication header: hostile long values are refused without quadratic work", () => {
+  const hash = "ab".repeat(32);
+  // 60 000 blanks without '=': the old single-regex normalisation backtracked over them for about a second.
+  const blanks = parseAuthenticationHeader(`hmac a${" ".repeat(60_000)}b`);
+  assertEquals(blanks.kind, "malformed");
+  assert(blanks.kind === "malformed" && /at most 1024/.test(blanks.problem), JSON.stringify(blanks));
+  // Just under the limit: still parsed, and valid when it is a valid header padded with blanks.
+  const padded = parseAuthenticationHeader(`hmac name=sha256,${" ".repeat(900)}hash=${hash}`);
+  assertEquals(padded.kind, "hmac");
+  // Many blanks around '=' in an otherwise normal header.
+  assertEquals(parseAuthenticationHeader(`hmac name  =   sha256 , hash =  ${hash}`).kind, "hmac");
+});
