@@ -589,9 +589,17 @@ export class Issuer {
         this.#opts.onOrder?.(request.names, replaces);
         order = await client.newOrder({ identifiers: request.names, profile: request.profile, replaces }, { signal });
       } catch (error) {
-        // The CA knows better which certificate was replaced: order again without the hint (RFC 9773 §5).
-        if (!replaces || !isProblem(error, "alreadyReplaced")) throw error;
-        log.info("ari: certificate already replaced, ordering without replaces", { names: request.names });
+        // The CA knows better which certificate was replaced: order again without the hint (RFC 9773 §5). The same
+        // when the CA fails on the hint itself (pebble 2.10 now and then answers 500 "could not find an order for the
+        // given certificate"): `replaces` only spares the rate limit, the renewal matters more.
+        const failedOnHint = isProblem(error) &&
+          ((error as AcmeProblem).status >= 500 || isProblem(error, "malformed"));
+        if (!replaces || !(isProblem(error, "alreadyReplaced") || failedOnHint)) throw error;
+        log.info("ari: the CA refused replaces, ordering without it", {
+          names: request.names,
+          problem: (error as AcmeProblem).type,
+          detail: (error as AcmeProblem).detail,
+        });
         keeper.check();
         this.#opts.onOrder?.(request.names, undefined);
         order = await client.newOrder({ identifiers: request.names, profile: request.profile }, { signal });

@@ -15,8 +15,8 @@ import {
 } from "../../src/acme/mod.ts";
 
 export interface FakeCaOptions {
-  /** Thrown by newOrder (rate limits, network errors, …). */
-  newOrderError?: () => Error;
+  /** Thrown by newOrder (rate limits, network errors, …) when it returns an error for the order asked for. */
+  newOrderError?: (opts: { identifiers: unknown[]; replaces?: string }) => Error | undefined;
   /** Thrown by finalize (badCSR, …). */
   finalizeError?: () => Error;
   /** Names whose validation fails, with the CA's detail. */
@@ -69,9 +69,12 @@ export class FakeCa {
     return Promise.resolve(`${token}.fake-thumbprint`);
   }
 
-  newOrder(opts: { identifiers: (string | { type: string; value: string })[]; profile?: string }): Promise<AcmeOrder> {
+  newOrder(
+    opts: { identifiers: (string | { type: string; value: string })[]; profile?: string; replaces?: string },
+  ): Promise<AcmeOrder> {
     this.orders++;
-    if (this.opts.newOrderError) return Promise.reject(this.opts.newOrderError());
+    const refused = this.opts.newOrderError?.(opts);
+    if (refused) return Promise.reject(refused);
     const id = ++this.#seq;
     const names = opts.identifiers.map((i) => (typeof i === "string" ? i : i.value));
     const authorizations = names.map((name, index) => {

@@ -337,7 +337,9 @@ Deno.test("sign: 500 with an error id that is also in the log, never a stack tra
 });
 
 Deno.test("sign: identical concurrent requests share one order; distinct ones do not wait on each other", async () => {
-  const { handler, fake } = setup();
+  // The order takes a moment, so the requests overlap however the machine schedules them (caching is off here:
+  // a request after the order ended would order again).
+  const { handler, fake } = setup({ finalizeDelayMs: 300 });
   const other = await makeCsr({ names: ["other.example.test"] });
   const responses = await Promise.all([
     handler(post(www.csrPem), info()),

@@ -9,6 +9,7 @@ import { Issuer, type IssueRequest } from "../../../src/issuer.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
+import { AcmeProblem } from "../../../src/acme/mod.ts";
 
 const csr = await makeCsr({ names: ["www.example.test"] });
 
@@ -154,5 +155,24 @@ Deno.test("issuer cache: a renewal started by /sign that fails is served stale a
     const orders = ctx.fake.orders;
     assertEquals((await ctx.issuer.issue(ctx.request, soon())).cache, "stale");
     assertEquals(ctx.fake.orders, orders);
+  });
+});
+
+Deno.test("issuer cache: a CA failing on the replaces hint (HTTP 500) gets the renewal ordered without it", async () => {
+  await setup({}, async (ctx) => {
+    const first = await ctx.issuer.issue(ctx.request, soon());
+    await makeDue(ctx, Date.now() + 2 * 86_400_000);
+    ctx.fake.opts.newOrderError = (opts) =>
+      opts.replaces
+        ? new AcmeProblem({
+          type: "urn:ietf:params:acme:error:serverInternal",
+          detail: "could not find an order for the given certificate",
+          status: 500,
+        })
+        : undefined;
+    const renewed = await ctx.issuer.issue(ctx.request, soon());
+    assertEquals(renewed.cache, "miss");
+    assert(renewed.chain !== first.chain);
+    assertEquals(ctx.orders, [undefined, "old-aki.old-serial", undefined], "with the hint, then without");
   });
 });
