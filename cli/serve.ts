@@ -127,6 +127,7 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
     let reloadQueued = false;
     let reloading = Promise.resolve();
     const reload = () => {
+      if (stopReason !== undefined) return; // stopping: a reload would build what the shutdown just closed
       if (!started) {
         if (!reloadQueued) log.info("reload requested while starting: it runs once started", { files });
         reloadQueued = true;
@@ -194,6 +195,8 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
         if (reloadQueued) reload();
       }
       const reason = await stop;
+      // From here the default signal actions are back: a second Ctrl-C or SIGTERM ends a shutdown that hangs.
+      stopCleanup();
       await reloading;
       log.info("stopping", { reason });
       await app.shutdown();

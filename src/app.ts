@@ -627,10 +627,22 @@ export class App {
     this.#stopped = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     const servers = this.listeners.splice(0);
-    // Management first: no new orders; challenge listeners stay up while running orders finish.
-    await Promise.all(
+    // Management first: no new orders; challenge listeners stay up while running orders finish. A client that
+    // keeps a request open (a body sent slowly) holds Deno's shutdown: it gets body-timeout plus a little, no more.
+    const mgmtShutdown = Promise.all(
       servers.filter((l) => l.role !== "http01" && !l.role.startsWith("http01")).map((l) => l.server.shutdown()),
     );
+    let mgmtTimer: ReturnType<typeof setTimeout> | undefined;
+    const mgmtLimitMs = this.#gen.config.mgmt.bodyTimeoutMs + 2_000;
+    const mgmtLimit = new Promise<"timeout">((
+      resolve,
+    ) => (mgmtTimer = setTimeout(() => resolve("timeout"), mgmtLimitMs)));
+    if (await Promise.race([mgmtShutdown, mgmtLimit]) === "timeout") {
+      this.#opts.log.warn("management connections still open at shutdown, not waiting for them", {
+        waitedMs: mgmtLimitMs,
+      });
+    }
+    clearTimeout(mgmtTimer);
     const drain = Promise.all([this.#gen.issuer.drain(), ...this.#retired]);
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise((resolve) => (graceTimer = setTimeout(resolve, 5_000)));

@@ -165,6 +165,8 @@ export class Issuer {
    * they expire; and, for `none`, the result of an order that outlived its requester (sign-timeout), handed out once
    * to the retry (`once`) so the order is not wasted while caching stays off.
    */
+  /** #classify's results, by error object. */
+  readonly #classified = new WeakMap<object, IssueError>();
   /** When `issue-failed` was last sent, by status and names. */
   readonly #failureSent = new Map<string, number>();
   /** Orders whose requester timed out (followed once each). */
@@ -613,30 +615,18 @@ export class Issuer {
       await this.#opts.faults?.afterNoteOrder?.(point);
       log.debug("acme order placed", { names: request.names, order: order.url, status: order.status });
     }
-    if (order.status === "pending") {
-      await this.#authorize(client, order, solver, deadline, keeper);
-      keeper.check();
-      order = await client.pollOrder(order.url, { deadline, signal });
-      log.debug("acme order polled", { order: order.url, status: order.status });
-    }
-    if (order.status === "ready") {
-      log.debug("acme finalize", { order: order.url });
-      keeper.check();
-      order = await client.finalize(order, request.csrDer, { signal });
-      if (order.status !== "valid") {
-        keeper.check();
-        order = await client.pollOrder(order.url, { deadline, signal });
+    try {
+      order = await this.#complete(client, order, request, solver, deadline, keeper);
+    } catch (error) {
+      // An order that failed for good is forgotten, so that nobody later takes it for one still running (a waiter
+      // would answer its failure instead of ordering).
+      if (error instanceof ValidationFailed || error instanceof OrderInvalid) {
+        await storage.noteOrder(claim, null).catch(() => false);
       }
-    } else if (order.status === "processing") {
-      keeper.check();
-      order = await client.pollOrder(order.url, { deadline, signal });
-    }
-    if (order.status !== "valid" || !order.certificate) {
-      const detail = order.error?.detail ?? `the order ended as "${order.status}"`;
-      throw new Error(`The CA did not issue the certificate: ${detail}`);
+      throw error;
     }
     keeper.check();
-    const downloaded = await client.downloadCertificate(order.certificate, { signal });
+    const downloaded = await client.downloadCertificate(order.certificate!, { signal });
     log.debug("acme certificate downloaded", { order: order.url, certificate: order.certificate });
     const chain = formatChain(downloaded.pem);
     const leaf = await checkChainMatchesCsr(chain, request.csrDer, request.names);
@@ -657,6 +647,43 @@ export class Issuer {
     };
     if (request.profile) entry.profile = request.profile;
     return entry;
+  }
+
+  /** Drives a placed (or resumed) order to `valid` with a certificate URL: challenges, polls, finalize. */
+  async #complete(
+    client: AcmeClient,
+    placed: AcmeOrder,
+    request: IssueRequest,
+    solver: ChallengeSolver,
+    deadline: number,
+    keeper: LeaseKeeper,
+  ): Promise<AcmeOrder> {
+    const { log } = this.#opts;
+    const signal = keeper.signal;
+    let order = placed;
+    if (order.status === "pending") {
+      await this.#authorize(client, order, solver, deadline, keeper);
+      keeper.check();
+      order = await client.pollOrder(order.url, { deadline, signal });
+      log.debug("acme order polled", { order: order.url, status: order.status });
+    }
+    if (order.status === "ready") {
+      log.debug("acme finalize", { order: order.url });
+      keeper.check();
+      order = await client.finalize(order, request.csrDer, { signal });
+      if (order.status !== "valid") {
+        keeper.check();
+        order = await client.pollOrder(order.url, { deadline, signal });
+      }
+    } else if (order.status === "processing") {
+      keeper.check();
+      order = await client.pollOrder(order.url, { deadline, signal });
+    }
+    if (order.status !== "valid" || !order.certificate) {
+      const detail = order.error?.detail ?? `the order ended as "${order.status}"`;
+      throw new OrderInvalid(`The CA did not issue the certificate: ${detail}`);
+    }
+    return order;
   }
 
   /**
@@ -782,20 +809,21 @@ export class Issuer {
     });
   }
 
-  /** Read-modify-write of an entry under a claim; skipped when someone else holds it. */
-  async #update(storage: Storage, key: CacheKey, mutate: (entry: Entry) => Promise<boolean>): Promise<void> {
+  /** Read-modify-write of an entry under a claim; skipped when someone else holds it. True when it was written. */
+  async #update(storage: Storage, key: CacheKey, mutate: (entry: Entry) => Promise<boolean>): Promise<boolean> {
     let claim: Claim | undefined;
     try {
       const result = this.#counted(storage, await storage.claim(key, this.#owner, storage.leaseMs ?? 60_000));
-      if (isHeld(result)) return;
+      if (isHeld(result)) return false;
       claim = result;
       const entry = await storage.get(key);
-      if (entry && await mutate(entry)) await storage.put(claim, entry);
+      return entry !== null && await mutate(entry) && await storage.put(claim, entry);
     } catch (error) {
       this.#opts.log.warn("cache entry update failed", {
         key,
         error: error instanceof Error ? error.message : String(error),
       });
+      return false;
     } finally {
       if (claim) await storage.release(claim);
     }
@@ -986,6 +1014,8 @@ export class Issuer {
       notAfter: current.notAfter,
     });
     await this.#update(storage, key, (e) => {
+      // Another instance stored a fresh certificate meanwhile: this failure is not that certificate's.
+      if (e.chain !== current.chain) return Promise.resolve(false);
       const failures = (e.renewal?.failures ?? 0) + 1;
       e.renewal = {
         ...e.renewal,
@@ -1013,11 +1043,9 @@ export class Issuer {
     const last = this.#expiringSent.get(key) ?? 0;
     if (now.getTime() - last < 86_400_000) return;
     const recently = (e: Entry) => now.getTime() - Date.parse(e.renewal?.expiringSentAt ?? "") < 86_400_000;
-    let won = false;
-    await this.#update(storage, key, (e) => {
+    const won = await this.#update(storage, key, (e) => {
       if (recently(e)) return Promise.resolve(false);
       e.renewal = { ...e.renewal, failures: e.renewal?.failures ?? 0, expiringSentAt: now.toISOString() };
-      won = true;
       return Promise.resolve(true);
     });
     // Not won: another instance sent it, or the entry is busy (renewing): the next sweep looks again.
@@ -1101,7 +1129,21 @@ export class Issuer {
     }
   }
 
+  /**
+   * The /sign answer for an error, worked out once per error object: the same failure reaches the requester, the
+   * notifiers and the renewal bookkeeping, with one error id and one log line.
+   */
   #classify(error: unknown, request: IssueRequest): IssueError {
+    if (typeof error !== "object" || error === null) return this.#classifyNew(error, request);
+    let known = this.#classified.get(error);
+    if (!known) {
+      known = this.#classifyNew(error, request);
+      this.#classified.set(error, known);
+    }
+    return known;
+  }
+
+  #classifyNew(error: unknown, request: IssueRequest): IssueError {
     const { log } = this.#opts;
     const retry = this.#opts.retryAfterSeconds ?? 10;
     if (error instanceof IssueError) return error;
@@ -1183,6 +1225,9 @@ export function ariRefreshDue(entry: Entry, now: Date): boolean {
 }
 
 class SignTimeout extends Error {}
+
+/** The order ended without a certificate (invalid, or valid without one). */
+class OrderInvalid extends Error {}
 
 class ValidationFailed extends Error {
   constructor(readonly identifier: string, readonly detail: string) {

@@ -141,7 +141,11 @@ class BufferedSink {
   #inWindow = 0;
   #inPrevious = 0;
   readonly #out: (bytes: Uint8Array) => number;
+  /** The microtask (it leaves a timer armed meanwhile alone: flush clears that). */
   readonly #task = () => {
+    if (this.#queued) this.flush();
+  };
+  readonly #timerTask = () => {
     this.#timer = undefined;
     if (this.#queued) this.flush();
   };
@@ -168,7 +172,7 @@ class BufferedSink {
     this.#queued = true;
     pending.add(this);
     hookExit();
-    if (this.#inWindow + this.#inPrevious > BUSY_LINES) this.#timer = setTimeout(this.#task, 1);
+    if (this.#inWindow + this.#inPrevious > BUSY_LINES) this.#timer = setTimeout(this.#timerTask, 1);
     else queueMicrotask(this.#task);
   }
 

@@ -224,7 +224,7 @@ export class FileStorage implements Storage {
     return Promise.resolve(this.#holds(claim));
   }
 
-  noteOrder(claim: Claim, _orderUrl?: string): Promise<boolean> {
+  noteOrder(claim: Claim, _orderUrl?: string | null): Promise<boolean> {
     // One host: the lock outlives nothing, so a recorded order URL is only informative; it goes into the entry.
     return Promise.resolve(this.#holds(claim));
   }

@@ -150,7 +150,8 @@ export interface Storage {
   /** Waits until the holder releases (or its lease ends) or the signal aborts; then the caller reads again. */
   waitForRelease(key: CacheKey, signal: AbortSignal): Promise<void>;
   extend(claim: Claim, leaseMs: number): Promise<boolean>;
-  noteOrder(claim: Claim, orderUrl: string): Promise<boolean>;
+  /** Records the order placed under `claim` (a successor resumes it); null forgets an order that failed for good. */
+  noteOrder(claim: Claim, orderUrl: string | null): Promise<boolean>;
   /** Fence-checked write; false means the claim was lost and the entry was not written. */
   put(claim: Claim, entry: Entry): Promise<boolean>;
   release(claim: Claim): Promise<void>;

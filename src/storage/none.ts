@@ -44,7 +44,7 @@ export class NoneStorage implements Storage {
     return Promise.resolve(this.#valid(claim));
   }
 
-  noteOrder(claim: Claim, _orderUrl?: string): Promise<boolean> {
+  noteOrder(claim: Claim, _orderUrl?: string | null): Promise<boolean> {
     return Promise.resolve(this.#valid(claim));
   }
 

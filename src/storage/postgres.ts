@@ -440,7 +440,7 @@ export class PostgresStorage implements Storage {
     return true;
   }
 
-  async noteOrder(claim: Claim, orderUrl: string): Promise<boolean> {
+  async noteOrder(claim: Claim, orderUrl: string | null): Promise<boolean> {
     const rows = await this.#query(
       "noteOrder",
       `with u as (update ${this.#t.entries} set order_url = $3, updated_at = now()
@@ -449,7 +449,8 @@ export class PostgresStorage implements Storage {
       [claim.key, String(claim.fence), orderUrl, this.#channel],
     );
     if (rows.length === 0) return this.#fenced("noteOrder", claim);
-    claim.orderUrl = orderUrl;
+    if (orderUrl === null) delete claim.orderUrl;
+    else claim.orderUrl = orderUrl;
     return true;
   }
 

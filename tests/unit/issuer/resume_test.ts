@@ -24,7 +24,7 @@ interface Harness {
   request: IssueRequest;
   log: ReturnType<typeof memoryLogger>;
   /** Order URLs the issuer recorded with noteOrder. */
-  noted: string[];
+  noted: (string | null)[];
   downloads: string[];
   /** The next claim carries this order URL (an earlier holder's), once. */
   inherit(orderUrl: string): void;
@@ -49,7 +49,7 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
   const file = new FileStorage({ name: "shared", directory: dir, renewWithinDays: 14, renewActiveDays: 30, log });
   const fake = new FakeCa({ finalizeDelayMs: tweaks.finalizeDelayMs });
   const known = new Set<string>();
-  const noted: string[] = [];
+  const noted: (string | null)[] = [];
   const downloads: string[] = [];
   let inherited: string | undefined;
   let fenceNotes = tweaks.fenceNotes ?? 0;
@@ -81,7 +81,7 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
         return (claim: Claim) => Promise.resolve(Number.isFinite(claim.deadline) ? false : true);
       }
       if (prop === "noteOrder") {
-        return (claim: Claim, url: string) => {
+        return (claim: Claim, url: string | null) => {
           noted.push(url);
           if (fenceNotes > 0) {
             fenceNotes--;
@@ -269,5 +269,16 @@ Deno.test("resume: a request that waited for another instance's order which fail
     assert(e instanceof IssueError && e.status === 503, String(e));
     assert(/Another instance's order for this CSR failed/.test(e.message), e.message);
     assertEquals(fake.orders, orders, "no second order");
+  });
+});
+
+Deno.test("resume: an order that failed for good is forgotten (nobody later waits on it or resumes it)", async () => {
+  await withIssuer({}, async ({ issuer, fake, request, noted }) => {
+    fake.opts.failValidation = { [NAME]: "connection refused" };
+    const e = await assertRejects(() => issuer.issue(request, soon()));
+    assert(e instanceof IssueError && e.status === 421, String(e));
+    assertEquals(noted.length, 2);
+    assert(noted[0]?.startsWith("https://fake.ca/order/"), String(noted[0]));
+    assertEquals(noted[1], null, "then forgotten");
   });
 });
