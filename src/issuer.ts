@@ -160,18 +160,18 @@ export class Issuer {
   readonly #opts: IssuerOptions;
   readonly #none = new NoneStorage("none");
   readonly #inflight = new Map<CacheKey, Promise<Obtained>>();
-  /**
-   * Results kept in memory: for a storage that could not be written (disk full, read-only), served as hits until
-   * they expire; and, for `none`, the result of an order that outlived its requester (sign-timeout), handed out once
-   * to the retry (`once`) so the order is not wasted while caching stays off.
-   */
   /** #classify's results, by error object. */
   readonly #classified = new WeakMap<object, IssueError>();
   /** When `issue-failed` was last sent, by status and names. */
   readonly #failureSent = new Map<string, number>();
   /** Orders whose requester timed out (followed once each). */
   readonly #abandoned = new WeakSet<Promise<Obtained>>();
-  readonly #finished = new Map<CacheKey, { entry: Entry; expires: number; once?: boolean }>();
+  /**
+   * Results kept in memory: for a storage that could not be written (disk full, read-only), served as hits until
+   * they expire; and, for `none`, the result of an order that outlived its requester (sign-timeout), handed out once
+   * to the retry (`once`) so the order is not wasted while caching stays off.
+   */
+  readonly #finished = new Map<CacheKey, { entry: Entry; expires: number; once: boolean }>();
   readonly #touched = new Map<CacheKey, number>();
   readonly #ariRefreshing = new Set<CacheKey>();
   /** Fire-and-forget work (touches, ARI refreshes) that shutdown waits for. */
@@ -231,10 +231,9 @@ export class Issuer {
     const now = this.#now();
 
     let cached: Entry | null = null;
-    for (const [k, f] of this.#finished) if (f.expires <= now.getTime()) this.#finished.delete(k);
     // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
     if (!storage.ephemeral) cached = storage.peek ? await storage.peek(key) : await storage.get(key);
-    const kept = cached ? undefined : this.#finished.get(key);
+    const kept = cached ? undefined : this.#kept(key);
     if (kept?.once) {
       // `none`: the retry of a request that timed out gets the order's result, once; caching stays off.
       this.#finished.delete(key);
@@ -347,6 +346,21 @@ export class Issuer {
     return failure;
   }
 
+  /** Keeps a result in memory for `resultTtlMs` (see `#finished`). */
+  #keep(key: CacheKey, entry: Entry, once = false): void {
+    this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000), once });
+  }
+
+  /** The result kept for `key`, unless it expired (expired ones go here, or in the sweep). */
+  #kept(key: CacheKey): { entry: Entry; once: boolean } | undefined {
+    const kept = this.#finished.get(key);
+    if (kept && kept.expires <= Date.now()) {
+      this.#finished.delete(key);
+      return undefined;
+    }
+    return kept;
+  }
+
   /**
    * An order whose requester gave up (sign-timeout) goes on: its failure is still reported (once per order), and for
    * `none` its result is kept for the client's retry.
@@ -356,10 +370,7 @@ export class Issuer {
     this.#abandoned.add(order);
     order.then(
       (obtained) => {
-        if (storage.ephemeral) {
-          const expires = Date.now() + (this.#opts.resultTtlMs ?? 600_000);
-          this.#finished.set(key, { entry: obtained.entry, expires, once: true });
-        }
+        if (storage.ephemeral) this.#keep(key, obtained.entry, true);
       },
       (error) => {
         const failure = this.#failed(error, request);
@@ -498,7 +509,7 @@ export class Issuer {
               storage: storage.name,
               reason: error.message,
             });
-            this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
+            this.#keep(key, entry);
             return { entry, ordered: true };
           }
           if (!stored) {
@@ -560,7 +571,7 @@ export class Issuer {
         keeper,
       });
       if (previous) entry.lastFetchedAt = previous.lastFetchedAt;
-      this.#finished.set(key, { entry, expires: Date.now() + (this.#opts.resultTtlMs ?? 600_000) });
+      this.#keep(key, entry);
       this.#opts.metrics?.issuanceSeconds.observe((Date.now() - started) / 1000);
       this.#opts.log.warn("certificate issued but not cached", { names: request.names });
       return { entry, ordered: true };
@@ -837,6 +848,7 @@ export class Issuer {
    */
   async sweep(): Promise<{ renewed: number; failed: number; removed: number }> {
     const stats = { renewed: 0, failed: 0, removed: 0 };
+    for (const [key, kept] of this.#finished) if (kept.expires <= Date.now()) this.#finished.delete(key);
     const storages = [...(this.#opts.storages?.values() ?? [])].filter((s) => !s.ephemeral);
     for (const storage of storages) {
       let keys: CacheKey[];

@@ -319,26 +319,24 @@ export function buildConfig(
   const storageChoice = resolveDefaultStorage(mgmtOptions, definedStorages, diag);
   if (storageChoice.implicit && account) {
     const source = { file: firstFile, line: 0 };
+    const directory = `${account.dir.replace(/\/+$/, "")}/cache`;
     storages.set(IMPLICIT_STORAGE_NAME, {
       type: "file",
       name: IMPLICIT_STORAGE_NAME,
-      directory: `${account.dir.replace(/\/+$/, "")}/cache`,
+      directory,
       renewWithinDays: DEFAULT_RENEW_WITHIN_DAYS,
       renewActiveDays: DEFAULT_RENEW_ACTIVE_DAYS,
       implicit: true,
       source,
     });
     definedStorages.add(IMPLICIT_STORAGE_NAME);
-    const directory = `${account.dir.replace(/\/+$/, "")}/cache`;
-    const remote = (env.networkFilesystem ?? networkFilesystem)(directory);
-    if (remote) {
-      diag.warn(
-        source,
-        `The default cache ${directory} (no [storage] block) is on a network filesystem (${remote}): its file locks ` +
-          "do not keep acmems processes on different hosts from ordering the same certificate; use a [storage] " +
-          "block with type = postgres for several hosts",
-      );
-    }
+    warnIfNetworkFilesystem(
+      `The default cache (no [storage] block) directory ${directory}`,
+      directory,
+      source,
+      env,
+      diag,
+    );
   }
   mgmt.defaultStorage = storageChoice.name;
 
@@ -1033,6 +1031,23 @@ function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagn
   return v;
 }
 
+/** flock over NFS is no cluster lock: a `file` storage there does not keep hosts from ordering twice. */
+function warnIfNetworkFilesystem(
+  what: string,
+  directory: string,
+  source: Source,
+  env: ConfigEnvironment,
+  diag: Diagnostics,
+): void {
+  const remote = (env.networkFilesystem ?? networkFilesystem)(directory);
+  if (!remote) return;
+  diag.warn(
+    source,
+    `${what} is on a network filesystem (${remote}): its file locks do not keep acmems processes on different ` +
+      "hosts from ordering the same certificate; use type = postgres for several hosts",
+  );
+}
+
 function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnostics): StorageConfig | null {
   const type = firstIsType(section, diag, "none, file or postgres");
   if (type === null) return null;
@@ -1059,14 +1074,7 @@ function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnos
       source: section.source,
     };
     readRenewalDays(o, label, storage, diag);
-    const remote = (env.networkFilesystem ?? networkFilesystem)(storage.directory);
-    if (remote) {
-      diag.warn(
-        directory.source,
-        `${label} directory ${storage.directory} is on a network filesystem (${remote}): its file locks do not keep ` +
-          "acmems processes on different hosts from ordering the same certificate; use type = postgres for several hosts",
-      );
-    }
+    warnIfNetworkFilesystem(`${label} directory ${storage.directory}`, storage.directory, directory.source, env, diag);
     return storage;
   }
   if (type === "postgres") return buildPostgresStorage(section, diag);

@@ -13,6 +13,7 @@ import { DnsJournal } from "../../src/challenges/dns_journal.ts";
 import { silentLogger } from "../../src/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { type Entry, isHeld } from "../../src/storage/mod.ts";
+import { testEntry } from "../support/entry.ts";
 
 async function mode(path: string): Promise<string> {
   return ((await Deno.stat(path)).mode! & 0o777).toString(8).padStart(4, "0");
@@ -37,20 +38,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 function entry(key: string): Entry {
-  const now = new Date().toISOString();
-  return {
-    version: 1,
-    key,
-    directoryUrl: "https://ca.test/dir",
-    csr: "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n",
-    names: ["www.example.test"],
-    verification: "http",
-    chain: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
-    issuedAt: now,
-    notBefore: now,
-    notAfter: new Date(Date.now() + 90 * 86_400_000).toISOString(),
-    lastFetchedAt: now,
-  };
+  return testEntry("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n", key);
 }
 
 Deno.test("attack: the account key and registration are 0600 in a 0700 directory, whatever the umask", async () => {

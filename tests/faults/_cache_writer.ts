@@ -9,26 +9,14 @@
 import { silentLogger } from "../../src/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { type Entry, isHeld } from "../../src/storage/mod.ts";
+import { testEntry } from "../support/entry.ts";
 
 export const KEYS = Array.from({ length: 100 }, (_, i) => i.toString(16).padStart(64, "c"));
 
 export function entryFor(key: string, round: number): Entry {
   const line = `${round.toString().padStart(8, "0")}${key}`.slice(0, 64);
   const block = `-----BEGIN CERTIFICATE-----\n${(line + "\n").repeat(30)}-----END CERTIFICATE-----\n`;
-  const now = new Date().toISOString();
-  return {
-    version: 1,
-    key,
-    directoryUrl: "https://ca.test/dir",
-    csr: "-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----\n",
-    names: [`r${round}.example.test`],
-    verification: "http",
-    chain: `${block}\n${block}`,
-    issuedAt: now,
-    notBefore: now,
-    notAfter: new Date(Date.now() + 90 * 86_400_000).toISOString(),
-    lastFetchedAt: now,
-  };
+  return testEntry(`${block}\n${block}`, key, { names: [`r${round}.example.test`] });
 }
 
 if (import.meta.main) {

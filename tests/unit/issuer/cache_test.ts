@@ -1,17 +1,14 @@
 /** The issuer's cache behaviour against a fake CA and a real file storage. */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
-import { makeCsr } from "../../support/csr.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
 import { Issuer, type IssueRequest } from "../../../src/issuer.ts";
+import { requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
 import { AcmeProblem } from "../../../src/acme/mod.ts";
-
-const csr = await makeCsr({ names: ["www.example.test"] });
 
 async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "acmems-issuer-" });
@@ -32,15 +29,7 @@ async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<void>) {
     log,
     onOrder: (_names, replaces) => orders.push(replaces),
   });
-  const parsed = await createCsrParser({ maxEntries: 10 }).parse(csr.csrPem);
-  assert(parsed.ok);
-  const request: IssueRequest = {
-    csrDer: parsed.csr.der,
-    csrSha256: parsed.csr.sha256,
-    names: ["www.example.test"],
-    verification: "http",
-    storage: "file",
-  };
+  const request = await requestFor("www.example.test", "file");
   try {
     await fn({ issuer, storage, fake, request, orders, setDown: (v) => (down = v) });
   } finally {

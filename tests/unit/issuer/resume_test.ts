@@ -6,17 +6,15 @@
 import { type AcmeClient, type AcmeOrder, AcmeProblem } from "../../../src/acme/mod.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
 import { type FaultPoint, IssueError, Issuer, type IssueRequest, type IssuerFaults } from "../../../src/issuer.ts";
 import { memoryLogger } from "../../../src/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { type Claim, isHeld, type Storage } from "../../../src/storage/mod.ts";
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
-import { makeCsr } from "../../support/csr.ts";
+import { requestFor } from "./_request.ts";
 import { FakeCa } from "../../support/fake_ca.ts";
 
 const NAME = "resume.example.test";
-const csr = await makeCsr({ names: [NAME] });
 
 interface Harness {
   issuer: Issuer;
@@ -133,15 +131,7 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
     log,
     faults: tweaks.faults,
   });
-  const parsed = await createCsrParser({ maxEntries: 10 }).parse(csr.csrPem);
-  assert(parsed.ok);
-  const request: IssueRequest = {
-    csrDer: parsed.csr.der,
-    csrSha256: parsed.csr.sha256,
-    names: [NAME],
-    verification: "http",
-    storage: "shared",
-  };
+  const request = await requestFor(NAME, "shared");
   const placeEarlier = async (status: "pending" | "valid" | "invalid") => {
     if (status === "invalid") fake.opts.failValidation = { [NAME]: "earlier holder's validation failed" };
     let order = await client.newOrder({ identifiers: [NAME] });
@@ -150,7 +140,7 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
       await client.respondToChallenge(authz.challenges[0].url);
       order = await client.pollOrder(order.url, { deadline: Date.now() + 1000 });
     }
-    if (status === "valid") order = await client.finalize(order, parsed.csr.der);
+    if (status === "valid") order = await client.finalize(order, request.csrDer);
     fake.opts.failValidation = undefined;
     assertEquals(order.status, status);
     return order;

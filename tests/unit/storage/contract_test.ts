@@ -21,6 +21,7 @@ import {
 import { PostgresStorage } from "../../../src/storage/postgres.ts";
 import { SCHEMA_VERSION } from "../../../src/storage/postgres_migrations.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
+import { testEntry } from "../../support/entry.ts";
 import { type Postgres, startPostgres } from "../../support/postgres.ts";
 
 const DAY_MS = 86_400_000;
@@ -34,21 +35,7 @@ function keyOf(n: number): string {
 const KEY = keyOf(0xabc);
 
 function entry(chain: string, key = KEY, overrides: Partial<Entry> = {}): Entry {
-  const now = new Date().toISOString();
-  return {
-    version: 1,
-    key,
-    directoryUrl: "https://ca.test/dir",
-    csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-    names: ["www.example.test"],
-    verification: "http",
-    chain,
-    issuedAt: now,
-    notBefore: now,
-    notAfter: new Date(Date.now() + 90 * DAY_MS).toISOString(),
-    lastFetchedAt: now,
-    ...overrides,
-  };
+  return testEntry(chain, key, overrides);
 }
 
 /** What a crash holder subprocess needs to open the same store. */

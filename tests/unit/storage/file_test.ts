@@ -4,24 +4,12 @@ import { FileStorage } from "../../../src/storage/file.ts";
 import { NoneStorage } from "../../../src/storage/none.ts";
 import { cacheKey, type Claim, type Entry, isHeld } from "../../../src/storage/mod.ts";
 import { memoryLogger } from "../../../src/log.ts";
+import { testEntry } from "../../support/entry.ts";
 
 const KEY = "a".repeat(64);
 
 function entry(chain: string, key = KEY): Entry {
-  const now = new Date().toISOString();
-  return {
-    version: 1,
-    key,
-    directoryUrl: "https://ca.test/dir",
-    csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-    names: ["www.example.test"],
-    verification: "http",
-    chain,
-    issuedAt: now,
-    notBefore: now,
-    notAfter: new Date(Date.now() + 90 * 86_400_000).toISOString(),
-    lastFetchedAt: now,
-  };
+  return testEntry(chain, key);
 }
 
 async function withStorage(
