@@ -7,7 +7,7 @@ import { App } from "../src/app.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { Config } from "../src/config/types.ts";
-import { createLogger, type Logger } from "../src/log.ts";
+import { createLogger, type Logger } from "../src/ops/log.ts";
 import { VERSION } from "../src/version.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
 

@@ -13,20 +13,18 @@ import { AcmeClient } from "./acme/mod.ts";
 import { AccountSession } from "./account/session.ts";
 import { Http01Responder } from "./challenges/http01.ts";
 import { type ChallengeSolver, Http01Solver } from "./challenges/solver.ts";
-import { createDnsUpdateSolvers } from "./challenges/dns01_factory.ts";
+import { createDnsUpdateSolvers } from "./challenges/dns01/factory.ts";
 import type { Config, ListenAddress, LoggingConfig } from "./config/types.ts";
-import { networkContains, parseIpAddress } from "./config/ip.ts";
+import { networkContains, parseIpAddress } from "./lib/ip.ts";
 import { createCsrParser } from "./csr/intake.ts";
 import { createMgmtHandler, peerAddress, type SignContext, type SignDecision } from "./http/sign_handler.ts";
 import { Issuer, type IssuerFaults } from "./issuer.ts";
-import type { Logger } from "./log.ts";
-import { acmeEndpoint, AcmemsMetrics } from "./metrics.ts";
-import { Notifiers } from "./notify.ts";
+import type { Logger } from "./ops/log.ts";
+import { acmeEndpoint, AcmemsMetrics } from "./ops/metrics.ts";
+import { Notifiers } from "./ops/notify.ts";
 import { compilePolicy } from "./policy/authorize.ts";
-import { FileStorage } from "./storage/file.ts";
+import { createStorages, prepareStorages, storagesWritableProblem } from "./storage/factory.ts";
 import type { Storage } from "./storage/mod.ts";
-import { NoneStorage } from "./storage/none.ts";
-import { PostgresStorage } from "./storage/postgres.ts";
 
 export interface AppOptions {
   config: Config;
@@ -116,54 +114,6 @@ function listenError(role: string, address: ListenAddress, error: unknown): Erro
     : String(error);
   const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
   return new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
-}
-
-/** One storage per [storage] block (and the implicit cache). */
-export function createStorages(
-  config: Config,
-  log: Logger,
-  beforeRename?: (tempPath: string) => void | Promise<void>,
-  metrics?: AcmemsMetrics,
-): Map<string, Storage> {
-  const storages = new Map<string, Storage>();
-  for (const storage of config.storages.values()) {
-    if (storage.type === "postgres") {
-      const name = storage.name;
-      storages.set(
-        name,
-        new PostgresStorage({
-          name,
-          url: storage.url,
-          poolSize: storage.poolSize,
-          leaseMs: storage.leaseMs,
-          schema: storage.schema,
-          renewWithinDays: storage.renewWithinDays,
-          renewActiveDays: storage.renewActiveDays,
-          log,
-          events: metrics && {
-            notification: () => metrics.storageNotifications.inc({ storage: name }),
-            error: (kind) => metrics.storageErrors.inc({ storage: name, kind }),
-            fencedOut: (operation) => metrics.storageFencedWrites.inc({ storage: name, operation }),
-          },
-        }),
-      );
-      continue;
-    }
-    storages.set(
-      storage.name,
-      storage.type === "file"
-        ? new FileStorage({
-          name: storage.name,
-          directory: storage.directory,
-          renewWithinDays: storage.renewWithinDays,
-          renewActiveDays: storage.renewActiveDays,
-          log,
-          beforeRename,
-        })
-        : new NoneStorage(storage.name),
-    );
-  }
-  return storages;
 }
 
 /** Everything a config produces that a reload replaces as a whole. */
@@ -356,33 +306,10 @@ export class App {
     return new Response("ready\n", { headers: { "Content-Type": "text/plain" } });
   }
 
-  /** Checks (at most every 10 s) that every file storage can be written. */
+  /** Checks (at most every 10 s) that every storage that keeps files can be written. */
   async #storageWritable(): Promise<string> {
     if (Date.now() - this.#storageProbe.at < 10_000) return this.#storageProbe.problem;
-    let problem = "";
-    for (const storage of this.storages.values()) {
-      if (!(storage instanceof FileStorage)) continue;
-      try {
-        // Write real data blocks: an empty file can still be created on a full file system.
-        const probe = await Deno.makeTempFile({ dir: storage.directory, prefix: ".ready-", suffix: ".tmp" });
-        try {
-          const file = await Deno.open(probe, { write: true });
-          try {
-            await file.write(new Uint8Array(8192));
-            await file.sync();
-          } finally {
-            file.close();
-          }
-        } finally {
-          await Deno.remove(probe).catch(() => {});
-        }
-      } catch (error) {
-        problem = `storage "${storage.name}": cannot write ${storage.directory}: ${
-          error instanceof Error ? error.message : error
-        }`;
-        break;
-      }
-    }
+    const problem = await storagesWritableProblem(this.storages.values());
     this.#storageProbe = { at: Date.now(), problem };
     return problem;
   }
@@ -391,12 +318,7 @@ export class App {
   async start(): Promise<void> {
     const { log } = this.#opts;
     const config = this.config;
-    for (const storage of this.storages.values()) {
-      // A cache directory that cannot be created is a configuration problem: refuse to start, naming the path.
-      if (storage instanceof FileStorage) await storage.init();
-    }
-    // A database that cannot be reached is not: start anyway (requests needing it get 503, /ready says why).
-    await Promise.all([...this.storages.values()].map((storage) => storage.start?.()));
+    await prepareStorages(this.storages.values());
     try {
       for (const verification of config.verifications.values()) {
         if (verification.type !== "http01") continue;
@@ -533,18 +455,13 @@ export class App {
     }
 
     const next = this.#generation(config, old);
-    for (const storage of next.storages.values()) {
-      if (storage instanceof FileStorage) {
-        try {
-          await storage.init();
-        } catch (error) {
-          notes.push(`${error instanceof Error ? error.message : error}: keeping the old config`);
-          for (const unused of next.storages.values()) await unused.close().catch(() => {});
-          return notes;
-        }
-      }
+    try {
+      await prepareStorages(next.storages.values());
+    } catch (error) {
+      notes.push(`${error instanceof Error ? error.message : error}: keeping the old config`);
+      for (const unused of next.storages.values()) await unused.close().catch(() => {});
+      return notes;
     }
-    await Promise.all([...next.storages.values()].map((storage) => storage.start?.()));
     for (const [name, solver] of next.solvers) {
       if (old.solvers.get(name) !== solver) await solver.start?.().catch(() => {});
     }

@@ -31,10 +31,10 @@ import {
 import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "./acme/mod.ts";
 import { CaUnavailableError } from "./account/session.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./challenges/solver.ts";
-import { checkChainMatchesCsr } from "./issuance/verify_chain.ts";
-import type { Logger } from "./log.ts";
-import type { AcmemsMetrics } from "./metrics.ts";
-import type { NotificationPayload } from "./notify.ts";
+import { checkChainMatchesCsr } from "./issuance/chain.ts";
+import type { Logger } from "./ops/log.ts";
+import type { AcmemsMetrics } from "./ops/metrics.ts";
+import type { NotificationPayload } from "./ops/notify.ts";
 import type { NotifyEvent } from "./config/types.ts";
 import { chooseRenewalPoint, type Due, renewalBackoffMs, renewalDue } from "./renewal/due.ts";
 import { ClaimLostError, LeaseKeeper } from "./storage/lease.ts";

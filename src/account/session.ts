@@ -8,7 +8,7 @@
  */
 import { AcmeClient, isProblem } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
 import { loadRegistration, type Registration, registrationPath, saveRegistration } from "./store.ts";
 

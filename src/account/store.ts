@@ -9,7 +9,8 @@
 import { join } from "node:path";
 import { describeKey, exportPrivateKeyPem, importPrivateKeyPem } from "../acme/mod.ts";
 import type { AcmeAccount } from "../acme/mod.ts";
-import { atomicWriteFile } from "../fs/atomic_write.ts";
+import { atomicWriteFile } from "../lib/atomic_write.ts";
+import { describeFsError } from "../lib/bytes.ts";
 
 export const ACCOUNT_KEY_FILE = "account.pem";
 export const REGISTRATION_FILE = "registration.json";
@@ -61,14 +62,14 @@ export async function loadAccountKey(dir: string): Promise<LoadedKey | null> {
     mode = (await Deno.stat(path)).mode;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    throw new AccountStoreError(`Cannot read the account key ${path}: ${describe(error)}`);
+    throw new AccountStoreError(`Cannot read the account key ${path}: ${describeFsError(error)}`);
   }
   let keyPair: CryptoKeyPair;
   try {
     keyPair = await importPrivateKeyPem(text, { extractable: true });
   } catch (error) {
     throw new AccountStoreError(
-      `The account key ${path} is not a usable private key (${describe(error)}): ` +
+      `The account key ${path} is not a usable private key (${describeFsError(error)}): ` +
         "restore it from a backup, or move it away and run acmems register --gen-key --register",
     );
   }
@@ -105,14 +106,14 @@ export async function saveAccountKey(
   try {
     pem = await exportPrivateKeyPem(keyPair.privateKey);
   } catch (error) {
-    throw new AccountStoreError(`Cannot export the new account key: ${describe(error)}`);
+    throw new AccountStoreError(`Cannot export the new account key: ${describeFsError(error)}`);
   }
   try {
     await atomicWriteFile(path, pem, { mode: 0o600 });
     // The registration belongs to the previous key.
     await Deno.remove(registrationPath(dir)).catch(() => {});
   } catch (error) {
-    throw new AccountStoreError(`Cannot write the account key ${path}: ${describe(error)}`);
+    throw new AccountStoreError(`Cannot write the account key ${path}: ${describeFsError(error)}`);
   }
 }
 
@@ -124,7 +125,7 @@ export async function loadRegistration(dir: string): Promise<Registration | null
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    throw new AccountStoreError(`Cannot read ${path}: ${describe(error)}`);
+    throw new AccountStoreError(`Cannot read ${path}: ${describeFsError(error)}`);
   }
   try {
     const value = JSON.parse(text);
@@ -133,7 +134,7 @@ export async function loadRegistration(dir: string): Promise<Registration | null
   } catch (error) {
     throw new AccountStoreError(
       `${path} is not a valid registration (${
-        describe(error)
+        describeFsError(error)
       }): remove it and run acmems register to recover it from the CA`,
     );
   }
@@ -145,7 +146,7 @@ export async function saveRegistration(dir: string, registration: Registration):
   try {
     await atomicWriteFile(path, JSON.stringify(registration, null, 2) + "\n", { mode: 0o600 });
   } catch (error) {
-    throw new AccountStoreError(`Cannot write ${path}: ${describe(error)}`);
+    throw new AccountStoreError(`Cannot write ${path}: ${describeFsError(error)}`);
   }
 }
 
@@ -153,12 +154,6 @@ async function ensureDirectory(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new AccountStoreError(`Cannot create the account directory ${dir}: ${describe(error)}`);
+    throw new AccountStoreError(`Cannot create the account directory ${dir}: ${describeFsError(error)}`);
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
-  return error instanceof Error ? error.message : String(error);
 }

@@ -9,8 +9,8 @@
  * network interface names, key files), so tests can pass fakes.
  */
 import { didYouMean, type IniDocument, type IniEntry, type IniSection, SECRET_OPTIONS, truncate } from "./ini.ts";
-import { parseIpNetwork } from "./ip.ts";
-import { compileGlob } from "../policy/glob.ts";
+import { parseIpNetwork } from "../lib/ip.ts";
+import { compileGlob } from "../lib/glob.ts";
 import { parseTsigKeyFile } from "./tsig_key_file.ts";
 import type {
   AccountConfig,

@@ -2,7 +2,7 @@
  * Parsers for single option values: sizes, durations, listener and server addresses, e-mail, URLs, DNS names.
  * Pure: each returns the value or `{ error }` with a sentence-case message naming the value and the fix.
  */
-import { formatIp, parseIpv4, parseIpv6 } from "./ip.ts";
+import { formatIp, parseIpv4, parseIpv6 } from "../lib/ip.ts";
 
 export type Parsed<T> = { value: T } | { error: string };
 

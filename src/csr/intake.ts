@@ -11,8 +11,9 @@
  * Every refusal reason is one line, sentence case, names the offending value and says how to fix it.
  * `createCsrParser()` memoises step 1 by the SHA-256 of the DER, so a repeated CSR skips signature verification.
  */
+import { hex } from "../lib/bytes.ts";
 import { Pkcs10CertificateRequest } from "@peculiar/x509";
-import { DerError } from "./der.ts";
+import { DerError } from "../lib/der.ts";
 import { showValue } from "./display.ts";
 import { normalizeDnsName } from "./names.ts";
 import { extractCsrDer } from "./pem.ts";
@@ -373,7 +374,5 @@ function refuse(status: 403 | 415, code: CsrRefusalCode, reason: string): CsrRef
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  let out = "";
-  for (const b of digest) out += b.toString(16).padStart(2, "0");
-  return out;
+  return hex(digest);
 }

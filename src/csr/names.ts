@@ -2,7 +2,7 @@
  * DNS name rules for requested certificate names. Names are compared and matched lower-case; the CSR may carry
  * them in any case. Internationalized names must come as A-labels (`xn--…`), the form CAs and DNS use.
  */
-import { parseIpv4 } from "../config/ip.ts";
+import { parseIpv4 } from "../lib/ip.ts";
 import { showValue } from "./display.ts";
 
 export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };

@@ -5,7 +5,7 @@
  * `NEW CERTIFICATE REQUEST` label. Refused, with a reason naming what was found: an empty body, DER, other PEM
  * types (a certificate, a key), more than one CSR, a missing END line, bad base64.
  */
-import { latin1 } from "./der.ts";
+import { latin1 } from "../lib/der.ts";
 import { showValue } from "./display.ts";
 
 export type PemResult =

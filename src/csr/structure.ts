@@ -3,7 +3,7 @@
  * algorithm, and the requested extensions acmems cares about (subjectAltName, TLS feature). Pure and synchronous;
  * throws `DerError` on anything that is not a well-formed CSR. The signature is checked elsewhere (intake.ts).
  */
-import { formatIp } from "../config/ip.ts";
+import { formatIp } from "../lib/ip.ts";
 import {
   children,
   content,
@@ -17,7 +17,7 @@ import {
   readString,
   TAG,
   type Tlv,
-} from "./der.ts";
+} from "../lib/der.ts";
 
 /** The public key of a CSR, classified. */
 export type CsrKey =

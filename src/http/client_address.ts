@@ -10,7 +10,7 @@
  * is then the hop that appended it (the next entry, or the TCP peer for a one-entry header), the last address that
  * is known to be real — the same rule as for an unparsable entry.
  */
-import { type IpAddress, networkContains, parseIpAddress, unmapIpv4 } from "../config/ip.ts";
+import { type IpAddress, networkContains, parseIpAddress, unmapIpv4 } from "../lib/ip.ts";
 import type { IpNetwork } from "../config/types.ts";
 
 export function clientAddress(

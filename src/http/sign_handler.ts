@@ -10,7 +10,7 @@
  * All I/O is passed in (`SignHandlerDeps`), so the handler runs in-process in tests with a fake issuer.
  */
 import type { Config, IpNetwork } from "../config/types.ts";
-import { formatIp, type IpAddress, parseIpAddress } from "../config/ip.ts";
+import { formatIp, type IpAddress, parseIpAddress } from "../lib/ip.ts";
 import { clientAddress } from "./client_address.ts";
 import {
   checkCsrRules,
@@ -23,7 +23,7 @@ import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import type { CompiledPolicy } from "../policy/authorize.ts";
 import type { IssueRequest, IssueResult } from "../issuer.ts";
 import { IssueError } from "../issuer.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../ops/log.ts";
 
 export interface SignIssuer {
   issue(request: IssueRequest, deadline: number): Promise<IssueResult>;

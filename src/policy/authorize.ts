@@ -16,8 +16,8 @@
  * Refusal reasons are one line and reveal nothing about other clients' rules: which block exists, which check failed
  * (beyond a malformed header, which is the client's own doing) and what other blocks allow stay unsaid.
  */
-import type { IpAddress } from "../config/ip.ts";
-import { networkContains } from "../config/ip.ts";
+import type { IpAddress } from "../lib/ip.ts";
+import { networkContains } from "../lib/ip.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { showValue } from "../csr/display.ts";
 import {
@@ -25,7 +25,7 @@ import {
   malformedAuthenticationReason,
   parseAuthenticationHeader,
 } from "./authentication_header.ts";
-import { compileGlob } from "./glob.ts";
+import { compileGlob } from "../lib/glob.ts";
 import { verifyBlockHmac } from "./hmac.ts";
 
 /** What is known before the body is read. */

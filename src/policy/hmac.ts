@@ -6,6 +6,7 @@
  * length or for another algorithm is refused before any comparison. Each block's key is imported once and cached
  * by block identity.
  */
+import { hex } from "../lib/bytes.ts";
 import type { AuthBlock, HmacType } from "../config/types.ts";
 import { type AuthenticationHeader, HMAC_DIGEST_BYTES } from "./authentication_header.ts";
 
@@ -81,12 +82,4 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-function hex(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
-  return out;
 }

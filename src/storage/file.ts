@@ -12,8 +12,8 @@
  * use the postgres storage for several hosts.
  */
 import { join } from "node:path";
-import { atomicWriteFile } from "../fs/atomic_write.ts";
-import type { Logger } from "../log.ts";
+import { atomicWriteFile } from "../lib/atomic_write.ts";
+import type { Logger } from "../ops/log.ts";
 import {
   type CacheKey,
   type Change,
@@ -25,6 +25,7 @@ import {
   type Storage,
   type StoredChallenge,
 } from "./mod.ts";
+import { describeFsError, sleep } from "../lib/bytes.ts";
 
 const KEY = /^[0-9a-f]{64}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -74,7 +75,9 @@ export class FileStorage implements Storage {
       } catch (error) {
         this.#ready = undefined;
         throw new StorageError(
-          `Cannot create the cache directory ${this.directory} of [storage "${this.name}"]: ${describe(error)}`,
+          `Cannot create the cache directory ${this.directory} of [storage "${this.name}"]: ${
+            describeFsError(error, "a parent directory does not exist")
+          }`,
         );
       }
       try {
@@ -105,7 +108,10 @@ export class FileStorage implements Storage {
       text = await new Response(file.readable).text();
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
-        this.#opts.log.warn("cache entry unreadable, treated as a miss", { path, error: describe(error) });
+        this.#opts.log.warn("cache entry unreadable, treated as a miss", {
+          path,
+          error: describeFsError(error, "a parent directory does not exist"),
+        });
       }
       return null;
     }
@@ -168,7 +174,9 @@ export class FileStorage implements Storage {
     try {
       file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
     } catch (error) {
-      throw new StorageError(`Cannot open the lock file ${path}: ${describe(error)}`);
+      throw new StorageError(
+        `Cannot open the lock file ${path}: ${describeFsError(error, "a parent directory does not exist")}`,
+      );
     }
     let locked = false;
     try {
@@ -194,7 +202,9 @@ export class FileStorage implements Storage {
       } catch {
         // already closed
       }
-      throw new StorageError(`Cannot take the lock ${path}: ${describe(error)}`);
+      throw new StorageError(
+        `Cannot take the lock ${path}: ${describeFsError(error, "a parent directory does not exist")}`,
+      );
     }
   }
 
@@ -238,7 +248,9 @@ export class FileStorage implements Storage {
         beforeRename: this.#opts.beforeRename,
       });
     } catch (error) {
-      throw new StorageError(`Cannot write the cache entry ${path}: ${describe(error)}`);
+      throw new StorageError(
+        `Cannot write the cache entry ${path}: ${describeFsError(error, "a parent directory does not exist")}`,
+      );
     }
     return true;
   }
@@ -323,23 +335,4 @@ export class FileStorage implements Storage {
   #holds(claim: Claim): boolean {
     return this.#locks.get(claim.key)?.fence === claim.fence;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "a parent directory does not exist";
-  if (error instanceof Deno.errors.AlreadyExists) return "a file with that name exists";
-  return error instanceof Error ? error.message : String(error);
 }

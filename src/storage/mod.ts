@@ -26,6 +26,8 @@
  *   call may start after the deadline; `extend` moves it, `false` from `extend` means the claim was taken over.
  */
 
+import { hex } from "../lib/bytes.ts";
+
 /** Lower-case hex SHA-256 over (directory URL, profile, CSR DER). */
 export type CacheKey = string;
 
@@ -197,7 +199,7 @@ export async function cacheKey(
   data.set(head);
   data.set(csrDer, head.length);
   const digest = await crypto.subtle.digest("SHA-256", data);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(new Uint8Array(digest));
 }
 
 /** Checks that a parsed JSON value has the shape of an Entry (guards against torn or foreign files). */

@@ -21,7 +21,7 @@
  * re-established (postgres.js re-listens after a reconnect; a first subscription that failed is retried here).
  */
 import postgres from "postgres";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../ops/log.ts";
 import { renewalDue } from "../renewal/due.ts";
 import {
   type CacheKey,
@@ -36,6 +36,7 @@ import {
   type StoredChallenge,
 } from "./mod.ts";
 import { MIGRATIONS, quoteIdentifier, SCHEMA_NAME, SCHEMA_VERSION } from "./postgres_migrations.ts";
+import { describeError } from "../lib/bytes.ts";
 
 type Sql = ReturnType<typeof postgres>;
 type Row = Record<string, unknown>;
@@ -178,7 +179,7 @@ export class PostgresStorage implements Storage {
       } catch (error) {
         this.#opts.log.warn("postgres storage not available yet; retrying in the background", {
           storage: this.name,
-          error: describe(error),
+          error: describeError(error),
         });
         return;
       }
@@ -299,7 +300,7 @@ export class PostgresStorage implements Storage {
 
   #failure(what: string, error: unknown): Error {
     if (error instanceof StorageUnavailableError || error instanceof PostgresStorageError) return error;
-    const reason = describe(error);
+    const reason = describeError(error);
     if (!isTransient(error)) {
       this.#opts.events?.error?.("query");
       this.#opts.log.error("postgres storage error", { storage: this.name, operation: what, error: reason });
@@ -351,7 +352,7 @@ export class PostgresStorage implements Storage {
       if (remembered) {
         this.#opts.log.debug("postgres storage down, serving the entry from memory", {
           storage: this.name,
-          error: describe(error),
+          error: describeError(error),
         });
         return structuredClone(remembered);
       }
@@ -859,7 +860,7 @@ export class PostgresStorage implements Storage {
     } catch (error) {
       if (this.#fatal) return this.#fatal;
       return `storage "${this.name}": database unreachable: ${
-        error instanceof StorageUnavailableError ? this.#down?.reason ?? describe(error) : describe(error)
+        error instanceof StorageUnavailableError ? this.#down?.reason ?? describeError(error) : describeError(error)
       }`;
     }
   }
@@ -944,12 +945,4 @@ function isTransient(error: unknown): boolean {
     return /^(08|53|57|58|28|3D|40)/.test(code);
   }
   return true;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === "string" && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
-  }
-  return String(error);
 }

@@ -12,9 +12,9 @@ import type { Config } from "../../src/config/types.ts";
 import { createCsrParser, type CsrParser } from "../../src/csr/intake.ts";
 import { createMgmtHandler, type SignDecision } from "../../src/http/sign_handler.ts";
 import { Issuer } from "../../src/issuer.ts";
-import { memoryLogger } from "../../src/log.ts";
+import { memoryLogger } from "../../src/ops/log.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
-import { createStorages } from "../../src/app.ts";
+import { createStorages } from "../../src/storage/factory.ts";
 
 export type Handler = (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
 

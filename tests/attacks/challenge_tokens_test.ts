@@ -9,7 +9,7 @@
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { CHALLENGE_PREFIX, Http01Responder, type SharedChallenge } from "../../src/challenges/http01.ts";
 import { Http01Solver } from "../../src/challenges/solver.ts";
-import { silentLogger } from "../../src/log.ts";
+import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import type { StoredChallenge } from "../../src/storage/mod.ts";
 

@@ -9,8 +9,8 @@
 import { assertEquals } from "../support/assert.ts";
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { saveAccountKey, saveRegistration } from "../../src/account/store.ts";
-import { DnsJournal } from "../../src/challenges/dns_journal.ts";
-import { silentLogger } from "../../src/log.ts";
+import { DnsJournal } from "../../src/challenges/dns01/journal.ts";
+import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { type Entry, isHeld } from "../../src/storage/mod.ts";
 import { testEntry } from "../support/entry.ts";

@@ -10,7 +10,7 @@ import { load } from "../unit/config/helpers.ts";
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { App } from "../../src/app.ts";
 import { Http01Responder } from "../../src/challenges/http01.ts";
-import { memoryLogger } from "../../src/log.ts";
+import { memoryLogger } from "../../src/ops/log.ts";
 import { answer, attackConfig, peer, postSign, signStack } from "./_sign_stack.ts";
 
 const office = await makeCsr({ names: ["www.office.test"] });

@@ -6,7 +6,7 @@
  * Prints "writing" once the first entry is on disk. Entries carry a ~4 KB chain whose every line names the round and
  * the key, so a torn or mixed file would not parse or would not match its key.
  */
-import { silentLogger } from "../../src/log.ts";
+import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { type Entry, isHeld } from "../../src/storage/mod.ts";
 import { testEntry } from "../support/entry.ts";

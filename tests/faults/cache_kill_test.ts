@@ -14,7 +14,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
-import { silentLogger } from "../../src/log.ts";
+import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { type Entry, isEntry } from "../../src/storage/mod.ts";
 import { entryFor, KEYS } from "./_cache_writer.ts";

@@ -22,7 +22,7 @@ import { load } from "../unit/config/helpers.ts";
 import { Http01Responder } from "../../src/challenges/http01.ts";
 import { Http01Solver } from "../../src/challenges/solver.ts";
 import { Issuer } from "../../src/issuer.ts";
-import { memoryLogger } from "../../src/log.ts";
+import { memoryLogger } from "../../src/ops/log.ts";
 import { FileStorage, StorageError } from "../../src/storage/file.ts";
 import { createCsrParser } from "../../src/csr/intake.ts";
 import { createMgmtHandler } from "../../src/http/sign_handler.ts";

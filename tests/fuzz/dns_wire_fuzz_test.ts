@@ -1,5 +1,5 @@
 /**
- * Fuzz: DNS message parsing for dns-01 (src/challenges/dns_wire.ts, tsig.ts, dns_client.ts).
+ * Fuzz: DNS message parsing for dns-01 (src/challenges/dns01/dns/wire.ts, tsig.ts, client.ts).
  *
  * - The parsers (`readHeader`, `readName`, `recordSpans`, `decodeMessage`, `extractTsig`) on random and mutated
  *   messages (real BIND exchanges from tests/fixtures/dns/tsig_vectors.json, answers with compression pointers,
@@ -13,9 +13,9 @@
 import * as dnsPacket from "dns-packet";
 import { assert } from "../support/assert.ts";
 import { FakeDns, server } from "../unit/dns/fake_dns.ts";
-import { DnsClient, DnsError, type Exchange } from "../../src/challenges/dns_client.ts";
-import { decodeMessage, readHeader, readName, recordSpans } from "../../src/challenges/dns_wire.ts";
-import { extractTsig, TsigSigner } from "../../src/challenges/tsig.ts";
+import { DnsClient, DnsError, type Exchange } from "../../src/challenges/dns01/dns/client.ts";
+import { decodeMessage, readHeader, readName, recordSpans } from "../../src/challenges/dns01/dns/wire.ts";
+import { extractTsig, TsigSigner } from "../../src/challenges/dns01/dns/tsig.ts";
 import { concatBytes, mutateBytes, type Rng, runCases } from "./_fuzz.ts";
 
 interface Vector {

@@ -11,7 +11,7 @@ import { generateKeyPair } from "../../src/acme/mod.ts";
 import { App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
-import { memoryLogger } from "../../src/log.ts";
+import { memoryLogger } from "../../src/ops/log.ts";
 import type { Entry } from "../../src/storage/mod.ts";
 import { AcmeTraffic } from "../support/acme_traffic.ts";
 import {

@@ -17,13 +17,13 @@
 import * as x509 from "@peculiar/x509";
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { App } from "../../src/app.ts";
-import { DnsUpdateSolver } from "../../src/challenges/dns01_update.ts";
-import { DnsJournal, JOURNAL_FILE } from "../../src/challenges/dns_journal.ts";
+import { DnsUpdateSolver } from "../../src/challenges/dns01/solver.ts";
+import { DnsJournal, JOURNAL_FILE } from "../../src/challenges/dns01/journal.ts";
 import type { ChallengeSolver } from "../../src/challenges/solver.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { Config } from "../../src/config/types.ts";
-import { memoryLogger } from "../../src/log.ts";
+import { memoryLogger } from "../../src/ops/log.ts";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { makeCsr, type TestCsr } from "../support/csr.ts";
 import { type Named, startNamed } from "../support/named.ts";

@@ -18,7 +18,7 @@ import { App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";
-import { memoryLogger } from "../../src/log.ts";
+import { memoryLogger } from "../../src/ops/log.ts";
 import type { Entry } from "../../src/storage/mod.ts";
 import type { PostgresStorage } from "../../src/storage/postgres.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";

@@ -11,7 +11,7 @@ import { App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/ops/log.ts";
 
 const result = await loadConfig(Deno.args);
 if (!result.ok || !result.config) {

@@ -6,7 +6,7 @@
  * Spec: {"kind":"file","directory":…} or {"kind":"postgres","url":…,"schema":…,"leaseMs":…}, plus
  * {"key":…,"orderUrl":…}.
  */
-import { silentLogger } from "../../src/log.ts";
+import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { isHeld, type Storage } from "../../src/storage/mod.ts";
 import { PostgresStorage } from "../../src/storage/postgres.ts";

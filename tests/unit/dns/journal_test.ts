@@ -3,8 +3,8 @@
  * crash (a new instance on the same file, the old one dropped without any shutdown).
  */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
-import { DnsJournal, JOURNAL_FILE, JournalError } from "../../../src/challenges/dns_journal.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { DnsJournal, JOURNAL_FILE, JournalError } from "../../../src/challenges/dns01/journal.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 
 const ADDED = "2026-01-02T03:04:05.000Z";
 

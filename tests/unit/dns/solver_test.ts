@@ -8,12 +8,12 @@ import {
   type DnsUpdateFailure,
   DnsUpdateSolver,
   type DnsUpdateSolverOptions,
-} from "../../../src/challenges/dns01_update.ts";
-import { DnsJournal, JOURNAL_FILE } from "../../../src/challenges/dns_journal.ts";
+} from "../../../src/challenges/dns01/solver.ts";
+import { DnsJournal, JOURNAL_FILE } from "../../../src/challenges/dns01/journal.ts";
 import { ChallengeError, type ChallengeTask } from "../../../src/challenges/solver.ts";
 import type { DnsUpdateVerification } from "../../../src/config/types.ts";
 import { dns01TxtValue } from "../../../src/acme/mod.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { FakeDns, server } from "./fake_dns.ts";
 
 const PRIMARY = server(53);

@@ -20,8 +20,8 @@ import {
   recordSpans,
   TYPE_SOA,
   TYPE_TXT,
-} from "../../../src/challenges/dns_wire.ts";
-import { extractTsig } from "../../../src/challenges/tsig.ts";
+} from "../../../src/challenges/dns01/dns/wire.ts";
+import { extractTsig } from "../../../src/challenges/dns01/dns/tsig.ts";
 
 const VECTORS = JSON.parse(
   await Deno.readTextFile(new URL("../../fixtures/dns/tsig_vectors.json", import.meta.url)),

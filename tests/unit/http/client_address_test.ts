@@ -1,6 +1,6 @@
 import { assertEquals } from "../../support/assert.ts";
 import { clientAddress } from "../../../src/http/client_address.ts";
-import { formatIp, parseIpAddress, parseIpNetwork } from "../../../src/config/ip.ts";
+import { formatIp, parseIpAddress, parseIpNetwork } from "../../../src/lib/ip.ts";
 import type { IpNetwork } from "../../../src/config/types.ts";
 
 const nets = (...texts: string[]) => texts.map((t) => parseIpNetwork(t) as IpNetwork);

@@ -11,10 +11,10 @@ import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { createCsrParser } from "../../../src/csr/intake.ts";
 import { createMgmtHandler } from "../../../src/http/sign_handler.ts";
 import { Issuer } from "../../../src/issuer.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { compilePolicy } from "../../../src/policy/authorize.ts";
 import { CaUnavailableError } from "../../../src/account/session.ts";
-import { createStorages } from "../../../src/app.ts";
+import { createStorages } from "../../../src/storage/factory.ts";
 
 const HMAC_KEY = "n048aX0G2Gc8zAvUfcbz8fFIpRwi1D";
 

@@ -5,7 +5,7 @@ import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { Issuer } from "../../../src/issuer.ts";
 import { requestFor } from "./_request.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
 

@@ -6,7 +6,7 @@ import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { IssueError, Issuer } from "../../../src/issuer.ts";
 import { requestFor } from "./_request.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 
 const request = await requestFor("none.example.test", null);
 

@@ -7,7 +7,7 @@ import { type AcmeClient, type AcmeOrder, AcmeProblem } from "../../../src/acme/
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { type FaultPoint, IssueError, Issuer, type IssueRequest, type IssuerFaults } from "../../../src/issuer.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { type Claim, isHeld, type Storage } from "../../../src/storage/mod.ts";
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";

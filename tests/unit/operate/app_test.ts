@@ -12,7 +12,7 @@ import { generateKeyPair } from "../../../src/acme/mod.ts";
 import { App, checkTlsFiles, loggingChanges } from "../../../src/app.ts";
 import { loadConfig } from "../../../src/config/load.ts";
 import type { Config } from "../../../src/config/types.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 
 const keyPair = await generateKeyPair("ec-p256");
 

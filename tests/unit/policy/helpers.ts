@@ -1,6 +1,6 @@
 /** Auth blocks and HMACs for the policy tests. */
 import { createHmac } from "node:crypto";
-import { type IpAddress, parseIpAddress, parseIpNetwork } from "../../../src/config/ip.ts";
+import { type IpAddress, parseIpAddress, parseIpNetwork } from "../../../src/lib/ip.ts";
 import type { AuthBlock, HmacType, IpNetwork } from "../../../src/config/types.ts";
 
 let line = 1;

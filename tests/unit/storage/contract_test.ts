@@ -8,7 +8,7 @@
  * only where the contract lets them: leases (postgres) versus OS locks (file), recorded order URLs, notifications
  * and `claimDue`.
  */
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import {
   type Change,

@@ -3,7 +3,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "../../support/
 import { FileStorage } from "../../../src/storage/file.ts";
 import { NoneStorage } from "../../../src/storage/none.ts";
 import { cacheKey, type Claim, type Entry, isHeld } from "../../../src/storage/mod.ts";
-import { memoryLogger } from "../../../src/log.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { testEntry } from "../../support/entry.ts";
 
 const KEY = "a".repeat(64);

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { Notifiers, wantsEvent } from "../../../src/notify.ts";
-import { memoryLogger } from "../../../src/log.ts";
-import { AcmemsMetrics } from "../../../src/metrics.ts";
+import { Notifiers, wantsEvent } from "../../../src/ops/notify.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
+import { AcmemsMetrics } from "../../../src/ops/metrics.ts";
 import type { NotifyConfig } from "../../../src/config/types.ts";
 
 function notifier(over: Partial<NotifyConfig>): NotifyConfig {

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { formatIp, networkContains, parseIpAddress, parseIpNetwork } from "../../../src/config/ip.ts";
+import { formatIp, networkContains, parseIpAddress, parseIpNetwork } from "../../../src/lib/ip.ts";
 
 const NETWORKS: [string, string | RegExp][] = [
   ["192.0.2.0/24", "192.0.2.0/24"],

@@ -2,11 +2,11 @@
  * Builds one dns-01 solver per `[verification] type = dns01-dnsUpdate` block. They share one cleanup journal in the
  * account directory (entries name their verification).
  */
-import type { Config, DnsUpdateVerification } from "../config/types.ts";
-import type { Logger } from "../log.ts";
-import { DnsUpdateSolver, type DnsUpdateSolverOptions } from "./dns01_update.ts";
-import { DnsJournal } from "./dns_journal.ts";
-import type { ChallengeSolver } from "./solver.ts";
+import type { Config, DnsUpdateVerification } from "../../config/types.ts";
+import type { Logger } from "../../ops/log.ts";
+import { DnsUpdateSolver, type DnsUpdateSolverOptions } from "./solver.ts";
+import { DnsJournal } from "./journal.ts";
+import type { ChallengeSolver } from "../solver.ts";
 
 /** `hooks`: observers every solver gets (e.g. `onUpdateFailure` for the metrics). */
 export function createDnsUpdateSolvers(

@@ -23,8 +23,9 @@
  * and only starts a replacement when they did, so the replacement of a draining solver always differs from it.
  */
 import { dirname, resolve } from "node:path";
-import { atomicWriteFile } from "../fs/atomic_write.ts";
-import type { Logger } from "../log.ts";
+import { atomicWriteFile } from "../../lib/atomic_write.ts";
+import type { Logger } from "../../ops/log.ts";
+import { describeFsError } from "../../lib/bytes.ts";
 
 export const JOURNAL_FILE = "dns-journal.json";
 
@@ -122,7 +123,7 @@ export class DnsJournal {
       text = await Deno.readTextFile(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
-      throw new JournalError(`Cannot read the dns-01 journal ${this.path}: ${describe(error)}`);
+      throw new JournalError(`Cannot read the dns-01 journal ${this.path}: ${describeFsError(error)}`);
     }
     let records: unknown[] | undefined;
     try {
@@ -256,15 +257,10 @@ export class DnsJournal {
         await Deno.mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
         await atomicWriteFile(this.path, JSON.stringify(file, null, 1) + "\n", { mode: 0o600 });
       } catch (error) {
-        throw new JournalError(`Cannot write the dns-01 journal ${this.path}: ${describe(error)}`);
+        throw new JournalError(`Cannot write the dns-01 journal ${this.path}: ${describeFsError(error)}`);
       }
     });
     this.#queue = run.catch(() => {});
     return run;
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  return error instanceof Error ? error.message : String(error);
 }

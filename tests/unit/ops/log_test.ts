@@ -4,10 +4,10 @@
  * normal exit, `Deno.exit` or an uncaught error.
  */
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
-import { createLogger, memoryLogger } from "../../../src/log.ts";
+import { createLogger, memoryLogger } from "../../../src/ops/log.ts";
 
 const NOW = () => new Date("2026-11-27T12:00:00.123Z");
-const LOG_TS = new URL("../../../src/log.ts", import.meta.url).href;
+const LOG_TS = new URL("../../../src/ops/log.ts", import.meta.url).href;
 
 function linesOf(path: string): string[] {
   const text = Deno.readTextFileSync(path);

@@ -4,8 +4,8 @@
  * Only hmac-sha256/384/512 (MD5 and SHA-1 are refused by the config). Time-signed with a fudge of 300 s; full-length
  * MACs only (no truncation). The secret lives in a non-extractable CryptoKey: nothing here can print it.
  */
-import type { TsigAlgorithm } from "../config/types.ts";
-import { CLASS_ANY, encodeName, readHeader, readName, recordSpans, TYPE_TSIG } from "./dns_wire.ts";
+import type { TsigAlgorithm } from "../../../config/types.ts";
+import { CLASS_ANY, encodeName, readHeader, readName, recordSpans, TYPE_TSIG } from "./wire.ts";
 
 export const TSIG_FUDGE = 300;
 

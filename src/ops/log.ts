@@ -7,7 +7,7 @@
  * Lines to stderr, stdout or a file are buffered for a moment and written several at a time (`BufferedSink`), whole
  * and in order, and never lost on a normal exit.
  */
-import type { LogLevel } from "./config/types.ts";
+import type { LogLevel } from "../config/types.ts";
 
 export type LogFields = Record<string, unknown>;
 

@@ -9,7 +9,7 @@
  * `expiring` events go only to notifiers whose own `expiring-days` covers the event's `notAfter` (the issuer emits
  * them from the largest `expiring-days` of all notifiers on, at most once a day per certificate).
  */
-import type { NotifyConfig, NotifyEvent } from "./config/types.ts";
+import type { NotifyConfig, NotifyEvent } from "../config/types.ts";
 import type { Logger } from "./log.ts";
 import type { AcmemsMetrics } from "./metrics.ts";
 

@@ -17,15 +17,16 @@
  * Failures become ChallengeError: 503 with Retry-After when no server answered (try later), 421 when the server
  * said no or the config is wrong (REFUSED, key rejected, not a zone there).
  */
-import { dns01TxtValue } from "../acme/mod.ts";
-import type { DnsUpdateVerification } from "../config/types.ts";
-import type { Logger } from "../log.ts";
-import { DnsClient, DnsError, type Exchange, type Exchanged } from "./dns_client.ts";
-import { discoverZone, followCname } from "./dns_discovery.ts";
-import { type DnsJournal, type JournalEntry, JournalError, type JournalHolder } from "./dns_journal.ts";
-import { normalizeName, rcodeName } from "./dns_wire.ts";
-import type { DnsServerAddress } from "../config/types.ts";
-import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./solver.ts";
+import { dns01TxtValue } from "../../acme/mod.ts";
+import type { DnsUpdateVerification } from "../../config/types.ts";
+import type { Logger } from "../../ops/log.ts";
+import { DnsClient, DnsError, type Exchange, type Exchanged } from "./dns/client.ts";
+import { discoverZone, followCname } from "./dns/discovery.ts";
+import { type DnsJournal, type JournalEntry, JournalError, type JournalHolder } from "./journal.ts";
+import { normalizeName, rcodeName } from "./dns/wire.ts";
+import type { DnsServerAddress } from "../../config/types.ts";
+import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "../solver.ts";
+import { sleep } from "../../lib/bytes.ts";
 
 export interface DnsUpdateSolverOptions {
   journal: DnsJournal;
@@ -443,8 +444,4 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     this.#log.error("dns-01 unexpected failure", { verification: this.verification.name, name, error: message });
     return new ChallengeError(`The dns-01 record for ${owner} could not be set: ${message}`, 503, this.#retryAfter);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,7 +5,7 @@
  */
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import type { DnsServerAddress } from "../config/types.ts";
+import type { DnsServerAddress } from "../../../config/types.ts";
 
 /** The server could not be reached or did not answer in time: worth trying another server, or later. */
 export class DnsTransportError extends Error {

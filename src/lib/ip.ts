@@ -2,7 +2,7 @@
  * IP address and network parsing, shared by the config (auth `ip =`, listeners) and the policy (peer matching).
  * Pure functions, no DNS.
  */
-import type { IpNetwork } from "./types.ts";
+import type { IpNetwork } from "../config/types.ts";
 
 /** A parsed IP address: 4 or 16 bytes. */
 export interface IpAddress {

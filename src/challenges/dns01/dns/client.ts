@@ -5,7 +5,7 @@
  * Error kinds and what /sign makes of them (dns01_update.ts): `unreachable` (no server answered usably) and
  * `invisible` (the record never showed up) are worth retrying later (503); every other kind needs the operator (421).
  */
-import type { DnsServerAddress } from "../config/types.ts";
+import type { DnsServerAddress } from "../../../config/types.ts";
 import {
   buildQuery,
   buildUpdate,
@@ -20,8 +20,8 @@ import {
   readHeader,
   readName,
   type UpdateOptions,
-} from "./dns_wire.ts";
-import { DnsTransportError, exchangeTcp, exchangeUdp } from "./dns_transport.ts";
+} from "./wire.ts";
+import { DnsTransportError, exchangeTcp, exchangeUdp } from "./transport.ts";
 import { type TsigCheck, type TsigKeyInput, TsigSigner } from "./tsig.ts";
 
 export type DnsErrorKind =

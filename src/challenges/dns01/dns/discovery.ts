@@ -7,10 +7,10 @@
  *   owner, found by walking up label by label (so `a.b.example.co.uk` and sub-delegated zones work). A referral on
  *   the way means the name is delegated to other servers: updating the parent there would hide the record.
  */
-import type { DnsServerAddress } from "../config/types.ts";
-import { DnsError, type Exchanged } from "./dns_client.ts";
-import type { QueryType } from "./dns_wire.ts";
-import { RCODE, rcodeName } from "./dns_wire.ts";
+import type { DnsServerAddress } from "../../../config/types.ts";
+import { DnsError, type Exchanged } from "./client.ts";
+import type { QueryType } from "./wire.ts";
+import { RCODE, rcodeName } from "./wire.ts";
 
 export type Query = (name: string, type: QueryType) => Promise<Exchanged>;
 

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
-import { acmeEndpoint, AcmemsMetrics, Counter, Histogram, Registry } from "../../../src/metrics.ts";
+import { acmeEndpoint, AcmemsMetrics, Counter, Histogram, Registry } from "../../../src/ops/metrics.ts";
 
 Deno.test("metrics: text exposition of counters, histograms and callback gauges", () => {
   const registry = new Registry();

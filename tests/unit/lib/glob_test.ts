@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
-import { compileGlob } from "../../../src/policy/glob.ts";
+import { compileGlob } from "../../../src/lib/glob.ts";
 
 /** [pattern, name, matches] */
 const MATCHES: [string, string, boolean][] = [

@@ -1,0 +1,48 @@
+/**
+ * Small shared helpers: hex encoding, one-line error descriptions and a cancellable sleep.
+ *
+ * Contract: nothing here throws; `sleep` always clears its timer (tests run with the op sanitizer).
+ */
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** Lower-case hex of `bytes`. */
+export function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
+  return out;
+}
+
+/** What an error says when it has nothing more specific: its message, and its code when the message lacks it. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}
+
+/**
+ * Describes a file-system error in the words an operator acts on (`notFound` names what a missing path means at the
+ * caller: "no such file or directory", "a parent directory does not exist").
+ */
+export function describeFsError(error: unknown, notFound = "no such file or directory"): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotFound) return notFound;
+  if (error instanceof Deno.errors.AlreadyExists) return "a file with that name exists";
+  return describeError(error);
+}
+
+/** Waits `ms` milliseconds, or less when `signal` aborts (it resolves then: the caller checks the signal). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    if (signal?.aborted) done();
+    else signal?.addEventListener("abort", done, { once: true });
+  });
+}
