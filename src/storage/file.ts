@@ -14,25 +14,18 @@
 import { join } from "node:path";
 import { atomicWriteFile } from "../lib/atomic_write.ts";
 import type { Logger } from "../ops/log.ts";
-import {
-  type CacheKey,
-  type Change,
-  type Claim,
-  type Entry,
-  type Held,
-  idleChanges,
-  isEntry,
-  type Storage,
-  type StoredChallenge,
-} from "./mod.ts";
 import { describeFsError, sleep } from "../lib/bytes.ts";
+import { StorageError } from "./errors.ts";
+import { idleChanges } from "./idle_changes.ts";
+import { isEntry } from "./is_entry.ts";
+import type { Storage } from "./port.ts";
+import type { CacheKey, Change, Claim, Entry, Held, StoredChallenge } from "./types.ts";
+
+/** Importable from here too (its home is errors.ts). */
+export { StorageError };
 
 const KEY = /^[0-9a-f]{64}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
-
-export class StorageError extends Error {
-  override name = "StorageError";
-}
 
 export interface FileStorageOptions {
   name: string;

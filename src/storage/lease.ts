@@ -7,19 +7,16 @@
  * successful extend (e.g. the database is partitioned away): pass it to every CA call, and call `check()` before
  * each one. Claims without a deadline (`file`, `none`: OS or in-process locks) never abort and need no timers.
  */
-import type { Claim, Storage } from "./mod.ts";
+import { ClaimLostError } from "./errors.ts";
+import type { ClaimStore } from "./port.ts";
+import type { Claim } from "./types.ts";
 
-/** The claim ended before the work under it: another instance may now hold the key. */
-export class ClaimLostError extends Error {
-  constructor(message: string, readonly reason: "deadline" | "taken-over") {
-    super(message);
-    this.name = "ClaimLostError";
-  }
-}
+/** Importable from here too (its home is errors.ts). */
+export { ClaimLostError };
 
 export class LeaseKeeper {
   readonly #controller = new AbortController();
-  readonly #storage: Storage;
+  readonly #storage: Pick<ClaimStore, "extend">;
   readonly #claim: Claim;
   readonly #leaseMs: number;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
@@ -27,7 +24,7 @@ export class LeaseKeeper {
   #extending: Promise<unknown> | undefined;
   #stopped = false;
 
-  constructor(storage: Storage, claim: Claim, leaseMs: number) {
+  constructor(storage: Pick<ClaimStore, "extend">, claim: Claim, leaseMs: number) {
     this.#storage = storage;
     this.#claim = claim;
     this.#leaseMs = leaseMs;

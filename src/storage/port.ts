@@ -1,0 +1,138 @@
+/**
+ * The storage ports, certmagic-style: small interfaces, each with its contract. A storage kind (`none`, `file`,
+ * `postgres`) implements all of them as one `Storage`; a consumer asks only for the port it uses (the lease keeper a
+ * `ClaimStore`, the http-01 solver a `ChallengeStore`).
+ *
+ * What holds for every port
+ * - Keys: `CacheKey` is the lower-case hex SHA-256 over (ACME directory URL, profile, CSR DER) (`cacheKey`), so PEM
+ *   whitespace never matters and a switch of CA or profile never serves the old CA's certificate.
+ * - A storage that cannot be reached right now throws `StorageUnavailableError` (errors.ts) from the calls that
+ *   need it (`claim`, `put`, …): /sign answers 503 with Retry-After. Calls documented as never throwing do not.
+ * - Retries are the caller's business: the issuer retries orders, the sweep retries renewals with backoff. A
+ *   storage retries at most once, internally, a statement that is safe to repeat.
+ */
+import type { CacheKey, Change, Claim, DueClaim, Entry, Held, StoredChallenge } from "./types.ts";
+
+/** The certificate cache: entries by key, written only under a claim (see `ClaimStore`). */
+export interface CertCache {
+  /** Renew this many days before notAfter (the non-ARI rule). */
+  readonly renewWithinDays: number;
+  /** Renew in the background only entries a client fetched within this many days. */
+  readonly renewActiveDays: number;
+
+  /**
+   * The entry, or null. Never throws: a missing, unreadable or corrupt entry is logged and read as a miss, so /sign
+   * never answers 500 because of a bad cache file; a storage that is down may serve what it last read or wrote
+   * (stale-if-error). The result is the caller's own copy.
+   */
+  get(key: CacheKey): Promise<Entry | null>;
+  /**
+   * Optional: like `get`, for a caller that only reads the entry (the /sign hit path). The result may be shared
+   * between callers and must not be changed; its `lastFetchedAt` may be older than what `get` returns.
+   */
+  peek?(key: CacheKey): Promise<Entry | null>;
+  /**
+   * Fence-checked, atomic write: after a crash the entry is the old one or the new one, never a mix (`file`: temp
+   * file, fsync, rename, fsync of the directory, mode 0600). `false` means `claim` is no longer the valid claim of
+   * `entry.key` (or names another key): nothing was written.
+   */
+  put(claim: Claim, entry: Entry): Promise<boolean>;
+  /** Records a client fetch at `at`. Best effort, may be batched, never throws: losing one is harmless. */
+  touch(key: CacheKey, at: Date): Promise<void>;
+  /** Every stored entry's key (for the renewal sweep). */
+  keys(): Promise<CacheKey[]>;
+  /** Removes the entry (expired and no longer fetched); does nothing when `claim` is no longer valid. */
+  remove(claim: Claim): Promise<void>;
+}
+
+/**
+ * Fenced claims ("one ACME order per key"). `claim` returns a `Claim` with a fence number (strictly increasing per
+ * key) and a local deadline, or `Held` when another holder has it (the caller waits with `waitForRelease`, then reads
+ * the entry again). Only the holder of a valid claim may `put`, `remove`, `noteOrder` or `release`; a write with a
+ * stale fence is discarded (`false`), never applied. A crashed holder's claim ends with its lease (`file`: the OS
+ * drops the lock when the process dies).
+ *
+ * Leases (`postgres`): a claim's `deadline` is the send time of its last successful `claim`/`extend` plus the lease
+ * minus a margin, on this process's monotonic clock; the lease itself runs on the storage's clock. No CA call may
+ * start after the deadline (`LeaseKeeper` enforces it). Claims without a lease have `deadline: Infinity`.
+ */
+export interface ClaimStore {
+  /** The claim lease the issuer asks for, in milliseconds (storages without leases: undefined, 60 s is used). */
+  readonly leaseMs?: number;
+
+  /** Takes the claim of `key` for `leaseMs`, or says who holds it. A claim whose holder died carries its `orderUrl`. */
+  claim(key: CacheKey, owner: string, leaseMs: number): Promise<Claim | Held>;
+  /**
+   * Renews the lease and moves `claim.deadline`; `false` means the claim was taken over (or released) meanwhile.
+   * Throws when the storage cannot be reached (the keeper tries again until the deadline).
+   */
+  extend(claim: Claim, leaseMs: number): Promise<boolean>;
+  /**
+   * Resolves when the holder released (or its lease ended), when the signal aborts, or at once when the storage
+   * cannot be asked (the caller's next `claim` reports the outage). The caller then reads and claims again.
+   */
+  waitForRelease(key: CacheKey, signal: AbortSignal): Promise<void>;
+  /**
+   * Records the order placed under `claim` (a successor resumes it); null forgets an order that failed for good.
+   * `false`: the claim is no longer valid and nothing was recorded.
+   */
+  noteOrder(claim: Claim, orderUrl: string | null): Promise<boolean>;
+  /** Gives the claim up; does nothing for a claim that is no longer valid; never throws (a lease ends by itself). */
+  release(claim: Claim): Promise<void>;
+  /**
+   * Optional (several instances): claims up to `limit` entries that are due at `now` (renewal time and backoff
+   * passed, fetched within `renewActiveDays`, nobody holding them), so that each due entry goes to one instance.
+   */
+  claimDue?(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]>;
+}
+
+/**
+ * Pending http-01 answers, for sharing them between instances: whichever instance the CA reaches can answer. An
+ * answer is valid until its `expiresAt`.
+ */
+export interface ChallengeStore {
+  /** Records (or replaces) the answer for `challenge.token`; throws when it could not be recorded. */
+  putChallenge(challenge: StoredChallenge): Promise<void>;
+  /** The answer for `token` if it has not expired, else null; never throws (a storage that is down: null). */
+  getChallenge(token: string): Promise<StoredChallenge | null>;
+  /** Forgets the answer for `token` (nothing when there is none). */
+  deleteChallenge(token: string): Promise<void>;
+}
+
+/** Change hints from other instances. */
+export interface ChangeFeed {
+  /**
+   * Changes written by any instance until `signal` aborts (then the iteration ends). A hint stream: events may be
+   * dropped (no replay), so waiters also poll. A storage nobody else writes to never reports anything.
+   */
+  changes(signal: AbortSignal): AsyncIterable<Change>;
+}
+
+/** Starting, health, housekeeping and closing. */
+export interface StorageLifecycle {
+  /** Optional: connects and prepares (migrations, notifications) in the background; never throws. */
+  start?(): Promise<void>;
+  /** Optional: why the storage cannot be used right now, "" when it can (for /ready). */
+  problem?(): Promise<string>;
+  /** Optional: deletes bookkeeping without a certificate (old claims); returns how many. Run by the sweep. */
+  prune?(): Promise<number>;
+  /** Releases what this process holds (claims, connections, timers); the storage is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+/** A whole storage kind: every port, and what logs, metrics and the assembly need to know about it. */
+export interface Storage extends CertCache, ClaimStore, ChallengeStore, ChangeFeed, StorageLifecycle {
+  /** `none`, `file`, `postgres`: for logs and metrics. */
+  readonly kind: string;
+  /** The [storage] block's name. */
+  readonly name: string;
+  /** True when the storage keeps nothing (every request is a miss). */
+  readonly ephemeral: boolean;
+  /** True when other instances on other hosts see the same storage (http-01 answers are shared through it). */
+  readonly shared?: boolean;
+}
+
+/** Narrows a `claim` result: true when another holder has the key. */
+export function isHeld(result: Claim | Held): result is Held {
+  return (result as Held).held === true;
+}
