@@ -15,7 +15,7 @@ import type { AcmemsMetrics } from "../ops/metrics.ts";
 import { FileStorage } from "./file.ts";
 import type { Storage } from "./mod.ts";
 import { NoneStorage } from "./none.ts";
-import { PostgresStorage } from "./postgres.ts";
+import { PostgresStorage } from "./postgres/mod.ts";
 
 /** One storage per [storage] block (and the implicit cache). */
 export function createStorages(

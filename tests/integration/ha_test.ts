@@ -20,7 +20,7 @@ import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import type { Entry } from "../../src/storage/mod.ts";
-import type { PostgresStorage } from "../../src/storage/postgres.ts";
+import type { PostgresStorage } from "../../src/storage/postgres/mod.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { makeCsr } from "../support/csr.ts";
 import { type Named, startNamed } from "../support/named.ts";

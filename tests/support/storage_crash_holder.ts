@@ -9,7 +9,7 @@
 import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { isHeld, type Storage } from "../../src/storage/mod.ts";
-import { PostgresStorage } from "../../src/storage/postgres.ts";
+import { PostgresStorage } from "../../src/storage/postgres/mod.ts";
 
 interface Spec {
   kind: "file" | "postgres";

@@ -18,8 +18,8 @@ import {
   type Storage,
   StorageUnavailableError,
 } from "../../../src/storage/mod.ts";
-import { PostgresStorage } from "../../../src/storage/postgres.ts";
-import { SCHEMA_VERSION } from "../../../src/storage/postgres_migrations.ts";
+import { PostgresStorage } from "../../../src/storage/postgres/mod.ts";
+import { SCHEMA_VERSION } from "../../../src/storage/postgres/migrations.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
 import { testEntry } from "../../support/entry.ts";
 import { type Postgres, startPostgres } from "../../support/postgres.ts";
