@@ -1,6 +1,6 @@
 /**
- * The storage contract (src/storage/mod.ts), one suite run against every storage that keeps data: `file` and
- * `postgres` (a throwaway PostgreSQL 15 started by tests/support/postgres.ts; it is never skipped).
+ * The storage contract (the ports in src/storage/port.ts), one suite run against every storage that keeps data:
+ * `file` and `postgres` (a throwaway PostgreSQL 15 started by tests/support/postgres.ts; it is never skipped).
  *
  * Each step opens fresh storage "instances" on one fresh store (file: two FileStorage objects on one directory,
  * whose OS locks conflict like two processes'; postgres: several PostgresStorage pools on one new schema), so the
