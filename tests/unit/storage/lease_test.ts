@@ -1,11 +1,11 @@
 /** LeaseKeeper: extends a leased claim while an order runs and stops the work when the claim is lost. */
 import { ClaimLostError, LeaseKeeper } from "../../../src/storage/lease.ts";
-import type { Claim, Storage } from "../../../src/storage/mod.ts";
+import type { Claim, ClaimStore } from "../../../src/storage/mod.ts";
 import { assert, assertEquals, assertThrows } from "../../support/assert.ts";
 
-/** Only `extend` matters to the keeper. */
-function storage(extend: (claim: Claim, leaseMs: number) => Promise<boolean>): Storage {
-  return { extend } as unknown as Storage;
+/** Only `extend` matters to the keeper (it asks for no more of the claim store). */
+function storage(extend: (claim: Claim, leaseMs: number) => Promise<boolean>): Pick<ClaimStore, "extend"> {
+  return { extend };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
