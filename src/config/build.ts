@@ -10,24 +10,17 @@
 import type { IniDocument, IniSection } from "./ini.ts";
 import type { ConfigEnvironment } from "./environment.ts";
 import { collectOptions, Diagnostics, sectionLabel, where } from "./diagnostics.ts";
-import {
-  DEFAULT_HTTP01_LISTENER,
-  DEFAULT_RENEW_ACTIVE_DAYS,
-  DEFAULT_RENEW_WITHIN_DAYS,
-  IMPLICIT_STORAGE_NAME,
-  IMPLICIT_VERIFICATION_NAME,
-  LETS_ENCRYPT_STAGING,
-} from "./defaults.ts";
-import { ACCOUNT_OPTIONS, HTTP01_OPTIONS, MGMT_OPTIONS } from "./schema.ts";
+import { IMPLICIT_STORAGE_NAME, IMPLICIT_VERIFICATION_NAME } from "./defaults.ts";
+import { MGMT_OPTIONS } from "./schema.ts";
 import type { AuthBlock, Config, ConfigResult, NotifyConfig, StorageConfig, VerificationConfig } from "./types.ts";
-import { buildAccount } from "./sections/account.ts";
+import { accountNotes, buildAccount } from "./sections/account.ts";
 import { buildAuth } from "./sections/auth.ts";
-import { checkListenerClashes, resolveListeners } from "./sections/listeners.ts";
+import { checkListenerClashes } from "./sections/listeners.ts";
 import { buildLogging } from "./sections/logging.ts";
 import { buildMgmt, resolveDefaultStorage, resolveDefaultVerification } from "./sections/mgmt.ts";
 import { buildNotify } from "./sections/notify.ts";
-import { buildStorage, warnIfNetworkFilesystem } from "./sections/storage.ts";
-import { buildVerification } from "./sections/verification.ts";
+import { buildStorage, implicitStorage } from "./sections/storage.ts";
+import { buildVerification, implicitVerification } from "./sections/verification.ts";
 
 /** Builds the config from documents in command-line order. Never throws. */
 export function buildConfig(
@@ -45,22 +38,7 @@ export function buildConfig(
 
   // Singleton sections merge across files; typed sections must have unique names per kind.
   const merged = (kind: "account" | "mgmt" | "logging") => sections.filter((s) => s.kind === kind);
-  const typed = new Map<string, IniSection>();
-  const typedInOrder: IniSection[] = [];
-  for (const section of sections) {
-    if (section.name === undefined) continue;
-    const id = `${section.kind}\u0000${section.name}`;
-    const earlier = typed.get(id);
-    if (earlier) {
-      diag.error(
-        section.source,
-        `${sectionLabel(section)} is defined twice: here and at ${where(earlier.source)}; rename one or merge them`,
-      );
-      continue;
-    }
-    typed.set(id, section);
-    typedInOrder.push(section);
-  }
+  const typedInOrder = uniqueTypedSections(sections, diag);
 
   const accountSections = merged("account");
   const account = buildAccount(accountSections, firstFile, env, diag);
@@ -84,19 +62,7 @@ export function buildConfig(
   const definedStorages = new Set(typedInOrder.filter((s) => s.kind === "storage").map((s) => s.name!));
 
   if (definedVerifications.size === 0) {
-    const source = { file: firstFile, line: 0 };
-    const listener = resolveListeners(
-      [{ key: HTTP01_OPTIONS.listener.key, value: DEFAULT_HTTP01_LISTENER, source }],
-      env,
-      diag,
-    );
-    verifications.set(IMPLICIT_VERIFICATION_NAME, {
-      type: "http01",
-      name: IMPLICIT_VERIFICATION_NAME,
-      listeners: listener,
-      implicit: true,
-      source,
-    });
+    verifications.set(IMPLICIT_VERIFICATION_NAME, implicitVerification(firstFile, env, diag));
     definedVerifications.add(IMPLICIT_VERIFICATION_NAME);
   }
 
@@ -106,25 +72,8 @@ export function buildConfig(
 
   const storageChoice = resolveDefaultStorage(mgmtOptions, definedStorages, diag);
   if (storageChoice.implicit && account) {
-    const source = { file: firstFile, line: 0 };
-    const directory = `${account.dir.replace(/\/+$/, "")}/cache`;
-    storages.set(IMPLICIT_STORAGE_NAME, {
-      type: "file",
-      name: IMPLICIT_STORAGE_NAME,
-      directory,
-      renewWithinDays: DEFAULT_RENEW_WITHIN_DAYS,
-      renewActiveDays: DEFAULT_RENEW_ACTIVE_DAYS,
-      implicit: true,
-      source,
-    });
+    storages.set(IMPLICIT_STORAGE_NAME, implicitStorage(account, firstFile, env, diag));
     definedStorages.add(IMPLICIT_STORAGE_NAME);
-    warnIfNetworkFilesystem(
-      `The default cache (no [storage] block) directory ${directory}`,
-      directory,
-      source,
-      env,
-      diag,
-    );
   }
   mgmt.defaultStorage = storageChoice.name;
 
@@ -150,25 +99,7 @@ export function buildConfig(
 
   checkListenerClashes(mgmt, verifications, diag);
 
-  if (account?.acmeServerIsDefault) {
-    diag.note(
-      account.source,
-      `acme-server is not set: using Let's Encrypt staging (${LETS_ENCRYPT_STAGING}), whose certificates are not ` +
-        "trusted; set acme-server = https://acme-v02.api.letsencrypt.org/directory for production",
-    );
-  }
-
-  // Only when the option is absent: a written but invalid value has its error, `no` is a decision.
-  const tosWritten = accountSections.some((s) =>
-    s.entries.some((e) => e.key === ACCOUNT_OPTIONS.acceptTermsOfService.key)
-  );
-  if (account && !tosWritten) {
-    diag.note(
-      account.source,
-      "accept-terms-of-service is not set: acmems will not create an ACME account by itself; " +
-        "run acmems register --accept-terms-of-service CONFIG, or set accept-terms-of-service = yes",
-    );
-  }
+  if (account) accountNotes(account, accountSections, diag);
 
   const ok = diag.errors.length === 0 && account !== null;
   const result: ConfigResult = { ok, errors: diag.errors, warnings: diag.warnings, notes: diag.notes };
@@ -177,4 +108,25 @@ export function buildConfig(
     result.config = config;
   }
   return result;
+}
+
+/** Typed sections in file order, each name once per kind (a second definition is an error naming both). */
+function uniqueTypedSections(sections: IniSection[], diag: Diagnostics): IniSection[] {
+  const typed = new Map<string, IniSection>();
+  const inOrder: IniSection[] = [];
+  for (const section of sections) {
+    if (section.name === undefined) continue;
+    const id = `${section.kind}\u0000${section.name}`;
+    const earlier = typed.get(id);
+    if (earlier) {
+      diag.error(
+        section.source,
+        `${sectionLabel(section)} is defined twice: here and at ${where(earlier.source)}; rename one or merge them`,
+      );
+      continue;
+    }
+    typed.set(id, section);
+    inOrder.push(section);
+  }
+  return inOrder;
 }

@@ -94,6 +94,27 @@ export function buildAccount(
   return dirEntry && dirEntry.value !== "" ? account : null;
 }
 
+/** The notes on a valid [account]: the CA is the default (staging), no terms of service are accepted yet. */
+export function accountNotes(account: AccountConfig, sections: IniSection[], diag: Diagnostics): void {
+  if (account.acmeServerIsDefault) {
+    diag.note(
+      account.source,
+      `acme-server is not set: using Let's Encrypt staging (${LETS_ENCRYPT_STAGING}), whose certificates are not ` +
+        "trusted; set acme-server = https://acme-v02.api.letsencrypt.org/directory for production",
+    );
+  }
+
+  // Only when the option is absent: a written but invalid value has its error, `no` is a decision.
+  const tosWritten = sections.some((s) => s.entries.some((e) => e.key === A.acceptTermsOfService.key));
+  if (!tosWritten) {
+    diag.note(
+      account.source,
+      "accept-terms-of-service is not set: acmems will not create an ACME account by itself; " +
+        "run acmems register --accept-terms-of-service CONFIG, or set accept-terms-of-service = yes",
+    );
+  }
+}
+
 /** `accept-terms-of-service` lines: yes/no once, or the URLs of the accepted terms (not both). */
 function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfService {
   let tos: TermsOfService = { kind: "none" };

@@ -13,7 +13,7 @@ import {
   readOption,
   sectionLabel,
 } from "../diagnostics.ts";
-import { DEFAULT_RENEW_ACTIVE_DAYS, DEFAULT_RENEW_WITHIN_DAYS } from "../defaults.ts";
+import { DEFAULT_RENEW_ACTIVE_DAYS, DEFAULT_RENEW_WITHIN_DAYS, IMPLICIT_STORAGE_NAME } from "../defaults.ts";
 import {
   FILE_STORAGE_OPTIONS as F,
   NONE_STORAGE_OPTIONS,
@@ -21,7 +21,7 @@ import {
   type RenewalDays,
 } from "../schema.ts";
 import { didYouMean, truncate } from "../text.ts";
-import type { FileStorage, PostgresStorage, Source, StorageConfig } from "../types.ts";
+import type { AccountConfig, FileStorage, PostgresStorage, Source, StorageConfig } from "../types.ts";
 
 export function buildStorage(section: IniSection, env: ConfigEnvironment, diag: Diagnostics): StorageConfig | null {
   const type = firstIsType(section, diag, "none, file or postgres");
@@ -116,8 +116,36 @@ function readRenewalDays(o: Options, label: string, storage: RenewalDays, diag: 
   readOption(o, F.renewActiveDays, storage, label, diag);
 }
 
+/** The file storage `<account dir>/cache` that a config without [storage] sections gets. */
+export function implicitStorage(
+  account: AccountConfig,
+  firstFile: string,
+  env: ConfigEnvironment,
+  diag: Diagnostics,
+): FileStorage {
+  const source = { file: firstFile, line: 0 };
+  const directory = `${account.dir.replace(/\/+$/, "")}/cache`;
+  const storage: FileStorage = {
+    type: "file",
+    name: IMPLICIT_STORAGE_NAME,
+    directory,
+    renewWithinDays: DEFAULT_RENEW_WITHIN_DAYS,
+    renewActiveDays: DEFAULT_RENEW_ACTIVE_DAYS,
+    implicit: true,
+    source,
+  };
+  warnIfNetworkFilesystem(
+    `The default cache (no [storage] block) directory ${directory}`,
+    directory,
+    source,
+    env,
+    diag,
+  );
+  return storage;
+}
+
 /** flock over NFS is no cluster lock: a `file` storage there does not keep hosts from ordering twice. */
-export function warnIfNetworkFilesystem(
+function warnIfNetworkFilesystem(
   what: string,
   directory: string,
   source: Source,

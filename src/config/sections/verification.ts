@@ -7,7 +7,7 @@
 import type { IniSection } from "../ini.ts";
 import type { ConfigEnvironment } from "../environment.ts";
 import { collectOptions, type Diagnostics, firstIsType, readOption, sectionLabel, where } from "../diagnostics.ts";
-import { DEFAULT_HTTP01_LISTENER } from "../defaults.ts";
+import { DEFAULT_HTTP01_LISTENER, IMPLICIT_VERIFICATION_NAME } from "../defaults.ts";
 import { DNS_UPDATE_OPTIONS as D, HTTP01_OPTIONS as H } from "../schema.ts";
 import { didYouMean, truncate } from "../text.ts";
 import { parseTsigKeyFile } from "../tsig_key_file.ts";
@@ -20,6 +20,13 @@ import type {
 } from "../types.ts";
 import { isDnsName, isStandardBase64 } from "../values.ts";
 import { resolveListeners } from "./listeners.ts";
+
+/** The http01 verification on the default listener that a config without [verification] sections gets. */
+export function implicitVerification(firstFile: string, env: ConfigEnvironment, diag: Diagnostics): Http01Verification {
+  const source = { file: firstFile, line: 0 };
+  const listeners = resolveListeners([{ key: H.listener.key, value: DEFAULT_HTTP01_LISTENER, source }], env, diag);
+  return { type: "http01", name: IMPLICIT_VERIFICATION_NAME, listeners, implicit: true, source };
+}
 
 export function buildVerification(
   section: IniSection,
