@@ -3,7 +3,8 @@
  */
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { parseIni } from "./ini.ts";
-import { buildConfig, type ConfigEnvironment } from "./model.ts";
+import { buildConfig } from "./build.ts";
+import type { ConfigEnvironment } from "./environment.ts";
 import type { ConfigResult, Diagnostic } from "./types.ts";
 
 /** The real machine: /etc/hosts, network interfaces, files relative to each config file. */

@@ -3,7 +3,7 @@
  * Secrets (hmac_key, tsig-secret, eab-hmac-key) are always `***`.
  */
 import type { Config, ConfigResult, Diagnostic, VerificationConfig } from "./types.ts";
-import { REDACTED } from "./ini.ts";
+import { REDACTED } from "./secrets.ts";
 import { formatDuration } from "./values.ts";
 
 export { REDACTED };

@@ -11,7 +11,7 @@
 import { assert } from "../support/assert.ts";
 import { loadConfig, systemEnvironment } from "../../src/config/load.ts";
 import { parseIni } from "../../src/config/ini.ts";
-import { buildConfig } from "../../src/config/model.ts";
+import { buildConfig } from "../../src/config/build.ts";
 import { configSummary, configToJson, formatDiagnostic, resultToJson } from "../../src/config/summary.ts";
 import type { ConfigResult, Diagnostic } from "../../src/config/types.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";

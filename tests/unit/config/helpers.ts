@@ -1,6 +1,7 @@
 /** Builds configs from inline INI text with a fake machine environment, for table tests. */
 import { parseIni } from "../../../src/config/ini.ts";
-import { buildConfig, type ConfigEnvironment } from "../../../src/config/model.ts";
+import { buildConfig } from "../../../src/config/build.ts";
+import type { ConfigEnvironment } from "../../../src/config/environment.ts";
 import type { ConfigResult } from "../../../src/config/types.ts";
 
 export const BASE = `[account]

@@ -1,5 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
-import { didYouMean, isSecretOption, parseIni } from "../../../src/config/ini.ts";
+import { parseIni } from "../../../src/config/ini.ts";
+import { isSecretOption } from "../../../src/config/secrets.ts";
+import { didYouMean } from "../../../src/config/text.ts";
 
 Deno.test("ini: sections, typed names with and without quotes, comments, repeated keys", () => {
   const doc = parseIni(

@@ -1,6 +1,7 @@
 /** `[storage] type = postgres` options, and the warning for a `file` storage on a network filesystem. */
 import { parseIni } from "../../../src/config/ini.ts";
-import { buildConfig, networkFilesystem } from "../../../src/config/model.ts";
+import { buildConfig } from "../../../src/config/build.ts";
+import { networkFilesystem } from "../../../src/config/environment.ts";
 import type { PostgresStorage } from "../../../src/config/types.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import { BASE, errorLines, fakeEnvironment, load } from "./helpers.ts";

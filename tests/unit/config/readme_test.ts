@@ -1,6 +1,6 @@
 /** The README's configuration reference documents every option the config model knows, so they cannot drift. */
 import { assert } from "../../support/assert.ts";
-import { OPTION_TABLES } from "../../../src/config/model.ts";
+import { OPTION_TABLES } from "../../../src/config/schema.ts";
 
 const README = await Deno.readTextFile(new URL("../../../README.md", import.meta.url));
 
@@ -15,7 +15,8 @@ for (const [heading, tables] of Object.entries(OPTION_TABLES)) {
   Deno.test(`README documents every option of ${heading}`, () => {
     const text = section(heading);
     for (const table of tables) {
-      for (const [option, rule] of Object.entries(table)) {
+      for (const rule of Object.values(table)) {
+        const option = rule.key;
         assert(text.includes(`\`${option}\``), `README section ${heading} does not mention \`${option}\``);
         for (const alias of rule.aliases ?? []) {
           assert(text.includes(`\`${alias}\``), `README section ${heading} does not mention the alias \`${alias}\``);

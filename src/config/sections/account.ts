@@ -1,0 +1,181 @@
+/**
+ * `[account]` (merged across files): the CA, the account directory, terms of service, contacts, EAB, profile.
+ * Pure apart from `ConfigEnvironment` (paths, whether ca-file exists). Gives null when `dir` is missing.
+ */
+import type { IniEntry, IniSection } from "../ini.ts";
+import type { ConfigEnvironment } from "../environment.ts";
+import { collectOptions, type Diagnostics, parseEntry, readOption } from "../diagnostics.ts";
+import { LETS_ENCRYPT_STAGING } from "../defaults.ts";
+import { ACCOUNT_OPTIONS as A } from "../schema.ts";
+import { truncate } from "../text.ts";
+import type { AccountConfig, TermsOfService } from "../types.ts";
+import { isBase64, parseAbsoluteUrl, parseBoolean } from "../values.ts";
+
+const LABEL = "[account]";
+
+export function buildAccount(
+  sections: IniSection[],
+  firstFile: string,
+  env: ConfigEnvironment,
+  diag: Diagnostics,
+): AccountConfig | null {
+  const source = sections[0]?.source ?? { file: firstFile, line: 0 };
+  const o = collectOptions(sections.flatMap((s) => s.entries), A, LABEL, diag);
+
+  let acmeServer = LETS_ENCRYPT_STAGING;
+  const server = o.one(A.acmeServer);
+  const url = server && parseEntry(server, A.acmeServer, LABEL, diag);
+  if (server && url) {
+    acmeServer = url.href;
+    if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+      diag.warn(server.source, `[account] acme-server "${server.value}" is plain http: ACME CAs use https://`);
+    }
+    if (/acme-staging\.api\.letsencrypt\.org|acme-v01\.api\.letsencrypt\.org/.test(url.hostname)) {
+      diag.error(
+        server.source,
+        `[account] acme-server "${server.value}" is Let's Encrypt's retired ACME v1 endpoint: use ` +
+          `${LETS_ENCRYPT_STAGING} (staging) or https://acme-v02.api.letsencrypt.org/directory`,
+      );
+    }
+  }
+
+  const dirEntry = o.one(A.dir);
+  let dir = "";
+  if (!dirEntry || dirEntry.value === "") {
+    diag.error(
+      dirEntry?.source ?? source,
+      "[account] dir is required: the directory that holds account.pem and registration.json, e.g. dir = /var/lib/acmems/account",
+    );
+  } else {
+    dir = env.resolvePath(dirEntry.value, dirEntry.source.file);
+  }
+
+  const account: AccountConfig = {
+    acmeServer,
+    acmeServerIsDefault: server === undefined,
+    dir,
+    acceptTermsOfService: readTermsOfService(o.all(A.acceptTermsOfService), diag),
+    email: [],
+    source,
+  };
+  readOption(o, A.email, account, LABEL, diag);
+
+  const caFile = o.one(A.caFile);
+  if (caFile) {
+    if (caFile.value === "") diag.error(caFile.source, "[account] ca-file is empty: give a PEM file path or remove it");
+    else {
+      account.caFile = env.resolvePath(caFile.value, caFile.source.file);
+      if (!env.fileExists(account.caFile)) {
+        diag.warn(caFile.source, `[account] ca-file ${account.caFile} does not exist here`);
+      }
+    }
+  }
+
+  const kid = o.one(A.eabKid);
+  const hmacKey = o.one(A.eabHmacKey);
+  if (kid && !hmacKey) diag.error(kid.source, "[account] eab-kid needs eab-hmac-key too (both come from your CA)");
+  if (hmacKey && !kid) diag.error(hmacKey.source, "[account] eab-hmac-key needs eab-kid too (both come from your CA)");
+  if (kid) account.eabKid = kid.value;
+  if (hmacKey) {
+    if (!isBase64(hmacKey.value)) {
+      diag.error(
+        hmacKey.source,
+        "[account] eab-hmac-key is not base64url or base64: paste the key exactly as the CA gave it",
+      );
+    } else account.eabHmacKey = hmacKey.value;
+  }
+
+  const profile = o.one(A.profile);
+  if (profile) {
+    const checked = checkProfile(profile, diag);
+    if (checked) account.profile = checked;
+  }
+
+  return dirEntry && dirEntry.value !== "" ? account : null;
+}
+
+/** The notes on a valid [account]: the CA is the default (staging), no terms of service are accepted yet. */
+export function accountNotes(account: AccountConfig, sections: IniSection[], diag: Diagnostics): void {
+  if (account.acmeServerIsDefault) {
+    diag.note(
+      account.source,
+      `acme-server is not set: using Let's Encrypt staging (${LETS_ENCRYPT_STAGING}), whose certificates are not ` +
+        "trusted; set acme-server = https://acme-v02.api.letsencrypt.org/directory for production",
+    );
+  }
+
+  // Only when the option is absent: a written but invalid value has its error, `no` is a decision.
+  const tosWritten = sections.some((s) => s.entries.some((e) => e.key === A.acceptTermsOfService.key));
+  if (!tosWritten) {
+    diag.note(
+      account.source,
+      "accept-terms-of-service is not set: acmems will not create an ACME account by itself; " +
+        "run acmems register --accept-terms-of-service CONFIG, or set accept-terms-of-service = yes",
+    );
+  }
+}
+
+/** `accept-terms-of-service` lines: yes/no once, or the URLs of the accepted terms (not both). */
+function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfService {
+  let tos: TermsOfService = { kind: "none" };
+  for (const entry of entries) {
+    const bool = parseBoolean(entry.value);
+    if ("value" in bool) {
+      if (!bool.value) {
+        if (tos.kind !== "none") {
+          diag.error(entry.source, "accept-terms-of-service = no contradicts an earlier accept-terms-of-service line");
+        }
+        continue;
+      }
+      if (tos.kind !== "none") {
+        diag.error(
+          entry.source,
+          "accept-terms-of-service: either accept any terms (yes) once or list the accepted terms-of-service URLs, not both",
+        );
+        continue;
+      }
+      tos = { kind: "any", source: entry.source };
+      continue;
+    }
+    // Any absolute URL (pebble's terms are a data: URL), kept as written: it is compared with the CA's exactly.
+    const url = parseAbsoluteUrl(entry.value);
+    if ("error" in url) {
+      const shown = truncate(entry.value);
+      diag.error(
+        entry.source,
+        `accept-terms-of-service "${shown}" is neither yes/no nor the URL of the CA's terms of service ` +
+          "(write it exactly as the CA's directory lists it, e.g. https://ca.example/terms.pdf)",
+      );
+      continue;
+    }
+    if (tos.kind === "any") {
+      diag.error(
+        entry.source,
+        "accept-terms-of-service: either accept any terms (yes) once or list the accepted terms-of-service URLs, not both",
+      );
+      continue;
+    }
+    if (tos.kind === "urls") {
+      if (!tos.urls.includes(url.value)) tos.urls.push(url.value);
+    } else tos = { kind: "urls", urls: [url.value], source: entry.source };
+  }
+  return tos;
+}
+
+/** A `profile =` of [account] or an [auth] block: a name the CA lists; undefined after reporting a bad one. */
+export function checkProfile(entry: IniEntry, diag: Diagnostics): string | undefined {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(entry.value)) {
+    diag.error(
+      entry.source,
+      `profile "${
+        truncate(entry.value)
+      }" is not a profile name: use one the CA lists, e.g. classic, tlsserver or shortlived`,
+    );
+    return undefined;
+  }
+  return entry.value;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
+}

@@ -1,0 +1,136 @@
+/**
+ * `[auth "name"]`: which clients (ip, HMAC, or all) may ask for which names (domain globs), with which
+ * verification, storage and profile. Pure. Gives null when the block has errors: a broken block is never
+ * half-applied (the original ACMEMS dropped the rest of a block, which opened it to every client).
+ */
+import type { IniSection } from "../ini.ts";
+import { collectOptions, type Diagnostics, readOption, sectionLabel } from "../diagnostics.ts";
+import { AUTH_OPTIONS as A } from "../schema.ts";
+import { truncate } from "../text.ts";
+import type { AuthBlock, HmacType, IpNetwork, MgmtConfig } from "../types.ts";
+import { parseBoolean } from "../values.ts";
+import { checkProfile } from "./account.ts";
+
+const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };
+
+export function buildAuth(
+  section: IniSection,
+  mgmt: MgmtConfig,
+  verifications: Set<string>,
+  storages: Set<string>,
+  diag: Diagnostics,
+): AuthBlock | null {
+  const label = sectionLabel(section);
+  const before = diag.errors.length;
+  const o = collectOptions(section.entries, A, label, diag);
+
+  const ips: IpNetwork[] = [];
+  readOption(o, A.ip, { ips }, label, diag);
+  const domains: string[] = [];
+  readOption(o, A.domain, { domains }, label, diag);
+  if (!o.has(A.domain)) {
+    diag.error(section.source, `${label} has no domain = line, so it can never match: add the names it may request`);
+  }
+
+  const hmacType = o.one(A.hmacType);
+  const hmacKey = o.one(A.hmacKey);
+  let hmac: AuthBlock["hmac"];
+  if (hmacType || hmacKey) {
+    let type: HmacType | undefined;
+    if (hmacType) {
+      const lower = hmacType.value.toLowerCase().replace(/-/g, "");
+      type = HMAC_TYPES[lower];
+      if (lower === "md5") {
+        diag.error(hmacType.source, `${label} hmac_type md5 is refused: MD5 is broken; use sha256`);
+      } else if (!type) {
+        diag.error(
+          hmacType.source,
+          `${label} hmac_type "${
+            truncate(hmacType.value)
+          }" is not one of sha256, sha384, sha512 (sha1 is accepted but weak)`,
+        );
+      } else if (type === "sha1") {
+        diag.warn(hmacType.source, `${label} hmac_type sha1 is weak: move clients to sha256`);
+      }
+    } else {
+      diag.error(hmacKey!.source, `${label} hmac_key needs hmac_type (e.g. hmac_type = sha256)`);
+    }
+    if (!hmacKey) diag.error(hmacType!.source, `${label} hmac_type needs hmac_key (the shared secret)`);
+    else if (hmacKey.value === "") diag.error(hmacKey.source, `${label} hmac_key is empty`);
+    else if (hmacKey.value.length < 16) {
+      diag.warn(hmacKey.source, `${label} hmac_key is shorter than 16 characters: use a long random secret`);
+    }
+    if (type && hmacKey && hmacKey.value !== "") hmac = { type, key: hmacKey.value };
+  }
+
+  let all = false;
+  const allEntry = o.one(A.all);
+  if (allEntry) {
+    const parsed = parseBoolean(allEntry.value);
+    if ("error" in parsed || !parsed.value) {
+      diag.error(allEntry.source, `${label} all accepts only yes (remove the line to require ip or hmac)`);
+    } else all = true;
+  }
+
+  if (ips.length === 0 && !o.has(A.hmacType) && !o.has(A.hmacKey) && !all && o.all(A.ip).length === 0) {
+    diag.warn(
+      section.source,
+      `${label} has no ip, hmac_type/hmac_key or all line: it admits every client that can reach the mgmt listener`,
+    );
+  }
+
+  let verification = mgmt.defaultVerification;
+  const verificationEntry = o.one(A.verification);
+  if (verificationEntry) {
+    if (!verifications.has(verificationEntry.value)) {
+      diag.error(
+        verificationEntry.source,
+        `${label} verification "${truncate(verificationEntry.value)}" names no [verification] section ` +
+          `(defined: ${[...verifications].join(", ") || "none"})`,
+      );
+    }
+    verification = verificationEntry.value;
+  } else if (verification === null) {
+    diag.error(
+      section.source,
+      `${label} has no verification = line and there is no default: set verification = or [mgmt] default-verification`,
+    );
+  }
+
+  let storage = mgmt.defaultStorage;
+  const storageEntry = o.one(A.storage);
+  if (storageEntry) {
+    if (!storages.has(storageEntry.value)) {
+      diag.error(
+        storageEntry.source,
+        `${label} storage "${truncate(storageEntry.value)}" names no [storage] section (defined: ${
+          [...storages].join(", ") || "none"
+        })`,
+      );
+    }
+    storage = storageEntry.value;
+  } else if (storage === null && storages.size > 1) {
+    diag.warn(
+      section.source,
+      `${label} has no storage = line and [mgmt] default-storage is not set, so its certificates are not cached; ` +
+        "set storage = or default-storage =",
+    );
+  }
+
+  const block: AuthBlock = {
+    name: section.name!,
+    ips,
+    domains,
+    all,
+    verification: verification ?? "",
+    storage,
+    source: section.source,
+  };
+  if (hmac) block.hmac = hmac;
+  const profile = o.one(A.profile);
+  if (profile) {
+    const checked = checkProfile(profile, diag);
+    if (checked) block.profile = checked;
+  }
+  return diag.errors.length === before ? block : null;
+}
