@@ -3,10 +3,13 @@
  * against what a public CA will issue. Pure functions (WebCrypto only), no I/O.
  *
  * Two steps, so the handler can authorize between them if it wants:
- *  1. `parseCsrPem(body)` → a `ParsedCsr`, or a 415 refusal (not a PEM CSR, bad base64, not a CSR, bad signature).
- *  2. `checkCsrRules(csr, { maxNames })` → the normalized names, or a 415/403 refusal, rules in this order:
- *     no subjectAltName / CN not among the DNS SANs (415); key type and size, signature hash, non-DNS SANs,
- *     OCSP Must-Staple, too many names, invalid DNS names (403).
+ *  1. `parseCsrPem(body)` → a `ParsedCsr`, or an `unusable-csr` refusal (not a PEM CSR, bad base64, not a CSR, bad
+ *     signature).
+ *  2. `checkCsrRules(csr, { maxNames })` → the normalized names, or a refusal, rules in this order:
+ *     no subjectAltName / CN not among the DNS SANs (`unusable-csr`); key type and size, signature hash, non-DNS
+ *     SANs, OCSP Must-Staple, too many names, invalid DNS names (`refused`).
+ *
+ * Refusals carry a failure kind, never an HTTP status (src/http/respond.ts maps kinds to statuses).
  *
  * Every refusal reason is one line, sentence case, names the offending value and says how to fix it.
  * `createCsrParser()` memoises step 1 by the SHA-256 of the DER, so a repeated CSR skips signature verification.
@@ -14,6 +17,7 @@
 import { hex } from "../lib/bytes.ts";
 import { Pkcs10CertificateRequest } from "@peculiar/x509";
 import { DerError } from "../lib/der.ts";
+import type { FailureKind } from "../issuance/failure.ts";
 import { showValue } from "./display.ts";
 import { normalizeDnsName } from "./names.ts";
 import { extractCsrDer } from "./pem.ts";
@@ -74,10 +78,16 @@ export type CsrRefusalCode =
   | "too-many-names"
   | "bad-name";
 
-/** Why a CSR is refused. 415: not a usable CSR; 403: a CSR acmems will not get signed. */
+/**
+ * The failure kind of a refusal (src/issuance/failure.ts): `unusable-csr` for a body that is not a usable CSR,
+ * `refused` for a CSR acmems will not get signed. The status each maps to is http/respond.ts's business.
+ */
+export type CsrRefusalKind = Extract<FailureKind, "unusable-csr" | "refused">;
+
+/** Why a CSR is refused. */
 export interface CsrRefusal {
   ok: false;
-  status: 403 | 415;
+  kind: CsrRefusalKind;
   code: CsrRefusalCode;
   /** One line, sentence case, naming the offending value and the fix. */
   reason: string;
@@ -104,10 +114,10 @@ const ALLOWED_SIGNATURE_OIDS: ReadonlySet<string> = new Set([
 /** TLS feature values meaning OCSP Must-Staple: status_request (5), status_request_v2 (17). */
 const MUST_STAPLE_FEATURES: ReadonlySet<number> = new Set([5, 17]);
 
-/** Decodes a PEM body and verifies the CSR's self-signature. Never throws: failures are 415 (rarely 403) refusals. */
+/** Decodes a PEM body and verifies the CSR's self-signature. Never throws: failures are `unusable-csr` (rarely `refused`) refusals. */
 export async function parseCsrPem(body: Uint8Array | string): Promise<CsrParseResult> {
   const pem = extractCsrDer(body);
-  if (!pem.ok) return refuse(415, pem.code, pem.reason);
+  if (!pem.ok) return refuse("unusable-csr", pem.code, pem.reason);
   return parseDer(pem.der, await sha256Hex(pem.der));
 }
 
@@ -117,7 +127,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   if (!sans || sans.length === 0) {
     const what = sans ? "an empty subjectAltName extension" : "no subjectAltName extension";
     return refuse(
-      415,
+      "unusable-csr",
       "no-san",
       `The CSR has ${what}: add -addext 'subjectAltName=DNS:${hintName(csr.commonName)}' to openssl req ` +
         "(CAs take names from SANs only)",
@@ -127,7 +137,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   for (const cn of csr.commonNames) {
     if (!dnsNames.has(cn.toLowerCase())) {
       return refuse(
-        415,
+        "unusable-csr",
         "cn-not-in-san",
         `The CSR common name ${showValue(cn)} is not among its subjectAltName DNS names: add -addext ` +
           `'subjectAltName=DNS:${hintName(cn)}' (listing every name) or drop the CN (CAs take names from SANs only)`,
@@ -139,7 +149,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   if (!ALLOWED_SIGNATURE_OIDS.has(csr.signatureOid)) {
     const weak = WEAK_SIGNATURE_OIDS.has(csr.signatureOid) ? " (too weak)" : "";
     return refuse(
-      403,
+      "refused",
       "signature-algorithm",
       `The CSR is signed with ${csr.signatureAlgorithm}${weak}: sign it with SHA-256, SHA-384 or SHA-512 using ` +
         "PKCS#1 v1.5 or ECDSA (openssl req -sha256, without rsa_padding_mode:pss)",
@@ -148,7 +158,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   const other = sans.find((s) => s.type !== "dns");
   if (other) {
     return refuse(
-      403,
+      "refused",
       "san-type",
       `The CSR has ${describeSan(other)}: acmems requests certificates for DNS names only; ` +
         "remove it from subjectAltName",
@@ -156,7 +166,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   }
   if (csr.mustStaple) {
     return refuse(
-      403,
+      "refused",
       "must-staple",
       "The CSR requests OCSP Must-Staple (TLS feature status_request): remove -addext 'tlsfeature=status_request' " +
         "(CAs no longer issue Must-Staple certificates)",
@@ -164,7 +174,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   }
   if (csr.names.length > options.maxNames) {
     return refuse(
-      403,
+      "refused",
       "too-many-names",
       `The CSR has ${csr.names.length} names, more than the ${options.maxNames} allowed per certificate: ` +
         "split them over several CSRs",
@@ -174,7 +184,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   const seen = new Set<string>();
   for (const raw of csr.names) {
     const checked = normalizeDnsName(raw);
-    if (!checked.ok) return refuse(403, "bad-name", checked.reason);
+    if (!checked.ok) return refuse("refused", "bad-name", checked.reason);
     if (!seen.has(checked.name)) {
       seen.add(checked.name);
       names.push(checked.name);
@@ -226,7 +236,7 @@ export function createCsrParser(options: { maxEntries: number }): CsrParser {
         bodyOf.set(csr.sha256, bodyKey);
       };
       const pem = extractCsrDer(body);
-      if (!pem.ok) return refuse(415, pem.code, pem.reason);
+      if (!pem.ok) return refuse("unusable-csr", pem.code, pem.reason);
       const hash = await sha256Hex(pem.der);
       const hit = cache.get(hash);
       if (hit) {
@@ -281,7 +291,7 @@ async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<C
     const keyProblem = keyRefusal(structure.key);
     if (keyProblem) return keyProblem;
     return refuse(
-      415,
+      "unusable-csr",
       "bad-signature",
       `The CSR signature (${signatureAlgorithm}, ${keyDescription}) cannot be verified: ` +
         "regenerate the CSR with openssl req -new",
@@ -289,7 +299,7 @@ async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<C
   }
   if (!verified) {
     return refuse(
-      415,
+      "unusable-csr",
       "bad-signature",
       `The CSR signature does not verify (${signatureAlgorithm}, ${keyDescription}): the CSR was altered after ` +
         "signing; send the file openssl req wrote, unmodified",
@@ -325,7 +335,7 @@ function keyRefusal(key: CsrKey): CsrRefusal | null {
   if (key.type === "RSA" && ALLOWED_RSA_BITS.has(key.bits)) return null;
   if (key.type === "EC" && ALLOWED_CURVES.has(key.curve)) return null;
   return refuse(
-    403,
+    "refused",
     "key",
     `The CSR key is ${describeKey(key)}: use RSA 2048, 3072 or 4096, or EC P-256 or P-384 ` +
       "(e.g. openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256)",
@@ -362,14 +372,14 @@ function hintName(name: string | undefined): string {
 
 function notCsr(detail: string): CsrRefusal {
   return refuse(
-    415,
+    "unusable-csr",
     "not-csr",
     `The PEM block is not a valid PKCS#10 certificate request (${detail}): regenerate it with openssl req -new`,
   );
 }
 
-function refuse(status: 403 | 415, code: CsrRefusalCode, reason: string): CsrRefusal {
-  return { ok: false, status, code, reason };
+function refuse(kind: CsrRefusalKind, code: CsrRefusalCode, reason: string): CsrRefusal {
+  return { ok: false, kind, code, reason };
 }
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {

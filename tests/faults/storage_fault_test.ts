@@ -25,7 +25,7 @@ import { Issuer } from "../../src/issuer.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { FileStorage, StorageError } from "../../src/storage/file.ts";
 import { createCsrParser } from "../../src/csr/intake.ts";
-import { createMgmtHandler } from "../../src/http/sign_handler.ts";
+import { createMgmtHandler } from "../../src/http/mgmt_router.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
 import { assertCertificate, Cleanup, configText, quickCsr, sign, type Signed, startServe } from "./_stack.ts";
 

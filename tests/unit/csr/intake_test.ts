@@ -2,6 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "../../support/assert
 import {
   checkCsrRules,
   type CsrRefusalCode,
+  type CsrRefusalKind,
   type CsrRulesResult,
   maxNamesForProfile,
   parseCsrPem,
@@ -10,7 +11,7 @@ import { type CsrSpec, derToPem, manyNames, OpensslFactory, pemToDer, sha256Hex 
 
 type Expectation =
   | { names: string[]; key?: string; commonName?: string }
-  | { status: 403 | 415; code: CsrRefusalCode; reason: string[] };
+  | { kind: CsrRefusalKind; code: CsrRefusalCode; reason: string[] };
 
 interface Case {
   name: string;
@@ -32,7 +33,7 @@ function assertOutcome(result: CsrRulesResult, expect: Expectation, label: strin
     return;
   }
   assert(!result.ok, `${label}: expected a refusal, got ${JSON.stringify(result)}`);
-  assertEquals([result.status, result.code], [expect.status, expect.code], `${label}: ${result.reason}`);
+  assertEquals([result.kind, result.code], [expect.kind, expect.code], `${label}: ${result.reason}`);
   assert(!/[\r\n]/.test(result.reason), `${label}: reason must be one line`);
   assert(/^[A-Z]/.test(result.reason), `${label}: reason must be sentence case`);
   for (const part of expect.reason) {
@@ -58,24 +59,24 @@ const CASES: Case[] = [
   {
     name: "RSA 1024",
     csr: { key: "rsa:1024", san: "DNS:www.example.org" },
-    expect: { status: 403, code: "key", reason: ["The CSR key is RSA 1024", KEY_FIX] },
+    expect: { kind: "refused", code: "key", reason: ["The CSR key is RSA 1024", KEY_FIX] },
   },
   {
     name: "EC P-521",
     csr: { key: "ec:P-521", san: "DNS:www.example.org" },
-    expect: { status: 403, code: "key", reason: ["The CSR key is EC P-521", KEY_FIX] },
+    expect: { kind: "refused", code: "key", reason: ["The CSR key is EC P-521", KEY_FIX] },
   },
   {
     name: "Ed25519",
     csr: { key: "ed25519", san: "DNS:www.example.org" },
-    expect: { status: 403, code: "key", reason: ["The CSR key is Ed25519", KEY_FIX] },
+    expect: { kind: "refused", code: "key", reason: ["The CSR key is Ed25519", KEY_FIX] },
   },
   // SAN and CN.
   {
     name: "no SAN, CN only",
     csr: { subj: "/CN=www.example.org" },
     expect: {
-      status: 415,
+      kind: "unusable-csr",
       code: "no-san",
       reason: [
         "The CSR has no subjectAltName extension",
@@ -87,13 +88,13 @@ const CASES: Case[] = [
   {
     name: "no SAN, no CN",
     csr: { subj: "/O=acmems test" },
-    expect: { status: 415, code: "no-san", reason: ["add -addext 'subjectAltName=DNS:example.org'"] },
+    expect: { kind: "unusable-csr", code: "no-san", reason: ["add -addext 'subjectAltName=DNS:example.org'"] },
   },
   {
     name: "CN not among the SANs",
     csr: { subj: "/CN=other.example.org", san: "DNS:www.example.org" },
     expect: {
-      status: 415,
+      kind: "unusable-csr",
       code: "cn-not-in-san",
       reason: ["common name 'other.example.org' is not among its subjectAltName DNS names", SAN_FIX],
     },
@@ -113,7 +114,7 @@ const CASES: Case[] = [
     name: "IPv4 SAN",
     csr: { san: "DNS:www.example.org,IP:192.0.2.1" },
     expect: {
-      status: 403,
+      kind: "refused",
       code: "san-type",
       reason: ["The CSR has the IP address SAN 192.0.2.1", "DNS names only", "remove it from subjectAltName"],
     },
@@ -121,29 +122,29 @@ const CASES: Case[] = [
   {
     name: "IPv6 SAN",
     csr: { san: "DNS:www.example.org,IP:2001:db8::1" },
-    expect: { status: 403, code: "san-type", reason: ["IP address SAN 2001:db8::1"] },
+    expect: { kind: "refused", code: "san-type", reason: ["IP address SAN 2001:db8::1"] },
   },
   {
     name: "e-mail SAN",
     csr: { san: "DNS:www.example.org,email:hostmaster@example.org" },
-    expect: { status: 403, code: "san-type", reason: ["the e-mail SAN 'hostmaster@example.org'"] },
+    expect: { kind: "refused", code: "san-type", reason: ["the e-mail SAN 'hostmaster@example.org'"] },
   },
   {
     name: "URI SAN",
     csr: { san: "DNS:www.example.org,URI:https://www.example.org/" },
-    expect: { status: 403, code: "san-type", reason: ["the URI SAN 'https://www.example.org/'"] },
+    expect: { kind: "refused", code: "san-type", reason: ["the URI SAN 'https://www.example.org/'"] },
   },
   {
     name: "only an IP SAN, no CN",
     csr: { subj: "/O=acmems test", san: "IP:192.0.2.1" },
-    expect: { status: 403, code: "san-type", reason: ["IP address SAN 192.0.2.1"] },
+    expect: { kind: "refused", code: "san-type", reason: ["IP address SAN 192.0.2.1"] },
   },
   // Must-staple.
   {
     name: "must-staple",
     csr: { san: "DNS:www.example.org", addext: ["tlsfeature=status_request"] },
     expect: {
-      status: 403,
+      kind: "refused",
       code: "must-staple",
       reason: ["The CSR requests OCSP Must-Staple", "remove -addext 'tlsfeature=status_request'"],
     },
@@ -153,13 +154,13 @@ const CASES: Case[] = [
   {
     name: "101 names",
     csr: { san: manyNames(101) },
-    expect: { status: 403, code: "too-many-names", reason: ["The CSR has 101 names, more than the 100 allowed"] },
+    expect: { kind: "refused", code: "too-many-names", reason: ["The CSR has 101 names, more than the 100 allowed"] },
   },
   {
     name: "26 names with the short-lived limit",
     csr: { san: manyNames(26) },
     maxNames: maxNamesForProfile("shortlived"),
-    expect: { status: 403, code: "too-many-names", reason: ["26 names, more than the 25 allowed", "several CSRs"] },
+    expect: { kind: "refused", code: "too-many-names", reason: ["26 names, more than the 25 allowed", "several CSRs"] },
   },
   {
     name: "25 names with the tlsserver limit",
@@ -187,7 +188,7 @@ const CASES: Case[] = [
     name: "trailing dot",
     csr: { subj: "/O=acmems test", san: "DNS:www.example.org." },
     expect: {
-      status: 403,
+      kind: "refused",
       code: "bad-name",
       reason: ["The name 'www.example.org.' ends with a dot: remove the trailing dot"],
     },
@@ -195,7 +196,7 @@ const CASES: Case[] = [
   {
     name: "U-label",
     csr: { subj: "/O=acmems test", san: "DNS:bücher.example" },
-    expect: { status: 403, code: "bad-name", reason: ["'bücher.example' is not ASCII", "'xn--bcher-kva.example'"] },
+    expect: { kind: "refused", code: "bad-name", reason: ["'bücher.example' is not ASCII", "'xn--bcher-kva.example'"] },
   },
   {
     name: "A-label",
@@ -205,38 +206,38 @@ const CASES: Case[] = [
   {
     name: "underscore",
     csr: { subj: "/O=acmems test", san: "DNS:exa_mple.org" },
-    expect: { status: 403, code: "bad-name", reason: ["'exa_mple.org' is not a valid DNS name", "contains '_'"] },
+    expect: { kind: "refused", code: "bad-name", reason: ["'exa_mple.org' is not a valid DNS name", "contains '_'"] },
   },
   {
     name: "wildcard inside a label",
     csr: { subj: "/O=acmems test", san: "DNS:w*.example.org" },
-    expect: { status: 403, code: "bad-name", reason: ["only as the whole leftmost label"] },
+    expect: { kind: "refused", code: "bad-name", reason: ["only as the whole leftmost label"] },
   },
   {
     name: "wildcard not leftmost",
     csr: { subj: "/O=acmems test", san: "DNS:www.*.example.org" },
-    expect: { status: 403, code: "bad-name", reason: ["only as the whole leftmost label"] },
+    expect: { kind: "refused", code: "bad-name", reason: ["only as the whole leftmost label"] },
   },
   {
     name: "64-character label",
     csr: { subj: "/O=acmems test", san: `DNS:${"a".repeat(64)}.example.org` },
-    expect: { status: 403, code: "bad-name", reason: ["is 64 characters long, more than the 63 allowed"] },
+    expect: { kind: "refused", code: "bad-name", reason: ["is 64 characters long, more than the 63 allowed"] },
   },
   {
     name: "IPv4 address as a DNS SAN",
     csr: { subj: "/O=acmems test", san: "DNS:192.0.2.1" },
-    expect: { status: 403, code: "bad-name", reason: ["'192.0.2.1' is an IP address"] },
+    expect: { kind: "refused", code: "bad-name", reason: ["'192.0.2.1' is an IP address"] },
   },
   // Signature algorithms.
   {
     name: "SHA-1 signature",
     csr: { key: "rsa:2048", san: "DNS:www.example.org", extraArgs: ["-sha1"] },
-    expect: { status: 403, code: "signature-algorithm", reason: ["sha1WithRSAEncryption (too weak)", "SHA-256"] },
+    expect: { kind: "refused", code: "signature-algorithm", reason: ["sha1WithRSAEncryption (too weak)", "SHA-256"] },
   },
   {
     name: "RSA-PSS signature",
     csr: { key: "rsa:2048", san: "DNS:www.example.org", extraArgs: ["-sigopt", "rsa_padding_mode:pss"] },
-    expect: { status: 403, code: "signature-algorithm", reason: ["signed with RSASSA-PSS"] },
+    expect: { kind: "refused", code: "signature-algorithm", reason: ["signed with RSASSA-PSS"] },
   },
   {
     name: "ECDSA with SHA-384",
@@ -247,22 +248,22 @@ const CASES: Case[] = [
   {
     name: "order: no SAN before a bad key",
     csr: { key: "rsa:1024", subj: "/CN=www.example.org" },
-    expect: { status: 415, code: "no-san", reason: [SAN_FIX] },
+    expect: { kind: "unusable-csr", code: "no-san", reason: [SAN_FIX] },
   },
   {
     name: "order: bad key before an IP SAN",
     csr: { key: "rsa:1024", san: "DNS:www.example.org,IP:192.0.2.1" },
-    expect: { status: 403, code: "key", reason: ["RSA 1024"] },
+    expect: { kind: "refused", code: "key", reason: ["RSA 1024"] },
   },
   {
     name: "order: must-staple before too many names",
     csr: { san: manyNames(101), addext: ["tlsfeature=status_request"] },
-    expect: { status: 403, code: "must-staple", reason: ["Must-Staple"] },
+    expect: { kind: "refused", code: "must-staple", reason: ["Must-Staple"] },
   },
   {
     name: "order: too many names before a bad name",
     csr: { san: `DNS:bad_name.example.org,${manyNames(101)}`, subj: "/O=acmems test" },
-    expect: { status: 403, code: "too-many-names", reason: ["102 names"] },
+    expect: { kind: "refused", code: "too-many-names", reason: ["102 names"] },
   },
 ];
 
@@ -317,7 +318,7 @@ Deno.test("ParsedCsr fields", async () => {
   }
 });
 
-Deno.test("415: tampered CSRs do not verify", async (t) => {
+Deno.test("unusable-csr: tampered CSRs do not verify", async (t) => {
   const openssl = await OpensslFactory.create();
   try {
     for (const key of ["rsa:2048", "ec:P-256"] as const) {
@@ -327,7 +328,7 @@ Deno.test("415: tampered CSRs do not verify", async (t) => {
         der[der.length - 1] ^= 0x01;
         const result = await intake(derToPem(der));
         assertOutcome(result, {
-          status: 415,
+          kind: "unusable-csr",
           code: "bad-signature",
           reason: ["The CSR signature does not verify", "the CSR was altered after signing"],
         }, key);
@@ -338,7 +339,7 @@ Deno.test("415: tampered CSRs do not verify", async (t) => {
         const at = text.lastIndexOf("www.example.org");
         assert(at > 0);
         der[at] = "x".charCodeAt(0);
-        assertOutcome(await intake(derToPem(der)), { status: 415, code: "bad-signature", reason: [] }, key);
+        assertOutcome(await intake(derToPem(der)), { kind: "unusable-csr", code: "bad-signature", reason: [] }, key);
       });
     }
   } finally {
@@ -360,7 +361,7 @@ Deno.test("PEM framing", async (t) => {
     };
     const refused = async (body: string | Uint8Array, code: CsrRefusalCode, reason: string[], label: string) => {
       const result = await intake(body);
-      assertOutcome(result, { status: 415, code, reason }, label);
+      assertOutcome(result, { kind: "unusable-csr", code, reason }, label);
     };
     const certificate = await openssl.certificate();
     const der = await openssl.toDer(pem);

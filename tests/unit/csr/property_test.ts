@@ -1,7 +1,7 @@
 /**
  * Robustness: parseCsrPem must never throw, whatever the body. Random bytes, random PEM-wrapped bytes and mutated
  * real CSRs (bit flips, truncation, insertion, deletion, in the DER and in the PEM text) all end in either a parsed
- * CSR or a typed 403/415 refusal with a one-line reason. The PRNG is seeded so a failure is reproducible.
+ * CSR or a typed refusal (kind `refused` or `unusable-csr`) with a one-line reason. The PRNG is seeded so a failure is reproducible.
  */
 import { assert } from "../../support/assert.ts";
 import { checkCsrRules, type CsrParseResult, parseCsrPem } from "../../../src/csr/intake.ts";
@@ -24,14 +24,14 @@ function assertTyped(result: CsrParseResult, label: string): void {
   if (result.ok) {
     // Whatever parsed must also survive the rules.
     const rules = checkCsrRules(result.csr, { maxNames: 100 });
-    if (!rules.ok) assertRefusal(rules.status, rules.reason, label);
+    if (!rules.ok) assertRefusal(rules.kind, rules.reason, label);
     return;
   }
-  assertRefusal(result.status, result.reason, label);
+  assertRefusal(result.kind, result.reason, label);
 }
 
-function assertRefusal(status: number, reason: string, label: string): void {
-  assert(status === 403 || status === 415, `${label}: status ${status}`);
+function assertRefusal(kind: string, reason: string, label: string): void {
+  assert(kind === "refused" || kind === "unusable-csr", `${label}: kind ${kind}`);
   assert(typeof reason === "string" && reason.length > 0, `${label}: empty reason`);
   assert(!/[\r\n]/.test(reason), `${label}: multi-line reason ${JSON.stringify(reason)}`);
 }

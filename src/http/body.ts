@@ -1,0 +1,127 @@
+/**
+ * The /sign request body: framing checks on the headers, then reading exactly Content-Length bytes within the size
+ * limit and the body timeout.
+ *
+ * Contract: `checkFraming` decides from the headers alone, so an oversized or ambiguous request is refused before a
+ * byte of its body is read. `receiveBody` reads at most `length` bytes (never more than max-size); at the time limit
+ * the reader is cancelled; a body shorter or longer than announced is refused. Failures come back as values (an
+ * `IssueFailure` with its kind and the audit outcome), never as thrown errors; nobody retries.
+ */
+import { IssueFailure } from "../issuance/failure.ts";
+
+/** A refusal: the failure the client gets and the audit record's outcome. */
+export interface BodyRefusal {
+  ok: false;
+  failure: IssueFailure;
+  outcome: string;
+}
+
+function refuse(kind: IssueFailure["kind"], message: string, outcome: string): BodyRefusal {
+  return { ok: false, failure: new IssueFailure(kind, message), outcome };
+}
+
+/**
+ * The announced body length, or why the framing is refused: no Content-Length (`length-required`), both
+ * Content-Length and Transfer-Encoding, or a Content-Length that is not a non-negative integer (`bad-request`),
+ * above `maxSize` (`too-large`).
+ */
+export function checkFraming(headers: Headers, maxSize: number): { ok: true; length: number } | BodyRefusal {
+  const lengthHeader = headers.get("content-length");
+  if (lengthHeader === null) {
+    return refuse(
+      "length-required",
+      "Content-Length is required: send the CSR as the request body (curl --data-binary @host.csr).",
+      "no content-length",
+    );
+  }
+  // Both framings at once is request smuggling's raw material (RFC 9112 §6.3): refuse, whatever the length says.
+  if (headers.has("transfer-encoding")) {
+    return refuse(
+      "bad-request",
+      "Send either Content-Length or Transfer-Encoding, not both.",
+      "content-length with transfer-encoding",
+    );
+  }
+  const digits = lengthHeader.trim();
+  if (!/^[0-9]+$/.test(digits)) {
+    return refuse(
+      "bad-request",
+      `Content-Length "${lengthHeader.slice(0, 40)}" is not a non-negative integer.`,
+      "bad content-length",
+    );
+  }
+  // Any digit string is an integer; one too long for a safe JS number is above every max-size anyway.
+  const significant = digits.replace(/^0+(?=.)/, "");
+  if (significant.length > 15 || Number(significant) > maxSize) {
+    const shown = significant.length > 20 ? `${significant.slice(0, 20)}… (${significant.length} digits)` : significant;
+    return refuse(
+      "too-large",
+      `The CSR is ${shown} bytes; this server accepts at most ${maxSize} ([mgmt] max-size).`,
+      "too large",
+    );
+  }
+  return { ok: true, length: Number(significant) };
+}
+
+/** The body, or `body-timeout` when it did not arrive in time, `bad-request` when it could not be read completely. */
+export async function receiveBody(
+  request: Request,
+  length: number,
+  maxSize: number,
+  timeoutMs: number,
+): Promise<{ ok: true; body: Uint8Array } | BodyRefusal> {
+  try {
+    return { ok: true, body: await readBody(request, length, maxSize, timeoutMs) };
+  } catch (error) {
+    if (error instanceof BodyTimeout) {
+      return refuse("body-timeout", "The request body did not arrive in time.", "body timeout");
+    }
+    return refuse("bad-request", "The request body could not be read completely.", "body error");
+  }
+}
+
+/** Thrown by `readBody` when the time limit ends the read. */
+export class BodyTimeout extends Error {}
+
+/** Reads exactly `length` (≤ max) bytes within the time limit; throws `BodyTimeout` or, for a wrong length, Error. */
+export async function readBody(
+  request: Request,
+  length: number,
+  max: number,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  // At the time limit the reader is cancelled, which ends a pending read (done); no race per chunk.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  }, timeoutMs);
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (timedOut) throw new BodyTimeout();
+      if (done) break;
+      total += value.length;
+      if (total > Math.min(length, max)) throw new Error("body longer than Content-Length");
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw timedOut ? new BodyTimeout() : error;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (total !== length) throw new Error("body shorter than Content-Length");
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
+}

@@ -1,0 +1,300 @@
+/**
+ * The `POST /sign` pipeline: a PEM CSR in, the certificate chain out (the route and the in-flight cap are
+ * mgmt_router.ts's).
+ *
+ * Checks run in this order. A refusal is a failure kind (src/issuance/failure.ts); http/respond.ts's table gives
+ * its status, Retry-After and body.
+ *   1. a method other than POST                                         method-not-allowed (with Allow: POST)
+ *   2. more than [mgmt] max-inflight in progress (mgmt_router.ts)       busy
+ *   3. no Content-Length                                                length-required
+ *   4. Content-Length with Transfer-Encoding, or not a non-negative
+ *      integer                                                          bad-request
+ *   5. above [mgmt] max-size (the body is not read)                     too-large
+ *   6. the body not complete within body-timeout                        body-timeout
+ *      the body unreadable, shorter or longer than announced            bad-request
+ *   7. not a PEM CSR, bad signature (src/csr/intake.ts)                 unusable-csr
+ *   8. no SAN, a CN not among the SANs                                  unusable-csr
+ *      key, signature hash, SAN type, must-staple, name count, name     refused
+ *   9. no client address                                                refused
+ *  10. no auth block admits the client for every name                   refused
+ *  11. the rules of 8 again under the admitting block's profile         as in 8
+ *  12. a wildcard name under an http01 verification                     refused
+ *  13. issuance: 200 with the chain and X-Acmems-* headers, or the issuer's `IssueFailure` (rate-limited,
+ *      names-refused, unavailable, internal, refused); anything else thrown is internal, logged with its error id.
+ *
+ * Every decision is one audit record (audit.ts); kinds that carry an error id put the same id in the body and the
+ * record. All I/O is passed in (`SignDeps`, `SignContext`), so the pipeline runs in-process in tests with a fake CA.
+ */
+import type { Config } from "../config/types.ts";
+import type { IpAddress } from "../lib/ip.ts";
+import {
+  checkCsrRules,
+  type CsrParser,
+  type CsrRulesResult,
+  maxNamesForProfile,
+  type ParsedCsr,
+} from "../csr/intake.ts";
+import { authenticationFromHeaders } from "../policy/authentication_header.ts";
+import type { CompiledPolicy } from "../policy/authorize.ts";
+import { type FailureKind, IssueFailure, newErrorId } from "../issuance/failure.ts";
+import type { Logger } from "../ops/log.ts";
+import { IssueError } from "../issuer.ts"; // TEMP until issuance lands
+import { type DecisionFields, logDecision, type SignDecision, signDecision } from "./audit.ts";
+import { checkFraming, receiveBody } from "./body.ts";
+import { clientOf } from "./client_address.ts";
+import { carriesErrorId, failureResponse, statusOf } from "./respond.ts";
+
+/** What /sign asks the issuer for. */
+export interface SignIssueRequest {
+  /** Exact CSR DER. */
+  csrDer: Uint8Array;
+  /** Hex SHA-256 of the DER. */
+  csrSha256: string;
+  /** Normalized DNS names (the order's identifiers). */
+  names: string[];
+  profile?: string;
+  /** Name of the [verification] block. */
+  verification: string;
+  /** Name of the [storage] block, or null for no caching. */
+  storage: string | null;
+  /** Client address, for logs. */
+  client?: string;
+}
+
+/** What /sign answers with. */
+export interface SignIssueResult {
+  /** Leaf first, PEM blocks separated by one empty line, ending with a newline. */
+  chain: string;
+  cache: "hit" | "miss" | "stale";
+  /** When the client should come back for the renewed certificate. */
+  renewAfter?: Date;
+  /** The CA's ARI window, when known. */
+  window?: { start: Date; end: Date };
+}
+
+/** The issuer as /sign sees it: a result by the deadline (epoch ms), or an `IssueFailure` thrown. */
+export interface SignIssuer {
+  issue(request: SignIssueRequest, deadline: number): Promise<SignIssueResult>;
+}
+
+/** What a request is handled with; swapped as a whole on reload. */
+export interface SignContext {
+  config: Config;
+  policy: CompiledPolicy;
+  issuer: SignIssuer;
+}
+
+/** What stays the same across reloads. */
+export interface SignDeps {
+  parser: CsrParser;
+  log: Logger;
+  /** Longest time to receive the body (default: [mgmt] body-timeout): a slow client must not hold a connection. */
+  bodyTimeoutMs?: number;
+  /** Called once per /sign decision (metrics, audit). */
+  onDecision?: (decision: SignDecision) => void;
+}
+
+/**
+ * One /sign request under one context (a reload in the middle never mixes two configs): who asks, and how each
+ * answer is recorded. Every answer leaves through `decide` or `fail`, so every answer has its audit record.
+ */
+export class SignExchange {
+  /** The address `ip =` rules see; null when the peer's address cannot be parsed. */
+  readonly peer: IpAddress | null;
+  /** As text, for the audit record. */
+  readonly client: string;
+
+  constructor(
+    readonly deps: SignDeps,
+    readonly context: SignContext,
+    readonly request: Request,
+    info: Deno.ServeHandlerInfo,
+    readonly started: number,
+  ) {
+    const found = clientOf(info, request.headers.get("x-forwarded-for"), context.config.mgmt.trustedProxies);
+    this.peer = found.peer;
+    this.client = found.client;
+  }
+
+  /** Records the decision (log line and `onDecision`) and returns the response. */
+  decide(response: Response, fields: DecisionFields): Response {
+    const decision = signDecision(this.client, response.status, Date.now() - this.started, fields);
+    logDecision(this.deps.log, decision);
+    this.deps.onDecision?.(decision);
+    return response;
+  }
+
+  /** The answer to a failure; kinds that carry an error id get one (the failure's, else a new one) in both places. */
+  fail(failure: IssueFailure, fields: DecisionFields): Response {
+    const errorId = carriesErrorId(failure.kind) ? failure.errorId ?? newErrorId() : undefined;
+    return this.decide(failureResponse(failure, errorId), { ...fields, errorId: errorId ?? null });
+  }
+}
+
+/** The answer to anything but POST, or null for a POST. */
+export function refuseMethod(exchange: SignExchange): Response | null {
+  if (exchange.request.method === "POST") return null;
+  const response = failureResponse(new IssueFailure("method-not-allowed", "Only POST is supported on /sign."));
+  response.headers.set("Allow", "POST");
+  return exchange.decide(response, { outcome: "method not allowed" });
+}
+
+/** The pipeline after the method and the in-flight cap: framing, body, CSR, rules, authorization, issuance. */
+export async function handleSign(exchange: SignExchange): Promise<Response> {
+  const { request, deps, started } = exchange;
+  const { config, policy, issuer } = exchange.context;
+
+  const framing = checkFraming(request.headers, config.mgmt.maxSize);
+  if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
+  const received = await receiveBody(
+    request,
+    framing.length,
+    config.mgmt.maxSize,
+    deps.bodyTimeoutMs ?? config.mgmt.bodyTimeoutMs,
+  );
+  if (!received.ok) return exchange.fail(received.failure, { outcome: received.outcome });
+  const body = received.body;
+
+  const parsed = await deps.parser.parse(body);
+  if (!parsed.ok) {
+    return exchange.fail(new IssueFailure(parsed.kind, parsed.reason), { outcome: `csr refused: ${parsed.code}` });
+  }
+  const csr = parsed.csr;
+
+  // The name limit depends on the profile, which depends on the block: check with the larger limit first,
+  // then again once the block is known.
+  const rules = checkRules(csr, config.account.profile);
+  if (!rules.ok) {
+    return exchange.fail(new IssueFailure(rules.kind, rules.reason), { outcome: `csr refused: ${rules.code}` });
+  }
+  const names = rules.names;
+
+  const peer = exchange.peer;
+  if (!peer) {
+    return exchange.fail(new IssueFailure("refused", "The client address could not be determined."), {
+      names,
+      outcome: "no peer address",
+    });
+  }
+  const decision = await policy.authorize({
+    peer,
+    authentication: authenticationFromHeaders(request.headers),
+    body,
+    names,
+  });
+  if (!decision.ok) {
+    return exchange.fail(new IssueFailure("refused", decision.reason), { names, outcome: "not authorized" });
+  }
+  const block = decision.block;
+  const profile = block.profile ?? config.account.profile;
+  if (profile !== config.account.profile) {
+    const again = checkRules(csr, profile);
+    if (!again.ok) {
+      return exchange.fail(new IssueFailure(again.kind, again.reason), {
+        names,
+        block: block.name,
+        outcome: `csr refused: ${again.code}`,
+      });
+    }
+  }
+  const verification = config.verifications.get(block.verification);
+  if (verification?.type === "http01") {
+    const wildcard = names.find((n) => n.startsWith("*."));
+    if (wildcard) {
+      return exchange.fail(
+        new IssueFailure(
+          "refused",
+          `${wildcard} is a wildcard name: CAs validate wildcards only over dns-01, but auth block "${block.name}" ` +
+            `uses the http01 verification "${block.verification}".`,
+        ),
+        { names, block: block.name, outcome: "wildcard needs dns-01" },
+      );
+    }
+  }
+
+  try {
+    const result = await issuer.issue(
+      {
+        csrDer: csr.der,
+        csrSha256: csr.sha256,
+        names,
+        profile,
+        verification: block.verification,
+        storage: block.storage,
+        client: exchange.client,
+      },
+      started + config.mgmt.signTimeoutMs,
+    );
+    return exchange.decide(new Response(result.chain, { status: 200, headers: resultHeaders(result) }), {
+      names,
+      block: block.name,
+      outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
+      cache: result.cache,
+    });
+  } catch (thrown) {
+    const error = fromIssueError(thrown); // TEMP until issuance lands
+    if (error instanceof IssueFailure) {
+      return exchange.fail(error, { names, block: block.name, outcome: `issue failed: ${statusOf(error.kind)}` });
+    }
+    const errorId = newErrorId();
+    deps.log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
+    return exchange.fail(
+      new IssueFailure(
+        "internal",
+        `Internal error (error id ${errorId}); the server log has the details.`,
+        undefined,
+        errorId,
+      ),
+      { names, block: block.name, outcome: "internal error" },
+    );
+  }
+}
+
+/** The headers of a 200: the chain's content type and the X-Acmems-* cache and renewal hints. */
+function resultHeaders(result: SignIssueResult): Record<string, string> {
+  const headers: Record<string, string> = {
+    "Content-Type": "application/pem-certificate-chain",
+    // The header's values are hit|miss; a due certificate served because its renewal failed is a hit, marked.
+    "X-Acmems-Cache": result.cache === "miss" ? "miss" : "hit",
+  };
+  if (result.cache === "stale") headers["X-Acmems-Stale"] = "renewal-failed";
+  if (result.renewAfter) headers["X-Acmems-Renew-After"] = rfc3339(result.renewAfter);
+  if (result.window) {
+    headers["X-Acmems-Renewal-Window"] = `${rfc3339(result.window.start)}/${rfc3339(result.window.end)}`;
+  }
+  return headers;
+}
+
+// TEMP until issuance lands: the issuer still throws `IssueError` with a status; read it back as its kind.
+const KIND_OF_STATUS: Readonly<Record<number, FailureKind>> = {
+  403: "refused",
+  421: "names-refused",
+  429: "rate-limited",
+  500: "internal",
+  503: "unavailable",
+};
+// TEMP until issuance lands
+function fromIssueError(error: unknown): unknown {
+  if (!(error instanceof IssueError)) return error;
+  return new IssueFailure(KIND_OF_STATUS[error.status], error.message, error.retryAfterSeconds, error.errorId);
+}
+
+/** Rule results by CSR (the parser hands out the same object for a repeated CSR) and name limit. */
+const rulesMemo = new WeakMap<ParsedCsr, Map<number, CsrRulesResult>>();
+
+/** `checkCsrRules`, a pure function of the CSR and the limit, remembered per parsed CSR. */
+function checkRules(csr: ParsedCsr, profile?: string): CsrRulesResult {
+  const maxNames = maxNamesForProfile(profile);
+  let byLimit = rulesMemo.get(csr);
+  if (!byLimit) rulesMemo.set(csr, byLimit = new Map());
+  let result = byLimit.get(maxNames);
+  if (!result) byLimit.set(maxNames, result = checkCsrRules(csr, { maxNames }));
+  return result;
+}
+
+/** RFC 3339 in UTC without fractional seconds. */
+function rfc3339(date: Date): string {
+  const iso = date.toISOString();
+  // YYYY-MM-DDTHH:MM:SS.sssZ for years 0 to 9999; other years have a sign and six digits.
+  return iso.length === 24 ? iso.slice(0, 19) + "Z" : iso.replace(/\.\d{3}Z$/, "Z");
+}

@@ -1,0 +1,152 @@
+/**
+ * Body framing and reading (src/http/body.ts): through the handler, and `checkFraming` / `receiveBody` directly.
+ */
+import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
+import { checkFraming, receiveBody } from "../../../src/http/body.ts";
+import { statusOf } from "../../../src/http/respond.ts";
+import { info, post, setup, www } from "./_sign_setup.ts";
+
+Deno.test("sign: 411 without Content-Length, 400 for a bad one, 413 above max-size (body not read)", async () => {
+  const { handler, fake } = setup();
+  const stream = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(www.csrPem));
+      c.close();
+    },
+  });
+  const chunked = new Request("http://127.0.0.1:1313/sign", { method: "POST", body: stream });
+  const noLength = await handler(chunked, info());
+  assertEquals(noLength.status, 411);
+  assertMatch(await noLength.text(), /Content-Length is required/);
+
+  for (const bad of ["-1", "abc", "1e3", "4 096"]) {
+    const response = await handler(post(www.csrPem, { "content-length": bad }), info());
+    assertEquals(response.status, 400, `Content-Length: ${bad}`);
+    await response.body?.cancel();
+  }
+
+  let pulled = false;
+  const big = new ReadableStream({
+    pull(c) {
+      pulled = true;
+      c.enqueue(new Uint8Array(1024));
+    },
+  }, { highWaterMark: 0 });
+  const tooLarge = new Request("http://127.0.0.1:1313/sign", {
+    method: "POST",
+    body: big,
+    headers: { "content-length": "5000" },
+  });
+  const response = await handler(tooLarge, info());
+  assertEquals(response.status, 413);
+  assertMatch(await response.text(), /at most 4096 \(\[mgmt\] max-size\)/);
+  assert(!pulled, "the body of a 413 request is not read");
+  await big.cancel();
+  assertEquals(fake.orders, 0);
+});
+
+Deno.test("sign: a Content-Length of any number of digits is an integer: beyond max-size (and 2^53) it is 413", async () => {
+  const { handler, fake } = setup();
+  for (const huge of ["9007199254740993", "1234567890123456", "9".repeat(400), "000000000000000000005000"]) {
+    let pulled = false;
+    const body = new ReadableStream({
+      pull(c) {
+        pulled = true;
+        c.enqueue(new Uint8Array(1024));
+      },
+    }, { highWaterMark: 0 });
+    const request = new Request("http://127.0.0.1:1313/sign", {
+      method: "POST",
+      body,
+      headers: { "content-length": huge },
+    });
+    const response = await handler(request, info());
+    const text = await response.text();
+    assertEquals(response.status, 413, `Content-Length: ${huge.slice(0, 30)}: ${text}`);
+    assertMatch(text, /at most 4096/);
+    assert(text.length < 200, "the answer does not echo a huge header");
+    assert(!pulled, "the body of a 413 request is not read");
+    await body.cancel();
+  }
+  assertEquals(fake.orders, 0);
+});
+
+/** [headers, expected kind or length, outcome, message part] */
+const FRAMING: [Record<string, string>, string | number, string, string][] = [
+  [{}, "length-required", "no content-length", "Content-Length is required"],
+  [
+    { "content-length": "10", "transfer-encoding": "chunked" },
+    "bad-request",
+    "content-length with transfer-encoding",
+    "not both",
+  ],
+  [
+    { "content-length": "-1" },
+    "bad-request",
+    "bad content-length",
+    'Content-Length "-1" is not a non-negative integer.',
+  ],
+  [{ "content-length": "x".repeat(100) }, "bad-request", "bad content-length", `"${"x".repeat(40)}" is not`],
+  [{ "content-length": "4097" }, "too-large", "too large", "The CSR is 4097 bytes; this server accepts at most 4096"],
+  [{ "content-length": "9".repeat(30) }, "too-large", "too large", `${"9".repeat(20)}… (30 digits)`],
+  [{ "content-length": "4096" }, 4096, "", ""],
+  [{ "content-length": " 0012 " }, 12, "", ""],
+  [{ "content-length": "0" }, 0, "", ""],
+];
+
+Deno.test("checkFraming: kinds, outcomes and messages from the headers alone", () => {
+  for (const [headers, expected, outcome, part] of FRAMING) {
+    const label = JSON.stringify(headers);
+    const result = checkFraming(new Headers(headers), 4096);
+    if (typeof expected === "number") {
+      assertEquals(result, { ok: true, length: expected }, label);
+      continue;
+    }
+    assert(!result.ok, label);
+    assertEquals([result.failure.kind, result.outcome], [expected, outcome], label);
+    assert(result.failure.message.includes(part), `${label}: ${result.failure.message}`);
+    assert(statusOf(result.failure.kind) >= 400, label);
+  }
+});
+
+function streamRequest(chunks: Uint8Array[], length: number, hang = false): Request {
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < chunks.length) c.enqueue(chunks[i++]);
+      else if (!hang) c.close();
+    },
+  });
+  return new Request("http://127.0.0.1:1313/sign", {
+    method: "POST",
+    body,
+    headers: { "content-length": String(length) },
+  });
+}
+
+Deno.test("receiveBody: exactly Content-Length bytes, in pieces; short, long and late bodies are refused", async () => {
+  const bytes = new TextEncoder().encode("0123456789");
+  const whole = await receiveBody(streamRequest([bytes.slice(0, 3), bytes.slice(3)], 10), 10, 4096, 1000);
+  assert(whole.ok);
+  assertEquals(new TextDecoder().decode(whole.body), "0123456789");
+
+  const short = await receiveBody(streamRequest([bytes.slice(0, 4)], 10), 10, 4096, 1000);
+  assert(!short.ok);
+  assertEquals([short.failure.kind, short.outcome, short.failure.message], [
+    "bad-request",
+    "body error",
+    "The request body could not be read completely.",
+  ]);
+
+  const long = await receiveBody(streamRequest([bytes, bytes], 10), 10, 4096, 1000);
+  assert(!long.ok);
+  assertEquals([long.failure.kind, long.outcome], ["bad-request", "body error"]);
+
+  const late = await receiveBody(streamRequest([bytes.slice(0, 4)], 10, true), 10, 4096, 50);
+  assert(!late.ok);
+  assertEquals([late.failure.kind, late.outcome, late.failure.message], [
+    "body-timeout",
+    "body timeout",
+    "The request body did not arrive in time.",
+  ]);
+});
