@@ -3,7 +3,7 @@
  */
 import { generateKeyPair } from "../src/acme/mod.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
-import { App } from "../src/app.ts";
+import { App } from "../src/server/app.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { Config } from "../src/config/types.ts";
