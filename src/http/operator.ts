@@ -8,7 +8,7 @@
  * read the config and storages in force through the getters, so a reload is seen by the next request.
  */
 import type { Config } from "../config/types.ts";
-import { type Clock, systemClock } from "../lib/clock.ts";
+import type { Clock } from "../lib/clock.ts";
 import { networkContains, parseIpAddress } from "../lib/ip.ts";
 import type { Registry } from "../ops/metrics.ts";
 import { storagesWritableProblem } from "../storage/factory.ts";
@@ -30,6 +30,7 @@ export interface OperatorDeps {
   config: () => Config;
   storages: () => Iterable<Storage>;
   registry: Registry;
+  /** Default: Date.now() (the source of `lastDirectoryOk`). */
   now?: Clock;
 }
 
@@ -40,7 +41,9 @@ export type OperatorRoutes = (request: Request, info: Deno.ServeHandlerInfo) => 
 const PLAIN = { "Content-Type": "text/plain" };
 
 export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
-  const now = deps.now ?? systemClock;
+  // The session stamps `lastDirectoryOk` with Date.now(): by default read the same source (a test that moves
+  // Date.now moves both).
+  const now = deps.now ?? (() => new Date(Date.now()));
   let storageProbe = { at: 0, problem: "" };
 
   /** Checks (at most every 10 s) that every storage that keeps files can be written. */
