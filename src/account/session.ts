@@ -133,7 +133,7 @@ export class AccountSession {
       userAgent: `acmems/${VERSION}`,
     });
     this.#client = client;
-    // No registration for this CA: recover the key's account, or register if the terms are accepted.
+    // The account of registration.json, else the key's account recovered from the CA, else a new one if allowed.
     const outcome = await enroll(client, {
       account,
       registration,
