@@ -1,24 +1,11 @@
 /**
- * `acmems register`: the account key and the ACME account (the original's `acme-register`).
+ * `acmems register`: the account key and the ACME account (the original's `acme-register`). This file parses the
+ * command line and prints; finding or creating the account is src/account/enroll.ts (shared with `serve`).
  */
-import {
-  type AccountResult,
-  AcmeClient,
-  type AcmeDirectoryMeta,
-  isProblem,
-  KEY_TYPES,
-  type KeyType,
-} from "../src/acme/mod.ts";
+import { AcmeClient, type AcmeDirectoryMeta, isProblem, KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
 import { generateKeyPair } from "../src/acme/mod.ts";
-import {
-  accountKeyPath,
-  AccountStoreError,
-  loadAccountKey,
-  loadRegistration,
-  type Registration,
-  saveAccountKey,
-  saveRegistration,
-} from "../src/account/store.ts";
+import { enroll, type Enrollment, registrationFor, termsAgreement } from "../src/account/enroll.ts";
+import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { AccountConfig } from "../src/config/types.ts";
@@ -155,21 +142,22 @@ export interface Output {
 
 const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
 
-/** Decides whether the CA's current terms are agreed, from the flag and the config. */
+/** Decides whether the CA's current terms are agreed, from the flag and the config; the reason says what to run. */
 export function termsDecision(
   caTerms: string | undefined,
   flag: true | string | undefined,
   config: AccountConfig["acceptTermsOfService"],
 ): { agreed: boolean; reason?: string } {
-  if (caTerms === undefined) return { agreed: true };
-  if (flag === true || config.kind === "any") return { agreed: true };
-  const accepted = [...(typeof flag === "string" ? [flag] : []), ...(config.kind === "urls" ? config.urls : [])];
-  if (accepted.includes(caTerms)) return { agreed: true };
-  const reason = accepted.length > 0
+  const terms = termsAgreement(caTerms, flag, config);
+  return terms.agreed ? { agreed: true } : { agreed: false, reason: termsRefusal(caTerms!, terms.accepted) };
+}
+
+/** What to do when the CA's terms `caTerms` are not among the `accepted` ones. */
+function termsRefusal(caTerms: string, accepted: string[]): string {
+  return accepted.length > 0
     ? `The CA's terms of service are now ${caTerms}, not ${accepted.join(", ")}: read them, then run ` +
       `acmems register --accept-terms-of-service=${caTerms} CONFIG (or update accept-terms-of-service in the config)`
     : `You need to accept the terms of service at ${caTerms}: run acmems register --accept-terms-of-service CONFIG`;
-  return { agreed: false, reason };
 }
 
 /** The register subcommand; returns the exit status. */
@@ -214,11 +202,10 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
         return 1;
       }
     }
-    const stored = await loadRegistration(dir);
-    const registration = stored && stored.directoryUrl === account.acmeServer ? stored : null;
-    if (stored && !registration) {
+    const { registration, otherCa } = await registrationFor(account);
+    if (otherCa) {
       out.error(
-        `Note: registration.json is for ${stored.directoryUrl}, not ${account.acmeServer}; looking the key up at the new CA.`,
+        `Note: registration.json is for ${otherCa}, not ${account.acmeServer}; looking the key up at the new CA.`,
       );
     }
     const client = new AcmeClient({
@@ -228,12 +215,25 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
       caCerts,
       userAgent: `acmems/${VERSION}`,
     });
+    // With --register (or terms given for a key without registration.json) the account is found or created;
+    // otherwise it is shown (found, never created).
+    const registering = opts.register || (opts.acceptTos !== undefined && !registration);
+    const emails = opts.emails.length > 0 ? opts.emails : account.email;
+    const contact = emails.map((e) => `mailto:${e}`);
+    const eabKid = opts.eabKid ?? account.eabKid;
+    const eabKey = opts.eabHmacKey ?? account.eabHmacKey;
     try {
-      const meta = await client.meta();
-      if (opts.register || (opts.acceptTos !== undefined && !registration)) {
-        return await register(client, meta, opts, account, registration, out);
-      }
-      return await show(client, meta, opts, account, registration, out);
+      const outcome = await enroll(client, {
+        account,
+        registration,
+        mode: registering ? "create" : "lookup",
+        refresh: true,
+        contact,
+        updateContact: registering && opts.emails.length > 0,
+        acceptTos: opts.acceptTos,
+        eab: eabKid && eabKey ? { kid: eabKid, hmacKey: eabKey } : undefined,
+      });
+      return report(outcome, { registering, contact }, opts, account, out);
     } finally {
       client.close();
     }
@@ -247,127 +247,69 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
   }
 }
 
-async function register(
-  client: AcmeClient,
-  meta: AcmeDirectoryMeta,
+/** Prints an enrollment outcome; returns the exit status. */
+function report(
+  outcome: Enrollment,
+  { registering, contact }: { registering: boolean; contact: string[] },
   opts: RegisterOptions,
   account: AccountConfig,
-  registration: Registration | null,
   out: Output,
-): Promise<number> {
-  const dir = account.dir;
-  const emails = opts.emails.length > 0 ? opts.emails : account.email;
-  const contact = emails.map((e) => `mailto:${e}`);
-
-  if (registration) {
-    // Already registered: bring contacts up to date when asked, and refresh the stored answer.
-    let current = await client.getAccount();
-    if (opts.emails.length > 0 && !sameSet(current.contact ?? [], contact)) {
-      current = await client.updateAccount({ contact });
-      out.info(`Updated the contacts of ${registration.url} to ${contact.join(", ") || "(none)"}.`);
-    }
-    await saveRegistration(dir, { ...registration, account: current, updatedAt: new Date().toISOString() });
-    out.info(`The account is already registered: ${registration.url} (status ${current.status}).`);
-    return 0;
-  }
-
-  // The key may already have an account (registered elsewhere, registration.json lost): recover it with
-  // onlyReturnExisting before anything is created, whatever the terms and the binding.
-  const existing = await findExisting(client);
-  if (existing) {
-    let found = existing;
-    if (opts.emails.length > 0 && !sameSet(found.account.contact ?? [], contact)) {
-      found = { ...found, account: await client.updateAccount({ contact }) };
-      out.info(`Updated the contacts of ${found.url} to ${contact.join(", ") || "(none)"}.`);
-    }
-    return await recovered(found, meta, account, out);
-  }
-
-  const terms = termsDecision(meta.termsOfService, opts.acceptTos, account.acceptTermsOfService);
-  if (!terms.agreed) {
-    out.error(terms.reason!);
+): number {
+  if (outcome.kind === "ca-error") {
+    out.error(describeCaError(outcome.error, account.acmeServer));
     return 1;
   }
-
-  const eabKid = opts.eabKid ?? account.eabKid;
-  const eabKey = opts.eabHmacKey ?? account.eabHmacKey;
-  if (meta.externalAccountRequired && (!eabKid || !eabKey)) {
-    out.error(
-      "The CA requires external account binding: pass --eab-kid and --eab-hmac-key " +
-        "(or set eab-kid and eab-hmac-key in [account]) with the values your CA gave you.",
-    );
-    return 1;
-  }
-
-  const result = await client.newAccount({
-    contact,
-    termsOfServiceAgreed: meta.termsOfService !== undefined ? true : undefined,
-    eab: eabKid && eabKey ? { kid: eabKid, hmacKey: eabKey } : undefined,
-  });
-  await saveRegistration(dir, toRegistration(result, account, meta.termsOfService));
-  if (result.created) {
-    out.info(`Registered a new account at ${account.acmeServer}: ${result.url}`);
-    if (meta.termsOfService) out.info(`Agreed to the terms of service at ${meta.termsOfService}.`);
-  } else {
-    out.info(`This key already has an account at ${account.acmeServer}: ${result.url} (registration.json written).`);
-  }
-  out.info("Next: acmems serve CONFIG");
-  return 0;
-}
-
-async function show(
-  client: AcmeClient,
-  meta: AcmeDirectoryMeta,
-  opts: RegisterOptions,
-  account: AccountConfig,
-  registration: Registration | null,
-  out: Output,
-): Promise<number> {
-  if (!registration) {
-    const existing = await findExisting(client);
-    if (!existing) {
+  const { meta } = outcome;
+  const contactsUpdated = (url: string) =>
+    out.info(`Updated the contacts of ${url} to ${contact.join(", ") || "(none)"}.`);
+  switch (outcome.kind) {
+    case "known": {
+      const current = outcome.account!;
+      if (outcome.contactsUpdated) contactsUpdated(outcome.url);
+      if (registering) {
+        out.info(`The account is already registered: ${outcome.url} (status ${current.status}).`);
+        return 0;
+      }
+      const agreed = outcome.registration.termsOfServiceAgreed;
+      printAccount(outcome.url, current.status, current.contact ?? [], meta, agreed, out);
+      if (opts.acceptTos !== undefined && meta.termsOfService && agreed !== meta.termsOfService) {
+        out.info(
+          `The CA's terms of service are ${meta.termsOfService}; agreement to changed terms is given on the CA's ` +
+            "website or by registering a new account.",
+        );
+      }
+      return 0;
+    }
+    case "recovered":
+      if (outcome.contactsUpdated) contactsUpdated(outcome.url);
+      out.info(`Recovered the existing account of this key from the CA and wrote registration.json: ${outcome.url}`);
+      printAccount(outcome.url, outcome.account.status, outcome.account.contact ?? [], meta, undefined, out);
+      return 0;
+    case "created":
+      out.info(`Registered a new account at ${account.acmeServer}: ${outcome.url}`);
+      if (meta.termsOfService) out.info(`Agreed to the terms of service at ${meta.termsOfService}.`);
+      out.info("Next: acmems serve CONFIG");
+      return 0;
+    case "found":
+      out.info(`This key already has an account at ${account.acmeServer}: ${outcome.url} (registration.json written).`);
+      out.info("Next: acmems serve CONFIG");
+      return 0;
+    case "no-account":
       out.error(
         `The key in ${accountKeyPath(account.dir)} has no account at ${account.acmeServer}: run acmems register ` +
           `--register --accept-terms-of-service ${opts.files.join(" ")}`,
       );
       return 1;
-    }
-    return await recovered(existing, meta, account, out);
+    case "terms-not-accepted":
+      out.error(termsRefusal(outcome.tosUrl, outcome.accepted));
+      return 1;
+    case "eab-required":
+      out.error(
+        "The CA requires external account binding: pass --eab-kid and --eab-hmac-key " +
+          "(or set eab-kid and eab-hmac-key in [account]) with the values your CA gave you.",
+      );
+      return 1;
   }
-  const current = await client.getAccount();
-  await saveRegistration(account.dir, { ...registration, account: current, updatedAt: new Date().toISOString() });
-  printAccount(registration.url, current.status, current.contact ?? [], meta, registration.termsOfServiceAgreed, out);
-  if (
-    opts.acceptTos !== undefined && meta.termsOfService && registration.termsOfServiceAgreed !== meta.termsOfService
-  ) {
-    out.info(
-      `The CA's terms of service are ${meta.termsOfService}; agreement to changed terms is given on the CA's ` +
-        "website or by registering a new account.",
-    );
-  }
-  return 0;
-}
-
-async function findExisting(client: AcmeClient): Promise<AccountResult | null> {
-  try {
-    return await client.findAccount();
-  } catch (error) {
-    if (isProblem(error, "accountDoesNotExist")) return null;
-    throw error;
-  }
-}
-
-async function recovered(
-  result: AccountResult,
-  meta: AcmeDirectoryMeta,
-  account: AccountConfig,
-  out: Output,
-): Promise<number> {
-  // The CA does not say which terms an existing account agreed to; it agreed to some to exist at all.
-  await saveRegistration(account.dir, toRegistration(result, account, undefined));
-  out.info(`Recovered the existing account of this key from the CA and wrote registration.json: ${result.url}`);
-  printAccount(result.url, result.account.status, result.account.contact ?? [], meta, undefined, out);
-  return 0;
 }
 
 function printAccount(
@@ -391,21 +333,6 @@ function printAccount(
   } else {
     out.info("Terms:    the CA publishes none");
   }
-}
-
-function toRegistration(result: AccountResult, account: AccountConfig, terms: string | undefined): Registration {
-  const registration: Registration = {
-    url: result.url,
-    directoryUrl: account.acmeServer,
-    account: result.account,
-    updatedAt: new Date().toISOString(),
-  };
-  if (terms) registration.termsOfServiceAgreed = terms;
-  return registration;
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x) => b.includes(x));
 }
 
 function describeKeyType(type: KeyType): string {

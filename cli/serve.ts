@@ -2,8 +2,9 @@
  * `acmems serve`: validate the config, prepare the account, start the listeners, run until SIGINT/SIGTERM.
  */
 import { generateKeyPair } from "../src/acme/mod.ts";
+import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
-import { App } from "../src/app.ts";
+import { App } from "../src/server/app.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { Config } from "../src/config/types.ts";
@@ -63,10 +64,10 @@ function shellWord(text: string): string {
 /**
  * The `acmems register` command that fixes an account session that failed for good (`AccountSession` state
  * "failed": the CA knows no account for the key and the terms are not accepted, or it requires external account
- * binding). The session tells these apart only in its reason text.
+ * binding).
  */
-export function registerCommand(files: string[], reason: string): string {
-  const action = /external account binding/i.test(reason)
+export function registerCommand(files: string[], problem: AccountProblem["kind"]): string {
+  const action = problem === "eab-required"
     ? "--register --accept-terms-of-service --eab-kid KID --eab-hmac-key KEY"
     : "--register --accept-terms-of-service";
   return `acmems register ${action} ${files.map(shellWord).join(" ")}`;
@@ -178,11 +179,10 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
       started = true;
       // A session that failed for good needs the operator (no account and the terms not accepted, or external
       // account binding required): say what to run and exit. An unreachable CA is retried in the background.
-      if (stopReason === undefined && app.session.state === "failed") {
-        const command = registerCommand(files, app.session.reason);
-        // The session's reason ends with a generic "run acmems register … CONFIG": the exact command follows.
-        const why = app.session.reason.replace(/[,:]? *(or )?run acmems register.*$/, "");
-        console.error(`acmems serve: the ACME account cannot be used: ${why}`);
+      const problem = app.session.problem; // set exactly when the session failed for good
+      if (stopReason === undefined && problem) {
+        const command = registerCommand(files, problem.kind);
+        console.error(`acmems serve: the ACME account cannot be used: ${problem.why}`);
         console.error(`acmems serve: run ${command}, then start acmems serve again`);
         log.error("start refused: the ACME account needs the operator", { reason: app.session.reason, command });
         await app.shutdown();

@@ -3,14 +3,16 @@
  *
  * Contract: `start()` never throws for network trouble. When the CA cannot be reached the session is `unavailable`
  * and retries with backoff until `close()`; while not `ready`, `client()` throws `CaUnavailableError` (the /sign
- * handler answers 503). A permanent problem (no account and the terms not accepted) makes the session `failed`
- * with a reason naming the command to run; it does not retry.
+ * handler answers 503). A permanent problem (no account and the terms not accepted, or external account binding
+ * required: src/account/enroll.ts) makes the session `failed` with `problem` saying which, and a reason naming the
+ * command to run; it does not retry.
  */
-import { AcmeClient, isProblem } from "../acme/mod.ts";
+import { AcmeClient } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
 import type { Logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
-import { loadRegistration, type Registration, registrationPath, saveRegistration } from "./store.ts";
+import { enroll, registrationFor } from "./enroll.ts";
+import { loadRegistration, registrationPath } from "./store.ts";
 
 export class CaUnavailableError extends Error {
   constructor(message: string, readonly retryAfterSeconds = 30) {
@@ -20,6 +22,13 @@ export class CaUnavailableError extends Error {
 }
 
 export type SessionState = "starting" | "ready" | "unavailable" | "failed";
+
+/** Why a `failed` session cannot get an account: the operator runs `acmems register` (cli/serve.ts says how). */
+export interface AccountProblem {
+  kind: "terms-not-accepted" | "eab-required";
+  /** What is wrong, without the command to run. */
+  why: string;
+}
 
 export interface AccountSessionOptions {
   account: AccountConfig;
@@ -38,6 +47,7 @@ export interface AccountSessionOptions {
 export class AccountSession {
   #state: SessionState = "starting";
   #reason = "connecting to the CA";
+  #problem: AccountProblem | undefined;
   #client: AcmeClient | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -56,6 +66,11 @@ export class AccountSession {
 
   get reason(): string {
     return this.#reason;
+  }
+
+  /** Set exactly when the state is `failed`. */
+  get problem(): AccountProblem | undefined {
+    return this.#problem;
   }
 
   /** Milliseconds since epoch when the CA's directory last answered (0: never). */
@@ -81,12 +96,14 @@ export class AccountSession {
       await this.#connect();
       this.#state = "ready";
       this.#reason = "ready";
+      this.#problem = undefined;
       log.info("acme account ready", { ca: account.acmeServer });
       this.#opts.onReady?.();
     } catch (error) {
       if (this.#closed) return;
       if (error instanceof PermanentAccountError) {
         this.#state = "failed";
+        this.#problem = error.problem;
         this.#reason = error.message;
         log.error("acme account unusable", { ca: account.acmeServer, reason: error.message });
         return;
@@ -105,8 +122,7 @@ export class AccountSession {
 
   async #connect(): Promise<void> {
     const { account, keyPair, caCerts, log } = this.#opts;
-    const stored = await loadRegistration(account.dir);
-    const registration = stored && stored.directoryUrl === account.acmeServer ? stored : null;
+    const { registration } = await registrationFor(account);
     this.#client?.close();
     const create = this.#opts.createClient ?? ((o) => new AcmeClient(o));
     const client = create({
@@ -117,42 +133,41 @@ export class AccountSession {
       userAgent: `acmems/${VERSION}`,
     });
     this.#client = client;
-    const meta = await client.meta();
-    this.#lastDirectoryOk = Date.now();
-    if (registration) return;
-
-    // No registration for this CA: recover the key's account, or register if the terms are accepted.
-    try {
-      const found = await client.findAccount();
-      await saveRegistration(account.dir, toRegistration(found.url, account.acmeServer, found.account));
-      log.info("acme account recovered", { account: found.url });
-      return;
-    } catch (error) {
-      if (!isProblem(error, "accountDoesNotExist")) throw error;
-    }
-    const tos = account.acceptTermsOfService;
-    const terms = meta.termsOfService;
-    const agreed = terms === undefined || tos.kind === "any" || (tos.kind === "urls" && tos.urls.includes(terms));
-    if (!agreed) {
-      throw new PermanentAccountError(
-        `no ACME account for this key and the terms of service at ${terms} are not accepted: ` +
-          "run acmems register --register --accept-terms-of-service CONFIG",
-      );
-    }
-    if (meta.externalAccountRequired && (!account.eabKid || !account.eabHmacKey)) {
-      throw new PermanentAccountError(
-        "the CA requires external account binding: set eab-kid and eab-hmac-key in [account], or run acmems register",
-      );
-    }
-    const created = await client.newAccount({
+    // The account of registration.json, else the key's account recovered from the CA, else a new one if allowed.
+    const outcome = await enroll(client, {
+      account,
+      registration,
+      mode: "create",
+      refresh: false,
       contact: account.email.map((e) => `mailto:${e}`),
-      termsOfServiceAgreed: terms !== undefined ? true : undefined,
       eab: account.eabKid && account.eabHmacKey ? { kid: account.eabKid, hmacKey: account.eabHmacKey } : undefined,
     });
-    const registrationToSave = toRegistration(created.url, account.acmeServer, created.account);
-    if (terms) registrationToSave.termsOfServiceAgreed = terms;
-    await saveRegistration(account.dir, registrationToSave);
-    log.info("acme account registered", { account: created.url, ca: account.acmeServer });
+    if (outcome.meta) this.#lastDirectoryOk = Date.now();
+    switch (outcome.kind) {
+      case "known":
+        return;
+      case "recovered":
+        log.info("acme account recovered", { account: outcome.url });
+        return;
+      case "created":
+      case "found":
+        log.info("acme account registered", { account: outcome.url, ca: account.acmeServer });
+        return;
+      case "terms-not-accepted":
+        throw new PermanentAccountError({
+          kind: "terms-not-accepted",
+          why: `no ACME account for this key and the terms of service at ${outcome.tosUrl} are not accepted`,
+        }, ": run acmems register --register --accept-terms-of-service CONFIG");
+      case "eab-required":
+        throw new PermanentAccountError({
+          kind: "eab-required",
+          why: "the CA requires external account binding: set eab-kid and eab-hmac-key in [account]",
+        }, ", or run acmems register");
+      case "ca-error":
+        throw outcome.error;
+      case "no-account":
+        throw new Error("no account for this key"); // not an outcome of mode "create"
+    }
   }
 
   /**
@@ -208,8 +223,9 @@ export class AccountSession {
   }
 }
 
-class PermanentAccountError extends Error {}
-
-function toRegistration(url: string, directoryUrl: string, account: Registration["account"]): Registration {
-  return { url, directoryUrl, account, updatedAt: new Date().toISOString() };
+/** A problem only the operator can solve; the message is the problem and the command to run. */
+class PermanentAccountError extends Error {
+  constructor(readonly problem: AccountProblem, command: string) {
+    super(problem.why + command);
+  }
 }

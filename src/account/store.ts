@@ -2,7 +2,7 @@
  * The account directory (`[account] dir`): `account.pem` (the account key, PKCS#8 PEM, mode 0600) and
  * `registration.json` (the account URL and the CA's answer).
  *
- * Contract: both files are replaced atomically (src/fs/atomic_write.ts); a crash leaves the old or the new file.
+ * Contract: both files are replaced atomically (src/lib/atomic_write.ts); a crash leaves the old or the new file.
  * `registration.json` belongs to the key next to it: replacing the key removes it. Reading never changes anything.
  * Keys from the original ACMEMS (RSA in PKCS#1 "BEGIN RSA PRIVATE KEY" or PKCS#8) are accepted.
  */

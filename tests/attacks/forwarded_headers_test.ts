@@ -8,7 +8,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { makeCsr } from "../support/csr.ts";
 import { load } from "../unit/config/helpers.ts";
 import { generateKeyPair } from "../../src/acme/mod.ts";
-import { App } from "../../src/app.ts";
+import { App } from "../../src/server/app.ts";
 import { Http01Responder } from "../../src/challenges/http01.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { answer, attackConfig, peer, postSign, signStack } from "./_sign_stack.ts";

@@ -8,7 +8,7 @@
  */
 import * as x509 from "@peculiar/x509";
 import { generateKeyPair } from "../../src/acme/mod.ts";
-import { App } from "../../src/app.ts";
+import { App } from "../../src/server/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import { memoryLogger } from "../../src/ops/log.ts";

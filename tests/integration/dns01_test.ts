@@ -16,7 +16,7 @@
  */
 import * as x509 from "@peculiar/x509";
 import { generateKeyPair } from "../../src/acme/mod.ts";
-import { App } from "../../src/app.ts";
+import { App } from "../../src/server/app.ts";
 import { DnsUpdateSolver } from "../../src/challenges/dns01/solver.ts";
 import { DnsJournal, JOURNAL_FILE } from "../../src/challenges/dns01/journal.ts";
 import type { ChallengeSolver } from "../../src/challenges/solver.ts";

@@ -14,7 +14,7 @@
  */
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { saveAccountKey } from "../../src/account/store.ts";
-import { App } from "../../src/app.ts";
+import { App } from "../../src/server/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";

@@ -10,7 +10,7 @@
  */
 import { SubjectAlternativeNameExtension, X509Certificate } from "@peculiar/x509";
 import { runServe } from "../../cli/serve.ts";
-import type { App } from "../../src/app.ts";
+import type { App } from "../../src/server/app.ts";
 import { assert, assertEquals, assertMatch, assertRejects, assertStringIncludes } from "../support/assert.ts";
 import { makeCsr, type TestCsr } from "../support/csr.ts";
 import { startNamed } from "../support/named.ts";

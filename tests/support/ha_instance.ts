@@ -7,7 +7,7 @@
  * Usage: deno run -A tests/support/ha_instance.ts CONFIG...   (the account key must already exist)
  */
 import { loadAccountKey } from "../../src/account/store.ts";
-import { App } from "../../src/app.ts";
+import { App } from "../../src/server/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";

@@ -1,0 +1,109 @@
+/**
+ * The operator routes on the mgmt and metrics listeners: `GET /health` (the process answers), `GET /ready` (the CA
+ * and every storage can be used: 200, else 503 with `Retry-After: 10` naming each problem) and `GET /metrics`
+ * (Prometheus text, only to `[mgmt] metrics-ip` peers: 403 for others). HEAD is answered like GET.
+ *
+ * Contract: `/ready` asks the CA's directory at most every 10 s (2 s timeout) and writes into the file storages at
+ * most every 10 s; databases are asked on every call (each storage bounds and throttles its own check). The routes
+ * read the config and storages in force through the getters, so a reload is seen by the next request.
+ */
+import type { Config } from "../config/types.ts";
+import type { Clock } from "../lib/clock.ts";
+import { networkContains, parseIpAddress } from "../lib/ip.ts";
+import type { Registry } from "../ops/metrics.ts";
+import { storagesWritableProblem } from "../storage/factory.ts";
+import type { Storage } from "../storage/mod.ts";
+import { textResponse } from "./respond.ts";
+import { peerAddress } from "./client_address.ts";
+
+/** What `/ready` needs to know of the account session. */
+export interface ReadinessSession {
+  readonly state: string;
+  readonly reason: string;
+  /** Milliseconds since epoch when the CA's directory last answered (0: never). */
+  readonly lastDirectoryOk: number;
+  probe(timeoutMs: number): Promise<boolean>;
+}
+
+export interface OperatorDeps {
+  session: ReadinessSession;
+  config: () => Config;
+  storages: () => Iterable<Storage>;
+  registry: Registry;
+  /** Default: Date.now() (the source of `lastDirectoryOk`). */
+  now?: Clock;
+}
+
+/** Returns null for any other route or method (the caller answers it). */
+export type OperatorRoutes = (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> | null;
+
+/** The operators' answers keep the plain `text/plain` type they always had. */
+const PLAIN = { "Content-Type": "text/plain" };
+
+export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
+  // The session stamps `lastDirectoryOk` with Date.now(): by default read the same source (a test that moves
+  // Date.now moves both).
+  const now = deps.now ?? (() => new Date(Date.now()));
+  let storageProbe = { at: 0, problem: "" };
+
+  /** Checks (at most every 10 s) that every storage that keeps files can be written. */
+  const storageWritable = async (): Promise<string> => {
+    if (now().getTime() - storageProbe.at < 10_000) return storageProbe.problem;
+    const problem = await storagesWritableProblem(deps.storages());
+    storageProbe = { at: now().getTime(), problem };
+    return problem;
+  };
+
+  const ready = async (): Promise<Response> => {
+    const { session } = deps;
+    const problems: string[] = [];
+    if (session.state !== "ready") {
+      problems.push(`ACME CA: ${session.reason}`);
+    } else if (now().getTime() - session.lastDirectoryOk > 10_000) {
+      // Asked at most every 10 s, so readiness follows the CA closely without hammering it.
+      if (!await session.probe(2000)) {
+        problems.push(`ACME CA: the directory at ${deps.config().account.acmeServer} did not answer`);
+      }
+    }
+    const storageProblem = await storageWritable();
+    if (storageProblem) problems.push(storageProblem);
+    // Databases (postgres): asked on every /ready (each storage bounds and throttles its own check).
+    for (const storage of deps.storages()) {
+      const problem = await storage.problem?.().catch((error) => String(error));
+      if (problem) problems.push(problem);
+    }
+    if (problems.length > 0) {
+      return textResponse(503, `not ready: ${problems.join("; ")}`, { ...PLAIN, "Retry-After": "10" });
+    }
+    return new Response("ready\n", { headers: PLAIN });
+  };
+
+  return (request, info) => {
+    const path = new URL(request.url).pathname;
+    if (request.method !== "GET" && request.method !== "HEAD") return null;
+    if (path === "/health") return Promise.resolve(new Response("ok\n", { headers: PLAIN }));
+    if (path === "/ready") return ready();
+    if (path === "/metrics") {
+      const peer = parseIpAddress(peerAddress(info));
+      if (!peer || !deps.config().mgmt.metricsIps.some((n) => networkContains(n, peer))) {
+        return Promise.resolve(
+          textResponse(403, "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
+        );
+      }
+      return Promise.resolve(
+        new Response(deps.registry.render(), {
+          headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+        }),
+      );
+    }
+    return null;
+  };
+}
+
+/** The handler of a metrics-only listener: the operator routes, 404 for anything else. */
+export function metricsListenerHandler(routes: OperatorRoutes): (
+  request: Request,
+  info: Deno.ServeHandlerInfo,
+) => Promise<Response> {
+  return (request, info) => routes(request, info) ?? Promise.resolve(textResponse(404, "Not found.", PLAIN));
+}

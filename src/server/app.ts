@@ -1,0 +1,283 @@
+/**
+ * The running server: a validated config wired into the account session, challenge responders, the current
+ * generation (src/server/generation.ts), the listeners, metrics and the renewal sweep. `cli/serve.ts` is the thin
+ * command around it; tests build apps directly.
+ *
+ * Contract: `start()` binds every listener first (throwing, with nothing left bound, if one address cannot be
+ * bound), then connects to the CA (never throwing for network trouble: the session retries). `reload()` never throws
+ * (src/server/reload.ts): requests and orders already running finish on the old generation. `shutdown()` stops the
+ * mgmt listeners (waiting at most body-timeout + 2 s for open connections), gives running orders up to 5 s, then
+ * closes the challenge listeners, solvers, notifiers, storages and the session.
+ */
+import { AcmeClient } from "../acme/mod.ts";
+import { AccountSession } from "../account/session.ts";
+import { Http01Responder } from "../challenges/http01.ts";
+import type { ChallengeSolver } from "../challenges/solver.ts";
+import type { Config } from "../config/types.ts";
+import { createCsrParser } from "../csr/intake.ts";
+import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
+import { createMgmtHandler } from "../http/mgmt_router.ts";
+import type { SignDecision } from "../http/audit.ts";
+import type { Issuer, IssuerFaults } from "../issuer.ts";
+import type { Logger } from "../ops/log.ts";
+import { AcmemsMetrics } from "../ops/metrics.ts";
+import { prepareStorages } from "../storage/factory.ts";
+import type { Storage } from "../storage/mod.ts";
+import { buildGeneration, type Generation, meteredFetch } from "./generation.ts";
+import { ListenerSet, readTls, type RunningListener, type TlsFiles } from "./listeners.ts";
+import { reloadServer } from "./reload.ts";
+
+export interface AppOptions {
+  config: Config;
+  log: Logger;
+  keyPair: CryptoKeyPair;
+  caCerts?: string[];
+  /** Extra solvers by verification name (tests). */
+  solvers?: Map<string, ChallengeSolver>;
+  onDecision?: (decision: SignDecision) => void;
+  /** Session retry delay when the CA is down (tests shorten it). */
+  retryDelayMs?: number;
+  /** Background renewal sweep interval (default 1 h, jittered ±10 %); 0 disables it (tests trigger it). */
+  sweepIntervalMs?: number;
+  /** Fault injection for storage tests. */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+  /** Replaces fetch for notifications (tests). */
+  notifyFetch?: typeof fetch;
+  /** Fault injection points of the issuer (HA tests). */
+  faults?: IssuerFaults;
+}
+
+export class App {
+  readonly session: AccountSession;
+  readonly metrics = new AcmemsMetrics();
+  /** http-01 answers per verification name; they outlive reloads because the listeners do. */
+  readonly responders = new Map<string, Http01Responder>();
+  readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  readonly #opts: AppOptions;
+  readonly #listeners = new ListenerSet();
+  readonly #operator: OperatorRoutes;
+  #gen: Generation;
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sweeping: Promise<unknown> | undefined;
+  #stopped = false;
+  /** The TLS files the mgmt listeners serve (compared on reload). */
+  readonly #tls: { current: TlsFiles | undefined } = { current: undefined };
+
+  constructor(opts: AppOptions) {
+    this.#opts = opts;
+    const { config, log } = opts;
+    const metrics = this.metrics;
+    const fetch = meteredFetch(metrics);
+    this.session = new AccountSession({
+      account: config.account,
+      keyPair: opts.keyPair,
+      caCerts: opts.caCerts,
+      log,
+      retryDelayMs: opts.retryDelayMs,
+      onReady: () => {
+        this.checkProfiles();
+      },
+      createClient: (clientOpts) => new AcmeClient({ ...clientOpts, fetch }),
+    });
+    const served = metrics.challengeAnswers.bind({ result: "served" });
+    // The label values the README documents for challenge answers: served, 404.
+    const notFound = metrics.challengeAnswers.bind({ result: "404" });
+    for (const verification of config.verifications.values()) {
+      if (verification.type !== "http01") continue;
+      this.responders.set(
+        verification.name,
+        new Http01Responder({ served: () => served(), notFound: () => notFound() }),
+      );
+    }
+    this.#gen = this.#build(config, undefined);
+    this.#operator = createOperatorRoutes({
+      session: this.session,
+      config: () => this.config,
+      storages: () => this.storages.values(),
+      registry: metrics.registry,
+    });
+    this.mgmtHandler = createMgmtHandler({
+      ...this.#gen,
+      current: () => this.#gen,
+      parser: createCsrParser({ maxEntries: 1000 }),
+      log,
+      onDecision: (decision) => {
+        metrics.signRequests.inc({ status: String(decision.status), block: decision.block ?? "" });
+        opts.onDecision?.(decision);
+      },
+      extraRoutes: (request, info) => this.#operator(request, info),
+    });
+  }
+
+  /** The config in force. */
+  get config(): Config {
+    return this.#gen.config;
+  }
+
+  get issuer(): Issuer {
+    return this.#gen.issuer;
+  }
+
+  get storages(): Map<string, Storage> {
+    return this.#gen.storages;
+  }
+
+  /** The bound listeners (a TLS reload replaces a listener's `server`). */
+  get listeners(): RunningListener[] {
+    return this.#listeners.all;
+  }
+
+  #build(config: Config, previous: Generation | undefined): Generation {
+    const { log, solvers, beforeRename, notifyFetch, faults } = this.#opts;
+    return buildGeneration(config, previous, {
+      log,
+      metrics: this.metrics,
+      session: this.session,
+      responders: this.responders,
+      solvers,
+      beforeRename,
+      notifyFetch,
+      faults,
+    });
+  }
+
+  /** Binds every listener (throws naming the address if one cannot be bound), then connects to the CA. */
+  async start(): Promise<void> {
+    const { log } = this.#opts;
+    const config = this.config;
+    const listeners = this.#listeners;
+    await prepareStorages(this.storages.values());
+    try {
+      for (const verification of config.verifications.values()) {
+        if (verification.type !== "http01") continue;
+        const responder = this.responders.get(verification.name)!;
+        for (const address of verification.listeners) {
+          listeners.listen(`http01 "${verification.name}"`, address, (request) => responder.handle(request));
+        }
+      }
+      const tls = await readTls(config);
+      this.#tls.current = tls;
+      for (const address of config.mgmt.listeners) listeners.listen("mgmt", address, this.mgmtHandler, tls);
+      const metricsHandler = metricsListenerHandler(this.#operator);
+      for (const address of config.mgmt.metricsListeners) listeners.listen("metrics", address, metricsHandler);
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
+    for (const l of this.listeners) {
+      log.info("listening", {
+        role: l.role,
+        address: l.address.display,
+        port: l.port,
+        tls: l.role === "mgmt" && !!config.mgmt.tlsCert,
+      });
+    }
+    for (const [name, solver] of this.#gen.solvers) {
+      await solver.start?.().catch((error) =>
+        log.error("challenge solver start failed", { verification: name, error: String(error) })
+      );
+    }
+    await this.session.start();
+    this.#scheduleSweep(0);
+  }
+
+  /**
+   * Applies a new, already validated config. Returns the notes the operator should see (things that need a
+   * restart). Never throws: a part that cannot be applied keeps the old behaviour and is reported.
+   */
+  async reload(config: Config): Promise<string[]> {
+    const notes = await reloadServer({
+      log: this.#opts.log,
+      current: () => this.#gen,
+      build: (next, previous) => this.#build(next, previous),
+      swap: (next) => (this.#gen = next),
+      tls: this.#tls,
+      listeners: this.#listeners,
+      mgmtHandler: this.mgmtHandler,
+    }, config);
+    await this.checkProfiles();
+    return notes;
+  }
+
+  /** Logs configured profiles the CA does not offer (requests needing them get 503 from the issuer). */
+  async checkProfiles(): Promise<void> {
+    const { log } = this.#opts;
+    const config = this.config;
+    const wanted = new Set<string>();
+    if (config.account.profile) wanted.add(config.account.profile);
+    for (const block of config.auth) if (block.profile) wanted.add(block.profile);
+    if (wanted.size === 0 || this.session.state !== "ready") return;
+    try {
+      const offered = (await this.session.client().meta()).profiles;
+      for (const profile of wanted) {
+        if (!offered || !(profile in offered)) {
+          log.error("profile not offered by the CA", {
+            profile,
+            offered: offered ? Object.keys(offered) : [],
+            fix: "change profile = in the config",
+          });
+        }
+      }
+    } catch {
+      // The CA went away again; the next start or sweep sees it.
+    }
+  }
+
+  /** Runs one background renewal pass now (tests, and the timer). */
+  async sweep(): Promise<void> {
+    if (this.session.state !== "ready") return;
+    this.#sweeping = this.issuer.sweep();
+    await this.#sweeping;
+    this.#sweeping = undefined;
+  }
+
+  #scheduleSweep(delayMs: number): void {
+    const interval = this.#opts.sweepIntervalMs ?? 3_600_000;
+    if (interval <= 0 || this.#stopped) return;
+    this.#sweepTimer = setTimeout(async () => {
+      this.#sweepTimer = undefined;
+      await this.sweep().catch(() => {});
+      // Jitter so several instances do not sweep in lockstep.
+      this.#scheduleSweep(interval * (0.9 + Math.random() * 0.2));
+    }, delayMs);
+  }
+
+  /** Stops accepting, lets in-flight requests finish, removes pending challenges, disconnects. */
+  async shutdown(): Promise<void> {
+    this.#stopped = true;
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    const servers = this.#listeners.all.splice(0);
+    // Management first: no new orders; challenge listeners stay up while running orders finish. A client that
+    // keeps a request open (a body sent slowly) holds Deno's shutdown: it gets body-timeout plus a little, no more.
+    const mgmtShutdown = Promise.all(
+      servers.filter((l) => l.role !== "http01" && !l.role.startsWith("http01")).map((l) => l.server.shutdown()),
+    );
+    let mgmtTimer: ReturnType<typeof setTimeout> | undefined;
+    const mgmtLimitMs = this.#gen.config.mgmt.bodyTimeoutMs + 2_000;
+    const mgmtLimit = new Promise<"timeout">((
+      resolve,
+    ) => (mgmtTimer = setTimeout(() => resolve("timeout"), mgmtLimitMs)));
+    if (await Promise.race([mgmtShutdown, mgmtLimit]) === "timeout") {
+      this.#opts.log.warn("management connections still open at shutdown, not waiting for them", {
+        waitedMs: mgmtLimitMs,
+      });
+    }
+    clearTimeout(mgmtTimer);
+    const drain = Promise.all([this.#gen.issuer.drain(), ...this.#listeners.retired]);
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise((resolve) => (graceTimer = setTimeout(resolve, 5_000)));
+    await Promise.race([drain, grace]);
+    clearTimeout(graceTimer);
+    await Promise.all(servers.filter((l) => l.role.startsWith("http01")).map((l) => l.server.shutdown()));
+    for (const responder of this.responders.values()) responder.clear();
+    for (const [name, solver] of this.#gen.solvers) {
+      await solver.close?.().catch((error) =>
+        this.#opts.log.error("challenge solver close failed", { verification: name, error: String(error) })
+      );
+    }
+    await this.#sweeping?.catch(() => {});
+    await this.#gen.notifiers.drain();
+    for (const storage of this.storages.values()) await storage.close().catch(() => {});
+    this.session.close();
+  }
+}

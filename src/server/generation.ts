@@ -1,0 +1,135 @@
+/**
+ * Assembly: from one validated `Config`, everything a reload replaces as a whole (a "generation"): the compiled auth
+ * policy, the storages (src/storage/factory.ts), the challenge solvers, the notifiers and the issuer. Also the
+ * metered fetch the ACME client uses (every request to the CA counted by endpoint and status).
+ *
+ * Contract: building touches no network and no disk (storages are prepared, solvers started by the caller). A
+ * dns-01 solver whose settings did not change is carried over from the previous generation (it owns a cleanup
+ * journal); http-01 solvers wrap the responders, which outlive generations because the listeners do.
+ */
+import type { AccountSession } from "../account/session.ts";
+import type { Http01Responder } from "../challenges/http01.ts";
+import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
+import { type ChallengeSolver, Http01Solver } from "../challenges/solver.ts";
+import type { Config, NotifyEvent } from "../config/types.ts";
+import type { SignContext } from "../http/sign.ts";
+import { statusOf } from "../http/respond.ts";
+import type { FailureKind } from "../issuance/failure.ts";
+import { Issuer, type IssuerFaults } from "../issuer.ts";
+import type { Logger } from "../ops/log.ts";
+import { acmeEndpoint, type AcmemsMetrics } from "../ops/metrics.ts";
+import { type NotificationPayload, Notifiers } from "../ops/notify.ts";
+import { compilePolicy } from "../policy/authorize.ts";
+import { createStorages } from "../storage/factory.ts";
+import type { Storage } from "../storage/mod.ts";
+
+/** Everything a config produces that a reload replaces as a whole. */
+export interface Generation extends SignContext {
+  config: Config;
+  issuer: Issuer;
+  storages: Map<string, Storage>;
+  solvers: Map<string, ChallengeSolver>;
+  notifiers: Notifiers;
+}
+
+export interface GenerationDeps {
+  log: Logger;
+  metrics: AcmemsMetrics;
+  session: AccountSession;
+  /** http-01 answers per verification name (they outlive generations). */
+  responders: Map<string, Http01Responder>;
+  /** Extra solvers by verification name (tests). */
+  solvers?: Map<string, ChallengeSolver>;
+  /** Fault injection for storage tests. */
+  beforeRename?: (tempPath: string) => void | Promise<void>;
+  /** Replaces fetch for notifications (tests). */
+  notifyFetch?: typeof fetch;
+  /** Fault injection points of the issuer (HA tests). */
+  faults?: IssuerFaults;
+}
+
+type EventDetails = Omit<NotificationPayload, "event" | "time" | "host">;
+
+/**
+ * The notification fields of an issuer event: a failure `kind` becomes the `status` a /sign client gets for it
+ * (src/http/respond.ts), so the webhook's `status` and the HTTP answer come from the same table.
+ */
+export function notificationDetails(details: EventDetails & { kind?: FailureKind }): EventDetails {
+  const { kind, ...rest } = details;
+  return kind === undefined ? rest : { ...rest, status: statusOf(kind) };
+}
+
+/** `fetch` that counts every request to the CA in `acmems_acme_requests_total` by endpoint and status. */
+export function meteredFetch(metrics: AcmemsMetrics, baseFetch: typeof fetch = fetch): typeof fetch {
+  return async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+    try {
+      const response = await baseFetch(input, init);
+      metrics.acmeRequests.inc({ endpoint: acmeEndpoint(url, method), status: String(response.status) });
+      return response;
+    } catch (error) {
+      metrics.acmeRequests.inc({ endpoint: acmeEndpoint(url, method), status: "error" });
+      throw error;
+    }
+  };
+}
+
+/** Builds the generation of `config`, reusing unchanged dns-01 solvers of `previous`. */
+export function buildGeneration(config: Config, previous: Generation | undefined, deps: GenerationDeps): Generation {
+  const { log, metrics, session } = deps;
+  const solvers = new Map<string, ChallengeSolver>();
+  // Keep dns-01 solvers whose settings did not change: they own a cleanup journal.
+  const fresh = createDnsUpdateSolvers(config, log, {
+    onUpdateFailure: (failure) => metrics.dnsUpdateFailures.inc({ verification: failure.verification }),
+  });
+  for (const [name, solver] of fresh) {
+    const old = previous?.solvers.get(name);
+    const same = old && JSON.stringify(previous!.config.verifications.get(name)) ===
+        JSON.stringify(config.verifications.get(name));
+    solvers.set(name, same ? old : solver);
+  }
+  const storages = createStorages(config, log, deps.beforeRename, metrics);
+  // With a storage that several instances share, http-01 answers go there too, and any instance can answer.
+  const shared = [...storages.values()].find((s) => s.shared);
+  for (const [name, responder] of deps.responders) {
+    if (config.verifications.get(name)?.type !== "http01") continue;
+    solvers.set(name, new Http01Solver(responder, shared));
+    responder.fallback = shared ? (token) => shared.getChallenge(token) : undefined;
+  }
+  for (const [name, solver] of deps.solvers ?? []) solvers.set(name, solver);
+  const notifiers = new Notifiers(config.notifiers, { log, metrics, fetch: deps.notifyFetch });
+  // The issuer emits `expiring` from the largest expiring-days on (daily); each notifier keeps only the events
+  // within its own expiring-days (Notifiers.emit).
+  // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
+  const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
+  const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
+  const issuer = new Issuer({
+    client: () => session.client(),
+    directoryUrl: config.account.acmeServer,
+    solvers,
+    storages,
+    log,
+    metrics,
+    orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),
+    onEvent: (event: NotifyEvent, details: EventDetails & { kind?: FailureKind }) =>
+      notifiers.emit(event, notificationDetails(details)),
+    onAccountLost: (reason) => session.accountLost(reason),
+    expiringDays,
+    faults: deps.faults,
+  });
+  return { config, policy: compilePolicy(config.auth), issuer, storages, solvers, notifiers };
+}
+
+/**
+ * Lets an old generation go once `next` is in force: its running orders finish, then its notifiers drain and its
+ * storages and the solvers `next` does not reuse are closed. Never throws.
+ */
+export async function retireGeneration(old: Generation, next: Generation): Promise<void> {
+  await old.issuer.drain();
+  await old.notifiers.drain();
+  for (const storage of old.storages.values()) await storage.close().catch(() => {});
+  for (const [name, solver] of old.solvers) {
+    if (next.solvers.get(name) !== solver) await solver.close?.().catch(() => {});
+  }
+}
