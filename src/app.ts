@@ -18,7 +18,8 @@ import type { Config, ListenAddress, LoggingConfig } from "./config/types.ts";
 import { networkContains, parseIpAddress } from "./lib/ip.ts";
 import { createCsrParser } from "./csr/intake.ts";
 import { createMgmtHandler, peerAddress, type SignContext, type SignDecision } from "./http/sign_handler.ts";
-import { Issuer, type IssuerFaults } from "./issuer.ts";
+import { type IssuanceFaults, IssuanceService } from "./issuance/service.ts";
+import { statusOf } from "./http/respond.ts";
 import type { Logger } from "./ops/log.ts";
 import { acmeEndpoint, AcmemsMetrics } from "./ops/metrics.ts";
 import { Notifiers } from "./ops/notify.ts";
@@ -43,7 +44,7 @@ export interface AppOptions {
   /** Replaces fetch for notifications (tests). */
   notifyFetch?: typeof fetch;
   /** Fault injection points of the issuer (HA tests). */
-  faults?: IssuerFaults;
+  faults?: IssuanceFaults;
 }
 
 export interface RunningListener {
@@ -119,7 +120,7 @@ function listenError(role: string, address: ListenAddress, error: unknown): Erro
 /** Everything a config produces that a reload replaces as a whole. */
 interface Generation extends SignContext {
   config: Config;
-  issuer: Issuer;
+  issuer: IssuanceService;
   storages: Map<string, Storage>;
   solvers: Map<string, ChallengeSolver>;
   notifiers: Notifiers;
@@ -203,7 +204,7 @@ export class App {
     return this.#gen.config;
   }
 
-  get issuer(): Issuer {
+  get issuer(): IssuanceService {
     return this.#gen.issuer;
   }
 
@@ -239,7 +240,7 @@ export class App {
     // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
     const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
     const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
-    const issuer = new Issuer({
+    const issuer = new IssuanceService({
       client: () => this.session.client(),
       directoryUrl: config.account.acmeServer,
       solvers,
@@ -247,7 +248,9 @@ export class App {
       log,
       metrics: this.metrics,
       orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),
-      onEvent: (event, details) => notifiers.emit(event, details),
+      // issue-failed carries a failure kind; the notifiers' `status` is its /sign status (same place in the JSON).
+      onEvent: (event, { kind, names, message, ...rest }) =>
+        notifiers.emit(event, { names, message, ...(kind ? { status: statusOf(kind) } : {}), ...rest }),
       onAccountLost: (reason) => this.session.accountLost(reason),
       expiringDays,
       faults: this.#opts.faults,

@@ -3,8 +3,9 @@
  *
  * Contract: `present()` makes the challenge answerable (in memory for http-01, a TXT record for dns-01) and
  * resolves only when it is; `cleanup()` removes exactly what `present()` added and never throws (failures are
- * logged by the solver). The issuer calls `cleanup()` for every successful `present()`, whatever happens after.
+ * logged by the solver). The resolver (challenges/resolver.ts) calls `cleanup()` for every successful `present()`, whatever happens after.
  */
+import type { FailureKind } from "../issuance/failure.ts";
 import type { Http01Responder } from "./http01.ts";
 
 export interface ChallengeTask {
@@ -27,12 +28,16 @@ export interface ChallengeSolver {
 }
 
 /**
- * A solver failure with the status /sign should answer: 421 when the operator must fix something (the DNS server
- * refused the update, the key was rejected), 503 with Retry-After when it is worth trying again later (the DNS
- * server is unreachable or timed out). The message is one line, shown to the client.
+ * A solver failure and its kind (src/issuance/failure.ts): `names-refused` when the operator must fix something
+ * (the DNS server refused the update, the key was rejected), `unavailable` with Retry-After when it is worth trying
+ * again later (the DNS server is unreachable or timed out). The message is one line, shown to the client.
  */
 export class ChallengeError extends Error {
-  constructor(message: string, readonly status: 421 | 503, readonly retryAfterSeconds?: number) {
+  constructor(
+    message: string,
+    readonly kind: Extract<FailureKind, "names-refused" | "unavailable">,
+    readonly retryAfterSeconds?: number,
+  ) {
     super(message);
     this.name = "ChallengeError";
   }
@@ -68,7 +73,7 @@ export class Http01Solver implements ChallengeSolver {
           `The shared storage could not record the http-01 answer for ${task.identifier}: ${
             error instanceof Error ? error.message : error
           }`,
-          503,
+          "unavailable",
           30,
         );
       }

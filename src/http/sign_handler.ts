@@ -5,7 +5,7 @@
  *   other path 404 · other method 405 (Allow: POST) · no Content-Length 411 · bad Content-Length 400 ·
  *   above max-size 413 (body not read) · body not complete within the time limit 408 · not a PEM CSR or bad
  *   signature 415 · no SAN / CN not among the SANs 415 · key, SAN type, must-staple, name count 403 ·
- *   authorization 403 · issuance: 200, 429, 421, 503, 500 (see src/issuer.ts).
+ *   authorization 403 · issuance: 200, 429, 421, 503, 500 (see src/issuance/service.ts).
  *
  * All I/O is passed in (`SignHandlerDeps`), so the handler runs in-process in tests with a fake issuer.
  */
@@ -21,8 +21,9 @@ import {
 } from "../csr/intake.ts";
 import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import type { CompiledPolicy } from "../policy/authorize.ts";
-import type { IssueRequest, IssueResult } from "../issuer.ts";
-import { IssueError } from "../issuer.ts";
+import type { IssueRequest, IssueResult } from "../issuance/service.ts";
+import { IssueFailure } from "../issuance/failure.ts";
+import { statusOf } from "./respond.ts";
 import type { Logger } from "../ops/log.ts";
 
 export interface SignIssuer {
@@ -279,13 +280,14 @@ export function createMgmtHandler(
           cache: result.cache,
         });
       } catch (error) {
-        if (error instanceof IssueError) {
+        if (error instanceof IssueFailure) {
+          const status = statusOf(error.kind);
           const headers: Record<string, string> = {};
           if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
-          return fail(error.status, error.message, headers, {
+          return fail(status, error.message, headers, {
             names,
             block: block.name,
-            outcome: `issue failed: ${error.status}`,
+            outcome: `issue failed: ${status}`,
             errorId: error.errorId,
           });
         }

@@ -11,7 +11,7 @@ import { Http01Solver } from "../../src/challenges/solver.ts";
 import type { Config } from "../../src/config/types.ts";
 import { createCsrParser, type CsrParser } from "../../src/csr/intake.ts";
 import { createMgmtHandler, type SignDecision } from "../../src/http/sign_handler.ts";
-import { Issuer } from "../../src/issuer.ts";
+import { IssuanceService } from "../../src/issuance/service.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
 import { createStorages } from "../../src/storage/factory.ts";
@@ -23,7 +23,7 @@ export interface SignStack {
   config: Config;
   fake: FakeCa;
   responder: Http01Responder;
-  issuer: Issuer;
+  issuer: IssuanceService;
   log: ReturnType<typeof memoryLogger>;
   /** Byte length of every body handed to the CSR parser. */
   parsedBodies: number[];
@@ -85,7 +85,7 @@ export function signStack(opts: { config?: string; ca?: FakeCaOptions; bodyTimeo
     ...opts.ca,
   });
   const orders: string[][] = [];
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => fake.asClient(),
     directoryUrl: config.account.acmeServer,
     solvers: new Map([["http", new Http01Solver(responder)]]),

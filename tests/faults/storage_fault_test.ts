@@ -21,7 +21,7 @@ import { run } from "../support/process.ts";
 import { load } from "../unit/config/helpers.ts";
 import { Http01Responder } from "../../src/challenges/http01.ts";
 import { Http01Solver } from "../../src/challenges/solver.ts";
-import { Issuer } from "../../src/issuer.ts";
+import { IssuanceService } from "../../src/issuance/service.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { FileStorage, StorageError } from "../../src/storage/file.ts";
 import { createCsrParser } from "../../src/csr/intake.ts";
@@ -198,7 +198,7 @@ domain = *.example.test
     },
   });
   const storage = make(`${dir}/cache`, log);
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => fake.asClient(),
     directoryUrl: config.account.acmeServer,
     solvers: new Map([["http", new Http01Solver(responder)]]),

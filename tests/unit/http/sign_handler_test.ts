@@ -10,7 +10,7 @@ import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { createCsrParser } from "../../../src/csr/intake.ts";
 import { createMgmtHandler } from "../../../src/http/sign_handler.ts";
-import { Issuer } from "../../../src/issuer.ts";
+import { IssuanceService } from "../../../src/issuance/service.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { compilePolicy } from "../../../src/policy/authorize.ts";
 import { CaUnavailableError } from "../../../src/account/session.ts";
@@ -68,7 +68,7 @@ function setup(ca: FakeCaOptions | "down" = {}) {
       ...ca,
     },
   );
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => {
       if (ca === "down") throw new CaUnavailableError("The ACME CA is not available: connection refused");
       return fake.asClient();

@@ -3,7 +3,7 @@ import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { Issuer, type IssueRequest } from "../../../src/issuer.ts";
+import { IssuanceService, type IssueRequest } from "../../../src/issuance/service.ts";
 import { requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
@@ -18,7 +18,7 @@ async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<void>) {
   const fake = new FakeCa(ca);
   const orders: (string | undefined)[] = [];
   let down = false;
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => {
       if (down) throw serverDown();
       return fake.asClient();
@@ -40,7 +40,7 @@ async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<void>) {
 }
 
 interface Ctx {
-  issuer: Issuer;
+  issuer: IssuanceService;
   storage: FileStorage;
   fake: FakeCa;
   request: IssueRequest;
