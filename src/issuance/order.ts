@@ -118,8 +118,9 @@ export class OrderDriver {
     const downloaded = await client.downloadCertificate(order.certificate!, { signal: keeper.signal });
     log.debug("acme certificate downloaded", { order: order.url, certificate: order.certificate });
     const chain = formatChain(downloaded.pem);
-    const leaf = await checkChainMatchesCsr(chain, request.csrDer, request.names);
-    const now = this.#opts.now().toISOString();
+    const at = this.#opts.now();
+    const leaf = await checkChainMatchesCsr(chain, request.csrDer, request.names, at);
+    const now = at.toISOString();
     const entry: Entry = {
       version: 1,
       key,

@@ -4,7 +4,7 @@ import { FakeCa, serverDown } from "../../support/fake_ca.ts";
 import { Http01Responder } from "../../../src/challenges/http01.ts";
 import { Http01Solver } from "../../../src/challenges/solver.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
-import { requestFor } from "./_request.ts";
+import { requestFor } from "../issuance/_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
