@@ -11,8 +11,9 @@
  */
 import { AcmeClient } from "./acme/mod.ts";
 import { AccountSession } from "./account/session.ts";
-import { Http01Responder } from "./challenges/http01.ts";
-import { type ChallengeSolver, Http01Solver } from "./challenges/solver.ts";
+import { Http01Responder } from "./challenges/http01/responder.ts";
+import type { ChallengeSolver } from "./challenges/solver.ts";
+import { Http01Solver } from "./challenges/http01/solver.ts";
 import { createDnsUpdateSolvers } from "./challenges/dns01/factory.ts";
 import type { Config, ListenAddress, LoggingConfig } from "./config/types.ts";
 import { networkContains, parseIpAddress } from "./lib/ip.ts";

@@ -6,7 +6,6 @@
  * logged by the solver). The resolver (challenges/resolver.ts) calls `cleanup()` for every successful `present()`, whatever happens after.
  */
 import type { FailureKind } from "../issuance/failure.ts";
-import type { Http01Responder } from "./http01.ts";
 
 export interface ChallengeTask {
   /** The authorization's identifier value (no `*.` even for wildcard authorizations). */
@@ -40,48 +39,5 @@ export class ChallengeError extends Error {
   ) {
     super(message);
     this.name = "ChallengeError";
-  }
-}
-
-/** Where http-01 answers are shared with other instances (the postgres storage). */
-export interface SharedChallenges {
-  putChallenge(challenge: { token: string; keyAuthorization: string; host: string; expiresAt: string }): Promise<void>;
-  deleteChallenge(token: string): Promise<void>;
-}
-
-/**
- * http-01 through an in-memory responder served by the verification's challenge listeners; with a shared store,
- * the answer is also written there before the CA is told to look, so any instance can answer.
- */
-export class Http01Solver implements ChallengeSolver {
-  readonly challengeType = "http-01" as const;
-  constructor(readonly responder: Http01Responder, readonly shared?: SharedChallenges) {}
-
-  async present(task: ChallengeTask): Promise<void> {
-    this.responder.add(task.identifier, task.token, task.keyAuthorization);
-    if (this.shared) {
-      try {
-        await this.shared.putChallenge({
-          token: task.token,
-          keyAuthorization: task.keyAuthorization,
-          host: task.identifier,
-          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        });
-      } catch (error) {
-        this.responder.remove(task.identifier, task.token);
-        throw new ChallengeError(
-          `The shared storage could not record the http-01 answer for ${task.identifier}: ${
-            error instanceof Error ? error.message : error
-          }`,
-          "unavailable",
-          30,
-        );
-      }
-    }
-  }
-
-  async cleanup(task: ChallengeTask): Promise<void> {
-    this.responder.remove(task.identifier, task.token);
-    await this.shared?.deleteChallenge(task.token).catch(() => {});
   }
 }

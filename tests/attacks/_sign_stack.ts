@@ -6,8 +6,8 @@
 import { assert } from "../support/assert.ts";
 import { FakeCa, type FakeCaOptions } from "../support/fake_ca.ts";
 import { load } from "../unit/config/helpers.ts";
-import { Http01Responder } from "../../src/challenges/http01.ts";
-import { Http01Solver } from "../../src/challenges/solver.ts";
+import { Http01Responder } from "../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../src/challenges/http01/solver.ts";
 import type { Config } from "../../src/config/types.ts";
 import { createCsrParser, type CsrParser } from "../../src/csr/intake.ts";
 import { createMgmtHandler, type SignDecision } from "../../src/http/sign_handler.ts";

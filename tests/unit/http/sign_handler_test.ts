@@ -6,8 +6,8 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../../s
 import { FakeCa, type FakeCaOptions, rateLimited, serverDown } from "../../support/fake_ca.ts";
 import { makeCsr } from "../../support/csr.ts";
 import { load } from "../config/helpers.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { createCsrParser } from "../../../src/csr/intake.ts";
 import { createMgmtHandler } from "../../../src/http/sign_handler.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";

@@ -1,8 +1,8 @@
 /** The issuer's cache behaviour against a fake CA and a real file storage. */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { IssuanceService, type IssueRequest } from "../../../src/issuance/service.ts";
 import { requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";

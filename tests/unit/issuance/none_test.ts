@@ -2,8 +2,8 @@
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { badCsr, FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
 import { AcmeProblem } from "../../../src/acme/mod.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
 import { IssueFailure } from "../../../src/issuance/failure.ts";
 import type { FailureKind } from "../../../src/issuance/failure.ts";

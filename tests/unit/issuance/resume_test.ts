@@ -4,8 +4,8 @@
  * next CA call when the claim's lease ends.
  */
 import { type AcmeClient, type AcmeOrder, AcmeProblem } from "../../../src/acme/mod.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import {
   type FaultPoint,
   type IssuanceFaults,

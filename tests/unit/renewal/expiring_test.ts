@@ -1,8 +1,8 @@
 /** The `expiring` notification when several instances (or restarts) share one cache: sent once a day in all. */
 import { assert, assertEquals } from "../../support/assert.ts";
 import { FakeCa, serverDown } from "../../support/fake_ca.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
 import { requestFor } from "../issuance/_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
