@@ -1,7 +1,7 @@
 /**
  * Pebble's floor: the same ACME orders acmems makes, made directly with acmems' own client (`src/acme/mod.ts`)
  * and an in-process http-01 responder, with nothing else (no HTTP front, CSR checks, policy, cache, ARI lookup or
- * chain check). The calls are the issuer's (src/issuer.ts `#order`/`#authorize`): newOrder → authorizations →
+ * chain check). The calls are the issuer's (src/issuance/order.ts and src/challenges/resolver.ts): newOrder → authorizations →
  * present → respond → poll authorization → poll order → finalize → poll order → download.
  */
 import { AcmeClient, generateKeyPair } from "../../src/acme/mod.ts";

@@ -38,43 +38,16 @@ import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import type { CompiledPolicy } from "../policy/authorize.ts";
 import { type FailureKind, IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
-import { IssueError } from "../issuer.ts"; // TEMP until issuance lands
+import type { IssueRequest, IssueResult } from "../issuance/request.ts";
 import { type DecisionFields, logDecision, type SignDecision, signDecision } from "./audit.ts";
 import { checkFraming, receiveBody } from "./body.ts";
 import { clientOf } from "./client_address.ts";
 import { carriesErrorId, failureResponse, statusOf } from "./respond.ts";
 
 /** What /sign asks the issuer for. */
-export interface SignIssueRequest {
-  /** Exact CSR DER. */
-  csrDer: Uint8Array;
-  /** Hex SHA-256 of the DER. */
-  csrSha256: string;
-  /** Normalized DNS names (the order's identifiers). */
-  names: string[];
-  profile?: string;
-  /** Name of the [verification] block. */
-  verification: string;
-  /** Name of the [storage] block, or null for no caching. */
-  storage: string | null;
-  /** Client address, for logs. */
-  client?: string;
-}
-
-/** What /sign answers with. */
-export interface SignIssueResult {
-  /** Leaf first, PEM blocks separated by one empty line, ending with a newline. */
-  chain: string;
-  cache: "hit" | "miss" | "stale";
-  /** When the client should come back for the renewed certificate. */
-  renewAfter?: Date;
-  /** The CA's ARI window, when known. */
-  window?: { start: Date; end: Date };
-}
-
 /** The issuer as /sign sees it: a result by the deadline (epoch ms), or an `IssueFailure` thrown. */
 export interface SignIssuer {
-  issue(request: SignIssueRequest, deadline: number): Promise<SignIssueResult>;
+  issue(request: IssueRequest, deadline: number): Promise<IssueResult>;
 }
 
 /** What a request is handled with; swapped as a whole on reload. */
@@ -231,8 +204,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
       outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
       cache: result.cache,
     });
-  } catch (thrown) {
-    const error = fromIssueError(thrown); // TEMP until issuance lands
+  } catch (error) {
     if (error instanceof IssueFailure) {
       return exchange.fail(error, { names, block: block.name, outcome: `issue failed: ${statusOf(error.kind)}` });
     }
@@ -251,7 +223,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
 }
 
 /** The headers of a 200: the chain's content type and the X-Acmems-* cache and renewal hints. */
-function resultHeaders(result: SignIssueResult): Record<string, string> {
+function resultHeaders(result: IssueResult): Record<string, string> {
   const headers: Record<string, string> = {
     "Content-Type": "application/pem-certificate-chain",
     // The header's values are hit|miss; a due certificate served because its renewal failed is a hit, marked.
@@ -263,20 +235,6 @@ function resultHeaders(result: SignIssueResult): Record<string, string> {
     headers["X-Acmems-Renewal-Window"] = `${rfc3339(result.window.start)}/${rfc3339(result.window.end)}`;
   }
   return headers;
-}
-
-// TEMP until issuance lands: the issuer still throws `IssueError` with a status; read it back as its kind.
-const KIND_OF_STATUS: Readonly<Record<number, FailureKind>> = {
-  403: "refused",
-  421: "names-refused",
-  429: "rate-limited",
-  500: "internal",
-  503: "unavailable",
-};
-// TEMP until issuance lands
-function fromIssueError(error: unknown): unknown {
-  if (!(error instanceof IssueError)) return error;
-  return new IssueFailure(KIND_OF_STATUS[error.status], error.message, error.retryAfterSeconds, error.errorId);
 }
 
 /** Rule results by CSR (the parser hands out the same object for a repeated CSR) and name limit. */

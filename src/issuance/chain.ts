@@ -17,7 +17,13 @@ export interface LeafInfo {
 }
 
 /** Throws ChainMismatchError unless the chain's leaf matches the CSR's public key and names; returns its validity. */
-export async function checkChainMatchesCsr(chainPem: string, csrDer: Uint8Array, names: string[]): Promise<LeafInfo> {
+export async function checkChainMatchesCsr(
+  chainPem: string,
+  csrDer: Uint8Array,
+  names: string[],
+  /** The clock reading the validity period is checked against. */
+  at: Date = new Date(),
+): Promise<LeafInfo> {
   const leafPem = chainPem.split(/\n\n/)[0];
   let leaf: x509.X509Certificate;
   let csr: x509.Pkcs10CertificateRequest;
@@ -43,7 +49,7 @@ export async function checkChainMatchesCsr(chainPem: string, csrDer: Uint8Array,
         `extra: ${extra.join(", ") || "none"})`,
     );
   }
-  const now = Date.now();
+  const now = at.getTime();
   // Allow for clock skew between us and the CA at the start of the validity period.
   if (leaf.notAfter.getTime() <= now || leaf.notBefore.getTime() > now + 5 * 60_000) {
     throw new ChainMismatchError(

@@ -5,6 +5,7 @@
  * certificates with the default 14 days), once two thirds of the lifetime have passed.
  * With ARI (RFC 9773): at the point chosen uniformly at random inside the CA's suggested window, or earlier if the
  * rule above says so; a window entirely in the past makes the certificate due now.
+ * ARI itself is asked again once the CA's Retry-After has passed, and at least twice a day (`ariRefreshDue`).
  */
 
 const DAY_MS = 86_400_000;
@@ -15,7 +16,7 @@ export interface DueInput {
   notBefore?: string;
   issuedAt?: string;
   notAfter: string;
-  ari?: { window?: { start: string; end: string }; chosen?: string };
+  ari?: { window?: { start: string; end: string }; chosen?: string; retryAfter?: string; fetchedAt?: string };
 }
 
 export interface Due {
@@ -69,4 +70,13 @@ export function renewalBackoffMs(failures: number): number {
   if (failures === 2) return 600_000;
   if (failures === 3) return 6_000_000;
   return DAY_MS;
+}
+
+/** True when the entry's ARI information should be asked for again. */
+export function ariRefreshDue(entry: Pick<DueInput, "ari">, now: Date): boolean {
+  const retryAfter = entry.ari?.retryAfter ? Date.parse(entry.ari.retryAfter) : 0;
+  if (!entry.ari) return true;
+  // At least twice a day, whatever the CA said (Let's Encrypt asks clients to check that often).
+  const fetchedAt = entry.ari.fetchedAt ? Date.parse(entry.ari.fetchedAt) : 0;
+  return now.getTime() >= retryAfter || now.getTime() - fetchedAt >= 12 * 3_600_000;
 }

@@ -11,14 +11,14 @@
  */
 import { AcmeClient } from "../acme/mod.ts";
 import { AccountSession } from "../account/session.ts";
-import { Http01Responder } from "../challenges/http01.ts";
+import { Http01Responder } from "../challenges/http01/responder.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Config } from "../config/types.ts";
 import { createCsrParser } from "../csr/intake.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
 import { createMgmtHandler } from "../http/mgmt_router.ts";
 import type { SignDecision } from "../http/audit.ts";
-import type { Issuer, IssuerFaults } from "../issuer.ts";
+import type { IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
 import { AcmemsMetrics } from "../ops/metrics.ts";
 import { prepareStorages } from "../storage/factory.ts";
@@ -44,7 +44,7 @@ export interface AppOptions {
   /** Replaces fetch for notifications (tests). */
   notifyFetch?: typeof fetch;
   /** Fault injection points of the issuer (HA tests). */
-  faults?: IssuerFaults;
+  faults?: IssuanceFaults;
 }
 
 export class App {
@@ -114,7 +114,7 @@ export class App {
     return this.#gen.config;
   }
 
-  get issuer(): Issuer {
+  get issuer(): IssuanceService {
     return this.#gen.issuer;
   }
 

@@ -8,14 +8,15 @@
  * journal); http-01 solvers wrap the responders, which outlive generations because the listeners do.
  */
 import type { AccountSession } from "../account/session.ts";
-import type { Http01Responder } from "../challenges/http01.ts";
+import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
-import { type ChallengeSolver, Http01Solver } from "../challenges/solver.ts";
+import type { ChallengeSolver } from "../challenges/solver.ts";
+import { Http01Solver } from "../challenges/http01/solver.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
 import { statusOf } from "../http/respond.ts";
 import type { FailureKind } from "../issuance/failure.ts";
-import { Issuer, type IssuerFaults } from "../issuer.ts";
+import { type IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
 import { acmeEndpoint, type AcmemsMetrics } from "../ops/metrics.ts";
 import { type NotificationPayload, Notifiers } from "../ops/notify.ts";
@@ -26,7 +27,7 @@ import type { Storage } from "../storage/mod.ts";
 /** Everything a config produces that a reload replaces as a whole. */
 export interface Generation extends SignContext {
   config: Config;
-  issuer: Issuer;
+  issuer: IssuanceService;
   storages: Map<string, Storage>;
   solvers: Map<string, ChallengeSolver>;
   notifiers: Notifiers;
@@ -45,7 +46,7 @@ export interface GenerationDeps {
   /** Replaces fetch for notifications (tests). */
   notifyFetch?: typeof fetch;
   /** Fault injection points of the issuer (HA tests). */
-  faults?: IssuerFaults;
+  faults?: IssuanceFaults;
 }
 
 type EventDetails = Omit<NotificationPayload, "event" | "time" | "host">;
@@ -104,7 +105,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
   const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
   const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => session.client(),
     directoryUrl: config.account.acmeServer,
     solvers,

@@ -22,7 +22,6 @@ import type { Storage } from "./port.ts";
 import type { CacheKey, Change, Claim, Entry, Held, StoredChallenge } from "./types.ts";
 
 /** Importable from here too (its home is errors.ts). */
-export { StorageError };
 
 const KEY = /^[0-9a-f]{64}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -41,7 +40,6 @@ export interface FileStorageOptions {
 
 export class FileStorage implements Storage {
   readonly kind = "file";
-  readonly ephemeral = false;
   readonly name: string;
   readonly directory: string;
   readonly renewWithinDays: number;

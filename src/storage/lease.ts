@@ -12,7 +12,6 @@ import type { ClaimStore } from "./port.ts";
 import type { Claim } from "./types.ts";
 
 /** Importable from here too (its home is errors.ts). */
-export { ClaimLostError };
 
 export class LeaseKeeper {
   readonly #controller = new AbortController();

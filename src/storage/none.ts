@@ -1,6 +1,14 @@
 /**
- * `type = none`: caches nothing, so every request is a miss. Claims are in-process only (the issuer's single-flight
- * map already keeps one order per CSR in this process); challenges live in memory.
+ * `type = none`: a null cache. Nothing is kept, so every request is a miss and there is nothing to renew.
+ *
+ * Contract (the `Storage` port with every operation trivially true):
+ * - `get`/`peek` → null; `keys` → []; `touch` does nothing; `remove` does nothing.
+ * - `claim` is always granted (a fresh fence each time, no deadline): the issuance service's in-process
+ *   single-flight map is what keeps one order per CSR; `waitForRelease` returns at once (nobody holds anything).
+ * - `put` discards the entry and returns true; `noteOrder` and `extend` return true; `release` does nothing.
+ * - Challenges live in memory (this process answers its own http-01 challenges); `changes` never reports anything.
+ * A result that outlived its requester's sign-timeout is kept in the issuance service's memory for the retry
+ * (src/issuance/results.ts), not here.
  */
 import {
   type CacheKey,
@@ -17,9 +25,8 @@ export class NoneStorage implements Storage {
   readonly kind = "none";
   readonly renewWithinDays = 0;
   readonly renewActiveDays = 0;
-  readonly ephemeral = true;
-  readonly #fences = new Map<CacheKey, number>();
-  readonly #held = new Set<CacheKey>();
+  /** Kept for the `Storage` interface; nothing reads it. */
+  #fence = 0;
   readonly #challenges = new Map<string, StoredChallenge>();
 
   constructor(readonly name: string) {}
@@ -28,32 +35,31 @@ export class NoneStorage implements Storage {
     return Promise.resolve(null);
   }
 
-  claim(key: CacheKey, owner: string, _leaseMs?: number): Promise<Claim | Held> {
-    if (this.#held.has(key)) return Promise.resolve({ held: true, heldBy: owner });
-    const fence = (this.#fences.get(key) ?? 0) + 1;
-    this.#fences.set(key, fence);
-    this.#held.add(key);
-    return Promise.resolve({ key, fence, deadline: Infinity });
+  peek(_key: CacheKey): Promise<Entry | null> {
+    return Promise.resolve(null);
   }
 
-  async waitForRelease(key: CacheKey, signal: AbortSignal): Promise<void> {
-    while (this.#held.has(key) && !signal.aborted) await new Promise((r) => setTimeout(r, 50));
+  claim(key: CacheKey, _owner?: string, _leaseMs?: number): Promise<Claim | Held> {
+    return Promise.resolve({ key, fence: ++this.#fence, deadline: Infinity });
   }
 
-  extend(claim: Claim, _leaseMs?: number): Promise<boolean> {
-    return Promise.resolve(this.#valid(claim));
+  waitForRelease(_key?: CacheKey, _signal?: AbortSignal): Promise<void> {
+    return Promise.resolve();
   }
 
-  noteOrder(claim: Claim, _orderUrl?: string | null): Promise<boolean> {
-    return Promise.resolve(this.#valid(claim));
+  extend(_claim?: Claim, _leaseMs?: number): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
-  put(claim: Claim, _entry?: Entry): Promise<boolean> {
-    return Promise.resolve(this.#valid(claim));
+  noteOrder(_claim?: Claim, _orderUrl?: string | null): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
-  release(claim: Claim): Promise<void> {
-    if (this.#valid(claim)) this.#held.delete(claim.key);
+  put(_claim?: Claim, _entry?: Entry): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  release(_claim?: Claim): Promise<void> {
     return Promise.resolve();
   }
 
@@ -65,8 +71,8 @@ export class NoneStorage implements Storage {
     return Promise.resolve();
   }
 
-  remove(claim: Claim): Promise<void> {
-    return this.release(claim);
+  remove(_claim?: Claim): Promise<void> {
+    return Promise.resolve();
   }
 
   putChallenge(challenge: StoredChallenge): Promise<void> {
@@ -89,11 +95,6 @@ export class NoneStorage implements Storage {
   }
 
   close(): Promise<void> {
-    this.#held.clear();
     return Promise.resolve();
-  }
-
-  #valid(claim: Claim): boolean {
-    return this.#held.has(claim.key) && this.#fences.get(claim.key) === claim.fence;
   }
 }

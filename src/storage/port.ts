@@ -126,8 +126,6 @@ export interface Storage extends CertCache, ClaimStore, ChallengeStore, ChangeFe
   readonly kind: string;
   /** The [storage] block's name. */
   readonly name: string;
-  /** True when the storage keeps nothing (every request is a miss). */
-  readonly ephemeral: boolean;
   /** True when other instances on other hosts see the same storage (http-01 answers are shared through it). */
   readonly shared?: boolean;
 }

@@ -1,18 +1,18 @@
 /**
- * The /sign handler in-process for the attack and fuzz tests: a real `createMgmtHandler` with a real `Issuer`,
+ * The /sign handler in-process for the attack and fuzz tests: a real `createMgmtHandler` with a real `IssuanceService`,
  * `Http01Responder` and CSR parser in front of the fake CA (tests/support/fake_ca.ts). Every CSR body that reaches
  * the parser and every order placed with the CA is recorded, so a test can assert what never got through.
  */
 import { assert } from "../support/assert.ts";
 import { FakeCa, type FakeCaOptions } from "../support/fake_ca.ts";
 import { load } from "../unit/config/helpers.ts";
-import { Http01Responder } from "../../src/challenges/http01.ts";
-import { Http01Solver } from "../../src/challenges/solver.ts";
+import { Http01Responder } from "../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../src/challenges/http01/solver.ts";
 import type { Config } from "../../src/config/types.ts";
 import { createCsrParser, type CsrParser } from "../../src/csr/intake.ts";
 import type { SignDecision } from "../../src/http/audit.ts";
 import { createMgmtHandler } from "../../src/http/mgmt_router.ts";
-import { Issuer } from "../../src/issuer.ts";
+import { IssuanceService } from "../../src/issuance/service.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
 import { createStorages } from "../../src/storage/factory.ts";
@@ -24,7 +24,7 @@ export interface SignStack {
   config: Config;
   fake: FakeCa;
   responder: Http01Responder;
-  issuer: Issuer;
+  issuer: IssuanceService;
   log: ReturnType<typeof memoryLogger>;
   /** Byte length of every body handed to the CSR parser. */
   parsedBodies: number[];
@@ -86,7 +86,7 @@ export function signStack(opts: { config?: string; ca?: FakeCaOptions; bodyTimeo
     ...opts.ca,
   });
   const orders: string[][] = [];
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => fake.asClient(),
     directoryUrl: config.account.acmeServer,
     solvers: new Map([["http", new Http01Solver(responder)]]),

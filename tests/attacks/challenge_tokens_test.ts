@@ -7,8 +7,8 @@
  * neither read, written nor removed); a CA that sends such a token gets nothing presented.
  */
 import { assert, assertEquals, assertRejects } from "../support/assert.ts";
-import { CHALLENGE_PREFIX, Http01Responder, type SharedChallenge } from "../../src/challenges/http01.ts";
-import { Http01Solver } from "../../src/challenges/solver.ts";
+import { CHALLENGE_PREFIX, Http01Responder, type SharedChallenge } from "../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../src/challenges/http01/solver.ts";
 import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import type { StoredChallenge } from "../../src/storage/mod.ts";

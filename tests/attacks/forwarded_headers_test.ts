@@ -9,7 +9,7 @@ import { makeCsr } from "../support/csr.ts";
 import { load } from "../unit/config/helpers.ts";
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { App } from "../../src/server/app.ts";
-import { Http01Responder } from "../../src/challenges/http01.ts";
+import { Http01Responder } from "../../src/challenges/http01/responder.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { answer, attackConfig, peer, postSign, signStack } from "./_sign_stack.ts";
 

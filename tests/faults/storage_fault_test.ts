@@ -19,11 +19,12 @@ import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
 import { run } from "../support/process.ts";
 import { load } from "../unit/config/helpers.ts";
-import { Http01Responder } from "../../src/challenges/http01.ts";
-import { Http01Solver } from "../../src/challenges/solver.ts";
-import { Issuer } from "../../src/issuer.ts";
+import { Http01Responder } from "../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../src/challenges/http01/solver.ts";
+import { IssuanceService } from "../../src/issuance/service.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
-import { FileStorage, StorageError } from "../../src/storage/file.ts";
+import { FileStorage } from "../../src/storage/file.ts";
+import { StorageError } from "../../src/storage/errors.ts";
 import { createCsrParser } from "../../src/csr/intake.ts";
 import { createMgmtHandler } from "../../src/http/mgmt_router.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
@@ -198,7 +199,7 @@ domain = *.example.test
     },
   });
   const storage = make(`${dir}/cache`, log);
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => fake.asClient(),
     directoryUrl: config.account.acmeServer,
     solvers: new Map([["http", new Http01Solver(responder)]]),

@@ -17,7 +17,7 @@ import { saveAccountKey } from "../../src/account/store.ts";
 import { App } from "../../src/server/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
-import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";
+import type { FaultPoint, IssuanceFaults } from "../../src/issuance/service.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import type { Entry } from "../../src/storage/mod.ts";
 import type { PostgresStorage } from "../../src/storage/postgres/mod.ts";
@@ -87,7 +87,7 @@ interface InstanceOptions {
   httpPort?: number;
   /** PostgreSQL port (default: the server's; a proxy's port to put something in between). */
   dbPort?: number;
-  faults?: IssuerFaults;
+  faults?: IssuanceFaults;
 }
 
 interface Instance {
@@ -209,7 +209,7 @@ async function startProcess(
   stack: Stack,
   name: string,
   database: string,
-  fault?: keyof IssuerFaults,
+  fault?: keyof IssuanceFaults,
 ): Promise<ProcessInstance> {
   const { file, mgmtPort } = await writeConfig(stack, name, database, {});
   const logFile = `${stack.work}/${database}-${name}.log`;
@@ -346,7 +346,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
       instances.push(i);
       return i;
     };
-    const process = async (name: string, database: string, fault?: keyof IssuerFaults) => {
+    const process = async (name: string, database: string, fault?: keyof IssuanceFaults) => {
       const p = await startProcess(stack, name, database, fault);
       processes.push(p);
       return p;

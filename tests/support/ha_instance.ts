@@ -10,7 +10,7 @@ import { loadAccountKey } from "../../src/account/store.ts";
 import { App } from "../../src/server/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
-import type { FaultPoint, IssuerFaults } from "../../src/issuer.ts";
+import type { FaultPoint, IssuanceFaults } from "../../src/issuance/service.ts";
 import { createLogger } from "../../src/ops/log.ts";
 
 const result = await loadConfig(Deno.args);
@@ -25,8 +25,8 @@ if (!key) {
   console.error(`no account key in ${config.account.dir}`);
   Deno.exit(1);
 }
-const fault = Deno.env.get("ACMEMS_TEST_FAULT") as keyof IssuerFaults | undefined;
-const faults: IssuerFaults = {};
+const fault = Deno.env.get("ACMEMS_TEST_FAULT") as keyof IssuanceFaults | undefined;
+const faults: IssuanceFaults = {};
 if (fault) {
   faults[fault] = (point: FaultPoint) => {
     log.info("fault point reached", { fault, order: point.orderUrl, fence: point.claim.fence });

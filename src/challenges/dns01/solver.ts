@@ -14,8 +14,8 @@
  * Every failed UPDATE exchange (add or delete, retries included) is reported to `onUpdateFailure` (metrics), and so
  * is a failed lookup (CNAME, zone discovery) that kept an add from being sent, e.g. with a rejected TSIG key.
  *
- * Failures become ChallengeError: 503 with Retry-After when no server answered (try later), 421 when the server
- * said no or the config is wrong (REFUSED, key rejected, not a zone there).
+ * Failures become ChallengeError: `unavailable` with Retry-After when no server answered (try later),
+ * `names-refused` when the server said no or the config is wrong (REFUSED, key rejected, not a zone there).
  */
 import { dns01TxtValue } from "../../acme/mod.ts";
 import type { DnsUpdateVerification } from "../../config/types.ts";
@@ -40,7 +40,7 @@ export interface DnsUpdateSolverOptions {
   retryMaxMs?: number;
   /** A record undeletable this long is logged at error level (default 24 h). */
   staleAfterMs?: number;
-  /** Retry-After of 503 answers (default 30 s). */
+  /** Retry-After of `unavailable` failures (default 30 s). */
   retryAfterSeconds?: number;
   /** Clock in epoch ms (tests). */
   now?: () => number;
@@ -130,7 +130,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     if (this.#closed) {
       throw new ChallengeError(
         `The dns-01 verification "${v.name}" is shutting down: retry later`,
-        503,
+        "unavailable",
         this.#retryAfter,
       );
     }
@@ -139,7 +139,10 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     try {
       owner = normalizeName(`_acme-challenge.${task.identifier}`);
     } catch (error) {
-      throw new ChallengeError(`No dns-01 record can be set for ${task.identifier}: ${(error as Error).message}`, 421);
+      throw new ChallengeError(
+        `No dns-01 record can be set for ${task.identifier}: ${(error as Error).message}`,
+        "names-refused",
+      );
     }
     let name = owner;
     let zone: string;
@@ -424,24 +427,28 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     });
   }
 
-  /** The /sign answer for a failure: 503 when trying later may help, 421 when the operator must act. */
+  /** The failure kind: `unavailable` when trying later may help, `names-refused` when the operator must act. */
   #challengeError(error: unknown, owner: string, name: string): ChallengeError {
     if (error instanceof ChallengeError) return error;
     const via = owner !== name ? ` (${owner} is a CNAME to ${name})` : "";
     if (error instanceof DnsError) {
       return error.transient
-        ? new ChallengeError(error.message + via, 503, this.#retryAfter)
-        : new ChallengeError(error.message + via, 421);
+        ? new ChallengeError(error.message + via, "unavailable", this.#retryAfter)
+        : new ChallengeError(error.message + via, "names-refused");
     }
     if (error instanceof JournalError) {
       return new ChallengeError(
         `${error.message}; the TXT record for ${owner} was not added: fix the account directory`,
-        503,
+        "unavailable",
         this.#retryAfter,
       );
     }
     const message = error instanceof Error ? error.message : String(error);
     this.#log.error("dns-01 unexpected failure", { verification: this.verification.name, name, error: message });
-    return new ChallengeError(`The dns-01 record for ${owner} could not be set: ${message}`, 503, this.#retryAfter);
+    return new ChallengeError(
+      `The dns-01 record for ${owner} could not be set: ${message}`,
+      "unavailable",
+      this.#retryAfter,
+    );
   }
 }

@@ -56,7 +56,6 @@ export interface PostgresStorageOptions {
 
 export class PostgresStorage implements Storage {
   readonly kind = "postgres";
-  readonly ephemeral = false;
   readonly shared = true;
   readonly name: string;
   readonly renewWithinDays: number;

@@ -167,7 +167,7 @@ Deno.test("dns solver: a CNAME at _acme-challenge moves the record to its target
   loop.cnames.set("y.example.test", "_acme-challenge.x.example.test");
   await withSolver(loop, {}, async ({ solver }) => {
     const e = await challengeError(() => solver.present(task("x.example.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assertStringIncludes(e.message, "loops back");
   });
 });
@@ -177,18 +177,18 @@ Deno.test("dns solver: REFUSED, NOTZONE and an unknown zone answer 421 with what
   await withSolver(dns, {}, async ({ solver, journal }) => {
     dns.updateRcode = 5;
     let e = await challengeError(() => solver.present(task("www.example.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assertStringIncludes(
       e.message,
       "the server refused the update for zone example.test: check allow-update/update-policy",
     );
     dns.updateRcode = 10;
     e = await challengeError(() => solver.present(task("www.example.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assertStringIncludes(e.message, "example.test is not a zone on this server");
     dns.updateRcode = undefined;
     e = await challengeError(() => solver.present(task("www.other.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assertStringIncludes(e.message, "No zone on DNS server 127.0.0.1:53 holds _acme-challenge.www.other.test");
     assertEquals(journal.entries(), [], "refused adds are struck off the journal");
     assertEquals(dns.leftovers(), []);
@@ -197,7 +197,7 @@ Deno.test("dns solver: REFUSED, NOTZONE and an unknown zone answer 421 with what
   await withSolver(wrongZone, { zone: "www.example.test" }, async ({ solver }) => {
     // NOTAUTH: no key is configured, so the server may want one, or it is not authoritative for the zone.
     const e = await challengeError(() => solver.present(task("www.example.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assert(e.message.startsWith("TSIG key rejected by the server for zone www.example.test"), e.message);
     assertStringIncludes(e.message, "no TSIG key is configured");
     assertStringIncludes(e.message, "fix zone =");
@@ -239,7 +239,7 @@ Deno.test("dns solver: REFUSED, NOTAUTH and NOTZONE with and without TSIG: the i
       const failures: DnsUpdateFailure[] = [];
       await withSolver(dns, { ...setup.over, zone: "tsig.test" }, async ({ solver, journal, log }) => {
         const e = await challengeError(() => solver.present(task("www.tsig.test")));
-        assertEquals(e.status, 421, what);
+        assertEquals(e.kind, "names-refused", what);
         check(e.message);
         if (name === "REFUSED" || name === "NOTAUTH") assertStringIncludes(e.message, setup.mentions, what);
         if (setup.unsigned) assertStringIncludes(e.message, "not signed", what);
@@ -258,7 +258,7 @@ Deno.test("dns solver: REFUSED, NOTAUTH and NOTZONE with and without TSIG: the i
   const wrong = { ...tsig, secret: btoa("not the server's secret") };
   await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver }) => {
     const e = await challengeError(() => solver.present(task("www.tsig.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assert(e.message.startsWith("TSIG key rejected by the server (BADSIG"), e.message);
     // The signed CNAME lookup before the add is what the server rejects: no UPDATE is sent, the failure is reported.
     assertEquals(failures.map((f) => [f.operation, f.name, f.zone, f.reason]), [
@@ -272,7 +272,7 @@ Deno.test("dns solver: a name too long for DNS is a 421, not a crash", async () 
   await withSolver(dns, {}, async ({ solver }) => {
     const long = `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.${"d".repeat(50)}.example.test`;
     const e = await challengeError(() => solver.present(task(long)));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assertStringIncludes(e.message, "longer than 253 characters");
   });
 });
@@ -291,7 +291,7 @@ Deno.test("dns solver: TSIG with the right key works; a wrong key is a 421 witho
   const wrong = { ...tsig, secret: btoa("not the server's secret") };
   await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver, journal, log }) => {
     const e = await challengeError(() => solver.present(task("www.tsig.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assert(e.message.startsWith("TSIG key rejected by the server (BADSIG"), e.message);
     assert(!e.message.includes(wrong.secret) && !log.lines.join("\n").includes(wrong.secret), "secret leaked");
     assertEquals(journal.entries(), []);
@@ -309,7 +309,7 @@ Deno.test("dns solver: answers with a bad MAC or a skewed clock are refused", as
   await withSolver(dns, { tsig, zone: "tsig.test" }, async ({ solver, journal }) => {
     dns.corruptUpdateMac = true;
     let e = await challengeError(() => solver.present(task("www.tsig.test")));
-    assertEquals(e.status, 421);
+    assertEquals(e.kind, "names-refused");
     assertStringIncludes(e.message, "TSIG signature does not verify");
     // The server may have applied the update: its deletion is pending, not forgotten.
     assertEquals(journal.entries().length, 1);
@@ -334,7 +334,7 @@ Deno.test("dns solver: servers are tried in order; none answering is a 503 with 
     await solver.cleanup(t);
     dns.down.add(SECONDARY.display);
     const e = await challengeError(() => solver.present(task("www.example.test")));
-    assertEquals([e.status, e.retryAfterSeconds], [503, 30]);
+    assertEquals([e.kind, e.retryAfterSeconds], ["unavailable", 30]);
     assertStringIncludes(e.message, "127.0.0.1:53: connection refused");
     assertStringIncludes(e.message, "127.0.0.2:53: connection refused");
     assertEquals(journal.entries(), []);
@@ -347,7 +347,7 @@ Deno.test("dns solver: a record the server never serves is a 503 after the timeo
   await withSolver(dns, { timeoutMs: 200 }, async ({ solver, journal }) => {
     const started = Date.now();
     const e = await challengeError(() => solver.present(task("www.example.test")));
-    assertEquals(e.status, 503);
+    assertEquals(e.kind, "unavailable");
     assertStringIncludes(e.message, "was not served there within 200 ms");
     assert(Date.now() - started < 2_000, "bounded by the timeout");
     await eventually("deleted", () => dns.leftovers().length === 0 && journal.entries().length === 0);

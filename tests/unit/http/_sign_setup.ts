@@ -6,14 +6,14 @@ import { assert } from "../../support/assert.ts";
 import { FakeCa, type FakeCaOptions } from "../../support/fake_ca.ts";
 import { makeCsr } from "../../support/csr.ts";
 import { load } from "../config/helpers.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import type { Config } from "../../../src/config/types.ts";
 import { createCsrParser } from "../../../src/csr/intake.ts";
 import type { SignDecision } from "../../../src/http/audit.ts";
 import { createMgmtHandler, type MgmtHandlerDeps } from "../../../src/http/mgmt_router.ts";
 import type { SignIssuer } from "../../../src/http/sign.ts";
-import { Issuer } from "../../../src/issuer.ts";
+import { IssuanceService } from "../../../src/issuance/service.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { compilePolicy } from "../../../src/policy/authorize.ts";
 import { CaUnavailableError } from "../../../src/account/session.ts";
@@ -63,7 +63,7 @@ export function info(hostname = "127.0.0.1"): Deno.ServeHandlerInfo {
   } as Deno.ServeHandlerInfo;
 }
 
-/** The handler with a real `Issuer` in front of a fake CA ("down": the CA cannot be reached). */
+/** The handler with a real `IssuanceService` in front of a fake CA ("down": the CA cannot be reached). */
 export function setup(ca: FakeCaOptions | "down" = {}) {
   const config = loadConfig();
   const log = memoryLogger("debug", [HMAC_KEY]);
@@ -79,7 +79,7 @@ export function setup(ca: FakeCaOptions | "down" = {}) {
       ...ca,
     },
   );
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => {
       if (ca === "down") throw new CaUnavailableError("The ACME CA is not available: connection refused");
       return fake.asClient();

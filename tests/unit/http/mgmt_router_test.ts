@@ -2,7 +2,8 @@
  * The mgmt router in-process: /sign vs other routes, the 404, and the in-flight cap.
  */
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
-import type { SignIssuer, SignIssueResult } from "../../../src/http/sign.ts";
+import type { SignIssuer } from "../../../src/http/sign.ts";
+import type { IssueResult } from "../../../src/issuance/request.ts";
 import { info, post, setup, setupWith, www } from "./_sign_setup.ts";
 
 Deno.test("sign: 404 other path, 405 other method with Allow: POST", async () => {
@@ -26,7 +27,7 @@ function gatedIssuer(): SignIssuer & { release(): void; calls: number } {
   const issuer = {
     calls: 0,
     release: () => open(),
-    async issue(): Promise<SignIssueResult> {
+    async issue(): Promise<IssueResult> {
       issuer.calls++;
       await gate;
       return { chain: CHAIN, cache: "miss" };

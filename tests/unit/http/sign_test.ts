@@ -6,7 +6,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../../s
 import { rateLimited, serverDown } from "../../support/fake_ca.ts";
 import { makeCsr } from "../../support/csr.ts";
 import { IssueFailure } from "../../../src/issuance/failure.ts";
-import type { SignIssueRequest, SignIssueResult } from "../../../src/http/sign.ts";
+import type { IssueRequest, IssueResult } from "../../../src/issuance/request.ts";
 import { hmacHex, info, post, setup, setupWith, www } from "./_sign_setup.ts";
 
 Deno.test("sign: 200 with the chain, leaf first, blank line between blocks, final newline", async () => {
@@ -183,9 +183,9 @@ Deno.test("sign: authorizations that are already valid are skipped", async () =>
 });
 
 Deno.test("sign: a 200 carries the cache and renewal hints as X-Acmems-* headers and hands the issuer the request", async () => {
-  const requests: SignIssueRequest[] = [];
+  const requests: IssueRequest[] = [];
   const chain = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-  const answers: SignIssueResult[] = [
+  const answers: IssueResult[] = [
     { chain, cache: "miss" },
     {
       chain,

@@ -1,7 +1,6 @@
-/** The storage contract on `file` (and the trivial `none`). */
+/** The storage contract on `file` (`none`: none_test.ts). */
 import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
-import { NoneStorage } from "../../../src/storage/none.ts";
 import { cacheKey, type Claim, type Entry, isHeld } from "../../../src/storage/mod.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { testEntry } from "../../support/entry.ts";
@@ -237,18 +236,6 @@ Deno.test("file storage: a directory that cannot be created names the path and t
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("none storage: always a miss; claims are exclusive in-process", async () => {
-  const storage = new NoneStorage("none");
-  const claim = await storage.claim(KEY, "a", 1000);
-  assert(!isHeld(claim));
-  assert(isHeld(await storage.claim(KEY, "b", 1000)));
-  assert(await storage.put(claim, entry("x")));
-  assertEquals(await storage.get(KEY), null);
-  await storage.release(claim);
-  assert(!isHeld(await storage.claim(KEY, "c", 1000)));
-  await storage.close();
 });
 
 Deno.test("cacheKey: depends on directory URL, profile and DER", async () => {

@@ -1,5 +1,6 @@
 /** LeaseKeeper: extends a leased claim while an order runs and stops the work when the claim is lost. */
-import { ClaimLostError, LeaseKeeper } from "../../../src/storage/lease.ts";
+import { ClaimLostError } from "../../../src/storage/errors.ts";
+import { LeaseKeeper } from "../../../src/storage/lease.ts";
 import type { Claim, ClaimStore } from "../../../src/storage/mod.ts";
 import { assert, assertEquals, assertThrows } from "../../support/assert.ts";
 

@@ -1,7 +1,5 @@
 /** What every storage kind shares: the claim narrowing, the idle change feed, the errors and their old homes. */
-import { ClaimLostError as LeaseClaimLostError } from "../../../src/storage/lease.ts";
-import { StorageError as FileStorageError } from "../../../src/storage/file.ts";
-import { PostgresStorageError as PgError } from "../../../src/storage/postgres/mod.ts";
+import * as errors from "../../../src/storage/errors.ts";
 import {
   ClaimLostError,
   idleChanges,
@@ -43,10 +41,10 @@ Deno.test("idleChanges reports nothing and ends when the signal aborts (at once 
   assertEquals(seen, []);
 });
 
-Deno.test("storage errors live in one file and stay importable from their old modules", () => {
-  assert(FileStorageError === StorageError);
-  assert(LeaseClaimLostError === ClaimLostError);
-  assert(PgError === PostgresStorageError);
+Deno.test("storage errors live in one file, re-exported by the folder's entry", () => {
+  assert(errors.StorageError === StorageError);
+  assert(errors.ClaimLostError === ClaimLostError);
+  assert(errors.PostgresStorageError === PostgresStorageError);
   const unavailable = new StorageUnavailableError("down");
   assertEquals([unavailable.name, unavailable.retryAfterSeconds], ["StorageUnavailableError", 10]);
   assertEquals(new StorageError("x").name, "StorageError");

@@ -1,10 +1,10 @@
 /** The `expiring` notification when several instances (or restarts) share one cache: sent once a day in all. */
 import { assert, assertEquals } from "../../support/assert.ts";
 import { FakeCa, serverDown } from "../../support/fake_ca.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { Issuer } from "../../../src/issuer.ts";
-import { requestFor } from "./_request.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
+import { IssuanceService } from "../../../src/issuance/service.ts";
+import { requestFor } from "../issuance/_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
@@ -22,7 +22,7 @@ Deno.test("expiring: two instances on one cache, and a restarted one, notify onc
     const log = memoryLogger();
     const storage = new FileStorage({ name: "file", directory: dir, renewWithinDays: 14, renewActiveDays: 30, log });
     storages.push(storage);
-    return new Issuer({
+    return new IssuanceService({
       client: () => {
         if (caDown) throw serverDown();
         return fake.asClient();

@@ -1,19 +1,21 @@
-/** The issuer with caching off (`none` storage) and its failure notifications, against a fake CA. */
+/** The issuance service with caching off (`none` storage) and its failure notifications, against a fake CA. */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import { badCsr, FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts";
 import { AcmeProblem } from "../../../src/acme/mod.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { IssueError, Issuer } from "../../../src/issuer.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
+import { IssuanceService } from "../../../src/issuance/service.ts";
+import { IssueFailure } from "../../../src/issuance/failure.ts";
+import type { FailureKind } from "../../../src/issuance/failure.ts";
 import { requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 
 const request = await requestFor("none.example.test", null);
 
 interface Ctx {
-  issuer: Issuer;
+  issuer: IssuanceService;
   fake: FakeCa;
-  events: { event: string; status?: number; errorId?: string }[];
+  events: { event: string; kind?: FailureKind; errorId?: string }[];
   setDown(down: boolean): void;
 }
 
@@ -21,7 +23,7 @@ async function setup(ca: FakeCaOptions, fn: (ctx: Ctx) => Promise<void>) {
   const fake = new FakeCa(ca);
   const events: Ctx["events"] = [];
   let down = false;
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => {
       if (down) throw serverDown();
       return fake.asClient();
@@ -29,7 +31,7 @@ async function setup(ca: FakeCaOptions, fn: (ctx: Ctx) => Promise<void>) {
     directoryUrl: "https://fake.ca/dir",
     solvers: new Map([["http", new Http01Solver(new Http01Responder())]]),
     log: memoryLogger(),
-    onEvent: (event, details) => events.push({ event, status: details.status, errorId: details.errorId }),
+    onEvent: (event, details) => events.push({ event, kind: details.kind, errorId: details.errorId }),
   });
   try {
     await fn({ issuer, fake, events, setDown: (v) => (down = v) });
@@ -53,7 +55,7 @@ Deno.test("none storage: every request orders (no cache hits)", async () => {
 Deno.test("none storage: the order that outlived its client's sign-timeout is handed to the retry, once", async () => {
   await setup({ finalizeDelayMs: 400 }, async ({ issuer, fake }) => {
     const timedOut = await assertRejects(() => issuer.issue(request, Date.now() + 50));
-    assert(timedOut instanceof IssueError && timedOut.status === 503, String(timedOut));
+    assert(timedOut instanceof IssueFailure && timedOut.kind === "unavailable", String(timedOut));
     await issuer.drain();
     const retry = await issuer.issue(request, soon());
     assertEquals([retry.cache, fake.orders], ["miss", 1]);
@@ -67,8 +69,8 @@ Deno.test("issue-failed is sent when the CA is unavailable (fast 503), not only 
   await setup({}, async ({ issuer, events, setDown }) => {
     setDown(true);
     const e = await assertRejects(() => issuer.issue(request, soon()));
-    assert(e instanceof IssueError && e.status === 503, String(e));
-    assertEquals(events.map((x) => [x.event, x.status]), [["issue-failed", 503]]);
+    assert(e instanceof IssueFailure && e.kind === "unavailable", String(e));
+    assertEquals(events.map((x) => [x.event, x.kind]), [["issue-failed", "unavailable"]]);
   });
 });
 
@@ -77,7 +79,7 @@ Deno.test("issue-failed is sent when an order fails after its client's sign-time
     { finalizeDelayMs: 300, finalizeError: () => new Error("the CA broke down") },
     async ({ issuer, events }) => {
       const e = await assertRejects(() => issuer.issue(request, Date.now() + 50));
-      assert(e instanceof IssueError && e.status === 503, String(e));
+      assert(e instanceof IssueFailure && e.kind === "unavailable", String(e));
       assertEquals(events.length, 0, "the timeout itself is not an issuance failure");
       await issuer.drain();
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -86,7 +88,7 @@ Deno.test("issue-failed is sent when an order fails after its client's sign-time
   );
 });
 
-Deno.test("issue-failed: at most once per names and status every 10 minutes (every cron call fails alike)", async () => {
+Deno.test("issue-failed: at most once per names and kind every 10 minutes (every cron call fails alike)", async () => {
   await setup({}, async ({ issuer, events, setDown }) => {
     setDown(true);
     for (let i = 0; i < 5; i++) await assertRejects(() => issuer.issue(request, soon()));
@@ -94,7 +96,7 @@ Deno.test("issue-failed: at most once per names and status every 10 minutes (eve
   });
 });
 
-Deno.test("the CA refusing the names (421) or the CSR (403) is the client's fault, not a 500", async () => {
+Deno.test("the CA refusing the names (names-refused, 421) or the CSR (refused, 403) is the client's fault, not internal", async () => {
   const rejected = () =>
     new AcmeProblem({
       type: "urn:ietf:params:acme:error:rejectedIdentifier",
@@ -103,10 +105,10 @@ Deno.test("the CA refusing the names (421) or the CSR (403) is the client's faul
     });
   await setup({ newOrderError: rejected }, async ({ issuer }) => {
     const e = await assertRejects(() => issuer.issue(request, soon()));
-    assert(e instanceof IssueError && e.status === 421 && /blocklist/.test(e.message), String(e));
+    assert(e instanceof IssueFailure && e.kind === "names-refused" && /blocklist/.test(e.message), String(e));
   });
   await setup({ finalizeError: badCsr }, async ({ issuer }) => {
     const e = await assertRejects(() => issuer.issue(request, soon()));
-    assert(e instanceof IssueError && e.status === 403 && /CSR is unacceptable/.test(e.message), String(e));
+    assert(e instanceof IssueFailure && e.kind === "refused" && /CSR is unacceptable/.test(e.message), String(e));
   });
 });

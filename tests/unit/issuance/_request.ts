@@ -1,6 +1,6 @@
 /** An issuance request for one name, from a real CSR (http-01 verification), as the /sign handler builds it. */
 import { createCsrParser } from "../../../src/csr/intake.ts";
-import type { IssueRequest } from "../../../src/issuer.ts";
+import type { IssueRequest } from "../../../src/issuance/service.ts";
 import { makeCsr } from "../../support/csr.ts";
 
 export async function requestFor(name: string, storage: string | null): Promise<IssueRequest> {

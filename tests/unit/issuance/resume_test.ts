@@ -4,9 +4,15 @@
  * next CA call when the claim's lease ends.
  */
 import { type AcmeClient, type AcmeOrder, AcmeProblem } from "../../../src/acme/mod.ts";
-import { Http01Responder } from "../../../src/challenges/http01.ts";
-import { Http01Solver } from "../../../src/challenges/solver.ts";
-import { type FaultPoint, IssueError, Issuer, type IssueRequest, type IssuerFaults } from "../../../src/issuer.ts";
+import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
+import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
+import {
+  type FaultPoint,
+  type IssuanceFaults,
+  IssuanceService,
+  type IssueRequest,
+} from "../../../src/issuance/service.ts";
+import { IssueFailure } from "../../../src/issuance/failure.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { type Claim, isHeld, type Storage } from "../../../src/storage/mod.ts";
@@ -17,7 +23,7 @@ import { FakeCa } from "../../support/fake_ca.ts";
 const NAME = "resume.example.test";
 
 interface Harness {
-  issuer: Issuer;
+  issuer: IssuanceService;
   fake: FakeCa;
   request: IssueRequest;
   log: ReturnType<typeof memoryLogger>;
@@ -31,7 +37,7 @@ interface Harness {
 }
 
 interface Tweaks {
-  faults?: IssuerFaults;
+  faults?: IssuanceFaults;
   /** noteOrder answers false (fenced out) this many times first. */
   fenceNotes?: number;
   /** The first claim's lease: its deadline, and extends that fail. */
@@ -123,7 +129,7 @@ async function withIssuer(tweaks: Tweaks, fn: (h: Harness) => Promise<void>): Pr
     },
   }) as unknown as AcmeClient;
 
-  const issuer = new Issuer({
+  const issuer = new IssuanceService({
     client: () => client,
     directoryUrl: "https://fake.ca/dir",
     solvers: new Map([["http", new Http01Solver(new Http01Responder())]]),
@@ -213,7 +219,7 @@ Deno.test("resume: an invalid or unknown order is replaced by a new one, which i
 
 Deno.test("fault points: before and after the order URL is recorded, with the same order", async () => {
   const seen: string[] = [];
-  const faults: IssuerFaults = {
+  const faults: IssuanceFaults = {
     beforeNoteOrder: (p: FaultPoint) => void seen.push(`before ${p.orderUrl} fence ${p.claim.fence}`),
     afterNoteOrder: (p: FaultPoint) => void seen.push(`after ${p.orderUrl}`),
   };
@@ -256,7 +262,7 @@ Deno.test("resume: a request that waited for another instance's order which fail
     const orders = fake.orders;
     inherit(earlier.url);
     const e = await assertRejects(() => issuer.issue(request, soon()));
-    assert(e instanceof IssueError && e.status === 503, String(e));
+    assert(e instanceof IssueFailure && e.kind === "unavailable", String(e));
     assert(/Another instance's order for this CSR failed/.test(e.message), e.message);
     assertEquals(fake.orders, orders, "no second order");
   });
@@ -266,7 +272,7 @@ Deno.test("resume: an order that failed for good is forgotten (nobody later wait
   await withIssuer({}, async ({ issuer, fake, request, noted }) => {
     fake.opts.failValidation = { [NAME]: "connection refused" };
     const e = await assertRejects(() => issuer.issue(request, soon()));
-    assert(e instanceof IssueError && e.status === 421, String(e));
+    assert(e instanceof IssueFailure && e.kind === "names-refused", String(e));
     assertEquals(noted.length, 2);
     assert(noted[0]?.startsWith("https://fake.ca/order/"), String(noted[0]));
     assertEquals(noted[1], null, "then forgotten");

@@ -1,6 +1,6 @@
 /** The http-01 responder's handler: what it answers, and that everything else is 404 (nginx http_404 chaining). */
-import { assertEquals } from "../../support/assert.ts";
-import { Http01Responder, normalizeHost } from "../../../src/challenges/http01.ts";
+import { assertEquals } from "../../../support/assert.ts";
+import { Http01Responder, normalizeHost } from "../../../../src/challenges/http01/responder.ts";
 
 const TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
 const KEY_AUTH = `${TOKEN}.thumbprint`;

@@ -1,0 +1,112 @@
+/**
+ * Drives an order's authorizations (lego's "prober"): for each pending authorization, the solver of the request's
+ * `[verification]` block presents its challenge; once every challenge is in place the CA is told to look, then the
+ * authorizations are polled until they are decided.
+ *
+ * Contract:
+ * - Every challenge presented is cleaned up, whatever happens after (a failure, a lost claim, a timeout).
+ * - Nothing is answered before everything is presented (a name and its wildcard share one TXT owner).
+ * - A challenge an earlier holder already answered (a resumed order) is presented and waited for, not answered again.
+ * - Before each CA call `guard.check()` runs, and every CA call gets `guard.signal`: a holder that lost its claim
+ *   makes no further CA call.
+ * - A name that fails validation throws `ValidationFailed` (the caller's failure kind `names-refused`).
+ */
+import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "../acme/mod.ts";
+import type { Logger } from "../ops/log.ts";
+import type { ChallengeSolver, ChallengeTask } from "./solver.ts";
+
+/** A name's authorization did not become valid. */
+export class ValidationFailed extends Error {
+  constructor(readonly identifier: string, readonly detail: string) {
+    super(`Validation of ${identifier} failed: ${detail}`);
+  }
+}
+
+/** What says whether CA calls may go on (the storage claim's LeaseKeeper). */
+export interface CallGuard {
+  readonly signal: AbortSignal;
+  /** Throws when no further CA call may start. */
+  check(): void;
+}
+
+export interface Authorize {
+  client: AcmeClient;
+  order: AcmeOrder;
+  solver: ChallengeSolver;
+  /** Epoch ms after which polling gives up. */
+  deadline: number;
+  guard: CallGuard;
+  log: Logger;
+}
+
+interface ToPoll {
+  authorization: AcmeAuthorization;
+  challengeUrl: string;
+}
+
+/** Makes every authorization of `order` valid, or throws; always cleans up what it presented. */
+export async function resolveAuthorizations({ client, order, solver, deadline, guard, log }: Authorize): Promise<void> {
+  const signal = guard.signal;
+  guard.check();
+  const authorizations = await Promise.all(
+    order.authorizations.map((url) => client.getAuthorization(url, { signal })),
+  );
+  const presented: ChallengeTask[] = [];
+  const toAnswer: ToPoll[] = [];
+  /** Challenges an earlier holder already answered (a resumed order): present and wait, do not answer again. */
+  const answered: ToPoll[] = [];
+  try {
+    for (const authorization of authorizations) {
+      const name = displayName(authorization);
+      log.debug("acme authorization", { name, status: authorization.status, url: authorization.url });
+      if (authorization.status === "valid") continue; // reused from an earlier order
+      if (authorization.status !== "pending") {
+        throw new ValidationFailed(name, `its authorization is ${authorization.status}`);
+      }
+      const challenge = authorization.challenges.find((c) => c.type === solver.challengeType);
+      if (!challenge) {
+        throw new Error(
+          `The CA offers no ${solver.challengeType} challenge for ${name} ` +
+            `(offered: ${authorization.challenges.map((c) => c.type).join(", ")})`,
+        );
+      }
+      if (challenge.status === "valid") continue;
+      if (typeof challenge.token !== "string") {
+        throw new Error(`The CA sent a ${challenge.type} challenge without a token`);
+      }
+      const task: ChallengeTask = {
+        identifier: authorization.identifier.value,
+        wildcard: authorization.wildcard === true,
+        token: challenge.token,
+        keyAuthorization: await client.keyAuthorization(challenge.token),
+      };
+      await solver.present(task);
+      presented.push(task);
+      (challenge.status === "processing" ? answered : toAnswer).push({ authorization, challengeUrl: challenge.url });
+    }
+    // Everything is in place before the CA is told to look (a name and its wildcard share one TXT owner).
+    guard.check();
+    await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challengeUrl, { signal })));
+    if (toAnswer.length > 0) {
+      log.debug("acme challenges answered", { type: solver.challengeType, count: toAnswer.length });
+    }
+    guard.check();
+    const results = await Promise.all(
+      [...toAnswer, ...answered].map((a) => client.pollAuthorization(a.authorization.url, { deadline, signal })),
+    );
+    for (const result of results) {
+      log.debug("acme authorization polled", { name: displayName(result), status: result.status });
+      if (result.status === "valid") continue;
+      const failed = result.challenges.find((c) => c.error);
+      const detail = failed?.error?.detail ?? `its authorization is ${result.status}`;
+      throw new ValidationFailed(displayName(result), detail);
+    }
+  } finally {
+    await Promise.all(presented.map((task) => solver.cleanup(task).catch(() => {})));
+  }
+}
+
+/** The authorization's name as a client wrote it (`*.` for wildcards). */
+function displayName(authorization: AcmeAuthorization): string {
+  return `${authorization.wildcard ? "*." : ""}${authorization.identifier.value}`;
+}

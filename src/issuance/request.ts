@@ -1,0 +1,43 @@
+/**
+ * What a caller asks of issuance and what it gets back (the /sign handler, the renewal sweep, later other fronts).
+ */
+import type { NotifyEvent } from "../config/types.ts";
+import type { NotificationPayload } from "../ops/notify.ts";
+import type { FailureKind } from "./failure.ts";
+
+export interface IssueRequest {
+  /** Exact CSR DER. */
+  csrDer: Uint8Array;
+  /** Hex SHA-256 of the DER ("" when unknown: the key is then computed without the memo). */
+  csrSha256: string;
+  /** Normalized DNS names (the order's identifiers). */
+  names: string[];
+  profile?: string;
+  /** Name of the [verification] block. */
+  verification: string;
+  /** Name of the [storage] block, or null for no caching. */
+  storage: string | null;
+  /** Client address, for logs. */
+  client?: string;
+}
+
+/** hit: served from the cache; miss: ordered for this request; stale: due, renewal impossible now, still valid. */
+export type CacheState = "hit" | "miss" | "stale";
+
+export interface IssueResult {
+  /** Leaf first, PEM blocks separated by one empty line, ending with a newline. */
+  chain: string;
+  cache: CacheState;
+  /** When the client should come back for the renewed certificate. */
+  renewAfter?: Date;
+  /** The CA's ARI window, when known. */
+  window?: { start: Date; end: Date };
+}
+
+/** What issuance tells the notifiers; `kind` (issue-failed) is mapped to the /sign status by the server wiring. */
+export type IssueEventDetails = Omit<NotificationPayload, "event" | "time" | "host" | "status"> & {
+  kind?: FailureKind;
+};
+
+/** Operator notifications (issue-failed, renewal-failed, expiring). */
+export type OnIssueEvent = (event: NotifyEvent, details: IssueEventDetails) => void;

@@ -1,0 +1,373 @@
+/**
+ * Issuance, the front: cache lookup → single flight per CSR → claim in storage → ACME order → cache entry.
+ *
+ * Contract:
+ * - The cache key is SHA-256 over (CA directory URL, profile, CSR DER). Until an entry is due
+ *   (src/renewal/due.ts), /sign gets its chain byte for byte and the CA is not asked.
+ * - One order per key (src/issuance/coordinator.ts): concurrent identical requests share one order, and processes
+ *   sharing a storage never order twice.
+ * - A caller waits at most until its own deadline (`sign-timeout`); the order goes on in the background up to
+ *   `orderTimeoutMs` and its result is stored (or kept in memory: src/issuance/results.ts), so the client's retry
+ *   gets it instead of a new order.
+ * - A due certificate that is still valid is served (`stale`) when its renewal fails or takes too long, so a CA
+ *   outage or rate limit never breaks a host that already has a working certificate.
+ * - A vanished client never cancels an order; independent orders never wait on each other.
+ * - Failures come out as `IssueFailure` (src/issuance/failure.ts, classified in classify.ts): `rate-limited` (the
+ *   CA's rate limit, with its Retry-After), `names-refused` (a name failed validation, with the CA's detail),
+ *   `refused` (the CA refused the CSR), `unavailable` (CA unreachable, 5xx after retries, DNS server down, or the
+ *   caller's deadline; with Retry-After), `internal` (anything else, with an error id also logged). Nothing here
+ *   knows an HTTP status: src/http/respond.ts maps the kinds.
+ * - `issue-failed` is told to the notifiers at most once per names and kind every 10 minutes.
+ * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
+ */
+import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
+import type { ChallengeSolver } from "../challenges/solver.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import type { Logger } from "../ops/log.ts";
+import type { AcmemsMetrics } from "../ops/metrics.ts";
+import { type Due, renewalDue } from "../renewal/due.ts";
+import { ExpiringCheck } from "../renewal/expiring.ts";
+import { RenewalSweep, type SweepStats } from "../renewal/sweep.ts";
+import { NoneStorage } from "../storage/none.ts";
+import { type CacheKey, cacheKey, type Entry, type Storage } from "../storage/mod.ts";
+import { AriTracker } from "./ari.ts";
+import { Background } from "./background.ts";
+import { FailureClassifier } from "./classify.ts";
+import { Coordinator, type Obtained } from "./coordinator.ts";
+import { IssueFailure } from "./failure.ts";
+import { noteCertificate } from "./gauges.ts";
+import { type IssuanceFaults, OrderDriver } from "./order.ts";
+import type { CacheState, IssueRequest, IssueResult, OnIssueEvent } from "./request.ts";
+import { KeptResults, TouchThrottle } from "./results.ts";
+
+export type { CacheState, IssueRequest, IssueResult } from "./request.ts";
+export type { FaultPoint, IssuanceFaults } from "./order.ts";
+
+export interface IssuanceOptions {
+  /** The connected ACME client, or throws CaUnavailableError. */
+  client(): AcmeClient;
+  directoryUrl: string;
+  solvers: Map<string, ChallengeSolver>;
+  /** Configured storages by name. */
+  storages?: Map<string, Storage>;
+  log: Logger;
+  /** Identifies this process in claims. */
+  owner?: string;
+  /** Upper bound of one order in the background (default 10 min). */
+  orderTimeoutMs?: number;
+  /** How long a finished result is kept in memory for the client's retry (default 10 min). */
+  resultTtlMs?: number;
+  /** Retry-After suggested after a timeout or CA outage (default 10 s). */
+  retryAfterSeconds?: number;
+  /** Replaces the clock (tests). */
+  now?: Clock;
+  /** Called for each ACME order placed (metrics, tests). */
+  onOrder?: (names: string[], replaces: string | undefined) => void;
+  metrics?: AcmemsMetrics;
+  /** Called when the CA says the account does not exist (the session reconnects). */
+  onAccountLost?: (reason: string) => Promise<void> | void;
+  /** Operator notifications (issue-failed with its failure `kind`, renewal-failed, expiring). */
+  onEvent?: OnIssueEvent;
+  /** Days before notAfter when `expiring` fires for a certificate without a successful renewal; unset: never. */
+  expiringDays?: number;
+  /** Fault injection points (tests kill an instance there). */
+  faults?: IssuanceFaults;
+}
+
+const STALE_MARGIN_MS = 3_600_000;
+const FAILURE_NOTICE_MS = 600_000;
+
+export class IssuanceService {
+  readonly #opts: IssuanceOptions;
+  readonly #now: Clock;
+  /** The null cache behind `storage: null` requests. */
+  readonly #none = new NoneStorage("none");
+  readonly #background = new Background();
+  readonly #kept: KeptResults;
+  readonly #touches = new TouchThrottle();
+  readonly #classifier: FailureClassifier;
+  readonly #ari: AriTracker;
+  readonly #coordinator: Coordinator;
+  readonly #renewal: RenewalSweep;
+  /** When `issue-failed` was last sent, by kind and names. */
+  readonly #failureSent = new Map<string, number>();
+  /** Orders whose requester timed out (followed once each). */
+  readonly #abandoned = new WeakSet<Promise<Obtained>>();
+  readonly #keys = new Map<string, CacheKey>();
+
+  constructor(opts: IssuanceOptions) {
+    this.#opts = opts;
+    const now = this.#now = opts.now ?? systemClock;
+    const owner = opts.owner ?? `${Deno.hostname()}:${Deno.pid}`;
+    const { log, metrics } = opts;
+    const track = (promise: Promise<unknown>) => this.#background.track(promise);
+    this.#kept = new KeptResults(now, opts.resultTtlMs ?? 600_000);
+    this.#classifier = new FailureClassifier({
+      log,
+      now,
+      retryAfterSeconds: opts.retryAfterSeconds,
+      onAccountLost: opts.onAccountLost,
+    });
+    this.#ari = new AriTracker({ client: opts.client, log, metrics, now, owner, track });
+    const orders = new OrderDriver({
+      directoryUrl: opts.directoryUrl,
+      solvers: opts.solvers,
+      log,
+      now,
+      retryAfterSeconds: opts.retryAfterSeconds,
+      onOrder: opts.onOrder,
+      faults: opts.faults,
+    });
+    this.#coordinator = new Coordinator({
+      owner,
+      log,
+      metrics,
+      now,
+      orderTimeoutMs: opts.orderTimeoutMs,
+      orders,
+      ari: this.#ari,
+      kept: this.#kept,
+      local: this.#none,
+    });
+    this.#renewal = new RenewalSweep({
+      client: opts.client,
+      directoryUrl: opts.directoryUrl,
+      storages: opts.storages,
+      owner,
+      log,
+      metrics,
+      now,
+      onEvent: opts.onEvent,
+      coordinator: this.#coordinator,
+      ari: this.#ari,
+      expiring: new ExpiringCheck({ owner, log, metrics, onEvent: opts.onEvent, expiringDays: opts.expiringDays }),
+      classifier: this.#classifier,
+      kept: this.#kept,
+    });
+  }
+
+  /** Orders currently running (for metrics and shutdown). */
+  get inflight(): number {
+    return this.#coordinator.size;
+  }
+
+  /** Waits for every running order and background write to end (shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#coordinator.orders, ...this.#background.pending]);
+  }
+
+  /** One pass of background renewal (src/renewal/sweep.ts). Never throws. */
+  sweep(): Promise<SweepStats> {
+    return this.#renewal.sweep();
+  }
+
+  #storage(name: string | null): Storage {
+    if (name === null) return this.#none;
+    const storage = this.#opts.storages?.get(name);
+    if (!storage) throw new Error(`Storage "${name}" is not configured`);
+    return storage;
+  }
+
+  /** The cache key of a request (remembered by CSR hash and profile when the hash is known). */
+  async keyFor(request: Pick<IssueRequest, "profile" | "csrDer"> & { csrSha256?: string }): Promise<CacheKey> {
+    if (!request.csrSha256) return await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
+    const memo = `${request.profile ?? ""}\u0000${request.csrSha256}`;
+    let key = this.#keys.get(memo);
+    if (key === undefined) {
+      key = await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
+      if (this.#keys.size >= 10_000) this.#keys.clear();
+      this.#keys.set(memo, key);
+    }
+    return key;
+  }
+
+  /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
+  async issue(request: IssueRequest, deadline: number, retried = false): Promise<IssueResult> {
+    const storage = this.#storage(request.storage);
+    const key = await this.keyFor(request);
+    const now = this.#now();
+
+    // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
+    let cached: Entry | null = storage.peek ? await storage.peek(key) : await storage.get(key);
+    const kept = cached ? undefined : this.#kept.take(key);
+    if (kept?.once) {
+      // The retry of a request that timed out gets the order's result, once (with `none`, the only way it can).
+      const due = renewalDue(kept.entry, storage.renewWithinDays, now);
+      noteCertificate(this.#opts.metrics, key, kept.entry, due, now);
+      return this.#result(kept.entry, "miss", due);
+    }
+    cached ??= kept?.entry ?? null;
+    if (cached) {
+      const served = this.#fromCache(storage, key, cached, now);
+      if (served) return served;
+    }
+
+    let order = this.#coordinator.running(key);
+    if (!order) {
+      // Fail fast (and start nothing) while the CA is unavailable, unless a still-valid certificate can be served.
+      let client: AcmeClient;
+      try {
+        client = this.#opts.client();
+      } catch (error) {
+        const stale = this.#stale(cached, storage, error);
+        if (stale) return stale;
+        throw this.#failed(error, request);
+      }
+      order = this.#coordinator.start(client, request, storage, key, cached);
+      // A failed renewal of a cached certificate backs off for /sign as it does for the sweep.
+      if (cached) {
+        const renewing = cached;
+        order.catch((error) =>
+          this.#background.track(this.#renewal.renewalFailed(storage, key, renewing, request, error))
+        );
+      }
+    }
+    return await this.#await(order, request, storage, key, cached, deadline, retried);
+  }
+
+  /** A cached entry's answer: a hit while it is not due, stale while its renewal backs off; else null (renew). */
+  #fromCache(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
+    const due = renewalDue(cached, storage.renewWithinDays, now);
+    if (!due.due) {
+      this.#touch(storage, key, now);
+      this.#ari.maybeRefresh(storage, key, cached, now);
+      noteCertificate(this.#opts.metrics, key, cached, due, now);
+      return this.#result(cached, "hit", due);
+    }
+    // A renewal that failed recently backs off for /sign too, while the certificate is still good.
+    const backoffUntil = cached.renewal?.nextAttemptAt ? Date.parse(cached.renewal.nextAttemptAt) : 0;
+    if (backoffUntil > now.getTime() && !this.#coordinator.running(key)) {
+      const stale = this.#stale(cached, storage, new Error(cached.renewal?.lastError ?? "renewal backing off"));
+      if (stale) {
+        this.#touch(storage, key, now);
+        return stale;
+      }
+    }
+    return null;
+  }
+
+  /** Waits for the order until the caller's deadline; stale serving, sign-timeout and the account-lost retry. */
+  async #await(
+    order: Promise<Obtained>,
+    request: IssueRequest,
+    storage: Storage,
+    key: CacheKey,
+    cached: Entry | null,
+    deadline: number,
+    retried: boolean,
+  ): Promise<IssueResult> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SignTimeout()), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      const obtained = await Promise.race([order, timeout]);
+      this.#kept.dropOnce(key); // this request got the result: nothing to hand out later
+      const now = this.#now();
+      this.#touch(storage, key, now);
+      const due = renewalDue(obtained.entry, storage.renewWithinDays, now);
+      noteCertificate(this.#opts.metrics, key, obtained.entry, due, now);
+      return this.#result(obtained.entry, obtained.ordered ? "miss" : "hit", due);
+    } catch (error) {
+      const stale = this.#stale(cached, storage, error);
+      if (stale) return stale;
+      if (error instanceof SignTimeout) {
+        this.#opts.log.warn("sign timeout reached, order continues in the background", {
+          names: request.names,
+          client: request.client,
+        });
+        this.#followAbandoned(order, request, key);
+        throw new IssueFailure(
+          "unavailable",
+          "The CA has not finished this order yet; it goes on in the background: retry this request later",
+          this.#opts.retryAfterSeconds ?? 10,
+        );
+      }
+      // The CA forgot our account (a test CA restarted): reconnect, then try once more within the deadline.
+      if (!retried && this.#opts.onAccountLost && isProblem(error, "accountDoesNotExist")) {
+        let wait: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.resolve(this.#opts.onAccountLost((error as AcmeProblem).detail)).catch(() => {}),
+          new Promise((resolve) => (wait = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+        ]);
+        clearTimeout(wait);
+        // The deadline is the caller's epoch time on the real clock (a timer, not a clock reading).
+        if (Date.now() < deadline) return await this.issue(request, deadline, true);
+      }
+      throw this.#failed(error, request);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Classifies a failed /sign issuance and tells the notifiers (`issue-failed`), at most once per names and kind
+   * every 10 minutes: while the CA is down every host's cron call fails the same way.
+   */
+  #failed(error: unknown, request: IssueRequest): IssueFailure {
+    const failure = this.#classifier.classify(error, request.names);
+    const now = this.#now().getTime();
+    const topic = `${failure.kind} ${request.names.join(",")}`;
+    if (now - (this.#failureSent.get(topic) ?? -Infinity) < FAILURE_NOTICE_MS) return failure;
+    if (this.#failureSent.size >= 10_000) this.#failureSent.clear();
+    this.#failureSent.set(topic, now);
+    this.#opts.onEvent?.("issue-failed", {
+      names: request.names,
+      message: failure.message,
+      kind: failure.kind,
+      client: request.client,
+      errorId: failure.errorId,
+    });
+    return failure;
+  }
+
+  /**
+   * An order whose requester gave up (sign-timeout) goes on: its failure is still reported (once per order), and
+   * its result is kept once for the client's retry (src/issuance/results.ts).
+   */
+  #followAbandoned(order: Promise<Obtained>, request: IssueRequest, key: CacheKey): void {
+    if (this.#abandoned.has(order)) return;
+    this.#abandoned.add(order);
+    order.then(
+      (obtained) => this.#kept.keepOnce(key, obtained.entry),
+      (error) => {
+        const failure = this.#failed(error, request);
+        this.#opts.log.warn("background order failed after its client's sign-timeout", {
+          names: request.names,
+          kind: failure.kind,
+          errorId: failure.errorId,
+          error: failure.message,
+        });
+      },
+    );
+  }
+
+  /** A due but still valid certificate, served when its renewal cannot be had right now. */
+  #stale(cached: Entry | null, storage: Storage, error: unknown): IssueResult | null {
+    if (!cached) return null;
+    const now = this.#now();
+    if (Date.parse(cached.notAfter) - now.getTime() < STALE_MARGIN_MS) return null;
+    this.#opts.log.warn("renewal not possible now, serving the cached certificate", {
+      names: cached.names,
+      notAfter: cached.notAfter,
+      reason: error instanceof Error ? error.message : String(error),
+    });
+    return this.#result(cached, "stale", renewalDue(cached, storage.renewWithinDays, now));
+  }
+
+  #result(entry: Entry, cache: CacheState, due: Due): IssueResult {
+    this.#opts.metrics?.cacheRequests.inc({ result: cache });
+    const result: IssueResult = { chain: entry.chain, cache, renewAfter: due.at };
+    const window = entry.ari?.window;
+    if (window) result.window = { start: new Date(window.start), end: new Date(window.end) };
+    return result;
+  }
+
+  /** Records a client fetch in the storage, at most once an hour per key (best effort, in the background). */
+  #touch(storage: Storage, key: CacheKey, now: Date): void {
+    if (this.#touches.due(key, now)) this.#background.track(storage.touch(key, now));
+  }
+}
+
+/** The caller's deadline passed before the order ended. */
+class SignTimeout extends Error {}

@@ -1,0 +1,254 @@
+/**
+ * Background renewal: one pass over every storage's entries, run periodically by the server.
+ *
+ * Contract:
+ * - Each entry is planned (src/renewal/plan.ts): refresh ARI where its Retry-After passed, renew due entries a
+ *   client fetched within `renew-active-days`, remove entries nobody fetched that expired more than 7 days ago.
+ * - A storage shared by several instances hands each due entry to one of them (`claimDue`), so instances sweeping
+ *   at the same time split the work instead of queueing behind each other.
+ * - A renewal joins an order already running for the key (a /sign of the same CSR) instead of ordering again;
+ *   whoever started the order records its failure.
+ * - A failed renewal is counted, told to the notifiers (`renewal-failed`) and backs off (1 min, 10 min, 100 min,
+ *   then daily), recorded in the entry unless another instance stored a fresher certificate meanwhile.
+ * - The sweep never throws; what it could not do, the next pass tries again.
+ */
+import { type AcmeClient, decodePem } from "../acme/mod.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../ops/log.ts";
+import type { AcmemsMetrics } from "../ops/metrics.ts";
+import type { AriTracker } from "../issuance/ari.ts";
+import { countClaim, updateEntry } from "../issuance/claims.ts";
+import type { FailureClassifier } from "../issuance/classify.ts";
+import type { Coordinator } from "../issuance/coordinator.ts";
+import { noteCertificate } from "../issuance/gauges.ts";
+import type { IssueRequest, OnIssueEvent } from "../issuance/request.ts";
+import type { KeptResults } from "../issuance/results.ts";
+import { type CacheKey, type Claim, type Entry, isHeld, type Storage } from "../storage/mod.ts";
+import { renewalBackoffMs, renewalDue } from "./due.ts";
+import type { ExpiringCheck } from "./expiring.ts";
+import { planRenewal } from "./plan.ts";
+
+export interface SweepStats {
+  renewed: number;
+  failed: number;
+  removed: number;
+}
+
+export interface SweepOptions {
+  /** The connected ACME client, or throws (CA unavailable: the next sweep tries again). */
+  client(): AcmeClient;
+  directoryUrl: string;
+  /** Configured storages by name. */
+  storages?: Map<string, Storage>;
+  /** Identifies this process in claims. */
+  owner: string;
+  log: Logger;
+  metrics?: AcmemsMetrics;
+  now: Clock;
+  onEvent?: OnIssueEvent;
+  coordinator: Coordinator;
+  ari: AriTracker;
+  expiring: ExpiringCheck;
+  classifier: FailureClassifier;
+  kept: KeptResults;
+}
+
+export class RenewalSweep {
+  readonly #opts: SweepOptions;
+
+  constructor(opts: SweepOptions) {
+    this.#opts = opts;
+  }
+
+  /** One pass over every storage (see the contract above). Never throws. */
+  async sweep(): Promise<SweepStats> {
+    const { log } = this.#opts;
+    const stats: SweepStats = { renewed: 0, failed: 0, removed: 0 };
+    this.#opts.kept.prune();
+    for (const storage of this.#opts.storages?.values() ?? []) {
+      let keys: CacheKey[];
+      try {
+        keys = await storage.keys();
+      } catch (error) {
+        log.warn("renewal sweep cannot list the cache", { storage: storage.name, error: String(error) });
+        continue;
+      }
+      for (const key of keys) {
+        try {
+          await this.#sweepOne(storage, key, stats, !storage.claimDue);
+        } catch (error) {
+          log.warn("renewal sweep error", { key, error: error instanceof Error ? error.message : String(error) });
+        }
+      }
+      if (storage.claimDue) await this.#sweepDue(storage, stats);
+      try {
+        const pruned = await storage.prune?.();
+        if (pruned) log.debug("old claims without a certificate pruned", { storage: storage.name, pruned });
+      } catch (error) {
+        log.warn("renewal sweep cannot prune old claims", { storage: storage.name, error: String(error) });
+      }
+    }
+    if (stats.renewed + stats.failed + stats.removed > 0) log.info("renewal sweep", { ...stats });
+    return stats;
+  }
+
+  /** Renews what `claimDue` hands this instance, one entry at a time, until nothing due is left unclaimed. */
+  async #sweepDue(storage: Storage, stats: SweepStats): Promise<void> {
+    const { coordinator, metrics } = this.#opts;
+    const leaseMs = storage.leaseMs ?? 60_000;
+    const seen = new Set<CacheKey>();
+    // Claims of entries this instance does not renew (another CA, not due by the full rule): held until the end of
+    // the pass so that claimDue does not hand them out again at once.
+    const skipped: Claim[] = [];
+    try {
+      for (let round = 0; round < 10_000; round++) {
+        let client: AcmeClient;
+        try {
+          client = this.#opts.client();
+        } catch {
+          return; // CA unavailable: the next sweep tries again.
+        }
+        let batch;
+        try {
+          batch = await storage.claimDue!(this.#opts.owner, leaseMs, this.#opts.now(), 1);
+        } catch (error) {
+          this.#opts.log.warn("renewal sweep cannot claim due entries", {
+            storage: storage.name,
+            error: error instanceof Error ? error.message : String(error),
+          });
+          return;
+        }
+        if (batch.length === 0) return;
+        for (const { claim, entry } of batch) {
+          metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
+          const due = renewalDue(entry, storage.renewWithinDays, this.#opts.now());
+          const renewable = !seen.has(claim.key) && !coordinator.running(claim.key) &&
+            entry.directoryUrl === this.#opts.directoryUrl && due.due;
+          seen.add(claim.key);
+          if (!renewable) {
+            skipped.push(claim);
+            continue;
+          }
+          noteCertificate(metrics, claim.key, entry, due);
+          await this.#renew(storage, claim.key, entry, stats, client, claim);
+        }
+      }
+    } finally {
+      for (const claim of skipped) await storage.release(claim);
+    }
+  }
+
+  /** Plans one entry and carries the plan out; `renew` false leaves renewals to `claimDue`. */
+  async #sweepOne(storage: Storage, key: CacheKey, stats: SweepStats, renew: boolean): Promise<void> {
+    const now = this.#opts.now();
+    const entry = await storage.get(key);
+    if (!entry) return;
+    const input = {
+      now,
+      directoryUrl: this.#opts.directoryUrl,
+      renewWithinDays: storage.renewWithinDays,
+      renewActiveDays: storage.renewActiveDays,
+    };
+    const first = planRenewal(entry, input);
+    if (first.action === "remove") return await this.#remove(storage, key, entry, stats);
+    if (first.action === "skip" && (first.reason === "inactive" || first.reason === "other-ca")) return;
+    if (first.action === "refresh-ari") await this.#opts.ari.refresh(storage, key);
+    const current = (await storage.get(key)) ?? entry;
+    const plan = planRenewal(current, { ...input, ariChecked: true });
+    if (!("due" in plan)) return;
+    noteCertificate(this.#opts.metrics, key, current, plan.due);
+    await this.#opts.expiring.check(storage, key, current, now);
+    if (plan.action !== "renew" || !renew) return;
+
+    let client: AcmeClient;
+    try {
+      client = this.#opts.client();
+    } catch {
+      return; // CA unavailable: the next sweep tries again.
+    }
+    await this.#renew(storage, key, current, stats, client);
+  }
+
+  /** Removes an entry nobody fetched that expired long ago (skipped when someone holds it). */
+  async #remove(storage: Storage, key: CacheKey, entry: Entry, stats: SweepStats): Promise<void> {
+    const leaseMs = storage.leaseMs ?? 60_000;
+    const claim = countClaim(this.#opts.metrics, storage, await storage.claim(key, this.#opts.owner, leaseMs));
+    if (isHeld(claim)) return;
+    try {
+      await storage.remove(claim);
+      stats.removed++;
+      this.#opts.log.info("expired cache entry removed", { names: entry.names, notAfter: entry.notAfter });
+    } finally {
+      await storage.release(claim);
+    }
+  }
+
+  /** Renews one due entry (under `claim` when the sweep already holds it); failures back off. */
+  async #renew(
+    storage: Storage,
+    key: CacheKey,
+    current: Entry,
+    stats: SweepStats,
+    client: AcmeClient,
+    claim?: Claim,
+  ): Promise<void> {
+    const { coordinator } = this.#opts;
+    const request: IssueRequest = {
+      csrDer: decodePem(current.csr, ["CERTIFICATE REQUEST"]).der,
+      csrSha256: "",
+      names: current.names,
+      profile: current.profile,
+      verification: current.verification,
+      storage: storage.name,
+    };
+    let running = coordinator.running(key);
+    // Whoever starts the order records its failure (a /sign that started it already does).
+    const created = !running;
+    if (running && claim) {
+      await storage.release(claim);
+      claim = undefined;
+    }
+    running ??= coordinator.start(client, request, storage, key, current, claim);
+    try {
+      await running;
+      stats.renewed++;
+      this.#opts.metrics?.renewals.inc({ result: "ok" });
+    } catch (error) {
+      stats.failed++;
+      if (created) await this.renewalFailed(storage, key, current, request, error);
+    }
+  }
+
+  /** A renewal failed: count it, tell the notifiers, and record the backoff (1 min, 10 min, 100 min, then daily). */
+  async renewalFailed(
+    storage: Storage,
+    key: CacheKey,
+    current: Entry,
+    request: IssueRequest,
+    error: unknown,
+  ): Promise<void> {
+    const { metrics, now } = this.#opts;
+    metrics?.renewals.inc({ result: "failed" });
+    const reason = this.#opts.classifier.classify(error, request.names).message;
+    this.#opts.onEvent?.("renewal-failed", {
+      names: current.names,
+      message: `Renewal failed; retrying with backoff: ${reason}`,
+      notAfter: current.notAfter,
+    });
+    await updateEntry(this.#opts, storage, key, (e) => {
+      // Another instance stored a fresh certificate meanwhile: this failure is not that certificate's.
+      if (e.chain !== current.chain) return Promise.resolve(false);
+      const failures = (e.renewal?.failures ?? 0) + 1;
+      e.renewal = {
+        ...e.renewal,
+        failures,
+        lastError: reason,
+        lastFailureAt: now().toISOString(),
+        nextAttemptAt: new Date(now().getTime() + renewalBackoffMs(failures)).toISOString(),
+      };
+      noteCertificate(metrics, key, e, renewalDue(e, storage.renewWithinDays, now()));
+      return Promise.resolve(true);
+    });
+    this.#opts.log.warn("background renewal failed", { names: current.names, reason });
+  }
+}
