@@ -36,7 +36,7 @@ import {
 } from "../csr/intake.ts";
 import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import type { CompiledPolicy } from "../policy/authorize.ts";
-import { type FailureKind, IssueFailure, newErrorId } from "../issuance/failure.ts";
+import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
 import type { IssueRequest, IssueResult } from "../issuance/request.ts";
 import { type DecisionFields, logDecision, type SignDecision, signDecision } from "./audit.ts";
