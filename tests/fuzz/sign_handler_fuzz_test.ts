@@ -9,7 +9,8 @@
  *  - a 200 is a PEM chain with X-Acmems-Cache, and only ever for a request its block admits (the oracle below:
  *    the TCP peer for ip blocks, forwarding headers never count; the exact HMAC of the body for the hmac block);
  *  - and the converse: an admissible request (POST /sign, the body's length, no Transfer-Encoding, an unmutated seed
- *    CSR whose names one block covers, sent by that block's peer or with the right HMAC) gets 200 from that block,
+ *    CSR whose names one block covers, sent by that block's peer, or with the right HMAC from any IP address) gets
+ *    200 from that block,
  *    whatever else the fuzz added (junk, forwarding and Authentication headers, a body in pieces);
  *  - every order placed with the CA has valid lower-case DNS names inside the admitting block's domains;
  *  - the in-flight counter does not leak: afterwards, max-inflight concurrent valid requests all get 200.
@@ -58,6 +59,8 @@ const ADMISSIBLE_SEEDS: Record<string, string> = {
   "office block": "office",
 };
 const OFFICE = new Set(["10.1.2.3", "::ffff:10.1.2.3"]);
+/** Peers that are no IP address: refused (403) before any block is tried, even with the right HMAC. */
+const UNPARSEABLE_PEERS = new Set(["not-an-address", ""]);
 
 function contentLength(rng: Rng, length: number): string | null {
   const r = rng.next();
@@ -177,9 +180,12 @@ Deno.test("fuzz: POST /sign in-process never answers 5xx to client faults and ne
     const seedBlock = cleanSeed ? ADMISSIBLE_SEEDS[cleanSeed.label] : undefined;
     const wellFramed = method === "POST" && path === "/sign" && length?.trim() === String(body.length) &&
       !headers.has("transfer-encoding");
-    const mustAdmit = wellFramed && seedBlock !== undefined && (
-      seedBlock === "local" ? LOCAL.has(peerAddress) : seedBlock === "office" ? OFFICE.has(peerAddress) : auth.right
-    );
+    const admits: Record<string, boolean> = {
+      local: LOCAL.has(peerAddress),
+      office: OFFICE.has(peerAddress),
+      hmac: auth.right && !UNPARSEABLE_PEERS.has(peerAddress),
+    };
+    const mustAdmit = wellFramed && seedBlock !== undefined && admits[seedBlock];
     const before = stack.orders.length;
     const decisionsBefore = stack.decisions.length;
     const { status, body: text, headers: responseHeaders } = await answer(
