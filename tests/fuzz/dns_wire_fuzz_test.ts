@@ -122,6 +122,25 @@ Deno.test("fuzz: DNS parsers return or throw a DnsWireError, quickly, on random 
   });
 });
 
+Deno.test("DNS parsers: dns-packet's RangeError on a truncated question comes out as a DnsWireError", () => {
+  // A response whose question name ends where the message does: dns-packet reads QTYPE past the end.
+  const truncated = Uint8Array.of(0, 1, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x61, 0);
+  const thrown = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    throw new Error("a truncated question was accepted");
+  };
+  const spans = thrown(() => recordSpans(truncated));
+  assert(spans instanceof DnsWireError, `recordSpans threw ${spans}`);
+  const decoded = thrown(() => decodeMessage(truncated));
+  assert(decoded instanceof DnsWireError, `decodeMessage threw ${decoded}`);
+  assert(decoded.cause instanceof RangeError, "dns-packet's RangeError is kept as the cause");
+  assert(/offset/.test(decoded.message), `dns-packet's message is kept: ${decoded.message}`);
+});
+
 Deno.test("fuzz: a real BIND response altered before its TSIG record never verifies", async () => {
   const cases: { signer: TsigSigner; response: Uint8Array; requestMac: Uint8Array; now: number; tsigStart: number }[] =
     [];
