@@ -1,10 +1,19 @@
 /**
  * HMAC verification of a /sign body against an auth block's shared secret.
  *
- * The MAC covers the exact body bytes as received (no newline or whitespace normalization). Comparison is done by
- * `crypto.subtle.verify("HMAC", …)` on the decoded digest (constant time in the digest); a digest of the wrong
+ * The MAC covers the exact body bytes as received (no newline or whitespace normalization). A digest of the wrong
  * length or for another algorithm is refused before any comparison. Each block's key is imported once and cached
  * by block identity.
+ *
+ * Two paths decide, and only two:
+ *  - `crypto.subtle.verify("HMAC", …)` on the decoded digest (constant time in the digest): every digest that has
+ *    not verified before for these exact bytes, so every wrong digest, always takes this path;
+ *  - the memo of successes: a digest that verified for a body is remembered with a copy of that body, per block and
+ *    per (algorithm, key) — a changed key or algorithm starts an empty memo — at most 1,000 per block (then the memo
+ *    starts over). The same digest with byte-identical body answers true again without a verify call: HMAC is
+ *    deterministic, so this is the answer verify would give (a host repeating a request; it proves nothing a replay
+ *    would not). A memo entry never admits anything else: another body, or another digest, misses the memo and goes
+ *    to verify. Failures are never remembered.
  */
 import { hex } from "../lib/bytes.ts";
 import type { AuthBlock, HmacType } from "../config/types.ts";
@@ -41,8 +50,9 @@ export function hmacKeyFor(block: AuthBlock): Promise<CryptoKey | null> {
 }
 
 /**
- * True when the header carries a valid HMAC of `body` under the block's key and algorithm. False for a block
- * without HMAC, an absent or malformed header, another algorithm, or a digest of the wrong length.
+ * True when the header carries a valid HMAC of `body` under the block's key and algorithm (decided by verify or by
+ * the memo of successes). False for a block without HMAC, an absent or malformed header, another algorithm, or a
+ * digest of the wrong length.
  */
 export async function verifyBlockHmac(
   block: AuthBlock,
@@ -53,10 +63,11 @@ export async function verifyBlockHmac(
   if (!hmac || header.kind !== "hmac") return false;
   if (header.algorithm !== hmac.type) return false;
   if (header.digest.length !== HMAC_DIGEST_BYTES[hmac.type]) return false;
-  // HMAC is deterministic: a body and digest that verified under this key verify again (a repeated request from a
-  // host; it proves nothing a replay of that request would not). Only successes are remembered, bounded per block.
+  // The memo of successes (see the contract above): keyed by block, then algorithm and key, then digest.
   let seen = verified.get(block);
-  if (!seen || seen.secret !== hmac.key) verified.set(block, seen = { secret: hmac.key, entries: new Map() });
+  if (!seen || seen.secret !== hmac.key || seen.type !== hmac.type) {
+    verified.set(block, seen = { type: hmac.type, secret: hmac.key, entries: new Map() });
+  }
   const digest = hex(header.digest);
   const known = seen.entries.get(digest);
   if (known !== undefined && sameBytes(known, body)) return true;
@@ -69,14 +80,17 @@ export async function verifyBlockHmac(
     return false;
   }
   if (ok) {
-    if (seen.entries.size >= 1000) seen.entries.clear();
+    if (seen.entries.size >= HMAC_MEMO_ENTRIES) seen.entries.clear();
     seen.entries.set(digest, body.slice());
   }
   return ok;
 }
 
-/** Per block: the body (a copy) that each verified digest, in hex, was computed over. */
-const verified = new WeakMap<AuthBlock, { secret: string; entries: Map<string, Uint8Array> }>();
+/** How many verified (digest, body) pairs a block remembers before its memo starts over. */
+export const HMAC_MEMO_ENTRIES = 1000;
+
+/** Per block, for one algorithm and key: the body (a copy) that each verified digest, in hex, was computed over. */
+const verified = new WeakMap<AuthBlock, { type: HmacType; secret: string; entries: Map<string, Uint8Array> }>();
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -1,17 +1,20 @@
 /**
  * Attack: forging or transplanting the HMAC that admits a request (landscape §D2.4).
  *
- * - The comparison goes through `crypto.subtle.verify("HMAC", …)` on the decoded digest (a constant-time check in
- *   the platform), never an early-exit comparison: a digest wrong in its first byte and one wrong in its last byte
- *   take exactly the same path (same number of verify calls with the same shape). This tests the code path, not
- *   timing.
+ * - A digest not already verified for these exact bytes is decided by `crypto.subtle.verify("HMAC", …)` on the
+ *   decoded digest (a constant-time check in the platform), never an early-exit comparison: a digest wrong in its
+ *   first byte and one wrong in its last byte take exactly the same path (same number of verify calls with the same
+ *   shape). This tests the code path, not timing.
+ * - The other path is src/policy/hmac.ts's memo of successes: a (digest, body) pair that verified is admitted again
+ *   without a verify call. A memoised digest for CSR A never admits CSR B, a wrong digest never hits the memo (it
+ *   goes to verify), and the memo is per block, per key and algorithm.
  * - An HMAC is bound to the exact body: it never admits another CSR, the same CSR re-wrapped, with a byte appended,
  *   or the names of another block with another key.
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { makeCsr } from "../support/csr.ts";
 import { parseAuthenticationHeader } from "../../src/policy/authentication_header.ts";
-import { verifyBlockHmac } from "../../src/policy/hmac.ts";
+import { HMAC_MEMO_ENTRIES, verifyBlockHmac } from "../../src/policy/hmac.ts";
 import type { AuthBlock } from "../../src/config/types.ts";
 import { answer, ATTACK_HMAC_KEY, attackConfig, hmacHex, peer, postSign, signStack } from "./_sign_stack.ts";
 
@@ -184,4 +187,102 @@ domain = *.two.test
     ),
   );
   assertEquals(ok.status, 200, `control: key two for block two: ${ok.body}`);
+});
+
+/** A block with only what verifyBlockHmac reads. */
+function hmacBlock(key = ATTACK_HMAC_KEY, type: "sha256" | "sha384" = "sha256"): AuthBlock {
+  return { name: "h", hmac: { type, key } } as unknown as AuthBlock;
+}
+
+/** verifyBlockHmac on `body` with a sha256 header carrying `hex`: its answer and its HMAC verify calls. */
+async function decide(block: AuthBlock, hex: string, body: Uint8Array, type = "sha256") {
+  const { value, calls } = await recordVerify(() =>
+    verifyBlockHmac(block, parseAuthenticationHeader(`hmac name=${type}, hash=${hex}`), body)
+  );
+  return { value, verifies: calls.filter((c) => c.algorithm.toUpperCase() === "HMAC").length };
+}
+
+Deno.test("attack: the memo of good digests admits only the same digest with the same bytes", async () => {
+  const block = hmacBlock();
+  const bodyA = new TextEncoder().encode(secureA.csrPem);
+  const bodyB = new TextEncoder().encode(secureB.csrPem);
+  const macA = await hmacHex(bodyA);
+  const macB = await hmacHex(bodyB);
+  // First decision: verify. The repeat: the memo (no verify call), same answer.
+  assertEquals(await decide(block, macA, bodyA), { value: true, verifies: 1 }, "A, first time");
+  assertEquals(await decide(block, macA, bodyA), { value: true, verifies: 0 }, "A again: from the memo");
+  assertEquals(await decide(block, macA, bodyA.slice()), { value: true, verifies: 0 }, "A's bytes in a new buffer");
+  // A's memoised digest never admits B, nor A's bytes changed in place after the fact, nor a byte appended.
+  assertEquals(await decide(block, macA, bodyB), { value: false, verifies: 1 }, "A's digest with B's body");
+  const altered = bodyA.slice();
+  altered[altered.length - 2] ^= 0x01;
+  assertEquals(await decide(block, macA, altered), { value: false, verifies: 1 }, "A's digest, one byte changed");
+  const longer = new Uint8Array([...bodyA, 0x0a]);
+  assertEquals(await decide(block, macA, longer), { value: false, verifies: 1 }, "A's digest, a byte appended");
+  // Wrong digests for A never hit the memo, however close to the memoised one, and are never remembered.
+  for (const wrong of [flipHex(macA, 0), flipHex(macA, -1), macB]) {
+    assertEquals(await decide(block, wrong, bodyA), { value: false, verifies: 1 }, `wrong ${wrong.slice(0, 8)}…`);
+    assertEquals(await decide(block, wrong, bodyA), { value: false, verifies: 1 }, `wrong again ${wrong.slice(0, 8)}…`);
+  }
+  // The memo kept A's bytes as they were: changing the caller's buffer later changes nothing.
+  const mine = bodyB.slice();
+  assertEquals(await decide(block, macB, mine), { value: true, verifies: 1 }, "B, first time");
+  mine.set(bodyA.subarray(0, Math.min(bodyA.length, mine.length)));
+  assertEquals((await decide(block, macB, mine)).value, false, "B's digest after the buffer was overwritten");
+  assertEquals(await decide(block, macB, bodyB), { value: true, verifies: 0 }, "B from the memo");
+});
+
+Deno.test("attack: the memo is per block, per key and per algorithm", async () => {
+  const body = new TextEncoder().encode(secureA.csrPem);
+  const mac = await hmacHex(body);
+  const one = hmacBlock();
+  assertEquals(await decide(one, mac, body), { value: true, verifies: 1 });
+  // Another block with another key: its own decision, by verify.
+  const other = hmacBlock("another-key-0123456789");
+  assertEquals(await decide(other, mac, body), { value: false, verifies: 1 }, "another block, another key");
+  // The same block object with its key changed: the old memo is gone.
+  const mutable = hmacBlock();
+  assertEquals(await decide(mutable, mac, body), { value: true, verifies: 1 });
+  (mutable as { hmac: { type: string; key: string } }).hmac = { type: "sha256", key: "rotated-key-0123456789" };
+  assertEquals(await decide(mutable, mac, body), { value: false, verifies: 1 }, "after the key changed");
+  (mutable as { hmac: { type: string; key: string } }).hmac = { type: "sha256", key: ATTACK_HMAC_KEY };
+  assertEquals(await decide(mutable, mac, body), { value: true, verifies: 1 }, "the key back: verified afresh");
+  // Another algorithm on the same block: a digest of another length is refused before verify and memo alike.
+  const mac384 = await hmacHex(body, ATTACK_HMAC_KEY, "SHA-384");
+  assertEquals(await decide(one, mac384, body, "sha384"), { value: false, verifies: 0 }, "sha384 on a sha256 block");
+  const block384 = hmacBlock(ATTACK_HMAC_KEY, "sha384");
+  assertEquals(await decide(block384, mac384, body, "sha384"), { value: true, verifies: 1 });
+  assertEquals(await decide(block384, mac384, body, "sha384"), { value: true, verifies: 0 });
+});
+
+Deno.test("attack: the memo is bounded, and a forgotten digest is verified again", async () => {
+  const block = hmacBlock();
+  const first = new TextEncoder().encode("body 0");
+  const firstMac = await hmacHex(first);
+  assertEquals(await decide(block, firstMac, first), { value: true, verifies: 1 });
+  for (let i = 1; i < HMAC_MEMO_ENTRIES; i++) {
+    const body = new TextEncoder().encode(`body ${i}`);
+    assertEquals(
+      await verifyBlockHmac(block, parseAuthenticationHeader(`hmac name=sha256, hash=${await hmacHex(body)}`), body),
+      true,
+    );
+  }
+  assertEquals(await decide(block, firstMac, first), { value: true, verifies: 0 }, "still remembered at the bound");
+  const extra = new TextEncoder().encode("one more");
+  assertEquals(await decide(block, await hmacHex(extra), extra), { value: true, verifies: 1 }, "beyond the bound");
+  assertEquals(await decide(block, firstMac, first), { value: true, verifies: 1 }, "forgotten: verified again");
+});
+
+Deno.test("attack: over /sign, a repeated admitted request is decided by the memo and a different CSR is not", async () => {
+  const stack = signStack();
+  const macA = await hmacHex(secureA.csrPem);
+  const run = (body: string, hex: string) =>
+    recordVerify(async () => await answer(await stack.handler(postSign(body, header(hex)), peer())));
+  const hmacCalls = (c: VerifyCall[]) => c.filter((x) => x.algorithm.toUpperCase() === "HMAC").length;
+  const first = await run(secureA.csrPem, macA);
+  assertEquals([first.value.status, hmacCalls(first.calls)], [200, 1], first.value.body);
+  const again = await run(secureA.csrPem, macA);
+  assertEquals([again.value.status, hmacCalls(again.calls)], [200, 0], again.value.body);
+  const other = await run(secureB.csrPem, macA);
+  assertEquals([other.value.status, hmacCalls(other.calls)], [403, 1], other.value.body);
 });

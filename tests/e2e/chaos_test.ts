@@ -65,6 +65,10 @@ Deno.test("POST /sign end to end with pebble's default chaos (nonceReject 5, aut
     // 31 names were ordered (8*2 + 5*2 + 5*1); fewer validations than that means pebble reused valid authzs
     // (the chance that none of the ~26 reusable ones was reused is 2^-26).
     console.log(`  pebble: ${orders} order requests (badNonce retries included), ${validations} validations, 31 names`);
+    // Lower bounds, so a renamed log line (a count of 0) cannot pass: 18 issuances placed at least 18 orders, and each
+    // of the 7 distinct names (2 shared, chaos0/2/4/6/8) was validated at least once.
+    assert(orders >= 18, `pebble logged ${orders} order requests for 18 issuances:\n${log.slice(-3000)}`);
+    assert(validations >= 7, `pebble logged ${validations} validations for 7 distinct names:\n${log.slice(-3000)}`);
     assert(validations < 31, `pebble validated ${validations} challenges for 31 names: no authz was reused`);
     const acmemsLog = await acmems.log();
     assertEquals(countLines(acmemsLog, /\bsign\b.*status=200/), 18, acmemsLog);

@@ -64,7 +64,16 @@ Deno.test({
         .reduce((n, e) => n + count(e, "400"), 0);
       const authorizations = jobs.reduce((n, j) => n + j.names.length, 0);
       const challenges = count("challenge", "200");
+      // Lower bounds, so a renamed metric (every count 0) cannot pass: each distinct name was validated at least
+      // once, and each issuance placed at least one order.
+      const distinctNames = new Set(jobs.flatMap((j) => j.names)).size;
+      const orders = count("newOrder", "201");
       assert(rejected > 0, `no badNonce was seen: pebble's nonceReject did not bite\n${metrics}`);
+      assert(orders >= ISSUANCES, `${orders} orders placed (201 from newOrder) for ${ISSUANCES} issuances\n${metrics}`);
+      assert(
+        challenges >= distinctNames,
+        `${challenges} challenge answers for ${distinctNames} distinct names: each needs one\n${metrics}`,
+      );
       assert(challenges < authorizations, `no authorization was reused (${challenges} challenge answers)`);
       const slowest = Math.max(...answers.map((a) => a.ms));
       console.log(

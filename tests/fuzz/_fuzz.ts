@@ -3,22 +3,17 @@
  * (`FUZZ_SEED`, default: from the clock, printed so a failure can be replayed with `FUZZ_SEED=<seed>`).
  *
  * Each case gets its own generator derived from (seed, case index), so `FUZZ_SEED=<seed> FUZZ_ONLY=<index>` replays
- * exactly one failing case without running the ones before it.
+ * exactly one failing case without running the ones before it. A knob that is not an integer, or `FUZZ_CASES=0`,
+ * is refused (tests/support/knobs.ts); so is a target that ran no case.
  */
+import { intKnob } from "../support/knobs.ts";
 
-/** Number of cases per target. */
-export const FUZZ_CASES = positiveInt(Deno.env.get("FUZZ_CASES"), 1000);
+/** Number of cases per target (at least 1: `FUZZ_CASES=0` would run nothing and pass). */
+export const FUZZ_CASES = intKnob("FUZZ_CASES", { fallback: 1000, min: 1, why: "0 cases would test nothing" });
 /** The run's seed. */
-export const FUZZ_SEED = positiveInt(Deno.env.get("FUZZ_SEED"), Date.now() % 2_147_483_647);
+export const FUZZ_SEED = intKnob("FUZZ_SEED", { fallback: Date.now() % 2_147_483_647, min: 0 });
 /** Only this case index (replay), or undefined for all. */
-const FUZZ_ONLY = Deno.env.get("FUZZ_ONLY") === undefined ? undefined : Number(Deno.env.get("FUZZ_ONLY"));
-
-function positiveInt(text: string | undefined, fallback: number): number {
-  if (text === undefined || text.trim() === "") return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${JSON.stringify(text)}`);
-  return n;
-}
+const FUZZ_ONLY = Deno.env.get("FUZZ_ONLY") === undefined ? undefined : intKnob("FUZZ_ONLY", { fallback: 0, min: 0 });
 
 /** A seeded generator with the helpers the targets need. */
 export class Rng {
@@ -107,6 +102,7 @@ export async function runCases(
   const started = performance.now();
   const outcomes = new Map<string, number>();
   const indices = FUZZ_ONLY === undefined ? [...Array(cases).keys()] : [FUZZ_ONLY];
+  if (indices.length === 0) throw new Error(`${target}: no case to run (cases: ${cases}): this run would test nothing`);
   for (const index of indices) {
     let outcome: string;
     try {

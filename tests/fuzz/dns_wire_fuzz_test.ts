@@ -3,7 +3,8 @@
  *
  * - The parsers (`readHeader`, `readName`, `recordSpans`, `decodeMessage`, `extractTsig`) on random and mutated
  *   messages (real BIND exchanges from tests/fixtures/dns/tsig_vectors.json, answers with compression pointers,
- *   pointer loops): they return or throw an `Error`, quickly; nothing else.
+ *   pointer loops): they return or throw a `DnsWireError` (the parsers' own type: not a RangeError from a read past
+ *   the end), quickly; nothing else.
  * - TSIG: a real BIND response whose bytes before the TSIG record are altered never verifies.
  * - `DnsClient` over an exchange that damages the server's answers: queries and updates resolve or reject with a
  *   `DnsError` (which the solver maps to 421/503), never another exception; with TSIG, an answer altered before its
@@ -14,7 +15,7 @@ import * as dnsPacket from "dns-packet";
 import { assert } from "../support/assert.ts";
 import { FakeDns, server } from "../unit/dns/fake_dns.ts";
 import { DnsClient, DnsError, type Exchange } from "../../src/challenges/dns01/dns/client.ts";
-import { decodeMessage, readHeader, readName, recordSpans } from "../../src/challenges/dns01/dns/wire.ts";
+import { decodeMessage, DnsWireError, readHeader, readName, recordSpans } from "../../src/challenges/dns01/dns/wire.ts";
 import { extractTsig, TsigSigner } from "../../src/challenges/dns01/dns/tsig.ts";
 import { concatBytes, mutateBytes, type Rng, runCases } from "./_fuzz.ts";
 
@@ -84,13 +85,16 @@ const SEEDS: Uint8Array[] = [
   })),
 ];
 
-/** Runs `fn`; a throw must be an Error. Returns "ok" or "error". */
+/** Runs `fn`; a throw must be a DnsWireError. Returns "ok" or "error". */
 function tolerate(fn: () => unknown, what: string): "ok" | "error" {
   try {
     fn();
     return "ok";
   } catch (error) {
-    assert(error instanceof Error, `${what} threw a non-Error: ${String(error)}`);
+    assert(
+      error instanceof DnsWireError,
+      `${what} threw ${error instanceof Error ? error.stack : String(error)}, not a DnsWireError`,
+    );
     assert(!/call stack/i.test(error.message), `${what}: stack overflow`);
     return "error";
   }
@@ -101,7 +105,7 @@ function message(rng: Rng): Uint8Array {
   return mutateBytes(rng.pick(SEEDS), rng, rng.pick(SEEDS));
 }
 
-Deno.test("fuzz: DNS parsers return or throw an Error, quickly, on random and mutated messages", async () => {
+Deno.test("fuzz: DNS parsers return or throw a DnsWireError, quickly, on random and mutated messages", async () => {
   await runCases("dns parse", (rng) => {
     const bytes = message(rng);
     const started = performance.now();
@@ -116,6 +120,25 @@ Deno.test("fuzz: DNS parsers return or throw an Error, quickly, on random and mu
     assert(ms < 500, `parsing ${bytes.length} bytes took ${ms.toFixed(0)} ms`);
     return results.join("/");
   });
+});
+
+Deno.test("DNS parsers: dns-packet's RangeError on a truncated question comes out as a DnsWireError", () => {
+  // A response whose question name ends where the message does: dns-packet reads QTYPE past the end.
+  const truncated = Uint8Array.of(0, 1, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x61, 0);
+  const thrown = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    throw new Error("a truncated question was accepted");
+  };
+  const spans = thrown(() => recordSpans(truncated));
+  assert(spans instanceof DnsWireError, `recordSpans threw ${spans}`);
+  const decoded = thrown(() => decodeMessage(truncated));
+  assert(decoded instanceof DnsWireError, `decodeMessage threw ${decoded}`);
+  assert(decoded.cause instanceof RangeError, "dns-packet's RangeError is kept as the cause");
+  assert(/offset/.test(decoded.message), `dns-packet's message is kept: ${decoded.message}`);
 });
 
 Deno.test("fuzz: a real BIND response altered before its TSIG record never verifies", async () => {
@@ -146,7 +169,10 @@ Deno.test("fuzz: a real BIND response altered before its TSIG record never verif
     try {
       ok = (await c.signer.verifyResponse(tampered, c.requestMac, { now: c.now })).ok;
     } catch (error) {
-      assert(error instanceof Error, `verifyResponse threw a non-Error: ${String(error)}`);
+      assert(
+        error instanceof DnsWireError,
+        `verifyResponse threw ${error instanceof Error ? error.stack : String(error)}, not a DnsWireError`,
+      );
       return "threw";
     }
     assert(!ok, "a tampered response verified");

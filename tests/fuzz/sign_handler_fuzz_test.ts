@@ -8,6 +8,10 @@
  *  - every status is a documented one; refusals are one line of text/plain without control characters;
  *  - a 200 is a PEM chain with X-Acmems-Cache, and only ever for a request its block admits (the oracle below:
  *    the TCP peer for ip blocks, forwarding headers never count; the exact HMAC of the body for the hmac block);
+ *  - and the converse: an admissible request (POST /sign, the body's length, no Transfer-Encoding, an unmutated seed
+ *    CSR whose names one block covers, sent by that block's peer, or with the right HMAC from any IP address) gets
+ *    200 from that block,
+ *    whatever else the fuzz added (junk, forwarding and Authentication headers, a body in pieces);
  *  - every order placed with the CA has valid lower-case DNS names inside the admitting block's domains;
  *  - the in-flight counter does not leak: afterwards, max-inflight concurrent valid requests all get 200.
  */
@@ -42,7 +46,21 @@ const PEERS = [
   "",
 ];
 const LOCAL = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
+/**
+ * The seeds (tests/fuzz/_csr_corpus.ts) that every intake rule accepts and one block covers, with that block. The
+ * others are refused whoever sends them: "wildcard" (http01 verification), "outside" (no block), "ip and email" (SAN
+ * types), "must-staple".
+ */
+const ADMISSIBLE_SEEDS: Record<string, string> = {
+  "one name": "local",
+  "three names": "local",
+  "rsa": "local",
+  "hmac block": "hmac",
+  "office block": "office",
+};
 const OFFICE = new Set(["10.1.2.3", "::ffff:10.1.2.3"]);
+/** Peers that are no IP address: refused (403) before any block is tried, even with the right HMAC. */
+const UNPARSEABLE_PEERS = new Set(["not-an-address", ""]);
 
 function contentLength(rng: Rng, length: number): string | null {
   const r = rng.next();
@@ -109,7 +127,10 @@ Deno.test("fuzz: POST /sign in-process never answers 5xx to client faults and ne
   const stack = signStack();
   const max = stack.config.mgmt.maxInflight;
   await runCases("sign handler", async (rng) => {
-    const generated = rng.bool(0.3)
+    const seed = rng.pick(seeds);
+    const generated = rng.bool(0.2)
+      ? { body: seed.pem, kind: "seed" }
+      : rng.bool(0.3)
       ? { body: derToPem(await mutateSignedNames(rng.pick(seeds), rng)), kind: "names" }
       : await csrBody(seeds, rng);
     const body = typeof generated.body === "string"
@@ -154,6 +175,17 @@ Deno.test("fuzz: POST /sign in-process never answers 5xx to client faults and ne
       headers,
       body: hasBody ? (rng.bool(0.2) ? pieces(body, rng) : body) : undefined,
     });
+    // The converse oracle: who must get a certificate (and from which block).
+    const cleanSeed = seeds.find((candidate) => candidate.pem === generated.body);
+    const seedBlock = cleanSeed ? ADMISSIBLE_SEEDS[cleanSeed.label] : undefined;
+    const wellFramed = method === "POST" && path === "/sign" && length?.trim() === String(body.length) &&
+      !headers.has("transfer-encoding");
+    const admits: Record<string, boolean> = {
+      local: LOCAL.has(peerAddress),
+      office: OFFICE.has(peerAddress),
+      hmac: auth.right && !UNPARSEABLE_PEERS.has(peerAddress),
+    };
+    const mustAdmit = wellFramed && seedBlock !== undefined && admits[seedBlock];
     const before = stack.orders.length;
     const decisionsBefore = stack.decisions.length;
     const { status, body: text, headers: responseHeaders } = await answer(
@@ -161,6 +193,10 @@ Deno.test("fuzz: POST /sign in-process never answers 5xx to client faults and ne
     );
 
     assert(status < 500, `${generated.kind} body from ${peerAddress}: ${status} ${text}`);
+    if (mustAdmit) {
+      assertEquals(status, 200, `admissible seed "${cleanSeed?.label}" from ${peerAddress}: ${text}`);
+      assertEquals(stack.decisions[decisionsBefore]?.block, seedBlock, "the admitting block");
+    }
     assert(DOCUMENTED.has(status), `undocumented status ${status}: ${text}`);
     if (status !== 200) {
       assert((responseHeaders.get("content-type") ?? "").startsWith("text/plain"), `content-type for ${status}`);
@@ -186,7 +222,7 @@ Deno.test("fuzz: POST /sign in-process never answers 5xx to client faults and ne
       assert(BLOCK_DOMAINS[decision.block].test(name), `name ${name} outside block ${decision.block}`);
     }
     for (const order of stack.orders.slice(before)) assertEquals(order, decision.names, "the order's identifiers");
-    return `200-${decision.block}`;
+    return `200-${decision.block}${mustAdmit ? "-admissible" : ""}`;
   });
 
   // Every order ever placed stayed inside one block's domains.

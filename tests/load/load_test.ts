@@ -7,12 +7,14 @@
  *    no wrk error or non-2xx answer, every issuance 200, RSS (sampled every second) below RSS_LIMIT_MB, and a
  *    request made while the idle sockets are open still answers. p99 under load is printed next to the unloaded p99.
  * 2. `[mgmt] body-timeout` answers 408 in time, and `max-inflight` answers 503 with Retry-After beyond the limit.
+ * `LOAD_SECONDS` below 2 or not an integer is refused before anything starts (it would check no issuance).
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { startAcmems } from "../support/acmems.ts";
 import { makeCsr } from "../support/csr.ts";
 import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
+import { intKnob } from "../support/knobs.ts";
 import { freePorts } from "../support/ports.ts";
 import { Cleanup } from "../e2e/stack.ts";
 import {
@@ -27,8 +29,13 @@ import {
 import { runWrk, type WrkResult } from "../../bench/lib/wrk.ts";
 import { type RawExchange, rawSend, within } from "./raw_http.ts";
 
-const LOAD_SECONDS = Number(Deno.env.get("LOAD_SECONDS") ?? 10);
-const RSS_LIMIT_MB = Number(Deno.env.get("LOAD_RSS_LIMIT_MB") ?? 300);
+/** At least 2: the issuance trickle posts LOAD_SECONDS - 1 CSRs, so 1 s (or less) would issue nothing. */
+const LOAD_SECONDS = intKnob("LOAD_SECONDS", {
+  fallback: 10,
+  min: 2,
+  why: "the trickle posts LOAD_SECONDS - 1 new issuances; fewer than 2 s would check none",
+});
+const RSS_LIMIT_MB = intKnob("LOAD_RSS_LIMIT_MB", { fallback: 300, min: 1 });
 const IDLE_SOCKETS = 200;
 const HOST = "load.example.test";
 
@@ -217,6 +224,8 @@ Deno.test(`mixed load for ${LOAD_SECONDS} s: challenges, cache-hit signs, new is
     }
     assert(hits >= signLoaded.requests, `acmems counted ${hits} cache hits for ${signLoaded.requests} wrk requests`);
     assert(served >= knownLoaded.requests, `acmems counted ${served} answers for ${knownLoaded.requests} requests`);
+    assertEquals(issued.length, LOAD_SECONDS - 1, "new issuances posted during the load");
+    assertEquals(probes.length, LOAD_SECONDS - 1, "challenge probes made during the load");
     for (const r of issued) {
       assertEquals(r.status, 200, `a new issuance under load failed: ${r.body}`);
       assertEquals(r.cache, "miss");

@@ -1,6 +1,9 @@
 /**
- * Minimal assertions (JSR, where @std/assert lives, cannot be reached from these machines).
+ * Minimal assertions (JSR, where @std/assert lives, cannot be reached from these machines). Equality is structural
+ * and strict (node's `isDeepStrictEqual`), never a comparison of serialisations.
  */
+import { isDeepStrictEqual } from "node:util";
+
 export class AssertionError extends Error {
   constructor(message: string) {
     super(message);
@@ -12,27 +15,29 @@ export function assert(condition: unknown, message = "Assertion failed"): assert
   if (!condition) throw new AssertionError(message);
 }
 
-function stable(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => {
-    if (v instanceof Map) return { __map: [...v.entries()] };
-    if (v instanceof Set) return { __set: [...v.values()] };
-    if (v instanceof Uint8Array) return { __bytes: [...v] };
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
-    }
-    return v === undefined ? "__undefined" : v;
-  });
+/** How values are shown in failure messages: full depth, keys sorted (so two shows line up). */
+function show(value: unknown): string {
+  return Deno.inspect(value, { depth: Infinity, sorted: true, iterableLimit: 1000, strAbbreviateSize: 10_000 });
+}
+
+/**
+ * Structural equality as node's `assert.deepStrictEqual`: same prototypes, `Object.is` for primitives (NaN equals
+ * NaN, not null; -0 is not 0), bytes of buffers, entries of Maps and Sets, name and message of Errors, own
+ * enumerable keys (a key holding `undefined` is not a missing key).
+ */
+export function equal(actual: unknown, expected: unknown): boolean {
+  return isDeepStrictEqual(actual, expected);
 }
 
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  const a = stable(actual);
-  const e = stable(expected);
-  if (a !== e) throw new AssertionError(`${message ? message + "\n" : ""}Expected: ${e}\nActual:   ${a}`);
+  if (!equal(actual, expected)) {
+    throw new AssertionError(`${message ? message + "\n" : ""}Expected: ${show(expected)}\nActual:   ${show(actual)}`);
+  }
 }
 
 export function assertNotEquals<T>(actual: T, expected: T, message?: string): void {
-  if (stable(actual) === stable(expected)) {
-    throw new AssertionError(message ?? `Expected values to differ: ${stable(actual)}`);
+  if (equal(actual, expected)) {
+    throw new AssertionError(message ?? `Expected values to differ: ${show(actual)}`);
   }
 }
 

@@ -5,7 +5,7 @@
  * MACs only (no truncation). The secret lives in a non-extractable CryptoKey: nothing here can print it.
  */
 import type { TsigAlgorithm } from "../../../config/types.ts";
-import { CLASS_ANY, encodeName, readHeader, readName, recordSpans, TYPE_TSIG } from "./wire.ts";
+import { CLASS_ANY, DnsWireError, encodeName, readHeader, readName, recordSpans, TYPE_TSIG } from "./wire.ts";
 
 export const TSIG_FUDGE = 300;
 
@@ -36,12 +36,17 @@ export interface TsigRecord {
   unsigned: Uint8Array;
 }
 
-/** Finds the TSIG record, which must be the last additional record; null when the message has none. */
+/**
+ * Finds the TSIG record, which must be the last additional record; null when the message has none. Throws only a
+ * `DnsWireError` (malformed message or TSIG record).
+ */
 export function extractTsig(message: Uint8Array): TsigRecord | null {
   const spans = recordSpans(message);
   const last = spans.at(-1);
   if (!last || last.section !== "additional" || last.type !== TYPE_TSIG) {
-    if (spans.some((s) => s.type === TYPE_TSIG)) throw new Error("TSIG record is not the last record of the message");
+    if (spans.some((s) => s.type === TYPE_TSIG)) {
+      throw new DnsWireError("TSIG record is not the last record of the message");
+    }
     return null;
   }
   const keyName = readName(message, last.start).name;
@@ -49,19 +54,19 @@ export function extractTsig(message: Uint8Array): TsigRecord | null {
   const view = new DataView(rd.buffer, rd.byteOffset, rd.byteLength);
   const alg = readName(rd, 0);
   let o = alg.next;
-  if (o + 10 > rd.length) throw new Error("Truncated TSIG record");
+  if (o + 10 > rd.length) throw new DnsWireError("Truncated TSIG record");
   const timeSigned = view.getUint16(o) * 2 ** 32 + view.getUint32(o + 2);
   const fudge = view.getUint16(o + 6);
   const macSize = view.getUint16(o + 8);
   o += 10;
-  if (o + macSize + 6 > rd.length) throw new Error("Truncated TSIG MAC");
+  if (o + macSize + 6 > rd.length) throw new DnsWireError("Truncated TSIG MAC");
   const mac = rd.slice(o, o + macSize);
   o += macSize;
   const originalId = view.getUint16(o);
   const error = view.getUint16(o + 2);
   const otherLen = view.getUint16(o + 4);
   o += 6;
-  if (o + otherLen !== rd.length) throw new Error("TSIG record length does not match its fields");
+  if (o + otherLen !== rd.length) throw new DnsWireError("TSIG record length does not match its fields");
   const otherData = rd.slice(o, o + otherLen);
 
   const unsigned = message.slice(0, last.start);

@@ -4,10 +4,22 @@
  * the encoded bytes), and a walker over encoded records so TSIG (tsig.ts) can find and strip its record.
  *
  * Names are handled as lowercase text without the trailing dot; dns-packet neither compresses nor lowercases names.
+ *
+ * Parsing contract: `readHeader`, `readName`, `recordSpans` and `decodeMessage` (and tsig.ts's `extractTsig`) return
+ * or throw a `DnsWireError`, nothing else, on any input (dns-packet's own RangeErrors are wrapped, message kept).
+ * The builders (`normalizeName`, `encodeName`, `buildUpdate`, `buildQuery`) throw a plain Error on bad input names.
  */
 // @ts-types="npm:@types/dns-packet@5.6.5"
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
+
+/** A received DNS message is malformed (truncated, bad label, pointer loop, ...): the only error parsing throws. */
+export class DnsWireError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "DnsWireError";
+  }
+}
 
 export const OPCODE_QUERY = 0;
 export const OPCODE_UPDATE = 5;
@@ -95,26 +107,26 @@ export function readName(bytes: Uint8Array, offset: number): { name: string; nex
   let pos = offset;
   let next = -1;
   for (let hops = 0; hops < 128; hops++) {
-    if (pos >= bytes.length) throw new Error("Truncated DNS name");
+    if (pos >= bytes.length) throw new DnsWireError("Truncated DNS name");
     const len = bytes[pos];
     if (len === 0) {
       if (next < 0) next = pos + 1;
       return { name: labels.join(".").toLowerCase(), next };
     }
     if ((len & 0xc0) === 0xc0) {
-      if (pos + 1 >= bytes.length) throw new Error("Truncated DNS name pointer");
+      if (pos + 1 >= bytes.length) throw new DnsWireError("Truncated DNS name pointer");
       if (next < 0) next = pos + 2;
       const target = ((len & 0x3f) << 8) | bytes[pos + 1];
-      if (target >= pos) throw new Error("DNS name pointer does not point backwards");
+      if (target >= pos) throw new DnsWireError("DNS name pointer does not point backwards");
       pos = target;
       continue;
     }
-    if ((len & 0xc0) !== 0) throw new Error("Bad DNS label type");
-    if (pos + 1 + len > bytes.length) throw new Error("Truncated DNS label");
+    if ((len & 0xc0) !== 0) throw new DnsWireError("Bad DNS label type");
+    if (pos + 1 + len > bytes.length) throw new DnsWireError("Truncated DNS label");
     labels.push(String.fromCharCode(...bytes.subarray(pos + 1, pos + 1 + len)));
     pos += 1 + len;
   }
-  throw new Error("DNS name has too many compression pointers");
+  throw new DnsWireError("DNS name has too many compression pointers");
 }
 
 export interface Header {
@@ -131,7 +143,7 @@ export interface Header {
 }
 
 export function readHeader(bytes: Uint8Array): Header {
-  if (bytes.length < 12) throw new Error(`DNS message of ${bytes.length} bytes is shorter than a header`);
+  if (bytes.length < 12) throw new DnsWireError(`DNS message of ${bytes.length} bytes is shorter than a header`);
   const u16 = (o: number) => (bytes[o] << 8) | bytes[o + 1];
   const flags = u16(2);
   return {
@@ -164,13 +176,13 @@ export interface RecordSpan {
   end: number;
 }
 
-/** Walks every record of an encoded message (questions are skipped). Throws on a malformed message. */
+/** Walks every record of an encoded message (questions are skipped). Throws a `DnsWireError` on a malformed one. */
 export function recordSpans(bytes: Uint8Array): RecordSpan[] {
   const h = readHeader(bytes);
   let offset = 12;
   for (let i = 0; i < h.qdcount; i++) {
     offset = readName(bytes, offset).next + 4;
-    if (offset > bytes.length) throw new Error("Truncated DNS question");
+    if (offset > bytes.length) throw new DnsWireError("Truncated DNS question");
   }
   const spans: RecordSpan[] = [];
   const sections: [RecordSpan["section"], number][] = [
@@ -183,10 +195,10 @@ export function recordSpans(bytes: Uint8Array): RecordSpan[] {
     for (let i = 0; i < count; i++) {
       const start = offset;
       const fixed = readName(bytes, offset).next;
-      if (fixed + 10 > bytes.length) throw new Error("Truncated DNS record");
+      if (fixed + 10 > bytes.length) throw new DnsWireError("Truncated DNS record");
       const rdlength = view.getUint16(fixed + 8);
       const end = fixed + 10 + rdlength;
-      if (end > bytes.length) throw new Error("Truncated DNS record data");
+      if (end > bytes.length) throw new DnsWireError("Truncated DNS record data");
       spans.push({
         section,
         start,
@@ -309,15 +321,22 @@ function reduce(record: dnsPacket.Answer): DecodedRecord {
   return { name, type: record.type, data };
 }
 
-/** Decodes a response. Throws on a malformed message. */
+/** Decodes a response. Throws a `DnsWireError` on a malformed message. */
 export function decodeMessage(bytes: Uint8Array): DecodedMessage {
   const header = readHeader(bytes);
-  const packet = dnsPacket.decode(Buffer.from(bytes));
-  return {
-    ...header,
-    answers: (packet.answers ?? []).map(reduce),
-    authorities: (packet.authorities ?? []).map(reduce),
-  };
+  try {
+    const packet = dnsPacket.decode(Buffer.from(bytes));
+    return {
+      ...header,
+      answers: (packet.answers ?? []).map(reduce),
+      authorities: (packet.authorities ?? []).map(reduce),
+    };
+  } catch (error) {
+    // dns-packet reads past the end with RangeErrors ("offset out of range"); a decoded name may not be one we can
+    // use (normalizeName): both mean a malformed answer.
+    if (error instanceof DnsWireError) throw error;
+    throw new DnsWireError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
 }
 
 /** A random message ID (RFC 5452: unpredictable IDs make forged answers harder). */
