@@ -16,17 +16,24 @@
  *
  * Failures become ChallengeError: `unavailable` with Retry-After when no server answered (try later),
  * `names-refused` when the server said no or the config is wrong (REFUSED, key rejected, not a zone there).
+ *
+ * This file is the presenting/cleanup orchestration; the propagation wait is propagation.ts, the failure wording
+ * challenge_error.ts, and the `onUpdateFailure` reporting update_failure.ts.
  */
 import { dns01TxtValue } from "../../acme/mod.ts";
 import type { DnsUpdateVerification } from "../../config/types.ts";
 import type { Logger } from "../../ops/log.ts";
 import { DnsClient, DnsError, type Exchange, type Exchanged } from "./dns/client.ts";
 import { discoverZone, followCname } from "./dns/discovery.ts";
-import { type DnsJournal, type JournalEntry, JournalError, type JournalHolder } from "./journal.ts";
-import { normalizeName, rcodeName } from "./dns/wire.ts";
+import type { DnsJournal, JournalEntry, JournalHolder } from "./journal.ts";
+import { normalizeName } from "./dns/wire.ts";
 import type { DnsServerAddress } from "../../config/types.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "../solver.ts";
-import { sleep } from "../../lib/bytes.ts";
+import { toChallengeError } from "./challenge_error.ts";
+import { waitVisible } from "./propagation.ts";
+import { type DnsUpdateFailure, reportUpdateFailure } from "./update_failure.ts";
+
+export { type DnsUpdateFailure, updateFailureReason } from "./update_failure.ts";
 
 export interface DnsUpdateSolverOptions {
   journal: DnsJournal;
@@ -51,34 +58,7 @@ export interface DnsUpdateSolverOptions {
   onUpdateFailure?: (failure: DnsUpdateFailure) => void;
 }
 
-/** One failed UPDATE exchange (or lookup that kept an add from being sent). */
-export interface DnsUpdateFailure {
-  /** The [verification] block. */
-  verification: string;
-  /** The zone updated; for a lookup, the configured zone if any. */
-  zone?: string;
-  /** The record's owner name (for a lookup: `_acme-challenge.<name>` or the CNAME target reached). */
-  name: string;
-  operation: "add" | "delete" | "lookup";
-  /**
-   * The server's rcode (REFUSED, NOTAUTH, NOTZONE, ...) when it answered with an error; otherwise what went wrong:
-   * `unreachable` (no server answered), `key` (the answer's TSIG signature is missing or wrong), `other`.
-   */
-  reason: string;
-  error: Error;
-}
-
-/** A low-cardinality reason for a failed UPDATE (metrics label): the rcode, else the error kind. */
-export function updateFailureReason(error: unknown): string {
-  if (error instanceof DnsError) return error.rcode ?? error.kind;
-  return "other";
-}
-
 const DAY_MS = 24 * 3_600_000;
-
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
 
 function taskKey(task: ChallengeTask): string {
   return `${task.identifier}\u0000${task.wildcard}\u0000${task.token}`;
@@ -193,7 +173,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     });
 
     try {
-      await this.#waitVisible(name, value, server);
+      await waitVisible(this.#client, name, value, server, v.timeoutMs);
       this.#log.debug("dns-01 TXT record visible", { verification: v.name, name, value, server: server.display });
     } catch (error) {
       this.#track(this.#remove(entry.id).then((ok) => ok || this.#schedule(entry.id)));
@@ -293,34 +273,6 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     return zone;
   }
 
-  /** Polls the server that took the update until it serves the value, within the timeout. */
-  async #waitVisible(name: string, value: string, server: DnsServerAddress): Promise<void> {
-    const timeoutMs = this.verification.timeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    let pause = 50;
-    let last = "no answer";
-    while (true) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
-      try {
-        const { message } = await this.#client.query(name, "TXT", { server, timeoutMs: remaining });
-        const values = message.answers.filter((a) => a.type === "TXT" && a.name === name).map((a) => a.data);
-        if (message.rcode === 0 && values.includes(value)) return;
-        last = `${rcodeName(message.rcode)} with ${values.length} other value(s)`;
-      } catch (error) {
-        if (!(error instanceof DnsError) || !error.transient) throw error;
-        last = error.message;
-      }
-      await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
-      pause = Math.min(pause * 2, 1000);
-    }
-    throw new DnsError(
-      `The TXT record ${name} was added at ${server.display} but was not served there within ` +
-        `${formatMs(timeoutMs)} (last answer: ${last}): try again later`,
-      "invisible",
-    );
-  }
-
   /** An UPDATE exchange; a failure is reported to `onUpdateFailure` before it is thrown. */
   async #update(operation: "add" | "delete", opts: Parameters<DnsClient["update"]>[0]): Promise<Exchanged> {
     try {
@@ -332,21 +284,13 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
   }
 
   #reportFailure(operation: DnsUpdateFailure["operation"], name: string, zone: string | undefined, error: unknown) {
-    try {
-      this.#opts.onUpdateFailure?.({
-        verification: this.verification.name,
-        zone,
-        name,
-        operation,
-        reason: updateFailureReason(error),
-        error: error instanceof Error ? error : new Error(String(error)),
-      });
-    } catch (hookError) {
-      this.#log.error("dns-01 update failure hook failed", {
-        verification: this.verification.name,
-        error: hookError instanceof Error ? hookError.message : String(hookError),
-      });
-    }
+    reportUpdateFailure(this.#opts.onUpdateFailure, this.#log, {
+      verification: this.verification.name,
+      zone,
+      name,
+      operation,
+      error,
+    });
   }
 
   /**
@@ -429,26 +373,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
 
   /** The failure kind: `unavailable` when trying later may help, `names-refused` when the operator must act. */
   #challengeError(error: unknown, owner: string, name: string): ChallengeError {
-    if (error instanceof ChallengeError) return error;
-    const via = owner !== name ? ` (${owner} is a CNAME to ${name})` : "";
-    if (error instanceof DnsError) {
-      return error.transient
-        ? new ChallengeError(error.message + via, "unavailable", this.#retryAfter)
-        : new ChallengeError(error.message + via, "names-refused");
-    }
-    if (error instanceof JournalError) {
-      return new ChallengeError(
-        `${error.message}; the TXT record for ${owner} was not added: fix the account directory`,
-        "unavailable",
-        this.#retryAfter,
-      );
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    this.#log.error("dns-01 unexpected failure", { verification: this.verification.name, name, error: message });
-    return new ChallengeError(
-      `The dns-01 record for ${owner} could not be set: ${message}`,
-      "unavailable",
-      this.#retryAfter,
-    );
+    const ctx = { verification: this.verification.name, retryAfterSeconds: this.#retryAfter, log: this.#log };
+    return toChallengeError(ctx, error, owner, name);
   }
 }
