@@ -26,7 +26,7 @@ import type { KeptResults } from "../issuance/results.ts";
 import { type CacheKey, type Claim, type Entry, isHeld, type Storage } from "../storage/mod.ts";
 import { renewalBackoffMs, renewalDue } from "./due.ts";
 import type { ExpiringCheck } from "./expiring.ts";
-import { planRenewal } from "./plan.ts";
+import { type PlanInput, planRenewal } from "./plan.ts";
 
 export interface SweepStats {
   renewed: number;
@@ -92,63 +92,65 @@ export class RenewalSweep {
     return stats;
   }
 
-  /** Renews what `claimDue` hands this instance, one entry at a time, until nothing due is left unclaimed. */
+  /**
+   * Renews what `claimDue` hands this instance, one entry at a time, until nothing due is left unclaimed. `claimDue`
+   * claims only entries the plan says `renew` for; keys this pass already handled are excluded from it.
+   */
   async #sweepDue(storage: Storage, stats: SweepStats): Promise<void> {
     const { coordinator, metrics } = this.#opts;
     const leaseMs = storage.leaseMs ?? 60_000;
     const seen = new Set<CacheKey>();
-    // Claims of entries this instance does not renew (another CA, not due by the full rule): held until the end of
-    // the pass so that claimDue does not hand them out again at once.
-    const skipped: Claim[] = [];
-    try {
-      for (let round = 0; round < 10_000; round++) {
-        let client: AcmeClient;
-        try {
-          client = this.#opts.client();
-        } catch {
-          return; // CA unavailable: the next sweep tries again.
-        }
-        let batch;
-        try {
-          batch = await storage.claimDue!(this.#opts.owner, leaseMs, this.#opts.now(), 1);
-        } catch (error) {
-          this.#opts.log.warn("renewal sweep cannot claim due entries", {
-            storage: storage.name,
-            error: error instanceof Error ? error.message : String(error),
-          });
-          return;
-        }
-        if (batch.length === 0) return;
-        for (const { claim, entry } of batch) {
-          metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
-          const due = renewalDue(entry, storage.renewWithinDays, this.#opts.now());
-          const renewable = !seen.has(claim.key) && !coordinator.running(claim.key) &&
-            entry.directoryUrl === this.#opts.directoryUrl && due.due;
-          seen.add(claim.key);
-          if (!renewable) {
-            skipped.push(claim);
-            continue;
-          }
-          noteCertificate(metrics, claim.key, entry, due);
-          await this.#renew(storage, claim.key, entry, stats, client, claim);
-        }
+    for (let round = 0; round < 10_000; round++) {
+      let client: AcmeClient;
+      try {
+        client = this.#opts.client();
+      } catch {
+        return; // CA unavailable: the next sweep tries again.
       }
-    } finally {
-      for (const claim of skipped) await storage.release(claim);
+      let batch;
+      try {
+        const scope = { directoryUrl: this.#opts.directoryUrl, exclude: [...seen] };
+        batch = await storage.claimDue!(this.#opts.owner, leaseMs, this.#opts.now(), 1, scope);
+      } catch (error) {
+        this.#opts.log.warn("renewal sweep cannot claim due entries", {
+          storage: storage.name,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return;
+      }
+      if (batch.length === 0) return;
+      for (const { claim, entry } of batch) {
+        metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
+        const plan = planRenewal(entry, { ...this.#planInput(storage), ariChecked: true });
+        const again = seen.has(claim.key);
+        seen.add(claim.key);
+        // A local /sign already orders it: left to that order (claimDue does not hand it out again this pass).
+        if (plan.action !== "renew" || again || coordinator.running(claim.key)) {
+          await storage.release(claim);
+          continue;
+        }
+        noteCertificate(metrics, claim.key, entry, plan.due);
+        await this.#renew(storage, claim.key, entry, stats, client, claim);
+      }
     }
   }
 
-  /** Plans one entry and carries the plan out; `renew` false leaves renewals to `claimDue`. */
-  async #sweepOne(storage: Storage, key: CacheKey, stats: SweepStats, renew: boolean): Promise<void> {
-    const now = this.#opts.now();
-    const entry = await storage.get(key);
-    if (!entry) return;
-    const input = {
-      now,
+  /** The plan's inputs for `storage` at the sweep's clock. */
+  #planInput(storage: Storage): PlanInput {
+    return {
+      now: this.#opts.now(),
       directoryUrl: this.#opts.directoryUrl,
       renewWithinDays: storage.renewWithinDays,
       renewActiveDays: storage.renewActiveDays,
     };
+  }
+
+  /** Plans one entry and carries the plan out; `renew` false leaves renewals to `claimDue`. */
+  async #sweepOne(storage: Storage, key: CacheKey, stats: SweepStats, renew: boolean): Promise<void> {
+    const input = this.#planInput(storage);
+    const now = input.now;
+    const entry = await storage.get(key);
+    if (!entry) return;
     const first = planRenewal(entry, input);
     if (first.action === "remove") return await this.#remove(storage, key, entry, stats);
     if (first.action === "skip" && (first.reason === "inactive" || first.reason === "other-ca")) return;
