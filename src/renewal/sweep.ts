@@ -4,8 +4,10 @@
  * Contract:
  * - Each entry is planned (src/renewal/plan.ts): refresh ARI where its Retry-After passed, renew due entries a
  *   client fetched within `renew-active-days`, remove entries nobody fetched that expired more than 7 days ago.
- * - A storage shared by several instances hands each due entry to one of them (`claimDue`), so instances sweeping
- *   at the same time split the work instead of queueing behind each other.
+ * - What happens to an entry is what `planRenewal` says; the sweep only carries it out.
+ * - A storage shared by several instances hands each entry the plan says `renew` for to one of them (`claimDue`,
+ *   which plans with the same function), so instances sweeping at the same time split the work instead of
+ *   queueing behind each other; the pass over every key then only refreshes ARI, removes and checks expiry.
  * - A renewal joins an order already running for the key (a /sign of the same CSR) instead of ordering again;
  *   whoever started the order records its failure.
  * - A failed renewal is counted, told to the notifiers (`renewal-failed`) and backs off (1 min, 10 min, 100 min,
