@@ -109,10 +109,12 @@ export class RenewalSweep {
       } catch {
         return; // CA unavailable: the next sweep tries again.
       }
+      // claimDue plans with this reading of the clock; the sweep carries out the same plan.
+      const input: PlanInput = { ...this.#planInput(storage), ariChecked: true };
       let batch;
       try {
-        const scope = { directoryUrl: this.#opts.directoryUrl, exclude: [...seen] };
-        batch = await storage.claimDue!(this.#opts.owner, leaseMs, this.#opts.now(), 1, scope);
+        const scope = { directoryUrl: input.directoryUrl, exclude: [...seen] };
+        batch = await storage.claimDue!(this.#opts.owner, leaseMs, input.now, 1, scope);
       } catch (error) {
         this.#opts.log.warn("renewal sweep cannot claim due entries", {
           storage: storage.name,
@@ -123,10 +125,11 @@ export class RenewalSweep {
       if (batch.length === 0) return;
       for (const { claim, entry } of batch) {
         metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
-        const plan = planRenewal(entry, { ...this.#planInput(storage), ariChecked: true });
+        const plan = planRenewal(entry, input);
         const again = seen.has(claim.key);
         seen.add(claim.key);
-        // A local /sign already orders it: left to that order (claimDue does not hand it out again this pass).
+        // Planned otherwise (a claimDue that ignores the plan), handled already this pass, or a local /sign orders it
+        // right now (left to that order): released at once, and excluded from claimDue for the rest of the pass.
         if (plan.action !== "renew" || again || coordinator.running(claim.key)) {
           await storage.release(claim);
           continue;
