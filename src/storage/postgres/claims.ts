@@ -24,7 +24,8 @@
  * - same CA: `entry->>'directoryUrl'` is what the plan compares;
  * - due: `due_at` is the plan's due time (`renewalDue(...).at`), computed at the last write of the entry — every
  *   change of the ARI answer or certificate is such a write; a due time by ARI is never later than the window's
- *   chosen point, so it also covers a window that has passed since. `due_at` was computed with the `renew-within`
+ *   chosen point, so it also covers a window that has passed since (one already past at the write made `due_at`
+ *   the write's time, which the sweep's later `now` is past). `due_at` was computed with the `renew-within`
  *   of that write, so `not_after <= now + renew-within` (the earliest the renew-within and two-thirds rules can make
  *   an entry due) is accepted besides: a changed `renew-within` applies at once. (Not covered: an ARI answer whose
  *   chosen point and window start are both unreadable, whose window end passed after it was stored.)
