@@ -1,6 +1,7 @@
 /**
- * What the renewal sweep does with one cache entry at `now`: a pure decision, no I/O (the PostgreSQL storage's
- * `claimDue` can import it to apply the same rules).
+ * What the renewal sweep does with one cache entry at `now`: a pure decision, no I/O. The ONE decision: the sweep
+ * (src/renewal/sweep.ts) carries out what it says for every entry, and the PostgreSQL storage's `claimDue`
+ * (src/storage/postgres/claims.ts) claims only the entries it says `renew` for (its SQL merely pre-filters).
  *
  * - `remove`: nobody fetched it within `renewActiveDays` and it expired more than 7 days ago.
  * - `skip` (`inactive`): nobody fetched it within `renewActiveDays`, but it has not been expired for 7 days yet.
@@ -20,7 +21,7 @@ export const REMOVE_AFTER_EXPIRY_MS = 7 * DAY_MS;
 
 /** What the plan needs besides the entry. */
 export interface PlanInput {
-  /** The sweep's clock reading (the injected clock, or the database's for `claimDue`). */
+  /** The sweep's clock reading (the injected clock; `claimDue` is handed the same reading). */
   now: Date;
   /** The ACME directory URL this instance orders from; other CAs' entries are not renewed. */
   directoryUrl: string;

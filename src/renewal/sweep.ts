@@ -4,8 +4,10 @@
  * Contract:
  * - Each entry is planned (src/renewal/plan.ts): refresh ARI where its Retry-After passed, renew due entries a
  *   client fetched within `renew-active-days`, remove entries nobody fetched that expired more than 7 days ago.
- * - A storage shared by several instances hands each due entry to one of them (`claimDue`), so instances sweeping
- *   at the same time split the work instead of queueing behind each other.
+ * - What happens to an entry is what `planRenewal` says; the sweep only carries it out.
+ * - A storage shared by several instances hands each entry the plan says `renew` for to one of them (`claimDue`,
+ *   which plans with the same function), so instances sweeping at the same time split the work instead of
+ *   queueing behind each other; the pass over every key then only refreshes ARI, removes and checks expiry.
  * - A renewal joins an order already running for the key (a /sign of the same CSR) instead of ordering again;
  *   whoever started the order records its failure.
  * - A failed renewal is counted, told to the notifiers (`renewal-failed`) and backs off (1 min, 10 min, 100 min,
@@ -26,7 +28,7 @@ import type { KeptResults } from "../issuance/results.ts";
 import { type CacheKey, type Claim, type Entry, isHeld, type Storage } from "../storage/mod.ts";
 import { renewalBackoffMs, renewalDue } from "./due.ts";
 import type { ExpiringCheck } from "./expiring.ts";
-import { planRenewal } from "./plan.ts";
+import { type PlanInput, planRenewal } from "./plan.ts";
 
 export interface SweepStats {
   renewed: number;
@@ -92,63 +94,68 @@ export class RenewalSweep {
     return stats;
   }
 
-  /** Renews what `claimDue` hands this instance, one entry at a time, until nothing due is left unclaimed. */
+  /**
+   * Renews what `claimDue` hands this instance, one entry at a time, until nothing due is left unclaimed. `claimDue`
+   * claims only entries the plan says `renew` for; keys this pass already handled are excluded from it.
+   */
   async #sweepDue(storage: Storage, stats: SweepStats): Promise<void> {
     const { coordinator, metrics } = this.#opts;
     const leaseMs = storage.leaseMs ?? 60_000;
     const seen = new Set<CacheKey>();
-    // Claims of entries this instance does not renew (another CA, not due by the full rule): held until the end of
-    // the pass so that claimDue does not hand them out again at once.
-    const skipped: Claim[] = [];
-    try {
-      for (let round = 0; round < 10_000; round++) {
-        let client: AcmeClient;
-        try {
-          client = this.#opts.client();
-        } catch {
-          return; // CA unavailable: the next sweep tries again.
-        }
-        let batch;
-        try {
-          batch = await storage.claimDue!(this.#opts.owner, leaseMs, this.#opts.now(), 1);
-        } catch (error) {
-          this.#opts.log.warn("renewal sweep cannot claim due entries", {
-            storage: storage.name,
-            error: error instanceof Error ? error.message : String(error),
-          });
-          return;
-        }
-        if (batch.length === 0) return;
-        for (const { claim, entry } of batch) {
-          metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
-          const due = renewalDue(entry, storage.renewWithinDays, this.#opts.now());
-          const renewable = !seen.has(claim.key) && !coordinator.running(claim.key) &&
-            entry.directoryUrl === this.#opts.directoryUrl && due.due;
-          seen.add(claim.key);
-          if (!renewable) {
-            skipped.push(claim);
-            continue;
-          }
-          noteCertificate(metrics, claim.key, entry, due);
-          await this.#renew(storage, claim.key, entry, stats, client, claim);
-        }
+    for (let round = 0; round < 10_000; round++) {
+      let client: AcmeClient;
+      try {
+        client = this.#opts.client();
+      } catch {
+        return; // CA unavailable: the next sweep tries again.
       }
-    } finally {
-      for (const claim of skipped) await storage.release(claim);
+      // claimDue plans with this reading of the clock; the sweep carries out the same plan.
+      const input: PlanInput = { ...this.#planInput(storage), ariChecked: true };
+      let batch;
+      try {
+        const scope = { directoryUrl: input.directoryUrl, exclude: [...seen] };
+        batch = await storage.claimDue!(this.#opts.owner, leaseMs, input.now, 1, scope);
+      } catch (error) {
+        this.#opts.log.warn("renewal sweep cannot claim due entries", {
+          storage: storage.name,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return;
+      }
+      if (batch.length === 0) return;
+      for (const { claim, entry } of batch) {
+        metrics?.storageClaims.inc({ storage: storage.name, result: "won" });
+        const plan = planRenewal(entry, input);
+        const again = seen.has(claim.key);
+        seen.add(claim.key);
+        // Planned otherwise (a claimDue that ignores the plan), handled already this pass, or a local /sign orders it
+        // right now (left to that order): released at once, and excluded from claimDue for the rest of the pass.
+        if (plan.action !== "renew" || again || coordinator.running(claim.key)) {
+          await storage.release(claim);
+          continue;
+        }
+        noteCertificate(metrics, claim.key, entry, plan.due);
+        await this.#renew(storage, claim.key, entry, stats, client, claim);
+      }
     }
   }
 
-  /** Plans one entry and carries the plan out; `renew` false leaves renewals to `claimDue`. */
-  async #sweepOne(storage: Storage, key: CacheKey, stats: SweepStats, renew: boolean): Promise<void> {
-    const now = this.#opts.now();
-    const entry = await storage.get(key);
-    if (!entry) return;
-    const input = {
-      now,
+  /** The plan's inputs for `storage` at the sweep's clock. */
+  #planInput(storage: Storage): PlanInput {
+    return {
+      now: this.#opts.now(),
       directoryUrl: this.#opts.directoryUrl,
       renewWithinDays: storage.renewWithinDays,
       renewActiveDays: storage.renewActiveDays,
     };
+  }
+
+  /** Plans one entry and carries the plan out; `renew` false leaves renewals to `claimDue`. */
+  async #sweepOne(storage: Storage, key: CacheKey, stats: SweepStats, renew: boolean): Promise<void> {
+    const input = this.#planInput(storage);
+    const now = input.now;
+    const entry = await storage.get(key);
+    if (!entry) return;
     const first = planRenewal(entry, input);
     if (first.action === "remove") return await this.#remove(storage, key, entry, stats);
     if (first.action === "skip" && (first.reason === "inactive" || first.reason === "other-ca")) return;

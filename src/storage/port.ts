@@ -80,10 +80,17 @@ export interface ClaimStore {
   /** Gives the claim up; does nothing for a claim that is no longer valid; never throws (a lease ends by itself). */
   release(claim: Claim): Promise<void>;
   /**
-   * Optional (several instances): claims up to `limit` entries that are due at `now` (renewal time and backoff
-   * passed, fetched within `renewActiveDays`, nobody holding them), so that each due entry goes to one instance.
+   * Optional (several instances): claims up to `limit` entries, nobody holding them, for which the renewal plan
+   * (src/renewal/plan.ts, with `scope.directoryUrl`; ARI counts as checked) says `renew` at `now`, so that each due
+   * entry goes to one instance; keys in `scope.exclude` are left alone. Without `scope`, entries of any CA count.
    */
-  claimDue?(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]>;
+  claimDue?(
+    owner: string,
+    leaseMs: number,
+    now: Date,
+    limit: number,
+    scope?: { directoryUrl: string; exclude?: readonly CacheKey[] },
+  ): Promise<DueClaim[]>;
 }
 
 /**

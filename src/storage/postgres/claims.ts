@@ -8,16 +8,46 @@
  * claim/extend plus the lease minus a margin, so it stops before the database can hand the key to another instance,
  * whatever the two clocks say. No session advisory locks: a partitioned holder's lock would stay held until TCP gave
  * up, and it would never be told. Waiters wake on `entry:<key>` notifications and poll besides.
+ *
+ * claimDue: which entries to renew is decided by the renewal plan (src/renewal/plan.ts, `planRenewal`), the same
+ * function the sweep applies to every other storage; SQL only narrows the rows the plan looks at. In one
+ * transaction: a page of candidate rows is selected and locked (`for update skip locked`, so instances sweeping at
+ * once see disjoint rows), each is planned in TypeScript with ARI counted as checked (the sweep refreshed it in its
+ * pass over every key just before), only the rows planned `renew` are claimed (owner, fence + 1, lease), and pages
+ * follow until `limit` are claimed or no candidate is left. A row the plan turns down is never claimed: its lock
+ * ends at commit. A row is claimed only while nobody's lease runs (`lease_until < now()`) and under its row lock,
+ * so each due entry goes to exactly one instance.
+ * The SQL pre-filter never drops a row the plan would renew, because each of its conditions follows from `renew`:
+ * - fetched lately: `last_fetched_at` is the entry's `lastFetchedAt` or later (touches), what the plan's activity
+ *   test reads (`entryOfRow` takes the later one);
+ * - backoff over: `next_attempt_at` is the entry's `renewal.nextAttemptAt`, written with it;
+ * - same CA: `entry->>'directoryUrl'` is what the plan compares;
+ * - due: `due_at` is the plan's due time (`renewalDue(...).at`), computed at the last write of the entry — every
+ *   change of the ARI answer or certificate is such a write; a due time by ARI is never later than the window's
+ *   chosen point, so it also covers a window that has passed since (one already past at the write made `due_at`
+ *   the write's time, which the sweep's later `now` is past). `due_at` was computed with the `renew-within`
+ *   of that write, so `not_after <= now + renew-within` (the earliest the renew-within and two-thirds rules can make
+ *   an entry due) is accepted besides: a changed `renew-within` applies at once. (Not covered: an ARI answer whose
+ *   chosen point and window start are both unreadable, whose window end passed after it was stored.)
  */
-import type { CacheKey, Claim, DueClaim, Held } from "../types.ts";
+import { planRenewal } from "../../renewal/plan.ts";
+import type { CacheKey, Claim, DueClaim, Entry, Held } from "../types.ts";
 import type { PgConnection, Row } from "./connection.ts";
 import { checkKey, entryOfRow } from "./entries.ts";
+
+/** What `claimDue` is asked for besides the time: this instance's CA, and keys its sweep already handled. */
+export interface DueScope {
+  directoryUrl: string;
+  exclude?: readonly CacheKey[];
+}
 
 export interface ClaimOptions {
   /** Default claim lease (database clock), milliseconds. */
   leaseMs: number;
   /** Subtracted from the lease for the local deadline (at most a fifth of the lease). */
   marginMs: number;
+  /** The storage's `renew-within` and `renew-active-days` (the plan's inputs). */
+  renewWithinDays: number;
   renewActiveDays: number;
   /** How often waiters poll besides notifications. */
   pollMs: number;
@@ -127,42 +157,96 @@ export class PgClaims {
     }
   }
 
-  /** One statement (`for update skip locked`): concurrent instances get disjoint batches. Not retried. */
-  async claimDue(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]> {
+  /**
+   * Claims up to `limit` entries the renewal plan says `renew` for (see "claimDue" at the top). One transaction,
+   * not retried: a batch committed before the connection broke stays claimed until its lease ends.
+   */
+  async claimDue(
+    owner: string,
+    leaseMs: number,
+    now: Date,
+    limit: number,
+    scope?: DueScope,
+  ): Promise<DueClaim[]> {
     const db = this.#db;
+    await db.ready();
     const sentAt = performance.now();
-    const rows = await db.query(
+    const passed = [...scope?.exclude ?? []];
+    const picked = await db.statement(
       "claimDue",
-      `with c as (
-         select cache_key from ${db.tables.entries}
-          where entry is not null and due_at <= $3::timestamptz
-            and (next_attempt_at is null or next_attempt_at <= $3::timestamptz)
-            and last_fetched_at >= $3::timestamptz - $4::int * interval '1 day'
-            and lease_until < now()
-          order by due_at
-          limit $5
-          for update skip locked)
-       update ${db.tables.entries} e
-          set owner = $1, fence = e.fence + 1, lease_until = now() + $2::int * interval '1 millisecond',
-              updated_at = now()
-         from c where e.cache_key = c.cache_key
-       returning e.cache_key, e.fence::text as fence, e.order_url, e.entry, e.last_fetched_at`,
-      [owner, Math.round(leaseMs), now.toISOString(), this.#opts.renewActiveDays, limit],
-      { retry: false }, // A batch committed before the connection broke stays claimed until its lease ends.
+      (sql) =>
+        sql.begin(async (tx) => {
+          const picked: { key: CacheKey; entry: Entry; row?: Row }[] = [];
+          while (picked.length < limit) {
+            const params = [
+              now.toISOString(),
+              this.#opts.renewWithinDays,
+              this.#opts.renewActiveDays,
+              scope?.directoryUrl ?? null,
+              JSON.stringify(passed),
+              limit - picked.length,
+            ];
+            const page = [...await tx.unsafe(this.#candidates(), params)] as Row[];
+            if (page.length === 0) break;
+            for (const row of page) {
+              const key = String(row.cache_key);
+              passed.push(key);
+              const entry = entryOfRow(row, key);
+              if (!entry) {
+                db.log.warn("cache entry corrupt, not renewed", { storage: db.name, key });
+                continue;
+              }
+              const plan = planRenewal(entry, {
+                now,
+                directoryUrl: scope?.directoryUrl ?? entry.directoryUrl,
+                renewWithinDays: this.#opts.renewWithinDays,
+                renewActiveDays: this.#opts.renewActiveDays,
+                ariChecked: true,
+              });
+              if (plan.action === "renew") picked.push({ key, entry });
+            }
+          }
+          if (picked.length === 0) return picked;
+          const rows = [
+            ...await tx.unsafe(
+              `update ${db.tables.entries} e
+                set owner = $1, fence = e.fence + 1, lease_until = now() + $2::int * interval '1 millisecond',
+                    updated_at = now()
+              where cache_key in (select jsonb_array_elements_text($3::text::jsonb))
+              returning cache_key, fence::text as fence, order_url`,
+              [owner, Math.round(leaseMs), JSON.stringify(picked.map((p) => p.key))],
+            ),
+          ] as Row[];
+          const byKey = new Map(rows.map((row) => [String(row.cache_key), row]));
+          for (const p of picked) p.row = byKey.get(p.key);
+          return picked;
+        }),
+      undefined,
+      false,
     );
-    const claimed: DueClaim[] = [];
-    for (const row of rows) {
-      const key = String(row.cache_key);
-      const claim = this.#claimOf(key, row, sentAt, leaseMs);
-      const entry = entryOfRow(row, key);
-      if (!entry) {
-        db.log.warn("cache entry corrupt, not renewed", { storage: db.name, key });
-        await this.release(claim);
-        continue;
-      }
-      claimed.push({ claim, entry });
-    }
-    return claimed;
+    return picked.filter((p) => p.row).map((p) => ({
+      claim: this.#claimOf(p.key, p.row!, sentAt, leaseMs),
+      entry: p.entry,
+    }));
+  }
+
+  /**
+   * The coarse pre-filter (parameters: now, renew-within days, renew-active days, directory URL or null, keys
+   * already passed as a JSON array, page size). Locks what it returns (`skip locked`: rows another instance is
+   * deciding about right now are not waited for); rows the plan then turns down are unlocked at commit, unclaimed.
+   */
+  #candidates(): string {
+    return `select cache_key, entry, last_fetched_at from ${this.#db.tables.entries}
+       where entry is not null
+         and (due_at <= $1::timestamptz or not_after <= $1::timestamptz + $2::int * interval '1 day')
+         and (next_attempt_at is null or next_attempt_at <= $1::timestamptz)
+         and last_fetched_at >= $1::timestamptz - $3::int * interval '1 day'
+         and lease_until < now()
+         and ($4::text is null or entry->>'directoryUrl' = $4::text)
+         and cache_key not in (select jsonb_array_elements_text($5::text::jsonb))
+       order by due_at, cache_key
+       limit $6
+       for update skip locked`;
   }
 
   /** The claim a row (`fence`, `order_url`) grants, sent at `sentAt` for `leaseMs`. */

@@ -20,7 +20,7 @@ import { PostgresStorageError } from "../errors.ts";
 import type { Storage } from "../port.ts";
 import type { CacheKey, Change, Claim, DueClaim, Entry, Held, StoredChallenge } from "../types.ts";
 import { PgChallenges } from "./challenges.ts";
-import { PgClaims } from "./claims.ts";
+import { type DueScope, PgClaims } from "./claims.ts";
 import { PgConnection, type PostgresStorageEvents, withTimeout } from "./connection.ts";
 import { PgEntries } from "./entries.ts";
 import { PgFeed } from "./feed.ts";
@@ -93,6 +93,7 @@ export class PostgresStorage implements Storage {
     this.#claims = new PgClaims(db, {
       leaseMs: opts.leaseMs,
       marginMs: opts.marginMs ?? Math.min(5_000, Math.floor(opts.leaseMs / 5)),
+      renewWithinDays: opts.renewWithinDays,
       renewActiveDays: opts.renewActiveDays,
       pollMs: this.#pollMs,
       waitForChange: (topic, ms, signal) => feed.waitForChange(topic, ms, signal),
@@ -210,8 +211,8 @@ export class PostgresStorage implements Storage {
     return this.#claims.release(claim);
   }
 
-  claimDue(owner: string, leaseMs: number, now: Date, limit: number): Promise<DueClaim[]> {
-    return this.#claims.claimDue(owner, leaseMs, now, limit);
+  claimDue(owner: string, leaseMs: number, now: Date, limit: number, scope?: DueScope): Promise<DueClaim[]> {
+    return this.#claims.claimDue(owner, leaseMs, now, limit, scope);
   }
 
   putChallenge(challenge: StoredChallenge): Promise<void> {
