@@ -6,12 +6,13 @@
  * What reaches /sign is read from acmems' own log (`sign` events, one per request), so "the client did not call"
  * is checked on the server side.
  */
-import { runServe } from "../../cli/serve.ts";
 import { assert, assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "../support/assert.ts";
+import { fileStorage, ipAuth, testConfig, writeConfig } from "../support/config.ts";
 import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";
 import { removeWorkDir, run, runChecked, type RunResult } from "../support/process.ts";
+import { serveInProcess } from "../support/stack.ts";
 import { makeTestCa } from "../support/test_ca.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -116,54 +117,24 @@ async function startStack(dir: string): Promise<Stack> {
     // Up to three tries: the free port can be taken by someone else before acmems binds it.
     for (let attempt = 1;; attempt++) {
       const mgmtPort = await freePort();
-      const config = `${dir}/acmems-${attempt}.ini`;
-      await Deno.writeTextFile(
-        config,
-        `# client kit e2e test
-[account]
-acme-server = ${pebble.directoryUrl}
-ca-file = ${pebble.caFile}
-dir = account
-accept-terms-of-service = yes
-
-[mgmt]
-listener = 127.0.0.1:${mgmtPort}
-sign-timeout = 60s
-
-[logging]
-level = info
-format = json
-destination = ${logFile}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${httpPort}
-
-[storage "cache"]
-type = file
-directory = cache
-
-[auth "hmac"]
-ip = 127.0.0.1
-domain = *.tsig.test
-hmac_type = sha256
-hmac_key = ${HMAC_KEY}
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`,
+      const config = await writeConfig(
+        `${dir}/acmems-${attempt}.ini`,
+        testConfig({
+          comment: "client kit e2e test",
+          ca: pebble,
+          mgmtPort,
+          httpPort,
+          logging: { level: "info", format: "json", destination: logFile },
+          storages: { cache: fileStorage("cache") },
+          auth: {
+            hmac: { ip: "127.0.0.1", domain: "*.tsig.test", hmac_type: "sha256", hmac_key: HMAC_KEY },
+            local: ipAuth(),
+          },
+        }),
       );
-      const controller = new AbortController();
-      let onReady = () => {};
-      const ready = new Promise<"ready">((resolve) => (onReady = () => resolve("ready")));
-      const serving = runServe([config], { signal: controller.signal, onReady });
-      const first = await Promise.race([ready, serving]);
-      if (first === "ready") {
-        cleanups.push(async () => {
-          controller.abort();
-          await serving;
-        });
+      const served = await serveInProcess([config]).catch((e: Error) => e);
+      if (!(served instanceof Error)) {
+        cleanups.push(() => served.stop());
         return {
           url: `http://127.0.0.1:${mgmtPort}`,
           rootFile,
@@ -179,7 +150,9 @@ domain = *.example.test
           stop,
         };
       }
-      if (attempt >= 3) throw new Error(`acmems serve exited with ${first}; log:\n${await Deno.readTextFile(logFile)}`);
+      if (attempt >= 3) {
+        throw new Error(`acmems serve failed: ${served.message}; log:\n${await Deno.readTextFile(logFile)}`);
+      }
     }
   } catch (e) {
     await stop();
