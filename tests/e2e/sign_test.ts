@@ -5,7 +5,7 @@
  * One named, one pebble and one acmems serve every step; the CA outage comes last because it stops pebble.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
-import { type Acmems, parseLogEvents, startAcmems } from "../support/acmems.ts";
+import { type Acmems, parseLogEvents } from "../support/acmems.ts";
 import { NO_STORAGE, type Options, testConfig } from "../support/config.ts";
 import { freePorts } from "../support/ports.ts";
 import { since, startStack } from "../support/stack.ts";
