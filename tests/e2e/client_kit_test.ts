@@ -8,11 +8,9 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "../support/assert.ts";
 import { fileStorage, ipAuth, testConfig, writeConfig } from "../support/config.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";
 import { removeWorkDir, run, runChecked, type RunResult } from "../support/process.ts";
-import { serveInProcess } from "../support/stack.ts";
+import { serveInProcess, startStack } from "../support/stack.ts";
 import { makeTestCa } from "../support/test_ca.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -90,7 +88,9 @@ interface SignEvent {
   outcome: string;
 }
 
-interface Stack {
+interface KitStack {
+  /** The work dir (removed by `stop`). */
+  work: string;
   url: string;
   /** The root that issues this pebble's certificates, for --ca. */
   rootFile: string;
@@ -99,20 +99,16 @@ interface Stack {
   stop(): Promise<void>;
 }
 
-async function startStack(dir: string): Promise<Stack> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const stop = async () => {
-    for (const step of cleanups.reverse()) await step();
-  };
+/** bind9 + pebble (tests/support/stack.ts) and acmems in-process through runServe, JSON logs to a file. */
+async function startKitStack(): Promise<KitStack> {
+  const httpPort = await freePort();
+  const { work: dir, pebble, rootFile, cleanup } = await startStack({
+    prefix: "acmems-client-kit-",
+    pebble: { httpPort },
+    rootFile: true,
+  });
+  const stop = () => cleanup.run();
   try {
-    const named = await startNamed();
-    cleanups.push(() => named.stop());
-    const httpPort = await freePort();
-    const pebble = await startPebble({ dnsServer: named.address, httpPort });
-    cleanups.push(() => pebble.stop());
-    const rootFile = `${dir}/pebble-root.pem`;
-    await Deno.writeTextFile(rootFile, await pebble.rootPem());
-
     const logFile = `${dir}/acmems.log`;
     // Up to three tries: the free port can be taken by someone else before acmems binds it.
     for (let attempt = 1;; attempt++) {
@@ -134,8 +130,9 @@ async function startStack(dir: string): Promise<Stack> {
       );
       const served = await serveInProcess([config]).catch((e: Error) => e);
       if (!(served instanceof Error)) {
-        cleanups.push(() => served.stop());
+        cleanup.add(() => served.stop());
         return {
+          work: dir,
           url: `http://127.0.0.1:${mgmtPort}`,
           rootFile,
           signs: async () => {
@@ -178,8 +175,8 @@ async function pathWithoutCurl(dir: string): Promise<string> {
 }
 
 Deno.test("client kit against acmems, pebble and bind9", async (t) => {
-  const work = await Deno.makeTempDir({ prefix: "acmems-client-kit-" });
-  const stack = await startStack(work);
+  const stack = await startKitStack();
+  const work = stack.work;
   try {
     const signCount = async () => (await stack.signs()).length;
     const lastSign = async () => (await stack.signs()).at(-1)!;
@@ -423,7 +420,6 @@ Deno.test("client kit against acmems, pebble and bind9", async (t) => {
     });
   } finally {
     await stack.stop();
-    await removeWorkDir(work);
   }
 });
 
