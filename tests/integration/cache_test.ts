@@ -24,11 +24,11 @@ import {
 import { type Acmems, runAcmems, startAcmems } from "../support/acmems.ts";
 import { type ConfigSpec, fileStorage, ipAuth, type Options, testConfig, writeConfig } from "../support/config.ts";
 import { makeCsr } from "../support/csr.ts";
-import { type Named, startNamed } from "../support/named.ts";
+import type { Named } from "../support/named.ts";
 import { startNginx } from "../support/nginx.ts";
 import { type Pebble, startPebble } from "../support/pebble.ts";
 import { freePort, freePorts } from "../support/ports.ts";
-import { startApp as startAppStack } from "../support/stack.ts";
+import { startApp as startAppStack, startStack } from "../support/stack.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -236,11 +236,16 @@ function b64url(bytes: Uint8Array): string {
 // In-process: one named and one pebble for every step
 
 Deno.test("certificate cache and renewal against pebble 2.10 (in-process)", async (t) => {
-  const named = await startNamed();
-  let pebble: Pebble | undefined;
   const traffic = new AcmeTraffic();
+  let peers;
   try {
-    pebble = await startPebble({ dnsServer: named.address, httpPort: await freePort() });
+    peers = await startStack({ prefix: "acmems-cache-test-", pebble: { httpPort: await freePort() } });
+  } catch (e) {
+    traffic.restore();
+    throw e;
+  }
+  const { named, pebble, cleanup } = peers;
+  try {
     const directory = await pebble.directory();
     const stack: Stack = {
       named,
@@ -785,8 +790,7 @@ Deno.test("certificate cache and renewal against pebble 2.10 (in-process)", asyn
     });
   } finally {
     traffic.restore();
-    await pebble?.stop();
-    await named.stop();
+    await cleanup.run();
   }
 });
 
@@ -794,17 +798,12 @@ Deno.test("certificate cache and renewal against pebble 2.10 (in-process)", asyn
 // Two acmems processes on one cache directory
 
 Deno.test("4. two acmems processes on one cache directory: 10 concurrent requests, one order", async () => {
-  const named = await startNamed();
-  const cleanup: (() => Promise<unknown>)[] = [() => named.stop()];
-  const dir = await Deno.makeTempDir({ prefix: "acmems-cache-2proc-" });
-  cleanup.push(() => Deno.remove(dir, { recursive: true }));
+  const { work: dir, pebble, cleanup } = await startStack({ prefix: "acmems-cache-2proc-" });
   try {
-    const pebble = await startPebble({ dnsServer: named.address });
-    cleanup.push(() => pebble.stop());
     const [mgmtA, mgmtB, httpA, httpB] = await freePorts(4);
     // pebble validates on one port: nginx there tries both instances (an unknown token is a 404, then the other).
     const nginx = await startNginx({ port: pebble.httpPort, upstreams: [`127.0.0.1:${httpA}`, `127.0.0.1:${httpB}`] });
-    cleanup.push(() => nginx.stop());
+    cleanup.add(() => nginx.stop());
 
     const shared = {
       directoryUrl: pebble.directoryUrl,
@@ -819,7 +818,7 @@ Deno.test("4. two acmems processes on one cache directory: 10 concurrent request
       );
       // One after the other: the first creates and registers the shared account, the second loads it.
       const instance = await startAcmems({ name: `acmems-${name}`, dir, configFile });
-      cleanup.push(() => instance.stop());
+      cleanup.add(() => instance.stop());
       instances.push(instance);
     }
 
@@ -852,7 +851,7 @@ Deno.test("4. two acmems processes on one cache directory: 10 concurrent request
     }
     assertEquals(await pebbleIssued(pebble), issuedBefore + 1);
   } finally {
-    for (const step of cleanup.reverse()) await step().catch((e) => console.error(`cleanup: ${e}`));
+    await cleanup.run().catch((e) => console.error(`cleanup: ${e}`));
   }
 });
 

@@ -23,11 +23,11 @@ import { type Acmems, startAcmems } from "../support/acmems.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { type ConfigSpec, testConfig, writeConfig } from "../support/config.ts";
 import { makeCsr } from "../support/csr.ts";
-import { type Named, startNamed } from "../support/named.ts";
-import { type Pebble, startPebble } from "../support/pebble.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import type { Named } from "../support/named.ts";
+import type { Pebble } from "../support/pebble.ts";
+import type { Postgres } from "../support/postgres.ts";
 import { freePort } from "../support/ports.ts";
-import { startApp } from "../support/stack.ts";
+import { startApp, startStack } from "../support/stack.ts";
 import { TcpProxy } from "../support/tcp_proxy.ts";
 
 const LEASE_MS = 5_000;
@@ -253,17 +253,11 @@ function count(events: Record<string, unknown>[], event: string): number {
 
 Deno.test("several acmems instances on one PostgreSQL", async (t) => {
   const started = Date.now();
-  const cleanup: (() => Promise<unknown>)[] = [];
   const timings: string[] = [];
+  const peers = await startStack({ prefix: "acmems-ha-", pebble: { httpPort: await freePort() }, postgres: true });
+  const { work, named, pebble, cleanup } = peers;
+  const pg = peers.pg!;
   try {
-    const named = await startNamed();
-    cleanup.push(() => named.stop());
-    const pg = await startPostgres();
-    cleanup.push(() => pg.stop());
-    const pebble = await startPebble({ dnsServer: named.address, httpPort: await freePort() });
-    cleanup.push(() => pebble.stop());
-    const work = await Deno.makeTempDir({ prefix: "acmems-ha-" });
-    cleanup.push(() => Deno.remove(work, { recursive: true }));
     const keyPair = await generateKeyPair("ec-p256", { extractable: true });
     await saveAccountKey(`${work}/account`, keyPair);
     const stack: Stack = {
@@ -558,7 +552,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
 
     await eventually(async () => (await pg.connections()) === 0, "no connection of any instance is left", 10_000);
   } finally {
-    for (const undo of cleanup.reverse()) await undo().catch((e) => console.error(`cleanup: ${e}`));
+    await cleanup.run().catch((e) => console.error(`cleanup: ${e}`));
     console.log(`HA tests: ${Date.now() - started} ms\n  ${timings.join("\n  ")}`);
   }
 });

@@ -1,5 +1,5 @@
 /**
- * The ONE stack builder of the integration, end-to-end and fault tests: bind9 + pebble (+ acmems as a subprocess,
+ * The ONE stack builder of the integration, end-to-end and fault tests: bind9 + pebble (+ PostgreSQL, + acmems as a subprocess,
  * through tests/support/acmems.ts), and the two in-process ways to run acmems (`startApp`: an `App` from
  * `loadConfig`, as `serve` builds it; `serveInProcess`: `runServe` itself, with its reload EventTarget). Configs come
  * from tests/support/config.ts.
@@ -20,6 +20,7 @@ import { assert } from "./assert.ts";
 import { type ConfigSpec, writeConfig } from "./config.ts";
 import { type Named, type NamedOptions, startNamed } from "./named.ts";
 import { type Pebble, type PebbleOptions, startPebble } from "./pebble.ts";
+import { type Postgres, type PostgresOptions, startPostgres } from "./postgres.ts";
 
 /** Stops things in reverse order of registration; every stop runs even if an earlier one throws. */
 export class Cleanup {
@@ -57,6 +58,8 @@ export interface StackOptions {
   named?: NamedOptions;
   /** pebble's options (its `dnsServer` is the stack's bind9). */
   pebble?: Omit<PebbleOptions, "dnsServer">;
+  /** A throwaway PostgreSQL too (tests/support/postgres.ts). */
+  postgres?: boolean | PostgresOptions;
   /** Write pebble's root certificate to `<work>/pebble-root.pem` (for clients that verify the chain). */
   rootFile?: boolean;
   /** An acmems subprocess in front of the pebble (its `dir` defaults to the work dir). */
@@ -68,6 +71,8 @@ export interface Stack {
   work: string;
   named: Named;
   pebble: Pebble;
+  /** The PostgreSQL, when `postgres` was given. */
+  pg: Postgres | undefined;
   /** `<work>/pebble-root.pem` with `rootFile`, else "". */
   rootFile: string;
   /** The acmems subprocess, when `acmems` was given (else undefined). */
@@ -87,6 +92,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanup.add(() => Deno.remove(work, { recursive: true }));
     const named = await startNamed(opts.named);
     cleanup.add(() => named.stop());
+    let pg: Postgres | undefined;
+    if (opts.postgres) {
+      const started = await startPostgres(opts.postgres === true ? {} : opts.postgres);
+      cleanup.add(() => started.stop());
+      pg = started;
+    }
     const pebble = await startPebble({ ...opts.pebble, dnsServer: named.address });
     cleanup.add(() => pebble.stop());
     let rootFile = "";
@@ -100,7 +111,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanup.add(() => started.stop());
       acmems = started;
     }
-    return { work, named, pebble, rootFile, acmems, cleanup };
+    return { work, named, pebble, pg, rootFile, acmems, cleanup };
   } catch (e) {
     await cleanup.run().catch(() => {});
     throw e;
