@@ -24,11 +24,11 @@ import type { memoryLogger } from "../../src/ops/log.ts";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
 import { type ConfigSpec, http01, ipAuth, type Options, testConfig } from "../support/config.ts";
 import { makeCsr, type TestCsr } from "../support/csr.ts";
-import { type Named, startNamed } from "../support/named.ts";
-import { type Pebble, startPebble } from "../support/pebble.ts";
+import type { Named } from "../support/named.ts";
+import type { Pebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";
 import { run, runChecked } from "../support/process.ts";
-import { type AppStack, startApp as startAppStack } from "../support/stack.ts";
+import { type AppStack, startApp as startAppStack, startStack } from "../support/stack.ts";
 
 const HMAC_KEY = "dns01-test-hmac-key-0123456789abcdef";
 const WRONG_SECRET = btoa("this is not the secret of acmems-key");
@@ -210,22 +210,23 @@ function haltingSolver(s: Stack, onHalt: () => void) {
 }
 
 Deno.test("dns-01 via RFC 2136: bind9 + pebble 2.10 + acmems /sign", async (t) => {
-  const named = await startNamed({
-    recursion: true, // pebble's VA must follow the CNAME delegation, like a CA's resolver
-    extraZones: [
-      { name: "sub.example.test", allowUpdate: ["127.0.0.1", "::1"] },
-      { name: "acme.test", allowUpdate: ["127.0.0.1", "::1"] },
-      { name: "policy.test", updatePolicy: ["grant acmems-key zonesub TXT"] },
-    ],
-    records: [
-      "sub IN NS ns.example.test.", // the parent's delegation of sub.example.test (served here too)
-      "_acme-challenge.cname IN CNAME d1.acme.test.",
-    ],
+  const { work: dir, named, pebble, cleanup } = await startStack({
+    prefix: "acmems-dns01-test-",
+    named: {
+      recursion: true, // pebble's VA must follow the CNAME delegation, like a CA's resolver
+      extraZones: [
+        { name: "sub.example.test", allowUpdate: ["127.0.0.1", "::1"] },
+        { name: "acme.test", allowUpdate: ["127.0.0.1", "::1"] },
+        { name: "policy.test", updatePolicy: ["grant acmems-key zonesub TXT"] },
+      ],
+      records: [
+        "sub IN NS ns.example.test.", // the parent's delegation of sub.example.test (served here too)
+        "_acme-challenge.cname IN CNAME d1.acme.test.",
+      ],
+    },
+    pebble: { httpPort: await freePort() },
   });
-  const dir = await Deno.makeTempDir({ prefix: "acmems-dns01-test-" });
-  let pebble: Pebble | undefined;
   try {
-    pebble = await startPebble({ dnsServer: named.address, httpPort: await freePort() });
     const s: Stack = { named, pebble, keyPair: await generateKeyPair("ec-p256"), dir };
     const running = await startApp(s);
     try {
@@ -384,8 +385,6 @@ Deno.test("dns-01 via RFC 2136: bind9 + pebble 2.10 + acmems /sign", async (t) =
       },
     );
   } finally {
-    await pebble?.stop();
-    await named.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await cleanup.run();
   }
 });

@@ -11,10 +11,9 @@
 import { SubjectAlternativeNameExtension, X509Certificate } from "@peculiar/x509";
 import { assert, assertEquals, assertMatch, assertRejects, assertStringIncludes } from "../support/assert.ts";
 import { makeCsr, type TestCsr } from "../support/csr.ts";
-import { startNamed } from "../support/named.ts";
 import { type Pebble, PEBBLE_BIN, startPebble } from "../support/pebble.ts";
 import { freePort, freePorts } from "../support/ports.ts";
-import { type PeerProcess, removeWorkDir, run, spawnLogged } from "../support/process.ts";
+import { type PeerProcess, run, spawnLogged } from "../support/process.ts";
 import { type Acmems, ACMEMS_MAIN, startAcmems } from "../support/acmems.ts";
 import {
   type ConfigSpec,
@@ -26,7 +25,7 @@ import {
   writeConfig,
 } from "../support/config.ts";
 import { postSign, request } from "../support/http.ts";
-import { type Served, serveInProcess } from "../support/stack.ts";
+import { type Served, serveInProcess, startStack } from "../support/stack.ts";
 import { waitForLog, waitUntil } from "../support/wait.ts";
 import { parsePrometheus } from "../support/prometheus.ts";
 import { makeTestCa } from "../support/test_ca.ts";
@@ -133,11 +132,8 @@ function startWebhookServer(failDelayMs = 0) {
 
 Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, reload, secrets", async (t) => {
   const started = Date.now();
-  const named = await startNamed();
-  let pebble: Pebble | undefined;
-  const work = await Deno.makeTempDir({ prefix: "acmems-operate-" });
+  const { work, named, pebble, cleanup } = await startStack({ prefix: "acmems-operate-" });
   try {
-    pebble = await startPebble({ dnsServer: named.address });
     const shared = pebble;
     /** One account for the in-process steps on the shared pebble. */
     const accountDir = `${work}/account`;
@@ -788,9 +784,7 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
       }
     });
   } finally {
-    await pebble?.stop();
-    await named.stop();
-    await removeWorkDir(work);
+    await cleanup.run();
     console.log(`operate_test: ${Date.now() - started} ms`);
   }
 });

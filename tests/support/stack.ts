@@ -21,6 +21,7 @@ import { type ConfigSpec, writeConfig } from "./config.ts";
 import { type Named, type NamedOptions, startNamed } from "./named.ts";
 import { type Pebble, type PebbleOptions, startPebble } from "./pebble.ts";
 import { type Postgres, type PostgresOptions, startPostgres } from "./postgres.ts";
+import { removeWorkDir } from "./process.ts";
 
 /** Stops things in reverse order of registration; every stop runs even if an earlier one throws. */
 export class Cleanup {
@@ -53,7 +54,7 @@ export function since(started: number): number {
 
 /** Options for `startStack`. */
 export interface StackOptions {
-  /** Prefix of the work dir (a new temp dir, removed by `cleanup`). */
+  /** Prefix of the work dir (a new temp dir, removed by `cleanup` unless ACMEMS_KEEP_FIXTURES=1). */
   prefix?: string;
   named?: NamedOptions;
   /** pebble's options (its `dnsServer` is the stack's bind9). */
@@ -89,7 +90,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const cleanup = new Cleanup();
   try {
     const work = await Deno.makeTempDir({ prefix: opts.prefix ?? "acmems-stack-" });
-    cleanup.add(() => Deno.remove(work, { recursive: true }));
+    cleanup.add(() => removeWorkDir(work));
     const named = await startNamed(opts.named);
     cleanup.add(() => named.stop());
     let pg: Postgres | undefined;
