@@ -1,7 +1,9 @@
 /**
  * A TCP forwarder that holds every new connection for a while before connecting it to its target: put it where
- * pebble's VA connects, and every http-01 validation takes that long. Stopping it closes every connection.
+ * pebble's VA connects, and every http-01 validation takes that long (a slow CA, a drain during an order). Stopping
+ * it closes every connection and awaits every task.
  */
+
 /** A TCP forwarder that holds every new connection for `delayMs` before connecting it to the target. */
 export interface DelayProxy {
   port: number;
