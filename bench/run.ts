@@ -10,13 +10,14 @@
 import { makeCsr } from "../tests/support/csr.ts";
 import { startNamed } from "../tests/support/named.ts";
 import { startPebble } from "../tests/support/pebble.ts";
+import { writeConfig } from "../tests/support/config.ts";
 import { freePorts } from "../tests/support/ports.ts";
 import { timeToExit, timeToListen } from "./lib/footprint.ts";
 import { type Block, type BlockResult, type Failure, runBlock } from "./lib/issuance.ts";
 import { renderReadmeTable, updateReadme } from "./lib/report.ts";
 import {
-  acmemsConfigText,
   BARE_SERVER,
+  benchConfig,
   fetchMetrics,
   hmacHeader,
   MAIN_TS,
@@ -168,10 +169,7 @@ async function main() {
     const fpDir = `${work}/footprint`;
     await Deno.mkdir(fpDir);
     const fpConfig = `${fpDir}/acmems.ini`;
-    await Deno.writeTextFile(
-      fpConfig,
-      acmemsConfigText({ ...setup, mgmtPort: readyMgmt, challengePort: readyChallenge }),
-    );
+    await writeConfig(fpConfig, benchConfig({ ...setup, mgmtPort: readyMgmt, challengePort: readyChallenge }));
     const deno = Deno.execPath();
     const checkArgs = ["run", "--allow-all", "--quiet", MAIN_TS, "check-config", fpConfig];
     const serveArgs = ["run", "--allow-all", "--quiet", MAIN_TS, "serve", fpConfig];

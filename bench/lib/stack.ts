@@ -3,6 +3,8 @@
  * the ceilings (a bare Deno.serve, nginx serving a static file), and small helpers (config text, HMAC header,
  * /proc memory, Prometheus counters).
  */
+import { acmemsArgs, startAcmems } from "../../tests/support/acmems.ts";
+import { caAccount, type ConfigSpec, fileStorage, http01, type Options } from "../../tests/support/config.ts";
 import {
   type PeerProcess,
   removeWorkDir,
@@ -127,43 +129,22 @@ export interface AcmemsSetup {
   mgmtPort: number;
   challengePort: number;
   hmacKey: string;
-  /** [mgmt] extras, e.g. `max-inflight = 4`. */
-  mgmtExtra?: string[];
+  /** [mgmt] extras, e.g. `{ "max-inflight": 4 }`. */
+  mgmt?: Options;
   logLevel?: string;
 }
 
 /** A realistic config: file cache, HMAC auth block for *.example.test, a named profile. */
-export function acmemsConfigText(s: AcmemsSetup): string {
-  return `# Written by the acmems benchmark / load test.
-[account]
-acme-server = ${s.directoryUrl}
-ca-file = ${s.caFile}
-dir = account
-accept-terms-of-service = yes
-profile = default
-
-[mgmt]
-listener = 127.0.0.1:${s.mgmtPort}
-sign-timeout = 60s
-${(s.mgmtExtra ?? []).join("\n")}
-
-[logging]
-level = ${s.logLevel ?? "info"}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${s.challengePort}
-
-[storage "cache"]
-type = file
-directory = cache
-
-[auth "hosts"]
-ip = 127.0.0.0/8
-hmac_type = sha256
-hmac_key = ${s.hmacKey}
-domain = *.example.test
-`;
+export function benchConfig(s: AcmemsSetup): ConfigSpec {
+  return {
+    comment: "Written by the acmems benchmark / load test.",
+    account: caAccount(s, "account", { profile: "default" }),
+    mgmt: { listener: `127.0.0.1:${s.mgmtPort}`, "sign-timeout": "60s", ...s.mgmt },
+    logging: { level: s.logLevel ?? "info" },
+    verifications: { http: http01(s.challengePort) },
+    storages: { cache: fileStorage("cache") },
+    auth: { hosts: { ip: "127.0.0.0/8", hmac_type: "sha256", hmac_key: s.hmacKey, domain: "*.example.test" } },
+  };
 }
 
 export interface BenchAcmems extends Server {
@@ -188,40 +169,25 @@ export async function startAcmemsWithToken(opts: {
 }): Promise<BenchAcmems> {
   const name = opts.name ?? "acmems";
   await Deno.mkdir(opts.dir, { recursive: true });
-  const configFile = `${opts.dir}/acmems.ini`;
-  await Deno.writeTextFile(configFile, acmemsConfigText(opts.setup));
-  const args = [
-    "run",
-    "--allow-all",
-    "--quiet",
-    ...(opts.denoFlags ?? []),
-    ACMEMS_WITH_TOKEN,
-    configFile,
-    "http",
-    opts.host,
-    opts.token,
-  ];
-  const command = `deno ${args.join(" ")} <keyauth>`;
-  const proc = spawnLogged({
-    name,
-    command: Deno.execPath(),
-    args: [...args, opts.keyAuthorization],
-    logFile: `${opts.dir}/${name}.log`,
-    cwd: opts.dir,
-    env: { NO_COLOR: "1" },
-  });
+  const tokenArgs = ["http", opts.host, opts.token];
   const mgmtUrl = `http://127.0.0.1:${opts.setup.mgmtPort}`;
-  await stopOnFailure(proc, () =>
-    proc.waitFor(async (signal) => {
-      const response = await fetch(`${mgmtUrl}/ready`, { signal }); // listeners up and the CA answered
-      await response.body?.cancel();
-      return response.status === 200;
-    }, { timeoutMs: 30_000, intervalMs: 50 }));
+  const acmems = await startAcmems({
+    name,
+    dir: opts.dir,
+    config: benchConfig(opts.setup),
+    entry: ACMEMS_WITH_TOKEN,
+    args: (files) => [...files, ...tokenArgs, opts.keyAuthorization],
+    denoFlags: opts.denoFlags,
+    ready: { url: `${mgmtUrl}/ready` }, // listeners up and the CA answered
+  });
+  const command = `deno ${
+    acmemsArgs([acmems.configFile, ...tokenArgs], { entry: ACMEMS_WITH_TOKEN, denoFlags: opts.denoFlags }).join(" ")
+  } <keyauth>`;
   return {
-    ...server(name, command, proc),
+    ...server(name, command, acmems.proc),
     mgmtUrl,
     challengeUrl: `http://127.0.0.1:${opts.setup.challengePort}`,
-    configFile,
+    configFile: acmems.configFile,
   };
 }
 

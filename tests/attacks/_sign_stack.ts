@@ -1,9 +1,11 @@
 /**
  * The /sign handler in-process for the attack and fuzz tests: a real `createMgmtHandler` with a real `IssuanceService`,
  * `Http01Responder` and CSR parser in front of the fake CA (tests/support/fake_ca.ts). Every CSR body that reaches
- * the parser and every order placed with the CA is recorded, so a test can assert what never got through.
+ * the parser and every order placed with the CA is recorded, so a test can assert what never got through. The
+ * config comes from tests/support/config.ts, loaded with the unit tests' `load` (no files).
  */
 import { assert } from "../support/assert.ts";
+import { type ConfigSpec, configText, http01, ipAuth, NO_STORAGE, type Options } from "../support/config.ts";
 import { FakeCa, type FakeCaOptions } from "../support/fake_ca.ts";
 import { load } from "../unit/config/helpers.ts";
 import { Http01Responder } from "../../src/challenges/http01/responder.ts";
@@ -38,40 +40,24 @@ export const ATTACK_HMAC_KEY = "attack-test-hmac-key-0123456789";
 
 /**
  * A config with an IP block (10.1.2.3 only), an HMAC block and a local block (127.0.0.1, ::1) for
- * `*.example.test` and `example.test`; no caching. `extraMgmt` lines go into [mgmt].
+ * `*.example.test` and `example.test`; no caching. `mgmt` options are added to [mgmt]; `auth` replaces the blocks.
  */
-export function attackConfig(opts: { extraMgmt?: string; auth?: string } = {}): string {
-  return `[account]
-dir = /tmp/acmems-attack-account
-[mgmt]
-max-size = 4k
-sign-timeout = 5s
-max-inflight = 8
-${opts.extraMgmt ?? ""}
-[verification "http"]
-type = http01
-listener = 127.0.0.1:5002
-[storage "none"]
-type = none
-${
-    opts.auth ?? `[auth "office"]
-ip = 10.1.2.3
-domain = *.office.test
-[auth "hmac"]
-hmac_type = sha256
-hmac_key = ${ATTACK_HMAC_KEY}
-domain = *.secure.test
-[auth "local"]
-ip = 127.0.0.1
-ip = ::1
-domain = *.example.test
-domain = example.test
-`
-  }`;
+export function attackConfig(opts: { mgmt?: Options; auth?: Record<string, Options> } = {}): ConfigSpec {
+  return {
+    account: { dir: "/tmp/acmems-attack-account" },
+    mgmt: { "max-size": "4k", "sign-timeout": "5s", "max-inflight": 8, ...opts.mgmt },
+    verifications: { http: http01(5002) },
+    storages: { none: NO_STORAGE },
+    auth: opts.auth ?? {
+      office: { ip: "10.1.2.3", domain: "*.office.test" },
+      hmac: { hmac_type: "sha256", hmac_key: ATTACK_HMAC_KEY, domain: "*.secure.test" },
+      local: ipAuth(["*.example.test", "example.test"], ["127.0.0.1", "::1"]),
+    },
+  };
 }
 
-export function signStack(opts: { config?: string; ca?: FakeCaOptions; bodyTimeoutMs?: number } = {}): SignStack {
-  const result = load(opts.config ?? attackConfig());
+export function signStack(opts: { config?: ConfigSpec; ca?: FakeCaOptions; bodyTimeoutMs?: number } = {}): SignStack {
+  const result = load(configText(opts.config ?? attackConfig()));
   assert(result.ok && result.config, JSON.stringify(result.errors));
   const config = result.config;
   const log = memoryLogger("debug", [ATTACK_HMAC_KEY]);

@@ -5,6 +5,7 @@
  * prepending an allowed address gains nothing, and `Forwarded`/`X-Real-IP`/… are never read.
  */
 import { assert, assertEquals } from "../support/assert.ts";
+import { configText } from "../support/config.ts";
 import { makeCsr } from "../support/csr.ts";
 import { load } from "../unit/config/helpers.ts";
 import { generateKeyPair } from "../../src/acme/mod.ts";
@@ -64,7 +65,7 @@ Deno.test("attack: forwarding headers cannot take an allowed client's access awa
 });
 
 Deno.test("attack: with trusted-proxy set, only that proxy's X-Forwarded-For counts, read right to left", async () => {
-  const stack = signStack({ config: attackConfig({ extraMgmt: "trusted-proxy = 192.0.2.10/32" }) });
+  const stack = signStack({ config: attackConfig({ mgmt: { "trusted-proxy": "192.0.2.10/32" } }) });
   const cases: { peer: string; headers: Record<string, string>; status: number; client: string; why: string }[] = [
     {
       peer: "198.51.100.7",
@@ -143,7 +144,7 @@ Deno.test("attack: with trusted-proxy set, only that proxy's X-Forwarded-For cou
 });
 
 Deno.test("attack: /metrics (App.mgmtHandler) goes by the TCP peer, never by forwarding headers", async () => {
-  const result = load(attackConfig({ extraMgmt: "trusted-proxy = 198.51.100.0/24" }));
+  const result = load(configText(attackConfig({ mgmt: { "trusted-proxy": "198.51.100.0/24" } })));
   assert(result.ok && result.config, JSON.stringify(result.errors));
   const app = new App({
     config: result.config,

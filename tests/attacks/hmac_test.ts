@@ -160,15 +160,10 @@ Deno.test("attack: an HMAC for one CSR never authorizes another body", async () 
 Deno.test("attack: an HMAC under one block's key never admits names of another HMAC block", async () => {
   const stack = signStack({
     config: attackConfig({
-      auth: `[auth "one"]
-hmac_type = sha256
-hmac_key = key-of-block-one-0123456789
-domain = *.one.test
-[auth "two"]
-hmac_type = sha256
-hmac_key = key-of-block-two-0123456789
-domain = *.two.test
-`,
+      auth: {
+        one: { hmac_type: "sha256", hmac_key: "key-of-block-one-0123456789", domain: "*.one.test" },
+        two: { hmac_type: "sha256", hmac_key: "key-of-block-two-0123456789", domain: "*.two.test" },
+      },
     }),
   });
   const two = await makeCsr({ names: ["www.two.test"] });

@@ -11,8 +11,10 @@ import { makeCsr } from "../support/csr.ts";
 import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";
-import { type PeerProcess, removeWorkDir, run } from "../support/process.ts";
-import { MAIN_TS, startServeProcess, waitForLog } from "../support/serve_process.ts";
+import { type Acmems, ACMEMS_MAIN, startAcmems } from "../support/acmems.ts";
+import { fileStorage, testConfig } from "../support/config.ts";
+import { removeWorkDir, run } from "../support/process.ts";
+import { waitForLog } from "../support/wait.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -25,7 +27,7 @@ Deno.test("bundle: deno bundle main.ts; the bundle runs --version, check-config 
   try {
     await t.step("deno bundle --platform=deno -o <tmp>/acmems.js main.ts", async () => {
       const started = Date.now();
-      const built = await run(Deno.execPath(), ["bundle", "--platform=deno", "-o", bundle, MAIN_TS], {
+      const built = await run(Deno.execPath(), ["bundle", "--platform=deno", "-o", bundle, ACMEMS_MAIN], {
         cwd: ROOT,
         env: { NO_COLOR: "1" },
       });
@@ -55,45 +57,27 @@ Deno.test("bundle: deno bundle main.ts; the bundle runs --version, check-config 
 
     await t.step("acmems.js serve: one issuance with curl --data-binary, SIGTERM exits 0", async () => {
       const named = await startNamed();
-      let proc: PeerProcess | undefined;
+      let proc: Acmems | undefined;
       try {
         const pebble = await startPebble({ dnsServer: named.address });
         try {
           const dir = `${work}/serve`;
           await Deno.mkdir(dir);
           const mgmtPort = await freePort();
-          const configFile = `${dir}/acmems.ini`;
-          await Deno.writeTextFile(
-            configFile,
-            `[account]
-acme-server = ${pebble.directoryUrl}
-ca-file = ${pebble.caFile}
-dir = account
-accept-terms-of-service = yes
-
-[mgmt]
-listener = 127.0.0.1:${mgmtPort}
-sign-timeout = 60s
-
-[logging]
-level = info
-destination = acmems.log
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${pebble.httpPort}
-
-[storage "cache"]
-type = file
-directory = cache
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`,
-          );
           const url = `http://127.0.0.1:${mgmtPort}`;
-          proc = await startServeProcess({ entry: bundle, configFiles: [configFile], dir, readyUrl: `${url}/ready` });
+          proc = await startAcmems({
+            entry: bundle,
+            dir,
+            config: testConfig({
+              ca: pebble,
+              mgmtPort,
+              httpPort: pebble.httpPort,
+              logging: { level: "info", destination: "acmems.log" },
+              storages: { cache: fileStorage("cache") },
+            }),
+            outputFile: `${dir}/acmems.out`,
+            ready: { url: `${url}/ready` },
+          });
 
           const csr = await makeCsr({ names: ["bundle.example.test"], dir });
           const started = Date.now();

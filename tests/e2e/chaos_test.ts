@@ -8,7 +8,8 @@ import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
 import { countLines, curlSign, describe, hostCsr, verifyIssued, wgetSign } from "./host_tools.ts";
-import { acmemsConfig, Cleanup, since } from "./stack.ts";
+import { configText, NO_STORAGE, testConfig } from "../support/config.ts";
+import { Cleanup, since } from "../support/stack.ts";
 
 Deno.test("POST /sign end to end with pebble's default chaos (nonceReject 5, authzReuse 50)", async (t) => {
   const cleanup = new Cleanup();
@@ -22,7 +23,15 @@ Deno.test("POST /sign end to end with pebble's default chaos (nonceReject 5, aut
     cleanup.add(() => pebble.stop());
     const rootFile = `${work}/pebble-root.pem`;
     await Deno.writeTextFile(rootFile, await pebble.rootPem());
-    const acmems = await startAcmems({ configText: acmemsConfig({ pebble, mgmtPort, httpPort }) });
+    const acmems = await startAcmems({
+      configText: configText(testConfig({
+        comment: "acmems end-to-end test config",
+        ca: pebble,
+        mgmtPort,
+        httpPort,
+        storages: { none: NO_STORAGE },
+      })),
+    });
     cleanup.add(() => acmems.stop());
     const pebbleLog = await pebble.logTail(200);
     assertEquals(countLines(pebbleLog, /reject 5% of good nonces/), 1, pebbleLog);

@@ -6,12 +6,11 @@
  * What reaches /sign is read from acmems' own log (`sign` events, one per request), so "the client did not call"
  * is checked on the server side.
  */
-import { runServe } from "../../cli/serve.ts";
 import { assert, assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "../support/assert.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
+import { fileStorage, ipAuth, testConfig, writeConfig } from "../support/config.ts";
 import { freePort } from "../support/ports.ts";
 import { removeWorkDir, run, runChecked, type RunResult } from "../support/process.ts";
+import { serveInProcess, startStack } from "../support/stack.ts";
 import { makeTestCa } from "../support/test_ca.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -89,7 +88,9 @@ interface SignEvent {
   outcome: string;
 }
 
-interface Stack {
+interface KitStack {
+  /** The work dir (removed by `stop`). */
+  work: string;
   url: string;
   /** The root that issues this pebble's certificates, for --ca. */
   rootFile: string;
@@ -98,73 +99,40 @@ interface Stack {
   stop(): Promise<void>;
 }
 
-async function startStack(dir: string): Promise<Stack> {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const stop = async () => {
-    for (const step of cleanups.reverse()) await step();
-  };
+/** bind9 + pebble (tests/support/stack.ts) and acmems in-process through runServe, JSON logs to a file. */
+async function startKitStack(): Promise<KitStack> {
+  const httpPort = await freePort();
+  const { work: dir, pebble, rootFile, cleanup } = await startStack({
+    prefix: "acmems-client-kit-",
+    pebble: { httpPort },
+    rootFile: true,
+  });
+  const stop = () => cleanup.run();
   try {
-    const named = await startNamed();
-    cleanups.push(() => named.stop());
-    const httpPort = await freePort();
-    const pebble = await startPebble({ dnsServer: named.address, httpPort });
-    cleanups.push(() => pebble.stop());
-    const rootFile = `${dir}/pebble-root.pem`;
-    await Deno.writeTextFile(rootFile, await pebble.rootPem());
-
     const logFile = `${dir}/acmems.log`;
     // Up to three tries: the free port can be taken by someone else before acmems binds it.
     for (let attempt = 1;; attempt++) {
       const mgmtPort = await freePort();
-      const config = `${dir}/acmems-${attempt}.ini`;
-      await Deno.writeTextFile(
-        config,
-        `# client kit e2e test
-[account]
-acme-server = ${pebble.directoryUrl}
-ca-file = ${pebble.caFile}
-dir = account
-accept-terms-of-service = yes
-
-[mgmt]
-listener = 127.0.0.1:${mgmtPort}
-sign-timeout = 60s
-
-[logging]
-level = info
-format = json
-destination = ${logFile}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${httpPort}
-
-[storage "cache"]
-type = file
-directory = cache
-
-[auth "hmac"]
-ip = 127.0.0.1
-domain = *.tsig.test
-hmac_type = sha256
-hmac_key = ${HMAC_KEY}
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`,
+      const config = await writeConfig(
+        `${dir}/acmems-${attempt}.ini`,
+        testConfig({
+          comment: "client kit e2e test",
+          ca: pebble,
+          mgmtPort,
+          httpPort,
+          logging: { level: "info", format: "json", destination: logFile },
+          storages: { cache: fileStorage("cache") },
+          auth: {
+            hmac: { ip: "127.0.0.1", domain: "*.tsig.test", hmac_type: "sha256", hmac_key: HMAC_KEY },
+            local: ipAuth(),
+          },
+        }),
       );
-      const controller = new AbortController();
-      let onReady = () => {};
-      const ready = new Promise<"ready">((resolve) => (onReady = () => resolve("ready")));
-      const serving = runServe([config], { signal: controller.signal, onReady });
-      const first = await Promise.race([ready, serving]);
-      if (first === "ready") {
-        cleanups.push(async () => {
-          controller.abort();
-          await serving;
-        });
+      const served = await serveInProcess([config]).catch((e: Error) => e);
+      if (!(served instanceof Error)) {
+        cleanup.add(() => served.stop());
         return {
+          work: dir,
           url: `http://127.0.0.1:${mgmtPort}`,
           rootFile,
           signs: async () => {
@@ -179,7 +147,9 @@ domain = *.example.test
           stop,
         };
       }
-      if (attempt >= 3) throw new Error(`acmems serve exited with ${first}; log:\n${await Deno.readTextFile(logFile)}`);
+      if (attempt >= 3) {
+        throw new Error(`acmems serve failed: ${served.message}; log:\n${await Deno.readTextFile(logFile)}`);
+      }
     }
   } catch (e) {
     await stop();
@@ -205,8 +175,8 @@ async function pathWithoutCurl(dir: string): Promise<string> {
 }
 
 Deno.test("client kit against acmems, pebble and bind9", async (t) => {
-  const work = await Deno.makeTempDir({ prefix: "acmems-client-kit-" });
-  const stack = await startStack(work);
+  const stack = await startKitStack();
+  const work = stack.work;
   try {
     const signCount = async () => (await stack.signs()).length;
     const lastSign = async () => (await stack.signs()).at(-1)!;
@@ -450,7 +420,6 @@ Deno.test("client kit against acmems, pebble and bind9", async (t) => {
     });
   } finally {
     await stack.stop();
-    await removeWorkDir(work);
   }
 });
 

@@ -6,29 +6,26 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { startAcmems } from "../support/acmems.ts";
-import { startNamed } from "../support/named.ts";
+import { NO_STORAGE, testConfig } from "../support/config.ts";
 import { startNginx } from "../support/nginx.ts";
-import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
+import { since, startStack } from "../support/stack.ts";
 import { countLines, curlSign, describe, hostCsr, verifyIssued, wgetSign } from "./host_tools.ts";
-import { acmemsConfig, Cleanup, since } from "./stack.ts";
 
 Deno.test("POST /sign end to end: two acmems instances behind one nginx upstream", async (t) => {
-  const cleanup = new Cleanup();
-  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-nginx-" });
-  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  const [nginxPort, httpA, httpB, mgmtA, mgmtB] = await freePorts(5);
+  const { work, pebble, rootFile, cleanup } = await startStack({
+    prefix: "acmems-e2e-nginx-",
+    pebble: { httpPort: nginxPort },
+    rootFile: true,
+  });
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [nginxPort, httpA, httpB, mgmtA, mgmtB] = await freePorts(5);
-    const pebble = await startPebble({ dnsServer: named.address, httpPort: nginxPort });
-    cleanup.add(() => pebble.stop());
-    const rootFile = `${work}/pebble-root.pem`;
-    await Deno.writeTextFile(rootFile, await pebble.rootPem());
+    const config = (mgmtPort: number, httpPort: number) =>
+      testConfig({ ca: pebble, mgmtPort, httpPort, storages: { none: NO_STORAGE } });
     // Both start at once; whichever started is stopped even if the other failed.
     const started = await Promise.allSettled([
-      startAcmems({ name: "acmems-a", configText: acmemsConfig({ pebble, mgmtPort: mgmtA, httpPort: httpA }) }),
-      startAcmems({ name: "acmems-b", configText: acmemsConfig({ pebble, mgmtPort: mgmtB, httpPort: httpB }) }),
+      startAcmems({ name: "acmems-a", config: config(mgmtA, httpA) }),
+      startAcmems({ name: "acmems-b", config: config(mgmtB, httpB) }),
     ]);
     for (const s of started) if (s.status === "fulfilled") cleanup.add(() => s.value.stop());
     const [a, b] = started.map((s) => {

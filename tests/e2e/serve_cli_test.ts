@@ -5,35 +5,30 @@
  * terms are not accepted, and a graceful stop while a /sign request is still waiting for the CA.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
-import { type Acmems, acmemsArgs, runAcmems, startAcmems } from "../support/acmems.ts";
+import { type Acmems, runAcmems, startAcmems } from "../support/acmems.ts";
+import { type ConfigSpec, http01, ipAuth, NO_STORAGE, testConfig, writeConfig } from "../support/config.ts";
+import { startDelayProxy } from "../support/delay_proxy.ts";
 import { freePorts } from "../support/ports.ts";
-import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
-import { type PeerProcess, run, spawnLogged } from "../support/process.ts";
+import { run } from "../support/process.ts";
+import { Cleanup, startStack } from "../support/stack.ts";
 import { assertStatus, countLines, curlSign, hostCsr, verifyIssued } from "./host_tools.ts";
-import { acmemsConfig, Cleanup, startDelayProxy } from "./stack.ts";
 
 function config(
   opts: { caPort?: number; caUrl?: string; caFile?: string; mgmtPort: number; httpPort: number; acceptTerms: boolean },
-): string {
-  return `[account]
-acme-server = ${opts.caUrl ?? `https://127.0.0.1:${opts.caPort}/dir`}
-${opts.caFile ? `ca-file = ${opts.caFile}\n` : ""}dir = account
-${opts.acceptTerms ? "accept-terms-of-service = yes\n" : ""}
-[mgmt]
-listener = 127.0.0.1:${opts.mgmtPort}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${opts.httpPort}
-
-[storage "none"]
-type = none
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`;
+): ConfigSpec {
+  return {
+    account: {
+      "acme-server": opts.caUrl ?? `https://127.0.0.1:${opts.caPort}/dir`,
+      "ca-file": opts.caFile,
+      dir: "account",
+      "accept-terms-of-service": opts.acceptTerms,
+    },
+    mgmt: { listener: `127.0.0.1:${opts.mgmtPort}` },
+    verifications: { http: http01(opts.httpPort) },
+    storages: { none: NO_STORAGE },
+    auth: { local: ipAuth() },
+  };
 }
 
 Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => {
@@ -46,10 +41,7 @@ Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => 
     await t.step("no account key and no terms accepted: exits 1 naming acmems register", async () => {
       const dir = `${work}/no-account`;
       await Deno.mkdir(dir);
-      await Deno.writeTextFile(
-        `${dir}/acmems.ini`,
-        config({ caPort, mgmtPort: mgmt1, httpPort: http1, acceptTerms: false }),
-      );
+      await writeConfig(`${dir}/acmems.ini`, config({ caPort, mgmtPort: mgmt1, httpPort: http1, acceptTerms: false }));
       const started = Date.now();
       const r = await runAcmems(["serve", `${dir}/acmems.ini`], { cwd: dir, timeoutMs: 20_000 });
       assert(!r.timedOut, `serve did not exit: ${r.output}`);
@@ -65,8 +57,8 @@ Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => 
 
     // Both instances start while the CA is unreachable; each is stopped by a different signal.
     const starts = await Promise.allSettled([
-      startAcmems({ configText: config({ caPort, mgmtPort: mgmt1, httpPort: http1, acceptTerms: true }) }),
-      startAcmems({ configText: config({ caPort, mgmtPort: mgmt2, httpPort: http2, acceptTerms: true }) }),
+      startAcmems({ config: config({ caPort, mgmtPort: mgmt1, httpPort: http1, acceptTerms: true }) }),
+      startAcmems({ config: config({ caPort, mgmtPort: mgmt2, httpPort: http2, acceptTerms: true }) }),
     ]);
     for (const s of starts) if (s.status === "fulfilled") cleanup.add(() => s.value.stop());
     const [first, second]: Acmems[] = starts.map((s) => {
@@ -88,7 +80,7 @@ Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => 
     await t.step("a second serve on the same management address exits 1 naming it", async () => {
       const dir = `${work}/second`;
       await Deno.mkdir(dir);
-      await Deno.writeTextFile(
+      await writeConfig(
         `${dir}/acmems.ini`,
         config({ caPort, mgmtPort: mgmt1, httpPort: (await freePorts(1))[0], acceptTerms: true }),
       );
@@ -121,23 +113,27 @@ Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => 
 });
 
 Deno.test("SIGTERM while a /sign waits for the CA: new requests refused, the waiting one gets its certificate", async () => {
-  const cleanup = new Cleanup();
-  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-drain-" });
-  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  const [vaPort, httpPort, mgmtPort] = await freePorts(3);
+  // pebble's VA -> (held 3 s) -> acmems' http-01 listener: every validation takes 3 s.
+  const proxy = startDelayProxy({ port: vaPort, targetPort: httpPort, delayMs: 3_000 });
+  let stack;
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [vaPort, httpPort, mgmtPort] = await freePorts(3);
-    // pebble's VA -> (held 3 s) -> acmems' http-01 listener: every validation takes 3 s.
-    const proxy = startDelayProxy({ port: vaPort, targetPort: httpPort, delayMs: 3_000 });
-    cleanup.add(() => proxy.stop());
-    const pebble = await startPebble({ dnsServer: named.address, httpPort: vaPort });
-    cleanup.add(() => pebble.stop());
-    const rootFile = `${work}/pebble-root.pem`;
-    await Deno.writeTextFile(rootFile, await pebble.rootPem());
-    const acmems = await startAcmems({ configText: acmemsConfig({ pebble, mgmtPort, httpPort }) });
-    cleanup.add(() => acmems.stop());
-
+    stack = await startStack({
+      prefix: "acmems-e2e-drain-",
+      pebble: { httpPort: vaPort },
+      rootFile: true,
+      acmems: ({ pebble }) => ({
+        config: testConfig({ ca: pebble, mgmtPort, httpPort, storages: { none: NO_STORAGE } }),
+      }),
+    });
+  } catch (e) {
+    await proxy.stop();
+    throw e;
+  }
+  const { work, rootFile, cleanup } = stack;
+  const acmems = stack.acmems!;
+  cleanup.add(() => proxy.stop());
+  try {
     const names = ["draining.example.test"];
     const csr = await hostCsr(work, names);
     const pending = curlSign(acmems.mgmtUrl, csr.csrFile);
@@ -180,7 +176,7 @@ Deno.test("SIGTERM while a /sign waits for the CA: new requests refused, the wai
 });
 
 /** Polls `check` every 50 ms until it is true; fails with `what` and the log tail after `timeoutMs`. */
-async function waitFor(proc: PeerProcess, what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
+async function waitFor(proc: Acmems, what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     assert(Date.now() < deadline, `${what}:\n${await proc.logTail()}`);
@@ -213,25 +209,19 @@ Deno.test("acmems serve: SIGHUP and SIGTERM while it still connects to the CA", 
     const dir = `${work}/${name}`;
     await Deno.mkdir(dir);
     const [mgmtPort, httpPort] = await freePorts(2);
-    const configFile = `${dir}/acmems.ini`;
-    await Deno.writeTextFile(configFile, config({ caUrl, mgmtPort, httpPort, acceptTerms: true }));
-    const proc = spawnLogged({
-      name,
-      command: Deno.execPath(),
-      args: acmemsArgs(["serve", configFile]),
-      logFile: `${dir}/acmems.log`,
-      env: { NO_COLOR: "1" },
-      cwd: dir,
-    });
-    cleanup.add(() => proc.stop());
     const log = () => Deno.readTextFile(`${dir}/acmems.log`).catch(() => "");
     const before = hits;
-    await waitFor(
-      proc,
-      "the mgmt listener is up and the CA was asked",
-      async () => /listening role=mgmt/.test(await log()) && hits > before,
-    );
-    return { proc, dir, configFile, log };
+    // Up when the mgmt listener is up and the CA was asked.
+    const proc = await startAcmems({
+      name,
+      dir,
+      config: config({ caUrl, mgmtPort, httpPort, acceptTerms: true }),
+      outputFile: `${dir}/acmems.log`,
+      ready: { check: async () => /listening role=mgmt/.test(await log()) && hits > before },
+      readyTimeoutMs: 20_000,
+    });
+    cleanup.add(() => proc.stop());
+    return { proc, dir, configFile: proc.configFile, log };
   };
   try {
     await t.step("SIGHUP during the start: not fatal, the reload runs once started", async () => {
@@ -279,9 +269,8 @@ Deno.test("acmems serve: a key the CA knows no account for, terms not accepted: 
     const pebble = await startPebble({});
     cleanup.add(() => pebble.stop());
     const [mgmtPort, httpPort] = await freePorts(2);
-    const configFile = `${work}/acmems.ini`;
-    await Deno.writeTextFile(
-      configFile,
+    const configFile = await writeConfig(
+      `${work}/acmems.ini`,
       config({ caUrl: pebble.directoryUrl, caFile: pebble.caFile, mgmtPort, httpPort, acceptTerms: false }),
     );
     const key = await runAcmems(["register", "--gen-key", configFile], { cwd: work, timeoutMs: 20_000 });

@@ -5,10 +5,10 @@
  * One named, one pebble and one acmems serve every step; the CA outage comes last because it stops pebble.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
-import { type Acmems, parseLogEvents, startAcmems } from "../support/acmems.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
+import { type Acmems, parseLogEvents } from "../support/acmems.ts";
+import { NO_STORAGE, type Options, testConfig } from "../support/config.ts";
 import { freePorts } from "../support/ports.ts";
+import { since, startStack } from "../support/stack.ts";
 import {
   assertStatus,
   countLines,
@@ -19,28 +19,15 @@ import {
   verifyIssued,
   wgetSign,
 } from "./host_tools.ts";
-import { acmemsConfig, Cleanup, since } from "./stack.ts";
 
 const HMAC_KEY = `e2e-${crypto.randomUUID()}`;
 
-const AUTH = `[auth "hmac"]
-ip = 127.0.0.0/8
-hmac_type = sha256
-hmac_key = ${HMAC_KEY}
-domain = *.tsig.test
-
-[auth "elsewhere"]
-ip = 192.0.2.0/24
-domain = *.elsewhere.test
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-
-[auth "v6"]
-ip = ::1
-domain = *.example.test
-`;
+const AUTH: Record<string, Options> = {
+  hmac: { ip: "127.0.0.0/8", hmac_type: "sha256", hmac_key: HMAC_KEY, domain: "*.tsig.test" },
+  elsewhere: { ip: "192.0.2.0/24", domain: "*.elsewhere.test" },
+  local: { ip: "127.0.0.1", domain: "*.example.test" },
+  v6: { ip: "::1", domain: "*.example.test" },
+};
 
 /** The `sign` decision lines of acmems' log. */
 function parseSignLines(log: string) {
@@ -56,22 +43,25 @@ async function orderCounts(acmems: Acmems, pebbleLog: () => Promise<string>) {
 }
 
 Deno.test("POST /sign end to end: curl/wget hosts, auth blocks, validation failure, concurrency, CA outage", async (t) => {
-  const cleanup = new Cleanup();
-  const work = await Deno.makeTempDir({ prefix: "acmems-e2e-sign-" });
-  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  const started = Date.now();
+  const [httpPort, mgmtPort] = await freePorts(2);
+  const { work, pebble, rootFile, cleanup, acmems: running } = await startStack({
+    prefix: "acmems-e2e-sign-",
+    pebble: { httpPort },
+    rootFile: true,
+    acmems: ({ pebble }) => ({
+      config: testConfig({
+        ca: pebble,
+        mgmtPort,
+        mgmt: { listener: [`127.0.0.1:${mgmtPort}`, `[::1]:${mgmtPort}`] },
+        httpPort,
+        storages: { none: NO_STORAGE },
+        auth: AUTH,
+      }),
+    }),
+  });
+  const acmems = running!;
   try {
-    const started = Date.now();
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [httpPort, mgmtPort] = await freePorts(2);
-    const pebble = await startPebble({ dnsServer: named.address, httpPort });
-    cleanup.add(() => pebble.stop());
-    const rootFile = `${work}/pebble-root.pem`;
-    await Deno.writeTextFile(rootFile, await pebble.rootPem());
-    const acmems = await startAcmems({
-      configText: acmemsConfig({ pebble, mgmtPort, extraMgmtListeners: [`[::1]:${mgmtPort}`], httpPort, auth: AUTH }),
-    });
-    cleanup.add(() => acmems.stop());
     console.log(`setup (named, pebble, acmems ready): ${since(started)} ms`);
     assertEquals(acmems.mgmtUrl, `http://127.0.0.1:${mgmtPort}`);
     const mgmtUrl6 = `http://[::1]:${mgmtPort}`;

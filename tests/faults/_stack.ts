@@ -1,20 +1,19 @@
 /**
- * Shared pieces of the fault-injection tests: CSRs made in-process (fast, many), acmems config text, `acmems serve`
- * as a subprocess that can be wrapped (e.g. in `unshare -m` for a private tmpfs) and SIGKILLed, a pebble that can be
- * stopped and brought back on the same ports with the same HTTPS certificate, and a /sign client.
+ * Shared pieces of the fault-injection tests: CSRs made in-process (fast, many), the fault tests' config (through
+ * tests/support/config.ts), a pebble that can be stopped and brought back on the same ports with the same HTTPS
+ * certificate, and a /sign client. acmems itself is started with tests/support/acmems.ts (`startAcmems`, which can
+ * wrap it, e.g. in `unshare -m` for a private tmpfs, and SIGKILL it).
  *
- * Everything started here is stopped by the caller through `Cleanup` (tests/e2e/stack.ts), in reverse order.
+ * Everything started here is stopped by the caller through `Cleanup` (tests/support/stack.ts), in reverse order.
  */
 import * as x509 from "@peculiar/x509";
 import { assert } from "../support/assert.ts";
-import { parseLogEvents } from "../support/acmems.ts";
+import { type CaEndpoint, type ConfigSpec, fileStorage, testConfig } from "../support/config.ts";
 import type { Pebble } from "../support/pebble.ts";
 import { PEBBLE_BIN } from "../support/pebble.ts";
 import { type PeerProcess, readTextOrEmpty, spawnLogged, stopOnFailure } from "../support/process.ts";
 
-export { Cleanup, since } from "../e2e/stack.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+export { Cleanup, since } from "../support/stack.ts";
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 
 /** A CSR for `names` with a fresh P-256 key (every call is a distinct CSR). */
@@ -29,110 +28,27 @@ export async function quickCsr(names: string[]): Promise<{ pem: string; publicKe
   return { pem: csr.toString("pem"), publicKey: await crypto.subtle.exportKey("spki", keys.publicKey) };
 }
 
-export interface ConfigOptions {
-  pebble: Pick<Pebble, "directoryUrl" | "caFile">;
+/** Options of the fault tests' config. */
+export interface FaultConfigOptions {
+  pebble: CaEndpoint;
   mgmtPort: number;
   httpPort: number;
-  /** `[account] dir` (default `account`, relative to the config file). */
-  accountDir?: string;
   /** A file storage directory; default: the implicit cache under the account dir. */
   cacheDir?: string;
   signTimeout?: string;
 }
 
-/** acmems config text: 127.0.0.1 may ask for *.example.test; JSON logs at debug level to stderr. */
-export function configText(o: ConfigOptions): string {
-  return `# tests/faults
-[account]
-acme-server = ${o.pebble.directoryUrl}
-ca-file = ${o.pebble.caFile}
-dir = ${o.accountDir ?? "account"}
-accept-terms-of-service = yes
-
-[mgmt]
-listener = 127.0.0.1:${o.mgmtPort}
-sign-timeout = ${o.signTimeout ?? "60s"}
-
-[logging]
-level = debug
-format = json
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${o.httpPort}
-${
-    o.cacheDir
-      ? `
-[storage "cache"]
-type = file
-directory = ${o.cacheDir}
-`
-      : ""
-  }
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`;
-}
-
-/** A running `acmems serve` child. */
-export interface ServeChild {
-  proc: PeerProcess;
-  url: string;
-  logFile: string;
-  /** Parsed JSON log events so far. */
-  events(): Promise<Record<string, unknown>[]>;
-  log(): Promise<string>;
-  stop(): Promise<Deno.CommandStatus>;
-  kill(): Promise<Deno.CommandStatus>;
-}
-
-/**
- * Starts `deno run main.ts serve CONFIG` in `dir` (optionally behind `wrapper`, e.g. `["unshare", "-m", …]`, which
- * must end up exec'ing its last argument list), and waits until its JSON log says `ready` and the mgmt port accepts.
- */
-export async function startServe(opts: {
-  dir: string;
-  configFile: string;
-  mgmtPort: number;
-  name?: string;
-  /** A shell script run instead of acmems directly; it gets the acmems argv as "$@" and must `exec "$@"`. */
-  wrapperScript?: string;
-  wrapperCommand?: string[];
-  timeoutMs?: number;
-}): Promise<ServeChild> {
-  const name = opts.name ?? "acmems";
-  const logFile = `${opts.dir}/${name}.log`;
-  const argv = [Deno.execPath(), "run", "--allow-all", "--quiet", MAIN, "serve", opts.configFile];
-  const command = opts.wrapperScript ? (opts.wrapperCommand ?? ["/bin/sh"])[0] : argv[0];
-  const args = opts.wrapperScript
-    ? [...(opts.wrapperCommand ?? ["/bin/sh"]).slice(1), "-c", opts.wrapperScript, "acmems-wrapper", ...argv]
-    : argv.slice(1);
-  const proc = spawnLogged({ name, command, args, logFile, cwd: opts.dir, env: { NO_COLOR: "1" } });
-  await stopOnFailure(proc, () =>
-    proc.waitFor(async (signal) => {
-      const events = parseLogEvents(await readTextOrEmpty(logFile));
-      if (!events.some((e) => e.event === "ready")) return false;
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: opts.mgmtPort });
-      conn.close();
-      return !signal.aborted;
-    }, { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50 }));
-  return {
-    proc,
-    url: `http://127.0.0.1:${opts.mgmtPort}`,
-    logFile,
-    events: async () => parseLogEvents(await readTextOrEmpty(logFile)) as Record<string, unknown>[],
-    log: () => readTextOrEmpty(logFile),
-    stop: () => proc.stop(10_000),
-    kill: async () => {
-      try {
-        Deno.kill(proc.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-      return await proc.status;
-    },
-  };
+/** The fault tests' config: 127.0.0.1 may ask for *.example.test; JSON logs at debug level to stderr. */
+export function faultConfig(o: FaultConfigOptions): ConfigSpec {
+  return testConfig({
+    comment: "tests/faults",
+    ca: o.pebble,
+    mgmtPort: o.mgmtPort,
+    httpPort: o.httpPort,
+    mgmt: { "sign-timeout": o.signTimeout ?? "60s" },
+    logging: { level: "debug", format: "json" },
+    storages: o.cacheDir ? { cache: fileStorage(o.cacheDir) } : undefined,
+  });
 }
 
 /** A /sign answer, read completely. */

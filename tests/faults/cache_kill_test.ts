@@ -11,14 +11,15 @@
  *    invariants hold, and the next start (init) removes the temp files a kill left.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
+import { startAcmems } from "../support/acmems.ts";
+import { writeConfig } from "../support/config.ts";
 import { freePorts } from "../support/ports.ts";
+import { startStack } from "../support/stack.ts";
 import { silentLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { type Entry, isEntry } from "../../src/storage/mod.ts";
 import { entryFor, KEYS } from "./_cache_writer.ts";
-import { assertCertificate, Cleanup, configText, quickCsr, sign, type Signed, sleep, startServe } from "./_stack.ts";
+import { assertCertificate, faultConfig, quickCsr, sign, type Signed, sleep } from "./_stack.ts";
 
 const ISSUANCES = 100;
 const KILL_AT = 40;
@@ -60,23 +61,17 @@ async function mode(path: string): Promise<string> {
 }
 
 Deno.test("fault: acmems SIGKILLed during 100 issuances: every cache entry is complete or absent", async () => {
-  const cleanup = new Cleanup();
-  const dir = await Deno.makeTempDir({ prefix: "acmems-fault-kill-" });
-  cleanup.add(() => Deno.remove(dir, { recursive: true }));
+  const [httpPort, mgmtPort] = await freePorts(2);
+  const { work: dir, pebble, cleanup } = await startStack({ prefix: "acmems-fault-kill-", pebble: { httpPort } });
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [httpPort, mgmtPort] = await freePorts(2);
-    const pebble = await startPebble({ dnsServer: named.address, httpPort });
-    cleanup.add(() => pebble.stop());
     const cacheDir = `${dir}/cache`;
-    await Deno.writeTextFile(`${dir}/acmems.ini`, configText({ pebble, mgmtPort, httpPort, cacheDir }));
+    await writeConfig(`${dir}/acmems.ini`, faultConfig({ pebble, mgmtPort, httpPort, cacheDir }));
     const jobs = await Promise.all(Array.from({ length: ISSUANCES }, async (_, i) => {
       const names = [`k${i}.kill.example.test`];
       return { names, csr: await quickCsr(names) };
     }));
 
-    const first = await startServe({ dir, configFile: `${dir}/acmems.ini`, mgmtPort, name: "acmems-1" });
+    const first = await startAcmems({ dir, configFile: `${dir}/acmems.ini`, name: "acmems-1" });
     cleanup.add(() => first.stop());
     // Issue 8 at a time until the cache holds KILL_AT entries, then SIGKILL in the middle of the traffic.
     let next = 0;
@@ -86,7 +81,7 @@ Deno.test("fault: acmems SIGKILLed during 100 issuances: every cache entry is co
       while (!killed && next < ISSUANCES) {
         const i = next++;
         try {
-          outcomes[i] = String((await sign(first.url, jobs[i].csr.pem)).status);
+          outcomes[i] = String((await sign(first.mgmtUrl, jobs[i].csr.pem)).status);
         } catch {
           outcomes[i] = "cut";
         }
@@ -127,13 +122,13 @@ Deno.test("fault: acmems SIGKILLed during 100 issuances: every cache entry is co
     }
     await cache.close();
 
-    const second = await startServe({ dir, configFile: `${dir}/acmems.ini`, mgmtPort, name: "acmems-2" });
+    const second = await startAcmems({ dir, configFile: `${dir}/acmems.ini`, name: "acmems-2" });
     cleanup.add(() => second.stop());
     assertEquals((await inspect(cacheDir)).temps, [], "temp files after the restart");
     const byName = new Map([...afterKill.entries.values()].map((e) => [e.names[0], e]));
     const answers: Signed[] = [];
     for (let i = 0; i < ISSUANCES; i += 10) {
-      answers.push(...await Promise.all(jobs.slice(i, i + 10).map((j) => sign(second.url, j.csr.pem))));
+      answers.push(...await Promise.all(jobs.slice(i, i + 10).map((j) => sign(second.mgmtUrl, j.csr.pem))));
     }
     let hits = 0;
     for (const [i, answer] of answers.entries()) {

@@ -7,7 +7,8 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
-import { assertCertificate, Cleanup, configText, pool, quickCsr, sign, since, startServe } from "./_stack.ts";
+import { startAcmems } from "../support/acmems.ts";
+import { assertCertificate, Cleanup, faultConfig, pool, quickCsr, sign, since } from "./_stack.ts";
 
 const ISSUANCES = 50;
 const CONCURRENCY = 5;
@@ -30,8 +31,7 @@ Deno.test({
       assert(/reject 20% of good nonces/.test(startupLog), `pebble did not take nonceReject 20:\n${startupLog}`);
       assert(/authz reuse .*50% of the time/i.test(startupLog), `pebble did not take authzReuse 50:\n${startupLog}`);
 
-      await Deno.writeTextFile(`${dir}/acmems.ini`, configText({ pebble, mgmtPort, httpPort }));
-      const acmems = await startServe({ dir, configFile: `${dir}/acmems.ini`, mgmtPort });
+      const acmems = await startAcmems({ dir, config: faultConfig({ pebble, mgmtPort, httpPort }) });
       cleanup.add(() => acmems.stop());
 
       const jobs = await Promise.all(Array.from({ length: ISSUANCES }, async (_, i) => {
@@ -41,7 +41,7 @@ Deno.test({
         return { names, csr: await quickCsr(names) };
       }));
       const started = Date.now();
-      const answers = await pool(ISSUANCES, CONCURRENCY, (i) => sign(acmems.url, jobs[i].csr.pem));
+      const answers = await pool(ISSUANCES, CONCURRENCY, (i) => sign(acmems.mgmtUrl, jobs[i].csr.pem));
       const elapsed = since(started);
       const failed = answers.map((a, i) => ({ i, a })).filter(({ a }) => a.status !== 200);
       assertEquals(
@@ -54,7 +54,7 @@ Deno.test({
 
       // What the chaos did, from acmems' own metrics: badNonce answers are 400s; reused authorizations need no
       // challenge POST, so there are fewer challenge answers than authorizations.
-      const metrics = await (await fetch(`${acmems.url}/metrics`)).text();
+      const metrics = await (await fetch(`${acmems.mgmtUrl}/metrics`)).text();
       const count = (endpoint: string, status: string) =>
         Number(
           new RegExp(`^acmems_acme_requests_total\\{endpoint="${endpoint}",status="${status}"\\} (\\d+)`, "m")

@@ -9,45 +9,29 @@
  * acceptable, and it must be done within 30 s.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
-import {
-  assertCertificate,
-  Cleanup,
-  configText,
-  quickCsr,
-  RestartablePebble,
-  sign,
-  type Signed,
-  sleep,
-  startServe,
-} from "./_stack.ts";
+import { startStack } from "../support/stack.ts";
+import { assertCertificate, faultConfig, quickCsr, RestartablePebble, sign, type Signed, sleep } from "./_stack.ts";
 
 function describe(s: Signed): string {
   return `${s.status} after ${s.ms} ms (Retry-After ${s.headers.get("retry-after")}): ${s.body.trim()}`;
 }
 
 Deno.test("fault: pebble stopped gives 503 with Retry-After in time; a new pebble on the same ports is used without a restart", async (t) => {
-  const cleanup = new Cleanup();
-  const dir = await Deno.makeTempDir({ prefix: "acmems-fault-outage-" });
-  cleanup.add(() => Deno.remove(dir, { recursive: true }));
+  const [httpPort, mgmtPort, port, managementPort] = await freePorts(4);
+  const { work: dir, named, pebble, cleanup, acmems: running } = await startStack({
+    prefix: "acmems-fault-outage-",
+    pebble: { httpPort, port, managementPort },
+    acmems: ({ pebble }) => ({ config: faultConfig({ pebble, mgmtPort, httpPort }) }),
+  });
+  const acmems = running!;
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [httpPort, mgmtPort, port, managementPort] = await freePorts(4);
-    const pebble = await startPebble({ dnsServer: named.address, httpPort, port, managementPort });
-    cleanup.add(() => pebble.stop());
     const again = await RestartablePebble.capture(pebble, `${dir}/pebble-again`, { dnsServer: named.address });
     cleanup.add(() => again.stop());
 
-    await Deno.writeTextFile(`${dir}/acmems.ini`, configText({ pebble, mgmtPort, httpPort }));
-    const acmems = await startServe({ dir, configFile: `${dir}/acmems.ini`, mgmtPort });
-    cleanup.add(() => acmems.stop());
-
     const warm = await quickCsr(["warm.outage.example.test"]);
     await t.step("before: a certificate is issued and cached", async () => {
-      const first = await sign(acmems.url, warm.pem);
+      const first = await sign(acmems.mgmtUrl, warm.pem);
       assertCertificate(first, ["warm.outage.example.test"], warm.publicKey, "warm-up");
     });
 
@@ -56,14 +40,14 @@ Deno.test("fault: pebble stopped gives 503 with Retry-After in time; a new pebbl
     await t.step("pebble stopped: 503 with Retry-After within 10 s, repeatedly; the cache still answers", async () => {
       for (let i = 0; i < 2; i++) {
         const csr = await quickCsr([`down${i}.outage.example.test`]);
-        const answer = await sign(acmems.url, csr.pem);
+        const answer = await sign(acmems.mgmtUrl, csr.pem);
         assertEquals(answer.status, 503, describe(answer));
         assert(answer.ms <= 10_000, `503 took ${answer.ms} ms`);
         const retryAfter = Number(answer.headers.get("retry-after"));
         assert(Number.isInteger(retryAfter) && retryAfter > 0, `Retry-After: ${answer.headers.get("retry-after")}`);
         console.log(`  CA down, request ${i + 1}: ${describe(answer)}`);
       }
-      const cached = await sign(acmems.url, warm.pem);
+      const cached = await sign(acmems.mgmtUrl, warm.pem);
       assertEquals(cached.status, 200, describe(cached));
       assertEquals(cached.headers.get("x-acmems-cache"), "hit");
     });
@@ -77,7 +61,7 @@ Deno.test("fault: pebble stopped gives 503 with Retry-After in time; a new pebbl
     await t.step("pebble back (a new instance without our account): recovered within 30 s, no restart", async () => {
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline) {
-        const answer = await sign(acmems.url, csr.pem);
+        const answer = await sign(acmems.mgmtUrl, csr.pem);
         answers.push(answer);
         if (answer.status === 200) break;
         assertEquals(answer.status, 503, `while recovering: ${describe(answer)}`);

@@ -11,38 +11,28 @@
  * cancels nothing: the order completes and the later retry gets it. Exactly one ACME order per CSR throughout.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
+import { type Acmems, startAcmems } from "../support/acmems.ts";
+import { startDelayProxy } from "../support/delay_proxy.ts";
 import { freePorts } from "../support/ports.ts";
-import { startDelayProxy } from "../e2e/stack.ts";
-import {
-  assertCertificate,
-  Cleanup,
-  configText,
-  quickCsr,
-  type ServeChild,
-  sign,
-  type Signed,
-  sleep,
-  startServe,
-} from "./_stack.ts";
+import { startStack } from "../support/stack.ts";
+import { assertCertificate, faultConfig, quickCsr, sign, type Signed, sleep } from "./_stack.ts";
 
 const DELAY_MS = 4_000;
 
 /** ACME orders acmems placed for exactly these names (debug event "acme new order"). */
-async function ordersFor(acmems: ServeChild, names: string[]): Promise<number> {
+async function ordersFor(acmems: Acmems, names: string[]): Promise<number> {
   return (await acmems.events()).filter((e) =>
     e.event === "acme new order" && JSON.stringify(e.names) === JSON.stringify(names)
   ).length;
 }
 
-async function issuedFor(acmems: ServeChild, names: string[]): Promise<boolean> {
+async function issuedFor(acmems: Acmems, names: string[]): Promise<boolean> {
   return (await acmems.events()).some((e) =>
     e.event === "certificate issued" && JSON.stringify(e.names) === JSON.stringify(names)
   );
 }
 
-async function waitIssued(acmems: ServeChild, names: string[], timeoutMs = 40_000): Promise<number> {
+async function waitIssued(acmems: Acmems, names: string[], timeoutMs = 40_000): Promise<number> {
   const started = Date.now();
   while (!(await issuedFor(acmems, names))) {
     if (Date.now() - started > timeoutMs) {
@@ -58,19 +48,15 @@ function describe(s: Signed): string {
 }
 
 Deno.test("fault: a slow CA: sign-timeout answers 503 in time, the order finishes in the background, one order per CSR", async (t) => {
-  const cleanup = new Cleanup();
-  const dir = await Deno.makeTempDir({ prefix: "acmems-fault-slow-" });
-  cleanup.add(() => Deno.remove(dir, { recursive: true }));
+  const [vaPort, httpPort, mgmtPort] = await freePorts(3);
+  const { work: dir, pebble, cleanup } = await startStack({
+    prefix: "acmems-fault-slow-",
+    pebble: { httpPort: vaPort },
+  });
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [vaPort, httpPort, mgmtPort] = await freePorts(3);
-    const pebble = await startPebble({ dnsServer: named.address, httpPort: vaPort });
-    cleanup.add(() => pebble.stop());
     const proxy = startDelayProxy({ port: vaPort, targetPort: httpPort, delayMs: DELAY_MS });
     cleanup.add(() => proxy.stop());
-    await Deno.writeTextFile(`${dir}/acmems.ini`, configText({ pebble, mgmtPort, httpPort, signTimeout: "2s" }));
-    const acmems = await startServe({ dir, configFile: `${dir}/acmems.ini`, mgmtPort });
+    const acmems = await startAcmems({ dir, config: faultConfig({ pebble, mgmtPort, httpPort, signTimeout: "2s" }) });
     cleanup.add(() => acmems.stop());
 
     await t.step(
@@ -78,12 +64,12 @@ Deno.test("fault: a slow CA: sign-timeout answers 503 in time, the order finishe
       async () => {
         const names = ["slow-a.example.test"];
         const csr = await quickCsr(names);
-        const first = await sign(acmems.url, csr.pem);
+        const first = await sign(acmems.mgmtUrl, csr.pem);
         assertEquals(first.status, 503, describe(first));
         assert(first.ms >= 1_900 && first.ms < 4_000, `answered after ${first.ms} ms, sign-timeout is 2 s`);
         assert(Number(first.headers.get("retry-after")) > 0, `Retry-After: ${first.headers.get("retry-after")}`);
         const waited = await waitIssued(acmems, names);
-        const retry = await sign(acmems.url, csr.pem);
+        const retry = await sign(acmems.mgmtUrl, csr.pem);
         assertCertificate(retry, names, csr.publicKey, "retry");
         assertEquals(
           retry.headers.get("x-acmems-cache"),
@@ -102,7 +88,7 @@ Deno.test("fault: a slow CA: sign-timeout answers 503 in time, the order finishe
       const timer = setTimeout(() => abort.abort(new Error("client gave up")), 500);
       let aborted = false;
       try {
-        await sign(acmems.url, csr.pem, abort.signal);
+        await sign(acmems.mgmtUrl, csr.pem, abort.signal);
       } catch {
         aborted = true;
       } finally {
@@ -110,7 +96,7 @@ Deno.test("fault: a slow CA: sign-timeout answers 503 in time, the order finishe
       }
       assert(aborted, "the client disconnected before an answer");
       const waited = await waitIssued(acmems, names);
-      const retry = await sign(acmems.url, csr.pem);
+      const retry = await sign(acmems.mgmtUrl, csr.pem);
       assertCertificate(retry, names, csr.publicKey, "retry after disconnect");
       assertEquals(await ordersFor(acmems, names), 1, "orders");
       console.log(`  disconnected client: issued ${waited} ms after the disconnect; retry ${retry.status}`);
@@ -123,7 +109,7 @@ Deno.test("fault: a slow CA: sign-timeout answers 503 in time, the order finishe
       let last: Signed | undefined;
       const deadline = Date.now() + 40_000;
       while (Date.now() < deadline) {
-        last = await sign(acmems.url, csr.pem);
+        last = await sign(acmems.mgmtUrl, csr.pem);
         statuses.push(last.status);
         if (last.status === 200) break;
         assertEquals(last.status, 503, describe(last));

@@ -14,8 +14,8 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { FakeCa } from "../support/fake_ca.ts";
-import { startNamed } from "../support/named.ts";
-import { startPebble } from "../support/pebble.ts";
+import { startAcmems } from "../support/acmems.ts";
+import { configText, fileStorage, http01, ipAuth } from "../support/config.ts";
 import { freePorts } from "../support/ports.ts";
 import { run } from "../support/process.ts";
 import { load } from "../unit/config/helpers.ts";
@@ -28,7 +28,8 @@ import { StorageError } from "../../src/storage/errors.ts";
 import { createCsrParser } from "../../src/csr/intake.ts";
 import { createMgmtHandler } from "../../src/http/mgmt_router.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
-import { assertCertificate, Cleanup, configText, quickCsr, sign, type Signed, startServe } from "./_stack.ts";
+import { startStack } from "../support/stack.ts";
+import { assertCertificate, faultConfig, quickCsr, sign, type Signed } from "./_stack.ts";
 
 type Fault = "full" | "nearly-full" | "read-only";
 
@@ -84,26 +85,21 @@ for (const fault of ["full", "nearly-full", "read-only"] as Fault[]) {
     const problem = await unshareWorks();
     // A peer that cannot be set up fails the test loudly; it is never reported as a pass.
     if (problem) throw new Error(`${problem}: this fault test needs unshare -m and tmpfs (run as root)`);
-    const cleanup = new Cleanup();
-    const dir = await Deno.makeTempDir({ prefix: `acmems-fault-${fault}-` });
-    cleanup.add(() => Deno.remove(dir, { recursive: true }));
+    const [httpPort, mgmtPort] = await freePorts(2);
+    const { work: dir, pebble, cleanup } = await startStack({
+      prefix: `acmems-fault-${fault}-`,
+      pebble: { httpPort },
+    });
     try {
-      const named = await startNamed();
-      cleanup.add(() => named.stop());
-      const [httpPort, mgmtPort] = await freePorts(2);
-      const pebble = await startPebble({ dnsServer: named.address, httpPort });
-      cleanup.add(() => pebble.stop());
       const cacheDir = `${dir}/cache`;
       await Deno.mkdir(cacheDir);
-      await Deno.writeTextFile(`${dir}/acmems.ini`, configText({ pebble, mgmtPort, httpPort, cacheDir }));
       Deno.env.set("CACHE", cacheDir);
       Deno.env.set("FAULT", fault);
       let acmems;
       try {
-        acmems = await startServe({
+        acmems = await startAcmems({
           dir,
-          configFile: `${dir}/acmems.ini`,
-          mgmtPort,
+          config: faultConfig({ pebble, mgmtPort, httpPort, cacheDir }),
           wrapperCommand: ["unshare", "-m", "--propagation", "private", "/bin/sh"],
           wrapperScript: WRAPPER,
         });
@@ -120,7 +116,7 @@ for (const fault of ["full", "nearly-full", "read-only"] as Fault[]) {
         for (let i = 0; i < 2; i++) {
           const names = [`${fault}-${i}.example.test`];
           const csr = await quickCsr(names);
-          const answer = await sign(acmems.url, csr.pem);
+          const answer = await sign(acmems.mgmtUrl, csr.pem);
           console.log(`  ${fault}, request ${i + 1}: ${describe(answer)}`);
           assert(answer.status === 200 || answer.status === 503, `${fault}: ${describe(answer)}`);
           if (answer.status === 200) assertCertificate(answer, names, csr.publicKey, fault);
@@ -138,7 +134,7 @@ for (const fault of ["full", "nearly-full", "read-only"] as Fault[]) {
       });
 
       await t.step("/ready reports the storage as not writable", async () => {
-        const ready = await fetch(`${acmems.url}/ready`);
+        const ready = await fetch(`${acmems.mgmtUrl}/ready`);
         const text = await ready.text();
         assertEquals(ready.status, 503, `/ready with a ${fault} cache: ${ready.status} ${text.trim()}`);
         assert(text.includes(cacheDir) || /storage/.test(text), text);
@@ -172,20 +168,13 @@ async function signWithInjectedFault(
   make: (directory: string, log: ReturnType<typeof memoryLogger>) => FileStorage,
 ): Promise<{ signed: Signed; why: string[]; issued: number; names: string[]; publicKey: ArrayBuffer }> {
   const dir = await Deno.makeTempDir({ prefix: "acmems-fault-inject-" });
-  const result = load(`[account]
-dir = ${dir}/account
-[mgmt]
-sign-timeout = 5s
-[verification "http"]
-type = http01
-listener = 127.0.0.1:5002
-[storage "cache"]
-type = file
-directory = ${dir}/cache
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`);
+  const result = load(configText({
+    account: { dir: `${dir}/account` },
+    mgmt: { "sign-timeout": "5s" },
+    verifications: { http: http01(5002) },
+    storages: { cache: fileStorage(`${dir}/cache`) },
+    auth: { local: ipAuth() },
+  }));
   assert(result.ok && result.config, JSON.stringify(result.errors));
   const config = result.config;
   const log = memoryLogger("debug");

@@ -13,7 +13,7 @@
 // @ts-types="npm:@types/dns-packet@5.6.5"
 import * as dnsPacket from "dns-packet";
 import { assert } from "../support/assert.ts";
-import { FakeDns, server } from "../unit/dns/fake_dns.ts";
+import { FakeDns, server } from "../unit/challenges/dns01/fake_dns.ts";
 import { DnsClient, DnsError, type Exchange } from "../../src/challenges/dns01/dns/client.ts";
 import { decodeMessage, DnsWireError, readHeader, readName, recordSpans } from "../../src/challenges/dns01/dns/wire.ts";
 import { extractTsig, TsigSigner } from "../../src/challenges/dns01/dns/tsig.ts";

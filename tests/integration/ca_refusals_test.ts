@@ -18,7 +18,8 @@ import { startPebble } from "../support/pebble.ts";
 import { freePorts } from "../support/ports.ts";
 import { runChecked } from "../support/process.ts";
 import { curlSign, describe, hostCsr, verifyIssued } from "../e2e/host_tools.ts";
-import { acmemsConfig, Cleanup } from "../e2e/stack.ts";
+import { configText, ipAuth, NO_STORAGE, testConfig } from "../support/config.ts";
+import { Cleanup } from "../support/stack.ts";
 
 /**
  * Blocked by pebble, with every name below it. Two labels on purpose: pebble 2.10's `IsDomainBlocked` indexes the
@@ -27,11 +28,7 @@ import { acmemsConfig, Cleanup } from "../e2e/stack.ts";
  */
 const BLOCKED_DOMAIN = "blocked.test";
 
-const AUTH = `[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-domain = *.${BLOCKED_DOMAIN}
-`;
+const AUTH = { local: ipAuth(["*.example.test", `*.${BLOCKED_DOMAIN}`]) };
 
 Deno.test("the CA's own refusals reach a real pebble: rejectedIdentifier answers 421, badCSR 403", async (t) => {
   const cleanup = new Cleanup();
@@ -47,7 +44,16 @@ Deno.test("the CA's own refusals reach a real pebble: rejectedIdentifier answers
     assertEquals(config.pebble.domainBlocklist, [BLOCKED_DOMAIN], "pebble's config carries the blocklist");
     const rootFile = `${work}/pebble-root.pem`;
     await Deno.writeTextFile(rootFile, await pebble.rootPem());
-    const acmems = await startAcmems({ configText: acmemsConfig({ pebble, mgmtPort, httpPort, auth: AUTH }) });
+    const acmems = await startAcmems({
+      configText: configText(testConfig({
+        comment: "acmems: the CA's own refusals",
+        ca: pebble,
+        mgmtPort,
+        httpPort,
+        storages: { none: NO_STORAGE },
+        auth: AUTH,
+      })),
+    });
     cleanup.add(() => acmems.stop());
 
     await t.step("control: a name the CA accepts is issued (200)", async () => {

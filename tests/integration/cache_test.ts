@@ -10,7 +10,6 @@ import * as x509 from "@peculiar/x509";
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { App } from "../../src/server/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
-import { formatDiagnostic } from "../../src/config/summary.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import type { Entry } from "../../src/storage/mod.ts";
 import { AcmeTraffic } from "../support/acme_traffic.ts";
@@ -22,14 +21,15 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "../support/assert.ts";
+import { type Acmems, runAcmems, startAcmems } from "../support/acmems.ts";
+import { type ConfigSpec, fileStorage, ipAuth, type Options, testConfig, writeConfig } from "../support/config.ts";
 import { makeCsr } from "../support/csr.ts";
-import { type Named, startNamed } from "../support/named.ts";
+import type { Named } from "../support/named.ts";
 import { startNginx } from "../support/nginx.ts";
 import { type Pebble, startPebble } from "../support/pebble.ts";
 import { freePort, freePorts } from "../support/ports.ts";
-import { type PeerProcess, readTextOrEmpty, spawnLogged, stopOnFailure } from "../support/process.ts";
+import { startApp as startAppStack, startStack } from "../support/stack.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DAY_MS = 86_400_000;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -44,52 +44,30 @@ interface ConfigOptions {
   httpPort: number;
   /** `[account] profile` (default "default": pebble picks a random profile for orders that name none). */
   accountProfile?: string;
-  /** `[logging]` lines (default: debug, text). */
-  logging?: string;
+  /** `[logging]` (default: debug, text). */
+  logging?: Options;
 }
 
 /**
  * Blocks are tried in order: `*.short.example.test` gets the 6-day profile, `*.bogus.example.test` a profile pebble
  * does not offer, every other `*.example.test` name the account's profile.
  */
-function configText(o: ConfigOptions): string {
-  return `# tests/integration/cache_test.ts
-[account]
-acme-server = ${o.directoryUrl}
-ca-file = ${o.caFile}
-dir = ${o.accountDir}
-accept-terms-of-service = yes
-profile = ${o.accountProfile ?? "default"}
-
-[mgmt]
-listener = 127.0.0.1:${o.mgmtPort}
-sign-timeout = 60s
-
-[logging]
-${o.logging ?? "level = debug"}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${o.httpPort}
-
-[storage "cache"]
-type = file
-directory = ${o.cacheDir}
-
-[auth "short"]
-ip = 127.0.0.1
-domain = *.short.example.test
-profile = shortlived
-
-[auth "bogus"]
-ip = 127.0.0.1
-domain = *.bogus.example.test
-profile = no-such-profile
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`;
+function cacheConfig(o: ConfigOptions): ConfigSpec {
+  return testConfig({
+    comment: "tests/integration/cache_test.ts",
+    ca: o,
+    accountDir: o.accountDir,
+    account: { profile: o.accountProfile ?? "default" },
+    mgmtPort: o.mgmtPort,
+    httpPort: o.httpPort,
+    logging: o.logging,
+    storages: { cache: fileStorage(o.cacheDir) },
+    auth: {
+      short: ipAuth("*.short.example.test", "127.0.0.1", { profile: "shortlived" }),
+      bogus: ipAuth("*.bogus.example.test", "127.0.0.1", { profile: "no-such-profile" }),
+      local: ipAuth(),
+    },
+  });
 }
 
 /** Shared by the steps of the in-process test. */
@@ -136,27 +114,14 @@ async function startApp(
     httpPort: stack.pebble.httpPort,
     ...overrides,
   };
-  const file = `${dir}/acmems.ini`;
-  await Deno.writeTextFile(file, configText(config));
-  const loaded = await loadConfig([file]);
-  assert(loaded.ok && loaded.config, loaded.errors.map((e) => formatDiagnostic(e, "error")).join("\n"));
-  const log = memoryLogger("debug");
-  const caPem = await Deno.readTextFile(config.caFile);
-  const app = new App({ config: loaded.config, log, keyPair: stack.keyPair, caCerts: [caPem], sweepIntervalMs: 0 });
-  await app.start();
-  const mgmt = app.listeners.find((l) => l.role === "mgmt");
-  if (!mgmt || app.session.state !== "ready") {
-    await app.shutdown();
-    throw new Error(`app not ready (session ${app.session.state}: ${app.session.reason})`);
-  }
-  let stopped: Promise<void> | undefined;
-  return {
-    app,
-    url: `http://127.0.0.1:${mgmt.port}`,
-    config,
-    events: () => log.lines.map((l) => JSON.parse(l)),
-    stop: () => stopped ??= app.shutdown(),
-  };
+  const running = await startAppStack({
+    configFile: `${dir}/acmems.ini`,
+    config: cacheConfig(config),
+    keyPair: stack.keyPair,
+    caCerts: [await Deno.readTextFile(config.caFile)],
+    name: "app",
+  });
+  return { app: running.app, url: running.url, config, events: running.events, stop: running.stop };
 }
 
 /** Starts an app, runs `fn`, always shuts the app down. */
@@ -271,11 +236,16 @@ function b64url(bytes: Uint8Array): string {
 // In-process: one named and one pebble for every step
 
 Deno.test("certificate cache and renewal against pebble 2.10 (in-process)", async (t) => {
-  const named = await startNamed();
-  let pebble: Pebble | undefined;
   const traffic = new AcmeTraffic();
+  let peers;
   try {
-    pebble = await startPebble({ dnsServer: named.address, httpPort: await freePort() });
+    peers = await startStack({ prefix: "acmems-cache-test-", pebble: { httpPort: await freePort() } });
+  } catch (e) {
+    traffic.restore();
+    throw e;
+  }
+  const { named, pebble, cleanup } = peers;
+  try {
     const directory = await pebble.directory();
     const stack: Stack = {
       named,
@@ -820,82 +790,46 @@ Deno.test("certificate cache and renewal against pebble 2.10 (in-process)", asyn
     });
   } finally {
     traffic.restore();
-    await pebble?.stop();
-    await named.stop();
+    await cleanup.run();
   }
 });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Two acmems processes on one cache directory
 
-interface ServeProcess {
-  proc: PeerProcess;
-  url: string;
-  log(): Promise<Record<string, unknown>[]>;
-}
-
-/** `deno run --allow-all main.ts serve CONFIG`, ready when its JSON log says `ready` and the mgmt port answers. */
-async function spawnServe(name: string, dir: string, configFile: string, mgmtPort: number): Promise<ServeProcess> {
-  const logFile = `${dir}/${name}.log`;
-  const proc = spawnLogged({
-    name,
-    command: Deno.execPath(),
-    args: ["run", "--allow-all", "--quiet", MAIN, "serve", configFile],
-    logFile,
-    env: { NO_COLOR: "1" },
-    cwd: dir,
-  });
-  const log = async () =>
-    (await readTextOrEmpty(logFile)).split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-  await stopOnFailure(proc, () =>
-    proc.waitFor(async (signal) => {
-      if (!(await log()).some((e) => e.event === "ready")) return false;
-      const res = await fetch(`http://127.0.0.1:${mgmtPort}/`, { signal });
-      await res.body?.cancel();
-      return res.status === 404;
-    }, { timeoutMs: 30_000, intervalMs: 50 }));
-  return { proc, url: `http://127.0.0.1:${mgmtPort}`, log };
-}
-
 Deno.test("4. two acmems processes on one cache directory: 10 concurrent requests, one order", async () => {
-  const named = await startNamed();
-  const cleanup: (() => Promise<unknown>)[] = [() => named.stop()];
-  const dir = await Deno.makeTempDir({ prefix: "acmems-cache-2proc-" });
-  cleanup.push(() => Deno.remove(dir, { recursive: true }));
+  const { work: dir, pebble, cleanup } = await startStack({ prefix: "acmems-cache-2proc-" });
   try {
-    const pebble = await startPebble({ dnsServer: named.address });
-    cleanup.push(() => pebble.stop());
     const [mgmtA, mgmtB, httpA, httpB] = await freePorts(4);
     // pebble validates on one port: nginx there tries both instances (an unknown token is a 404, then the other).
     const nginx = await startNginx({ port: pebble.httpPort, upstreams: [`127.0.0.1:${httpA}`, `127.0.0.1:${httpB}`] });
-    cleanup.push(() => nginx.stop());
+    cleanup.add(() => nginx.stop());
 
     const shared = {
       directoryUrl: pebble.directoryUrl,
       caFile: pebble.caFile,
-      logging: "level = debug\nformat = json",
+      logging: { level: "debug", format: "json" },
     };
-    const instances: ServeProcess[] = [];
+    const instances: Acmems[] = [];
     for (const [name, mgmtPort, httpPort] of [["a", mgmtA, httpA], ["b", mgmtB, httpB]] as const) {
-      const configFile = `${dir}/${name}.ini`;
-      await Deno.writeTextFile(
-        configFile,
-        configText({ ...shared, accountDir: `${dir}/account`, cacheDir: `${dir}/cache`, mgmtPort, httpPort }),
+      const configFile = await writeConfig(
+        `${dir}/${name}.ini`,
+        cacheConfig({ ...shared, accountDir: `${dir}/account`, cacheDir: `${dir}/cache`, mgmtPort, httpPort }),
       );
       // One after the other: the first creates and registers the shared account, the second loads it.
-      const instance = await spawnServe(`acmems-${name}`, dir, configFile, mgmtPort);
-      cleanup.push(() => instance.proc.stop());
+      const instance = await startAcmems({ name: `acmems-${name}`, dir, configFile });
+      cleanup.add(() => instance.stop());
       instances.push(instance);
     }
 
     const csr = await makeCsr({ names: ["shared.example.test"] });
     const issuedBefore = await pebbleIssued(pebble);
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => sign(instances[i % 2].url, csr.csrPem)),
+      Array.from({ length: 10 }, (_, i) => sign(instances[i % 2].mgmtUrl, csr.csrPem)),
     );
     const failed = results.filter((r) => r.status !== 200);
     if (failed.length > 0) {
-      const logs = await Promise.all(instances.map((i) => i.proc.logTail(40)));
+      const logs = await Promise.all(instances.map((i) => i.logTail(40)));
       throw new Error(
         `${failed.length} of 10 requests failed: ${failed.map((r) => `${r.status} ${r.body.trim()}`).join("; ")}\n` +
           logs.map((l, i) => `--- acmems-${"ab"[i]} ---\n${l}`).join("\n"),
@@ -903,7 +837,7 @@ Deno.test("4. two acmems processes on one cache directory: 10 concurrent request
     }
     assertEquals(new Set(results.map((r) => r.body)).size, 1, "identical chains from both processes");
     assertEquals(await pebbleIssued(pebble), issuedBefore + 1, "pebble issued one certificate");
-    const orderLines = (await Promise.all(instances.map((i) => i.log())))
+    const orderLines = (await Promise.all(instances.map((i) => i.events())))
       .map((events) => events.filter((e) => e.event === "acme new order").length);
     assertEquals(orderLines[0] + orderLines[1], 1, `one "acme new order" across both logs (a: ${orderLines})`);
     assertEquals(results.filter((r) => r.cache === "miss").length >= 1, true);
@@ -911,13 +845,13 @@ Deno.test("4. two acmems processes on one cache directory: 10 concurrent request
 
     // And afterwards both serve it from the shared directory.
     for (const instance of instances) {
-      const again = await sign(instance.url, csr.csrPem);
+      const again = await sign(instance.mgmtUrl, csr.csrPem);
       assertOk(again, "hit");
       assert(again.body === results[0].body);
     }
     assertEquals(await pebbleIssued(pebble), issuedBefore + 1);
   } finally {
-    for (const step of cleanup.reverse()) await step().catch((e) => console.error(`cleanup: ${e}`));
+    await cleanup.run().catch((e) => console.error(`cleanup: ${e}`));
   }
 });
 
@@ -933,9 +867,9 @@ Deno.test("11. a cache directory that cannot be created stops App.start() and se
     const configFile = `${dir}/acmems.ini`;
     // The CA is never contacted: the storage is checked before anything else starts.
     await Deno.writeTextFile(`${dir}/ca.pem`, "");
-    await Deno.writeTextFile(
+    await writeConfig(
       configFile,
-      configText({
+      cacheConfig({
         directoryUrl: "https://127.0.0.1:9/dir",
         caFile: `${dir}/ca.pem`,
         accountDir: `${dir}/account`,
@@ -965,25 +899,11 @@ Deno.test("11. a cache directory that cannot be created stops App.start() and se
     });
 
     await t.step("acmems serve exits 1 and says which path and why", async () => {
-      const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), 30_000);
-      try {
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "--allow-all", "--quiet", MAIN, "serve", configFile],
-          cwd: dir,
-          env: { NO_COLOR: "1" },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-          signal: abort.signal,
-        }).output();
-        const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-        assertEquals(out.code, 1, text);
-        assertMatch(text, /acmems serve: Cannot create the cache directory \S+blocker\/cache/);
-        assertStringIncludes(text, cacheDir);
-      } finally {
-        clearTimeout(timer);
-      }
+      const out = await runAcmems(["serve", configFile], { cwd: dir, timeoutMs: 30_000 });
+      assert(!out.timedOut, `serve did not exit: ${out.output}`);
+      assertEquals(out.code, 1, out.output);
+      assertMatch(out.output, /acmems serve: Cannot create the cache directory \S+blocker\/cache/);
+      assertStringIncludes(out.output, cacheDir);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

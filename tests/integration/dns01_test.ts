@@ -16,20 +16,19 @@
  */
 import * as x509 from "@peculiar/x509";
 import { generateKeyPair } from "../../src/acme/mod.ts";
-import { App } from "../../src/server/app.ts";
 import { DnsUpdateSolver } from "../../src/challenges/dns01/solver.ts";
 import { DnsJournal, JOURNAL_FILE } from "../../src/challenges/dns01/journal.ts";
 import type { ChallengeSolver } from "../../src/challenges/solver.ts";
-import { loadConfig } from "../../src/config/load.ts";
-import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { Config } from "../../src/config/types.ts";
-import { memoryLogger } from "../../src/ops/log.ts";
+import type { memoryLogger } from "../../src/ops/log.ts";
 import { assert, assertEquals, assertStringIncludes } from "../support/assert.ts";
+import { type ConfigSpec, http01, ipAuth, type Options, testConfig } from "../support/config.ts";
 import { makeCsr, type TestCsr } from "../support/csr.ts";
-import { type Named, startNamed } from "../support/named.ts";
-import { type Pebble, startPebble } from "../support/pebble.ts";
+import type { Named } from "../support/named.ts";
+import type { Pebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";
 import { run, runChecked } from "../support/process.ts";
+import { type AppStack, startApp as startAppStack, startStack } from "../support/stack.ts";
 
 const HMAC_KEY = "dns01-test-hmac-key-0123456789abcdef";
 const WRONG_SECRET = btoa("this is not the secret of acmems-key");
@@ -45,119 +44,50 @@ interface Stack {
   dir: string;
 }
 
-function configText(s: Stack, mgmtPort: number): string {
-  return `# tests/integration/dns01_test.ts
-[account]
-acme-server = ${s.pebble.directoryUrl}
-ca-file = ${s.pebble.caFile}
-dir = ${s.dir}/account
-accept-terms-of-service = yes
-
-[mgmt]
-listener = 127.0.0.1:${mgmtPort}
-sign-timeout = 60s
-
-[logging]
-level = debug
-
-[verification "dns"]
-type = dns01-dnsUpdate
-dns-server = ${s.named.address}
-timeout = ${DNS_TIMEOUT_MS}ms
-ttl = 30
-
-[verification "dns-tsig"]
-type = dns01-dnsUpdate
-dns-server = ${s.named.address}
-transport = udp
-timeout = ${DNS_TIMEOUT_MS}ms
-tsig-key-file = ${s.named.tsigKeyFile}
-
-[verification "dns-wrong-key"]
-type = dns01-dnsUpdate
-dns-server = ${s.named.address}
-timeout = ${DNS_TIMEOUT_MS}ms
-tsig-key-name = acmems-key
-tsig-algorithm = hmac-sha256
-tsig-secret = ${WRONG_SECRET}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${s.pebble.httpPort}
-
-[auth "wrong-key"]
-ip = 127.0.0.1
-domain = wrong.policy.test
-verification = dns-wrong-key
-
-[auth "unsigned-into-tsig-zone"]
-ip = 127.0.0.1
-domain = unsigned.tsig.test
-verification = dns
-
-[auth "tsig"]
-ip = 127.0.0.1
-domain = tsig.test
-domain = *.tsig.test
-domain = *.policy.test
-verification = dns-tsig
-
-[auth "dns-hmac"]
-hmac_type = sha256
-hmac_key = ${HMAC_KEY}
-domain = *.example.test
-verification = dns
-
-[auth "http"]
-ip = 127.0.0.1
-domain = *.example.test
-verification = http
-`;
-}
-
-interface RunningApp {
-  app: App;
-  config: Config;
-  url: string;
-  /** JSON log lines, parsed (the logger knows no secrets, so a leak would show). */
-  events(): Record<string, unknown>[];
-  lines(): string[];
-  stop(): Promise<void>;
+function dnsConfig(s: Stack, mgmtPort: number): ConfigSpec {
+  const dns01 = (more: Options): Options => ({
+    type: "dns01-dnsUpdate",
+    "dns-server": s.named.address,
+    ...more,
+  });
+  return testConfig({
+    comment: "tests/integration/dns01_test.ts",
+    ca: s.pebble,
+    accountDir: `${s.dir}/account`,
+    mgmtPort,
+    httpPort: null,
+    verifications: {
+      dns: dns01({ timeout: `${DNS_TIMEOUT_MS}ms`, ttl: 30 }),
+      "dns-tsig": dns01({ transport: "udp", timeout: `${DNS_TIMEOUT_MS}ms`, "tsig-key-file": s.named.tsigKeyFile }),
+      "dns-wrong-key": dns01({
+        timeout: `${DNS_TIMEOUT_MS}ms`,
+        "tsig-key-name": "acmems-key",
+        "tsig-algorithm": "hmac-sha256",
+        "tsig-secret": WRONG_SECRET,
+      }),
+      http: http01(s.pebble.httpPort),
+    },
+    auth: {
+      "wrong-key": ipAuth("wrong.policy.test", "127.0.0.1", { verification: "dns-wrong-key" }),
+      "unsigned-into-tsig-zone": ipAuth("unsigned.tsig.test", "127.0.0.1", { verification: "dns" }),
+      tsig: ipAuth(["tsig.test", "*.tsig.test", "*.policy.test"], "127.0.0.1", { verification: "dns-tsig" }),
+      "dns-hmac": { hmac_type: "sha256", hmac_key: HMAC_KEY, domain: "*.example.test", verification: "dns" },
+      http: ipAuth("*.example.test", "127.0.0.1", { verification: "http" }),
+    },
+  });
 }
 
 async function startApp(
   s: Stack,
   solvers?: (config: Config, log: ReturnType<typeof memoryLogger>) => Map<string, ChallengeSolver>,
-): Promise<RunningApp> {
-  const file = `${s.dir}/acmems.ini`;
-  await Deno.writeTextFile(file, configText(s, await freePort()));
-  const loaded = await loadConfig([file]);
-  assert(loaded.ok && loaded.config, loaded.errors.map((e) => formatDiagnostic(e, "error")).join("\n"));
-  const config = loaded.config;
-  const log = memoryLogger("debug");
-  const app = new App({
-    config,
-    log,
+): Promise<AppStack> {
+  return await startAppStack({
+    configFile: `${s.dir}/acmems.ini`,
+    config: dnsConfig(s, await freePort()),
     keyPair: s.keyPair,
     caCerts: [s.pebble.caPem],
-    sweepIntervalMs: 0,
-    solvers: solvers?.(config, log),
+    solvers,
   });
-  await app.start();
-  const mgmt = app.listeners.find((l) => l.role === "mgmt");
-  if (!mgmt || app.session.state !== "ready") {
-    await app.shutdown();
-    throw new Error(`acmems not ready (session ${app.session.state}: ${app.session.reason})`);
-  }
-  let stopped: Promise<void> | undefined;
-  return {
-    app,
-    config,
-    url: `http://127.0.0.1:${mgmt.port}`,
-    events: () => log.lines.map((l) => JSON.parse(l)),
-    lines: () => log.lines,
-    stop: () => stopped ??= app.shutdown(),
-  };
 }
 
 interface Signed {
@@ -235,7 +165,7 @@ async function assertClean(s: Stack): Promise<void> {
   assertEquals(await journalRecords(s), [], "records left in the cleanup journal");
 }
 
-function eventsNamed(running: RunningApp, event: string): Record<string, unknown>[] {
+function eventsNamed(running: AppStack, event: string): Record<string, unknown>[] {
   return running.events().filter((e) => e.event === event);
 }
 
@@ -280,22 +210,23 @@ function haltingSolver(s: Stack, onHalt: () => void) {
 }
 
 Deno.test("dns-01 via RFC 2136: bind9 + pebble 2.10 + acmems /sign", async (t) => {
-  const named = await startNamed({
-    recursion: true, // pebble's VA must follow the CNAME delegation, like a CA's resolver
-    extraZones: [
-      { name: "sub.example.test", allowUpdate: ["127.0.0.1", "::1"] },
-      { name: "acme.test", allowUpdate: ["127.0.0.1", "::1"] },
-      { name: "policy.test", updatePolicy: ["grant acmems-key zonesub TXT"] },
-    ],
-    records: [
-      "sub IN NS ns.example.test.", // the parent's delegation of sub.example.test (served here too)
-      "_acme-challenge.cname IN CNAME d1.acme.test.",
-    ],
+  const { work: dir, named, pebble, cleanup } = await startStack({
+    prefix: "acmems-dns01-test-",
+    named: {
+      recursion: true, // pebble's VA must follow the CNAME delegation, like a CA's resolver
+      extraZones: [
+        { name: "sub.example.test", allowUpdate: ["127.0.0.1", "::1"] },
+        { name: "acme.test", allowUpdate: ["127.0.0.1", "::1"] },
+        { name: "policy.test", updatePolicy: ["grant acmems-key zonesub TXT"] },
+      ],
+      records: [
+        "sub IN NS ns.example.test.", // the parent's delegation of sub.example.test (served here too)
+        "_acme-challenge.cname IN CNAME d1.acme.test.",
+      ],
+    },
+    pebble: { httpPort: await freePort() },
   });
-  const dir = await Deno.makeTempDir({ prefix: "acmems-dns01-test-" });
-  let pebble: Pebble | undefined;
   try {
-    pebble = await startPebble({ dnsServer: named.address, httpPort: await freePort() });
     const s: Stack = { named, pebble, keyPair: await generateKeyPair("ec-p256"), dir };
     const running = await startApp(s);
     try {
@@ -454,8 +385,6 @@ Deno.test("dns-01 via RFC 2136: bind9 + pebble 2.10 + acmems /sign", async (t) =
       },
     );
   } finally {
-    await pebble?.stop();
-    await named.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await cleanup.run();
   }
 });

@@ -14,20 +14,20 @@
  */
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { saveAccountKey } from "../../src/account/store.ts";
-import { App } from "../../src/server/app.ts";
-import { loadConfig } from "../../src/config/load.ts";
-import { formatDiagnostic } from "../../src/config/summary.ts";
+import type { App } from "../../src/server/app.ts";
 import type { FaultPoint, IssuanceFaults } from "../../src/issuance/service.ts";
-import { memoryLogger } from "../../src/ops/log.ts";
+import type { memoryLogger } from "../../src/ops/log.ts";
 import type { Entry } from "../../src/storage/mod.ts";
 import type { PostgresStorage } from "../../src/storage/postgres/mod.ts";
+import { type Acmems, startAcmems } from "../support/acmems.ts";
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
+import { type ConfigSpec, testConfig, writeConfig } from "../support/config.ts";
 import { makeCsr } from "../support/csr.ts";
-import { type Named, startNamed } from "../support/named.ts";
-import { type Pebble, startPebble } from "../support/pebble.ts";
-import { type Postgres, startPostgres } from "../support/postgres.ts";
+import type { Named } from "../support/named.ts";
+import type { Pebble } from "../support/pebble.ts";
+import type { Postgres } from "../support/postgres.ts";
 import { freePort } from "../support/ports.ts";
-import { type PeerProcess, readTextOrEmpty, spawnLogged, stopOnFailure } from "../support/process.ts";
+import { startApp, startStack } from "../support/stack.ts";
 import { TcpProxy } from "../support/tcp_proxy.ts";
 
 const LEASE_MS = 5_000;
@@ -101,48 +101,34 @@ interface Instance {
   stop(): Promise<void>;
 }
 
-function configText(
+function haConfig(
   stack: Stack,
   o: { name: string; database: string; mgmtPort: number; httpPort: number; dbPort: number },
-) {
-  return `# tests/integration/ha_test.ts instance ${o.name}
-[account]
-acme-server = ${stack.pebble.directoryUrl}
-ca-file = ${stack.pebble.caFile}
-dir = ${stack.accountDir}
-accept-terms-of-service = yes
-profile = default
-
-[mgmt]
-listener = 127.0.0.1:${o.mgmtPort}
-sign-timeout = 60s
-
-[logging]
-level = debug
-format = json
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${o.httpPort}
-
-[storage "pg"]
-type = postgres
-url = postgres://acmems@127.0.0.1:${o.dbPort}/${o.database}?application_name=acmems-ha-${o.name}
-lease = ${LEASE_MS / 1000}s
-pool-size = 4
-
-[auth "local"]
-ip = 127.0.0.1
-domain = *.example.test
-`;
+): ConfigSpec {
+  return testConfig({
+    comment: `tests/integration/ha_test.ts instance ${o.name}`,
+    ca: stack.pebble,
+    accountDir: stack.accountDir,
+    account: { profile: "default" },
+    mgmtPort: o.mgmtPort,
+    httpPort: o.httpPort,
+    logging: { level: "debug", format: "json" },
+    storages: {
+      pg: {
+        type: "postgres",
+        url: `postgres://acmems@127.0.0.1:${o.dbPort}/${o.database}?application_name=acmems-ha-${o.name}`,
+        lease: `${LEASE_MS / 1000}s`,
+        "pool-size": 4,
+      },
+    },
+  });
 }
 
-async function writeConfig(stack: Stack, name: string, database: string, opts: InstanceOptions) {
+async function writeHaConfig(stack: Stack, name: string, database: string, opts: InstanceOptions) {
   const mgmtPort = await freePort();
-  const file = `${stack.work}/${database}-${name}.ini`;
-  await Deno.writeTextFile(
-    file,
-    configText(stack, {
+  const file = await writeConfig(
+    `${stack.work}/${database}-${name}.ini`,
+    haConfig(stack, {
       name,
       database,
       mgmtPort,
@@ -160,48 +146,26 @@ async function startInstance(
   database: string,
   opts: InstanceOptions = {},
 ): Promise<Instance> {
-  const { file, mgmtPort } = await writeConfig(stack, name, database, opts);
-  const loaded = await loadConfig([file]);
-  assert(loaded.ok && loaded.config, loaded.errors.map((e) => formatDiagnostic(e, "error")).join("\n"));
-  const log = memoryLogger("debug");
-  const original = globalThis.fetch;
-  const recorder = new CaRecorder(original);
-  let app: App;
-  globalThis.fetch = recorder.fetch;
-  try {
-    app = new App({
-      config: loaded.config,
-      log,
-      keyPair: stack.keyPair,
-      caCerts: [stack.caPem],
-      sweepIntervalMs: 0,
-      faults: opts.faults,
-    });
-  } finally {
-    globalThis.fetch = original;
-  }
-  await app.start();
-  if (app.session.state !== "ready") {
-    await app.shutdown();
-    throw new Error(`instance ${name}: session ${app.session.state}: ${app.session.reason}`);
-  }
-  let stopped: Promise<void> | undefined;
+  const { file } = await writeHaConfig(stack, name, database, opts);
+  const recorder = new CaRecorder(globalThis.fetch);
+  const running = await startApp({
+    configFile: file,
+    keyPair: stack.keyPair,
+    caCerts: [stack.caPem],
+    faults: opts.faults,
+    fetch: recorder.fetch,
+    name: `instance ${name}`,
+  });
   return {
     name,
-    app,
-    url: `http://127.0.0.1:${mgmtPort}`,
+    app: running.app,
+    url: running.url,
     recorder,
-    log,
-    storage: app.storages.get("pg") as PostgresStorage,
-    events: () => log.lines.map((l) => JSON.parse(l)),
-    stop: () => stopped ??= app.shutdown(),
+    log: running.log,
+    storage: running.app.storages.get("pg") as PostgresStorage,
+    events: running.events,
+    stop: running.stop,
   };
-}
-
-interface ProcessInstance {
-  proc: PeerProcess;
-  url: string;
-  events(): Promise<Record<string, unknown>[]>;
 }
 
 /** A subprocess instance (tests/support/ha_instance.ts), optionally killing itself at a fault point. */
@@ -210,27 +174,17 @@ async function startProcess(
   name: string,
   database: string,
   fault?: keyof IssuanceFaults,
-): Promise<ProcessInstance> {
-  const { file, mgmtPort } = await writeConfig(stack, name, database, {});
-  const logFile = `${stack.work}/${database}-${name}.log`;
-  const proc = spawnLogged({
+): Promise<Acmems> {
+  const { file } = await writeHaConfig(stack, name, database, {});
+  return await startAcmems({
     name: `acmems-${name}`,
-    command: Deno.execPath(),
-    args: ["run", "--allow-all", "--quiet", HA_INSTANCE, file],
-    logFile,
-    env: { NO_COLOR: "1", ...(fault ? { ACMEMS_TEST_FAULT: fault } : {}) },
-    cwd: stack.work,
+    dir: stack.work,
+    configFile: file,
+    entry: HA_INSTANCE,
+    args: (files) => files,
+    outputFile: `${stack.work}/${database}-${name}.log`,
+    env: fault ? { ACMEMS_TEST_FAULT: fault } : {},
   });
-  const events = async () =>
-    (await readTextOrEmpty(logFile)).split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-  await stopOnFailure(proc, () =>
-    proc.waitFor(async (signal) => {
-      if (!(await events()).some((e) => e.event === "ready")) return false;
-      const res = await fetch(`http://127.0.0.1:${mgmtPort}/health`, { signal });
-      await res.body?.cancel();
-      return res.status === 200;
-    }, { timeoutMs: 30_000, intervalMs: 50 }));
-  return { proc, url: `http://127.0.0.1:${mgmtPort}`, events };
 }
 
 interface Signed {
@@ -299,17 +253,11 @@ function count(events: Record<string, unknown>[], event: string): number {
 
 Deno.test("several acmems instances on one PostgreSQL", async (t) => {
   const started = Date.now();
-  const cleanup: (() => Promise<unknown>)[] = [];
   const timings: string[] = [];
+  const peers = await startStack({ prefix: "acmems-ha-", pebble: { httpPort: await freePort() }, postgres: true });
+  const { work, named, pebble, cleanup } = peers;
+  const pg = peers.pg!;
   try {
-    const named = await startNamed();
-    cleanup.push(() => named.stop());
-    const pg = await startPostgres();
-    cleanup.push(() => pg.stop());
-    const pebble = await startPebble({ dnsServer: named.address, httpPort: await freePort() });
-    cleanup.push(() => pebble.stop());
-    const work = await Deno.makeTempDir({ prefix: "acmems-ha-" });
-    cleanup.push(() => Deno.remove(work, { recursive: true }));
     const keyPair = await generateKeyPair("ec-p256", { extractable: true });
     await saveAccountKey(`${work}/account`, keyPair);
     const stack: Stack = {
@@ -323,7 +271,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
       work,
     };
     const instances: Instance[] = [];
-    const processes: ProcessInstance[] = [];
+    const processes: Acmems[] = [];
     /** Runs a step; its instances are stopped at its end, whatever happens. */
     const only = Deno.env.get("HA_ONLY");
     const step = (name: string, fn: () => Promise<void>) =>
@@ -409,7 +357,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
       const a = await process("a", "ha_kill_after", "afterNoteOrder");
       const b = await instance("b", "ha_kill_after", { httpPort: pebble.httpPort });
       const csr = await makeCsr({ names: ["resumed.example.test"] });
-      const dying = await sign(a.url, csr.csrPem).then((r) => `answered ${r.status}`, (e) => `failed: ${e}`);
+      const dying = await sign(a.mgmtUrl, csr.csrPem).then((r) => `answered ${r.status}`, (e) => `failed: ${e}`);
       assertEquals((await a.proc.status).signal, "SIGKILL", `a: ${dying}\n${await a.proc.logTail(20)}`);
       assertEquals(count(await a.events(), "acme new order"), 1);
       const at = performance.now();
@@ -426,7 +374,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
       const a = await process("a", "ha_kill_before", "beforeNoteOrder");
       const b = await instance("b", "ha_kill_before", { httpPort: pebble.httpPort });
       const csr = await makeCsr({ names: ["orphaned.example.test"] });
-      await sign(a.url, csr.csrPem).catch(() => {});
+      await sign(a.mgmtUrl, csr.csrPem).catch(() => {});
       assertEquals((await a.proc.status).signal, "SIGKILL");
       const result = await sign(b.url, csr.csrPem);
       assertChain(result, "b after a died");
@@ -604,7 +552,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
 
     await eventually(async () => (await pg.connections()) === 0, "no connection of any instance is left", 10_000);
   } finally {
-    for (const undo of cleanup.reverse()) await undo().catch((e) => console.error(`cleanup: ${e}`));
+    await cleanup.run().catch((e) => console.error(`cleanup: ${e}`));
     console.log(`HA tests: ${Date.now() - started} ms\n  ${timings.join("\n  ")}`);
   }
 });

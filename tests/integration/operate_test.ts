@@ -9,16 +9,25 @@
  * process; SIGHUP; its stdout/stderr for the secret grep).
  */
 import { SubjectAlternativeNameExtension, X509Certificate } from "@peculiar/x509";
-import { runServe } from "../../cli/serve.ts";
-import type { App } from "../../src/server/app.ts";
 import { assert, assertEquals, assertMatch, assertRejects, assertStringIncludes } from "../support/assert.ts";
 import { makeCsr, type TestCsr } from "../support/csr.ts";
-import { startNamed } from "../support/named.ts";
 import { type Pebble, PEBBLE_BIN, startPebble } from "../support/pebble.ts";
 import { freePort, freePorts } from "../support/ports.ts";
-import { type PeerProcess, removeWorkDir, run, spawnLogged } from "../support/process.ts";
+import { type PeerProcess, run, spawnLogged } from "../support/process.ts";
+import { type Acmems, ACMEMS_MAIN, startAcmems } from "../support/acmems.ts";
+import {
+  type ConfigSpec,
+  fileStorage,
+  ipAuth,
+  NO_STORAGE,
+  type Options,
+  testConfig,
+  writeConfig,
+} from "../support/config.ts";
+import { postSign, request } from "../support/http.ts";
+import { type Served, serveInProcess, startStack } from "../support/stack.ts";
+import { waitForLog, waitUntil } from "../support/wait.ts";
 import { parsePrometheus } from "../support/prometheus.ts";
-import { MAIN_TS, postSign, request, startServeProcess, waitForLog, waitUntil } from "../support/serve_process.ts";
 import { makeTestCa } from "../support/test_ca.ts";
 
 /** Extra `deno run` flags for the TLS step's child (none: it runs the way an operator would run it). */
@@ -28,73 +37,37 @@ interface ConfigParts {
   pebble: Pebble;
   accountDir: string;
   mgmtPort: number;
-  /** Extra [mgmt] lines. */
-  mgmt?: string;
-  /** Extra [account] lines. */
-  account?: string;
+  /** More `[account]` options. */
+  account?: Options;
+  /** More `[mgmt]` options. */
+  mgmt?: Options;
   logFile: string;
   logFormat?: "text" | "json";
-  /** [storage], [auth], [notify] … blocks. */
-  blocks: string;
+  /** More verifications (after `http`, on pebble's http-01 port). */
+  verifications?: Record<string, Options>;
+  storages?: Record<string, Options>;
+  notify?: Record<string, Options>;
+  auth: Record<string, Options>;
+  /** Raw text appended (the blocks a reload adds). */
+  raw?: string;
 }
 
-function configText(p: ConfigParts): string {
-  return `# operate_test
-[account]
-acme-server = ${p.pebble.directoryUrl}
-ca-file = ${p.pebble.caFile}
-dir = ${p.accountDir}
-accept-terms-of-service = yes
-${p.account ?? ""}
-[mgmt]
-listener = 127.0.0.1:${p.mgmtPort}
-sign-timeout = 60s
-${p.mgmt ?? ""}
-[logging]
-level = debug
-format = ${p.logFormat ?? "json"}
-destination = ${p.logFile}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${p.pebble.httpPort}
-
-${p.blocks}`;
-}
-
-/** acmems in-process through runServe (what `acmems serve` runs), with its reload EventTarget. */
-interface Served {
-  app: App;
-  /** http(s)://127.0.0.1:PORT of the mgmt listener. */
-  url: string;
-  /** Dispatches the "reload" event (what SIGHUP does). */
-  reload(): void;
-  /** Aborts the serve loop and returns its exit status. */
-  stop(): Promise<number>;
-}
-
-async function serveInProcess(configFile: string, scheme = "http"): Promise<Served> {
-  const abort = new AbortController();
-  const reloads = new EventTarget();
-  const ready = Promise.withResolvers<App>();
-  const done = runServe([configFile], { signal: abort.signal, reload: reloads, onReady: (app) => ready.resolve(app) });
-  done.then(
-    (code) => ready.reject(new Error(`runServe ended with ${code} before it was ready`)),
-    (error) => ready.reject(error),
-  );
-  const app = await ready.promise;
-  const mgmt = app.listeners.find((l) => l.role === "mgmt")!;
-  let stopped: Promise<number> | undefined;
-  return {
-    app,
-    url: `${scheme}://127.0.0.1:${mgmt.port}`,
-    reload: () => reloads.dispatchEvent(new Event("reload")),
-    stop: () =>
-      stopped ??= (() => {
-        abort.abort();
-        return done;
-      })(),
-  };
+function operateConfig(p: ConfigParts): ConfigSpec {
+  return testConfig({
+    comment: "operate_test",
+    ca: p.pebble,
+    accountDir: p.accountDir,
+    account: p.account,
+    mgmtPort: p.mgmtPort,
+    mgmt: p.mgmt,
+    httpPort: p.pebble.httpPort,
+    logging: { level: "debug", format: p.logFormat ?? "json", destination: p.logFile },
+    verifications: p.verifications,
+    storages: p.storages,
+    notify: p.notify,
+    auth: p.auth,
+    raw: p.raw,
+  });
 }
 
 /** JSON log lines of `event`. */
@@ -159,11 +132,8 @@ function startWebhookServer(failDelayMs = 0) {
 
 Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, reload, secrets", async (t) => {
   const started = Date.now();
-  const named = await startNamed();
-  let pebble: Pebble | undefined;
-  const work = await Deno.makeTempDir({ prefix: "acmems-operate-" });
+  const { work, named, pebble, cleanup } = await startStack({ prefix: "acmems-operate-" });
   try {
-    pebble = await startPebble({ dnsServer: named.address });
     const shared = pebble;
     /** One account for the in-process steps on the shared pebble. */
     const accountDir = `${work}/account`;
@@ -186,19 +156,19 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
         const dir = await stepDir("metrics");
         const [mgmtPort, metricsPort] = await freePorts(2);
         const logFile = `${dir}/acmems.log`;
-        await Deno.writeTextFile(
+        await writeConfig(
           `${dir}/acmems.ini`,
-          configText({
+          operateConfig({
             pebble: shared,
             accountDir,
             mgmtPort,
             logFile,
-            mgmt: `metrics-listener = 127.0.0.1:${metricsPort}\nmetrics-ip = 127.0.0.1\n`,
-            blocks: `[storage "cache"]\ntype = file\ndirectory = ${dir}/cache\n\n` +
-              `[auth "local"]\nip = 127.0.0.1\ndomain = *.example.test\n`,
+            mgmt: { "metrics-listener": `127.0.0.1:${metricsPort}`, "metrics-ip": "127.0.0.1" },
+            storages: { cache: fileStorage(`${dir}/cache`) },
+            auth: { local: ipAuth() },
           }),
         );
-        const served = await serveInProcess(`${dir}/acmems.ini`);
+        const served = await serveInProcess([`${dir}/acmems.ini`]);
         try {
           const names = ["m1.example.test", "m2.example.test", "m3.example.test"];
           const notAfter = new Map<string, number>();
@@ -282,17 +252,18 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
       const realNow = Date.now;
       try {
         const mgmtPort = await freePort();
-        await Deno.writeTextFile(
+        await writeConfig(
           `${dir}/acmems.ini`,
-          configText({
+          operateConfig({
             pebble: ca,
             accountDir: `${dir}/account`,
             mgmtPort,
             logFile: `${dir}/acmems.log`,
-            blocks: `[storage "none"]\ntype = none\n\n[auth "local"]\nip = 127.0.0.1\ndomain = *.example.test\n`,
+            storages: { none: NO_STORAGE },
+            auth: { local: ipAuth() },
           }),
         );
-        served = await serveInProcess(`${dir}/acmems.ini`);
+        served = await serveInProcess([`${dir}/acmems.ini`]);
         const url = served.url;
         const health = await request(`${url}/health`);
         assertEquals([health.status, health.body, health.headers.get("content-type")], [200, "ok\n", "text/plain"]);
@@ -373,21 +344,29 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
           const execOut = `${dir}/exec-events.jsonl`;
           await Deno.writeTextFile(script, '#!/bin/sh\ncat >> "$1"\n');
           await Deno.chmod(script, 0o755);
-          await Deno.writeTextFile(
+          await writeConfig(
             `${dir}/acmems.ini`,
-            configText({
+            operateConfig({
               pebble: shared,
               accountDir,
               mgmtPort,
               logFile,
-              blocks: `[storage "none"]\ntype = none\n\n[auth "local"]\nip = 127.0.0.1\ndomain = *.example.test\n\n` +
-                `[notify "hook"]\ntype = webhook\nurl = ${hooks.url}/events\nevents = issue-failed\n\n` +
-                `[notify "script"]\ntype = exec\ncommand = ${script} ${execOut}\nevents = issue-failed\n\n` +
-                `[notify "broken"]\ntype = webhook\nurl = ${hooks.url}/fail\nevents = issue-failed\nretries = 2\n` +
-                `timeout = 5s\n`,
+              storages: { none: NO_STORAGE },
+              auth: { local: ipAuth() },
+              notify: {
+                hook: { type: "webhook", url: `${hooks.url}/events`, events: "issue-failed" },
+                script: { type: "exec", command: `${script} ${execOut}`, events: "issue-failed" },
+                broken: {
+                  type: "webhook",
+                  url: `${hooks.url}/fail`,
+                  events: "issue-failed",
+                  retries: 2,
+                  timeout: "5s",
+                },
+              },
             }),
           );
-          served = await serveInProcess(`${dir}/acmems.ini`);
+          served = await serveInProcess([`${dir}/acmems.ini`]);
 
           // bind9 points unreachable.example.test at 127.0.0.2, where nothing listens: pebble's validation fails.
           const failed = await postSign(served.url, (await csr("unreachable.example.test")).csrPem);
@@ -457,26 +436,28 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
         const tls = await makeTestCa(`${dir}/tls`);
         const mgmtPort = await freePort();
         const logFile = `${dir}/acmems.log`;
-        await Deno.writeTextFile(
+        await writeConfig(
           `${dir}/acmems.ini`,
-          configText({
+          operateConfig({
             pebble: shared,
             accountDir,
             mgmtPort,
             logFile,
-            mgmt: `tls-cert = ${tls.serverCertFile}\ntls-key = ${tls.serverKeyFile}\n`,
-            blocks: `[storage "none"]\ntype = none\n\n[auth "local"]\nip = 127.0.0.1\ndomain = *.example.test\n`,
+            mgmt: { "tls-cert": tls.serverCertFile, "tls-key": tls.serverKeyFile },
+            storages: { none: NO_STORAGE },
+            auth: { local: ipAuth() },
           }),
         );
         const url = `https://127.0.0.1:${mgmtPort}`;
         const client = Deno.createHttpClient({ caCerts: [tls.caPem] });
-        let proc: PeerProcess | undefined;
+        let proc: Acmems | undefined;
         try {
-          proc = await startServeProcess({
-            configFiles: [`${dir}/acmems.ini`],
+          proc = await startAcmems({
+            configFile: `${dir}/acmems.ini`,
             dir,
-            readyUrl: `${url}/ready`,
-            client,
+            outputFile: `${dir}/acmems.out`,
+            logFile,
+            ready: { url: `${url}/ready`, client },
             denoFlags: TLS_DENO_FLAGS,
           });
           const [listening] = (await logEvents(logFile, "listening")).filter((e) => e.role === "mgmt");
@@ -543,20 +524,21 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
         const dir = await stepDir("proxy");
         const mgmtPort = await freePort();
         const logFile = `${dir}/acmems.log`;
-        const write = (mgmt: string) =>
-          Deno.writeTextFile(
+        const write = (mgmt: Options) =>
+          writeConfig(
             `${dir}/acmems.ini`,
-            configText({
+            operateConfig({
               pebble: shared,
               accountDir,
               mgmtPort,
               logFile,
               mgmt,
-              blocks: `[storage "none"]\ntype = none\n\n[auth "ten"]\nip = 10.0.0.1\ndomain = xff.example.test\n`,
+              storages: { none: NO_STORAGE },
+              auth: { ten: ipAuth("xff.example.test", "10.0.0.1") },
             }),
           );
-        await write("");
-        const served = await serveInProcess(`${dir}/acmems.ini`);
+        await write({});
+        const served = await serveInProcess([`${dir}/acmems.ini`]);
         try {
           const pem = (await csr("xff.example.test")).csrPem;
           const decisions = async () => (await logEvents(logFile, "sign")).map((e) => `${e.client} ${e.status}`);
@@ -569,7 +551,7 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
           assertEquals(await decisions(), ["127.0.0.1 403", "127.0.0.1 403"]);
 
           // Live reload (the EventTarget that stands for SIGHUP) with trusted-proxy = 127.0.0.1.
-          await write("trusted-proxy = 127.0.0.1\n");
+          await write({ "trusted-proxy": "127.0.0.1" });
           served.reload();
           await waitForLog(logFile, /"event":"config reloaded"/);
 
@@ -604,22 +586,29 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
       const mgmtPort = await freePort();
       const logFile = `${dir}/acmems.log`;
       const configFile = `${dir}/acmems.ini`;
-      const write = (blocks: string) =>
-        Deno.writeTextFile(
+      const write = (raw: string) =>
+        writeConfig(
           configFile,
-          configText({
+          operateConfig({
             pebble: shared,
             accountDir: `${dir}/account`,
             mgmtPort,
             logFile,
             logFormat: "text",
-            blocks: `[storage "none"]\ntype = none\n\n[auth "one"]\nip = 127.0.0.1\ndomain = one.example.test\n` +
-              blocks,
+            storages: { none: NO_STORAGE },
+            auth: { one: ipAuth("one.example.test") },
+            raw,
           }),
         );
       await write("");
       const url = `http://127.0.0.1:${mgmtPort}`;
-      const proc = await startServeProcess({ configFiles: [configFile], dir, readyUrl: `${url}/ready` });
+      const proc = await startAcmems({
+        configFile,
+        dir,
+        outputFile: `${dir}/acmems.out`,
+        logFile,
+        ready: { url: `${url}/ready` },
+      });
       try {
         const two = (await csr("two.example.test")).csrPem;
         assertEquals((await postSign(url, (await csr("one.example.test")).csrPem)).status, 200);
@@ -671,60 +660,57 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
         eabKeys: { "kid-1": secrets["eab-hmac-key"] },
       });
       const hooks = startWebhookServer();
-      let proc: PeerProcess | undefined;
+      let proc: Acmems | undefined;
       try {
         const [mgmtPort, closedPort] = await freePorts(2);
         const logFile = `${dir}/acmems.log`;
         const configFile = `${dir}/acmems.ini`;
         const write = (extra: string) =>
-          Deno.writeTextFile(
+          writeConfig(
             configFile,
-            configText({
+            operateConfig({
               pebble: eabPebble,
               accountDir: "account",
               mgmtPort,
               logFile: "acmems.log",
               logFormat: "text",
-              account: `email = ops@example.test\neab-kid = kid-1\neab-hmac-key = ${secrets["eab-hmac-key"]}\n`,
-              mgmt: "default-verification = http\ndefault-storage = cache\n",
-              blocks: `[verification "dns"]
-type = dns01-dnsUpdate
-dns-server = 127.0.0.1:${named.port}
-tsig-key-name = acmems-key
-tsig-algorithm = hmac-sha256
-tsig-secret = ${secrets["tsig-secret"]}
-
-[storage "cache"]
-type = file
-directory = cache
-
-[auth "hmac"]
-ip = 127.0.0.1
-domain = hmac.example.test
-hmac_type = sha256
-hmac_key = ${secrets.hmac_key}
-
-[auth "local"]
-ip = 127.0.0.1
-domain = s?.example.test
-domain = unreachable.example.test
-
-[notify "hook"]
-type = webhook
-url = ${hooks.url}/fail/hooks/${secrets["webhook token"]}
-events = issue-failed
-retries = 1
-
-[notify "down"]
-type = webhook
-url = http://127.0.0.1:${closedPort}/hooks/${secrets["webhook token"]}?token=${secrets["webhook token"]}
-events = issue-failed
-retries = 0
-${extra}`,
+              account: { email: "ops@example.test", "eab-kid": "kid-1", "eab-hmac-key": secrets["eab-hmac-key"] },
+              mgmt: { "default-verification": "http", "default-storage": "cache" },
+              verifications: {
+                dns: {
+                  type: "dns01-dnsUpdate",
+                  "dns-server": `127.0.0.1:${named.port}`,
+                  "tsig-key-name": "acmems-key",
+                  "tsig-algorithm": "hmac-sha256",
+                  "tsig-secret": secrets["tsig-secret"],
+                },
+              },
+              storages: { cache: fileStorage("cache") },
+              auth: {
+                hmac: { ip: "127.0.0.1", domain: "hmac.example.test", hmac_type: "sha256", hmac_key: secrets.hmac_key },
+                local: ipAuth(["s?.example.test", "unreachable.example.test"]),
+              },
+              notify: {
+                hook: {
+                  type: "webhook",
+                  url: `${hooks.url}/fail/hooks/${secrets["webhook token"]}`,
+                  events: "issue-failed",
+                  retries: 1,
+                },
+                down: {
+                  type: "webhook",
+                  url: `http://127.0.0.1:${closedPort}/hooks/${secrets["webhook token"]}?token=${
+                    secrets["webhook token"]
+                  }`,
+                  events: "issue-failed",
+                  retries: 0,
+                },
+              },
+              raw: extra,
             }),
           );
         await write("");
-        const deno = (args: string[]) => run(Deno.execPath(), ["run", "--allow-all", "--quiet", MAIN_TS, ...args]);
+        const deno = (args: string[]) => run(Deno.execPath(), ["run", "--allow-all", "--quiet", ACMEMS_MAIN, ...args]);
         const outputs: Record<string, string> = {};
 
         const checked = await deno(["check-config", "--json", configFile]);
@@ -742,7 +728,13 @@ ${extra}`,
         outputs.register = registered.output;
 
         const url = `http://127.0.0.1:${mgmtPort}`;
-        proc = await startServeProcess({ configFiles: [configFile], dir, readyUrl: `${url}/ready` });
+        proc = await startAcmems({
+          configFile,
+          dir,
+          outputFile: `${dir}/acmems.out`,
+          logFile,
+          ready: { url: `${url}/ready` },
+        });
         for (const name of ["s1.example.test", "s2.example.test", "s1.example.test"]) {
           const r = await postSign(url, (await csr(name)).csrPem);
           assertEquals(r.status, 200, `${name}: ${r.body}`);
@@ -775,7 +767,7 @@ ${extra}`,
         assertMatch(log, / DEBUG /);
         assertMatch(log, / INFO +stopped/);
         outputs["log file"] = log;
-        outputs["serve stdout/stderr"] = await Deno.readTextFile(proc.logFile);
+        outputs["serve stdout/stderr"] = await Deno.readTextFile(proc.outputFile);
         const leaks: string[] = [];
         for (const [where, text] of Object.entries(outputs)) {
           for (const [name, secret] of Object.entries(secrets)) {
@@ -792,9 +784,7 @@ ${extra}`,
       }
     });
   } finally {
-    await pebble?.stop();
-    await named.stop();
-    await removeWorkDir(work);
+    await cleanup.run();
     console.log(`operate_test: ${Date.now() - started} ms`);
   }
 });

@@ -2,6 +2,7 @@
  * `acmems register` against a real pebble: key generation, registration, ToS, EAB, recovery, show.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
+import { type ConfigSpec, ipAuth, type Options, writeConfig } from "../support/config.ts";
 import { type Pebble, startPebble } from "../support/pebble.ts";
 import { type Output, parseRegisterArgs, runRegister } from "../../cli/register.ts";
 
@@ -22,14 +23,17 @@ function capture(): Output & { lines: string[]; errors: string[]; all(): string 
   };
 }
 
-async function setup(pebble: Pebble, extra = ""): Promise<{ dir: string; config: string }> {
+/** `[account]` for pebble (terms not accepted unless `extra` says so) and one auth block. */
+function registerConfig(pebble: Pebble, extra: Options = {}): ConfigSpec {
+  return {
+    account: { "acme-server": pebble.directoryUrl, dir: "account", "ca-file": pebble.caFile, ...extra },
+    auth: { a: ipAuth() },
+  };
+}
+
+async function setup(pebble: Pebble, extra: Options = {}): Promise<{ dir: string; config: string }> {
   const dir = await Deno.makeTempDir({ prefix: "acmems-register-" });
-  const config = `${dir}/acmems.ini`;
-  await Deno.writeTextFile(
-    config,
-    `[account]\nacme-server = ${pebble.directoryUrl}\ndir = account\nca-file = ${pebble.caFile}\n${extra}` +
-      '[auth "a"]\nip = 127.0.0.1\ndomain = *.example.test\n',
-  );
+  const config = await writeConfig(`${dir}/acmems.ini`, registerConfig(pebble, extra));
   return { dir, config };
 }
 
@@ -43,7 +47,7 @@ Deno.test("register against pebble", async (t) => {
   const pebble = await startPebble();
   try {
     await t.step("--gen-key --register --accept-terms-of-service creates an account, key mode 0600", async () => {
-      const { dir, config } = await setup(pebble, "email = ops@example.test\n");
+      const { dir, config } = await setup(pebble, { email: "ops@example.test" });
       try {
         const { code, out } = await register(["--gen-key", "--register", "--accept-terms-of-service", config]);
         assertEquals(code, 0, out.all());
@@ -126,12 +130,7 @@ Deno.test("register against pebble", async (t) => {
           /You need to accept the terms of service at data:.*: run acmems register --accept-terms-of-service CONFIG/,
         );
         // accept-terms-of-service = yes in the config counts too.
-        await Deno.writeTextFile(config, (await Deno.readTextFile(config)) + "");
-        const text = (await Deno.readTextFile(config)).replace(
-          "[account]\n",
-          "[account]\naccept-terms-of-service = yes\n",
-        );
-        await Deno.writeTextFile(config, text);
+        await writeConfig(config, registerConfig(pebble, { "accept-terms-of-service": true }));
         const ok = await register(["--register", config]);
         assertEquals(ok.code, 0, ok.out.all());
       } finally {
@@ -140,7 +139,7 @@ Deno.test("register against pebble", async (t) => {
     });
 
     await t.step("config accept-terms-of-service = pebble's data: URL counts as agreement", async () => {
-      const { dir, config } = await setup(pebble, `accept-terms-of-service = ${PEBBLE_TOS}\n`);
+      const { dir, config } = await setup(pebble, { "accept-terms-of-service": PEBBLE_TOS });
       try {
         const { code, out } = await register(["--gen-key", "--register", config]);
         assertEquals(code, 0, out.all());
@@ -197,7 +196,7 @@ Deno.test("register against pebble", async (t) => {
 Deno.test("register with external account binding (EAB required)", async () => {
   const pebble = await startPebble({ eabRequired: true, eabKeys: { "kid-1": EAB_KEY } });
   try {
-    const { dir, config } = await setup(pebble, "accept-terms-of-service = yes\n");
+    const { dir, config } = await setup(pebble, { "accept-terms-of-service": true });
     try {
       assertEquals((await register(["--gen-key", config])).code, 0);
       const missing = await register(["--register", config]);

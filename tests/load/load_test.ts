@@ -16,9 +16,9 @@ import { startNamed } from "../support/named.ts";
 import { startPebble } from "../support/pebble.ts";
 import { intKnob } from "../support/knobs.ts";
 import { freePorts } from "../support/ports.ts";
-import { Cleanup } from "../e2e/stack.ts";
+import { Cleanup } from "../support/stack.ts";
 import {
-  acmemsConfigText,
+  benchConfig,
   fetchMetrics,
   hmacHeader,
   memoryMb,
@@ -255,13 +255,13 @@ Deno.test("[mgmt] body-timeout answers 408 in time; max-inflight answers 503 wit
     const maxInflight = 4;
     const hmacKey = randomToken();
     const acmems = await startAcmems({
-      configText: acmemsConfigText({
+      config: benchConfig({
         directoryUrl: pebble.directoryUrl,
         caFile: pebble.caFile,
         mgmtPort,
         challengePort,
         hmacKey,
-        mgmtExtra: [`body-timeout = ${bodyTimeoutMs}ms`, `max-inflight = ${maxInflight}`],
+        mgmt: { "body-timeout": `${bodyTimeoutMs}ms`, "max-inflight": maxInflight },
       }),
     });
     cleanup.add(() => acmems.stop());

@@ -2,10 +2,10 @@
  * Zone discovery and CNAME delegation over scripted answers: the walk up label by label, REFUSED on the way,
  * a delegation away from the server, a recursive server's upward referral, CNAME chains and their limits.
  */
-import { assertEquals, assertRejects, assertStringIncludes } from "../../support/assert.ts";
-import type { DnsError, Exchanged } from "../../../src/challenges/dns01/dns/client.ts";
-import { discoverZone, followCname, type Query } from "../../../src/challenges/dns01/dns/discovery.ts";
-import type { DecodedMessage, DecodedRecord } from "../../../src/challenges/dns01/dns/wire.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "../../../support/assert.ts";
+import type { DnsError, Exchanged } from "../../../../src/challenges/dns01/dns/client.ts";
+import { discoverZone, followCname, type Query } from "../../../../src/challenges/dns01/dns/discovery.ts";
+import type { DecodedMessage, DecodedRecord } from "../../../../src/challenges/dns01/dns/wire.ts";
 import { server } from "./fake_dns.ts";
 
 const SERVER = server(5353);

@@ -4,11 +4,11 @@
  */
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../support/assert.ts";
-import { DnsTransportError, exchangeTcp, exchangeUdp } from "../../../src/challenges/dns01/dns/transport.ts";
-import { networkExchange } from "../../../src/challenges/dns01/dns/client.ts";
-import { buildQuery, readHeader } from "../../../src/challenges/dns01/dns/wire.ts";
-import { freePort } from "../../support/ports.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../../support/assert.ts";
+import { DnsTransportError, exchangeTcp, exchangeUdp } from "../../../../src/challenges/dns01/dns/transport.ts";
+import { networkExchange } from "../../../../src/challenges/dns01/dns/client.ts";
+import { buildQuery, readHeader } from "../../../../src/challenges/dns01/dns/wire.ts";
+import { freePort } from "../../../support/ports.ts";
 import { server } from "./fake_dns.ts";
 
 /** An answer to `query`: same ID, QR set, optional TC. */

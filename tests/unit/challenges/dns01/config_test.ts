@@ -3,13 +3,13 @@
  * well-formed, algorithms allowed, addresses and names valid; the summary says where records go; and the factory
  * builds one solver per block from what the config produced.
  */
-import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
-import { run } from "../../support/process.ts";
-import { configSummary } from "../../../src/config/summary.ts";
-import { createDnsUpdateSolvers } from "../../../src/challenges/dns01/factory.ts";
-import { DnsUpdateSolver } from "../../../src/challenges/dns01/solver.ts";
-import { silentLogger } from "../../../src/ops/log.ts";
-import { BASE, errorLines, load } from "../config/helpers.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../../support/assert.ts";
+import { run } from "../../../support/process.ts";
+import { configSummary } from "../../../../src/config/summary.ts";
+import { createDnsUpdateSolvers } from "../../../../src/challenges/dns01/factory.ts";
+import { DnsUpdateSolver } from "../../../../src/challenges/dns01/solver.ts";
+import { silentLogger } from "../../../../src/ops/log.ts";
+import { BASE, errorLines, load } from "../../config/helpers.ts";
 
 const DNS = '[verification "d"]\ntype = dns01-dnsUpdate\ndns-server = 127.0.0.1:5353\n';
 

@@ -6,9 +6,9 @@
 // @ts-types="npm:@types/dns-packet@5.6.5"
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
-import type { DnsServerAddress } from "../../../src/config/types.ts";
-import type { Exchange } from "../../../src/challenges/dns01/dns/client.ts";
-import { DnsTransportError } from "../../../src/challenges/dns01/dns/transport.ts";
+import type { DnsServerAddress } from "../../../../src/config/types.ts";
+import type { Exchange } from "../../../../src/challenges/dns01/dns/client.ts";
+import { DnsTransportError } from "../../../../src/challenges/dns01/dns/transport.ts";
 import {
   CLASS_ANY,
   CLASS_IN,
@@ -18,14 +18,14 @@ import {
   recordSpans,
   TYPE_TSIG,
   TYPE_TXT,
-} from "../../../src/challenges/dns01/dns/wire.ts";
+} from "../../../../src/challenges/dns01/dns/wire.ts";
 import {
   encodeTsigRecord,
   extractTsig,
   type TsigKeyInput,
   TsigSigner,
   tsigVariables,
-} from "../../../src/challenges/dns01/dns/tsig.ts";
+} from "../../../../src/challenges/dns01/dns/tsig.ts";
 
 export function server(port: number, hostname = "127.0.0.1"): DnsServerAddress {
   return { hostname, port, display: hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}` };

@@ -2,9 +2,9 @@
  * The dns-01 cleanup journal: written before a record is added, struck off after it is deleted, read back after a
  * crash (a new instance on the same file, the old one dropped without any shutdown).
  */
-import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
-import { DnsJournal, JOURNAL_FILE, JournalError } from "../../../src/challenges/dns01/journal.ts";
-import { memoryLogger } from "../../../src/ops/log.ts";
+import { assert, assertEquals, assertRejects } from "../../../support/assert.ts";
+import { DnsJournal, JOURNAL_FILE, JournalError } from "../../../../src/challenges/dns01/journal.ts";
+import { memoryLogger } from "../../../../src/ops/log.ts";
 
 const ADDED = "2026-01-02T03:04:05.000Z";
 

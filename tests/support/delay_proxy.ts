@@ -1,70 +1,8 @@
 /**
- * Shared setup of the end-to-end tests: acmems config text for a pebble CA, and cleanup in reverse order.
+ * A TCP forwarder that holds every new connection for a while before connecting it to its target: put it where
+ * pebble's VA connects, and every http-01 validation takes that long (a slow CA, a drain during an order). Stopping
+ * it closes every connection and awaits every task.
  */
-import type { Pebble } from "../support/pebble.ts";
-
-/** Config text for one acmems instance in front of `pebble`, with an http01 listener on `httpPort`. */
-export function acmemsConfig(opts: {
-  pebble: Pebble;
-  mgmtPort: number;
-  /** More management listeners (`[::1]:PORT`). */
-  extraMgmtListeners?: string[];
-  httpPort: number;
-  /** `[auth …]` blocks (default: 127.0.0.1 may ask for *.example.test). */
-  auth?: string;
-  signTimeout?: string;
-  /** `debug` logs every ACME order ("acme new order"), which tests count. */
-  logLevel?: string;
-}): string {
-  return `# acmems end-to-end test config
-[account]
-acme-server = ${opts.pebble.directoryUrl}
-ca-file = ${opts.pebble.caFile}
-dir = account
-accept-terms-of-service = yes
-
-[mgmt]
-listener = 127.0.0.1:${opts.mgmtPort}
-${(opts.extraMgmtListeners ?? []).map((l) => `listener = ${l}\n`).join("")}sign-timeout = ${opts.signTimeout ?? "60s"}
-
-[logging]
-level = ${opts.logLevel ?? "debug"}
-
-[verification "http"]
-type = http01
-listener = 127.0.0.1:${opts.httpPort}
-
-[storage "none"]
-type = none
-
-${opts.auth ?? '[auth "local"]\nip = 127.0.0.1\ndomain = *.example.test\n'}`;
-}
-
-/** Stops things in reverse order of registration; every stop runs even if an earlier one throws. */
-export class Cleanup {
-  readonly #steps: (() => unknown)[] = [];
-
-  add(step: () => unknown): void {
-    this.#steps.push(step);
-  }
-
-  async run(): Promise<void> {
-    const errors: unknown[] = [];
-    for (const step of this.#steps.splice(0).reverse()) {
-      try {
-        await step();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    if (errors.length > 0) throw errors[0];
-  }
-}
-
-/** Milliseconds since `started`, for timing lines in test output. */
-export function since(started: number): number {
-  return Date.now() - started;
-}
 
 /** A TCP forwarder that holds every new connection for `delayMs` before connecting it to the target. */
 export interface DelayProxy {

@@ -3,17 +3,17 @@
  * wildcard pairs), error answers (421/503), the cleanup journal with retries, replay, the 24 h alarm and close().
  * The same behaviours against real bind9 + pebble are in tests/integration/dns01_test.ts.
  */
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../support/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../../support/assert.ts";
 import {
   type DnsUpdateFailure,
   DnsUpdateSolver,
   type DnsUpdateSolverOptions,
-} from "../../../src/challenges/dns01/solver.ts";
-import { DnsJournal, JOURNAL_FILE } from "../../../src/challenges/dns01/journal.ts";
-import { ChallengeError, type ChallengeTask } from "../../../src/challenges/solver.ts";
-import type { DnsUpdateVerification } from "../../../src/config/types.ts";
-import { dns01TxtValue } from "../../../src/acme/mod.ts";
-import { memoryLogger } from "../../../src/ops/log.ts";
+} from "../../../../src/challenges/dns01/solver.ts";
+import { DnsJournal, JOURNAL_FILE } from "../../../../src/challenges/dns01/journal.ts";
+import { ChallengeError, type ChallengeTask } from "../../../../src/challenges/solver.ts";
+import type { DnsUpdateVerification } from "../../../../src/config/types.ts";
+import { dns01TxtValue } from "../../../../src/acme/mod.ts";
+import { memoryLogger } from "../../../../src/ops/log.ts";
 import { FakeDns, server } from "./fake_dns.ts";
 
 const PRIMARY = server(53);

@@ -5,7 +5,7 @@
 // @ts-types="npm:@types/dns-packet@5.6.5"
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
-import { assertEquals, assertThrows } from "../../support/assert.ts";
+import { assertEquals, assertThrows } from "../../../support/assert.ts";
 import {
   buildQuery,
   buildUpdate,
@@ -20,11 +20,11 @@ import {
   recordSpans,
   TYPE_SOA,
   TYPE_TXT,
-} from "../../../src/challenges/dns01/dns/wire.ts";
-import { extractTsig } from "../../../src/challenges/dns01/dns/tsig.ts";
+} from "../../../../src/challenges/dns01/dns/wire.ts";
+import { extractTsig } from "../../../../src/challenges/dns01/dns/tsig.ts";
 
 const VECTORS = JSON.parse(
-  await Deno.readTextFile(new URL("../../fixtures/dns/tsig_vectors.json", import.meta.url)),
+  await Deno.readTextFile(new URL("../../../../fixtures/dns/tsig_vectors.json", import.meta.url)),
 ) as { vectors: { owner: string; value: string; exchanges: { request: string; response: string }[] }[] };
 
 function fromHex(hex: string): Uint8Array {
