@@ -194,6 +194,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
         profile,
         verification: block.verification,
         storage: block.storage,
+        block: block.name,
         client: exchange.client,
       },
       started + config.mgmt.signTimeoutMs,

@@ -137,6 +137,7 @@ export class OrderDriver {
       lastFetchedAt: now,
     };
     if (request.profile) entry.profile = request.profile;
+    if (request.block !== undefined) entry.block = request.block;
     return entry;
   }
 

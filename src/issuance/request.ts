@@ -17,6 +17,11 @@ export interface IssueRequest {
   verification: string;
   /** Name of the [storage] block, or null for no caching. */
   storage: string | null;
+  /**
+   * Name of the `[auth]` block that admitted the request, recorded in the cache entry: background renewal renews
+   * the entry only while that block admits it (src/renewal/admission.ts).
+   */
+  block?: string;
   /** Client address, for logs. */
   client?: string;
 }

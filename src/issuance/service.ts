@@ -22,6 +22,7 @@
  */
 import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
+import type { AuthBlock } from "../config/types.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmemsMetrics } from "../ops/metrics.ts";
@@ -50,6 +51,11 @@ export interface IssuanceOptions {
   solvers: Map<string, ChallengeSolver>;
   /** Configured storages by name. */
   storages?: Map<string, Storage>;
+  /**
+   * The config's `[auth]` blocks, in order: background renewal renews a stored entry only while they admit it
+   * (src/renewal/admission.ts). Default none: nothing is renewed in the background.
+   */
+  auth?: readonly AuthBlock[];
   log: Logger;
   /** Identifies this process in claims. */
   owner?: string;
@@ -134,6 +140,7 @@ export class IssuanceService {
       directoryUrl: opts.directoryUrl,
       storages: opts.storages,
       owner,
+      auth: opts.auth ?? [],
       log,
       metrics,
       now,

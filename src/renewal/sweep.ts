@@ -5,6 +5,12 @@
  * - Each entry is planned (src/renewal/plan.ts): refresh ARI where its Retry-After passed, renew due entries a
  *   client fetched within `renew-active-days`, remove entries nobody fetched that expired more than 7 days ago.
  * - What happens to an entry is what `planRenewal` says; the sweep only carries it out.
+ * - Before an entry is renewed (or its ARI refreshed, its gauges set, `expiring` sent) the CURRENT config must still
+ *   admit it (src/renewal/admission.ts: its recorded `[auth]` block, the names, verification and storage): write
+ *   access to the storage must not be the power to get certificates for any name, and a name removed from the config
+ *   must not be renewed on. A refused entry is left as it is (to expire, then be removed as unfetched) and logged once
+ *   per reason (again after a reload); it is not a renewal failure: no backoff, no `renewal-failed`. An entry
+ *   `claimDue` handed out and the policy refuses is released at once.
  * - A storage shared by several instances hands each entry the plan says `renew` for to one of them (`claimDue`,
  *   which plans with the same function), so instances sweeping at the same time split the work instead of
  *   queueing behind each other; the pass over every key then only refreshes ARI, removes and checks expiry.
@@ -15,6 +21,7 @@
  * - The sweep never throws; what it could not do, the next pass tries again.
  */
 import { type AcmeClient, decodePem } from "../acme/mod.ts";
+import type { AuthBlock } from "../config/types.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmemsMetrics } from "../ops/metrics.ts";
@@ -26,6 +33,7 @@ import { noteCertificate } from "../issuance/gauges.ts";
 import type { IssueRequest, OnIssueEvent } from "../issuance/request.ts";
 import type { KeptResults } from "../issuance/results.ts";
 import { type CacheKey, type Claim, type Entry, isHeld, type Storage } from "../storage/mod.ts";
+import { type Admission, admitStoredEntry } from "./admission.ts";
 import { renewalBackoffMs, renewalDue } from "./due.ts";
 import type { ExpiringCheck } from "./expiring.ts";
 import { type PlanInput, planRenewal } from "./plan.ts";
@@ -34,6 +42,8 @@ export interface SweepStats {
   renewed: number;
   failed: number;
   removed: number;
+  /** Entries the current config does not admit (not renewed). */
+  refused: number;
 }
 
 export interface SweepOptions {
@@ -44,6 +54,8 @@ export interface SweepOptions {
   storages?: Map<string, Storage>;
   /** Identifies this process in claims. */
   owner: string;
+  /** The current config's `[auth]` blocks, in order: every entry is re-authorized against them before renewal. */
+  auth: readonly AuthBlock[];
   log: Logger;
   metrics?: AcmemsMetrics;
   now: Clock;
@@ -57,6 +69,10 @@ export interface SweepOptions {
 
 export class RenewalSweep {
   readonly #opts: SweepOptions;
+  /** The refusal last logged, by storage and key (each is logged once per reason). */
+  readonly #refused = new Map<string, string>();
+  /** The entries refused in the current pass (`SweepStats.refused`), by storage and key. */
+  #refusedNow = new Set<string>();
 
   constructor(opts: SweepOptions) {
     this.#opts = opts;
@@ -65,7 +81,8 @@ export class RenewalSweep {
   /** One pass over every storage (see the contract above). Never throws. */
   async sweep(): Promise<SweepStats> {
     const { log } = this.#opts;
-    const stats: SweepStats = { renewed: 0, failed: 0, removed: 0 };
+    const stats: SweepStats = { renewed: 0, failed: 0, removed: 0, refused: 0 };
+    this.#refusedNow = new Set();
     this.#opts.kept.prune();
     for (const storage of this.#opts.storages?.values() ?? []) {
       let keys: CacheKey[];
@@ -90,6 +107,8 @@ export class RenewalSweep {
         log.warn("renewal sweep cannot prune old claims", { storage: storage.name, error: String(error) });
       }
     }
+    stats.refused = this.#refusedNow.size;
+    // Refusals alone do not make the line: they are logged once each (see #admit).
     if (stats.renewed + stats.failed + stats.removed > 0) log.info("renewal sweep", { ...stats });
     return stats;
   }
@@ -128,14 +147,20 @@ export class RenewalSweep {
         const plan = planRenewal(entry, input);
         const again = seen.has(claim.key);
         seen.add(claim.key);
-        // Planned otherwise (a claimDue that ignores the plan), handled already this pass, or a local /sign orders it
-        // right now (left to that order): released at once, and excluded from claimDue for the rest of the pass.
+        // Planned otherwise (a claimDue that ignores the plan), handled already this pass, a local /sign orders it
+        // right now (left to that order), or the config does not admit it: released at once, and excluded from
+        // claimDue for the rest of the pass.
         if (plan.action !== "renew" || again || coordinator.running(claim.key)) {
           await storage.release(claim);
           continue;
         }
+        const admission = this.#admit(storage, claim.key, entry);
+        if (!admission.ok) {
+          await storage.release(claim);
+          continue;
+        }
         noteCertificate(metrics, claim.key, entry, plan.due);
-        await this.#renew(storage, claim.key, entry, stats, client, claim);
+        await this.#renew(storage, claim.key, entry, admission.block.name, stats, client, claim);
       }
     }
   }
@@ -159,8 +184,13 @@ export class RenewalSweep {
     const first = planRenewal(entry, input);
     if (first.action === "remove") return await this.#remove(storage, key, entry, stats);
     if (first.action === "skip" && (first.reason === "inactive" || first.reason === "other-ca")) return;
+    const admission = this.#admit(storage, key, entry);
+    if (!admission.ok) return;
     if (first.action === "refresh-ari") await this.#opts.ari.refresh(storage, key);
     const current = (await storage.get(key)) ?? entry;
+    // It may have changed meanwhile (the ARI refresh, another instance, a write to the storage): checked again.
+    const admitted = this.#admit(storage, key, current);
+    if (!admitted.ok) return;
     const plan = planRenewal(current, { ...input, ariChecked: true });
     if (!("due" in plan)) return;
     noteCertificate(this.#opts.metrics, key, current, plan.due);
@@ -173,7 +203,29 @@ export class RenewalSweep {
     } catch {
       return; // CA unavailable: the next sweep tries again.
     }
-    await this.#renew(storage, key, current, stats, client);
+    await this.#renew(storage, key, current, admitted.block.name, stats, client);
+  }
+
+  /** The current config's word on a stored entry; a refusal is noted for the pass, logged once per entry and reason. */
+  #admit(storage: Storage, key: CacheKey, entry: Entry): Admission {
+    const admission = admitStoredEntry(this.#opts.auth, entry, storage.name);
+    const id = `${storage.name}\u0000${key}`;
+    if (admission.ok) {
+      this.#refused.delete(id);
+      return admission;
+    }
+    this.#refusedNow.add(id);
+    if (this.#refused.get(id) === admission.reason) return admission;
+    if (this.#refused.size >= 10_000) this.#refused.clear();
+    this.#refused.set(id, admission.reason);
+    this.#opts.log.warn("stored certificate not renewed: the current config does not admit it", {
+      storage: storage.name,
+      key,
+      names: Array.isArray(entry.names) ? entry.names.map(String) : [],
+      block: entry.block ?? null,
+      reason: admission.reason,
+    });
+    return admission;
   }
 
   /** Removes an entry nobody fetched that expired long ago (skipped when someone holds it). */
@@ -190,11 +242,15 @@ export class RenewalSweep {
     }
   }
 
-  /** Renews one due entry (under `claim` when the sweep already holds it); failures back off. */
+  /**
+   * Renews one due entry that `block` admits (under `claim` when the sweep already holds it); failures back off.
+   * The renewed entry records `block` (an entry of an older version gets the block that admits it now).
+   */
   async #renew(
     storage: Storage,
     key: CacheKey,
     current: Entry,
+    block: string,
     stats: SweepStats,
     client: AcmeClient,
     claim?: Claim,
@@ -207,6 +263,7 @@ export class RenewalSweep {
       profile: current.profile,
       verification: current.verification,
       storage: storage.name,
+      block,
     };
     let running = coordinator.running(key);
     // Whoever starts the order records its failure (a /sign that started it already does).

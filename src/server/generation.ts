@@ -110,6 +110,8 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     directoryUrl: config.account.acmeServer,
     solvers,
     storages,
+    // Background renewal re-authorizes every stored entry against this config's blocks (a reload swaps them).
+    auth: config.auth,
     log,
     metrics,
     orderTimeoutMs: Math.max(config.mgmt.signTimeoutMs, 600_000),

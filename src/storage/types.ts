@@ -46,6 +46,12 @@ export interface Entry {
   names: string[];
   /** The [verification] block used to get it (background renewal uses it again). */
   verification: string;
+  /**
+   * The `[auth]` block that admitted the request it was issued for. Background renewal renews it only while that
+   * block is still in the config and still admits its names, verification and storage (src/renewal/admission.ts).
+   * Absent in entries written by versions before 13: those are re-authorized against every block.
+   */
+  block?: string;
   /** Leaf first, PEM blocks separated by one empty line, final newline: served byte for byte. */
   chain: string;
   issuedAt: string;

@@ -236,6 +236,7 @@ Deno.test("sign: a 200 carries the cache and renewal hints as X-Acmems-* headers
     profile: undefined,
     verification: "http",
     storage: "none",
+    block: "local",
     client: "127.0.0.1",
   });
 });

@@ -4,7 +4,7 @@ import { FakeCa, type FakeCaOptions, serverDown } from "../../support/fake_ca.ts
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { IssuanceService, type IssueRequest } from "../../../src/issuance/service.ts";
-import { requestFor } from "./_request.ts";
+import { localAuth, requestFor } from "./_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
@@ -25,6 +25,7 @@ export async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<vo
     directoryUrl: "https://fake.ca/dir",
     solvers: new Map([["http", new Http01Solver(responder)]]),
     storages: new Map([["file", storage]]),
+    auth: localAuth("file"),
     log,
     onOrder: (_names, replaces) => orders.push(replaces),
   });

@@ -14,6 +14,18 @@ Deno.test("issuance cache: miss then hit with identical bytes and one order", as
   });
 });
 
+Deno.test("issuance cache: the entry records the auth block that admitted the request; a renewal keeps it", async () => {
+  await setup({}, async (ctx) => {
+    await ctx.issuer.issue({ ...ctx.request, block: "local" }, soon());
+    const key = await ctx.issuer.keyFor(ctx.request);
+    assertEquals((await ctx.storage.get(key))?.block, "local");
+    await makeDue(ctx, Date.now() + 2 * 86_400_000);
+    assertEquals((await ctx.issuer.sweep()).renewed, 1);
+    const renewed = (await ctx.storage.get(key))!;
+    assertEquals([renewed.block, ctx.fake.orders], ["local", 2]);
+  });
+});
+
 Deno.test("issuance cache: 20 identical concurrent requests make one order", async () => {
   await setup({ finalizeDelayMs: 100 }, async ({ issuer, request, fake }) => {
     const results = await Promise.all(Array.from({ length: 20 }, () => issuer.issue(request, soon())));

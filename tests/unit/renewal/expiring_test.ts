@@ -4,7 +4,7 @@ import { FakeCa, serverDown } from "../../support/fake_ca.ts";
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
-import { requestFor } from "../issuance/_request.ts";
+import { localAuth, requestFor } from "../issuance/_request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { FileStorage } from "../../../src/storage/file.ts";
 import { isHeld } from "../../../src/storage/mod.ts";
@@ -30,6 +30,7 @@ Deno.test("expiring: two instances on one cache, and a restarted one, notify onc
       directoryUrl: "https://fake.ca/dir",
       solvers: new Map([["http", new Http01Solver(new Http01Responder())]]),
       storages: new Map([["file", storage]]),
+      auth: localAuth("file"),
       log,
       expiringDays: 7,
       onEvent: (event) => events.push(event),

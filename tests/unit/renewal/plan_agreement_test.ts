@@ -3,6 +3,8 @@
  * boundaries of every rule (due by days, by two thirds, by ARI; backoff; activity; another CA; expired) are
  * renewed, removed and refreshed exactly as `planRenewal` says — through the sweep on a file storage, through
  * `claimDue` on a real PostgreSQL, and through the sweep on that PostgreSQL (where `claimDue` hands out renewals).
+ * Beside them, a due entry for a name the config does not admit (src/renewal/admission.ts) is renewed by neither
+ * sweep, and the claim `claimDue` took on it is released at once.
  */
 import type { AcmeClient } from "../../../src/acme/mod.ts";
 import type { AriTracker } from "../../../src/issuance/ari.ts";
@@ -19,6 +21,7 @@ import { PostgresStorage } from "../../../src/storage/postgres/mod.ts";
 import { assert, assertEquals } from "../../support/assert.ts";
 import { testEntry } from "../../support/entry.ts";
 import { startPostgres } from "../../support/postgres.ts";
+import { localAuth } from "../issuance/_request.ts";
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -84,8 +87,11 @@ const CASES: [string, Partial<Entry>, string, string?][] = [
 
 const keyOf = (i: number) => (0x500 + i).toString(16).padStart(64, "0");
 const KEYS = CASES.map((_, i) => keyOf(i));
-const nameOf = (key: string) => CASES[KEYS.indexOf(key)][0];
 const entries = CASES.map(([, fields], i) => testEntry(`chain-${i}`, KEYS[i], fields));
+/** Due (the plan says renew), but for a name no auth block admits. */
+const outside = testEntry("chain-outside", keyOf(98), cert(10 * DAY, { names: ["www.example.net"], block: "local" }));
+const nameOf = (key: string) => key === outside.key ? "outside" : CASES[KEYS.indexOf(key)][0];
+
 const label = (p: ReturnType<typeof planRenewal>) => p.action === "skip" ? `skip:${p.reason}` : p.action;
 /** Names of the cases the plan (ARI checked) says `action` for. */
 const planned = (action: string) =>
@@ -123,6 +129,7 @@ function recordingSweep(storage: Storage) {
     directoryUrl: DIR,
     storages: new Map([[storage.name, storage]]),
     owner: "sweeper",
+    auth: localAuth(storage.name),
     log: memoryLogger(),
     now: () => NOW,
     coordinator,
@@ -137,10 +144,18 @@ function recordingSweep(storage: Storage) {
 /** Runs one sweep over `storage` holding every case and checks it did what the plan says. */
 async function sweepAgrees(storage: Storage): Promise<void> {
   for (const entry of entries) await write(storage, entry);
+  await write(storage, outside);
+  assertEquals(planRenewal(outside, { ...input, ariChecked: true }).action, "renew");
   const { sweep, renewed, refreshed } = recordingSweep(storage);
   const stats = await sweep.sweep();
-  assertEquals(renewed.sort(), planned("renew").sort(), "renewed what the plan says renew for");
+  assertEquals(renewed.sort(), planned("renew").sort(), "renewed what the plan says renew for, and admitted");
   assertEquals(stats.renewed, renewed.length);
+  assertEquals(stats.refused, 1, "the entry outside the config was refused");
+  // Not held: claimed (by claimDue) and refused, it was released at once.
+  const claim = await storage.claim(outside.key, "other", 5_000);
+  assert(!isHeld(claim), "the refused entry was left claimed");
+  await storage.release(claim);
+  assertEquals((await storage.get(outside.key))?.chain, outside.chain, "left as it was");
   assertEquals(refreshed, CASES.filter((c) => c[3] === "refresh-ari").map((c) => c[0]), "ARI refreshed");
   const left = new Set(await storage.keys());
   const removed = KEYS.filter((k) => !left.has(k)).map(nameOf);
