@@ -230,6 +230,12 @@ env_key=${ACMEMS_HMAC_KEY:-}
 # Not passed on to openssl, curl or the --reload command.
 unset ACMEMS_HMAC_KEY
 key_hex=""
+if [ -n "$hmac_key_file" ] || [ "$hmac_key_set" = yes ] || [ -n "$env_key" ]; then
+  case $(command -V printf 2>/dev/null) in
+    *builtin*) ;;
+    *) die "printf is not a builtin of this shell: the HMAC key would be on its command line; run this script with dash or bash" ;;
+  esac
+fi
 if [ -n "$hmac_key_file" ]; then
   if [ -d "$hmac_key_file" ] || [ ! -r "$hmac_key_file" ]; then
     die "cannot read the --hmac-key-file $hmac_key_file (it must be a file readable by this user, mode 0600)"
@@ -427,8 +433,8 @@ fi
 # HMAC(K, m) = H((K0 ^ opad) || H((K0 ^ ipad) || m)), computed around `openssl dgst -binary`, because every way to give
 # OpenSSL 3.0 a MAC key (dgst -hmac KEY, -macopt key:/hexkey:, openssl mac -macopt) is a command-line argument, which
 # every local user can read in /proc/PID/cmdline. Here the padded key blocks are written into a pipe by printf, a
-# builtin of the shell (dash, bash, BusyBox ash): no process is started with the key, or anything made from it, as an
-# argument, and no file holds it.
+# builtin of the shell (dash, bash): no process is started with the key, or anything made from it, as an
+# argument, and no file holds it (a shell whose printf is a program is refused above).
 
 # Sets xor_fmt to a printf format (octal escapes only) for the bytes of hex string $1 XOR $2, padded with bytes
 # 0 XOR $2 to $3 bytes. Pure shell arithmetic: no program is run.

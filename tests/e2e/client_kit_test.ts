@@ -808,6 +808,61 @@ Deno.test("client kit: the HMAC made in the shell equals HMAC(key, CSR) for ever
   }
 });
 
+Deno.test("README recipe: the HMAC header is made without the key on any command line", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const recipe = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) =>
+    b.includes("hmac_sha256()")
+  );
+  assert(recipe, "README has the hmac_sha256 recipe");
+  const work = await Deno.makeTempDir({ prefix: "acmems-readme-hmac-" });
+  const server = fakeServer(() => new Response("no\n", { status: 403 }));
+  try {
+    const key = "readme-recipe-hmac-key-0123456789";
+    await Deno.writeTextFile(`${work}/hmac.key`, `${key}\n`, { mode: 0o600 });
+    await runChecked("openssl", [
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${work}/host.key`,
+      "-subj",
+      "/CN=www.example.test",
+      "-out",
+      `${work}/host.csr`,
+    ]);
+    const script = recipe
+      .replace("/etc/ssl/private/acmems-hmac.key", `${work}/hmac.key`)
+      .replace("http://acmems:1313/sign", `${server.url}/sign`);
+    const log = `${work}/argv.log`;
+    const env = { PATH: await recordingPath(work, log) };
+    for (const shell of ["dash", "bash"]) {
+      await Deno.writeTextFile(log, "");
+      await run(`/usr/bin/${shell}`, ["-c", script], { cwd: work, env });
+      const req = server.requests.at(-1)!;
+      const cryptoKey = await crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(key),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      const mac = new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, req.body));
+      const hex = Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+      assertEquals(req.headers.get("authentication"), `hmac name=sha256, hash=${hex}`, shell);
+      const recorded = await linesOf(log);
+      assert(recorded.some((l) => l.startsWith("openssl dgst -sha256 -binary")), `${shell}: openssl recorded`);
+      assertEquals(leaks(recorded, key), [], `${shell}: no program got the key as an argument`);
+    }
+  } finally {
+    await server.shutdown();
+    await removeWorkDir(work);
+  }
+});
+
 // --- the script itself ----------------------------------------------------------------------------------------------------
 
 Deno.test("client kit: --help prints the interface, bad usage exits 1", async () => {
