@@ -26,8 +26,11 @@ Actions (with none, the account is shown):
       --accept-terms-of-service[=URL]
                                     agree to the CA's terms of service (any, or only this URL);
                                     [account] accept-terms-of-service counts too
-      --eab-kid KID --eab-hmac-key KEY
-                                    external account binding (default: [account] eab-kid/eab-hmac-key)
+      --eab-kid KID --eab-hmac-key-file FILE
+                                    external account binding (default: [account] eab-kid/eab-hmac-key);
+                                    FILE holds the MAC key the CA gave you (white space around it is ignored)
+      --eab-hmac-key KEY            the MAC key as an argument: every local user can read it in the process
+                                    list while this runs; use --eab-hmac-key-file
   -h, --help                        show this help
 
 Files in [account] dir: account.pem (the key) and registration.json (account URL and the CA's answer).
@@ -47,6 +50,8 @@ interface RegisterOptions {
   acceptTos?: true | string;
   eabKid?: string;
   eabHmacKey?: string;
+  /** --eab-hmac-key-file: read by `runRegister` (the key itself never on the command line). */
+  eabHmacKeyFile?: string;
   files: string[];
 }
 
@@ -121,13 +126,20 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
       case "--eab-hmac-key":
         opts.eabHmacKey = takeValue(flag, inline, rest);
         break;
+      case "--eab-hmac-key-file":
+        opts.eabHmacKeyFile = takeValue(flag, inline, rest);
+        break;
       default:
         throw new UsageError(`unknown option "${flag}"`);
     }
   }
   if (opts.files.length === 0) throw new UsageError("no config file given");
-  if ((opts.eabKid === undefined) !== (opts.eabHmacKey === undefined)) {
-    throw new UsageError("--eab-kid and --eab-hmac-key go together");
+  if (opts.eabHmacKey !== undefined && opts.eabHmacKeyFile !== undefined) {
+    throw new UsageError("give --eab-hmac-key-file FILE or --eab-hmac-key KEY, not both");
+  }
+  const eabKeyGiven = opts.eabHmacKey !== undefined || opts.eabHmacKeyFile !== undefined;
+  if ((opts.eabKid === undefined) === eabKeyGiven) {
+    throw new UsageError("--eab-kid and --eab-hmac-key-file (or --eab-hmac-key) go together");
   }
   if (opts.keyType !== "ec-p256" && !opts.genKey) throw new UsageError("--key-type only applies with --gen-key");
   if (opts.force && !opts.genKey) throw new UsageError("--force only applies with --gen-key");
@@ -160,8 +172,43 @@ function termsRefusal(caTerms: string, accepted: string[]): string {
     : `You need to accept the terms of service at ${caTerms}: run acmems register --accept-terms-of-service CONFIG`;
 }
 
+/**
+ * The EAB MAC key of --eab-hmac-key-file (trimmed) or --eab-hmac-key (with a warning: it is on the command line);
+ * undefined when neither was given. A file that cannot be read or is empty is an error naming it.
+ */
+export async function eabKeyFromOptions(
+  opts: Pick<RegisterOptions, "eabHmacKey" | "eabHmacKeyFile">,
+  out: Output,
+): Promise<{ key?: string } | { error: string }> {
+  if (opts.eabHmacKeyFile !== undefined) {
+    const file = opts.eabHmacKeyFile;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return { error: `Cannot read --eab-hmac-key-file ${file}: ${why}. Give a file that holds the MAC key.` };
+    }
+    const key = text.trim();
+    if (key === "") return { error: `--eab-hmac-key-file ${file} is empty: put the MAC key your CA gave you in it.` };
+    return { key };
+  }
+  if (opts.eabHmacKey !== undefined) {
+    out.error(
+      "Warning: --eab-hmac-key puts the MAC key where every local user can read it (ps, /proc/PID/cmdline): " +
+        "use --eab-hmac-key-file FILE.",
+    );
+  }
+  return { key: opts.eabHmacKey };
+}
+
 /** The register subcommand; returns the exit status. */
 export async function runRegister(opts: RegisterOptions, out: Output = consoleOutput): Promise<number> {
+  const eabOption = await eabKeyFromOptions(opts, out);
+  if ("error" in eabOption) {
+    out.error(eabOption.error);
+    return 1;
+  }
   const result = await loadConfig(opts.files);
   for (const w of result.warnings) out.error(formatDiagnostic(w, "warning"));
   if (!result.ok || !result.config) {
@@ -221,7 +268,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     const emails = opts.emails.length > 0 ? opts.emails : account.email;
     const contact = emails.map((e) => `mailto:${e}`);
     const eabKid = opts.eabKid ?? account.eabKid;
-    const eabKey = opts.eabHmacKey ?? account.eabHmacKey;
+    const eabKey = eabOption.key ?? account.eabHmacKey;
     try {
       const outcome = await enroll(client, {
         account,
@@ -305,7 +352,7 @@ function report(
       return 1;
     case "eab-required":
       out.error(
-        "The CA requires external account binding: pass --eab-kid and --eab-hmac-key " +
+        "The CA requires external account binding: pass --eab-kid and --eab-hmac-key-file " +
           "(or set eab-kid and eab-hmac-key in [account]) with the values your CA gave you.",
       );
       return 1;
@@ -345,10 +392,10 @@ export function describeCaError(error: unknown, directoryUrl: string): string {
     const p = error;
     const short = p.type.replace("urn:ietf:params:acme:error:", "");
     if (short === "externalAccountRequired") {
-      return `The CA requires external account binding: pass --eab-kid and --eab-hmac-key (${p.detail ?? ""})`;
+      return `The CA requires external account binding: pass --eab-kid and --eab-hmac-key-file (${p.detail ?? ""})`;
     }
     if (short === "unauthorized" && /external|eab|binding/i.test(p.detail ?? "")) {
-      return `The CA rejected the external account binding: check --eab-kid and --eab-hmac-key (${p.detail})`;
+      return `The CA rejected the external account binding: check --eab-kid and --eab-hmac-key-file (${p.detail})`;
     }
     return `The CA at ${directoryUrl} refused: ${short || "error"} (HTTP ${p.status ?? "?"}): ${
       p.detail ?? "no detail"

@@ -18,7 +18,7 @@ PROG=acmems-client.sh
 
 usage() {
   cat <<'EOF'
-Usage: acmems-client.sh --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key KEY] [--hmac-type sha256] [--reload CMD] [--force] NAME...
+Usage: acmems-client.sh --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key-file FILE] [--hmac-type sha256] [--reload CMD] [--force] NAME...
 
 Gets a certificate for NAME... (all names as subjectAltNames, the first one also as CN) from the acmems server
 at URL (POST URL/sign) and installs it, leaf first with its chain, in the --cert FILE.
@@ -27,8 +27,12 @@ at URL (POST URL/sign) and installs it, leaf first with its chain, in the --cert
   --key FILE         private key; created (EC P-256, mode 0600) when missing, otherwise used as it is
   --cert FILE        where the certificate chain is installed (replaced atomically, only when it changed)
   --ca FILE          PEM root(s) the answer must chain to (openssl verify); without it only the key is checked
-  --hmac-key KEY     sign the CSR for an acmems auth block with hmac_key (header "Authentication: hmac ...");
-                     like every argument, other local users can see it in the process list while this runs
+  --hmac-key-file FILE  sign the CSR for an acmems auth block with its hmac_key, read from FILE (mode 0600;
+                     surrounding white space and the final newline are ignored; /dev/stdin works); sends the
+                     header "Authentication: hmac ...". Without it, a non-empty ACMEMS_HMAC_KEY in the
+                     environment is the key. The key is never an argument of any program this script runs.
+  --hmac-key KEY     deprecated: the key as an argument, which every local user can read in the process list
+                     (ps, /proc/PID/cmdline) while this runs; warns. Use --hmac-key-file or ACMEMS_HMAC_KEY.
   --hmac-type TYPE   sha256 (default), sha384, sha512 or sha1: the block's hmac_type
   --reload CMD       shell command run after a new certificate was installed (e.g. "systemctl reload nginx")
   --force            ask the server even if it said the certificate is not due yet
@@ -58,7 +62,7 @@ die() {
 }
 usage_error() {
   warn "$1"
-  warn "usage: $PROG --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key KEY] [--hmac-type sha256] [--reload CMD] [--force] NAME... (--help for more)"
+  warn "usage: $PROG --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key-file FILE] [--hmac-type sha256] [--reload CMD] [--force] NAME... (--help for more)"
   exit 1
 }
 
@@ -69,6 +73,7 @@ cert=""
 ca=""
 hmac_key=""
 hmac_key_set=no
+hmac_key_file=""
 hmac_type=sha256
 reload=""
 force=no
@@ -121,6 +126,12 @@ while [ "$#" -gt 0 ]; do
       hmac_key_set=yes
       shift 2
       ;;
+    --hmac-key-file)
+      need_value "$opt" "$#"
+      hmac_key_file=$2
+      [ -n "$hmac_key_file" ] || usage_error "--hmac-key-file needs a file name"
+      shift 2
+      ;;
     --hmac-type)
       need_value "$opt" "$#"
       hmac_type=$2
@@ -153,6 +164,9 @@ done
 [ -n "$cert" ] || usage_error "--cert FILE is required"
 [ "$#" -gt 0 ] || usage_error "at least one NAME is required"
 if [ "$hmac_key_set" = yes ] && [ -z "$hmac_key" ]; then usage_error "--hmac-key is empty"; fi
+if [ "$hmac_key_set" = yes ] && [ -n "$hmac_key_file" ]; then
+  usage_error "give --hmac-key-file FILE or --hmac-key KEY, not both"
+fi
 
 case $hmac_type in
   sha1 | sha256 | sha384 | sha512) ;;
@@ -206,6 +220,47 @@ elif command -v wget >/dev/null 2>&1; then
 else
   die "neither curl nor wget is installed"
 fi
+
+# --- the HMAC key -------------------------------------------------------------------------------------------------
+# The key is kept as hex digits in a shell variable (key_hex) and never becomes an argument of a program: see hmac_hex.
+# Bytes on stdin as lower-case hex digits, no spaces.
+hex_of() { od -An -v -tx1 | tr -d ' \n'; }
+
+env_key=${ACMEMS_HMAC_KEY:-}
+# Not passed on to openssl, curl or the --reload command.
+unset ACMEMS_HMAC_KEY
+key_hex=""
+if [ -n "$hmac_key_file" ] || [ "$hmac_key_set" = yes ] || [ -n "$env_key" ]; then
+  case $(command -V printf 2>/dev/null) in
+    *builtin*) ;;
+    *) die "printf is not a builtin of this shell: the HMAC key would be on its command line; run this script with dash or bash" ;;
+  esac
+fi
+if [ -n "$hmac_key_file" ]; then
+  if [ -d "$hmac_key_file" ] || [ ! -r "$hmac_key_file" ]; then
+    die "cannot read the --hmac-key-file $hmac_key_file (it must be a file readable by this user, mode 0600)"
+  fi
+  case $(ls -lLd -- "$hmac_key_file" 2>/dev/null) in
+    ???????r*) warn "warning: --hmac-key-file $hmac_key_file is readable by every local user: chmod 600 $hmac_key_file" ;;
+  esac
+  key_hex=$(hex_of <"$hmac_key_file") || die "cannot read the --hmac-key-file $hmac_key_file"
+  # White space around the key (a final newline, CR LF) is not part of it.
+  while :; do
+    case $key_hex in
+      09* | 0a* | 0b* | 0c* | 0d* | 20*) key_hex=${key_hex#??} ;;
+      *09 | *0a | *0b | *0c | *0d | *20) key_hex=${key_hex%??} ;;
+      *) break ;;
+    esac
+  done
+  [ -n "$key_hex" ] || die "the --hmac-key-file $hmac_key_file is empty"
+elif [ "$hmac_key_set" = yes ]; then
+  warn "warning: --hmac-key puts the key where every local user can read it (ps, /proc/PID/cmdline): use --hmac-key-file FILE or ACMEMS_HMAC_KEY instead"
+  key_hex=$(printf '%s' "$hmac_key" | hex_of)
+elif [ -n "$env_key" ]; then
+  key_hex=$(printf '%s' "$env_key" | hex_of)
+fi
+hmac_key=""
+env_key=""
 
 # --- temporary files ----------------------------------------------------------------------------------------------
 work=""
@@ -374,15 +429,72 @@ if [ "$force" = no ] && [ "$csr_new" = no ] && [ -f "$cert" ] && [ -f "$renew_fi
   fi
 fi
 
+# --- HMAC (RFC 2104) --------------------------------------------------------------------------------------------------
+# HMAC(K, m) = H((K0 ^ opad) || H((K0 ^ ipad) || m)), computed around `openssl dgst -binary`, because every way to give
+# OpenSSL 3.0 a MAC key (dgst -hmac KEY, -macopt key:/hexkey:, openssl mac -macopt) is a command-line argument, which
+# every local user can read in /proc/PID/cmdline. Here the padded key blocks are written into a pipe by printf, a
+# builtin of the shell (dash, bash): no process is started with the key, or anything made from it, as an
+# argument, and no file holds it (a shell whose printf is a program is refused above).
+
+# Sets xor_fmt to a printf format (octal escapes only) for the bytes of hex string $1 XOR $2, padded with bytes
+# 0 XOR $2 to $3 bytes. Pure shell arithmetic: no program is run.
+xor_format() {
+  xf_hex=$1
+  xf_n=0
+  xor_fmt=""
+  while [ -n "$xf_hex" ] || [ "$xf_n" -lt "$3" ]; do
+    if [ -n "$xf_hex" ]; then
+      xf_rest=${xf_hex#??}
+      xf_byte=$((0x${xf_hex%"$xf_rest"} ^ $2))
+      xf_hex=$xf_rest
+    else
+      xf_byte=$2
+    fi
+    xor_fmt="$xor_fmt\\$((xf_byte / 64))$((xf_byte / 8 % 8))$((xf_byte % 8))"
+    xf_n=$((xf_n + 1))
+  done
+}
+
+# Byte count of file $1.
+size_of() { wc -c <"$1" | tr -d ' '; }
+
+# Sets mac to the hex HMAC of file $1 with the key in key_hex and the digest hmac_type.
+hmac_hex() {
+  case $hmac_type in
+    sha1) hh_block=64 hh_len=20 ;;
+    sha256) hh_block=64 hh_len=32 ;;
+    sha384) hh_block=128 hh_len=48 ;;
+    *) hh_block=128 hh_len=64 ;;
+  esac
+  hh_key=$key_hex
+  if [ "${#hh_key}" -gt $((hh_block * 2)) ]; then
+    # A key longer than the block is replaced by its digest.
+    xor_format "$hh_key" 0 0
+    # shellcheck disable=SC2059 # the format is octal escapes made by xor_format
+    hh_key=$(printf "$xor_fmt" | openssl dgst "-$hmac_type" -binary 2>"$work/err" | hex_of)
+    [ "${#hh_key}" -eq $((hh_len * 2)) ] || die "openssl dgst -$hmac_type failed: $(cat "$work/err")"
+  fi
+  xor_format "$hh_key" 54 "$hh_block" # 0x36, ipad
+  # shellcheck disable=SC2059
+  { printf "$xor_fmt" && cat "$1"; } | openssl dgst "-$hmac_type" -binary >"$work/inner" 2>"$work/err"
+  [ "$(size_of "$work/inner")" -eq "$hh_len" ] || die "openssl dgst -$hmac_type failed: $(cat "$work/err")"
+  xor_format "$hh_key" 92 "$hh_block" # 0x5c, opad
+  # shellcheck disable=SC2059
+  { printf "$xor_fmt" && cat "$work/inner"; } | openssl dgst "-$hmac_type" -binary >"$work/mac" 2>"$work/err"
+  [ "$(size_of "$work/mac")" -eq "$hh_len" ] || die "openssl dgst -$hmac_type failed: $(cat "$work/err")"
+  xor_fmt=""
+  hh_key=""
+  mac=$(hex_of <"$work/mac")
+}
+
 # --- POST /sign -----------------------------------------------------------------------------------------------------
 auth_header=""
-if [ "$hmac_key_set" = yes ]; then
-  hmac_hex=$(openssl dgst "-$hmac_type" -hmac "$hmac_key" <"$csr" 2>"$work/err" | sed 's/^.*= *//') ||
-    die "openssl dgst -hmac failed: $(cat "$work/err")"
-  case $hmac_hex in
-    '' | *[!0-9a-f]*) die "openssl dgst -hmac printed no hex digest: $(cat "$work/err")" ;;
+if [ -n "$key_hex" ]; then
+  hmac_hex "$csr"
+  case $mac in
+    '' | *[!0-9a-f]*) die "the HMAC of $csr could not be computed" ;;
   esac
-  auth_header="Authentication: hmac name=$hmac_type, hash=$hmac_hex"
+  auth_header="Authentication: hmac name=$hmac_type, hash=$mac"
 fi
 
 body=$work/body

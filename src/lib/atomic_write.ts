@@ -2,11 +2,15 @@
  * Atomic file replacement: the file at `path` is either the old content or the new content, never a mix, even if
  * the process or the machine dies halfway.
  *
- * Contract: write to a temporary file in the same directory (created with `mode` before any byte is written, so a
- * secret is never readable by others, not even briefly), fsync it, rename it over `path`, fsync the directory so the
- * rename itself is durable. On failure the temporary file is removed and the error is rethrown; `path` is untouched.
- * Concurrent writers are not coordinated here: the last rename wins.
+ * Contract: write to a temporary file in the same directory, fsync it, rename it over `path`, fsync the directory
+ * so the rename itself is durable. The temporary file is created exclusively (O_EXCL: never an existing file or a
+ * symlink) with at most owner read/write (`mode & 0o600`), and its exact `mode` is then set through the open file
+ * descriptor (fchmod), before any byte is written: a secret is never readable by others, not even briefly, and no
+ * step acts on the temporary path after creation except the final rename, so a path swapped by someone else in the
+ * directory is never chmod-ed or written. On failure the temporary file is removed and the error is rethrown; `path`
+ * is untouched. Concurrent writers are not coordinated here: the last rename wins.
  */
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 export interface AtomicWriteOptions {
@@ -27,24 +31,24 @@ export async function atomicWriteFile(
   const suffix = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
   const temp = join(dir, `.${basename(path)}.${suffix}.tmp`);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  let file: Deno.FsFile | undefined;
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode });
-    // The umask may have cleared bits of `mode`; make the mode exact.
-    await Deno.chmod(temp, mode);
+    // "wx": O_CREAT | O_EXCL. Deno.FsFile has no fchmod; node's FileHandle.chmod is fchmod(2) on this descriptor.
+    handle = await open(temp, "wx", mode & 0o600);
+    // The umask may have cleared bits of `mode`, and the creation mode is capped: make the mode exact, by descriptor.
+    await handle.chmod(mode);
     let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-    file.close();
-    file = undefined;
+    while (written < bytes.length) {
+      written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten;
+    }
+    await handle.sync();
+    const closing = handle;
+    handle = undefined;
+    await closing.close();
     await opts.beforeRename?.(temp);
     await Deno.rename(temp, path);
   } catch (error) {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    await handle?.close().catch(() => {});
     await Deno.remove(temp).catch(() => {});
     throw error;
   }

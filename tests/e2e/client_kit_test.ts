@@ -15,7 +15,7 @@ import { makeTestCa } from "../support/test_ca.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SCRIPT = `${ROOT}clients/acmems-client.sh`;
-const INTERFACE = "acmems-client.sh --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key KEY] " +
+const INTERFACE = "acmems-client.sh --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key-file FILE] " +
   "[--hmac-type sha256] [--reload CMD] [--force] NAME...";
 const HMAC_KEY = "client-kit-hmac-secret";
 
@@ -172,6 +172,65 @@ async function pathWithoutCurl(dir: string): Promise<string> {
   }
   assert(seen.has("wget") && seen.has("openssl"), "wget and openssl are installed");
   return bin;
+}
+
+/**
+ * A directory shadowing every program of the usual bin directories with a wrapper that appends its own command line
+ * (program name and arguments, space-separated, one line) to `log`, then `exec`s the real program: every program the
+ * client runs by name is recorded, so an argument that carries a secret cannot go unnoticed.
+ */
+async function recordingPath(dir: string, log: string): Promise<string> {
+  const bin = `${dir}/bin-recording`;
+  await Deno.mkdir(bin);
+  const seen = new Set<string>();
+  for (const source of ["/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin"]) {
+    if (!(await exists(source))) continue;
+    for await (const entry of Deno.readDir(source)) {
+      if (seen.has(entry.name) || !/^[A-Za-z0-9._+-]+$/.test(entry.name)) continue;
+      seen.add(entry.name);
+      const wrapper =
+        `#!/bin/sh\n{ printf '%s' '${entry.name}'; for a in "$@"; do printf ' %s' "$a"; done; echo; } >>'${log}'\n` +
+        `exec '${source}/${entry.name}' "$@"\n`;
+      await Deno.writeTextFile(`${bin}/${entry.name}`, wrapper, { mode: 0o755 });
+    }
+  }
+  return bin;
+}
+
+/**
+ * Reads every process's command line (what `ps -eo args` shows to any local user) over and over until `stop()`;
+ * `lines` holds each distinct one seen.
+ */
+function sampleCommandLines(): { lines: Set<string>; stop(): Promise<void> } {
+  const lines = new Set<string>();
+  let done = false;
+  const loop = (async () => {
+    while (!done) {
+      for await (const entry of Deno.readDir("/proc")) {
+        if (!/^\d+$/.test(entry.name)) continue;
+        try {
+          const raw = await Deno.readFile(`/proc/${entry.name}/cmdline`);
+          if (raw.length > 0) lines.add(new TextDecoder().decode(raw).replaceAll("\0", " "));
+        } catch {
+          // The process exited meanwhile.
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  })();
+  return {
+    lines,
+    stop: async () => {
+      done = true;
+      await loop;
+    },
+  };
+}
+
+/** The lines of `lines` that contain `secret`, or its hex spelling. */
+function leaks(lines: Iterable<string>, secret: string): string[] {
+  const hex = Array.from(new TextEncoder().encode(secret), (b) => b.toString(16).padStart(2, "0")).join("");
+  return [...lines].filter((l) => l.includes(secret) || l.toLowerCase().includes(hex));
 }
 
 Deno.test("client kit against acmems, pebble and bind9", async (t) => {
@@ -368,6 +427,77 @@ Deno.test("client kit against acmems, pebble and bind9", async (t) => {
       assertEquals([sign.status, sign.block], [200, "hmac"]);
       assertEquals(await sansOf("x509", h.cert), ["h.tsig.test"]);
     });
+
+    await t.step(
+      "HMAC key from --hmac-key-file or ACMEMS_HMAC_KEY: admitted, and no command line carries it",
+      async () => {
+        const dir = `${work}/hmac-file`;
+        await Deno.mkdir(dir);
+        const h = hostFiles(dir);
+        const keyFile = `${dir}/hmac.key`;
+        await Deno.writeTextFile(keyFile, `${HMAC_KEY}\n`, { mode: 0o600 });
+        const log = `${dir}/argv.log`;
+        const env = { PATH: await recordingPath(work, log) };
+        const args = ["--server", stack.url, "--key", h.key, "--cert", h.cert, "--ca", stack.rootFile, "--force"];
+        const runs: [string, string, string[], Record<string, string>][] = [
+          // dash (the #!/bin/sh of Debian) and bash: printf must be a builtin in both.
+          ["--hmac-key-file, dash", SCRIPT, [...args, "--hmac-key-file", keyFile, "f.tsig.test"], env],
+          ["ACMEMS_HMAC_KEY, bash", "bash", [SCRIPT, ...args, "f.tsig.test"], { ...env, ACMEMS_HMAC_KEY: HMAC_KEY }],
+          ["--hmac-key-file /dev/stdin, bash --posix", "bash", [
+            "--posix",
+            SCRIPT,
+            ...args,
+            "--hmac-key-file",
+            "/dev/stdin",
+            "f.tsig.test",
+          ], env],
+        ];
+        for (const [what, command, argv, runEnv] of runs) {
+          await Deno.writeTextFile(log, "");
+          const sampler = sampleCommandLines();
+          let r: RunResult;
+          try {
+            r = await run(command, argv, {
+              env: { TZ: "XYZ-14", ...runEnv },
+              stdin: argv.includes("/dev/stdin") ? `${HMAC_KEY}\n` : undefined,
+            });
+          } finally {
+            await sampler.stop();
+          }
+          assertExit(r, 0, what);
+          assertEquals(r.stderr, "", `${what}: no warning`);
+          const sign = await lastSign();
+          assertEquals([sign.status, sign.block], [200, "hmac"], what);
+          const recorded = await linesOf(log);
+          // The recording works: it saw the HMAC digests and the request carrying the header.
+          assert(recorded.some((l) => /^openssl dgst -sha256 -binary$/.test(l)), `${what}: openssl recorded`);
+          assert(recorded.some((l) => /^curl .*Authentication: hmac name=sha256, hash=[0-9a-f]{64}/.test(l)), what);
+          assertEquals(leaks(recorded, HMAC_KEY), [], `${what}: no program got the key as an argument`);
+          assert([...sampler.lines].some((l) => l.includes("acmems-client.sh")), `${what}: the sampler saw the client`);
+          assertEquals(leaks(sampler.lines, HMAC_KEY), [], `${what}: no command line in /proc showed the key`);
+          assertEquals(await sansOf("x509", h.cert), ["f.tsig.test"]);
+        }
+
+        // The deprecated --hmac-key still works, and says what it exposes.
+        const old = await client([...args, "--hmac-key", HMAC_KEY, "f.tsig.test"]);
+        assertExit(old, 0, "--hmac-key");
+        assertStringIncludes(old.stderr, "--hmac-key puts the key where every local user can read it");
+        assertEquals((await lastSign()).status, 200);
+
+        // A world-readable key file works too, with a warning; an unreadable or empty one is an error.
+        await Deno.chmod(keyFile, 0o644);
+        const loose = await client([...args, "--hmac-key-file", keyFile, "f.tsig.test"]);
+        assertExit(loose, 0, "world-readable key file");
+        assertStringIncludes(loose.stderr, `readable by every local user: chmod 600 ${keyFile}`);
+        const missing = await client([...args, "--hmac-key-file", `${dir}/none`, "f.tsig.test"]);
+        assertExit(missing, 1, "missing key file");
+        assertStringIncludes(missing.stderr, `cannot read the --hmac-key-file ${dir}/none`);
+        await Deno.writeTextFile(`${dir}/empty.key`, " \n", { mode: 0o600 });
+        const empty = await client([...args, "--hmac-key-file", `${dir}/empty.key`, "f.tsig.test"]);
+        assertExit(empty, 1, "empty key file");
+        assertStringIncludes(empty.stderr, "is empty");
+      },
+    );
 
     await t.step("a name outside every auth block is refused (exit 2)", async () => {
       const dir = `${work}/outside`;
@@ -627,13 +757,131 @@ Deno.test("client kit: the request, and the exit status for every answer", async
   }
 });
 
+Deno.test("client kit: the HMAC made in the shell equals HMAC(key, CSR) for every hmac-type and key length", async () => {
+  const work = await Deno.makeTempDir({ prefix: "acmems-client-hmac-" });
+  const server = fakeServer(() => new Response("no\n", { status: 403 }));
+  try {
+    const h = hostFiles(work);
+    const args = ["--server", server.url, "--key", h.key, "--cert", h.cert];
+    const hashes = { sha1: "SHA-1", sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" } as const;
+    const keys = [
+      "k",
+      "x".repeat(64),
+      "y".repeat(65),
+      "z".repeat(128),
+      "a long key ".repeat(20) + "end",
+      "k\u00e9y \u00fcnicode %s %% \\n \\ ' \"",
+    ];
+    const cases: [keyof typeof hashes, string, "file" | "env"][] = [];
+    for (const type of Object.keys(hashes) as (keyof typeof hashes)[]) {
+      for (const key of keys) cases.push([type, key, cases.length % 2 === 0 ? "file" : "env"]);
+    }
+    const keyFile = `${work}/hmac.key`;
+    for (const [type, key, via] of cases) {
+      const what = `${type}, ${key.length}-character key from ${via}`;
+      // In the file, white space around the key is not part of it.
+      await Deno.writeTextFile(keyFile, `\t${key}\r\n\n`, { mode: 0o600 });
+      const r = via === "file"
+        ? await client([...args, "--hmac-type", type, "--hmac-key-file", keyFile, "www.example.test"])
+        : await client([...args, "--hmac-type", type, "www.example.test"], { ACMEMS_HMAC_KEY: key });
+      assertExit(r, 2, what);
+      const req = server.requests.at(-1)!;
+      const cryptoKey = await crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(key),
+        { name: "HMAC", hash: hashes[type] },
+        false,
+        ["sign"],
+      );
+      const mac = new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, req.body));
+      const hex = Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+      assertEquals(req.headers.get("authentication"), `hmac name=${type}, hash=${hex}`, what);
+    }
+    assertEquals(server.requests.length, cases.length);
+    // --hmac-key-file and --hmac-key together: a usage error.
+    const both = await client([...args, "--hmac-key-file", keyFile, "--hmac-key", "k", "www.example.test"]);
+    assertExit(both, 1, "both key options");
+    assertStringIncludes(both.stderr, "not both");
+  } finally {
+    await server.shutdown();
+    await removeWorkDir(work);
+  }
+});
+
+Deno.test("README recipe: the HMAC header is made without the key on any command line", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const recipe = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) =>
+    b.includes("hmac_sha256()")
+  );
+  assert(recipe, "README has the hmac_sha256 recipe");
+  const work = await Deno.makeTempDir({ prefix: "acmems-readme-hmac-" });
+  const server = fakeServer(() => new Response("no\n", { status: 403 }));
+  try {
+    const key = "readme-recipe-hmac-key-0123456789";
+    await Deno.writeTextFile(`${work}/hmac.key`, `${key}\n`, { mode: 0o600 });
+    await runChecked("openssl", [
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${work}/host.key`,
+      "-subj",
+      "/CN=www.example.test",
+      "-out",
+      `${work}/host.csr`,
+    ]);
+    const script = recipe
+      .replace("/etc/ssl/private/acmems-hmac.key", `${work}/hmac.key`)
+      .replace("http://acmems:1313/sign", `${server.url}/sign`);
+    const log = `${work}/argv.log`;
+    const env = { PATH: await recordingPath(work, log) };
+    for (const shell of ["dash", "bash"]) {
+      await Deno.writeTextFile(log, "");
+      await run(`/usr/bin/${shell}`, ["-c", script], { cwd: work, env });
+      const req = server.requests.at(-1)!;
+      const cryptoKey = await crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(key),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      const mac = new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, req.body));
+      const hex = Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+      assertEquals(req.headers.get("authentication"), `hmac name=sha256, hash=${hex}`, shell);
+      const recorded = await linesOf(log);
+      assert(recorded.some((l) => l.startsWith("openssl dgst -sha256 -binary")), `${shell}: openssl recorded`);
+      assertEquals(leaks(recorded, key), [], `${shell}: no program got the key as an argument`);
+    }
+  } finally {
+    await server.shutdown();
+    await removeWorkDir(work);
+  }
+});
+
 // --- the script itself ----------------------------------------------------------------------------------------------------
 
 Deno.test("client kit: --help prints the interface, bad usage exits 1", async () => {
   const help = await client(["--help"]);
   assertExit(help, 0, "--help");
   assertStringIncludes(help.stdout, `Usage: ${INTERFACE}\n`);
-  for (const option of ["--server", "--key", "--cert", "--ca", "--hmac-key", "--hmac-type", "--reload", "--force"]) {
+  for (
+    const option of [
+      "--server",
+      "--key",
+      "--cert",
+      "--ca",
+      "--hmac-key-file",
+      "--hmac-key",
+      "--hmac-type",
+      "--reload",
+      "--force",
+    ]
+  ) {
     assertStringIncludes(help.stdout, `  ${option} `);
   }
   assertEquals(help.stderr, "");

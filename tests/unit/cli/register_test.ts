@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "../../support/assert.ts";
 import { json, problem, startStubCa, type StubCa, type StubRequest } from "../acme/_stub_ca.ts";
+import { fromBase64Any } from "../../../src/acme/encoding.ts";
 import { type Output, parseRegisterArgs, runRegister, termsDecision } from "../../../cli/register.ts";
 
 const PEBBLE_TOS = "data:text/plain,Do%20what%20thou%20wilt";
@@ -148,4 +149,118 @@ Deno.test("parseRegisterArgs: --accept-terms-of-service=URL is kept as written; 
   );
   assertEquals(parseRegisterArgs(["--accept-terms-of-service", "a.ini"]).acceptTos, true);
   assertThrows(() => parseRegisterArgs(["--accept-terms-of-service=terms.pdf", "a.ini"]), /must be the terms' URL/);
+});
+
+// --- external account binding: the MAC key from a file ----------------------------------------------------------------
+
+const EAB_KEY = "c2VjcmV0LWVhYi1rZXktZm9yLXRoZS10ZXN0LTAxMjM0NQ";
+
+/** A stub CA that requires EAB and accepts a newAccount only when its binding is MACed with EAB_KEY for kid-1. */
+async function startEabCa(): Promise<StubCa> {
+  return await startStubCa({
+    "GET /dir": (_req, s) =>
+      json({
+        newNonce: `${s.origin}/nonce`,
+        newAccount: `${s.origin}/new-acct`,
+        newOrder: `${s.origin}/new-order`,
+        revokeCert: `${s.origin}/revoke`,
+        meta: { termsOfService: PEBBLE_TOS, externalAccountRequired: true },
+      }),
+    "POST /new-acct": async (req, s) => {
+      const payload = req.payload as {
+        onlyReturnExisting?: boolean;
+        externalAccountBinding?: { protected: string; payload: string; signature: string };
+      };
+      if (payload.onlyReturnExisting) return problem(400, "accountDoesNotExist", "no account for this key");
+      const eab = payload.externalAccountBinding;
+      if (!eab) return problem(400, "externalAccountRequired", "an external account binding is required");
+      const key = await crypto.subtle.importKey(
+        "raw",
+        fromBase64Any(EAB_KEY),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        [
+          "verify",
+        ],
+      );
+      const ok = await crypto.subtle.verify(
+        "HMAC",
+        key,
+        fromBase64Any(eab.signature),
+        new TextEncoder().encode(`${eab.protected}.${eab.payload}`),
+      );
+      const kid = JSON.parse(new TextDecoder().decode(fromBase64Any(eab.protected))).kid;
+      if (!ok || kid !== "kid-1") return problem(401, "unauthorized", "external account binding MAC is wrong");
+      return json({ status: "valid", contact: [] }, 201, { location: `${s.origin}/acct/1` });
+    },
+  });
+}
+
+Deno.test("register: --eab-hmac-key-file reads the MAC key from a file (trimmed); the CA accepts the binding", async () => {
+  await using stub = await startEabCa();
+  await withConfig(stub, "", async (config, dir) => {
+    const keyFile = `${dir}/eab.key`;
+    await Deno.writeTextFile(keyFile, `  ${EAB_KEY}\n`, { mode: 0o600 });
+    const { code, text } = await register([
+      "--gen-key",
+      "--register",
+      "--accept-terms-of-service",
+      "--eab-kid",
+      "kid-1",
+      "--eab-hmac-key-file",
+      keyFile,
+      config,
+    ]);
+    assertEquals(code, 0, text);
+    assertStringIncludes(text, `Registered a new account at ${stub.directoryUrl}`);
+    assert(!text.includes("Warning"), text);
+    assert(!text.includes(EAB_KEY), "the key is not printed");
+  });
+});
+
+Deno.test("register: an unreadable or empty --eab-hmac-key-file is an error naming the file; nothing is sent", async () => {
+  await using stub = await startEabCa();
+  await withConfig(stub, "", async (config, dir) => {
+    const base = ["--gen-key", "--register", "--accept-terms-of-service", "--eab-kid", "kid-1"];
+    const missing = await register([...base, "--eab-hmac-key-file", `${dir}/none.key`, config]);
+    assertEquals(missing.code, 1, missing.text);
+    assertMatch(missing.text, new RegExp(`Cannot read --eab-hmac-key-file ${dir}/none\\.key: .*Give a file`));
+    await Deno.writeTextFile(`${dir}/empty.key`, "\n \n");
+    const empty = await register([...base, "--eab-hmac-key-file", `${dir}/empty.key`, config]);
+    assertEquals(empty.code, 1, empty.text);
+    assertStringIncludes(empty.text, `--eab-hmac-key-file ${dir}/empty.key is empty`);
+    assertEquals(stub.requests.length, 0, "the CA was not contacted");
+  });
+});
+
+Deno.test("register: --eab-hmac-key still works, with a warning that it is visible in the process list", async () => {
+  await using stub = await startEabCa();
+  await withConfig(stub, "", async (config) => {
+    const { code, text } = await register([
+      "--gen-key",
+      "--register",
+      "--accept-terms-of-service",
+      "--eab-kid",
+      "kid-1",
+      "--eab-hmac-key",
+      EAB_KEY,
+      config,
+    ]);
+    assertEquals(code, 0, text);
+    assertStringIncludes(text, "Warning: --eab-hmac-key puts the MAC key where every local user can read it");
+    assertStringIncludes(text, "use --eab-hmac-key-file FILE");
+  });
+});
+
+Deno.test("parseRegisterArgs: --eab-hmac-key-file goes with --eab-kid and excludes --eab-hmac-key", () => {
+  assertEquals(
+    parseRegisterArgs(["--eab-kid", "k", "--eab-hmac-key-file=/etc/acmems/eab.key", "a.ini"]).eabHmacKeyFile,
+    "/etc/acmems/eab.key",
+  );
+  assertThrows(() => parseRegisterArgs(["--eab-hmac-key-file", "f", "a.ini"]), /--eab-kid and --eab-hmac-key-file/);
+  assertThrows(() => parseRegisterArgs(["--eab-kid", "k", "a.ini"]), /go together/);
+  assertThrows(
+    () => parseRegisterArgs(["--eab-kid", "k", "--eab-hmac-key", "x", "--eab-hmac-key-file", "f", "a.ini"]),
+    /not both/,
+  );
 });
