@@ -92,7 +92,10 @@ export class PgChallenges {
       let set = this.#waiters.get(token);
       if (!set) this.#waiters.set(token, set = new Set());
       const closing = this.#db.closing;
+      let settled = false;
       const done: Waiter = (challenge) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         closing.removeEventListener("abort", onClose);
         set.delete(done);
@@ -114,12 +117,8 @@ export class PgChallenges {
     const waiting = this.#waiters.get(token);
     if (!waiting) return;
     const fresh = this.#fresh(token);
-    if (fresh) { for (const done of [...waiting]) done({ ...fresh }); }
-  }
-
-  /** Lookups waiting right now (tests, diagnostics). */
-  get waiting(): number {
-    return this.#waiting;
+    if (!fresh) return;
+    for (const done of [...waiting]) done({ ...fresh });
   }
 
   async deleteChallenge(token: string): Promise<void> {
