@@ -100,7 +100,12 @@ export interface ClaimStore {
 export interface ChallengeStore {
   /** Records (or replaces) the answer for `challenge.token`; throws when it could not be recorded. */
   putChallenge(challenge: StoredChallenge): Promise<void>;
-  /** The answer for `token` if it has not expired, else null; never throws (a storage that is down: null). */
+  /**
+   * The answer for `token` if it has not expired, else null; never throws (a storage that is down: null). Asked by
+   * the internet-facing challenge listener for every token it does not know, so a storage shared between instances
+   * answers from memory: an unknown token costs no database statement. It may wait, bounded, for an answer another
+   * instance has just written to arrive (the CA's request can come before the news of it).
+   */
   getChallenge(token: string): Promise<StoredChallenge | null>;
   /** Forgets the answer for `token` (nothing when there is none). */
   deleteChallenge(token: string): Promise<void>;

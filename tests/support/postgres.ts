@@ -9,6 +9,8 @@
  *
  * `restart()` keeps the data dir and port (the "database restarted" scenario); `kill()` stops it without removing
  * anything. `connections(app)` counts sessions of an `application_name` (teardown checks that none leaked).
+ * `trackStatements` loads pg_stat_statements (contrib, in Debian's postgresql-15): `statementCalls(database)` then
+ * counts the statements run on a database, by normalised text (the "database shows no per-token query" checks).
  */
 import postgres from "postgres";
 import { freePort } from "./ports.ts";
@@ -33,6 +35,14 @@ export interface PostgresOptions {
   port?: number;
   /** Readiness timeout (default 20 000 ms). */
   startTimeoutMs?: number;
+  /** Load pg_stat_statements, for `statementCalls` (default false). */
+  trackStatements?: boolean;
+}
+
+/** One normalised statement (constants as `$1`…) and how often it ran. */
+export interface StatementCalls {
+  query: string;
+  calls: number;
 }
 
 export interface Postgres extends AsyncDisposable {
@@ -51,6 +61,11 @@ export interface Postgres extends AsyncDisposable {
   connections(applicationName?: string): Promise<number>;
   /** Runs one SQL statement as the superuser on `database` (default acmems) and returns the rows. */
   query(text: string, database?: string): Promise<Record<string, unknown>[]>;
+  /**
+   * Every statement run on `database` so far, by normalised text, with its number of executions (needs
+   * `trackStatements`; the fixture's own statements on that database count too).
+   */
+  statementCalls(database: string): Promise<StatementCalls[]>;
   /** Stops the server (fast shutdown, or `immediate` = SIGQUIT, a crash-like stop), keeping its data. */
   kill(mode?: "fast" | "immediate"): Promise<void>;
   /** Starts it again on the same data dir and port. */
@@ -107,7 +122,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     let proc: PeerProcess | undefined;
     await retryOnAddressInUse(opts.port === undefined, async () => {
       port = opts.port ?? await freePort();
-      proc = await launch(dir, port, opts.startTimeoutMs);
+      proc = await launch(dir, port, opts);
     }, { retryable: (m) => /address (already )?in use|could not bind/i.test(m) });
 
     const superuser = (database = "acmems") =>
@@ -129,6 +144,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     await query("create database acmems", "postgres").catch((e) => {
       if (!/already exists/.test(String(e))) throw e;
     });
+    if (opts.trackStatements) await query("create extension if not exists pg_stat_statements");
 
     let stopped: Promise<void> | undefined;
     const kill = async (mode: "fast" | "immediate" = "fast") => {
@@ -164,10 +180,18 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         return Number(rows[0].n);
       },
       query,
+      statementCalls: async (database) => {
+        if (!opts.trackStatements) throw new Error("statementCalls needs startPostgres({ trackStatements: true })");
+        const rows = await query(
+          `select s.query, sum(s.calls)::int as calls from pg_stat_statements s join pg_database d on d.oid = s.dbid
+            where d.datname = '${database.replaceAll("'", "''")}' group by s.query`,
+        );
+        return rows.map((r) => ({ query: String(r.query), calls: Number(r.calls) }));
+      },
       kill,
       restart: async () => {
         await kill("fast");
-        proc = await launch(dir, port, opts.startTimeoutMs);
+        proc = await launch(dir, port, opts);
       },
       logTail: (lines) => proc!.logTail(lines),
       stop: () =>
@@ -184,7 +208,11 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   }
 }
 
-async function launch(dir: string, port: number, timeoutMs = 20_000): Promise<PeerProcess> {
+async function launch(dir: string, port: number, opts: PostgresOptions): Promise<PeerProcess> {
+  const timeoutMs = opts.startTimeoutMs ?? 20_000;
+  const tracking = opts.trackStatements
+    ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"]
+    : [];
   const proc = spawnLogged({
     name: "postgres",
     command: SETPRIV,
@@ -205,6 +233,7 @@ async function launch(dir: string, port: number, timeoutMs = 20_000): Promise<Pe
       "full_page_writes=off",
       "-c",
       "max_connections=200",
+      ...tracking,
     ]),
     logFile: `${dir}/postgres.log`,
     workDir: dir,

@@ -6,6 +6,11 @@
  * pending and the request's Host (port, case and a trailing dot removed) is the authorization's name; anything else
  * is 404, so several acmems instances can be chained behind nginx with `proxy_next_upstream … http_404`. Tokens that
  * are not base64url (RFC 8555 §8.3) are 404 without a lookup. Entries are removed when the authorization ends.
+ *
+ * With a shared storage (postgres) a token this instance did not place is asked of `fallback`: the listener is
+ * internet-facing, so that lookup must cost no database round trip per request (the storage answers from its
+ * in-memory copy and at most waits, bounded, for another instance's answer to arrive through its change feed: see
+ * src/storage/postgres/challenges.ts). Here it is bounded once more by `fallbackTimeoutMs`.
  */
 
 export const CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
@@ -45,7 +50,9 @@ export class Http01Responder {
   readonly #answers = new Map<string, string>();
   /**
    * Looks a token up in a shared storage when this instance does not know it (several instances behind one name:
-   * whichever the CA reaches answers). Bounded by `fallbackTimeoutMs`; failures count as unknown (404).
+   * whichever the CA reaches answers). Called for every unknown token an outsider sends: it must not query a
+   * database per call (`ChallengeStore.getChallenge`'s contract). Bounded by `fallbackTimeoutMs`; failures count as
+   * unknown (404).
    */
   fallback?: (token: string) => Promise<SharedChallenge | null>;
   fallbackTimeoutMs = 2000;

@@ -1,7 +1,9 @@
 /**
  * The http-01 solver: present() adds the key authorization to the verification's in-memory responder (served by its
  * challenge listeners) and, with a shared store (postgres), writes it there before the CA is told to look, so any
- * instance can answer; cleanup() removes both and never throws.
+ * instance can answer; cleanup() removes both and never throws. The write is committed (and its notification sent)
+ * before present() returns, so the CA is told to look only afterwards; another instance that gets the CA's request
+ * before it heard the notification waits for it (bounded, src/storage/postgres/challenges.ts).
  * A shared store that cannot record the answer fails with `unavailable` (Retry-After 30 s), the local entry undone.
  */
 import { type Clock, systemClock } from "../../lib/clock.ts";

@@ -10,8 +10,9 @@
  *
  * Lifecycle: `start` migrates and subscribes in the background (it waits at most the connect timeout); a poll every
  * `pollMs` keeps the subscription alive and the challenge map fresh. When the database cannot be reached, calls
- * that need it throw `StorageUnavailableError`, `get` and `getChallenge` answer from memory, and `problem()` tells
- * /ready why; the pool reconnects by itself. `close` waits (bounded) for statements in flight, then ends both
+ * that need it throw `StorageUnavailableError`, `get` answers from memory, and `problem()` tells /ready why; the
+ * pool reconnects by itself. `getChallenge` always answers from memory (the challenge listener is internet-facing:
+ * an unknown token never costs a statement; see challenges.ts for the bounded wait for another instance's answer). `close` waits (bounded) for statements in flight, then ends both
  * connections.
  */
 import { describeError } from "../../lib/bytes.ts";
@@ -49,6 +50,11 @@ export interface PostgresStorageOptions {
   queryTimeoutMs?: number;
   /** How often waiters and the challenge map poll besides notifications (default 1000 ms). */
   pollMs?: number;
+  /**
+   * How long a lookup of an http-01 token this instance does not know waits for the change feed to bring it (another
+   * instance wrote it and told the CA, whose request came here first). Default 1500 ms.
+   */
+  challengeWaitMs?: number;
   /** Subtracted from the lease for the local deadline (default: a fifth of the lease, at most 5 s). */
   marginMs?: number;
   events?: PostgresStorageEvents;
@@ -83,7 +89,7 @@ export class PostgresStorage implements Storage {
     this.#pollMs = opts.pollMs ?? 1000;
     const db = this.#db = new PgConnection(opts);
     this.#entries = new PgEntries(db, opts.renewWithinDays);
-    const challenges = this.#challenges = new PgChallenges(db);
+    const challenges = this.#challenges = new PgChallenges(db, { waitMs: opts.challengeWaitMs });
     const feed = this.#feed = new PgFeed(db, {
       pollMs: this.#pollMs,
       onChallenge: (token) => db.track(challenges.load(token).catch(() => {})),

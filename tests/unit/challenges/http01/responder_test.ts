@@ -61,3 +61,44 @@ Deno.test("normalizeHost: port, brackets, case and a trailing dot", () => {
   assertEquals(normalizeHost(""), null);
   assertEquals(normalizeHost(null), null);
 });
+
+Deno.test("http-01: a token this instance does not know is asked of the shared storage, Host checked", async () => {
+  const { r, counts } = responder();
+  const asked: string[] = [];
+  r.fallback = (token) => {
+    asked.push(token);
+    return Promise.resolve(
+      token === "sharedTok" ? { keyAuthorization: "sharedTok.t", host: "Shared.Example.Test." } : null,
+    );
+  };
+  const served = await r.handle(request("GET", "/.well-known/acme-challenge/sharedTok", "shared.example.test:80"));
+  assertEquals([served.status, await served.text()], [200, "sharedTok.t"]);
+  const wrongHost = await r.handle(request("GET", "/.well-known/acme-challenge/sharedTok", "other.example.test"));
+  assertEquals(wrongHost.status, 404);
+  await wrongHost.body?.cancel();
+  const unknown = await r.handle(request("GET", "/.well-known/acme-challenge/nope"));
+  assertEquals(unknown.status, 404);
+  await unknown.body?.cancel();
+  // Known locally, or not a token at all: the storage is not asked.
+  await (await r.handle(request("GET", `/.well-known/acme-challenge/${TOKEN}`))).body?.cancel();
+  await (await r.handle(request("GET", "/.well-known/acme-challenge/abc.def"))).body?.cancel();
+  assertEquals(asked, ["sharedTok", "sharedTok", "nope"]);
+  assertEquals(counts, { served: 2, notFound: 3 });
+});
+
+Deno.test("http-01: a shared lookup that hangs or fails is a 404 within fallbackTimeoutMs", async () => {
+  const { r } = responder();
+  r.fallbackTimeoutMs = 50;
+  let settle: (() => void) | undefined;
+  r.fallback = () => new Promise((resolve) => (settle = () => resolve(null)));
+  const started = Date.now();
+  const hung = await r.handle(request("GET", "/.well-known/acme-challenge/hangs"));
+  assertEquals(hung.status, 404);
+  await hung.body?.cancel();
+  settle?.();
+  assertEquals(Date.now() - started < 1_000, true);
+  r.fallback = () => Promise.reject(new Error("database down"));
+  const failed = await r.handle(request("GET", "/.well-known/acme-challenge/fails"));
+  assertEquals(failed.status, 404);
+  await failed.body?.cancel();
+});
