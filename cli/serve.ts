@@ -68,7 +68,7 @@ function shellWord(text: string): string {
  */
 export function registerCommand(files: string[], problem: AccountProblem["kind"]): string {
   const action = problem === "eab-required"
-    ? "--register --accept-terms-of-service --eab-kid KID --eab-hmac-key KEY"
+    ? "--register --accept-terms-of-service --eab-kid KID --eab-hmac-key-file FILE"
     : "--register --accept-terms-of-service";
   return `acmems register ${action} ${files.map(shellWord).join(" ")}`;
 }

@@ -41,7 +41,9 @@ export async function curlSign(
 /**
  * The HMAC flow of a host with a shell: the header comes out of `openssl dgst -sha256 -hmac KEY host.csr` (OpenSSL 3
  * prints `HMAC-SHA2-256(host.csr)= <hex>`) rewritten by sed into `hmac name=sha2-256, hash=<hex>`, then curl.
- * The key travels in the environment, not on a command line.
+ * The key reaches the shell through the environment but is then on openssl's command line: this is the old recipe,
+ * kept as an independent HMAC implementation for the tests (hosts use clients/acmems-client.sh or the README's
+ * recipe, which keep the key off every command line).
  */
 export async function curlSignWithHmac(mgmtUrl: string, csrFile: string, key: string): Promise<SignAnswer> {
   const script = `set -eu

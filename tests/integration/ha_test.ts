@@ -343,7 +343,7 @@ Deno.test("several acmems instances on one PostgreSQL", async (t) => {
         expiresAt: new Date(Date.now() + 60_000).toISOString(),
       });
       const path = "/.well-known/acme-challenge";
-      // A's listener does not know the token from its own orders: it asks the table (Host must match).
+      // A's listener does not know the token from its own orders: it answers from the table's in-memory copy, waiting briefly for the notification (Host must match).
       const aPort = a.app.listeners.find((l) => l.role.startsWith("http01"))!.port;
       assertEquals((await rawGet(aPort, `${path}/manual_token`, "right.example.test")).body, "manual_token.thumb");
       assertEquals((await rawGet(aPort, `${path}/manual_token`, "wrong.example.test")).status, 404);

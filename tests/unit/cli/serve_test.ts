@@ -12,6 +12,6 @@ Deno.test("serve: registerCommand names the flags each account problem needs", (
   );
   assertEquals(
     registerCommand(["a.ini", "my conf.ini"], "eab-required"),
-    "acmems register --register --accept-terms-of-service --eab-kid KID --eab-hmac-key KEY a.ini 'my conf.ini'",
+    "acmems register --register --accept-terms-of-service --eab-kid KID --eab-hmac-key-file FILE a.ini 'my conf.ini'",
   );
 });
