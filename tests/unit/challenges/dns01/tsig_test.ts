@@ -24,7 +24,7 @@ interface Vector {
 }
 
 const VECTORS = (JSON.parse(
-  await Deno.readTextFile(new URL("../../../../fixtures/dns/tsig_vectors.json", import.meta.url)),
+  await Deno.readTextFile(new URL("../../../fixtures/dns/tsig_vectors.json", import.meta.url)),
 ) as { vectors: Vector[] }).vectors;
 
 function fromHex(hex: string): Uint8Array {

@@ -24,7 +24,7 @@ import {
 import { extractTsig } from "../../../../src/challenges/dns01/dns/tsig.ts";
 
 const VECTORS = JSON.parse(
-  await Deno.readTextFile(new URL("../../../../fixtures/dns/tsig_vectors.json", import.meta.url)),
+  await Deno.readTextFile(new URL("../../../fixtures/dns/tsig_vectors.json", import.meta.url)),
 ) as { vectors: { owner: string; value: string; exchanges: { request: string; response: string }[] }[] };
 
 function fromHex(hex: string): Uint8Array {
