@@ -14,6 +14,10 @@
  * Every failed UPDATE exchange (add or delete, retries included) is reported to `onUpdateFailure` (metrics), and so
  * is a failed lookup (CNAME, zone discovery) that kept an add from being sent, e.g. with a rejected TSIG key.
  *
+ * Only UPDATEs are TSIG-signed (dns/client.ts): lookups go unsigned. An error answer to a signed add that is not signed
+ * itself (`DnsError.unverified`: BADSIG/BADKEY never are) could be forged while the server added the record: its entry
+ * stays journaled and one deletion is tried (no backoff retries; close() and the next start try again).
+ *
  * Failures become ChallengeError: `unavailable` with Retry-After when no server answered (try later),
  * `names-refused` when the server said no or the config is wrong (REFUSED, key rejected, not a zone there).
  *
