@@ -527,11 +527,13 @@ Deno.test("dns solver: a solver dropped without close() is superseded by a new o
 
     // Second app in the same process, same account directory (so the same journal) and the same settings.
     await withSolver(dns, {}, async ({ solver, journal, log }) => {
-      await eventually("replayed", () => journal.entries().length === 0);
+      // The entry is struck off just before the "removed" line is written: wait for both.
+      const removedLines = () => log.lines.filter((l) => l.includes('"event":"dns-01 TXT record removed"'));
+      await eventually("replayed", () => journal.entries().length === 0 && removedLines().length > 0);
       assertEquals(dns.leftovers(), []);
       const replay = log.lines.find((l) => l.includes("journal replay"));
       assert(replay?.includes('"fromUnclosedSolver":1'), replay);
-      const removed = log.lines.filter((l) => l.includes('"event":"dns-01 TXT record removed"'));
+      const removed = removedLines();
       assertEquals(removed.map((l) => JSON.parse(l).level), ["info"], "a recovery: one info line");
       assertEquals(journal.heldBy(abandoned), []);
       // The dropped solver no longer touches what it held: a late cleanup sends nothing.
