@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real peers the integration tests start themselves (tests/support/): bind9, nginx, postgresql,
+# Installs the real peers the integration tests start themselves (tests/support/): bind9, knot, nginx, postgresql,
 # wrk, openssl, curl from Debian 12, and pebble 2.10 from Debian sid (12 ships 2.4, without ARI or profiles).
 # Idempotent; runs as root on Debian 12 without a terminal (CI=true). Fails loudly on any surprise.
 set -euo pipefail
 
 PEBBLE_PIN="2.10.0+ds1-2"
-PACKAGES=(bind9 bind9-dnsutils nginx-light postgresql wrk openssl curl wget systemd shellcheck)
-SERVICES=(named nginx postgresql) # the system services these packages ship; tests never use them
+PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck)
+SERVICES=(named knot nginx postgresql) # the system services these packages ship; tests never use them
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install-peers: %s\n' "$*" >&2; }
@@ -112,7 +112,7 @@ fi
 
 # --- summary -------------------------------------------------------------------------------------------------
 for p in "${PACKAGES[@]}" pebble; do printf '  %-16s %s\n' "$p" "$(installed_version "$p")"; done
-for b in /usr/sbin/named /usr/sbin/nginx /usr/bin/pebble /usr/bin/dig /usr/bin/nsupdate /usr/bin/openssl; do
+for b in /usr/sbin/named /usr/sbin/knotd /usr/sbin/knotc /usr/sbin/nginx /usr/bin/pebble /usr/bin/dig /usr/bin/nsupdate /usr/bin/openssl; do
   [ -x "$b" ] || die "$b missing after installation"
 done
 log "done"

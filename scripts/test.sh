@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: makes sure the real peers (pebble 2.10, bind9, nginx, ...) are installed, runs the whole
+# The test command: makes sure the real peers (pebble 2.10, bind9, knot, nginx, ...) are installed, runs the whole
 # deno test suite with the op and resource sanitizers, and ends with the plain line "N passed, N failed".
 # Usage: scripts/test.sh [deno test paths or flags...]   (default: tests/)
 set -uo pipefail
@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.." || exit 1
 DENO=${DENO:-deno}
 
 need_peers() {
-  for bin in pebble named nginx dig nsupdate openssl curl wget shellcheck systemd-analyze wrk; do
+  for bin in pebble named knotd nginx dig nsupdate openssl curl wget shellcheck systemd-analyze wrk; do
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || return 0
   done
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || return 0
@@ -18,7 +18,7 @@ if need_peers; then
   if [ "$(id -u)" = 0 ]; then
     bash .ci/install-peers.sh || { echo "scripts/test.sh: installing the test peers failed" >&2; exit 1; }
   else
-    echo "scripts/test.sh: test peers missing (pebble 2.10, bind9, nginx, postgresql): run 'sudo bash .ci/install-peers.sh'" >&2
+    echo "scripts/test.sh: test peers missing (pebble 2.10, bind9, knot, nginx, postgresql): run 'sudo bash .ci/install-peers.sh'" >&2
     exit 1
   fi
 fi

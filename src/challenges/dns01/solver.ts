@@ -14,6 +14,10 @@
  * Every failed UPDATE exchange (add or delete, retries included) is reported to `onUpdateFailure` (metrics), and so
  * is a failed lookup (CNAME, zone discovery) that kept an add from being sent, e.g. with a rejected TSIG key.
  *
+ * Only UPDATEs are TSIG-signed (dns/client.ts): lookups go unsigned. An error answer to a signed add that is not signed
+ * itself (`DnsError.unverified`: BADSIG/BADKEY never are) could be forged while the server added the record: its entry
+ * stays journaled and one deletion is tried (no backoff retries; close() and the next start try again).
+ *
  * Failures become ChallengeError: `unavailable` with Retry-After when no server answered (try later),
  * `names-refused` when the server said no or the config is wrong (REFUSED, key rejected, not a zone there).
  *
@@ -152,10 +156,18 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     try {
       ({ server } = await this.#update("add", { zone, add: [{ name, value, ttl: v.ttl }] }));
     } catch (error) {
-      if (error instanceof DnsError && error.rcode !== undefined) {
+      if (error instanceof DnsError && (error.kind === "notzone" || error.rcode === "NOTAUTH")) {
+        this.#zones.delete(name); // rediscover next time
+      }
+      if (error instanceof DnsError && error.rcode !== undefined && !error.unverified) {
         // The server answered with an error: nothing was added.
         await this.#journal.strike(entry.id).catch((e) => this.#journalFailed(e));
-        if (error.kind === "notzone" || error.rcode === "NOTAUTH") this.#zones.delete(name); // rediscover next time
+      } else if (error instanceof DnsError && error.unverified) {
+        // An unsigned error answer to a signed UPDATE proves nothing (BADSIG/BADKEY answers are never signed): it
+        // may be spoofed while the server added the record. Keep it journaled and try one deletion.
+        const fields = { verification: v.name, name, value, zone, rcode: error.rcode };
+        this.#log.warn("dns-01 UPDATE answered with an unsigned error: record kept journaled, one deletion", fields);
+        this.#track(this.#remove(entry.id, { retry: false }));
       } else {
         // No (trustworthy) answer: the record may have been added all the same.
         this.#schedule(entry.id);
@@ -230,7 +242,9 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       fromUnclosedSolver: superseded > 0 ? superseded : undefined,
     });
     // In the background: a DNS outage at startup must not hold up the server.
-    for (const e of pending) this.#track(this.#remove(e.id, true).then((ok) => ok || this.#schedule(e.id)));
+    for (const e of pending) {
+      this.#track(this.#remove(e.id, { recovering: true }).then((ok) => ok || this.#schedule(e.id)));
+    }
   }
 
   async close(): Promise<void> {
@@ -238,7 +252,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     for (const timer of this.#retries.values()) clearTimeout(timer);
     this.#retries.clear();
     await Promise.allSettled([...this.#work]);
-    await Promise.all(this.#journal.heldBy(this).map((e) => this.#remove(e.id, true)));
+    await Promise.all(this.#journal.heldBy(this).map((e) => this.#remove(e.id, { recovering: true })));
     // Leftovers go to the solver that replaced this one in a reload, if any, else to the next start.
     const left = this.#journal.release(this);
     if (left.length > 0) {
@@ -295,9 +309,11 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
 
   /**
    * One deletion attempt; true when the record is gone, already struck off, or now another solver's (this one was
-   * superseded). `recovering`: a retry, the replay or close(), whose success is logged at info.
+   * superseded). `recovering`: a retry, the replay or close(), whose success is logged at info. `retry: false`: the
+   * caller schedules no retry (the failure's log line says the entry waits for close() or the next start).
    */
-  async #remove(id: string, recovering = false): Promise<boolean> {
+  async #remove(id: string, opts: { recovering?: boolean; retry?: boolean } = {}): Promise<boolean> {
+    const recovering = opts.recovering ?? false;
     const entry = this.#journal.get(id);
     if (!entry || !this.#journal.holds(this, id)) return true;
     try {
@@ -323,6 +339,11 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       if (age >= (this.#opts.staleAfterMs ?? DAY_MS) && !this.#stale.has(id)) {
         this.#stale.add(id);
         this.#log.error("dns-01 TXT record still not deleted after 24 h: delete it by hand", {
+          ...fields,
+          journal: this.#journal.path,
+        });
+      } else if (opts.retry === false) {
+        this.#log.warn("dns-01 TXT record deletion failed; it stays journaled for close() and the next start", {
           ...fields,
           journal: this.#journal.path,
         });
@@ -353,7 +374,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     const delay = Math.min(max, initial * 2 ** Math.max(0, Math.min(entry.attempts - 1, 30)));
     const timer = setTimeout(() => {
       this.#retries.delete(id);
-      this.#track(this.#remove(id, true).then((ok) => ok || this.#schedule(id)));
+      this.#track(this.#remove(id, { recovering: true }).then((ok) => ok || this.#schedule(id)));
     }, delay);
     this.#retries.set(id, timer);
   }

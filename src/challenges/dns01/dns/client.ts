@@ -1,6 +1,13 @@
 /**
- * Signed DNS exchanges for the dns-01 solver: servers tried in order on failure, responses checked (ID, QR, opcode,
+ * DNS exchanges for the dns-01 solver: servers tried in order on failure, responses checked (ID, QR, opcode,
  * question, TSIG) and UPDATE rcodes turned into errors that say what to fix.
+ *
+ * Only what changes the zone is signed: UPDATEs carry the TSIG key, lookups (CNAME, SOA, TXT visibility) go unsigned.
+ * A server may refuse a signed query outside the key's zones (Knot DNS answers NOTAUTH/BADKEY when the zone's ACL does
+ * not name the key), which would break the very CNAME delegation out of such a zone that the acme-dns pattern is for.
+ *
+ * An error answer to a signed UPDATE that is not signed itself (a BADSIG/BADKEY answer never is, RFC 8945) is
+ * `unverified`: it may be spoofed, so the caller must assume the update may have been applied.
  *
  * Error kinds and what /sign makes of them (dns01_update.ts): `unreachable` (no server answered usably) and
  * `invisible` (the record never showed up) are worth retrying later (503); every other kind needs the operator (421).
@@ -44,7 +51,16 @@ export type DnsErrorKind =
   | "other";
 
 export class DnsError extends Error {
-  constructor(message: string, readonly kind: DnsErrorKind, readonly rcode?: string) {
+  /**
+   * `rcode`: what the server answered, when it answered with an error. `unverified`: that error answer to a signed
+   * UPDATE was not signed, so nothing proves it came from the server (it may have applied the update).
+   */
+  constructor(
+    message: string,
+    readonly kind: DnsErrorKind,
+    readonly rcode?: string,
+    readonly unverified = false,
+  ) {
     super(message);
     this.name = "DnsError";
   }
@@ -124,8 +140,9 @@ export class DnsClient {
 
   /**
    * One request/response, trying the servers in order (or only `server`) until one answers usably. `what` names the
-   * exchange in errors ("DNS update of X"). Returns answers of any rcode except SERVFAIL, which moves on. `update`
-   * (UPDATE exchanges) words an unsigned error answer to a signed update like a signed one (`updateRcodeError`).
+   * exchange in errors ("DNS update of X"). Returns answers of any rcode except SERVFAIL, which moves on. Only UPDATEs
+   * are signed (when a key is configured); `update` words an unsigned error answer to a signed update like a signed
+   * one (`updateRcodeError`), marked `unverified`.
    */
   async exchange(
     build: (id: number) => Uint8Array,
@@ -138,7 +155,7 @@ export class DnsClient {
     for (const server of servers) {
       const id = randomId();
       const unsigned = build(id);
-      const signed = this.#signer ? await this.#signer.sign(unsigned) : undefined;
+      const signed = this.#signer && opcode === OPCODE_UPDATE ? await this.#signer.sign(unsigned) : undefined;
       let raw: Uint8Array;
       try {
         raw = await this.#exchange(server, signed?.bytes ?? unsigned, {
@@ -171,7 +188,8 @@ export class DnsClient {
           check = { ok: false, failure: "bad-mac", detail: error instanceof Error ? error.message : String(error) };
         }
         if (!check.ok) {
-          // The server reported a TSIG error, or refused unsigned: it answered and changed nothing. A bad MAC on
+          // A signed TSIG error (BADTIME) is the server's own word: it changed nothing. An unsigned error answer
+          // (BADSIG/BADKEY, or a bare REFUSED/NOTAUTH) says the same but proves nothing: `unverified`. A bad MAC on
           // another answer leaves it unknown whether the server acted (rcode undefined).
           if (opts.update && check.failure === "missing" && message.rcode !== RCODE.NOERROR) {
             throw updateRcodeError(message.rcode, {
@@ -188,6 +206,7 @@ export class DnsClient {
             this.#tsigProblem(check, message, `${what} at ${server.display}`),
             "key",
             rejected ? rcodeName(message.rcode) : undefined,
+            rejected && !check.verified,
           );
         }
       }
@@ -216,9 +235,12 @@ export class DnsClient {
         );
       }
       if (check.tsigError === RCODE.BADKEY) {
+        // bind9 says BADKEY for a key it does not know; Knot DNS also for a known key the zone's ACL does not name.
         return rejected(
-          `BADKEY: the server knows no key ${key}`,
-          "check tsig-key-name and tsig-algorithm against the server's key statement",
+          `BADKEY: the server does not accept key ${key} here: it knows no such key, or the zone's ACL does not ` +
+            "name it",
+          "check tsig-key-name and tsig-algorithm against the server's key statement, and that the zone's " +
+            "allow-update/update-policy (Knot: acl) grants the key",
         );
       }
       if (check.tsigError === RCODE.BADTIME) {
@@ -250,7 +272,7 @@ export class DnsClient {
       "differ from the server's, or the answer was altered on the way";
   }
 
-  /** A non-recursive query; any rcode but SERVFAIL is returned. */
+  /** A non-recursive query, never signed; any rcode but SERVFAIL is returned. */
   query(
     name: string,
     type: QueryType,
@@ -307,7 +329,8 @@ export function updateRcodeError(rcode: number, ctx: UpdateFailureContext): DnsE
   const at = `${ctx.what} at ${ctx.server} failed: `;
   const name = rcodeName(rcode);
   const key = ctx.keyName ? `key ${ctx.keyName}` : undefined;
-  const unsigned = ctx.unsignedAnswer && key
+  const unverified = ctx.unsignedAnswer === true && key !== undefined;
+  const unsigned = unverified
     ? ` (the answer is not signed although the update was signed with ${key}: the server may not know the key)`
     : "";
   switch (rcode) {
@@ -319,6 +342,7 @@ export function updateRcodeError(rcode: number, ctx: UpdateFailureContext): DnsE
         `${at}the server refused the update for zone ${ctx.zone}: check allow-update/update-policy ${who}${unsigned}`,
         "refused",
         name,
+        unverified,
       );
     }
     case RCODE.NOTAUTH: {
@@ -332,6 +356,7 @@ export function updateRcodeError(rcode: number, ctx: UpdateFailureContext): DnsE
           `(NOTAUTH answering the ${ctx.what} at ${ctx.server})${unsigned}: ${fix}`,
         "key",
         name,
+        unverified,
       );
     }
     case RCODE.NOTZONE:
@@ -340,16 +365,18 @@ export function updateRcodeError(rcode: number, ctx: UpdateFailureContext): DnsE
           `fix zone = (or remove it to discover the zone)${unsigned}`,
         "notzone",
         name,
+        unverified,
       );
     case RCODE.NOTIMP:
       return new DnsError(
         `${at}the server does not implement DNS UPDATE (NOTIMP): set dns-server to the zone's primary server${unsigned}`,
         "other",
         name,
+        unverified,
       );
     case RCODE.FORMERR:
-      return new DnsError(`${at}the server could not parse the update (FORMERR)${unsigned}`, "other", name);
+      return new DnsError(`${at}the server could not parse the update (FORMERR)${unsigned}`, "other", name, unverified);
     default:
-      return new DnsError(`${at}the server answered ${name}${unsigned}`, "other", name);
+      return new DnsError(`${at}the server answered ${name}${unsigned}`, "other", name, unverified);
   }
 }

@@ -6,6 +6,9 @@
  * - Zone discovery: the zone is the closest enclosing name for which the server answers an SOA with exactly that
  *   owner, found by walking up label by label (so `a.b.example.co.uk` and sub-delegated zones work). A referral on
  *   the way means the name is delegated to other servers: updating the parent there would hide the record.
+ *
+ * The lookups are unsigned (dns/client.ts signs only UPDATEs), so a REFUSED or NOTAUTH here is about this host, not
+ * about the TSIG key, and the errors say so.
  */
 import type { DnsServerAddress } from "../../../config/types.ts";
 import { DnsError, type Exchanged } from "./client.ts";
@@ -45,12 +48,14 @@ export async function followCname(owner: string, query: Query): Promise<string> 
 export async function discoverZone(name: string, query: Query, servers: DnsServerAddress[]): Promise<string> {
   const labels = name.split(".");
   const seen: string[] = [];
+  const refusals = new Set<string>();
   let answeredBy = servers[0];
   for (let i = 0; i < labels.length; i++) {
     const candidate = labels.slice(i).join(".");
     const { message, server } = await query(candidate, "SOA");
     answeredBy = server;
     seen.push(`${candidate} ${rcodeName(message.rcode)}`);
+    if (message.rcode === RCODE.REFUSED || message.rcode === RCODE.NOTAUTH) refusals.add(rcodeName(message.rcode));
     if (message.rcode === RCODE.NOERROR || message.rcode === RCODE.NXDOMAIN) {
       if (message.answers.some((a) => a.type === "SOA" && a.name === candidate)) return candidate;
       // A referral below the root: the name is delegated away. (A recursive server's upward referral to the root
@@ -68,9 +73,13 @@ export async function discoverZone(name: string, query: Query, servers: DnsServe
       }
     }
   }
+  const refused = refusals.size > 0
+    ? `; ${[...refusals].join("/")} to an unsigned query means the server will not answer this host for that ` +
+      "name (not a TSIG matter): check its allow-query"
+    : "";
   throw new DnsError(
     `No zone on DNS server ${answeredBy.display} holds ${name} (SOA lookups: ${seen.join(", ")}): ` +
-      "serve its zone there or set zone =",
+      `serve its zone there or set zone =${refused}`,
     "nozone",
   );
 }

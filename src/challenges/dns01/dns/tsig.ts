@@ -164,7 +164,17 @@ export type TsigFailure =
   /** The server reports a TSIG error (BADSIG, BADKEY, BADTIME...) in the record's error field. */
   | "server-error";
 
-export type TsigCheck = { ok: true } | { ok: false; failure: TsigFailure; tsigError?: number; detail: string };
+/**
+ * `verified`: the answer's MAC verified with our key, so what it says is the server's own word (a signed BADTIME).
+ * Unsigned error answers (BADSIG/BADKEY carry no MAC, RFC 8945 §5.3.2) could come from anyone on the path.
+ */
+export type TsigCheck = { ok: true } | {
+  ok: false;
+  failure: TsigFailure;
+  tsigError?: number;
+  detail: string;
+  verified?: boolean;
+};
 
 export interface SignedMessage {
   bytes: Uint8Array;
@@ -271,7 +281,13 @@ export class TsigSigner {
     );
     if (!valid) return { ok: false, failure: "bad-mac", detail: "the MAC does not verify" };
     if (tsig.error !== 0) {
-      return { ok: false, failure: "server-error", tsigError: tsig.error, detail: "the server reports a TSIG error" };
+      return {
+        ok: false,
+        failure: "server-error",
+        tsigError: tsig.error,
+        detail: "the server reports a TSIG error",
+        verified: true,
+      };
     }
     const clock = now ?? Math.floor(Date.now() / 1000);
     if (Math.abs(clock - tsig.timeSigned) > tsig.fudge) {

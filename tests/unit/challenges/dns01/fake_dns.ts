@@ -43,8 +43,8 @@ export class FakeDns {
   readonly cnames: Map<string, string>;
   /** TXT values by owner name. */
   readonly txt = new Map<string, string[]>();
-  /** Every message received: [server display, opcode]. */
-  readonly log: { server: string; opcode: number; qname: string }[] = [];
+  /** Every message received (with a valid signature, or none): server display, opcode, question, signed or not. */
+  readonly log: { server: string; opcode: number; qname: string; signed: boolean }[] = [];
   /** Servers (by display) that are down: connection refused. */
   readonly down = new Set<string>();
   /** Answer every UPDATE with this rcode (e.g. 5 REFUSED) instead of applying it. */
@@ -57,6 +57,11 @@ export class FakeDns {
   corruptUpdateMac = false;
   /** Answer signed UPDATEs unsigned (a server that ignores the key). */
   unsignedUpdateAnswers = false;
+  /**
+   * Answer every signed QUERY NOTAUTH with TSIG error BADKEY, unsigned: Knot DNS does so in a zone whose ACL does not
+   * name the key.
+   */
+  refuseSignedQueries = false;
   readonly #signer?: TsigSigner;
   readonly #key?: TsigKeyInput;
 
@@ -88,24 +93,15 @@ export class FakeDns {
     if (tsig) {
       requestMac = tsig.mac;
       body = tsig.unsigned;
-      if (!this.#signer || !(await this.#signer.verifyRequest(message)).ok) {
-        // RFC 8945: BADSIG, unsigned, NOTAUTH.
-        const reply = this.#answer(body, header.opcode, 9, []);
-        const record = encodeTsigRecord(
-          tsig.keyName,
-          tsig.algorithm,
-          tsig.timeSigned,
-          tsig.fudge,
-          new Uint8Array(),
-          header.id,
-          16,
-        );
-        return appendRecord(reply, record);
+      const refused = this.refuseSignedQueries && header.opcode === 0;
+      if (refused || !this.#signer || !(await this.#signer.verifyRequest(message)).ok) {
+        // RFC 8945: BADSIG (or BADKEY), unsigned, NOTAUTH.
+        return tsigErrorAnswer(this.#answer(body, header.opcode, 9, []), message, refused ? 17 : 16);
       }
     }
     const question = dnsPacket.decode(Buffer.from(body)).questions?.[0];
     const qname = (question?.name ?? "").toLowerCase();
-    this.log.push({ server: srv.display, opcode: header.opcode, qname });
+    this.log.push({ server: srv.display, opcode: header.opcode, qname, signed: tsig !== null });
     let reply: Uint8Array;
     if (header.opcode === 5) {
       let rcode = this.updateRcode ?? 0;
@@ -194,6 +190,24 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/**
+ * `reply` (the answer to the signed `request`) with an unsigned TSIG record carrying `error` (16 BADSIG, 17 BADKEY),
+ * as a server that rejects the key sends it, or as anyone on the path could forge it.
+ */
+export function tsigErrorAnswer(reply: Uint8Array, request: Uint8Array, error: number): Uint8Array {
+  const tsig = extractTsig(request)!;
+  const record = encodeTsigRecord(
+    tsig.keyName,
+    tsig.algorithm,
+    tsig.timeSigned,
+    tsig.fudge,
+    new Uint8Array(),
+    readHeader(request).id,
+    error,
+  );
+  return appendRecord(reply, record);
 }
 
 /** Appends a record to the additional section. */

@@ -14,7 +14,10 @@ import { ChallengeError, type ChallengeTask } from "../../../../src/challenges/s
 import type { DnsUpdateVerification } from "../../../../src/config/types.ts";
 import { dns01TxtValue } from "../../../../src/acme/mod.ts";
 import { memoryLogger } from "../../../../src/ops/log.ts";
-import { FakeDns, server } from "./fake_dns.ts";
+import type { Exchange } from "../../../../src/challenges/dns01/dns/client.ts";
+import { extractTsig } from "../../../../src/challenges/dns01/dns/tsig.ts";
+import { readHeader } from "../../../../src/challenges/dns01/dns/wire.ts";
+import { FakeDns, server, tsigErrorAnswer } from "./fake_dns.ts";
 
 const PRIMARY = server(53);
 const SECONDARY = server(53, "127.0.0.2");
@@ -244,10 +247,17 @@ Deno.test("dns solver: REFUSED, NOTAUTH and NOTZONE with and without TSIG: the i
         if (name === "REFUSED" || name === "NOTAUTH") assertStringIncludes(e.message, setup.mentions, what);
         if (setup.unsigned) assertStringIncludes(e.message, "not signed", what);
         assert(!e.message.includes(SECRET) && !log.lines.join("\n").includes(SECRET), `${what}: secret leaked`);
-        assertEquals(journal.entries(), [], `${what}: struck off the journal`);
         assertEquals(dns.leftovers(), [], what);
+        if (setup.unsigned) {
+          // The unsigned answer may be forged: the entry stays and one deletion is tried (refused the same way).
+          await eventually(`${what}: one deletion tried`, () => failures.length === 2);
+          assertEquals(journal.entries().length, 1, `${what}: kept in the journal`);
+        } else {
+          assertEquals(journal.entries(), [], `${what}: struck off the journal`);
+        }
         assertEquals(failures.map((f) => [f.verification, f.zone, f.operation, f.reason]), [
           ["dns", "tsig.test", "add", name],
+          ...(setup.unsigned ? [["dns", "tsig.test", "delete", name]] : []),
         ], what);
       }, { onUpdateFailure: (f) => failures.push(f) });
     }
@@ -256,14 +266,19 @@ Deno.test("dns solver: REFUSED, NOTAUTH and NOTZONE with and without TSIG: the i
   const dns = new FakeDns({ zones: ["tsig.test"], key });
   const failures: DnsUpdateFailure[] = [];
   const wrong = { ...tsig, secret: btoa("not the server's secret") };
-  await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver }) => {
+  await withSolver(dns, { tsig: wrong, zone: "tsig.test" }, async ({ solver, journal }) => {
     const e = await challengeError(() => solver.present(task("www.tsig.test")));
     assertEquals(e.kind, "names-refused");
     assert(e.message.startsWith("TSIG key rejected by the server (BADSIG"), e.message);
-    // The signed CNAME lookup before the add is what the server rejects: no UPDATE is sent, the failure is reported.
+    // The lookups are unsigned, so the UPDATE is what the server rejects. Its BADSIG answer is unsigned (RFC 8945):
+    // the entry stays journaled and one deletion is tried, not retried with backoff (retryInitialMs is 20 ms here).
+    await eventually("one deletion tried", () => failures.length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     assertEquals(failures.map((f) => [f.operation, f.name, f.zone, f.reason]), [
-      ["lookup", "_acme-challenge.www.tsig.test", "tsig.test", "NOTAUTH"],
+      ["add", "_acme-challenge.www.tsig.test", "tsig.test", "NOTAUTH"],
+      ["delete", "_acme-challenge.www.tsig.test", "tsig.test", "NOTAUTH"],
     ]);
+    assertEquals(journal.entries().length, 1);
   }, { onUpdateFailure: (f) => failures.push(f) });
 });
 
@@ -294,7 +309,8 @@ Deno.test("dns solver: TSIG with the right key works; a wrong key is a 421 witho
     assertEquals(e.kind, "names-refused");
     assert(e.message.startsWith("TSIG key rejected by the server (BADSIG"), e.message);
     assert(!e.message.includes(wrong.secret) && !log.lines.join("\n").includes(wrong.secret), "secret leaked");
-    assertEquals(journal.entries(), []);
+    assertEquals(journal.entries().length, 1, "an unsigned BADSIG may be forged: the entry stays");
+    assertEquals(dns.leftovers(), []);
   });
   await withSolver(dns, { zone: "tsig.test" }, async ({ solver }) => {
     const e = await challengeError(() => solver.present(task("www.tsig.test")));
@@ -322,6 +338,87 @@ Deno.test("dns solver: answers with a bad MAC or a skewed clock are refused", as
     dns.clockSkew = 0;
     await eventually("nothing left", () => journal.entries().length === 0);
   });
+});
+
+Deno.test("dns solver: lookups go unsigned, only UPDATEs are signed (a server refusing signed queries works)", async () => {
+  const key = { name: "acmems-key", algorithm: "hmac-sha256" as const, secret: SECRET };
+  const tsig = { ...key, source: { file: "test.ini", line: 3 } };
+  // Knot DNS answers a signed query NOTAUTH/BADKEY in a zone whose ACL does not name the key: here, every zone.
+  const dns = new FakeDns({
+    zones: ["zone-a.test", "zone-b.test"],
+    cnames: { "_acme-challenge.www.zone-a.test": "d1.zone-b.test" },
+    key,
+  });
+  dns.refuseSignedQueries = true;
+  await withSolver(dns, { tsig }, async ({ solver, journal }) => {
+    const t = task("www.zone-a.test");
+    await solver.present(t);
+    assertEquals(dns.values("d1.zone-b.test"), [await dns01TxtValue(t.keyAuthorization)]);
+    assertEquals(journal.entries().map((e) => [e.name, e.zone]), [["d1.zone-b.test", "zone-b.test"]]);
+    await solver.cleanup(t);
+    assertEquals(dns.leftovers(), []);
+    const byOpcode = (op: number) => [...new Set(dns.log.filter((m) => m.opcode === op).map((m) => m.signed))];
+    assertEquals(byOpcode(0), [false], "CNAME, SOA and TXT lookups unsigned");
+    assertEquals(byOpcode(5), [true], "UPDATEs signed");
+  });
+});
+
+Deno.test("dns solver: a NOTAUTH or REFUSED to an unsigned lookup is not worded as a rejected key", async () => {
+  const key = { name: "acmems-key", algorithm: "hmac-sha256" as const, secret: SECRET };
+  const dns = new FakeDns({ zones: ["tsig.test"], key });
+  const notauth: Exchange = async (srv, message, opts) => {
+    const answer = await dns.exchange(srv, message, opts);
+    if (readHeader(message).opcode !== 0) return answer;
+    const out = answer.slice();
+    out[3] = (out[3] & 0xf0) | 9; // NOTAUTH, no TSIG: what the server said to this host
+    return out;
+  };
+  await withSolver(dns, { tsig: { ...key, source: { file: "test.ini", line: 3 } } }, async ({ solver }) => {
+    const e = await challengeError(() => solver.present(task("www.tsig.test")));
+    assertEquals(e.kind, "names-refused");
+    assert(!e.message.includes("TSIG key rejected"), e.message);
+    assertStringIncludes(e.message, "NOTAUTH to an unsigned query");
+    assertStringIncludes(e.message, "not a TSIG matter");
+  }, { exchange: notauth });
+});
+
+/** `answer` without its TSIG record and with `rcode`, plus an unsigned TSIG error if given: a forged answer. */
+function forged(answer: Uint8Array, request: Uint8Array, rcode: number, tsigError?: number): Uint8Array {
+  const bare = (extractTsig(answer)?.unsigned ?? answer).slice();
+  bare[3] = (bare[3] & 0xf0) | rcode;
+  return tsigError === undefined ? bare : tsigErrorAnswer(bare, request, tsigError);
+}
+
+Deno.test("dns solver: a forged unsigned error answer to a signed UPDATE keeps the entry; one deletion removes the TXT", async () => {
+  const key = { name: "acmems-key", algorithm: "hmac-sha256" as const, secret: SECRET };
+  const tsig = { ...key, source: { file: "test.ini", line: 3 } };
+  const forgeries = [
+    { label: "BADSIG", rcode: 9, tsigError: 16, message: "TSIG key rejected by the server (BADSIG" },
+    { label: "BADKEY", rcode: 9, tsigError: 17, message: "TSIG key rejected by the server (BADKEY" },
+    { label: "bare NOTAUTH", rcode: 9, tsigError: undefined, message: "TSIG key rejected by the server for zone" },
+    { label: "bare REFUSED", rcode: 5, tsigError: undefined, message: "the server refused the update" },
+  ];
+  for (const f of forgeries) {
+    const dns = new FakeDns({ zones: ["tsig.test"], key });
+    let forgedAnswers = 0;
+    // The server applies the add and answers it signed; an attacker on the path answers first, unsigned.
+    const exchange: Exchange = async (srv, message, opts) => {
+      const answer = await dns.exchange(srv, message, opts);
+      if (readHeader(message).opcode !== 5 || forgedAnswers > 0) return answer;
+      forgedAnswers++;
+      return forged(answer, message, f.rcode, f.tsigError);
+    };
+    await withSolver(dns, { tsig, zone: "tsig.test" }, async ({ solver, journal, log }) => {
+      const e = await challengeError(() => solver.present(task("www.tsig.test")));
+      assertEquals(e.kind, "names-refused", f.label);
+      assert(e.message.startsWith(f.message) || e.message.includes(f.message), `${f.label}: ${e.message}`);
+      assertEquals(forgedAnswers, 1);
+      await eventually(`${f.label}: the one deletion removes the record`, () => dns.leftovers().length === 0);
+      await eventually(`${f.label}: then struck off`, () => journal.entries().length === 0);
+      assert(log.lines.some((l) => l.includes("answered with an unsigned error")), `${f.label}: logged`);
+      assertEquals(dns.log.filter((m) => m.opcode === 5).length, 2, `${f.label}: the add and one deletion`);
+    }, { exchange });
+  }
 });
 
 Deno.test("dns solver: servers are tried in order; none answering is a 503 with Retry-After", async () => {
@@ -430,11 +527,13 @@ Deno.test("dns solver: a solver dropped without close() is superseded by a new o
 
     // Second app in the same process, same account directory (so the same journal) and the same settings.
     await withSolver(dns, {}, async ({ solver, journal, log }) => {
-      await eventually("replayed", () => journal.entries().length === 0);
+      // The entry is struck off just before the "removed" line is written: wait for both.
+      const removedLines = () => log.lines.filter((l) => l.includes('"event":"dns-01 TXT record removed"'));
+      await eventually("replayed", () => journal.entries().length === 0 && removedLines().length > 0);
       assertEquals(dns.leftovers(), []);
       const replay = log.lines.find((l) => l.includes("journal replay"));
       assert(replay?.includes('"fromUnclosedSolver":1'), replay);
-      const removed = log.lines.filter((l) => l.includes('"event":"dns-01 TXT record removed"'));
+      const removed = removedLines();
       assertEquals(removed.map((l) => JSON.parse(l).level), ["info"], "a recovery: one info line");
       assertEquals(journal.heldBy(abandoned), []);
       // The dropped solver no longer touches what it held: a late cleanup sends nothing.
