@@ -7,7 +7,7 @@
  *  - eight stalled bodies from an address that no auth block admits are answered 403 at once, unread, and hold no
  *    slot: an admitted client then gets 200;
  *  - eight stalled bodies from one admitted address hold at most `max-inflight-per-client` slots (default
- *    max-inflight / 8 = 1), the rest get 503 with Retry-After at once: another admitted address then gets 200.
+ *    max-inflight / 4 = 2), the rest get 503 with Retry-After at once: another admitted address then gets 200.
  */
 import { generateKeyPair } from "../../src/acme/mod.ts";
 import { assert, assertEquals } from "../support/assert.ts";
@@ -19,6 +19,8 @@ import { type AppStack, startApp, startStack } from "../support/stack.ts";
 import { type RawExchange, rawSend, within } from "../load/raw_http.ts";
 
 const MAX_INFLIGHT = 8;
+/** The default `max-inflight-per-client` for it. */
+const PER_CLIENT = 2;
 
 /** Headers of a POST /sign announcing `length` body bytes that never come, for the client `forwardedFor`. */
 function stalledHead(port: number, forwardedFor: string, length = 900): string {
@@ -85,24 +87,31 @@ Deno.test("/sign slots: stalled bodies from outsiders or from one address do not
       },
     );
 
-    await t.step("eight stalled bodies from one admitted address hold one slot; another address gets 200", async () => {
-      const hog = await stall(MAX_INFLIGHT, "192.0.2.1");
-      // All but the per-client cap are answered at once: 503 with Retry-After; the one holding a slot waits.
-      const quick = await Promise.all(hog.map((s) => within(s.answer, 1000, "waiting" as const)));
-      const statuses = quick.map((a) => a === "waiting" ? a : a?.status ?? "closed");
-      assertEquals(statuses.filter((s) => s === 503).length, MAX_INFLIGHT - 1, `answers: ${statuses.join(", ")}`);
-      assertEquals(statuses.filter((s) => s === "waiting").length, 1, "one stalled body holds the address's one slot");
-      for (const a of quick) {
-        if (a !== "waiting" && a?.status === 503) {
-          assert(/^\d+$/.test(a.headers.get("retry-after") ?? ""), "Retry-After");
+    await t.step(
+      "eight stalled bodies from one admitted address hold two slots; another address gets 200",
+      async () => {
+        const hog = await stall(MAX_INFLIGHT, "192.0.2.1");
+        // All beyond the per-client cap are answered at once: 503 with Retry-After; those holding a slot wait.
+        const quick = await Promise.all(hog.map((s) => within(s.answer, 1000, "waiting" as const)));
+        const statuses = quick.map((a) => a === "waiting" ? a : a?.status ?? "closed");
+        assertEquals(
+          statuses.filter((s) => s === 503).length,
+          MAX_INFLIGHT - PER_CLIENT,
+          `answers: ${statuses.join(", ")}`,
+        );
+        assertEquals(statuses.filter((s) => s === "waiting").length, PER_CLIENT, "the address's slots are held");
+        for (const a of quick) {
+          if (a !== "waiting" && a?.status === 503) {
+            assert(/^\d+$/.test(a.headers.get("retry-after") ?? ""), "Retry-After");
+          }
         }
-      }
 
-      const csr = await makeCsr({ names: ["slots-other.example.test"] });
-      const other = await postSign(app.url, csr.csrPem, { "X-Forwarded-For": "192.0.2.2" });
-      assertEquals(other.status, 200, `another admitted address: ${other.body}`);
-      assertEquals(app.config.mgmt.maxInflightPerClient, 1, "the default: max-inflight / 8");
-    });
+        const csr = await makeCsr({ names: ["slots-other.example.test"] });
+        const other = await postSign(app.url, csr.csrPem, { "X-Forwarded-For": "192.0.2.2" });
+        assertEquals(other.status, 200, `another admitted address: ${other.body}`);
+        assertEquals(app.config.mgmt.maxInflightPerClient, PER_CLIENT, "the default: max-inflight / 4");
+      },
+    );
   } finally {
     // The stalled connections first: closing them ends their handlers, so the App shuts down at once.
     await Promise.all(stalled.map((s) => s.close()));

@@ -72,11 +72,12 @@ export function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment,
 }
 
 /**
- * The default of `max-inflight-per-client`: an eighth of `max-inflight` (32 of the default 256), at least 1, so that
- * one address cannot hold every /sign slot.
+ * The default of `max-inflight-per-client`: a quarter of `max-inflight` (64 of the default 256), at least 1, so that
+ * one address cannot hold every /sign slot, while a host that fans out (a config-management run, a proxy's
+ * connection pool of 32) still fits.
  */
 export function defaultMaxInflightPerClient(maxInflight: number): number {
-  return Math.max(1, Math.floor(maxInflight / 8));
+  return Math.max(1, Math.floor(maxInflight / 4));
 }
 
 /** `default-verification`, or the only verification; null when there are several and none is named. */

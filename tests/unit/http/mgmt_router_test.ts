@@ -214,10 +214,10 @@ Deno.test("mgmt router: max-inflight-per-client caps one client address; other a
   await Promise.all(again.map((r) => r.body?.cancel()));
 });
 
-Deno.test("mgmt router: max-inflight-per-client defaults to max-inflight / 8, at least 1", () => {
-  assertEquals(loadConfig().mgmt.maxInflightPerClient, 32);
-  assertEquals(loadConfig("max-inflight = 20").mgmt.maxInflightPerClient, 2);
-  assertEquals(loadConfig("max-inflight = 7").mgmt.maxInflightPerClient, 1);
+Deno.test("mgmt router: max-inflight-per-client defaults to max-inflight / 4, at least 1", () => {
+  assertEquals(loadConfig().mgmt.maxInflightPerClient, 64);
+  assertEquals(loadConfig("max-inflight = 20").mgmt.maxInflightPerClient, 5);
+  assertEquals(loadConfig("max-inflight = 3").mgmt.maxInflightPerClient, 1);
   assertEquals(loadConfig("max-inflight = 7\nmax-inflight-per-client = 7").mgmt.maxInflightPerClient, 7);
 });
 
