@@ -150,6 +150,11 @@ export const MGMT_OPTIONS = {
     parse: (text: string) => parseInteger(text, 1, 100_000),
     assign: (m: MgmtConfig, count: number) => void (m.maxInflight = count),
   },
+  maxInflightPerClient: {
+    key: "max-inflight-per-client",
+    parse: (text: string) => parseInteger(text, 1, 100_000),
+    assign: (m: MgmtConfig, count: number) => void (m.maxInflightPerClient = count),
+  },
 } as const satisfies OptionTable;
 
 export const NOTIFY_OPTIONS = {

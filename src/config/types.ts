@@ -75,6 +75,11 @@ export interface MgmtConfig {
   bodyTimeoutMs: number;
   /** Most /sign requests handled at once; more get 503 with Retry-After. */
   maxInflight: number;
+  /**
+   * Most /sign requests handled at once for one client address (the address `ip =` rules see); more get the same
+   * 503. Default: `defaultMaxInflightPerClient(maxInflight)`.
+   */
+  maxInflightPerClient: number;
 }
 
 export type LogLevel = "error" | "warning" | "info" | "debug";

@@ -3,13 +3,16 @@
  * (health, metrics, operator routes), and what none of them takes is `not-found`.
  *
  * Contract: the context (config, policy, issuer) is read once per request, so a reload in the middle never mixes
- * two configs. A cap on concurrent /sign requests ([mgmt] max-inflight) answers `busy` at once, with Retry-After,
- * instead of queueing without bound; the count covers the whole pipeline, issuance included. Nothing is retried
- * here: a `busy` client retries after Retry-After.
+ * two configs. A client that no auth block could admit (decided from its address and `Authentication` header,
+ * sign.ts's `refuseBeforeBody`) is answered 403 before it takes a slot, its body unread. Caps on concurrent /sign
+ * requests ([mgmt] max-inflight, and max-inflight-per-client for one client address; inflight.ts) answer `busy` at
+ * once, with Retry-After, instead of queueing without bound; a slot covers the whole pipeline, body read and
+ * issuance included. Nothing is retried here: a `busy` client retries after Retry-After.
  */
 import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
-import { handleSign, refuseMethod, type SignContext, type SignDeps, SignExchange } from "./sign.ts";
+import { InflightSlots } from "./inflight.ts";
+import { handleSign, refuseBeforeBody, refuseMethod, type SignContext, type SignDeps, SignExchange } from "./sign.ts";
 
 export interface MgmtHandlerDeps extends SignContext, SignDeps {
   /** The current context (config reload); defaults to the fixed one in these deps. */
@@ -24,7 +27,7 @@ const BUSY_RETRY_AFTER_SECONDS = 5;
 export function createMgmtHandler(
   deps: MgmtHandlerDeps,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-  let inflight = 0;
+  const slots = new InflightSlots();
 
   return async (request, info) => {
     const started = Date.now();
@@ -39,23 +42,25 @@ export function createMgmtHandler(
     const exchange = new SignExchange(deps, deps.current?.() ?? deps, request, info, started);
     const wrongMethod = refuseMethod(exchange);
     if (wrongMethod) return wrongMethod;
-    const maxInflight = exchange.context.config.mgmt.maxInflight;
-    if (inflight >= maxInflight) {
+    const outsider = await refuseBeforeBody(exchange);
+    if (outsider) return outsider;
+    const { maxInflight, maxInflightPerClient } = exchange.context.config.mgmt;
+    const slot = slots.take(exchange.client, maxInflight, maxInflightPerClient);
+    if (!slot.ok) {
       await request.body?.cancel().catch(() => {});
-      return exchange.fail(
-        new IssueFailure(
-          "busy",
-          `Too many requests in progress (more than ${maxInflight}); retry shortly.`,
-          BUSY_RETRY_AFTER_SECONDS,
-        ),
-        { outcome: "too many in flight" },
-      );
+      const [message, outcome] = slot.cap === "global"
+        ? [`Too many requests in progress (more than ${maxInflight}); retry shortly.`, "too many in flight"]
+        : [
+          `Too many requests in progress from ${exchange.client} (more than ${maxInflightPerClient} per client); ` +
+          "retry shortly.",
+          "too many in flight for this client",
+        ];
+      return exchange.fail(new IssueFailure("busy", message, BUSY_RETRY_AFTER_SECONDS), { outcome });
     }
-    inflight++;
     try {
       return await handleSign(exchange);
     } finally {
-      inflight--;
+      slot.release();
     }
   };
 }

@@ -1,7 +1,11 @@
 /**
  * The operator routes on the mgmt and metrics listeners: `GET /health` (the process answers), `GET /ready` (the CA
- * and every storage can be used: 200, else 503 with `Retry-After: 10` naming each problem) and `GET /metrics`
+ * and every storage can be used: 200 `ready`, else 503 `not ready` with `Retry-After: 10`) and `GET /metrics`
  * (Prometheus text, only to `[mgmt] metrics-ip` peers: 403 for others). HEAD is answered like GET.
+ *
+ * The reasons of a `not ready` (CA URLs, storage paths, database errors) are for operators: only `metrics-ip` peers
+ * get them in the body; everyone else gets the bare word, with the same status. The log gets them once per change
+ * (`not ready` with the reasons at warning level, `ready again` at info), not once per request.
  *
  * Contract: `/ready` asks the CA's directory at most every 10 s (2 s timeout) and writes into the file storages at
  * most every 10 s; databases are asked on every call (each storage bounds and throttles its own check). The routes
@@ -10,6 +14,7 @@
 import type { Config } from "../config/types.ts";
 import type { Clock } from "../lib/clock.ts";
 import { networkContains, parseIpAddress } from "../lib/ip.ts";
+import type { Logger } from "../ops/log.ts";
 import type { Registry } from "../ops/metrics.ts";
 import { storagesWritableProblem } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
@@ -32,6 +37,8 @@ export interface OperatorDeps {
   registry: Registry;
   /** Default: Date.now() (the source of `lastDirectoryOk`). */
   now?: Clock;
+  /** Where a change of readiness and its reasons is written (default: nowhere). */
+  log?: Logger;
 }
 
 /** Returns null for any other route or method (the caller answers it). */
@@ -54,7 +61,18 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
     return problem;
   };
 
-  const ready = async (): Promise<Response> => {
+  /** The reasons last logged ("" while ready), so a change is logged once. */
+  let logged = "";
+  const logChange = (problems: string[]) => {
+    const reasons = problems.join("; ");
+    if (reasons === logged) return;
+    if (reasons) deps.log?.warn("not ready", { reasons });
+    else deps.log?.info("ready again", { was: logged });
+    logged = reasons;
+  };
+
+  /** The problems that keep acmems from being ready (none: ready). */
+  const readiness = async (): Promise<string[]> => {
     const { session } = deps;
     const problems: string[] = [];
     if (session.state !== "ready") {
@@ -72,20 +90,31 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
       const problem = await storage.problem?.().catch((error) => String(error));
       if (problem) problems.push(problem);
     }
-    if (problems.length > 0) {
-      return textResponse(503, `not ready: ${problems.join("; ")}`, { ...PLAIN, "Retry-After": "10" });
-    }
-    return new Response("ready\n", { headers: PLAIN });
+    logChange(problems);
+    return problems;
+  };
+
+  /** `/ready`: the reasons only for an operator (a metrics-ip peer). */
+  const ready = async (info: Deno.ServeHandlerInfo): Promise<Response> => {
+    const problems = await readiness();
+    if (problems.length === 0) return new Response("ready\n", { headers: PLAIN });
+    const body = isOperator(info) ? `not ready: ${problems.join("; ")}` : "not ready";
+    return textResponse(503, body, { ...PLAIN, "Retry-After": "10" });
+  };
+
+  /** The peer is in `[mgmt] metrics-ip` (the TCP peer: forwarding headers are not consulted). */
+  const isOperator = (info: Deno.ServeHandlerInfo): boolean => {
+    const peer = parseIpAddress(peerAddress(info));
+    return peer !== null && deps.config().mgmt.metricsIps.some((n) => networkContains(n, peer));
   };
 
   return (request, info) => {
     const path = new URL(request.url).pathname;
     if (request.method !== "GET" && request.method !== "HEAD") return null;
     if (path === "/health") return Promise.resolve(new Response("ok\n", { headers: PLAIN }));
-    if (path === "/ready") return ready();
+    if (path === "/ready") return ready(info);
     if (path === "/metrics") {
-      const peer = parseIpAddress(peerAddress(info));
-      if (!peer || !deps.config().mgmt.metricsIps.some((n) => networkContains(n, peer))) {
+      if (!isOperator(info)) {
         return Promise.resolve(
           textResponse(403, "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
         );

@@ -5,22 +5,30 @@
  * Checks run in this order. A refusal is a failure kind (src/issuance/failure.ts); http/respond.ts's table gives
  * its status, Retry-After and body.
  *   1. a method other than POST                                         method-not-allowed (with Allow: POST)
- *   2. more than [mgmt] max-inflight in progress (mgmt_router.ts)       busy
- *   3. no Content-Length                                                length-required
- *   4. Content-Length with Transfer-Encoding, or not a non-negative
+ *   2. before the body (`refuseBeforeBody`): no client address, or no
+ *      auth block that this address and Authentication header could
+ *      pass (the body is neither read nor parsed, no slot is taken)    refused
+ *   3. more than [mgmt] max-inflight in progress, or more than
+ *      max-inflight-per-client for this client (mgmt_router.ts)       busy
+ *   4. no Content-Length                                                length-required
+ *   5. Content-Length with Transfer-Encoding, or not a non-negative
  *      integer                                                          bad-request
- *   5. above [mgmt] max-size (the body is not read)                     too-large
- *   6. the body not complete within body-timeout                        body-timeout
+ *   6. above [mgmt] max-size (the body is not read)                     too-large
+ *   7. the body not complete within body-timeout                        body-timeout
  *      the body unreadable, shorter or longer than announced            bad-request
- *   7. not a PEM CSR, bad signature (src/csr/intake.ts)                 unusable-csr
- *   8. no SAN, a CN not among the SANs                                  unusable-csr
+ *   8. not a PEM CSR, bad signature (src/csr/intake.ts)                 unusable-csr
+ *   9. no SAN, a CN not among the SANs                                  unusable-csr
  *      key, signature hash, SAN type, must-staple, name count, name     refused
- *   9. no client address                                                refused
- *  10. no auth block admits the client for every name                   refused
- *  11. the rules of 8 again under the admitting block's profile         as in 8
+ *  10. no auth block admits the client for every name (the HMAC, the
+ *      names)                                                           refused
+ *  11. the rules of 9 again under the admitting block's profile         as in 9
  *  12. a wildcard name under an http01 verification                     refused
  *  13. issuance: 200 with the chain and X-Acmems-* headers, or the issuer's `IssueFailure` (rate-limited,
  *      names-refused, unavailable, internal, refused); anything else thrown is internal, logged with its error id.
+ *
+ * Step 2 moved "no client address" and the address and header part of the authorization ahead of the body, so an
+ * outsider can neither hold slots with stalled bodies nor make the server parse CSRs; an admitted client sees the
+ * same answers as before.
  *
  * Every decision is one audit record (audit.ts); kinds that carry an error id put the same id in the body and the
  * record. All I/O is passed in (`SignDeps`, `SignContext`), so the pipeline runs in-process in tests with a fake CA.
@@ -112,7 +120,32 @@ export function refuseMethod(exchange: SignExchange): Response | null {
   return exchange.decide(response, { outcome: "method not allowed" });
 }
 
-/** The pipeline after the method and the in-flight cap: framing, body, CSR, rules, authorization, issuance. */
+/**
+ * The answer to a client that cannot be admitted whatever its body says, or null: no client address, or no auth
+ * block whose `ip` networks hold the client and whose `hmac` (if any) the `Authentication` header could satisfy
+ * (`CompiledPolicy.precheck`). The body is cancelled unread.
+ */
+export async function refuseBeforeBody(exchange: SignExchange): Promise<Response | null> {
+  const { request, peer } = exchange;
+  let failure: IssueFailure;
+  let outcome: string;
+  if (!peer) {
+    failure = new IssueFailure("refused", "The client address could not be determined.");
+    outcome = "no peer address";
+  } else {
+    const precheck = exchange.context.policy.precheck({
+      peer,
+      authentication: authenticationFromHeaders(request.headers),
+    });
+    if (precheck.ok) return null;
+    failure = new IssueFailure("refused", precheck.reason);
+    outcome = "not authorized before the body";
+  }
+  await request.body?.cancel().catch(() => {});
+  return exchange.fail(failure, { outcome });
+}
+
+/** The pipeline after the method, the address check and the in-flight cap: framing, body, CSR, rules, authorization, issuance. */
 export async function handleSign(exchange: SignExchange): Promise<Response> {
   const { request, deps, started } = exchange;
   const { config, policy, issuer } = exchange.context;

@@ -45,7 +45,9 @@ export const ATTACK_HMAC_KEY = "attack-test-hmac-key-0123456789";
 export function attackConfig(opts: { mgmt?: Options; auth?: Record<string, Options> } = {}): ConfigSpec {
   return {
     account: { dir: "/tmp/acmems-attack-account" },
-    mgmt: { "max-size": "4k", "sign-timeout": "5s", "max-inflight": 8, ...opts.mgmt },
+    // Every request comes from one of a few addresses: the per-client cap is the global one (the fuzz test checks
+    // that max-inflight concurrent requests from 127.0.0.1 all get through).
+    mgmt: { "max-size": "4k", "sign-timeout": "5s", "max-inflight": 8, "max-inflight-per-client": 8, ...opts.mgmt },
     verifications: { http: http01(5002) },
     storages: { none: NO_STORAGE },
     auth: opts.auth ?? {

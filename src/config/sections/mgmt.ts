@@ -35,6 +35,7 @@ export function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment,
     metricsListeners: [],
     bodyTimeoutMs: 10_000,
     maxInflight: 256,
+    maxInflightPerClient: 0,
     metricsIps: [],
   };
   readOption(o, M.trustedProxy, mgmt, LABEL, diag);
@@ -45,6 +46,16 @@ export function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment,
   }
   readOption(o, M.bodyTimeout, mgmt, LABEL, diag);
   readOption(o, M.maxInflight, mgmt, LABEL, diag);
+  mgmt.maxInflightPerClient = defaultMaxInflightPerClient(mgmt.maxInflight);
+  readOption(o, M.maxInflightPerClient, mgmt, LABEL, diag);
+  const perClient = o.one(M.maxInflightPerClient);
+  if (perClient && mgmt.maxInflightPerClient > mgmt.maxInflight) {
+    diag.warn(
+      perClient.source,
+      `[mgmt] max-inflight-per-client ${mgmt.maxInflightPerClient} is above max-inflight ${mgmt.maxInflight}: ` +
+        "one client can take every /sign slot; lower it",
+    );
+  }
   const tlsCert = o.one(M.tlsCert);
   const tlsKey = o.one(M.tlsKey);
   if (tlsCert && !tlsKey) diag.error(tlsCert.source, "[mgmt] tls-cert needs tls-key (the certificate's private key)");
@@ -58,6 +69,15 @@ export function buildMgmt(o: Options, firstFile: string, env: ConfigEnvironment,
   readOption(o, M.maxSize, mgmt, LABEL, diag);
   readOption(o, M.signTimeout, mgmt, LABEL, diag);
   return mgmt;
+}
+
+/**
+ * The default of `max-inflight-per-client`: a quarter of `max-inflight` (64 of the default 256), at least 1, so that
+ * one address cannot hold every /sign slot, while a host that fans out (a config-management run, a proxy's
+ * connection pool of 32) still fits.
+ */
+export function defaultMaxInflightPerClient(maxInflight: number): number {
+  return Math.max(1, Math.floor(maxInflight / 4));
 }
 
 /** `default-verification`, or the only verification; null when there are several and none is named. */

@@ -7,6 +7,7 @@ import { assert, assertEquals } from "../../support/assert.ts";
 import { createOperatorRoutes, metricsListenerHandler, type ReadinessSession } from "../../../src/http/operator.ts";
 import type { Config } from "../../../src/config/types.ts";
 import { parseIpNetwork } from "../../../src/lib/ip.ts";
+import { memoryLogger } from "../../../src/ops/log.ts";
 import { AcmemsMetrics } from "../../../src/ops/metrics.ts";
 import type { Storage } from "../../../src/storage/mod.ts";
 
@@ -27,6 +28,7 @@ async function answer(response: Promise<Response> | null): Promise<[number, stri
 
 function setup(session: Partial<ReadinessSession>, storages: Partial<Storage>[] = []) {
   const metrics = new AcmemsMetrics();
+  const log = memoryLogger("debug");
   const routes = createOperatorRoutes({
     session: {
       state: "ready",
@@ -38,8 +40,9 @@ function setup(session: Partial<ReadinessSession>, storages: Partial<Storage>[] 
     config: () => config,
     storages: () => storages as Storage[],
     registry: metrics.registry,
+    log,
   });
-  return { routes };
+  return { routes, log };
 }
 
 const get = (path: string, method = "GET") => new Request(`http://acmems.test${path}`, { method });
@@ -64,12 +67,12 @@ Deno.test("operator: /health, /metrics to metrics-ip peers only, other routes an
   assertEquals(await answer(metricsOnly(get("/sign"), info("127.0.0.1"))), [404, "Not found.\n", "text/plain", null]);
 });
 
-Deno.test("operator: /ready is 503 with Retry-After 10 naming every problem, 200 when all is well", async () => {
+Deno.test("operator: /ready is 503 with Retry-After 10 naming every problem to metrics-ip, 200 when all is well", async () => {
   const down = setup({ state: "unavailable", reason: "cannot reach https://ca.example/dir: refused" }, [
     { problem: () => Promise.resolve('storage "db": the database does not answer') },
     { problem: () => Promise.reject(new Error("boom")) },
   ]);
-  assertEquals(await answer(down.routes(get("/ready"), info("10.0.0.1"))), [
+  assertEquals(await answer(down.routes(get("/ready"), info("127.0.0.1"))), [
     503,
     'not ready: ACME CA: cannot reach https://ca.example/dir: refused; storage "db": the database does not answer; ' +
     "Error: boom\n",
@@ -105,11 +108,47 @@ Deno.test("operator: /ready probes the CA's directory only when it last answered
   up = false;
   assertEquals((await answer(routes(get("/ready"), info("10.0.0.1"))))[0], 200);
   lastOk = 89_000; // 11 s ago: asked, and it does not answer
-  assertEquals(await answer(routes(get("/ready"), info("10.0.0.1"))), [
+  assertEquals(await answer(routes(get("/ready"), info("127.0.0.1"))), [
     503,
     "not ready: ACME CA: the directory at https://ca.example/dir did not answer\n",
     "text/plain",
     "10",
   ]);
   assertEquals(probes, 1);
+});
+
+Deno.test("operator: /ready tells the reasons only to metrics-ip peers, and the log once per change", async () => {
+  let dbProblem = 'storage "db": password authentication failed for user "acmems" at /var/lib/acmems/pg.sock';
+  const { routes, log } = setup({}, [{ problem: () => Promise.resolve(dbProblem) }]);
+  const reasons = () =>
+    log.lines.map((l) => JSON.parse(l)).filter((e) => e.event === "not ready" || e.event === "ready again");
+
+  // Outside metrics-ip (127.0.0.0/8): the bare word, the same status and Retry-After; IPv4 and IPv6 alike.
+  for (const peer of ["10.0.0.1", "2001:db8::1", "::ffff:192.0.2.1"]) {
+    assertEquals(await answer(routes(get("/ready"), info(peer))), [503, "not ready\n", "text/plain", "10"], peer);
+  }
+  // HEAD from outside: the same (Deno.serve drops the body).
+  assertEquals(await answer(routes(get("/ready", "HEAD"), info("10.0.0.1"))), [503, "not ready\n", "text/plain", "10"]);
+  // A metrics-ip peer gets the reasons.
+  assertEquals(await answer(routes(get("/ready"), info("127.0.0.1"))), [
+    503,
+    `not ready: ${dbProblem}\n`,
+    "text/plain",
+    "10",
+  ]);
+  // Five requests, one log line with the reasons.
+  assertEquals(reasons().map((e) => [e.level, e.event, e.reasons]), [["warning", "not ready", dbProblem]]);
+
+  // Another reason: logged once more; then ready again: logged once, and the outsider gets "ready".
+  dbProblem = 'storage "db": the database does not answer';
+  await answer(routes(get("/ready"), info("10.0.0.1")));
+  await answer(routes(get("/ready"), info("10.0.0.1")));
+  dbProblem = "";
+  assertEquals(await answer(routes(get("/ready"), info("10.0.0.1"))), [200, "ready\n", "text/plain", null]);
+  assertEquals(await answer(routes(get("/ready"), info("127.0.0.1"))), [200, "ready\n", "text/plain", null]);
+  assertEquals(reasons().map((e) => [e.event, e.reasons ?? e.was]), [
+    ["not ready", 'storage "db": password authentication failed for user "acmems" at /var/lib/acmems/pg.sock'],
+    ["not ready", 'storage "db": the database does not answer'],
+    ["ready again", 'storage "db": the database does not answer'],
+  ]);
 });
