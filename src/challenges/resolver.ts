@@ -122,7 +122,7 @@ function refuseForeignAuthorizations(authorizations: AcmeAuthorization[], opts: 
   const foreign = authorizations.find((a) => !ordered.has(authorizationKey(a)));
   if (!foreign) return;
   const errorId = newErrorId();
-  const ca = opts.client.directoryUrl ?? opts.order.url;
+  const ca = opts.client.directoryUrl as string | undefined;
   const name = describeIdentifier(foreign);
   opts.log.error("ca sent an authorization for a name not ordered", {
     errorId,
@@ -134,7 +134,8 @@ function refuseForeignAuthorizations(authorizations: AcmeAuthorization[], opts: 
   });
   throw new IssueFailure(
     "unavailable",
-    `The CA at ${ca} sent an authorization for ${name} (${foreign.url}), a name not ordered ` +
+    `The CA${ca ? ` at ${ca}` : ""} answered order ${opts.order.url} with an authorization for ${name} ` +
+      `(${foreign.url}), a name not ordered ` +
       `(ordered: ${opts.names.join(", ")}): no challenge was answered; the CA misbehaves, tell its operator or ` +
       "switch acme-server",
     opts.retryAfterSeconds ?? 10,

@@ -56,6 +56,8 @@ function caMaterial() {
 
 /** A fake CA; cast with `asClient()` where an AcmeClient is expected. */
 export class FakeCa {
+  /** As `AcmeClient.directoryUrl`. */
+  readonly directoryUrl = "https://fake.ca/dir";
   orders = 0;
   finalized = 0;
   readonly answered: string[] = [];

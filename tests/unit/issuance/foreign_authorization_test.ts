@@ -51,7 +51,16 @@ Deno.test("/sign: an authorization for a name nobody ordered gets no challenge a
     const body = await response.text();
     assertEquals(response.status, 503, body);
     assert(response.headers.get("retry-after"), "a Retry-After");
-    for (const part of ["victim.example.org", "https://fake.ca/authz/", "not ordered", "error id"]) {
+    for (
+      const part of [
+        "victim.example.org",
+        "https://fake.ca/dir",
+        "https://fake.ca/order/1",
+        "https://fake.ca/authz/",
+        "not ordered",
+        "error id",
+      ]
+    ) {
       assert(body.includes(part), `the answer names ${part}: ${body}`);
     }
     assertEquals(presented, [], "no solver.present call, not even for the names that were ordered");
