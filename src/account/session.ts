@@ -127,6 +127,7 @@ export class AccountSession {
     const create = this.#opts.createClient ?? ((o) => new AcmeClient(o));
     const client = create({
       directoryUrl: account.acmeServer,
+      caOrigins: account.caOrigins,
       accountKey: keyPair,
       accountUrl: registration?.url,
       caCerts,

@@ -3,7 +3,7 @@
  * Each is one signed request through the session (badNonce retried there, every other CA error thrown
  * as `AcmeProblem`); a key change switches the session's signing key only after the CA accepted it.
  */
-import { parseJson, requireLocation } from "./answers.ts";
+import { parseJson } from "./answers.ts";
 import type { AccountResult, NewAccountOptions, RequestOptions } from "./client_options.ts";
 import { externalAccountBinding } from "./eab.ts";
 import { AcmeUnsupportedError } from "./errors.ts";
@@ -27,7 +27,7 @@ export async function newAccount(
     payload.externalAccountBinding = await externalAccountBinding(opts.eab, await s.publicJwk(), dir.newAccount);
   }
   const res = await s.post(dir.newAccount, payload, { ...req, jwkOf: s.accountKey });
-  const url = requireLocation(res);
+  const url = s.location(res);
   s.accountUrl = url;
   return { url, account: parseJson<AcmeAccount>(res), created: res.status === 201 };
 }

@@ -8,6 +8,7 @@ import type { RequestOptions, RevokeOptions } from "./client_options.ts";
 import { b64url } from "./encoding.ts";
 import { AcmeProtocolError, AcmeUnsupportedError } from "./errors.ts";
 import { linksWithRel } from "./link_header.ts";
+import { checkOrderUrls } from "./orders.ts";
 import { decodePem } from "./pem.ts";
 import type { AcmeSession } from "./session.ts";
 import type { AcmeOrder, CertificateChain } from "./types.ts";
@@ -23,9 +24,9 @@ export async function finalize(
 ): Promise<AcmeOrder> {
   const der = typeof csr === "string" ? decodePem(csr, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]).der : csr;
   const res = await s.post(order.finalize, { csr: b64url(der) }, req);
-  const url = res.headers.get("location") ?? order.url;
+  const url = res.headers.get("location") ? s.location(res) : order.url;
   if (!url) throw new AcmeProtocolError(order.finalize, `Finalize answer from ${order.finalize} has no order URL`);
-  return withUrl<AcmeOrder>(parseJson(res), url);
+  return checkOrderUrls(s, withUrl<AcmeOrder>(parseJson(res), url));
 }
 
 /** Downloads a certificate chain (PEM) and the URLs of alternate chains. */
@@ -38,7 +39,8 @@ export async function downloadCertificate(
   if (!res.text.includes("-----BEGIN CERTIFICATE-----")) {
     throw new AcmeProtocolError(url, `Certificate download from ${url} returned no PEM certificate`);
   }
-  return { pem: res.text, alternates: linksWithRel(res.headers.get("link"), url, "alternate") };
+  const alternates = linksWithRel(res.headers.get("link"), url, "alternate");
+  return { pem: res.text, alternates: alternates.map((link) => s.urls.check(link, "alternate chain link")) };
 }
 
 /**

@@ -13,6 +13,9 @@
  *   throw `AcmeTimeoutError` when it passes (an in-flight request is aborted at the deadline).
  * - Reads are POST-as-GET (RFC 8555 §6.3) except the directory, newNonce and renewalInfo (RFC 9773 §4.1).
  * - With `caCerts`, the client owns a `Deno.HttpClient`: call `close()` (or use `using`) when done.
+ * - The CA's URLs are trusted no further than the directory: each must be https: (http: only when the directory is
+ *   http:) and on the directory's origin or one in `caOrigins`, else `AcmeUrlRefusedError`; redirects are errors,
+ *   never followed (ca_urls.ts, http.ts).
  *
  * The class is a façade: the request plumbing is session.ts, the operations are accounts.ts, orders.ts,
  * certificates.ts, renewal_info.ts and poll.ts, each a set of free functions taking the session.
@@ -212,7 +215,7 @@ export class AcmeClient {
       url,
       "authorization",
       opts,
-      (a) => a.status !== "pending",
+      (a) => orders.checkAuthorizationUrls(this.#s, a).status !== "pending",
     );
   }
 
@@ -227,7 +230,7 @@ export class AcmeClient {
       url,
       "order",
       opts,
-      (o) => o.status !== "pending" && o.status !== "processing",
+      (o) => orders.checkOrderUrls(this.#s, o).status !== "pending" && o.status !== "processing",
     );
   }
 

@@ -15,6 +15,11 @@ export interface AcmeClientOptions {
   accountKey: CryptoKeyPair;
   /** The account URL if already known (skips newAccount/findAccount). */
   accountUrl?: string;
+  /**
+   * Origins (`https://host[:port]`) the CA's URLs may point to besides the directory's own; every other origin is
+   * refused (`AcmeUrlRefusedError`). `http:` origins only beside an `http:` directory (a test CA).
+   */
+  caOrigins?: string[];
   /** Extra trusted CA certificates (PEM) for the CA's HTTPS; creates a Deno.HttpClient (see `close`). */
   caCerts?: string[];
   /** Replaces fetch (tests, instrumentation); it receives the `caCerts` HttpClient as `init.client`. */

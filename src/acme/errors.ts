@@ -51,3 +51,11 @@ export class AcmeProtocolError extends Error {
 export class AcmeUnsupportedError extends Error {
   override name = "AcmeUnsupportedError";
 }
+
+/**
+ * A URL from the CA was not followed: not https: (or not the directory's own http: scheme), on an origin that is
+ * neither the directory's nor an allowed one, or answered with a redirect. `url` is the refused URL.
+ */
+export class AcmeUrlRefusedError extends AcmeProtocolError {
+  override name = "AcmeUrlRefusedError";
+}

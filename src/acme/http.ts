@@ -12,8 +12,10 @@
  * - Every response (including ones that are retried) is passed to `onResponse` first (nonce harvesting).
  * - A caller `signal` aborts the attempt and any backoff sleep; the signal's reason is thrown.
  * - Response bodies are always read to the end or cancelled (no leaked resources).
+ * - Redirects are never followed (`redirect: "manual"`): a 3xx answer throws `AcmeUrlRefusedError` naming the URL
+ *   and where it pointed (a CA URL must not lead the client, and its signed requests, somewhere else).
  */
-import { AcmeNetworkError, AcmeTimeoutError } from "./errors.ts";
+import { AcmeNetworkError, AcmeTimeoutError, AcmeUrlRefusedError } from "./errors.ts";
 import { delayUntil, parseRetryAfter } from "./retry_after.ts";
 import { backoffDelay, sleep } from "./timing.ts";
 
@@ -106,6 +108,7 @@ export class HttpTransport {
         continue;
       }
       this.#onResponse?.(response);
+      if (response.status >= 300 && response.status < 400) throw redirectRefused(req, response);
       if (response.status < 500 || response.status === 501 || attempt >= this.retries) return response;
       let delay = backoffDelay(attempt, this.#baseDelay, this.#maxDelay);
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
@@ -136,6 +139,7 @@ export class HttpTransport {
         headers,
         body,
         signal: controller.signal,
+        redirect: "manual",
       };
       if (this.#client) init.client = this.#client;
       const res = await this.#fetch(req.url, init);
@@ -153,6 +157,16 @@ export class HttpTransport {
       req.signal?.removeEventListener("abort", onAbort);
     }
   }
+}
+
+function redirectRefused(req: HttpRequest, res: HttpResponse): AcmeUrlRefusedError {
+  const location = res.headers.get("location");
+  const target = location ? `to ${location}` : "without a Location";
+  return new AcmeUrlRefusedError(
+    req.url,
+    `The CA answered ${req.method} ${req.url} with a redirect (HTTP ${res.status} ${target}): redirects are not ` +
+      "followed; the CA must serve its URLs directly",
+  );
 }
 
 async function discard(res: Response): Promise<string> {

@@ -30,7 +30,13 @@ export {
   type ProblemDocument,
   problemFromDocument,
 } from "./problem.ts";
-export { AcmeNetworkError, AcmeProtocolError, AcmeTimeoutError, AcmeUnsupportedError } from "./errors.ts";
+export {
+  AcmeNetworkError,
+  AcmeProtocolError,
+  AcmeTimeoutError,
+  AcmeUnsupportedError,
+  AcmeUrlRefusedError,
+} from "./errors.ts";
 export type {
   AccountStatus,
   AcmeAccount,

@@ -1,9 +1,10 @@
 /**
  * Orders, authorizations and challenges (RFC 8555 §7.4–7.5): create an order, read orders and
  * authorizations, answer a challenge, deactivate an authorization. One signed request each through the
- * session (badNonce retried there; every other CA error thrown as `AcmeProblem`). Polling is poll.ts.
+ * session (badNonce retried there; every other CA error thrown as `AcmeProblem`). Polling is poll.ts. The URLs in
+ * an order or authorization are checked against the session's `CaUrlPolicy` as they arrive.
  */
-import { parseJson, requireLocation, withUrl } from "./answers.ts";
+import { parseJson, withUrl } from "./answers.ts";
 import type { NewOrderOptions, RequestOptions } from "./client_options.ts";
 import { AcmeUnsupportedError } from "./errors.ts";
 import type { AcmeIdentifier } from "./problem.ts";
@@ -36,12 +37,30 @@ export async function newOrder(s: AcmeSession, opts: NewOrderOptions, req: Reque
   if (opts.notBefore !== undefined) payload.notBefore = toRfc3339(opts.notBefore);
   if (opts.notAfter !== undefined) payload.notAfter = toRfc3339(opts.notAfter);
   const res = await s.post(dir.newOrder, payload, req);
-  return withUrl<AcmeOrder>(parseJson(res), requireLocation(res));
+  return checkOrderUrls(s, withUrl<AcmeOrder>(parseJson(res), s.location(res)));
 }
 
 /** Fetches an order. */
 export async function getOrder(s: AcmeSession, url: string, req: RequestOptions = {}): Promise<AcmeOrder> {
-  return (await s.getWithRetryAfter<AcmeOrder>(url, req.signal)).value;
+  return checkOrderUrls(s, (await s.getWithRetryAfter<AcmeOrder>(url, req.signal)).value);
+}
+
+/** The order, once its authorization, finalize and certificate URLs passed the session's URL policy. */
+export function checkOrderUrls(s: AcmeSession, order: AcmeOrder): AcmeOrder {
+  for (const url of Array.isArray(order.authorizations) ? order.authorizations : []) {
+    s.urls.check(String(url), "authorization URL");
+  }
+  if (order.finalize !== undefined) s.urls.check(String(order.finalize), "finalize URL");
+  if (order.certificate !== undefined) s.urls.check(String(order.certificate), "certificate URL");
+  return order;
+}
+
+/** The authorization, once its challenges' URLs passed the session's URL policy. */
+export function checkAuthorizationUrls(s: AcmeSession, authorization: AcmeAuthorization): AcmeAuthorization {
+  for (const challenge of Array.isArray(authorization.challenges) ? authorization.challenges : []) {
+    if (challenge?.url !== undefined) s.urls.check(String(challenge.url), "challenge URL");
+  }
+  return authorization;
 }
 
 /** Fetches an authorization. */
@@ -50,7 +69,7 @@ export async function getAuthorization(
   url: string,
   req: RequestOptions = {},
 ): Promise<AcmeAuthorization> {
-  return (await s.getWithRetryAfter<AcmeAuthorization>(url, req.signal)).value;
+  return checkAuthorizationUrls(s, (await s.getWithRetryAfter<AcmeAuthorization>(url, req.signal)).value);
 }
 
 /** Tells the CA the challenge is ready to be validated (POST `{}`, RFC 8555 §7.5.1). */

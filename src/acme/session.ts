@@ -9,8 +9,11 @@
  *   `AcmeProblem` at once (no sleeping on 429). Network errors and 5xx are retried by the transport.
  * - The directory is fetched once and shared; a failed fetch, and any transport failure, drops it.
  * - After `close()` every request rejects; closing is idempotent.
+ * - Every request's URL passes the `CaUrlPolicy` (ca_urls.ts) first: https: (or the directory's http:), on the
+ *   directory's origin or an allowed one. The directory's entries and Location headers are checked as they arrive.
  */
-import { parseJson, withUrl } from "./answers.ts";
+import { parseJson, requireLocation, withUrl } from "./answers.ts";
+import { CaUrlPolicy } from "./ca_urls.ts";
 import type { RequestOptions } from "./client_options.ts";
 import { AcmeNetworkError, AcmeProtocolError, AcmeTimeoutError } from "./errors.ts";
 import { type FetchLike, type HttpResponse, HttpTransport } from "./http.ts";
@@ -32,6 +35,8 @@ export interface PostOptions extends RequestOptions {
 /** What the session is built from (validated by `AcmeClient`). */
 export interface SessionOptions {
   directoryUrl: string;
+  /** Origins the CA's URLs may use besides the directory's (see ca_urls.ts). */
+  caOrigins?: string[];
   accountKey: CryptoKeyPair;
   accountUrl?: string;
   maxBadNonceRetries: number;
@@ -46,10 +51,23 @@ export interface SessionOptions {
 
 const JOSE = "application/jose+json";
 
+/** The directory's resource URLs (RFC 8555 §7.1.1, RFC 9773 §3). */
+const DIRECTORY_URLS = [
+  "newNonce",
+  "newAccount",
+  "newOrder",
+  "newAuthz",
+  "revokeCert",
+  "keyChange",
+  "renewalInfo",
+] as const;
+
 /** One account's connection to one CA. */
 export class AcmeSession {
   readonly directoryUrl: string;
   readonly maxBadNonceRetries: number;
+  /** The scheme and origin rules every CA URL must pass. */
+  readonly urls: CaUrlPolicy;
   readonly #http: HttpTransport;
   readonly #httpClient: Deno.HttpClient | undefined;
   readonly #nonces = new NoncePool();
@@ -62,6 +80,7 @@ export class AcmeSession {
 
   constructor(opts: SessionOptions) {
     this.directoryUrl = opts.directoryUrl;
+    this.urls = new CaUrlPolicy(opts.directoryUrl, opts.caOrigins);
     this.#accountKey = opts.accountKey;
     this.#accountUrl = opts.accountUrl;
     this.maxBadNonceRetries = opts.maxBadNonceRetries;
@@ -161,6 +180,10 @@ export class AcmeSession {
         throw new AcmeProtocolError(this.directoryUrl, `ACME directory ${this.directoryUrl} has no "${field}" URL`);
       }
     }
+    for (const field of DIRECTORY_URLS) {
+      const url = dir[field];
+      if (url !== undefined) this.urls.check(String(url), `directory entry ${field}`);
+    }
     return dir;
   }
 
@@ -173,6 +196,7 @@ export class AcmeSession {
   /** Transport call that drops the cached directory after a transport failure (the CA may have moved). */
   async request(req: Parameters<HttpTransport["request"]>[0]): Promise<HttpResponse> {
     if (this.#closed) throw this.#closedError();
+    this.urls.check(req.url, "URL");
     try {
       return await this.#http.request(req);
     } catch (e) {
@@ -195,6 +219,11 @@ export class AcmeSession {
       // when concurrent requests race for it.
     }
     throw new AcmeProtocolError(this.directoryUrl, "Could not obtain an unused nonce after 3 newNonce requests");
+  }
+
+  /** The absolute Location of a created resource, checked like every CA URL. */
+  location(res: HttpResponse): string {
+    return this.urls.check(requireLocation(res), "Location header");
   }
 
   /** POST a JWS (payload `undefined` = POST-as-GET), retrying badNonce; throws AcmeProblem on errors. */

@@ -10,8 +10,12 @@
  * - Before each CA call `guard.check()` runs, and every CA call gets `guard.signal`: a holder that lost its claim
  *   makes no further CA call.
  * - A name that fails validation throws `ValidationFailed` (the caller's failure kind `names-refused`).
+ * - The CA is not trusted with the names: before any solver runs, every authorization's identifier (type, value and
+ *   wildcard flag) must be one acmems ordered (`names`). One that is not fails the whole order as `unavailable`
+ *   (the CA misbehaves, not the client), logged with the CA's URLs; no challenge of the order is presented.
  */
-import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "../acme/mod.ts";
+import { type AcmeAuthorization, type AcmeClient, type AcmeOrder, toIdentifier } from "../acme/mod.ts";
+import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
 import type { ChallengeSolver, ChallengeTask } from "./solver.ts";
 
@@ -32,11 +36,15 @@ export interface CallGuard {
 export interface Authorize {
   client: AcmeClient;
   order: AcmeOrder;
+  /** The names acmems ordered (`*.` for a wildcard): the only identifiers a challenge is presented for. */
+  names: readonly string[];
   solver: ChallengeSolver;
   /** Epoch ms after which polling gives up. */
   deadline: number;
   guard: CallGuard;
   log: Logger;
+  /** Retry-After of the failure for an authorization nobody ordered (default 10 s). */
+  retryAfterSeconds?: number;
 }
 
 interface ToPoll {
@@ -45,12 +53,14 @@ interface ToPoll {
 }
 
 /** Makes every authorization of `order` valid, or throws; always cleans up what it presented. */
-export async function resolveAuthorizations({ client, order, solver, deadline, guard, log }: Authorize): Promise<void> {
+export async function resolveAuthorizations(opts: Authorize): Promise<void> {
+  const { client, order, solver, deadline, guard, log } = opts;
   const signal = guard.signal;
   guard.check();
   const authorizations = await Promise.all(
     order.authorizations.map((url) => client.getAuthorization(url, { signal })),
   );
+  refuseForeignAuthorizations(authorizations, opts);
   const presented: ChallengeTask[] = [];
   const toAnswer: ToPoll[] = [];
   /** Challenges an earlier holder already answered (a resumed order): present and wait, do not answer again. */
@@ -104,6 +114,54 @@ export async function resolveAuthorizations({ client, order, solver, deadline, g
   } finally {
     await Promise.all(presented.map((task) => solver.cleanup(task).catch(() => {})));
   }
+}
+
+/** Throws (kind `unavailable`) at the first authorization whose identifier is not one of the ordered names. */
+function refuseForeignAuthorizations(authorizations: AcmeAuthorization[], opts: Authorize): void {
+  const ordered = new Set(opts.names.map(orderedKey));
+  const foreign = authorizations.find((a) => !ordered.has(authorizationKey(a)));
+  if (!foreign) return;
+  const errorId = newErrorId();
+  const ca = opts.client.directoryUrl as string | undefined;
+  const name = describeIdentifier(foreign);
+  opts.log.error("ca sent an authorization for a name not ordered", {
+    errorId,
+    ca,
+    order: opts.order.url,
+    authorization: foreign.url,
+    identifier: name,
+    ordered: opts.names,
+  });
+  throw new IssueFailure(
+    "unavailable",
+    `The CA${ca ? ` at ${ca}` : ""} answered order ${opts.order.url} with an authorization for ${name} ` +
+      `(${foreign.url}), a name not ordered ` +
+      `(ordered: ${opts.names.join(", ")}): no challenge was answered; the CA misbehaves, tell its operator or ` +
+      "switch acme-server",
+    opts.retryAfterSeconds ?? 10,
+    errorId,
+  );
+}
+
+/** `type|wildcard|value` of an ordered name (`*.` → the wildcard flag), as the CA must echo it back. */
+function orderedKey(name: string): string {
+  const wildcard = name.startsWith("*.");
+  const { type, value } = toIdentifier(wildcard ? name.slice(2) : name);
+  return `${type}|${wildcard}|${value.toLowerCase()}`;
+}
+
+/** The same key for an authorization; a malformed identifier gets a key no ordered name has. */
+function authorizationKey(authorization: AcmeAuthorization): string {
+  const { type, value } = authorization.identifier ?? {};
+  if (typeof type !== "string" || typeof value !== "string") return "malformed";
+  return `${type}|${authorization.wildcard === true}|${value.toLowerCase()}`;
+}
+
+/** An authorization's identifier for a message: its name (`*.` for wildcards), prefixed by a type other than dns. */
+function describeIdentifier(authorization: AcmeAuthorization): string {
+  const { type, value } = authorization.identifier ?? {};
+  if (typeof value !== "string") return `a malformed identifier ${JSON.stringify(authorization.identifier)}`;
+  return `${type === "dns" ? "" : `${type} `}${displayName(authorization)}`;
 }
 
 /** The authorization's name as a client wrote it (`*.` for wildcards). */

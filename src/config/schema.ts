@@ -113,6 +113,7 @@ export const ACCOUNT_OPTIONS = {
   eabKid: { key: "eab-kid" },
   eabHmacKey: { key: "eab-hmac-key", secret: true },
   profile: { key: "profile" },
+  caOrigins: { key: "ca-origins", multi: true },
 } as const satisfies OptionTable;
 
 export const MGMT_OPTIONS = {

@@ -49,6 +49,11 @@ export interface AccountConfig {
   eabHmacKey?: string;
   /** ACME profile requested for new orders unless an auth block says otherwise. */
   profile?: string;
+  /**
+   * Origins (`https://host[:port]`) the CA's URLs may use besides the directory's own; every other origin is
+   * refused. Empty by default.
+   */
+  caOrigins: string[];
   source: Source;
 }
 

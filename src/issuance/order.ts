@@ -186,7 +186,16 @@ export class OrderDriver {
     const signal = keeper.signal;
     let order = placed;
     if (order.status === "pending") {
-      await resolveAuthorizations({ client, order, solver, deadline, guard: keeper, log });
+      await resolveAuthorizations({
+        client,
+        order,
+        names: request.names,
+        solver,
+        deadline,
+        guard: keeper,
+        log,
+        retryAfterSeconds: this.#opts.retryAfterSeconds,
+      });
       keeper.check();
       order = await client.pollOrder(order.url, { deadline, signal });
       log.debug("acme order polled", { order: order.url, status: order.status });

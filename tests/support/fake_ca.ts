@@ -25,6 +25,11 @@ export interface FakeCaOptions {
   validAlready?: string[];
   /** Wait this long in finalize (sign-timeout tests). */
   finalizeDelayMs?: number;
+  /**
+   * A misbehaving CA: the authorization for the ordered name `for` (as written in the order, `*.` included) names
+   * `identifier` (and `wildcard`) instead, e.g. a name nobody ordered.
+   */
+  foreignAuthorization?: { for: string; identifier: { type: string; value: string }; wildcard?: boolean };
   /** Checks an http-01 answer: resolves to the body served for (name, token), or undefined. */
   httpCheck?: (name: string, token: string) => Promise<string | undefined>;
 }
@@ -51,6 +56,8 @@ function caMaterial() {
 
 /** A fake CA; cast with `asClient()` where an AcmeClient is expected. */
 export class FakeCa {
+  /** As `AcmeClient.directoryUrl`. */
+  readonly directoryUrl = "https://fake.ca/dir";
   orders = 0;
   finalized = 0;
   readonly answered: string[] = [];
@@ -88,12 +95,13 @@ export class FakeCa {
         status: valid ? "valid" : "pending",
         token,
       };
+      const foreign = this.opts.foreignAuthorization?.for === name ? this.opts.foreignAuthorization : undefined;
       this.#authz.set(url, {
         url,
-        identifier: { type: "dns", value: wildcard ? name.slice(2) : name },
+        identifier: foreign?.identifier ?? { type: "dns", value: wildcard ? name.slice(2) : name },
         status: valid ? "valid" : "pending",
         challenges: [challenge],
-        wildcard,
+        wildcard: foreign ? foreign.wildcard === true : wildcard,
       });
       this.#tokens.set(challenge.url, { authz: url, name });
       return url;

@@ -1,5 +1,6 @@
 /**
- * `[account]` (merged across files): the CA, the account directory, terms of service, contacts, EAB, profile.
+ * `[account]` (merged across files): the CA, the account directory, terms of service, contacts, EAB, profile, and
+ * the other origins the CA's URLs may use (`ca-origins`).
  * Pure apart from `ConfigEnvironment` (paths, whether ca-file exists). Gives null when `dir` is missing.
  */
 import type { IniEntry, IniSection } from "../ini.ts";
@@ -56,6 +57,7 @@ export function buildAccount(
     dir,
     acceptTermsOfService: readTermsOfService(o.all(A.acceptTermsOfService), diag),
     email: [],
+    caOrigins: readCaOrigins(o.all(A.caOrigins), new URL(acmeServer).protocol === "http:", diag),
     source,
   };
   readOption(o, A.email, account, LABEL, diag);
@@ -160,6 +162,41 @@ function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfServ
     } else tos = { kind: "urls", urls: [url.value], source: entry.source };
   }
   return tos;
+}
+
+/**
+ * `ca-origins` lines: bare origins (`https://host[:port]`, a trailing `/` is fine), several to a line, normalised
+ * (`URL.origin`) and without duplicates; `http:` only when acme-server is http: (a test CA).
+ */
+function readCaOrigins(entries: IniEntry[], httpDirectory: boolean, diag: Diagnostics): string[] {
+  const origins: string[] = [];
+  for (const entry of entries) {
+    for (const text of entry.value.split(/\s+/).filter(Boolean)) {
+      const origin = parseOrigin(text, httpDirectory);
+      if ("error" in origin) diag.error(entry.source, `[account] ca-origins "${truncate(text)}" ${origin.error}`);
+      else if (!origins.includes(origin.value)) origins.push(origin.value);
+    }
+  }
+  return origins;
+}
+
+function parseOrigin(text: string, httpAllowed: boolean): { value: string } | { error: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { error: "is not an origin: write it as https://host or https://host:port" };
+  }
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && httpAllowed)) {
+    return {
+      error: "is not an https: origin" +
+        (url.protocol === "http:" ? " (http: is only allowed when acme-server is http:, a test CA)" : ""),
+    };
+  }
+  if (url.pathname !== "/" || url.search || url.hash || url.username || url.password || /[?#]$/.test(text)) {
+    return { error: `is not an origin: drop the path, write it as ${url.origin}` };
+  }
+  return { value: url.origin };
 }
 
 /** A `profile =` of [account] or an [auth] block: a name the CA lists; undefined after reporting a bad one. */

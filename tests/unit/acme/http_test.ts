@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
-import { AcmeNetworkError } from "../../../src/acme/errors.ts";
+import { AcmeNetworkError, AcmeUrlRefusedError } from "../../../src/acme/errors.ts";
 import { type FetchLike, type HttpResponse, HttpTransport } from "../../../src/acme/http.ts";
 
 /** A scripted fetch: each call takes the next step (a Response, or an Error to throw). */
@@ -83,4 +83,19 @@ Deno.test("transport: a caller abort during backoff rejects with the caller's re
     /caller gave up/,
   );
   assert(Date.now() - started < 2_000);
+});
+
+Deno.test("transport: redirects are not followed: fetch is told so, and a 3xx throws naming both URLs", async () => {
+  for (const code of [301, 302, 303, 307, 308]) {
+    const { fetch, calls } = scripted([status(code, { location: "file:///etc/passwd" }), ok()]);
+    const http = new HttpTransport({ fetch, retries: 2, retryBaseDelayMs: 1 });
+    const e = await assertRejects(() => http.request({ method: "POST", url: "https://ca.test/cert/1" }));
+    assert(e instanceof AcmeUrlRefusedError, `${code}: ${e}`);
+    assertEquals(e.url, "https://ca.test/cert/1");
+    assert(
+      e.message.includes(`POST https://ca.test/cert/1 with a redirect (HTTP ${code} to file:///etc/passwd)`),
+      e.message,
+    );
+    assertEquals(calls.map((c) => c.redirect), ["manual"], `${code}: one call, redirect: manual`);
+  }
 });

@@ -3,6 +3,7 @@ import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
 import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "../../../src/acme/mod.ts";
 import { resolveAuthorizations, ValidationFailed } from "../../../src/challenges/resolver.ts";
 import type { ChallengeSolver, ChallengeTask } from "../../../src/challenges/solver.ts";
+import { IssueFailure } from "../../../src/issuance/failure.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 
 function authorization(name: string, status: AcmeAuthorization["status"] = "pending"): AcmeAuthorization {
@@ -57,6 +58,9 @@ const order = {
   authorizations: ["https://ca.test/authz/a.test", "https://ca.test/authz/b.test"],
 } as unknown as AcmeOrder;
 
+/** The names acmems ordered. */
+const names = ["a.test", "b.test"];
+
 const guard = { signal: new AbortController().signal, check() {} };
 
 Deno.test("resolver: every name presented, answered once all are in place, then cleaned up", async () => {
@@ -64,6 +68,7 @@ Deno.test("resolver: every name presented, answered once all are in place, then 
   await resolveAuthorizations({
     client: fakeClient(calls, (a) => ({ ...a, status: "valid" })),
     order,
+    names,
     solver: recordingSolver(calls),
     deadline: Date.now() + 5000,
     guard,
@@ -87,6 +92,7 @@ Deno.test("resolver: a failed validation still cleans up every presented challen
           }
           : { ...a, status: "valid" }),
       order,
+      names,
       solver: recordingSolver(calls),
       deadline: Date.now() + 5000,
       guard,
@@ -105,6 +111,7 @@ Deno.test("resolver: a solver failing on the second name cleans up the first, an
       resolveAuthorizations({
         client: fakeClient(calls, (a) => ({ ...a, status: "valid" })),
         order,
+        names,
         solver: recordingSolver(calls, "b.test"),
         deadline: Date.now() + 5000,
         guard,
@@ -131,6 +138,7 @@ Deno.test("resolver: a lost claim stops before the CA is told to look, and clean
       resolveAuthorizations({
         client: fakeClient(calls, (a) => ({ ...a, status: "valid" })),
         order,
+        names,
         solver: recordingSolver(calls),
         deadline: Date.now() + 5000,
         guard: losing,
@@ -140,4 +148,71 @@ Deno.test("resolver: a lost claim stops before the CA is told to look, and clean
   );
   assertEquals(calls.answered, []);
   assertEquals(calls.cleaned.sort(), ["a.test", "b.test"]);
+});
+
+/** A client whose CA answers one authorization with another identifier than the one ordered. */
+function foreignClient(
+  calls: Calls,
+  replaced: string,
+  identifier: AcmeAuthorization["identifier"],
+  wildcard?: boolean,
+) {
+  const client = fakeClient(calls, (a) => ({ ...a, status: "valid" }));
+  return {
+    ...client,
+    getAuthorization: (url: string) => {
+      const authz = authorization(url.split("/").pop()!);
+      return Promise.resolve(
+        authz.identifier.value === replaced ? { ...authz, identifier, ...(wildcard ? { wildcard } : {}) } : authz,
+      );
+    },
+  } as unknown as AcmeClient;
+}
+
+Deno.test("resolver: an authorization for a name acmems did not order is refused before any solver runs", async () => {
+  const cases: { why: string; identifier: AcmeAuthorization["identifier"]; wildcard?: boolean; shown: string }[] = [
+    { why: "another name", identifier: { type: "dns", value: "victim.example" }, shown: "victim.example" },
+    { why: "the wildcard flag added", identifier: { type: "dns", value: "b.test" }, wildcard: true, shown: "*.b.test" },
+    { why: "another identifier type", identifier: { type: "ip", value: "b.test" }, shown: "ip b.test" },
+    { why: "a `*.` smuggled into the value", identifier: { type: "dns", value: "*.b.test" }, shown: "*.b.test" },
+  ];
+  for (const c of cases) {
+    const calls: Calls = { presented: [], cleaned: [], answered: [] };
+    const log = memoryLogger();
+    const error = await assertRejects(() =>
+      resolveAuthorizations({
+        client: foreignClient(calls, "b.test", c.identifier, c.wildcard),
+        order,
+        names,
+        solver: recordingSolver(calls),
+        deadline: Date.now() + 5000,
+        guard,
+        log,
+      })
+    );
+    assert(error instanceof IssueFailure, `${c.why}: ${error}`);
+    assertEquals(error.kind, "unavailable", c.why);
+    assert(error.retryAfterSeconds !== undefined && error.errorId !== undefined, c.why);
+    for (const part of [c.shown, "https://ca.test/authz/b.test", "not ordered", "a.test, b.test"]) {
+      assert(error.message.includes(part), `${c.why}: the message names ${part}: ${error.message}`);
+    }
+    assertEquals(calls.presented, [], `${c.why}: no solver.present for any name, not even the ordered one`);
+    assertEquals(calls.answered, [], c.why);
+    const logged = log.lines.find((l) => l.includes("not ordered"));
+    assert(logged?.includes(error.errorId!), `${c.why}: logged with the error id: ${log.lines.join("\n")}`);
+  }
+});
+
+Deno.test("resolver: ordered names match whatever their case, and a wildcard matches its flagged authorization", async () => {
+  const calls: Calls = { presented: [], cleaned: [], answered: [] };
+  await resolveAuthorizations({
+    client: foreignClient(calls, "b.test", { type: "dns", value: "B.Test" }, true),
+    order,
+    names: ["A.test", "*.b.test"],
+    solver: recordingSolver(calls),
+    deadline: Date.now() + 5000,
+    guard,
+    log: memoryLogger(),
+  });
+  assertEquals(calls.presented, ["a.test", "B.Test"]);
 });
