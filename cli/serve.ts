@@ -93,6 +93,9 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
   }
   try {
     log.info("starting", { version: VERSION, config: files, ca: config.account.acmeServer });
+    // Also on stderr above; in the log too, where an operator who reads only the log sees them (a secret in a
+    // config file others can read, an auth block that shadows an HMAC block).
+    for (const w of result.warnings) log.warn("config warning", { warning: formatDiagnostic(w, "warning") });
     let keyPair: CryptoKeyPair | null;
     try {
       keyPair = await prepareKey(config, log, files);
