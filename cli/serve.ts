@@ -6,6 +6,7 @@ import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
 import { App } from "../src/server/app.ts";
 import { loadConfig } from "../src/config/load.ts";
+import { configSecrets } from "../src/config/secrets.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { Config } from "../src/config/types.ts";
 import { createLogger, type Logger } from "../src/ops/log.ts";
@@ -24,17 +25,6 @@ SIGHUP reloads the config; SIGINT or SIGTERM stop it cleanly.
 Options:
   -h, --help  show this help
 `;
-
-/** Every secret of a config, so the logger can scrub them from any line. */
-export function configSecrets(config: Config): string[] {
-  const secrets: string[] = [];
-  if (config.account.eabHmacKey) secrets.push(config.account.eabHmacKey);
-  for (const block of config.auth) if (block.hmac) secrets.push(block.hmac.key);
-  for (const v of config.verifications.values()) {
-    if (v.type === "dns01-dnsUpdate" && v.tsig) secrets.push(v.tsig.secret);
-  }
-  return secrets;
-}
 
 /** Loads the account key, creating it when the config accepts the terms; null (after printing why) otherwise. */
 async function prepareKey(config: Config, log: Logger, files: string[]): Promise<CryptoKeyPair | null> {
@@ -103,6 +93,9 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
   }
   try {
     log.info("starting", { version: VERSION, config: files, ca: config.account.acmeServer });
+    // Also on stderr above; in the log too, where an operator who reads only the log sees them (a secret in a
+    // config file others can read, an auth block that shadows an HMAC block).
+    for (const w of result.warnings) log.warn("config warning", { warning: formatDiagnostic(w, "warning") });
     let keyPair: CryptoKeyPair | null;
     try {
       keyPair = await prepareKey(config, log, files);

@@ -10,6 +10,8 @@
 import type { IniDocument, IniSection } from "./ini.ts";
 import type { ConfigEnvironment } from "./environment.ts";
 import { collectOptions, Diagnostics, sectionLabel, where } from "./diagnostics.ts";
+import { warnReadableConfigFiles } from "./file_modes.ts";
+import { warnShadowedHmacBlocks } from "./auth_shadowing.ts";
 import { IMPLICIT_STORAGE_NAME, IMPLICIT_VERIFICATION_NAME } from "./defaults.ts";
 import { MGMT_OPTIONS } from "./schema.ts";
 import type { AuthBlock, Config, ConfigResult, NotifyConfig, StorageConfig, VerificationConfig } from "./types.ts";
@@ -98,6 +100,8 @@ export function buildConfig(
   }
 
   checkListenerClashes(mgmt, verifications, diag);
+  warnShadowedHmacBlocks(auth, diag);
+  warnReadableConfigFiles(documents, env, diag);
 
   if (account) accountNotes(account, accountSections, diag);
 

@@ -15,6 +15,11 @@ export interface ConfigEnvironment {
   fileExists(path: string): boolean;
   /** Resolves a path written in a config file, relative to that file's directory. */
   resolvePath(path: string, configFile: string): string;
+  /**
+   * A file's permission bits (`stat` mode), or null when unknown: files holding secrets are checked for group and
+   * world read access. Absent (fakes, tests): not checked.
+   */
+  fileMode?(path: string): number | null;
   /** The network filesystem type a path is on, or null (default: read /proc/self/mountinfo). */
   networkFilesystem?(path: string): string | null;
 }

@@ -39,6 +39,13 @@ export function systemEnvironment(): ConfigEnvironment {
         return false;
       }
     },
+    fileMode(path) {
+      try {
+        return Deno.statSync(path).mode;
+      } catch {
+        return null;
+      }
+    },
     resolvePath,
   };
 }

@@ -6,7 +6,8 @@
  *  1. `parseCsrPem(body)` → a `ParsedCsr`, or an `unusable-csr` refusal (not a PEM CSR, bad base64, not a CSR, bad
  *     signature).
  *  2. `checkCsrRules(csr, { maxNames })` → the normalized names, or a refusal, rules in this order:
- *     no subjectAltName / CN not among the DNS SANs (`unusable-csr`); key type and size, signature hash, non-DNS
+ *     no subjectAltName (`unusable-csr`); a DNS SAN or CN that is not ASCII, checked raw before any case folding
+ *     (`refused`); CN not among the DNS SANs (`unusable-csr`); key type and size, signature hash, non-DNS
  *     SANs, OCSP Must-Staple, too many names, invalid DNS names (`refused`).
  *
  * Refusals carry a failure kind, never an HTTP status (src/http/respond.ts maps kinds to statuses).
@@ -19,7 +20,7 @@ import { Pkcs10CertificateRequest } from "@peculiar/x509";
 import { DerError } from "../lib/der.ts";
 import type { FailureKind } from "../issuance/failure.ts";
 import { showValue } from "./display.ts";
-import { normalizeDnsName } from "./names.ts";
+import { asciiLower, nonAsciiProblem, normalizeDnsName } from "./names.ts";
 import { extractCsrDer } from "./pem.ts";
 import {
   type CsrKey,
@@ -39,7 +40,7 @@ export interface ParsedCsr {
   /** Lower-case hex SHA-256 of `der`: the cache key for issuance. */
   sha256: string;
   /**
-   * DNS subjectAltNames lower-cased, duplicates removed, in CSR order. Not yet validated as DNS names: use the
+   * DNS subjectAltNames lower-cased (A–Z only, never Unicode folding), duplicates removed, in CSR order. Not yet validated as DNS names: use the
    * `names` that `checkCsrRules` returns.
    */
   names: string[];
@@ -133,9 +134,14 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
         "(CAs take names from SANs only)",
     );
   }
-  const dnsNames = new Set(sans.filter((s) => s.type === "dns").map((s) => s.value.toLowerCase()));
+  // Before any case folding: the raw names, byte for byte (a U+212A KELVIN SIGN would fold to an ASCII `k`).
+  for (const raw of [...sans.filter((s) => s.type === "dns").map((s) => s.value), ...csr.commonNames]) {
+    const notAscii = nonAsciiProblem(raw);
+    if (notAscii) return refuse("refused", "bad-name", notAscii);
+  }
+  const dnsNames = new Set(sans.filter((s) => s.type === "dns").map((s) => asciiLower(s.value)));
   for (const cn of csr.commonNames) {
-    if (!dnsNames.has(cn.toLowerCase())) {
+    if (!dnsNames.has(asciiLower(cn))) {
       return refuse(
         "unusable-csr",
         "cn-not-in-san",
@@ -309,7 +315,7 @@ async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<C
   const seen = new Set<string>();
   for (const san of structure.subjectAltNames ?? []) {
     if (san.type !== "dns") continue;
-    const name = san.value.toLowerCase();
+    const name = asciiLower(san.value);
     if (!seen.has(name)) {
       seen.add(name);
       names.push(name);

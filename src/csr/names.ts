@@ -3,7 +3,7 @@
  * them in any case. Internationalized names must come as A-labels (`xn--…`), the form CAs and DNS use.
  */
 import { parseIpv4 } from "../lib/ip.ts";
-import { showValue } from "./display.ts";
+import { showEscaped, showValue } from "./display.ts";
 
 export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };
 
@@ -17,12 +17,9 @@ const MAX_LABEL = 63;
  */
 export function normalizeDnsName(raw: string): NameCheck {
   if (raw === "") return { ok: false, reason: "The CSR has an empty DNS name in subjectAltName: remove it" };
-  if (/[^\x20-\x7e]/.test(raw)) {
-    const aLabel = toALabels(raw);
-    const hint = aLabel ? `request its A-label form ${showValue(aLabel)}` : "request its IDNA A-label form (xn--…)";
-    return { ok: false, reason: `The name ${showValue(raw)} is not ASCII: ${hint}` };
-  }
-  const name = raw.toLowerCase();
+  const notAscii = nonAsciiProblem(raw);
+  if (notAscii) return { ok: false, reason: notAscii };
+  const name = asciiLower(raw);
   const shown = showValue(name);
   if (name.endsWith(".")) return { ok: false, reason: `The name ${shown} ends with a dot: remove the trailing dot` };
   if (name.length > MAX_NAME) {
@@ -44,6 +41,30 @@ export function normalizeDnsName(raw: string): NameCheck {
     return { ok: false, reason: `The name ${shown} is not a valid DNS name: its last label is all digits` };
   }
   return { ok: true, name };
+}
+
+/**
+ * Lower-cases A–Z only. Unicode case folding must never touch a requested name: U+212A KELVIN SIGN lower-cases to
+ * an ASCII `k`, so folding before the ASCII check would let `\u{212a}.example.org` pass as `k.example.org`.
+ */
+export function asciiLower(value: string): string {
+  return value.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
+/**
+ * The refusal reason for a raw (unfolded) name with any character outside printable ASCII, or null. Names it
+ * twice when that helps (as it looks, and escaped) and says the fix: IDNs go in as A-labels (`xn--…`).
+ */
+export function nonAsciiProblem(raw: string): string | null {
+  if (!/[^\x20-\x7e]/.test(raw)) return null;
+  const shown = showValue(raw);
+  const escaped = showEscaped(raw);
+  const both = shown === escaped ? shown : `${shown} (${escaped})`;
+  const aLabel = toALabels(raw);
+  const hint = aLabel?.includes("xn--")
+    ? `request its A-label form ${showValue(aLabel)}`
+    : "DNS names go in as ASCII, an internationalized name as its IDNA A-labels (xn--…)";
+  return `The name ${both} is not ASCII: ${hint}`;
 }
 
 function labelProblem(label: string, index: number, count: number): string | null {

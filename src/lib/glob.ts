@@ -30,6 +30,71 @@ const LABEL_CHAR = /^[a-z0-9-]$/;
 
 /** Compiles a domain glob. Errors name the problem and its 1-based column, for `file:line: …` reports. */
 export function compileGlob(pattern: string): CompiledGlob {
+  const parsed = parseGlob(pattern);
+  if (!parsed.ok) return parsed;
+  const flat = parsed.tokens;
+  return { ok: true, match: (name: string) => matchFlat(flat, name) };
+}
+
+/**
+ * Whether glob `a` matches every name glob `b` matches (`*.example.org` covers `*.prod.example.org` and
+ * `www.example.org`; `*.prod.example.org` does not cover `*.example.org`). Sound: true only when it holds for every
+ * string, so for every name. Conservative: an invalid glob, or patterns too intricate to decide within a bound,
+ * give false.
+ */
+export function globCovers(a: string, b: string): boolean {
+  const pa = parseGlob(a);
+  const pb = parseGlob(b);
+  if (!pa.ok || !pb.ok) return false;
+  // Language inclusion L(b) ⊆ L(a): explore both automata in step (subset construction on the fly) over the
+  // characters of names; a string b accepts and a rejects is a counterexample.
+  const ta = pa.tokens;
+  const tb = pb.tokens;
+  const start: [number[], number[]] = [closure(ta, [0]), closure(tb, [0])];
+  const seen = new Set<string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const [sa, sb] = queue.pop()!;
+    const key = `${sa.join(",")}|${sb.join(",")}`;
+    if (seen.has(key)) continue;
+    if (seen.size >= 20_000) return false;
+    seen.add(key);
+    if (sb.includes(tb.length) && !sa.includes(ta.length)) return false;
+    if (sb.length === 0) continue;
+    for (const c of NAME_CHARS) {
+      const nb = step(tb, sb, c);
+      if (nb.length > 0) queue.push([step(ta, sa, c), nb]);
+    }
+  }
+  return true;
+}
+
+/** Every character a matched name can hold (names are lower-cased; `*` only in wildcard names). */
+const NAME_CHARS = [..."abcdefghijklmnopqrstuvwxyz0123456789-.*"];
+
+/** The states (token positions) reachable without consuming: a star may match nothing. */
+function closure(tokens: Token[], states: number[]): number[] {
+  const out = new Set<number>();
+  for (let p of states) {
+    out.add(p);
+    while (p < tokens.length && tokens[p].kind === "star") out.add(++p);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+function step(tokens: Token[], states: number[], c: string): number[] {
+  const next: number[] = [];
+  for (const p of states) {
+    if (p >= tokens.length) continue;
+    const token = tokens[p];
+    if (token.kind === "star") next.push(p);
+    else if (matchToken(token, c)) next.push(p + 1);
+  }
+  return closure(tokens, next);
+}
+
+/** A glob as one token list over the whole name (the labels are only parsed to validate it). */
+function parseGlob(pattern: string): { ok: true; tokens: Token[] } | { ok: false; error: string } {
   const text = pattern.toLowerCase();
   if (text === "") return { ok: false, error: "empty domain pattern" };
   if (text.endsWith(".")) return { ok: false, error: `domain pattern "${pattern}" ends with a dot: remove it` };
@@ -82,7 +147,7 @@ export function compileGlob(pattern: string): CompiledGlob {
     if (label.kind === "labels") flat.push({ kind: "star" });
     else flat.push(...label.tokens);
   });
-  return { ok: true, match: (name: string) => matchFlat(flat, name) };
+  return { ok: true, tokens: flat };
 }
 
 function parseClass(

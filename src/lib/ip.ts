@@ -180,3 +180,9 @@ export function networkContains(network: IpNetwork, address: IpAddress): boolean
   const masked = maskBytes(a.bytes, network.prefix);
   return masked.every((b, i) => b === network.bytes[i]);
 }
+
+/** True when every address of `inner` lies inside `outer` (same family, prefix no shorter, same leading bits). */
+export function networkCovers(outer: IpNetwork, inner: IpNetwork): boolean {
+  if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
+  return maskBytes(inner.bytes, outer.prefix).every((b, i) => b === outer.bytes[i]);
+}

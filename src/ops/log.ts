@@ -1,8 +1,12 @@
 /**
  * Structured logging: one line per event, `text` or `json`, to stderr, stdout or a file.
  *
- * Every configured secret (HMAC keys, TSIG secrets, the EAB key) is registered with the logger and replaced by `***`
- * in every line it writes, as a second line of defence behind code that never logs secrets in the first place.
+ * Every configured secret (HMAC keys, TSIG secrets, the EAB key, webhook URL tokens, database passwords: see
+ * `configSecrets` in src/config/secrets.ts) is registered with the logger and replaced by `***` in every line it
+ * writes, as a second line of defence behind code that never logs secrets in the first place. The event and every
+ * string in the fields (nested, and Error messages) are scrubbed before the line is serialised, so a secret with `"`
+ * or `\` is caught before JSON or text quoting escapes it; the finished line is scrubbed again (raw and JSON-escaped
+ * forms) for whatever serialisation put together.
  *
  * Lines to stderr, stdout or a file are buffered for a moment and written several at a time (`BufferedSink`), whole
  * and in order, and never lost on a normal exit.
@@ -38,7 +42,15 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
-  let secrets = (opts.secrets ?? []).filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  let secrets: string[] = [];
+  let lineSecrets: string[] = [];
+  const register = (more: string[]) => {
+    secrets = [...new Set([...secrets, ...more.filter((s) => s.length >= 4)])].sort((a, b) => b.length - a.length);
+    // The forms a secret takes inside a finished line: raw, and escaped as in a JSON string (both formats quote so).
+    lineSecrets = [...new Set(secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))]
+      .sort((a, b) => b.length - a.length);
+  };
+  register(opts.secrets ?? []);
   const now = opts.now ?? (() => new Date());
   let file: Deno.FsFile | undefined;
   let buffered: BufferedSink | undefined;
@@ -61,13 +73,18 @@ export function createLogger(opts: LoggerOptions): Logger {
   const threshold = RANK[opts.level];
   const json = opts.format === "json";
 
-  const scrub = (text: string): string => {
-    for (const secret of secrets) if (text.includes(secret)) text = text.split(secret).join("***");
+  const scrubWith = (text: string, list: string[]): string => {
+    for (const secret of list) if (text.includes(secret)) text = text.split(secret).join("***");
     return text;
   };
+  const scrub = (text: string) => scrubWith(text, secrets);
 
   const emit = (level: LogLevel, event: string, fields?: LogFields) => {
     if (RANK[level] > threshold) return;
+    if (secrets.length > 0) {
+      event = scrub(event);
+      if (fields) fields = scrubFields(fields, scrub);
+    }
     const time = now().toISOString();
     let line: string;
     if (json) {
@@ -84,7 +101,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     }
     try {
       // An error line is written at once, with everything before it; the others at the end of the current job.
-      sink(scrub(line), level === "error");
+      sink(scrubWith(line, lineSecrets), level === "error");
     } catch {
       // A full disk or closed stderr must not take the server down.
     }
@@ -97,7 +114,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     error: (e, f) => emit("error", e, f),
     debugEnabled: threshold >= RANK.debug,
     addSecrets(more: string[]) {
-      secrets = [...new Set([...secrets, ...more.filter((s) => s.length >= 4)])].sort((a, b) => b.length - a.length);
+      register(more);
     },
     close() {
       buffered?.flush();
@@ -216,6 +233,34 @@ function hookExit(): void {
   exitHooked = true;
   // `Deno.exit` dispatches `unload` but runs no queued microtask; an uncaught error ends the program before them.
   for (const type of ["unload", "error", "unhandledrejection"]) globalThis.addEventListener(type, flushPendingLogs);
+}
+
+/**
+ * A copy of `fields` with `scrub` applied to every string in it, before serialisation: keys and values, inside
+ * arrays and objects (their own enumerable keys, what JSON.stringify shows; to a depth of 8, deeper is replaced by
+ * a marker), Error messages (an Error becomes its scrubbed message, as serialisation would show it anyway).
+ */
+function scrubFields(fields: LogFields, scrub: (text: string) => string): LogFields {
+  const out: LogFields = {};
+  for (const key in fields) if (Object.hasOwn(fields, key)) out[scrub(key)] = scrubValue(fields[key], scrub, 0);
+  return out;
+}
+
+function scrubValue(value: unknown, scrub: (text: string) => string, depth: number): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Error) return scrub(value.message);
+  if (depth >= 8) return "(nested too deep)";
+  if (Array.isArray(value)) return value.map((item) => scrubValue(item, scrub, depth + 1));
+  // A value that serialises itself (a Date) is left to the final pass over the line.
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
+  const out: Record<string, unknown> = {};
+  for (const key in value) {
+    if (Object.hasOwn(value, key)) {
+      out[scrub(key)] = scrubValue((value as Record<string, unknown>)[key], scrub, depth + 1);
+    }
+  }
+  return out;
 }
 
 function jsonReplacer(_key: string, value: unknown): unknown {

@@ -248,3 +248,22 @@ Deno.test("attack: upper-case names are normalised before matching; the CA only 
   assertEquals((await answer(await stack.handler(postSign(dup.csrPem), peer()))).status, 200);
   assertEquals(stack.orders[1], ["a.example.test"]);
 });
+
+Deno.test("attack: a KELVIN SIGN (U+212A) name is refused before case folding, never lower-cased into the block", async (t) => {
+  // "\u212a".toLowerCase() === "k": folded first, `\u212a.example.test` would pass as `k.example.test`. openssl writes
+  // the SAN's UTF-8 bytes into the IA5String as given (@peculiar/x509 would keep only the low byte of each character).
+  const cases: [string, string][] = [
+    ["in a subjectAltName", (await makeCsr({ names: ["\u212a.example.test"], cn: "" })).csrPem],
+    ["in the CN beside its ASCII SAN", await rawCsr(["\u212a.example.test"], [dns("k.example.test")])],
+  ];
+  const stack = signStack();
+  for (const [what, csrPem] of cases) {
+    await t.step(what, async () => {
+      const { status, body } = await answer(await stack.handler(postSign(csrPem), peer()));
+      assertEquals(status, 403, body);
+      assertMatch(body, /'\\u\{212a\}\.example\.test'/, "names the offending name, escaped");
+      assertMatch(body, /xn--/, "says IDNs go in as A-labels");
+      assertEquals(stack.orders, []);
+    });
+  }
+});

@@ -11,6 +11,7 @@ import { DEFAULT_HTTP01_LISTENER, IMPLICIT_VERIFICATION_NAME } from "../defaults
 import { DNS_UPDATE_OPTIONS as D, HTTP01_OPTIONS as H } from "../schema.ts";
 import { didYouMean, truncate } from "../text.ts";
 import { parseTsigKeyFile } from "../tsig_key_file.ts";
+import { warnIfReadable } from "../file_modes.ts";
 import type {
   DnsUpdateVerification,
   Http01Verification,
@@ -148,6 +149,7 @@ function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagn
         else if (!isStandardBase64(key.secret)) {
           diag.error(keyFile.source, `${label} tsig-key-file ${path}: the secret is not base64`);
         } else {
+          warnIfReadable(path, `${label} tsig-key-file ${path} holds the TSIG secret`, keyFile.source, env, diag);
           const tsig: TsigKey = { name: key.name, algorithm: alg, secret: key.secret, source: keyFile.source };
           v.tsig = tsig;
         }

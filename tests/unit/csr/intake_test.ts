@@ -196,7 +196,22 @@ const CASES: Case[] = [
   {
     name: "U-label",
     csr: { subj: "/O=acmems test", san: "DNS:bücher.example" },
-    expect: { kind: "refused", code: "bad-name", reason: ["'bücher.example' is not ASCII", "'xn--bcher-kva.example'"] },
+    expect: {
+      kind: "refused",
+      code: "bad-name",
+      reason: ["'bücher.example' ('b\\u{fc}cher.example') is not ASCII", "'xn--bcher-kva.example'"],
+    },
+  },
+  {
+    // U+212A lower-cases to an ASCII k: the raw name is checked before any folding.
+    name: "KELVIN SIGN in a SAN",
+    csr: { subj: "/O=acmems test", san: "DNS:\u212a.example.org" },
+    expect: { kind: "refused", code: "bad-name", reason: ["('\\u{212a}.example.org') is not ASCII", "xn--"] },
+  },
+  {
+    name: "KELVIN SIGN in the CN beside its ASCII SAN",
+    csr: { subj: "/CN=\u212a.example.org", san: "DNS:k.example.org" },
+    expect: { kind: "refused", code: "bad-name", reason: ["('\\u{212a}.example.org') is not ASCII", "xn--"] },
   },
   {
     name: "A-label",

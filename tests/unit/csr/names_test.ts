@@ -20,7 +20,12 @@ const NAME_254 = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".re
 const BAD: [string, string][] = [
   ["", "empty DNS name"],
   ["example.org.", "'example.org.' ends with a dot: remove the trailing dot"],
-  ["bücher.example", "'bücher.example' is not ASCII: request its A-label form 'xn--bcher-kva.example'"],
+  [
+    "bücher.example",
+    "'bücher.example' ('b\\u{fc}cher.example') is not ASCII: request its A-label form 'xn--bcher-kva.example'",
+  ],
+  ["\u212a.example.org", "'\u212a.example.org' ('\\u{212a}.example.org') is not ASCII: DNS names go in as ASCII"],
+  ["\u212a*.example.org", "('\\u{212a}*.example.org') is not ASCII"],
   ["*.bücher.example", "A-label form '*.xn--bcher-kva.example'"],
   ["a b.example", "contains ' '"],
   ["exa_mple.org", "contains '_'"],

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
-import { compileGlob } from "../../../src/lib/glob.ts";
+import { compileGlob, globCovers } from "../../../src/lib/glob.ts";
 
 /** [pattern, name, matches] */
 const MATCHES: [string, string, boolean][] = [
@@ -121,4 +121,52 @@ Deno.test("compileGlob: long patterns and names stay fast (no backtracking blow-
   const name = `${"a".repeat(63)}.${"a".repeat(63)}.${"a".repeat(63)}.${"a".repeat(57)}.org`;
   // Exponential backtracking would not finish; the matcher is linear in the name (no timing asserted).
   assertEquals(glob.match(name), false);
+});
+
+/** [a, b, a matches every name b matches] */
+const COVERS: [string, string, boolean][] = [
+  ["*.example.org", "*.prod.example.org", true],
+  ["*.prod.example.org", "*.example.org", false],
+  ["*.example.org", "db.prod.example.org", true],
+  ["*.example.org", "example.org", false],
+  ["example.org", "example.org", true],
+  ["EXAMPLE.org", "example.ORG", true],
+  ["*", "anything.example.net", true],
+  ["*example.org", "*.example.org", true],
+  ["*.example.org", "*example.org", false],
+  ["**.example.org", "*.example.org", true],
+  ["web?.example.org", "web[0-9].example.org", true],
+  ["web[0-9].example.org", "web?.example.org", false],
+  ["web[0-9].example.org", "web[2-5].example.org", true],
+  ["web[!a].example.org", "web[b-z].example.org", true],
+  ["web[!a].example.org", "web[a-c].example.org", false],
+  ["a*.example.org", "*b.example.org", false],
+  ["*.example.org", "*.example.net", false],
+  ["*.*.example.org", "*.prod.example.org", true],
+  ["*.prod.example.org", "*.*.example.org", false],
+  ["[", "x", false],
+];
+
+Deno.test("globCovers: a glob covers another when it matches every name the other matches", () => {
+  for (const [a, b, expected] of COVERS) assertEquals(globCovers(a, b), expected, `globCovers(${a}, ${b})`);
+});
+
+Deno.test("globCovers agrees with matching on sample names", () => {
+  const names = [
+    "www.example.org",
+    "db.prod.example.org",
+    "example.org",
+    "*.example.org",
+    "web1.example.org",
+    "weba.example.org",
+    "xexample.org",
+    "a.b.example.net",
+    "*.prod.example.org",
+  ];
+  for (const [a, b, covered] of COVERS) {
+    const ma = compileGlob(a);
+    const mb = compileGlob(b);
+    if (!ma.ok || !mb.ok || !covered) continue;
+    for (const name of names) if (mb.match(name)) assert(ma.match(name), `${a} covers ${b} but misses ${name}`);
+  }
 });

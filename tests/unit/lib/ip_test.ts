@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { formatIp, networkContains, parseIpAddress, parseIpNetwork } from "../../../src/lib/ip.ts";
+import { formatIp, networkContains, networkCovers, parseIpAddress, parseIpNetwork } from "../../../src/lib/ip.ts";
 
 const NETWORKS: [string, string | RegExp][] = [
   ["192.0.2.0/24", "192.0.2.0/24"],
@@ -52,4 +52,27 @@ Deno.test("ip: RFC 5952 formatting", () => {
   assertEquals(formatIp(6, parseIpAddress("2001:0db8:0:0:1:0:0:1")!.bytes), "2001:db8::1:0:0:1");
   assertEquals(formatIp(6, parseIpAddress("::")!.bytes), "::");
   assertEquals(formatIp(6, parseIpAddress("::ffff:1.2.3.4")!.bytes), "::ffff:102:304");
+});
+
+Deno.test("networkCovers: every address of the inner network is in the outer one", () => {
+  const net = (text: string) => {
+    const parsed = parseIpNetwork(text);
+    if ("error" in parsed) throw new Error(parsed.error);
+    return parsed;
+  };
+  const cases: [string, string, boolean][] = [
+    ["10.0.0.0/8", "10.1.2.3", true],
+    ["10.0.0.0/8", "10.1.0.0/16", true],
+    ["10.1.0.0/16", "10.0.0.0/8", false],
+    ["10.0.0.0/8", "11.0.0.1", false],
+    ["0.0.0.0/0", "192.0.2.1", true],
+    ["10.1.2.3", "10.1.2.3", true],
+    ["2001:db8::/32", "2001:db8:1::/48", true],
+    ["2001:db8::/32", "10.1.2.3", false],
+    ["::/0", "10.1.2.3", false],
+    ["10.0.0.0/8", "::ffff:10.1.2.3", true],
+  ];
+  for (const [outer, inner, expected] of cases) {
+    assertEquals(networkCovers(net(outer), net(inner)), expected, `${outer} covers ${inner}`);
+  }
 });

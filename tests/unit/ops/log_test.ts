@@ -145,3 +145,26 @@ ${ending}
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("log: a secret with a quote and a backslash never appears, raw or escaped, in text or JSON lines", () => {
+  const secret = 'tok"en\\with-quote-and-backslash';
+  const forms = [secret, JSON.stringify(secret).slice(1, -1), JSON.stringify(JSON.stringify(secret)).slice(1, -1)];
+  for (const format of ["text", "json"] as const) {
+    const lines: string[] = [];
+    const log = createLogger({ level: "debug", format, destination: "x", now: NOW, write: (l) => lines.push(l) });
+    log.addSecrets([secret]);
+    log.info(`event ${secret}`, {
+      plain: secret,
+      inside: `url https://hooks.example/${secret}?x=1`,
+      list: ["a", secret],
+      nested: { deeper: { value: secret }, [secret]: 1 },
+      error: new Error(`failed with ${secret}`),
+    });
+    assertEquals(lines.length, 1);
+    for (const form of forms) assert(!lines[0].includes(form), `${format}: ${JSON.stringify(form)} in ${lines[0]}`);
+    // Everything else is still there, scrubbed.
+    assertMatch(lines[0], /event \*\*\*/);
+    assertMatch(lines[0], /https:\/\/hooks\.example\/\*\*\*\?x=1/);
+    assertMatch(lines[0], /failed with \*\*\*/);
+  }
+});
