@@ -257,6 +257,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     }
     const client = new AcmeClient({
       directoryUrl: account.acmeServer,
+      caOrigins: account.caOrigins,
       accountKey: loaded.keyPair,
       accountUrl: registration?.url,
       caCerts,

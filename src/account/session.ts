@@ -203,6 +203,8 @@ export class AccountSession {
       }
       const response = await fetch(this.#opts.account.acmeServer, {
         signal: AbortSignal.timeout(timeoutMs),
+        // Like every CA request: a redirect is an answer, not a place to go.
+        redirect: "manual",
         ...(this.#probeClient ? { client: this.#probeClient } : {}),
       });
       const body = await response.json().catch(() => null);

@@ -42,6 +42,7 @@ export function configToJson(config: Config): Record<string, unknown> {
         : account.acceptTermsOfService.kind === "any",
       email: account.email,
       caFile: account.caFile ?? null,
+      caOrigins: account.caOrigins,
       eabKid: account.eabKid ?? null,
       eabHmacKey: account.eabHmacKey === undefined ? null : REDACTED,
       profile: account.profile ?? null,
@@ -54,6 +55,7 @@ export function configToJson(config: Config): Record<string, unknown> {
       signTimeoutMs: config.mgmt.signTimeoutMs,
       bodyTimeoutMs: config.mgmt.bodyTimeoutMs,
       maxInflight: config.mgmt.maxInflight,
+      maxInflightPerClient: config.mgmt.maxInflightPerClient,
       tlsCert: config.mgmt.tlsCert ?? null,
       tlsKey: config.mgmt.tlsKey ?? null,
       trustedProxies: config.mgmt.trustedProxies.map((n) => n.text),
@@ -160,6 +162,7 @@ export function configSummary(config: Config): string {
   );
   if (a.email.length > 0) lines.push(`contact:       ${a.email.join(", ")}`);
   if (a.caFile) lines.push(`CA file:       ${a.caFile}`);
+  if (a.caOrigins.length > 0) lines.push(`CA origins:    ${a.caOrigins.join(", ")} (besides the directory's)`);
   if (a.eabKid) lines.push(`EAB:           kid ${a.eabKid}, key ${REDACTED}`);
   if (a.profile) lines.push(`profile:       ${a.profile}`);
   lines.push(

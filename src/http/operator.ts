@@ -18,7 +18,7 @@ import type { Logger } from "../ops/log.ts";
 import type { Registry } from "../ops/metrics.ts";
 import { storagesWritableProblem } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
-import { textResponse } from "./respond.ts";
+import { statusOf, textResponse } from "./respond.ts";
 import { peerAddress } from "./client_address.ts";
 
 /** What `/ready` needs to know of the account session. */
@@ -99,7 +99,7 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
     const problems = await readiness();
     if (problems.length === 0) return new Response("ready\n", { headers: PLAIN });
     const body = isOperator(info) ? `not ready: ${problems.join("; ")}` : "not ready";
-    return textResponse(503, body, { ...PLAIN, "Retry-After": "10" });
+    return textResponse(statusOf("unavailable"), body, { ...PLAIN, "Retry-After": "10" });
   };
 
   /** The peer is in `[mgmt] metrics-ip` (the TCP peer: forwarding headers are not consulted). */
@@ -116,7 +116,7 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
     if (path === "/metrics") {
       if (!isOperator(info)) {
         return Promise.resolve(
-          textResponse(403, "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
+          textResponse(statusOf("refused"), "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
         );
       }
       return Promise.resolve(
@@ -134,5 +134,6 @@ export function metricsListenerHandler(routes: OperatorRoutes): (
   request: Request,
   info: Deno.ServeHandlerInfo,
 ) => Promise<Response> {
-  return (request, info) => routes(request, info) ?? Promise.resolve(textResponse(404, "Not found.", PLAIN));
+  return (request, info) =>
+    routes(request, info) ?? Promise.resolve(textResponse(statusOf("not-found"), "Not found.", PLAIN));
 }

@@ -95,6 +95,7 @@ export class App {
       config: () => this.config,
       storages: () => this.storages.values(),
       registry: metrics.registry,
+      log,
     });
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen,

@@ -261,7 +261,12 @@ Deno.test("[mgmt] body-timeout answers 408 in time; max-inflight answers 503 wit
         mgmtPort,
         challengePort,
         hmacKey,
-        mgmt: { "body-timeout": `${bodyTimeoutMs}ms`, "max-inflight": maxInflight },
+        mgmt: {
+          "body-timeout": `${bodyTimeoutMs}ms`,
+          "max-inflight": maxInflight,
+          // One test address holds every slot here: the per-client cap would answer first.
+          "max-inflight-per-client": maxInflight,
+        },
       }),
     });
     cleanup.add(() => acmems.stop());
