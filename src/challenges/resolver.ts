@@ -13,11 +13,15 @@
  * - The CA is not trusted with the names: before any solver runs, every authorization's identifier (type, value and
  *   wildcard flag) must be one acmems ordered (`names`). One that is not fails the whole order as `unavailable`
  *   (the CA misbehaves, not the client), logged with the CA's URLs; no challenge of the order is presented.
+ * - The block's verification decides the challenge type (`solver.challengeType`): a pending authorization whose
+ *   challenges do not include it fails the order as `names-refused` (421) naming the types the CA offered, before
+ *   any challenge of the order is presented.
+ * - Each task carries the order's account URL (`client.accountUrl`): dns-account-01 derives its label from it.
  */
 import { type AcmeAuthorization, type AcmeClient, type AcmeOrder, toIdentifier } from "../acme/mod.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
-import type { ChallengeSolver, ChallengeTask } from "./solver.ts";
+import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./solver.ts";
 
 /** A name's authorization did not become valid. */
 export class ValidationFailed extends Error {
@@ -61,6 +65,7 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
     order.authorizations.map((url) => client.getAuthorization(url, { signal })),
   );
   refuseForeignAuthorizations(authorizations, opts);
+  refuseUnofferedType(authorizations, solver.challengeType);
   const presented: ChallengeTask[] = [];
   const toAnswer: ToPoll[] = [];
   /** Challenges an earlier holder already answered (a resumed order): present and wait, do not answer again. */
@@ -73,13 +78,7 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
       if (authorization.status !== "pending") {
         throw new ValidationFailed(name, `its authorization is ${authorization.status}`);
       }
-      const challenge = authorization.challenges.find((c) => c.type === solver.challengeType);
-      if (!challenge) {
-        throw new Error(
-          `The CA offers no ${solver.challengeType} challenge for ${name} ` +
-            `(offered: ${authorization.challenges.map((c) => c.type).join(", ")})`,
-        );
-      }
+      const challenge = authorization.challenges.find((c) => c.type === solver.challengeType)!;
       if (challenge.status === "valid") continue;
       if (typeof challenge.token !== "string") {
         throw new Error(`The CA sent a ${challenge.type} challenge without a token`);
@@ -89,6 +88,7 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
         wildcard: authorization.wildcard === true,
         token: challenge.token,
         keyAuthorization: await client.keyAuthorization(challenge.token),
+        accountUrl: client.accountUrl,
       };
       await solver.present(task);
       presented.push(task);
@@ -141,6 +141,36 @@ function refuseForeignAuthorizations(authorizations: AcmeAuthorization[], opts: 
     opts.retryAfterSeconds ?? 10,
     errorId,
   );
+}
+
+/** The `[verification]` type that answers each challenge type (for the message of `refuseUnofferedType`). */
+const VERIFICATION_TYPE: Record<string, string> = {
+  "http-01": "http01",
+  "dns-01": "dns01-dnsUpdate",
+  "dns-account-01": "dns-account01",
+  "dns-persist-01": "dns-persist01",
+};
+
+/**
+ * Throws (`names-refused`) at the first pending authorization that offers no challenge of `type`, naming the types
+ * it offered: the operator must pick another verification for the name, or another CA.
+ */
+function refuseUnofferedType(authorizations: AcmeAuthorization[], type: string): void {
+  for (const authorization of authorizations) {
+    if (authorization.status !== "pending") continue;
+    const challenges = Array.isArray(authorization.challenges) ? authorization.challenges : [];
+    if (challenges.some((c) => c.type === type)) continue;
+    const offered = [...new Set(challenges.map((c) => String(c.type)))];
+    const usable = offered.filter((t) => VERIFICATION_TYPE[t]).map((t) => `type = ${VERIFICATION_TYPE[t]}`);
+    throw new ChallengeError(
+      `The CA did not offer ${type} for ${displayName(authorization)}; it offered ` +
+        `${offered.length > 0 ? offered.join(", ") : "no challenge at all"}: ` +
+        (usable.length > 0
+          ? `use a [verification] with ${usable.join(" or ")} for this name, or another CA`
+          : "use another CA for this name"),
+      "names-refused",
+    );
+  }
 }
 
 /** `type|wildcard|value` of an ordered name (`*.` → the wildcard flag), as the CA must echo it back. */

@@ -14,10 +14,12 @@ export interface ChallengeTask {
   token: string;
   /** `token.thumbprint` (RFC 8555 §8.1). */
   keyAuthorization: string;
+  /** The URL of the ACME account the order belongs to (dns-account-01 derives its label from it). */
+  accountUrl?: string;
 }
 
 export interface ChallengeSolver {
-  readonly challengeType: "http-01" | "dns-01";
+  readonly challengeType: "http-01" | "dns-01" | "dns-account-01";
   present(task: ChallengeTask): Promise<void>;
   cleanup(task: ChallengeTask): Promise<void>;
   /** Called once when the server starts (e.g. to replay a cleanup journal). Must not throw for I/O trouble. */

@@ -36,7 +36,7 @@ export function configSecrets(config: Config): string[] {
   if (config.account.eabHmacKey) secrets.push(config.account.eabHmacKey);
   for (const block of config.auth) if (block.hmac) secrets.push(block.hmac.key);
   for (const v of config.verifications.values()) {
-    if (v.type === "dns01-dnsUpdate" && v.tsig) secrets.push(v.tsig.secret);
+    if ((v.type === "dns01-dnsUpdate" || v.type === "dns-account01") && v.tsig) secrets.push(v.tsig.secret);
   }
   for (const n of config.notifiers) if (n.url) secrets.push(...urlSecrets(n.url));
   for (const s of config.storages.values()) {

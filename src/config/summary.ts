@@ -196,13 +196,10 @@ export function configSummary(config: Config): string {
       );
     } else {
       const tsig = v.tsig ? `TSIG ${v.tsig.name} ${v.tsig.algorithm} (secret ${REDACTED})` : "no TSIG";
+      const owner = v.type === "dns-account01" ? "_<account label>._acme-challenge.<name>" : "_acme-challenge.<name>";
       lines.push(
-        `  ${v.name} (dns01-dnsUpdate${isDefault}): ${
-          v.servers.map((s) => s.display).join(", ")
-        } over ${v.transport}, ` +
-          `TXT at _acme-challenge.<name> (or the target of a CNAME there) in zone ${
-            v.zone ?? "found by SOA lookup"
-          }, ` +
+        `  ${v.name} (${v.type}${isDefault}): ${v.servers.map((s) => s.display).join(", ")} over ${v.transport}, ` +
+          `TXT at ${owner} (or the target of a CNAME there) in zone ${v.zone ?? "found by SOA lookup"}, ` +
           `ttl ${v.ttl}, timeout ${formatDuration(v.timeoutMs)}, ${tsig}`,
       );
     }

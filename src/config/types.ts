@@ -123,8 +123,9 @@ export interface DnsServerAddress {
   display: string;
 }
 
+/** `dns01-dnsUpdate` answers dns-01, `dns-account01` dns-account-01: the same RFC 2136 options. */
 export interface DnsUpdateVerification {
-  type: "dns01-dnsUpdate";
+  type: "dns01-dnsUpdate" | "dns-account01";
   name: string;
   servers: DnsServerAddress[];
   ttl: number;

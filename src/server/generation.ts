@@ -80,7 +80,7 @@ export function meteredFetch(metrics: AcmemsMetrics, baseFetch: typeof fetch = f
 export function buildGeneration(config: Config, previous: Generation | undefined, deps: GenerationDeps): Generation {
   const { log, metrics, session } = deps;
   const solvers = new Map<string, ChallengeSolver>();
-  // Keep dns-01 solvers whose settings did not change: they own a cleanup journal.
+  // Keep DNS-UPDATE solvers (dns-01, dns-account-01) whose settings did not change: they own a cleanup journal.
   const fresh = createDnsUpdateSolvers(config, log, {
     onUpdateFailure: (failure) => metrics.dnsUpdateFailures.inc({ verification: failure.verification }),
   });

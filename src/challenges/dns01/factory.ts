@@ -1,6 +1,6 @@
 /**
- * Builds one dns-01 solver per `[verification] type = dns01-dnsUpdate` block. They share one cleanup journal in the
- * account directory (entries name their verification).
+ * Builds one DNS-UPDATE solver per `[verification] type = dns01-dnsUpdate` (dns-01) or `type = dns-account01`
+ * (dns-account-01) block. They share one cleanup journal in the account directory (entries name their verification).
  */
 import type { Config, DnsUpdateVerification } from "../../config/types.ts";
 import type { Logger } from "../../ops/log.ts";
@@ -16,7 +16,7 @@ export function createDnsUpdateSolvers(
 ): Map<string, ChallengeSolver> {
   const solvers = new Map<string, ChallengeSolver>();
   const blocks = [...config.verifications.values()].filter((v): v is DnsUpdateVerification =>
-    v.type === "dns01-dnsUpdate"
+    v.type === "dns01-dnsUpdate" || v.type === "dns-account01"
   );
   if (blocks.length === 0) return solvers;
   const journal = DnsJournal.inDirectory(config.account.dir, { log });

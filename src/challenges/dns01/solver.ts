@@ -1,7 +1,7 @@
 /**
- * The `dns01-dnsUpdate` solver: dns-01 through RFC 2136 DNS UPDATE, optionally TSIG-signed (RFC 8945).
- *
- * present(): TXT `_acme-challenge.<name>` (or the end of its CNAME chain) = base64url(SHA-256(key authorization)),
+ * The `dns01-dnsUpdate` and `dns-account01` solver: dns-01 or dns-account-01 through RFC 2136 DNS UPDATE, optionally
+ * TSIG-signed (RFC 8945). The verification type decides the owner (record_owner.ts); all else is shared.
+ * present(): TXT at the owner (or the end of its CNAME chain) = base64url(SHA-256(key authorization)),
  *   in the zone found by SOA discovery (or `zone =`), journaled before it is sent, and only resolved once the same
  *   server answers it. A name and its wildcard are two tasks with the same owner: two values, each deleted by value.
  * cleanup(): deletes exactly that value (class NONE), never the RRset; a failed deletion stays in the journal and is
@@ -13,28 +13,24 @@
  * retry, the replay, close()) is one info line; failed deletions are warnings, and errors after 24 h.
  * Every failed UPDATE exchange (add or delete, retries included) is reported to `onUpdateFailure` (metrics), and so
  * is a failed lookup (CNAME, zone discovery) that kept an add from being sent, e.g. with a rejected TSIG key.
- *
  * Only UPDATEs are TSIG-signed (dns/client.ts): lookups go unsigned. An error answer to a signed add that is not signed
  * itself (`DnsError.unverified`: BADSIG/BADKEY never are) could be forged while the server added the record: its entry
  * stays journaled and one deletion is tried (no backoff retries; close() and the next start try again).
- *
  * Failures become ChallengeError: `unavailable` with Retry-After when no server answered (try later),
  * `names-refused` when the server said no or the config is wrong (REFUSED, key rejected, not a zone there).
- *
- * This file is the presenting/cleanup orchestration; the propagation wait is propagation.ts, the failure wording
- * challenge_error.ts, and the `onUpdateFailure` reporting update_failure.ts.
+ * Here: the orchestration; propagation.ts the wait, challenge_error.ts the wording, update_failure.ts the reports.
  */
 import { dns01TxtValue } from "../../acme/mod.ts";
-import type { DnsUpdateVerification } from "../../config/types.ts";
+import type { DnsServerAddress, DnsUpdateVerification } from "../../config/types.ts";
 import type { Logger } from "../../ops/log.ts";
 import { DnsClient, DnsError, type Exchange, type Exchanged } from "./dns/client.ts";
 import { discoverZone, followCname } from "./dns/discovery.ts";
 import type { DnsJournal, JournalEntry, JournalHolder } from "./journal.ts";
 import { normalizeName } from "./dns/wire.ts";
-import type { DnsServerAddress } from "../../config/types.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "../solver.ts";
 import { toChallengeError } from "./challenge_error.ts";
 import { waitVisible } from "./propagation.ts";
+import { type RecordOwner, recordOwnerFor } from "./record_owner.ts";
 import { type DnsUpdateFailure, reportUpdateFailure } from "./update_failure.ts";
 
 export { type DnsUpdateFailure, updateFailureReason } from "./update_failure.ts";
@@ -69,7 +65,8 @@ function taskKey(task: ChallengeTask): string {
 }
 
 export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
-  readonly challengeType = "dns-01" as const;
+  readonly challengeType: RecordOwner["challengeType"];
+  readonly #owner: RecordOwner;
   readonly verification: DnsUpdateVerification;
   /** The verification's settings as App compares them on reload (JSON): see `JournalHolder.settings`. */
   readonly settings: string;
@@ -93,6 +90,8 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
   constructor(verification: DnsUpdateVerification, opts: DnsUpdateSolverOptions) {
     this.verification = verification;
     this.settings = JSON.stringify(verification);
+    this.#owner = recordOwnerFor(verification.type);
+    this.challengeType = this.#owner.challengeType;
     this.#opts = opts;
     this.#journal = opts.journal;
     this.#log = opts.log;
@@ -121,10 +120,11 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
     const value = await dns01TxtValue(task.keyAuthorization);
     let owner: string;
     try {
-      owner = normalizeName(`_acme-challenge.${task.identifier}`);
+      owner = normalizeName(await this.#owner.name(task));
     } catch (error) {
+      if (error instanceof ChallengeError) throw error;
       throw new ChallengeError(
-        `No dns-01 record can be set for ${task.identifier}: ${(error as Error).message}`,
+        `No ${this.challengeType} record can be set for ${task.identifier}: ${(error as Error).message}`,
         "names-refused",
       );
     }
@@ -210,7 +210,7 @@ export class DnsUpdateSolver implements ChallengeSolver, JournalHolder {
       servers: v.servers.map((s) => s.display),
       transport: v.transport,
       zone: v.zone ?? "discovered by SOA lookup",
-      records: "TXT _acme-challenge.<name>, or the target of a CNAME there",
+      records: this.#owner.describe,
       tsig: v.tsig ? `${v.tsig.name} (${v.tsig.algorithm})` : "none",
     });
     try {

@@ -1,7 +1,7 @@
 /**
- * `[verification "name"]`: how challenges are answered: `http01` (listeners serving the tokens) or
- * `dns01-dnsUpdate` (RFC 2136 updates to a DNS server, optionally signed with a TSIG key from the config or a
- * key file). Pure apart from `ConfigEnvironment` (hosts file, key files). Gives null when the section has errors
+ * `[verification "name"]`: how challenges are answered: `http01` (listeners serving the tokens),
+ * `dns01-dnsUpdate` (dns-01 through RFC 2136 updates to a DNS server, optionally signed with a TSIG key from the
+ * config or a key file) or `dns-account01` (dns-account-01: the same options, the record at the account label). Pure apart from `ConfigEnvironment` (hosts file, key files). Gives null when the section has errors
  * that leave it unusable.
  */
 import type { IniSection } from "../ini.ts";
@@ -34,7 +34,7 @@ export function buildVerification(
   env: ConfigEnvironment,
   diag: Diagnostics,
 ): VerificationConfig | null {
-  const type = firstIsType(section, diag, "http01 or dns01-dnsUpdate");
+  const type = firstIsType(section, diag, "http01, dns01-dnsUpdate or dns-account01");
   if (type === null) return null;
   const label = sectionLabel(section);
   const name = section.name!;
@@ -49,7 +49,7 @@ export function buildVerification(
     const v: Http01Verification = { type: "http01", name, listeners, implicit: false, source: section.source };
     return v;
   }
-  if (type === "dns01-dnsUpdate") return buildDnsUpdate(section, env, diag);
+  if (type === "dns01-dnsUpdate" || type === "dns-account01") return buildDnsUpdate(section, type, env, diag);
   const typeSource = section.entries[0].source;
   if (type === "dns01-boulder" || type === "dns01-server") {
     diag.error(
@@ -59,11 +59,11 @@ export function buildVerification(
     );
     return null;
   }
-  const hint = didYouMean(type, ["http01", "dns01-dnsUpdate"]);
+  const hint = didYouMean(type, ["http01", "dns01-dnsUpdate", "dns-account01"]);
   diag.error(
     typeSource,
     `${label}: unknown verification type "${truncate(type)}"${hint ? `: did you mean ${hint}?` : ""} ` +
-      "(supported: http01, dns01-dnsUpdate)",
+      "(supported: http01, dns01-dnsUpdate, dns-account01)",
   );
   return null;
 }
@@ -89,11 +89,16 @@ function parseTsigAlgorithm(value: string): TsigAlgorithm | { error: string } {
   return { error: `TSIG algorithm "${truncate(value)}" is not one of hmac-sha256, hmac-sha384, hmac-sha512` };
 }
 
-function buildDnsUpdate(section: IniSection, env: ConfigEnvironment, diag: Diagnostics): DnsUpdateVerification | null {
+function buildDnsUpdate(
+  section: IniSection,
+  type: DnsUpdateVerification["type"],
+  env: ConfigEnvironment,
+  diag: Diagnostics,
+): DnsUpdateVerification | null {
   const label = sectionLabel(section);
   const o = collectOptions(section.entries, D, label, diag);
   const v: DnsUpdateVerification = {
-    type: "dns01-dnsUpdate",
+    type,
     name: section.name!,
     servers: [],
     ttl: 60,
