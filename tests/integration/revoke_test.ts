@@ -16,6 +16,7 @@ import { run } from "../support/process.ts";
 import { startApp, startStack } from "../support/stack.ts";
 
 const HMAC_KEY = "revoke-test-hmac-key-0123456789";
+const SCRIPT = new URL("../../clients/acmems-client.sh", import.meta.url).pathname;
 
 /** RFC 5280 reason codes pebble reports. */
 const REASON_CODE = { unspecified: 0, keyCompromise: 1, superseded: 4 } as const;
@@ -162,6 +163,45 @@ Deno.test("POST /revoke through a real pebble", async (t) => {
       assertEquals(reason.status, 400, reason.body);
       assertStringIncludes(reason.body, 'Unknown revocation reason "stolen"');
     });
+
+    await t.step(
+      "the client kit: --revoke --reason keyCompromise, then the key is refused until it is replaced",
+      async () => {
+        const name = "kit.keyed.example.test";
+        const keyFile = `${work}/kit.key`;
+        const certFile = `${work}/kit.pem`;
+        const kit = (...args: string[]) =>
+          run(SCRIPT, ["--server", app.url, "--key", keyFile, "--cert", certFile, ...args, name], {
+            env: { ACMEMS_HMAC_KEY: HMAC_KEY },
+          });
+        const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stdout}${r.stderr}`;
+        const got = await kit();
+        assertEquals(got.code, 0, show(got));
+        const leaf = leafOf(await Deno.readTextFile(certFile));
+
+        const bad = await kit("--revoke", "--reason", "stolen");
+        assertEquals(bad.code, 1, show(bad));
+        assertStringIncludes(bad.stderr, "--reason must be unspecified, keyCompromise");
+        const revoked = await kit("--revoke", "--reason", "keyCompromise");
+        assertEquals(revoked.code, 0, show(revoked));
+        assertStringIncludes(revoked.stdout, "with reason keyCompromise");
+        const after = await status(leaf);
+        assertEquals(after.Status, "Revoked");
+        assertEquals(after.Reason, REASON_CODE.keyCompromise);
+
+        const refused = await kit();
+        assertEquals(refused.code, 2, show(refused));
+        assertStringIncludes(refused.stderr, "answered 403");
+        const again = await kit("--revoke");
+        assertEquals(again.code, 2, show(again));
+        assertStringIncludes(again.stderr, "answered 409");
+
+        await Deno.remove(keyFile);
+        const fresh = await kit();
+        assertEquals(fresh.code, 0, show(fresh));
+        assertNotEquals(leafOf(await Deno.readTextFile(certFile)).serialNumber, leaf.serialNumber);
+      },
+    );
   } finally {
     await stack.cleanup.run();
   }
