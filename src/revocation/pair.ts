@@ -1,9 +1,11 @@
 /**
  * The body of `POST /revoke`: a certificate (PEM) followed by a fresh CSR (PEM) signed by the certificate's key.
- * The CSR's verified self-signature proves possession of the key; its public key must be the certificate's.
+ * The CSR's verified self-signature proves possession of the key; its public key must be the certificate's. The
+ * first certificate is the one revoked; more certificates after it (the chain of a host's installed PEM file, so
+ * `cat host.pem revoke.csr` works) are ignored.
  *
- * Contract: pure apart from the signature check; never throws. A body that is not exactly one CERTIFICATE block
- * and one CERTIFICATE REQUEST block, or one whose parts cannot be parsed or whose CSR signature does not verify, is
+ * Contract: pure apart from the signature check; never throws. A body that is not certificates followed by exactly
+ * one CERTIFICATE REQUEST block, or one whose parts cannot be parsed or whose CSR signature does not verify, is
  * `bad-request` (400); a CSR for another key than the certificate's is `refused` (403).
  */
 import * as x509 from "@peculiar/x509";
@@ -36,10 +38,12 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
   const blocks = [...text.matchAll(BLOCK)].map((m) => ({ type: m[1], pem: m[0] }));
   const certs = blocks.filter((b) => b.type === "CERTIFICATE");
   const csrs = blocks.filter((b) => b.type === "CERTIFICATE REQUEST" || b.type === "NEW CERTIFICATE REQUEST");
-  if (certs.length !== 1 || csrs.length !== 1 || blocks.length !== 2) {
+  const last = blocks[blocks.length - 1];
+  if (certs.length === 0 || csrs.length !== 1 || last !== csrs[0] || certs.length + 1 !== blocks.length) {
     return bad(
       "not-a-pair",
-      `The body must be one PEM certificate followed by one PEM CSR signed by its key; found ${describe(blocks)}.`,
+      `The body must be one PEM certificate (its chain may follow) and then one PEM CSR signed by its key; found ` +
+        `${describe(blocks)}.`,
     );
   }
   let cert: x509.X509Certificate;

@@ -58,6 +58,18 @@ Deno.test("a certificate and a CSR by its key make a pair: names, serial and the
   assertEquals(result.pair.spkiSha256.length, 64);
 });
 
+Deno.test("a chain after the certificate is ignored: the first certificate is the one revoked", async () => {
+  const keys = await keyPair();
+  const cert = await certFor(keys, ["www.example.test"]);
+  const issuer = await certFor(await keyPair(), ["issuer.example.test"]);
+  const result = await checkRevocationPair(
+    bytes(`${cert}\n${issuer}\n${await csrFor(keys, "x.example.test")}`),
+    parser,
+  );
+  assert(result.ok, JSON.stringify(result));
+  assertEquals(result.pair.names, ["www.example.test"]);
+});
+
 Deno.test("a CSR signed by another key than the certificate's is refused (403), not a bad request", async () => {
   const cert = await certFor(await keyPair(), ["www.example.test"]);
   const csr = await csrFor(await keyPair(), "www.example.test");
@@ -75,7 +87,7 @@ Deno.test("bodies that are not one certificate and one CSR are bad requests (400
     ["", "no PEM block"],
     [csr, "CERTIFICATE REQUEST"],
     [cert, "found CERTIFICATE"],
-    [cert + cert + csr, "CERTIFICATE, CERTIFICATE, CERTIFICATE REQUEST"],
+    [csr + cert, "CERTIFICATE REQUEST, CERTIFICATE"],
     [cert + csr + csr, "CERTIFICATE, CERTIFICATE REQUEST, CERTIFICATE REQUEST"],
   ];
   for (const [body, found] of cases) {
