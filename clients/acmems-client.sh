@@ -19,6 +19,7 @@ PROG=acmems-client.sh
 usage() {
   cat <<'EOF'
 Usage: acmems-client.sh --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key-file FILE] [--hmac-type sha256] [--reload CMD] [--force] NAME...
+       acmems-client.sh --server URL --key FILE --cert FILE [--hmac-key-file FILE] --revoke [--reason R] NAME...
 
 Gets a certificate for NAME... (all names as subjectAltNames, the first one also as CN) from the acmems server
 at URL (POST URL/sign) and installs it, leaf first with its chain, in the --cert FILE.
@@ -36,6 +37,12 @@ at URL (POST URL/sign) and installs it, leaf first with its chain, in the --cert
   --hmac-type TYPE   sha256 (default), sha384, sha512 or sha1: the block's hmac_type
   --reload CMD       shell command run after a new certificate was installed (e.g. "systemctl reload nginx")
   --force            ask the server even if it said the certificate is not due yet
+  --revoke           revoke the certificate installed in --cert instead (POST URL/revoke): sends it with a fresh
+                     CSR signed by --key, which proves the key is ours; the certificate must be for NAME... and
+                     --key. The next run without --revoke gets a new certificate.
+  --reason R         with --revoke: unspecified (default), keyCompromise, superseded, cessationOfOperation or
+                     affiliationChanged. After keyCompromise the server refuses this key for good: delete --key
+                     (the next run creates a new one).
   -h, --help         show this help
 
 The CSR is kept in <key>.csr and reused while the key and the names stay the same, so the server answers from its
@@ -62,7 +69,7 @@ die() {
 }
 usage_error() {
   warn "$1"
-  warn "usage: $PROG --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key-file FILE] [--hmac-type sha256] [--reload CMD] [--force] NAME... (--help for more)"
+  warn "usage: $PROG --server URL --key FILE --cert FILE [--ca FILE] [--hmac-key-file FILE] [--hmac-type sha256] [--reload CMD] [--force] [--revoke [--reason R]] NAME... (--help for more)"
   exit 1
 }
 
@@ -77,6 +84,8 @@ hmac_key_file=""
 hmac_type=sha256
 reload=""
 force=no
+revoke=no
+reason=""
 names=""
 
 need_value() {
@@ -146,6 +155,15 @@ while [ "$#" -gt 0 ]; do
       force=yes
       shift
       ;;
+    --revoke)
+      revoke=yes
+      shift
+      ;;
+    --reason)
+      need_value "$opt" "$#"
+      reason=$2
+      shift 2
+      ;;
     --)
       shift
       break
@@ -182,6 +200,14 @@ case $server in
   */sign) sign_url=$server ;;
   *) sign_url=$server/sign ;;
 esac
+if [ -n "$reason" ] && [ "$revoke" = no ]; then usage_error "--reason goes with --revoke"; fi
+case ${reason:-unspecified} in
+  unspecified | keyCompromise | superseded | cessationOfOperation | affiliationChanged) ;;
+  *) usage_error "--reason must be unspecified, keyCompromise, superseded, cessationOfOperation or affiliationChanged, not \"$reason\"" ;;
+esac
+# What is posted where: the CSR to /sign, or (--revoke) the certificate and a fresh CSR to /revoke.
+post_url=$sign_url
+if [ "$revoke" = yes ]; then post_url="${sign_url%/sign}/revoke?reason=${reason:-unspecified}"; fi
 
 # Names: lower case (DNS is case-insensitive, and the CSR must not change with the spelling), no duplicates.
 for name in "$@"; do
@@ -333,6 +359,10 @@ in_future() {
 }
 
 # --- key and CSR --------------------------------------------------------------------------------------------------
+if [ "$revoke" = yes ]; then
+  [ -r "$key" ] || die "--revoke needs the certificate's key, and $key cannot be read"
+  [ -r "$cert" ] || die "--revoke needs the installed certificate, and $cert cannot be read"
+fi
 if [ ! -e "$key" ]; then
   temp_beside "$key"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve \
@@ -370,7 +400,7 @@ csr_is_current() {
 }
 
 csr_new=no
-if ! csr_is_current; then
+if [ "$revoke" = no ] && ! csr_is_current; then
   if [ -n "$cn" ]; then subj="/CN=$cn"; else subj="/"; fi
   temp_beside "$csr"
   openssl req -new -batch -key "$key" -subj "$subj" -addext "subjectAltName=$san_ext" -out "$pending_tmp" \
@@ -417,7 +447,7 @@ retry_pending_reload() {
 
 # --- skip while not due ---------------------------------------------------------------------------------------------
 renew_file=$cert.renew-after
-if [ "$force" = no ] && [ "$csr_new" = no ] && [ -f "$cert" ] && [ -f "$renew_file" ]; then
+if [ "$revoke" = no ] && [ "$force" = no ] && [ "$csr_new" = no ] && [ -f "$cert" ] && [ -f "$renew_file" ]; then
   renew_after=$(normalize_time "$(sed -n 1p "$renew_file")")
   # The time alone is not enough: the installed file must still be our certificate, for these names, and valid
   # for at least another day (in case the clock or the file lies).
@@ -487,12 +517,29 @@ hmac_hex() {
   mac=$(hex_of <"$work/mac")
 }
 
-# --- POST /sign -----------------------------------------------------------------------------------------------------
+# --- the /revoke body --------------------------------------------------------------------------------------------
+post_file=$csr
+if [ "$revoke" = yes ]; then
+  # The installed leaf (first certificate of --cert), which must be ours and for these names, then a fresh CSR
+  # signed by the key: the CSR's signature proves to the server that we hold the certificate's key.
+  awk '/^-----BEGIN CERTIFICATE-----/ { n++ } n == 1 { print } /^-----END CERTIFICATE-----/ && n == 1 { exit }' \
+    "$cert" >"$work/revoke-leaf.pem"
+  openssl x509 -in "$work/revoke-leaf.pem" -noout 2>/dev/null || die "$cert holds no certificate to revoke"
+  has_our_key "$work/revoke-leaf.pem" || die "the certificate in $cert is not for the key $key: nothing revoked"
+  covers_names "$work/revoke-leaf.pem" || die "the certificate in $cert is not for all of: $names; nothing revoked"
+  if [ -n "$cn" ]; then subj="/CN=$cn"; else subj="/"; fi
+  openssl req -new -batch -key "$key" -subj "$subj" -addext "subjectAltName=$san_ext" -out "$work/revoke.csr" \
+    2>"$work/err" || die "cannot create the CSR for the revocation: $(cat "$work/err")"
+  cat "$work/revoke-leaf.pem" "$work/revoke.csr" >"$work/revoke.pem" || die "cannot write $work/revoke.pem"
+  post_file=$work/revoke.pem
+fi
+
+# --- POST /sign (or /revoke) ------------------------------------------------------------------------------------------
 auth_header=""
 if [ -n "$key_hex" ]; then
-  hmac_hex "$csr"
+  hmac_hex "$post_file"
   case $mac in
-    '' | *[!0-9a-f]*) die "the HMAC of $csr could not be computed" ;;
+    '' | *[!0-9a-f]*) die "the HMAC of $post_file could not be computed" ;;
   esac
   auth_header="Authentication: hmac name=$hmac_type, hash=$mac"
 fi
@@ -505,17 +552,17 @@ status=""
 if [ "$http_tool" = curl ]; then
   # -q first: ignore ~/.curlrc, whose options (--fail, -L, ...) would change what we see.
   set -- -q -sS -o "$body" -D "$headers" -w '%{http_code}' --connect-timeout 30 --max-time 300 \
-    -H 'Expect:' -H 'Content-Type: application/x-pem-file' --data-binary "@$csr"
+    -H 'Expect:' -H 'Content-Type: application/x-pem-file' --data-binary "@$post_file"
   if [ -n "$auth_header" ]; then set -- "$@" -H "$auth_header"; fi
-  status=$(curl "$@" "$sign_url" 2>"$work/err")
+  status=$(curl "$@" "$post_url" 2>"$work/err")
   tool_rc=$?
   [ "$tool_rc" -eq 0 ] || status=""
 else
-  set -- -S -O "$body" -T 300 --header='Content-Type: application/x-pem-file' "--post-file=$csr"
+  set -- -S -O "$body" -T 300 --header='Content-Type: application/x-pem-file' "--post-file=$post_file"
   # GNU wget: one try, keep the body of an error answer, no redirects. BusyBox wget knows none of these.
   if ! wget --help 2>&1 | grep -q BusyBox; then set -- "$@" --tries=1 --content-on-error --max-redirect=0; fi
   if [ -n "$auth_header" ]; then set -- "$@" "--header=$auth_header"; fi
-  wget "$@" "$sign_url" 2>"$headers"
+  wget "$@" "$post_url" 2>"$headers"
   tool_rc=$?
   status=$(awk '/^ *HTTP\/[0-9.]+ [0-9][0-9][0-9]/ { s = $2 } END { print s }' "$headers")
   cp "$headers" "$work/err"
@@ -536,18 +583,27 @@ case $status in
   [0-9][0-9][0-9]) ;;
   *)
     detail=$(tail -n 3 "$work/err" 2>/dev/null | tr '\n' ' ')
-    die "no answer from $sign_url ($http_tool exit $tool_rc${detail:+: $detail}); try again later" 3
+    die "no answer from $post_url ($http_tool exit $tool_rc${detail:+: $detail}); try again later" 3
     ;;
 esac
 if [ "$status" != 200 ]; then
-  reason=$(sed -n '1,5p' "$body" | tr '\n' ' ')
+  answer=$(sed -n '1,5p' "$body" | tr '\n' ' ')
   retry_after=$(header_value retry-after)
-  msg="$sign_url answered $status: ${reason:-no reason given}${retry_after:+ (Retry-After: $retry_after)}"
+  msg="$post_url answered $status: ${answer:-no reason given}${retry_after:+ (Retry-After: $retry_after)}"
   case $status in
     408 | 421 | 429 | 5??) die "$msg; try again later" 3 ;;
-    000) die "no answer from $sign_url; try again later" 3 ;;
+    000) die "no answer from $post_url; try again later" 3 ;;
     *) die "$msg" 2 ;;
   esac
+fi
+if [ "$revoke" = yes ]; then
+  # The next run asks the server again (and gets a new certificate) instead of waiting for the old renewal time.
+  rm -f -- "$renew_file"
+  say "$(sed -n 1p "$body")"
+  if [ "${reason:-unspecified}" = keyCompromise ]; then
+    say "the server refuses $key from now on: delete it, and the next run creates a new key and certificate"
+  fi
+  exit 0
 fi
 
 # --- verify the answer ----------------------------------------------------------------------------------------------

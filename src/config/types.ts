@@ -206,7 +206,7 @@ export interface AuthBlock {
   source: Source;
 }
 
-export type NotifyEvent = "issue-failed" | "renewal-failed" | "expiring";
+export type NotifyEvent = "issue-failed" | "renewal-failed" | "expiring" | "revoked";
 
 export interface NotifyConfig {
   name: string;

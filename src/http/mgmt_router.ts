@@ -1,5 +1,6 @@
 /**
- * The management listener's handler: `/sign` goes to the /sign pipeline (sign.ts), other paths to the extra routes
+ * The management listener's handler: `/sign` goes to the /sign pipeline (sign.ts), `/revoke` to revocation
+ * (revoke.ts; it takes no /sign slot: the address check before the body keeps outsiders out), other paths to the extra routes
  * (health, metrics, operator routes), and what none of them takes is `not-found`.
  *
  * Contract: the context (config, policy, issuer) is read once per request, so a reload in the middle never mixes
@@ -12,11 +13,12 @@
 import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
 import { InflightSlots } from "./inflight.ts";
-import { handleSign, refuseBeforeBody, refuseMethod, type SignContext, type SignDeps, SignExchange } from "./sign.ts";
+import { handleRevoke, type RevokeContext } from "./revoke.ts";
+import { handleSign, refuseBeforeBody, refuseMethod, type SignDeps, SignExchange } from "./sign.ts";
 
-export interface MgmtHandlerDeps extends SignContext, SignDeps {
+export interface MgmtHandlerDeps extends RevokeContext, SignDeps {
   /** The current context (config reload); defaults to the fixed one in these deps. */
-  current?: () => SignContext;
+  current?: () => RevokeContext;
   /** Other routes (health, metrics) tried before the not-found answer. */
   extraRoutes?: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> | null;
 }
@@ -31,7 +33,12 @@ export function createMgmtHandler(
 
   return async (request, info) => {
     const started = Date.now();
-    if (pathOf(request.url) !== "/sign") {
+    const path = pathOf(request.url);
+    if (path === "/revoke") {
+      const context = deps.current?.() ?? deps;
+      return await handleRevoke(new SignExchange(deps, context, request, info, started), context.revoker);
+    }
+    if (path !== "/sign") {
       const extra = deps.extraRoutes?.(request, info);
       if (extra) return await extra;
       const pathname = new URL(request.url).pathname;

@@ -25,6 +25,7 @@ const TABLE: Readonly<Record<FailureKind, Answer>> = {
   "unusable-csr": { status: 415, errorId: false, retryAfter: false },
   refused: { status: 403, errorId: false, retryAfter: false },
   busy: { status: 503, errorId: true, retryAfter: true },
+  conflict: { status: 409, errorId: false, retryAfter: false },
   "names-refused": { status: 421, errorId: true, retryAfter: false },
   "rate-limited": { status: 429, errorId: true, retryAfter: true },
   unavailable: { status: 503, errorId: true, retryAfter: true },

@@ -27,6 +27,8 @@ export type FailureKind =
   | "refused"
   /** Too many requests in flight on this listener. */
   | "busy"
+  /** The request conflicts with the resource's state (a certificate revoked already). */
+  | "conflict"
   // Issuance.
   /** A name failed validation, the CA refuses the names, or the challenge setup needs the operator. */
   | "names-refused"

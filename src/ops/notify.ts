@@ -7,7 +7,8 @@
  * delays issuance. `drain()` waits for deliveries in flight (shutdown, tests).
  *
  * `expiring` events go only to notifiers whose own `expiring-days` covers the event's `notAfter` (the issuer emits
- * them from the largest `expiring-days` of all notifiers on, at most once a day per certificate).
+ * them from the largest `expiring-days` of all notifiers on, at most once a day per certificate). `revoked` is sent
+ * once per certificate revoked through `POST /revoke`.
  */
 import type { NotifyConfig, NotifyEvent } from "../config/types.ts";
 import type { Logger } from "./log.ts";
@@ -26,6 +27,9 @@ export interface NotificationPayload {
   notAfter?: string;
   client?: string;
   errorId?: string;
+  /** `revoked`: the certificate's serial (hex) and the RFC 5280 reason name. */
+  serial?: string;
+  reason?: string;
   /** The acmems host. */
   host: string;
 }

@@ -23,6 +23,7 @@ import type { Logger } from "../ops/log.ts";
 import { AcmemsMetrics } from "../ops/metrics.ts";
 import { prepareStorages } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
+import { CompromisedKeyRegistry } from "../revocation/compromised.ts";
 import { buildGeneration, type Generation, meteredFetch } from "./generation.ts";
 import { ListenerSet, readTls, type RunningListener, type TlsFiles } from "./listeners.ts";
 import { reloadServer } from "./reload.ts";
@@ -49,6 +50,8 @@ export interface AppOptions {
 
 export class App {
   readonly session: AccountSession;
+  /** Keys revoked for keyCompromise (/sign refuses them); outlives reloads. */
+  readonly compromised = new CompromisedKeyRegistry();
   readonly metrics = new AcmemsMetrics();
   /** http-01 answers per verification name; they outlive reloads because the listeners do. */
   readonly responders = new Map<string, Http01Responder>();
@@ -98,8 +101,8 @@ export class App {
       log,
     });
     this.mgmtHandler = createMgmtHandler({
-      ...this.#gen,
-      current: () => this.#gen,
+      ...this.#gen.mgmt,
+      current: () => this.#gen.mgmt,
       parser: createCsrParser({ maxEntries: 1000 }),
       log,
       onDecision: (decision) => {
@@ -139,6 +142,7 @@ export class App {
       beforeRename,
       notifyFetch,
       faults,
+      compromised: this.compromised,
     });
   }
 
@@ -148,6 +152,7 @@ export class App {
     const config = this.config;
     const listeners = this.#listeners;
     await prepareStorages(this.storages.values());
+    await this.compromised.load(this.storages.values(), log);
     try {
       for (const verification of config.verifications.values()) {
         if (verification.type !== "http01") continue;
@@ -196,6 +201,7 @@ export class App {
       listeners: this.#listeners,
       mgmtHandler: this.mgmtHandler,
     }, config);
+    await this.compromised.load(this.storages.values(), this.#opts.log);
     await this.checkProfiles();
     return notes;
   }
@@ -226,6 +232,8 @@ export class App {
 
   /** Runs one background renewal pass now (tests, and the timer). */
   async sweep(): Promise<void> {
+    // Keys other instances recorded as compromised reach this one with each sweep.
+    await this.compromised.load(this.storages.values(), this.#opts.log);
     if (this.session.state !== "ready") return;
     this.#sweeping = this.issuer.sweep();
     await this.#sweeping;

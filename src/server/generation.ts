@@ -14,6 +14,10 @@ import type { ChallengeSolver } from "../challenges/solver.ts";
 import { Http01Solver } from "../challenges/http01/solver.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
+import type { RevokeContext } from "../http/revoke.ts";
+import { CompromisedKeyRegistry, refuseCompromisedKeys } from "../revocation/compromised.ts";
+import { revokeCertificate } from "../revocation/service.ts";
+import { systemClock } from "../lib/clock.ts";
 import { statusOf } from "../http/respond.ts";
 import type { FailureKind } from "../issuance/failure.ts";
 import { type IssuanceFaults, IssuanceService } from "../issuance/service.ts";
@@ -31,6 +35,8 @@ export interface Generation extends SignContext {
   storages: Map<string, Storage>;
   solvers: Map<string, ChallengeSolver>;
   notifiers: Notifiers;
+  /** What the mgmt listeners use: /sign's issuer refusing compromised keys, and /revoke's revoker. */
+  mgmt: RevokeContext;
 }
 
 export interface GenerationDeps {
@@ -47,6 +53,8 @@ export interface GenerationDeps {
   notifyFetch?: typeof fetch;
   /** Fault injection points of the issuer (HA tests). */
   faults?: IssuanceFaults;
+  /** Keys revoked for keyCompromise (process-wide: it outlives generations); default a fresh one. */
+  compromised?: CompromisedKeyRegistry;
 }
 
 type EventDetails = Omit<NotificationPayload, "event" | "time" | "host">;
@@ -121,7 +129,35 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     expiringDays,
     faults: deps.faults,
   });
-  return { config, policy: compilePolicy(config.auth), issuer, storages, solvers, notifiers };
+  const policy = compilePolicy(config.auth);
+  const compromised = deps.compromised ?? new CompromisedKeyRegistry();
+  const mgmt: RevokeContext = {
+    config,
+    policy,
+    issuer: refuseCompromisedKeys(issuer, compromised),
+    revoker: {
+      revoke: (pair, reason) =>
+        revokeCertificate(pair, reason, {
+          client: () => session.client(),
+          storages: storages.values(),
+          compromised,
+          log,
+          now: systemClock,
+          owner: `${Deno.hostname()}:${Deno.pid}`,
+        }),
+      revoked: (pair, reason, client) =>
+        notifiers.emit("revoked", {
+          names: pair.names,
+          message: `Certificate ${pair.serial} was revoked (${reason}) at the request of ${client}` +
+            (reason === "keyCompromise" ? "; its key is refused from now on." : "."),
+          serial: pair.serial,
+          reason,
+          notAfter: pair.notAfter.toISOString(),
+          client,
+        }),
+    },
+  };
+  return { config, policy, issuer, storages, solvers, notifiers, mgmt };
 }
 
 /**

@@ -5,7 +5,8 @@
  * Layout: `<key>.json` the entry (mode 0600, replaced atomically) · `<key>.lock` the claim (an OS lock via
  * `Deno.FsFile.tryLock`; its content is the fence counter, bumped under the lock) · `<key>.seen` an empty file whose
  * mtime is the last client fetch (so `touch` never rewrites the entry and can never race with a renewal) ·
- * `challenges/<token>.json`.
+ * `challenges/<token>.json` · `compromised-keys.json` the keys revoked for keyCompromise (a JSON array of SPKI
+ * SHA-256s, replaced atomically).
  *
  * What a crash leaves: the old entry or the new one (never a torn file), possibly a `.<key>.json.*.tmp` that is
  * ignored and removed at the next start; the OS drops a dead process's lock. flock is not a cluster lock over NFS:
@@ -25,6 +26,7 @@ import type { CacheKey, Change, Claim, Entry, Held, StoredChallenge } from "./ty
 
 const KEY = /^[0-9a-f]{64}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+const COMPROMISED = "compromised-keys.json";
 
 export interface FileStorageOptions {
   name: string;
@@ -312,6 +314,26 @@ export class FileStorage implements Storage {
   async deleteChallenge(token: string): Promise<void> {
     if (!TOKEN.test(token)) return;
     await Deno.remove(join(this.directory, "challenges", `${token}.json`)).catch(() => {});
+  }
+
+  async compromisedKeys(): Promise<string[]> {
+    try {
+      const value = JSON.parse(await Deno.readTextFile(join(this.directory, COMPROMISED)));
+      return Array.isArray(value) ? value.filter((v) => typeof v === "string" && KEY.test(v)) : [];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw new StorageError(
+        `Cannot read ${join(this.directory, COMPROMISED)} of [storage "${this.name}"]: ${describeFsError(error)}`,
+      );
+    }
+  }
+
+  async recordCompromisedKey(spkiSha256: string, _at: Date): Promise<void> {
+    await this.init();
+    const known = await this.compromisedKeys();
+    if (known.includes(spkiSha256)) return;
+    // Processes sharing the directory: the last rename wins; each process also keeps its own keys in memory.
+    await atomicWriteFile(join(this.directory, COMPROMISED), JSON.stringify([...known, spkiSha256]), { mode: 0o600 });
   }
 
   changes(signal: AbortSignal): AsyncIterable<Change> {

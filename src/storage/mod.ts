@@ -2,7 +2,7 @@
  * The storage folder's entry: where issued certificates are cached, who may order one, and (for several instances)
  * where pending http-01 answers and change hints live.
  *
- * - port.ts: the ports, each with its contract (`CertCache`, `ClaimStore`, `ChallengeStore`, `ChangeFeed`,
+ * - port.ts: the ports, each with its contract (`CertCache`, `ClaimStore`, `ChallengeStore`, `ChangeFeed`, `CompromisedKeys`,
  *   `StorageLifecycle`) and `Storage`, their composition.
  * - types.ts: the data they carry · errors.ts: every storage error · cache_key.ts, is_entry.ts, idle_changes.ts.
  * - The kinds: none.ts, file.ts, postgres/ (one database shared by several instances); factory.ts builds them from
@@ -21,7 +21,15 @@ export type {
   RenewalState,
   StoredChallenge,
 } from "./types.ts";
-export type { CertCache, ChallengeStore, ChangeFeed, ClaimStore, Storage, StorageLifecycle } from "./port.ts";
+export type {
+  CertCache,
+  ChallengeStore,
+  ChangeFeed,
+  ClaimStore,
+  CompromisedKeys,
+  Storage,
+  StorageLifecycle,
+} from "./port.ts";
 export { isHeld } from "./port.ts";
 export { ClaimLostError, PostgresStorageError, StorageError, StorageUnavailableError } from "./errors.ts";
 export { cacheKey } from "./cache_key.ts";

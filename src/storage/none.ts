@@ -28,6 +28,8 @@ export class NoneStorage implements Storage {
   /** Kept for the `Storage` interface; nothing reads it. */
   #fence = 0;
   readonly #challenges = new Map<string, StoredChallenge>();
+  /** Compromised keys live as long as the process (nothing is stored). */
+  readonly #compromised = new Set<string>();
 
   constructor(readonly name: string) {}
 
@@ -86,6 +88,15 @@ export class NoneStorage implements Storage {
 
   deleteChallenge(token: string): Promise<void> {
     this.#challenges.delete(token);
+    return Promise.resolve();
+  }
+
+  compromisedKeys(): Promise<string[]> {
+    return Promise.resolve([...this.#compromised]);
+  }
+
+  recordCompromisedKey(spkiSha256: string, _at?: Date): Promise<void> {
+    this.#compromised.add(spkiSha256);
     return Promise.resolve();
   }
 

@@ -120,6 +120,19 @@ export interface ChangeFeed {
   changes(signal: AbortSignal): AsyncIterable<Change>;
 }
 
+/**
+ * Keys whose certificates were revoked for `keyCompromise` (POST /revoke): /sign refuses them from then on. A key is
+ * named by the lower-case hex SHA-256 of its SubjectPublicKeyInfo DER. The list only grows (a compromised key stays
+ * compromised). Callers keep the list in memory (src/revocation/compromised.ts) and ask the storage at start and
+ * after each record, so /sign's check costs no storage call.
+ */
+export interface CompromisedKeys {
+  /** Every recorded key; throws when the storage cannot be reached. */
+  compromisedKeys(): Promise<string[]>;
+  /** Records `spkiSha256` (idempotent, durable when the call returns); throws when it could not be recorded. */
+  recordCompromisedKey(spkiSha256: string, at: Date): Promise<void>;
+}
+
 /** Starting, health, housekeeping and closing. */
 export interface StorageLifecycle {
   /** Optional: connects and prepares (migrations, notifications) in the background; never throws. */
@@ -133,7 +146,7 @@ export interface StorageLifecycle {
 }
 
 /** A whole storage kind: every port, and what logs, metrics and the assembly need to know about it. */
-export interface Storage extends CertCache, ClaimStore, ChallengeStore, ChangeFeed, StorageLifecycle {
+export interface Storage extends CertCache, ClaimStore, ChallengeStore, ChangeFeed, CompromisedKeys, StorageLifecycle {
   /** `none`, `file`, `postgres`: for logs and metrics. */
   readonly kind: string;
   /** The [storage] block's name. */

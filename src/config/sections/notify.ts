@@ -10,7 +10,7 @@ import { didYouMean, truncate } from "../text.ts";
 import type { NotifyConfig, NotifyEvent } from "../types.ts";
 import { parseUrl } from "../values.ts";
 
-const NOTIFY_EVENTS: NotifyEvent[] = ["issue-failed", "renewal-failed", "expiring"];
+const NOTIFY_EVENTS: NotifyEvent[] = ["issue-failed", "renewal-failed", "expiring", "revoked"];
 
 export function buildNotify(section: IniSection, env: ConfigEnvironment, diag: Diagnostics): NotifyConfig | null {
   const type = firstIsType(section, diag, "webhook or exec");

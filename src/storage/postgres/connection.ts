@@ -53,6 +53,7 @@ export interface Tables {
   schema: string;
   entries: string;
   challenges: string;
+  compromisedKeys: string;
   migrations: string;
 }
 
@@ -92,6 +93,7 @@ export class PgConnection {
       schema,
       entries: `${schema}.entries`,
       challenges: `${schema}.challenges`,
+      compromisedKeys: `${schema}.compromised_keys`,
       migrations: `${schema}.schema_migrations`,
     };
     this.channel = `acmems_${opts.schema}`;

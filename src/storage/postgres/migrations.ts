@@ -12,6 +12,7 @@
  *   clock, `order_url` of an order in progress) and the renewal index (`due_at`, `next_attempt_at`,
  *   `last_fetched_at`). Rows are never deleted, so a key's fence never goes back.
  * - `challenges`: pending http-01 answers every instance can serve.
+ * - `compromised_keys` (2): keys revoked for keyCompromise (SPKI SHA-256, hex); /sign refuses them.
  */
 
 export interface Migration {
@@ -47,6 +48,16 @@ export const MIGRATIONS: Migration[] = [
         expires_at timestamptz not null
       )`,
       `create index if not exists challenges_expires on {schema}.challenges (expires_at)`,
+    ],
+  },
+  {
+    version: 2,
+    name: "compromised keys",
+    statements: [
+      `create table if not exists {schema}.compromised_keys (
+        spki_sha256 text primary key,
+        recorded_at timestamptz not null
+      )`,
     ],
   },
 ];

@@ -233,6 +233,22 @@ export class PostgresStorage implements Storage {
     return this.#challenges.deleteChallenge(token);
   }
 
+  async compromisedKeys(): Promise<string[]> {
+    const db = this.#db;
+    const rows = await db.query("compromisedKeys", `select spki_sha256 from ${db.tables.compromisedKeys}`);
+    return rows.map((row) => String(row.spki_sha256));
+  }
+
+  async recordCompromisedKey(spkiSha256: string, at: Date): Promise<void> {
+    const db = this.#db;
+    await db.query(
+      "recordCompromisedKey",
+      `insert into ${db.tables.compromisedKeys} (spki_sha256, recorded_at) values ($1, $2::timestamptz)
+       on conflict (spki_sha256) do nothing`,
+      [spkiSha256, at.toISOString()],
+    );
+  }
+
   changes(signal: AbortSignal): AsyncIterable<Change> {
     return this.#feed.changes(signal);
   }

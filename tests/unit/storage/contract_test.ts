@@ -341,6 +341,15 @@ async function runContract(t: Deno.TestContext, backend: Backend): Promise<void>
     assertEquals(await a.getChallenge("tok_1-A"), null);
   });
 
+  await step("compromised keys: recorded once by one instance, listed by another", 2, async ([a, b]) => {
+    assertEquals(await b.compromisedKeys(), []);
+    await a.recordCompromisedKey(keyOf(1), new Date());
+    await a.recordCompromisedKey(keyOf(1), new Date());
+    await b.recordCompromisedKey(keyOf(2), new Date());
+    assertEquals((await a.compromisedKeys()).sort(), [keyOf(1), keyOf(2)]);
+    assertEquals((await b.compromisedKeys()).sort(), [keyOf(1), keyOf(2)]);
+  });
+
   await step("change feed: hints about other instances' writes; ends when aborted", 2, async ([a, b]) => {
     const controller = new AbortController();
     const seen: Change[] = [];
