@@ -2,16 +2,21 @@
  * `acmems register`: the account key and the ACME account (the original's `acme-register`). This file parses the
  * command line and prints; finding or creating the account is src/account/enroll.ts (shared with `serve`).
  */
-import { AcmeClient, type AcmeDirectoryMeta, isProblem, KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
+import { type AcmeDirectoryMeta, KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
 import { generateKeyPair } from "../src/acme/mod.ts";
-import { enroll, type Enrollment, registrationFor, termsAgreement } from "../src/account/enroll.ts";
-import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
+import { enroll, type Enrollment, termsAgreement } from "../src/account/enroll.ts";
+import { openAccount } from "../src/account/open.ts";
+import { accountKeyPath, AccountStoreError, nextKeyPath, saveAccountKey } from "../src/account/store.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { AccountConfig } from "../src/config/types.ts";
 import { parseAbsoluteUrl, parseEmail } from "../src/config/values.ts";
-import { VERSION } from "../src/version.ts";
+import { describeCaError } from "./ca_error.ts";
+import { describeKeyType, type Output, reportRecovery, runDeactivate, runRollover } from "./register_key.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
+
+export { describeCaError } from "./ca_error.ts";
+export type { Output } from "./register_key.ts";
 
 const USAGE = `Usage: acmems register [options] CONFIG...
 
@@ -19,8 +24,9 @@ Creates the account key and the ACME account named by [account] in CONFIG, or sh
 
 Actions (with none, the account is shown):
   --gen-key                         generate account.pem in [account] dir (mode 0600)
-      --key-type TYPE               ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096
-      --force                       replace an existing account key
+      --key-type TYPE               ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096;
+                                    ec is ec-p256, rsa is rsa-2048
+      --force                       replace an existing account key (the old key's account stays at the CA)
   --register                        create the account at the CA (or find the one this key already has)
       --email ADDRESS               contact address, repeatable (default: [account] email)
       --accept-terms-of-service[=URL]
@@ -31,10 +37,16 @@ Actions (with none, the account is shown):
                                     FILE holds the MAC key the CA gave you (white space around it is ignored)
       --eab-hmac-key KEY            the MAC key as an argument: every local user can read it in the process
                                     list while this runs; use --eab-hmac-key-file
+  --rollover-key                    replace the account key, keeping the account (RFC 8555 key change);
+      --key-type TYPE               the new key's type (default: the old key's)
+  --deactivate --yes                deactivate the account at the CA for good (refused without --yes)
   -h, --help                        show this help
 
 Files in [account] dir: account.pem (the key) and registration.json (account URL and the CA's answer).
-A key that is registered but lacks registration.json is recovered from the CA.
+A key that is registered but lacks registration.json is recovered from the CA. During a key rollover the new
+key waits in account.pem.next until the CA accepted it; one left by a crash is finished or discarded by the
+next acmems register or acmems serve. A running acmems serve takes the new key on SIGHUP.
+Exit statuses: 0 done, 1 refused or failed (the message says what to do), 2 usage error.
 
 Example:
   acmems register --gen-key --register --email ops@example.org --accept-terms-of-service /etc/acmems/acmems.ini
@@ -42,7 +54,11 @@ Example:
 
 interface RegisterOptions {
   genKey: boolean;
-  keyType: KeyType;
+  /** --key-type (--gen-key: default ec-p256; --rollover-key: default the old key's type). */
+  keyType?: KeyType;
+  rolloverKey: boolean;
+  deactivate: boolean;
+  yes: boolean;
   force: boolean;
   register: boolean;
   emails: string[];
@@ -59,7 +75,9 @@ interface RegisterOptions {
 export function parseRegisterArgs(args: string[]): RegisterOptions {
   const opts: RegisterOptions = {
     genKey: false,
-    keyType: "ec-p256",
+    rolloverKey: false,
+    deactivate: false,
+    yes: false,
     force: false,
     register: false,
     emails: [],
@@ -87,17 +105,19 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
       case "--gen-key":
       case "--force":
       case "--register":
+      case "--rollover-key":
+      case "--deactivate":
+      case "--yes":
         if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
-        if (flag === "--gen-key") opts.genKey = true;
-        else if (flag === "--force") opts.force = true;
-        else opts.register = true;
+        SWITCHES[flag](opts);
         break;
       case "--key-type": {
         const value = takeValue(flag, inline, rest);
-        if (!KEY_TYPES.includes(value as KeyType)) {
-          throw new UsageError(`--key-type "${value}" is not one of ${KEY_TYPES.join(", ")}`);
+        const type = KEY_TYPE_ALIASES[value] ?? value;
+        if (!KEY_TYPES.includes(type as KeyType)) {
+          throw new UsageError(`--key-type "${value}" is not one of ec, rsa, ${KEY_TYPES.join(", ")}`);
         }
-        opts.keyType = value as KeyType;
+        opts.keyType = type as KeyType;
         break;
       }
       case "--email": {
@@ -141,16 +161,29 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
   if ((opts.eabKid === undefined) === eabKeyGiven) {
     throw new UsageError("--eab-kid and --eab-hmac-key-file (or --eab-hmac-key) go together");
   }
-  if (opts.keyType !== "ec-p256" && !opts.genKey) throw new UsageError("--key-type only applies with --gen-key");
+  if (opts.keyType !== undefined && !opts.genKey && !opts.rolloverKey) {
+    throw new UsageError("--key-type only applies with --gen-key or --rollover-key");
+  }
   if (opts.force && !opts.genKey) throw new UsageError("--force only applies with --gen-key");
+  if (opts.yes && !opts.deactivate) throw new UsageError("--yes only applies with --deactivate");
+  const actions = [opts.genKey || opts.register || opts.acceptTos !== undefined, opts.rolloverKey, opts.deactivate];
+  if (actions.filter(Boolean).length > 1) {
+    throw new UsageError("--rollover-key and --deactivate go alone: not with each other, --gen-key or --register");
+  }
   return opts;
 }
 
-/** Prints lines; tests replace it. */
-export interface Output {
-  info(line: string): void;
-  error(line: string): void;
-}
+const SWITCHES: Record<string, (opts: RegisterOptions) => void> = {
+  "--gen-key": (o) => (o.genKey = true),
+  "--force": (o) => (o.force = true),
+  "--register": (o) => (o.register = true),
+  "--rollover-key": (o) => (o.rolloverKey = true),
+  "--deactivate": (o) => (o.deactivate = true),
+  "--yes": (o) => (o.yes = true),
+};
+
+/** --key-type's short names. */
+const KEY_TYPE_ALIASES: Record<string, KeyType> = { ec: "ec-p256", rsa: "rsa-2048" };
 
 const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
 
@@ -220,49 +253,42 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
   const dir = account.dir;
 
   try {
+    if (opts.rolloverKey) return await runRollover(account, opts.keyType, opts.files, out);
+    if (opts.deactivate) return await runDeactivate(account, opts.yes, opts.files, out);
     if (opts.genKey) {
-      const keyPair = await generateKeyPair(opts.keyType, { extractable: true });
+      if (await exists(nextKeyPath(dir))) {
+        out.error(
+          `${nextKeyPath(dir)} holds the new key of an unfinished key rollover: run acmems register ` +
+            `${opts.files.join(" ")} first (it finishes or discards it), then --gen-key`,
+        );
+        return 1;
+      }
+      const keyType = opts.keyType ?? "ec-p256";
+      const keyPair = await generateKeyPair(keyType, { extractable: true });
       await saveAccountKey(dir, keyPair, { force: opts.force });
-      out.info(`Generated a new ${describeKeyType(opts.keyType)} account key in ${accountKeyPath(dir)} (mode 0600).`);
+      out.info(`Generated a new ${describeKeyType(keyType)} account key in ${accountKeyPath(dir)} (mode 0600).`);
       if (!opts.register && opts.acceptTos === undefined) {
         out.info(`Next: acmems register --register --accept-terms-of-service ${opts.files.join(" ")}`);
         return 0;
       }
     }
 
-    const loaded = await loadAccountKey(dir);
-    if (!loaded) {
+    const open = await openAccount(account);
+    if ("kind" in open) {
       out.error(
-        `No account key at ${accountKeyPath(dir)}: run acmems register --gen-key --register ` +
-          `--accept-terms-of-service ${opts.files.join(" ")}`,
+        open.kind === "ca-file" ? open.message : `No account key at ${open.path}: run acmems register --gen-key ` +
+          `--register --accept-terms-of-service ${opts.files.join(" ")}`,
       );
       return 1;
     }
+    const { client, loaded, registration, otherCa } = open;
+    reportRecovery(open.recovery, dir, out);
     for (const warning of loaded.warnings) out.error(`Warning: ${warning}`);
-
-    let caCerts: string[] | undefined;
-    if (account.caFile) {
-      try {
-        caCerts = [await Deno.readTextFile(account.caFile)];
-      } catch (error) {
-        out.error(`Cannot read [account] ca-file ${account.caFile}: ${error instanceof Error ? error.message : error}`);
-        return 1;
-      }
-    }
-    const { registration, otherCa } = await registrationFor(account);
     if (otherCa) {
       out.error(
         `Note: registration.json is for ${otherCa}, not ${account.acmeServer}; looking the key up at the new CA.`,
       );
     }
-    const client = new AcmeClient({
-      directoryUrl: account.acmeServer,
-      caOrigins: account.caOrigins,
-      accountKey: loaded.keyPair,
-      accountUrl: registration?.url,
-      caCerts,
-      userAgent: `acmems/${VERSION}`,
-    });
     // With --register (or terms given for a key without registration.json) the account is found or created;
     // otherwise it is shown (found, never created).
     const registering = opts.register || (opts.acceptTos !== undefined && !registration);
@@ -383,27 +409,13 @@ function printAccount(
   }
 }
 
-function describeKeyType(type: KeyType): string {
-  return type.startsWith("ec-") ? `EC P-${type.slice(4)}` : `RSA ${type.slice(4)}`;
-}
-
-/** One line for an error from the CA or the network, naming the CA and the fix where known. */
-export function describeCaError(error: unknown, directoryUrl: string): string {
-  if (isProblem(error)) {
-    const p = error;
-    const short = p.type.replace("urn:ietf:params:acme:error:", "");
-    if (short === "externalAccountRequired") {
-      return `The CA requires external account binding: pass --eab-kid and --eab-hmac-key-file (${p.detail ?? ""})`;
-    }
-    if (short === "unauthorized" && /external|eab|binding/i.test(p.detail ?? "")) {
-      return `The CA rejected the external account binding: check --eab-kid and --eab-hmac-key-file (${p.detail})`;
-    }
-    return `The CA at ${directoryUrl} refused: ${short || "error"} (HTTP ${p.status ?? "?"}): ${
-      p.detail ?? "no detail"
-    }`;
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return `Cannot talk to the CA at ${directoryUrl}: ${message}. Check [account] acme-server, ca-file and the network.`;
 }
 
 export const registerCommand: Subcommand = {
