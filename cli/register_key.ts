@@ -3,7 +3,7 @@
  * account at the CA for good. The rollover itself is src/account/rollover.ts; this file opens the account, runs the
  * action and prints. Exit statuses: 0 done, 1 refused or failed (the message says what to do).
  */
-import { generateKeyPair, type KeyType } from "../src/acme/mod.ts";
+import { generateKeyPair, KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
 import { enroll } from "../src/account/enroll.ts";
 import { accountClient, type OpenAccount, openAccount } from "../src/account/open.ts";
 import { lookupThrough, type Recovery, rolloverKey } from "../src/account/rollover.ts";
@@ -100,22 +100,18 @@ export async function runRollover(
   if (typeof opened === "number") return opened;
   const { open, url } = opened;
   try {
-    // The new key is of the old key's type unless --key-type says otherwise.
-    const type = keyType ?? (open.loaded.description as KeyType);
-    let newKey: CryptoKeyPair;
-    try {
-      newKey = await generateKeyPair(type, { extractable: true });
-    } catch {
-      newKey = await generateKeyPair("ec-p256", { extractable: true });
-    }
+    // The new key is of the old key's type unless --key-type says otherwise (ec-p256 for a type we do not make).
+    const old = open.loaded.description as KeyType;
+    const type = keyType ?? (KEY_TYPES.includes(old) ? old : "ec-p256");
+    const newKey = await generateKeyPair(type, { extractable: true });
     const lookup = lookupThrough((key) => accountClient(account, key, open.caCerts));
     const outcome = await rolloverKey(open.client, account.dir, newKey, lookup);
     switch (outcome.kind) {
       case "rolled":
         out.info(
-          `Rolled the account key over: ${url} now signs with a new ${
-            describeKeyType(keyType ?? open.loaded.description)
-          } key in ${accountKeyPath(account.dir)} (mode 0600); the CA refuses the old key from now on.`,
+          `Rolled the account key over: ${url} now signs with a new ${describeKeyType(type)} key in ${
+            accountKeyPath(account.dir)
+          } (mode 0600); the CA refuses the old key from now on.`,
         );
         out.info("Next: send SIGHUP to a running acmems serve (systemctl reload acmems) so it uses the new key.");
         return 0;
