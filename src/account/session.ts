@@ -6,16 +6,17 @@
  * handler answers 503). A permanent problem (no account and the terms not accepted, or external account binding
  * required: src/account/enroll.ts) makes the session `failed` with `problem` saying which, and a reason naming the
  * command to run; it does not retry.
+ * Before each connection an interrupted key rollover is finished or discarded (src/account/rollover.ts), so the key
+ * in use is the one the CA knows. `reloadKey()` (SIGHUP) switches to a changed account.pem once the CA answered for
+ * the account with it; until then, and when it refuses, the old client keeps serving.
  */
-import { AcmeClient } from "../acme/mod.ts";
+import { AcmeClient, exportPublicJwk, jwkThumbprint } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
 import type { Logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
 import { enroll, registrationFor } from "./enroll.ts";
 import { lookupThrough, recoverRollover } from "./rollover.ts";
 import { accountKeyPath, loadAccountKey, loadRegistration, nextKeyPath, registrationPath } from "./store.ts";
-import { jwkThumbprint } from "../acme/mod.ts";
-import { exportPublicJwk } from "../acme/mod.ts";
 
 export class CaUnavailableError extends Error {
   constructor(message: string, readonly retryAfterSeconds = 30) {

@@ -4,7 +4,8 @@
  * `account.pem.next`, the new key the CA may or may not have accepted yet.
  *
  * Contract: both files are replaced atomically (src/lib/atomic_write.ts); a crash leaves the old or the new file.
- * `registration.json` belongs to the key next to it: replacing the key removes it. Reading never changes anything.
+ * `registration.json` belongs to the account of the key next to it: a new key (`--gen-key`) removes it, a rollover
+ * (same account, `promoteNextKey`) keeps it. Reading never changes anything.
  * Keys from the original ACMEMS (RSA in PKCS#1 "BEGIN RSA PRIVATE KEY" or PKCS#8) are accepted.
  */
 import { join } from "node:path";
