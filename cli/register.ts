@@ -325,7 +325,7 @@ async function exists(path: string): Promise<boolean> {
 
 export const registerCommand: Subcommand = {
   name: "register",
-  summary: "create the account key and the ACME account, or show them",
+  summary: "the ACME account and its key: create, show, roll over, deactivate",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
     return await runRegister(parseRegisterArgs(args));
