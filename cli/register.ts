@@ -21,7 +21,8 @@ export type { Output } from "./register_key.ts";
 
 const USAGE = `Usage: acmems register [options] CONFIG...
 
-Creates the account key and the ACME account named by [account] in CONFIG, or shows the account.
+Creates the account key and the ACME account named by [account] in CONFIG, shows the account, replaces
+its key (--rollover-key) or deactivates it (--deactivate --yes).
 
 Actions (with none, the account is shown):
   --gen-key                         generate account.pem in [account] dir (mode 0600)

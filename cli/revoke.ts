@@ -35,7 +35,8 @@ cache entries holding the certificate are removed from the storages of CONFIG th
 issues a new certificate for that CSR.
 
 Options:
-  --cert FILE        the certificate (PEM; the first certificate of a chain file is the one revoked)
+  --cert FILE        the certificate: PEM (the first certificate of a chain is the one revoked) or a
+                     cache entry of a file storage (<key>.json)
   --reason REASON    ${REASON_NAMES.join(", ")} (default unspecified)
   -h, --help         show this help
 
@@ -86,8 +87,19 @@ export function parseRevokeArgs(args: string[]): RevokeOptions {
 
 const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
 
-/** The DER of the first certificate in `text`, or why there is none. */
+/**
+ * The DER of the first certificate in `text` (PEM, or a file storage's cache entry `<key>.json`: its `chain`), or
+ * why there is none.
+ */
 export function firstCertificate(text: string, file: string): Uint8Array | { error: string } {
+  if (text.trimStart().startsWith("{")) {
+    try {
+      const entry = JSON.parse(text);
+      if (typeof entry?.chain === "string") text = entry.chain;
+    } catch {
+      // Not JSON: read as PEM below.
+    }
+  }
   try {
     const block = decodePemBlocks(text).find((b) => b.label === "CERTIFICATE");
     if (block) return block.der;

@@ -220,10 +220,19 @@ Deno.test("account key: rollover, crash recovery, deactivate, SIGHUP, revoke aga
         const certFile = `${dir}/revoked.pem`;
         await Deno.writeTextFile(certFile, issued.body);
         assertEquals((await certStatus(pebble, issued.body)).Status, "Valid");
-        const done = await revoke(["--cert", certFile, "--reason", "keyCompromise", config]);
+        // The operator finds it in the cache: the file storage's entry (<key>.json) names it.
+        let entryFile = "";
+        for await (const file of Deno.readDir(`${dir}/cache`)) {
+          if (!file.name.endsWith(".json")) continue;
+          const entry = JSON.parse(await Deno.readTextFile(`${dir}/cache/${file.name}`));
+          if (entry.names.includes("revoked.example.test")) entryFile = `${dir}/cache/${file.name}`;
+        }
+        assert(entryFile !== "", "the cache has an entry for revoked.example.test");
+        const done = await revoke(["--cert", entryFile, "--reason", "keyCompromise", config]);
         assertEquals(done.code, 0, done.text);
         assertStringIncludes(done.text, "Revoked the certificate");
         assertStringIncludes(done.text, 'Removed the cache entry for revoked.example.test from storage "cache"');
+        assert(!await exists(entryFile), "the cache entry is gone");
         const status = await certStatus(pebble, issued.body);
         assertEquals([status.Status, status.Reason], ["Revoked", 1]);
         const again = await postSign(acmems.mgmtUrl, revokedCsr.csrPem);

@@ -37,9 +37,11 @@ Deno.test("parseRevokeArgs: --cert is required, --reason takes the RFC 5280 name
   assertThrows(() => parseRevokeArgs(["--cert"]), /--cert needs a value/);
 });
 
-Deno.test("firstCertificate: the first CERTIFICATE block of a chain; a key or junk is an error naming the file", () => {
+Deno.test("firstCertificate: the first CERTIFICATE block of a chain or of a cache entry; a key is an error naming the file", () => {
   const cert = (b: string) => `-----BEGIN CERTIFICATE-----\n${b}\n-----END CERTIFICATE-----\n`;
   assertEquals(firstCertificate(cert("AQID") + cert("BAUG"), "c.pem"), new Uint8Array([1, 2, 3]));
+  const entry = JSON.stringify({ version: 1, key: "k", chain: cert("BAUG") + cert("AQID") });
+  assertEquals(firstCertificate(entry, "k.json"), new Uint8Array([4, 5, 6]), "a file storage's cache entry");
   const key = "-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n";
   assertEquals(firstCertificate(key, "k.pem"), {
     error: 'k.pem holds no "BEGIN CERTIFICATE" block: give the certificate in PEM',
