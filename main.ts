@@ -5,11 +5,12 @@
  */
 import { checkConfigCommand } from "./cli/check_config.ts";
 import { registerCommand } from "./cli/register.ts";
+import { revokeCommand } from "./cli/revoke.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { type Subcommand, UsageError } from "./cli/usage.ts";
 import { VERSION } from "./src/version.ts";
 
-export const SUBCOMMANDS: Subcommand[] = [serveCommand, registerCommand, checkConfigCommand];
+export const SUBCOMMANDS: Subcommand[] = [serveCommand, registerCommand, revokeCommand, checkConfigCommand];
 
 export function mainUsage(): string {
   const lines = [

@@ -2,25 +2,33 @@
  * `acmems register`: the account key and the ACME account (the original's `acme-register`). This file parses the
  * command line and prints; finding or creating the account is src/account/enroll.ts (shared with `serve`).
  */
-import { AcmeClient, type AcmeDirectoryMeta, isProblem, KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
+import { KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
 import { generateKeyPair } from "../src/acme/mod.ts";
-import { enroll, type Enrollment, registrationFor, termsAgreement } from "../src/account/enroll.ts";
-import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
+import { enroll, termsAgreement } from "../src/account/enroll.ts";
+import { openAccount } from "../src/account/open.ts";
+import { accountKeyPath, AccountStoreError, nextKeyPath, saveAccountKey } from "../src/account/store.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
 import type { AccountConfig } from "../src/config/types.ts";
 import { parseAbsoluteUrl, parseEmail } from "../src/config/values.ts";
-import { VERSION } from "../src/version.ts";
+import { describeCaError } from "./ca_error.ts";
+import { describeKeyType, type Output, reportRecovery, runDeactivate, runRollover } from "./register_key.ts";
+import { report, termsRefusal } from "./register_report.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
+
+export { describeCaError } from "./ca_error.ts";
+export type { Output } from "./register_key.ts";
 
 const USAGE = `Usage: acmems register [options] CONFIG...
 
-Creates the account key and the ACME account named by [account] in CONFIG, or shows the account.
+Creates the account key and the ACME account named by [account] in CONFIG, shows the account, replaces
+its key (--rollover-key) or deactivates it (--deactivate --yes).
 
 Actions (with none, the account is shown):
   --gen-key                         generate account.pem in [account] dir (mode 0600)
-      --key-type TYPE               ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096
-      --force                       replace an existing account key
+      --key-type TYPE               ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096;
+                                    ec is ec-p256, rsa is rsa-2048
+      --force                       replace an existing account key (the old key's account stays at the CA)
   --register                        create the account at the CA (or find the one this key already has)
       --email ADDRESS               contact address, repeatable (default: [account] email)
       --accept-terms-of-service[=URL]
@@ -31,10 +39,16 @@ Actions (with none, the account is shown):
                                     FILE holds the MAC key the CA gave you (white space around it is ignored)
       --eab-hmac-key KEY            the MAC key as an argument: every local user can read it in the process
                                     list while this runs; use --eab-hmac-key-file
+  --rollover-key                    replace the account key, keeping the account (RFC 8555 key change);
+      --key-type TYPE               the new key's type (default: the old key's)
+  --deactivate --yes                deactivate the account at the CA for good (refused without --yes)
   -h, --help                        show this help
 
 Files in [account] dir: account.pem (the key) and registration.json (account URL and the CA's answer).
-A key that is registered but lacks registration.json is recovered from the CA.
+A key that is registered but lacks registration.json is recovered from the CA. During a key rollover the new
+key waits in account.pem.next until the CA accepted it; one left by a crash is finished or discarded by the
+next acmems register or acmems serve. A running acmems serve takes the new key on SIGHUP.
+Exit statuses: 0 done, 1 refused or failed (the message says what to do), 2 usage error.
 
 Example:
   acmems register --gen-key --register --email ops@example.org --accept-terms-of-service /etc/acmems/acmems.ini
@@ -42,7 +56,11 @@ Example:
 
 interface RegisterOptions {
   genKey: boolean;
-  keyType: KeyType;
+  /** --key-type (--gen-key: default ec-p256; --rollover-key: default the old key's type). */
+  keyType?: KeyType;
+  rolloverKey: boolean;
+  deactivate: boolean;
+  yes: boolean;
   force: boolean;
   register: boolean;
   emails: string[];
@@ -59,7 +77,9 @@ interface RegisterOptions {
 export function parseRegisterArgs(args: string[]): RegisterOptions {
   const opts: RegisterOptions = {
     genKey: false,
-    keyType: "ec-p256",
+    rolloverKey: false,
+    deactivate: false,
+    yes: false,
     force: false,
     register: false,
     emails: [],
@@ -87,17 +107,19 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
       case "--gen-key":
       case "--force":
       case "--register":
+      case "--rollover-key":
+      case "--deactivate":
+      case "--yes":
         if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
-        if (flag === "--gen-key") opts.genKey = true;
-        else if (flag === "--force") opts.force = true;
-        else opts.register = true;
+        SWITCHES[flag](opts);
         break;
       case "--key-type": {
         const value = takeValue(flag, inline, rest);
-        if (!KEY_TYPES.includes(value as KeyType)) {
-          throw new UsageError(`--key-type "${value}" is not one of ${KEY_TYPES.join(", ")}`);
+        const type = KEY_TYPE_ALIASES[value] ?? value;
+        if (!KEY_TYPES.includes(type as KeyType)) {
+          throw new UsageError(`--key-type "${value}" is not one of ec, rsa, ${KEY_TYPES.join(", ")}`);
         }
-        opts.keyType = value as KeyType;
+        opts.keyType = type as KeyType;
         break;
       }
       case "--email": {
@@ -141,16 +163,29 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
   if ((opts.eabKid === undefined) === eabKeyGiven) {
     throw new UsageError("--eab-kid and --eab-hmac-key-file (or --eab-hmac-key) go together");
   }
-  if (opts.keyType !== "ec-p256" && !opts.genKey) throw new UsageError("--key-type only applies with --gen-key");
+  if (opts.keyType !== undefined && !opts.genKey && !opts.rolloverKey) {
+    throw new UsageError("--key-type only applies with --gen-key or --rollover-key");
+  }
   if (opts.force && !opts.genKey) throw new UsageError("--force only applies with --gen-key");
+  if (opts.yes && !opts.deactivate) throw new UsageError("--yes only applies with --deactivate");
+  const actions = [opts.genKey || opts.register || opts.acceptTos !== undefined, opts.rolloverKey, opts.deactivate];
+  if (actions.filter(Boolean).length > 1) {
+    throw new UsageError("--rollover-key and --deactivate go alone: not with each other, --gen-key or --register");
+  }
   return opts;
 }
 
-/** Prints lines; tests replace it. */
-export interface Output {
-  info(line: string): void;
-  error(line: string): void;
-}
+const SWITCHES: Record<string, (opts: RegisterOptions) => void> = {
+  "--gen-key": (o) => (o.genKey = true),
+  "--force": (o) => (o.force = true),
+  "--register": (o) => (o.register = true),
+  "--rollover-key": (o) => (o.rolloverKey = true),
+  "--deactivate": (o) => (o.deactivate = true),
+  "--yes": (o) => (o.yes = true),
+};
+
+/** --key-type's short names. */
+const KEY_TYPE_ALIASES: Record<string, KeyType> = { ec: "ec-p256", rsa: "rsa-2048" };
 
 const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
 
@@ -162,14 +197,6 @@ export function termsDecision(
 ): { agreed: boolean; reason?: string } {
   const terms = termsAgreement(caTerms, flag, config);
   return terms.agreed ? { agreed: true } : { agreed: false, reason: termsRefusal(caTerms!, terms.accepted) };
-}
-
-/** What to do when the CA's terms `caTerms` are not among the `accepted` ones. */
-function termsRefusal(caTerms: string, accepted: string[]): string {
-  return accepted.length > 0
-    ? `The CA's terms of service are now ${caTerms}, not ${accepted.join(", ")}: read them, then run ` +
-      `acmems register --accept-terms-of-service=${caTerms} CONFIG (or update accept-terms-of-service in the config)`
-    : `You need to accept the terms of service at ${caTerms}: run acmems register --accept-terms-of-service CONFIG`;
 }
 
 /**
@@ -220,49 +247,42 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
   const dir = account.dir;
 
   try {
+    if (opts.rolloverKey) return await runRollover(account, opts.keyType, opts.files, out);
+    if (opts.deactivate) return await runDeactivate(account, opts.yes, opts.files, out);
     if (opts.genKey) {
-      const keyPair = await generateKeyPair(opts.keyType, { extractable: true });
+      if (await exists(nextKeyPath(dir))) {
+        out.error(
+          `${nextKeyPath(dir)} holds the new key of an unfinished key rollover: run acmems register ` +
+            `${opts.files.join(" ")} first (it finishes or discards it), then --gen-key`,
+        );
+        return 1;
+      }
+      const keyType = opts.keyType ?? "ec-p256";
+      const keyPair = await generateKeyPair(keyType, { extractable: true });
       await saveAccountKey(dir, keyPair, { force: opts.force });
-      out.info(`Generated a new ${describeKeyType(opts.keyType)} account key in ${accountKeyPath(dir)} (mode 0600).`);
+      out.info(`Generated a new ${describeKeyType(keyType)} account key in ${accountKeyPath(dir)} (mode 0600).`);
       if (!opts.register && opts.acceptTos === undefined) {
         out.info(`Next: acmems register --register --accept-terms-of-service ${opts.files.join(" ")}`);
         return 0;
       }
     }
 
-    const loaded = await loadAccountKey(dir);
-    if (!loaded) {
+    const open = await openAccount(account);
+    if ("kind" in open) {
       out.error(
-        `No account key at ${accountKeyPath(dir)}: run acmems register --gen-key --register ` +
-          `--accept-terms-of-service ${opts.files.join(" ")}`,
+        open.kind === "ca-file" ? open.message : `No account key at ${open.path}: run acmems register --gen-key ` +
+          `--register --accept-terms-of-service ${opts.files.join(" ")}`,
       );
       return 1;
     }
+    const { client, loaded, registration, otherCa } = open;
+    reportRecovery(open.recovery, dir, out);
     for (const warning of loaded.warnings) out.error(`Warning: ${warning}`);
-
-    let caCerts: string[] | undefined;
-    if (account.caFile) {
-      try {
-        caCerts = [await Deno.readTextFile(account.caFile)];
-      } catch (error) {
-        out.error(`Cannot read [account] ca-file ${account.caFile}: ${error instanceof Error ? error.message : error}`);
-        return 1;
-      }
-    }
-    const { registration, otherCa } = await registrationFor(account);
     if (otherCa) {
       out.error(
         `Note: registration.json is for ${otherCa}, not ${account.acmeServer}; looking the key up at the new CA.`,
       );
     }
-    const client = new AcmeClient({
-      directoryUrl: account.acmeServer,
-      caOrigins: account.caOrigins,
-      accountKey: loaded.keyPair,
-      accountUrl: registration?.url,
-      caCerts,
-      userAgent: `acmems/${VERSION}`,
-    });
     // With --register (or terms given for a key without registration.json) the account is found or created;
     // otherwise it is shown (found, never created).
     const registering = opts.register || (opts.acceptTos !== undefined && !registration);
@@ -295,120 +315,18 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
   }
 }
 
-/** Prints an enrollment outcome; returns the exit status. */
-function report(
-  outcome: Enrollment,
-  { registering, contact }: { registering: boolean; contact: string[] },
-  opts: RegisterOptions,
-  account: AccountConfig,
-  out: Output,
-): number {
-  if (outcome.kind === "ca-error") {
-    out.error(describeCaError(outcome.error, account.acmeServer));
-    return 1;
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
   }
-  const { meta } = outcome;
-  const contactsUpdated = (url: string) =>
-    out.info(`Updated the contacts of ${url} to ${contact.join(", ") || "(none)"}.`);
-  switch (outcome.kind) {
-    case "known": {
-      const current = outcome.account!;
-      if (outcome.contactsUpdated) contactsUpdated(outcome.url);
-      if (registering) {
-        out.info(`The account is already registered: ${outcome.url} (status ${current.status}).`);
-        return 0;
-      }
-      const agreed = outcome.registration.termsOfServiceAgreed;
-      printAccount(outcome.url, current.status, current.contact ?? [], meta, agreed, out);
-      if (opts.acceptTos !== undefined && meta.termsOfService && agreed !== meta.termsOfService) {
-        out.info(
-          `The CA's terms of service are ${meta.termsOfService}; agreement to changed terms is given on the CA's ` +
-            "website or by registering a new account.",
-        );
-      }
-      return 0;
-    }
-    case "recovered":
-      if (outcome.contactsUpdated) contactsUpdated(outcome.url);
-      out.info(`Recovered the existing account of this key from the CA and wrote registration.json: ${outcome.url}`);
-      printAccount(outcome.url, outcome.account.status, outcome.account.contact ?? [], meta, undefined, out);
-      return 0;
-    case "created":
-      out.info(`Registered a new account at ${account.acmeServer}: ${outcome.url}`);
-      if (meta.termsOfService) out.info(`Agreed to the terms of service at ${meta.termsOfService}.`);
-      out.info("Next: acmems serve CONFIG");
-      return 0;
-    case "found":
-      out.info(`This key already has an account at ${account.acmeServer}: ${outcome.url} (registration.json written).`);
-      out.info("Next: acmems serve CONFIG");
-      return 0;
-    case "no-account":
-      out.error(
-        `The key in ${accountKeyPath(account.dir)} has no account at ${account.acmeServer}: run acmems register ` +
-          `--register --accept-terms-of-service ${opts.files.join(" ")}`,
-      );
-      return 1;
-    case "terms-not-accepted":
-      out.error(termsRefusal(outcome.tosUrl, outcome.accepted));
-      return 1;
-    case "eab-required":
-      out.error(
-        "The CA requires external account binding: pass --eab-kid and --eab-hmac-key-file " +
-          "(or set eab-kid and eab-hmac-key in [account]) with the values your CA gave you.",
-      );
-      return 1;
-  }
-}
-
-function printAccount(
-  url: string,
-  status: string,
-  contact: string[],
-  meta: AcmeDirectoryMeta,
-  agreed: string | undefined,
-  out: Output,
-): void {
-  out.info(`Account:  ${url}`);
-  out.info(`Status:   ${status}`);
-  out.info(`Contacts: ${contact.length > 0 ? contact.join(", ") : "(none)"}`);
-  if (meta.termsOfService) {
-    const state = agreed === meta.termsOfService
-      ? "agreed"
-      : agreed
-      ? `agreed to earlier terms (${agreed})`
-      : "agreed when the account was created (version not recorded)";
-    out.info(`Terms:    ${meta.termsOfService} (${state})`);
-  } else {
-    out.info("Terms:    the CA publishes none");
-  }
-}
-
-function describeKeyType(type: KeyType): string {
-  return type.startsWith("ec-") ? `EC P-${type.slice(4)}` : `RSA ${type.slice(4)}`;
-}
-
-/** One line for an error from the CA or the network, naming the CA and the fix where known. */
-export function describeCaError(error: unknown, directoryUrl: string): string {
-  if (isProblem(error)) {
-    const p = error;
-    const short = p.type.replace("urn:ietf:params:acme:error:", "");
-    if (short === "externalAccountRequired") {
-      return `The CA requires external account binding: pass --eab-kid and --eab-hmac-key-file (${p.detail ?? ""})`;
-    }
-    if (short === "unauthorized" && /external|eab|binding/i.test(p.detail ?? "")) {
-      return `The CA rejected the external account binding: check --eab-kid and --eab-hmac-key-file (${p.detail})`;
-    }
-    return `The CA at ${directoryUrl} refused: ${short || "error"} (HTTP ${p.status ?? "?"}): ${
-      p.detail ?? "no detail"
-    }`;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return `Cannot talk to the CA at ${directoryUrl}: ${message}. Check [account] acme-server, ca-file and the network.`;
 }
 
 export const registerCommand: Subcommand = {
   name: "register",
-  summary: "create the account key and the ACME account, or show them",
+  summary: "the ACME account and its key: create, show, roll over, deactivate",
   usage: USAGE,
   async run(args: string[]): Promise<number> {
     return await runRegister(parseRegisterArgs(args));

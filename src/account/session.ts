@@ -6,13 +6,17 @@
  * handler answers 503). A permanent problem (no account and the terms not accepted, or external account binding
  * required: src/account/enroll.ts) makes the session `failed` with `problem` saying which, and a reason naming the
  * command to run; it does not retry.
+ * Before each connection an interrupted key rollover is finished or discarded (src/account/rollover.ts), so the key
+ * in use is the one the CA knows. `reloadKey()` (SIGHUP) switches to a changed account.pem once the CA answered for
+ * the account with it; until then, and when it refuses, the old client keeps serving.
  */
-import { AcmeClient } from "../acme/mod.ts";
+import { AcmeClient, exportPublicJwk, jwkThumbprint } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
 import type { Logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
 import { enroll, registrationFor } from "./enroll.ts";
-import { loadRegistration, registrationPath } from "./store.ts";
+import { lookupThrough, recoverRollover } from "./rollover.ts";
+import { accountKeyPath, loadAccountKey, loadRegistration, nextKeyPath, registrationPath } from "./store.ts";
 
 export class CaUnavailableError extends Error {
   constructor(message: string, readonly retryAfterSeconds = 30) {
@@ -54,10 +58,13 @@ export class AccountSession {
   #lastDirectoryOk = 0;
   #probeClient: Deno.HttpClient | undefined;
   #reconnecting: Promise<void> | undefined;
+  /** The account key in use (account.pem; replaced by a finished rollover or `reloadKey`). */
+  #keyPair: CryptoKeyPair;
   readonly #opts: AccountSessionOptions;
 
   constructor(opts: AccountSessionOptions) {
     this.#opts = opts;
+    this.#keyPair = opts.keyPair;
   }
 
   get state(): SessionState {
@@ -120,19 +127,32 @@ export class AccountSession {
     }
   }
 
-  async #connect(): Promise<void> {
-    const { account, keyPair, caCerts, log } = this.#opts;
-    const { registration } = await registrationFor(account);
-    this.#client?.close();
+  #newClient(key: CryptoKeyPair, accountUrl?: string): AcmeClient {
+    const { account, caCerts } = this.#opts;
     const create = this.#opts.createClient ?? ((o) => new AcmeClient(o));
-    const client = create({
+    return create({
       directoryUrl: account.acmeServer,
       caOrigins: account.caOrigins,
-      accountKey: keyPair,
-      accountUrl: registration?.url,
+      accountKey: key,
+      accountUrl,
       caCerts,
       userAgent: `acmems/${VERSION}`,
     });
+  }
+
+  async #connect(): Promise<void> {
+    const { account, log } = this.#opts;
+    // An interrupted key rollover (src/account/rollover.ts): the CA says which key it knows before any is used.
+    const recovery = await recoverRollover(account.dir, lookupThrough((key) => this.#newClient(key)));
+    if (recovery.kind === "finished") {
+      this.#keyPair = recovery.keyPair;
+      log.info("account key rollover finished", { account: recovery.url, key: accountKeyPath(account.dir) });
+    } else if (recovery.kind === "discarded") {
+      log.warn("account key rollover discarded: the CA never accepted it", { key: nextKeyPath(account.dir) });
+    }
+    const { registration } = await registrationFor(account);
+    this.#client?.close();
+    const client = this.#newClient(this.#keyPair, registration?.url);
     this.#client = client;
     // The account of registration.json, else the key's account recovered from the CA, else a new one if allowed.
     const outcome = await enroll(client, {
@@ -192,6 +212,59 @@ export class AccountSession {
   }
 
   /**
+   * SIGHUP: re-reads account.pem and, when it holds another key than the one in use (`acmems register
+   * --rollover-key` ran), checks it with the CA (the account fetched with the new key) and switches to it; requests
+   * keep being served with the old client meanwhile. Returns the notes for the operator; never throws. An
+   * unfinished rollover (account.pem.next) is left to `acmems register`: it may be running right now.
+   */
+  async reloadKey(): Promise<string[]> {
+    const { account, log } = this.#opts;
+    const notes: string[] = [];
+    try {
+      if (await fileExists(nextKeyPath(account.dir))) {
+        notes.push(
+          `${nextKeyPath(account.dir)} exists: a key rollover is unfinished; acmems register finishes or discards it`,
+        );
+      }
+      const loaded = await loadAccountKey(account.dir);
+      if (!loaded) {
+        // Apps built with a key in memory (tests) have none; a server whose file went away keeps its key and says so.
+        log.warn("account key file missing on reload, keeping the key in use", { key: accountKeyPath(account.dir) });
+        return notes;
+      }
+      if (await sameKey(loaded.keyPair, this.#keyPair)) return notes;
+      const { registration } = await registrationFor(account);
+      const client = this.#newClient(loaded.keyPair, registration?.url);
+      try {
+        if (registration) await client.getAccount();
+        else await client.findAccount();
+      } catch (error) {
+        client.close();
+        const why = error instanceof Error ? error.message : String(error);
+        log.error("account key reload refused, the old key stays", { key: accountKeyPath(account.dir), reason: why });
+        return [
+          ...notes,
+          `The new key in ${accountKeyPath(account.dir)} does not work at the CA (${why}): keeping the old key`,
+        ];
+      }
+      const old = this.#client;
+      this.#keyPair = loaded.keyPair;
+      this.#client = client;
+      if (!this.#closed) {
+        this.#state = "ready";
+        this.#reason = "ready";
+        this.#problem = undefined;
+      }
+      old?.close();
+      log.info("account key reloaded", { key: accountKeyPath(account.dir), account: client.accountUrl });
+      return notes;
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return [...notes, `Cannot reload the account key: ${why}; keeping the key in use`];
+    }
+  }
+
+  /**
    * Checks that the CA's directory answers (for /ready): one GET, no retries, bounded by `timeoutMs`, so a probe
    * answers fast when the CA is down. Never throws.
    */
@@ -230,5 +303,19 @@ export class AccountSession {
 class PermanentAccountError extends Error {
   constructor(readonly problem: AccountProblem, command: string) {
     super(problem.why + command);
+  }
+}
+
+async function sameKey(a: CryptoKeyPair, b: CryptoKeyPair): Promise<boolean> {
+  const [x, y] = await Promise.all([a, b].map(async (k) => jwkThumbprint(await exportPublicJwk(k.publicKey))));
+  return x === y;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,19 +1,23 @@
 /**
  * The account directory (`[account] dir`): `account.pem` (the account key, PKCS#8 PEM, mode 0600) and
- * `registration.json` (the account URL and the CA's answer).
+ * `registration.json` (the account URL and the CA's answer); during a key rollover (src/account/rollover.ts) also
+ * `account.pem.next`, the new key the CA may or may not have accepted yet.
  *
  * Contract: both files are replaced atomically (src/lib/atomic_write.ts); a crash leaves the old or the new file.
- * `registration.json` belongs to the key next to it: replacing the key removes it. Reading never changes anything.
+ * `registration.json` belongs to the account of the key next to it: a new key (`--gen-key`) removes it, a rollover
+ * (same account, `promoteNextKey`) keeps it. Reading never changes anything.
  * Keys from the original ACMEMS (RSA in PKCS#1 "BEGIN RSA PRIVATE KEY" or PKCS#8) are accepted.
  */
 import { join } from "node:path";
 import { describeKey, exportPrivateKeyPem, importPrivateKeyPem } from "../acme/mod.ts";
 import type { AcmeAccount } from "../acme/mod.ts";
-import { atomicWriteFile } from "../lib/atomic_write.ts";
+import { atomicWriteFile, syncDirectory } from "../lib/atomic_write.ts";
 import { describeFsError } from "../lib/bytes.ts";
 
 export const ACCOUNT_KEY_FILE = "account.pem";
 export const REGISTRATION_FILE = "registration.json";
+/** The new key of a key rollover, until the CA accepted it (then renamed over account.pem) or refused it (removed). */
+export const NEXT_KEY_FILE = "account.pem.next";
 
 /** What registration.json holds. */
 export interface Registration {
@@ -40,6 +44,10 @@ export function accountKeyPath(dir: string): string {
   return join(dir, ACCOUNT_KEY_FILE);
 }
 
+export function nextKeyPath(dir: string): string {
+  return join(dir, NEXT_KEY_FILE);
+}
+
 export function registrationPath(dir: string): string {
   return join(dir, REGISTRATION_FILE);
 }
@@ -54,7 +62,15 @@ export interface LoadedKey {
 
 /** Reads the account key; null when the file does not exist. Throws AccountStoreError for unreadable/bad keys. */
 export async function loadAccountKey(dir: string): Promise<LoadedKey | null> {
-  const path = accountKeyPath(dir);
+  return await loadKeyFile(accountKeyPath(dir));
+}
+
+/** Reads the new key of an unfinished rollover (`account.pem.next`); null when there is none. */
+export async function loadNextKey(dir: string): Promise<LoadedKey | null> {
+  return await loadKeyFile(nextKeyPath(dir));
+}
+
+async function loadKeyFile(path: string): Promise<LoadedKey | null> {
   let text: string;
   let mode: number | null = null;
   try {
@@ -114,6 +130,47 @@ export async function saveAccountKey(
     await Deno.remove(registrationPath(dir)).catch(() => {});
   } catch (error) {
     throw new AccountStoreError(`Cannot write the account key ${path}: ${describeFsError(error)}`);
+  }
+}
+
+/**
+ * Writes the new key of a rollover to `account.pem.next` (mode 0600, atomically), before the CA is asked: a crash
+ * after the CA accepted leaves the key the account now has on disk.
+ */
+export async function saveNextKey(dir: string, keyPair: CryptoKeyPair): Promise<void> {
+  const path = nextKeyPath(dir);
+  await ensureDirectory(dir);
+  try {
+    await atomicWriteFile(path, await exportPrivateKeyPem(keyPair.privateKey), { mode: 0o600 });
+  } catch (error) {
+    throw new AccountStoreError(`Cannot write the new account key ${path}: ${describeFsError(error)}`);
+  }
+}
+
+/**
+ * The CA accepted the new key: `account.pem.next` replaces `account.pem` in one rename (a crash leaves the old or the
+ * new key in account.pem, and in the first case account.pem.next still there). registration.json stays: the
+ * account and its URL are the same.
+ */
+export async function promoteNextKey(dir: string): Promise<void> {
+  try {
+    await Deno.rename(nextKeyPath(dir), accountKeyPath(dir));
+    await syncDirectory(dir);
+  } catch (error) {
+    throw new AccountStoreError(
+      `Cannot rename ${nextKeyPath(dir)} to ${accountKeyPath(dir)}: ${describeFsError(error)}. The CA already ` +
+        `accepted the new key: rename it by hand (mv ${nextKeyPath(dir)} ${accountKeyPath(dir)})`,
+    );
+  }
+}
+
+/** The CA does not know the new key: `account.pem.next` is removed (nothing when it is gone already). */
+export async function discardNextKey(dir: string): Promise<void> {
+  try {
+    await Deno.remove(nextKeyPath(dir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw new AccountStoreError(`Cannot remove ${nextKeyPath(dir)}: ${describeFsError(error)}`);
   }
 }
 

@@ -5,7 +5,8 @@
  *
  * Contract: `start()` binds every listener first (throwing, with nothing left bound, if one address cannot be
  * bound), then connects to the CA (never throwing for network trouble: the session retries). `reload()` never throws
- * (src/server/reload.ts): requests and orders already running finish on the old generation. `shutdown()` stops the
+ * (src/server/reload.ts): requests and orders already running finish on the old generation; it also re-reads the
+ * account key (a rolled-over account.pem is used from then on: AccountSession.reloadKey). `shutdown()` stops the
  * mgmt listeners (waiting at most body-timeout + 2 s for open connections), gives running orders up to 5 s, then
  * closes the challenge listeners, solvers, notifiers, storages and the session.
  */
@@ -202,6 +203,8 @@ export class App {
       mgmtHandler: this.mgmtHandler,
     }, config);
     await this.compromised.load(this.storages.values(), this.#opts.log);
+    // The account key: `acmems register --rollover-key` replaced account.pem; the session switches to it.
+    notes.push(...await this.session.reloadKey());
     await this.checkProfiles();
     return notes;
   }

@@ -264,3 +264,34 @@ Deno.test("parseRegisterArgs: --eab-hmac-key-file goes with --eab-kid and exclud
     /not both/,
   );
 });
+
+Deno.test("parseRegisterArgs: --rollover-key [--key-type ec|rsa|…], --deactivate --yes, and what goes alone", () => {
+  const rolled = parseRegisterArgs(["--rollover-key", "a.ini"]);
+  assertEquals([rolled.rolloverKey, rolled.keyType], [true, undefined]);
+  assertEquals(parseRegisterArgs(["--rollover-key", "--key-type", "rsa", "a.ini"]).keyType, "rsa-2048");
+  assertEquals(parseRegisterArgs(["--rollover-key", "--key-type=ec", "a.ini"]).keyType, "ec-p256");
+  assertEquals(parseRegisterArgs(["--rollover-key", "--key-type", "ec-p384", "a.ini"]).keyType, "ec-p384");
+  assertEquals(parseRegisterArgs(["--gen-key", "--key-type", "rsa", "a.ini"]).keyType, "rsa-2048");
+  const deactivate = parseRegisterArgs(["--deactivate", "--yes", "a.ini"]);
+  assertEquals([deactivate.deactivate, deactivate.yes], [true, true]);
+  assertThrows(
+    () => parseRegisterArgs(["--key-type", "rsa", "a.ini"]),
+    /only applies with --gen-key or --rollover-key/,
+  );
+  assertThrows(() => parseRegisterArgs(["--yes", "a.ini"]), /--yes only applies with --deactivate/);
+  assertThrows(() => parseRegisterArgs(["--rollover-key", "--deactivate", "a.ini"]), /go alone/);
+  assertThrows(() => parseRegisterArgs(["--rollover-key", "--register", "a.ini"]), /go alone/);
+  assertThrows(() => parseRegisterArgs(["--deactivate", "--gen-key", "a.ini"]), /go alone/);
+  assertThrows(() => parseRegisterArgs(["--rollover-key", "--key-type", "dsa", "a.ini"]), /is not one of ec, rsa/);
+});
+
+Deno.test("register --deactivate without --yes refuses before asking the CA", async () => {
+  await using stub = await startCa();
+  await withConfig(stub, "", async (config) => {
+    const { code, text } = await register(["--deactivate", config]);
+    assertEquals(code, 1, text);
+    assertStringIncludes(text, "Not deactivating: --deactivate ends the account of");
+    assertStringIncludes(text, "acmems register --deactivate --yes");
+    assertEquals(stub.requests.length, 0);
+  });
+});

@@ -1,0 +1,238 @@
+/**
+ * `acmems revoke CONFIG… --cert FILE [--reason R]`: the operator revokes a certificate through the account of
+ * `[account]` (RFC 8555 §7.6, signed with the account key), e.g. one found in the cache. It does not need the
+ * running server. After the CA revoked it (or said it already was), every cache entry whose leaf is that certificate
+ * is removed from the configured storages that can be reached, so no /sign serves it again and no renewal runs for
+ * it; a storage that cannot be reached is named and left as it is.
+ *
+ * Exit statuses: 0 revoked, 1 failed (config, account, file, the CA refused or could not be reached), 2 usage
+ * error, 3 the CA says it was already revoked (the cache entries are removed all the same).
+ */
+import { decodePemBlocks, REVOCATION_REASON } from "../src/acme/mod.ts";
+import { enroll } from "../src/account/enroll.ts";
+import { openAccount } from "../src/account/open.ts";
+import { AccountStoreError } from "../src/account/store.ts";
+import { isProblem } from "../src/acme/mod.ts";
+import { loadConfig } from "../src/config/load.ts";
+import { formatDiagnostic } from "../src/config/summary.ts";
+import type { Config } from "../src/config/types.ts";
+import { memoryLogger } from "../src/ops/log.ts";
+import { createStorages, prepareStorages } from "../src/storage/factory.ts";
+import { isHeld, type Storage } from "../src/storage/mod.ts";
+import { describeCaError } from "./ca_error.ts";
+import type { Output } from "./register_key.ts";
+import { type Subcommand, UsageError } from "./usage.ts";
+
+/** The reason names (RFC 5280 §5.3.1) the command and POST /revoke accept. */
+export const REASON_NAMES = Object.keys(REVOCATION_REASON) as (keyof typeof REVOCATION_REASON)[];
+export type ReasonName = keyof typeof REVOCATION_REASON;
+
+const USAGE = `Usage: acmems revoke --cert FILE [--reason REASON] CONFIG...
+
+Revokes a certificate through the ACME account of [account] in CONFIG (signed with the account key): any
+certificate this account was issued, e.g. one from the cache. The running server is not needed. Afterwards the
+cache entries holding the certificate are removed from the storages of CONFIG that can be reached, so /sign
+issues a new certificate for that CSR.
+
+Options:
+  --cert FILE        the certificate: PEM (the first certificate of a chain is the one revoked) or a
+                     cache entry of a file storage (<key>.json)
+  --reason REASON    ${REASON_NAMES.join(", ")} (default unspecified)
+  -h, --help         show this help
+
+Exit statuses: 0 revoked, 1 failed (the message says why), 2 usage error, 3 already revoked.
+
+Example:
+  acmems revoke --cert /var/lib/acmems/host.pem --reason keyCompromise /etc/acmems/acmems.ini
+`;
+
+export interface RevokeOptions {
+  cert: string;
+  reason: ReasonName;
+  files: string[];
+}
+
+/** Parses the command line; throws UsageError. */
+export function parseRevokeArgs(args: string[]): RevokeOptions {
+  let cert: string | undefined;
+  let reason: ReasonName = "unspecified";
+  const files: string[] = [];
+  const rest = [...args];
+  while (rest.length > 0) {
+    const arg = rest.shift()!;
+    if (arg === "--") {
+      files.push(...rest.splice(0));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      files.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    let value = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (flag !== "--cert" && flag !== "--reason") throw new UsageError(`unknown option "${flag}"`);
+    if (value === undefined) {
+      value = rest.shift();
+      if (value === undefined || value.startsWith("--")) throw new UsageError(`${flag} needs a value`);
+    }
+    if (flag === "--cert") cert = value;
+    else if ((REASON_NAMES as string[]).includes(value)) reason = value as ReasonName;
+    else throw new UsageError(`--reason "${value}" is not one of ${REASON_NAMES.join(", ")}`);
+  }
+  if (cert === undefined) throw new UsageError("--cert FILE is required: the certificate to revoke");
+  if (files.length === 0) throw new UsageError("no config file given");
+  return { cert, reason, files };
+}
+
+const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
+
+/**
+ * The DER of the first certificate in `text` (PEM, or a file storage's cache entry `<key>.json`: its `chain`), or
+ * why there is none.
+ */
+export function firstCertificate(text: string, file: string): Uint8Array | { error: string } {
+  if (text.trimStart().startsWith("{")) {
+    try {
+      const entry = JSON.parse(text);
+      if (typeof entry?.chain === "string") text = entry.chain;
+    } catch {
+      // Not JSON: read as PEM below.
+    }
+  }
+  try {
+    const block = decodePemBlocks(text).find((b) => b.label === "CERTIFICATE");
+    if (block) return block.der;
+  } catch (error) {
+    return { error: `${file} is not PEM (${error instanceof Error ? error.message : error}): give the certificate` };
+  }
+  return { error: `${file} holds no "BEGIN CERTIFICATE" block: give the certificate in PEM` };
+}
+
+/** The revoke subcommand; returns the exit status. */
+export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput): Promise<number> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(opts.cert);
+  } catch (error) {
+    out.error(`Cannot read --cert ${opts.cert}: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
+  const der = firstCertificate(text, opts.cert);
+  if ("error" in der) {
+    out.error(der.error);
+    return 1;
+  }
+  const result = await loadConfig(opts.files);
+  for (const w of result.warnings) out.error(formatDiagnostic(w, "warning"));
+  if (!result.ok || !result.config) {
+    for (const e of result.errors) out.error(formatDiagnostic(e, "error"));
+    out.error("The config is invalid: fix the errors above (acmems check-config shows them too).");
+    return 1;
+  }
+  const config = result.config;
+  const account = config.account;
+  let status: 0 | 3;
+  try {
+    const open = await openAccount(account);
+    if ("kind" in open) {
+      out.error(open.kind === "ca-file" ? open.message : `No account key at ${open.path}: nothing can be revoked`);
+      return 1;
+    }
+    try {
+      const outcome = await enroll(open.client, {
+        account,
+        registration: open.registration,
+        mode: "lookup",
+        refresh: false,
+        contact: [],
+      });
+      if (outcome.kind === "ca-error") {
+        out.error(describeCaError(outcome.error, account.acmeServer));
+        return 1;
+      }
+      if (outcome.kind !== "known" && outcome.kind !== "recovered") {
+        out.error(`The account key has no account at ${account.acmeServer}: it cannot revoke anything there`);
+        return 1;
+      }
+      try {
+        await open.client.revokeCertificate(der, REVOCATION_REASON[opts.reason]);
+        out.info(`Revoked the certificate in ${opts.cert} (reason ${opts.reason}) at ${account.acmeServer}.`);
+        status = 0;
+      } catch (error) {
+        if (!isProblem(error, "alreadyRevoked")) {
+          out.error(`The CA did not revoke ${opts.cert}: ${describeCaError(error, account.acmeServer)}`);
+          return 1;
+        }
+        out.error(`The certificate in ${opts.cert} was already revoked: nothing changed at the CA.`);
+        status = 3;
+      }
+    } finally {
+      open.client.close();
+    }
+  } catch (error) {
+    out.error(error instanceof AccountStoreError ? error.message : describeCaError(error, account.acmeServer));
+    return 1;
+  }
+  await dropCached(config, der, out);
+  return status;
+}
+
+/** Removes the cache entries whose leaf is `der` from every storage it can reach; prints what it did. */
+async function dropCached(config: Config, der: Uint8Array, out: Output): Promise<void> {
+  const storages = createStorages(config, memoryLogger("error"));
+  try {
+    await prepareStorages(storages.values());
+    for (const storage of storages.values()) {
+      try {
+        const removed = await dropFrom(storage, der);
+        for (const names of removed) {
+          out.info(`Removed the cache entry for ${names} from storage "${storage.name}".`);
+        }
+      } catch (error) {
+        out.error(
+          `Warning: storage "${storage.name}" could not be searched (${
+            error instanceof Error ? error.message : error
+          }): a cache entry holding the certificate may remain there until it expires`,
+        );
+      }
+    }
+  } catch (error) {
+    out.error(`Warning: the storages could not be opened (${error instanceof Error ? error.message : error})`);
+  } finally {
+    for (const storage of storages.values()) await storage.close().catch(() => {});
+  }
+}
+
+/** The names of the entries removed from `storage`. */
+async function dropFrom(storage: Storage, der: Uint8Array): Promise<string[]> {
+  const removed: string[] = [];
+  for (const key of await storage.keys()) {
+    const entry = await storage.get(key);
+    if (!entry) continue;
+    const leaf = decodePemBlocks(entry.chain).find((b) => b.label === "CERTIFICATE")?.der;
+    if (!leaf || !sameBytes(leaf, der)) continue;
+    const claim = await storage.claim(key, "acmems-revoke", 60_000);
+    if (isHeld(claim)) throw new Error(`entry ${key} is being renewed right now; run acmems revoke again`);
+    try {
+      await storage.remove(claim);
+      removed.push(entry.names.join(", "));
+    } finally {
+      await storage.release(claim);
+    }
+  }
+  return removed;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export const revokeCommand: Subcommand = {
+  name: "revoke",
+  summary: "revoke a certificate through the ACME account",
+  usage: USAGE,
+  async run(args: string[]): Promise<number> {
+    return await runRevoke(parseRevokeArgs(args));
+  },
+};
