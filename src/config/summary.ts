@@ -194,6 +194,13 @@ export function configSummary(config: Config): string {
           v.listeners.map((l) => l.display).join(", ")
         }`,
       );
+    } else if (v.type === "dns-persist01") {
+      lines.push(
+        `  ${v.name} (dns-persist01${isDefault}): no DNS writes; TXT at _validation-persist.<name> checked through ${
+          v.resolvers.length > 0 ? v.resolvers.map((s) => s.display).join(", ") : "the system resolver"
+        }, issuer ${v.issuerDomainName ?? "from acme-server"}, ${v.recordFormat}` +
+          `${v.persistUntil !== undefined ? `, persistUntil ${v.persistUntil}` : ""}`,
+      );
     } else {
       const tsig = v.tsig ? `TSIG ${v.tsig.name} ${v.tsig.algorithm} (secret ${REDACTED})` : "no TSIG";
       lines.push(

@@ -12,6 +12,7 @@ import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import { Http01Solver } from "../challenges/http01/solver.ts";
+import { DnsPersistSolver } from "../challenges/dns_persist01/solver.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
 import { statusOf } from "../http/respond.ts";
@@ -97,6 +98,10 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     if (config.verifications.get(name)?.type !== "http01") continue;
     solvers.set(name, new Http01Solver(responder, shared));
     responder.fallback = shared ? (token) => shared.getChallenge(token) : undefined;
+  }
+  // dns-persist-01 writes nothing: a fresh solver (its resolver lookup) per generation.
+  for (const v of config.verifications.values()) {
+    if (v.type === "dns-persist01") solvers.set(v.name, new DnsPersistSolver(v));
   }
   for (const [name, solver] of deps.solvers ?? []) solvers.set(name, solver);
   const notifiers = new Notifiers(config.notifiers, { log, metrics, fetch: deps.notifyFetch });
