@@ -90,7 +90,7 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
         identifier: authorization.identifier.value,
         wildcard: authorization.wildcard === true,
         token,
-        keyAuthorization: await client.keyAuthorization(token),
+        keyAuthorization: challenge.type === "dns-persist-01" ? "" : await client.keyAuthorization(token),
         challenge,
         accountUrl: client.accountUrl,
       };

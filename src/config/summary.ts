@@ -113,6 +113,17 @@ function verificationToJson(v: VerificationConfig): Record<string, unknown> {
   if (v.type === "http01") {
     return { name: v.name, type: v.type, listeners: v.listeners.map((l) => l.display), implicit: v.implicit };
   }
+  if (v.type === "dns-persist01") {
+    return {
+      name: v.name,
+      type: v.type,
+      issuerDomainName: v.issuerDomainName ?? null,
+      resolvers: v.resolvers.map((s) => s.display),
+      recordFormat: v.recordFormat,
+      persistUntil: v.persistUntil ?? null,
+      timeoutMs: v.timeoutMs,
+    };
+  }
   return {
     name: v.name,
     type: v.type,
