@@ -72,6 +72,25 @@ Deno.test("dns-persist-01: bind9 + pebble 2.10 + acmems /sign, no DNS writes", a
       assertEquals(await vaTasks("ok.example.test"), 1);
     });
 
+    await t.step("persistUntil is watched: the metric per record", async () => {
+      const until = Math.floor(Date.now() / 1000) + 30 * 86400;
+      await publish(
+        "_validation-persist.until.example.test",
+        `${ISSUER}; accounturi=${account}; persistUntil=${until}`,
+      );
+      const r = await sign(["until.example.test"]);
+      assertEquals(r.status, 200, r.body);
+      const metrics = await (await fetch(`${running.url}/metrics`)).text();
+      assertStringIncludes(
+        metrics,
+        `acmems_dns_persist_until_seconds{verification="persist",owner="_validation-persist.until.example.test"} ${until}`,
+      );
+      assertStringIncludes(
+        metrics,
+        `acmems_dns_persist_until_seconds{verification="persist",owner="_validation-persist.ok.example.test"} +Inf`,
+      );
+    });
+
     await t.step("no record → 421 with the record to publish, no challenge answered", async () => {
       const r = await sign(["none.example.test"]);
       assertEquals(r.status, 421, r.body);

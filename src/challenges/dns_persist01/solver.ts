@@ -11,22 +11,27 @@ import { type Clock, systemClock } from "../../lib/clock.ts";
 import { DnsError } from "../dns01/dns/client.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "../solver.ts";
 import { type TxtLookup, txtLookup } from "./lookup.ts";
+import type { PersistWatch } from "./watch.ts";
 import { checkPersistRecords, persistOwner, type PersistRecord, zoneLine } from "./record.ts";
 
 export interface DnsPersistSolverOptions {
   /** Replaces the resolver lookup (tests). */
   lookup?: TxtLookup;
   now?: Clock;
+  /** Told the persistUntil of every record found right (metrics, `expiring`). */
+  watch?: PersistWatch;
 }
 
 export class DnsPersistSolver implements ChallengeSolver {
   readonly challengeType = "dns-persist-01" as const;
   readonly #lookup: TxtLookup;
   readonly #now: Clock;
+  readonly #watch?: PersistWatch;
 
   constructor(readonly verification: DnsPersistVerification, opts: DnsPersistSolverOptions = {}) {
     this.#lookup = opts.lookup ?? txtLookup(verification.resolvers, verification.timeoutMs);
     this.#now = opts.now ?? systemClock;
+    this.#watch = opts.watch;
   }
 
   async present(task: ChallengeTask): Promise<void> {
@@ -51,13 +56,14 @@ export class DnsPersistSolver implements ChallengeSolver {
       if (error instanceof DnsError) throw new ChallengeError(error.message, "unavailable", 30);
       throw error;
     }
+    const nowMs = this.#now().getTime();
     const verdict = checkPersistRecords(values, {
       issuers,
       accountUri,
       wildcard: task.wildcard,
-      now: Math.floor(this.#now().getTime() / 1000),
+      now: Math.floor(nowMs / 1000),
     }, v.recordFormat);
-    if (verdict.ok) return;
+    if (verdict.ok) return this.#watch?.note(v.name, owner, verdict.record.persistUntil, nowMs);
     const want: PersistRecord = { issuer, accountUri, wildcard: task.wildcard, persistUntil: v.persistUntil };
     throw new ChallengeError(
       `dns-persist-01 for ${name}: ${owner} is ${verdict.state} (${verdict.reason}); no challenge was answered: ` +
