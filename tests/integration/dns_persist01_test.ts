@@ -139,6 +139,9 @@ Deno.test("dns-persist-01: bind9 + pebble 2.10 + acmems /sign, no DNS writes", a
       assertEquals(lines, [
         `_validation-persist.records.example.test. 3600 IN TXT "${ISSUER}; accounturi=${account}"`,
       ]);
+      const before = await captureStdout(() => recordsCommand.run(["--check", configFile, "records.example.test"]));
+      assertEquals(before.code, 1, before.text);
+      assertStringIncludes(before.text, "missing: no TXT record");
       const r = await named.nsupdate(lines.map((l) => `update add ${l}`));
       assertEquals(r.code, 0, r.output);
       const checked = await captureStdout(() => recordsCommand.run(["--check", configFile, "records.example.test"]));

@@ -4,7 +4,10 @@ import { DnsPersistSolver } from "../../../../src/challenges/dns_persist01/solve
 import { ChallengeError, type ChallengeTask } from "../../../../src/challenges/solver.ts";
 import { DnsError } from "../../../../src/challenges/dns01/dns/client.ts";
 import type { DnsPersistVerification } from "../../../../src/config/types.ts";
-import { resolvConfServers } from "../../../../src/challenges/dns_persist01/lookup.ts";
+import { resolvConfServers, txtLookup } from "../../../../src/challenges/dns_persist01/lookup.ts";
+// @ts-types="npm:@types/dns-packet@5.6.5"
+import * as dnsPacket from "dns-packet";
+import { Buffer } from "node:buffer";
 
 const ACCOUNT = "https://ca.test/acme/acct/42";
 const V: DnsPersistVerification = {
@@ -82,3 +85,36 @@ async function rejection(promise: Promise<unknown>): Promise<ChallengeError> {
   }
   throw new Error("present() resolved");
 }
+
+Deno.test("lookup: a recursive TXT query over UDP (TCP on truncation is the transport's), answers' TXT values", async () => {
+  const seen: { server: string; transport: string; rd: boolean; name: string }[] = [];
+  const lookup = txtLookup(
+    [{ hostname: "127.0.0.1", port: 5353, display: "127.0.0.1:5353" }],
+    500,
+    (server, bytes, o) => {
+      const q = dnsPacket.decode(Buffer.from(bytes));
+      seen.push({
+        server: server.display,
+        transport: o.transport,
+        rd: ((q.flags ?? 0) & dnsPacket.RECURSION_DESIRED) !== 0,
+        name: q.questions![0].name,
+      });
+      return Promise.resolve(
+        new Uint8Array(dnsPacket.encode({
+          type: "response",
+          id: q.id,
+          flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+          questions: q.questions,
+          answers: [{ type: "TXT", name: q.questions![0].name, data: ["ca.test; accounturi=", "https://x/acct/1"] }],
+        })),
+      );
+    },
+  );
+  assertEquals(await lookup("_validation-persist.Example.org"), ["ca.test; accounturi=https://x/acct/1"]);
+  assertEquals(seen, [{
+    server: "127.0.0.1:5353",
+    transport: "udp",
+    rd: true,
+    name: "_validation-persist.example.org",
+  }]);
+});
