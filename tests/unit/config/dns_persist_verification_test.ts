@@ -1,6 +1,7 @@
 /** `[verification] type = dns-persist01`: its options, defaults and errors. */
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import { BASE, errorLines, load } from "./helpers.ts";
+import { configSummary, resultToJson } from "../../../src/config/summary.ts";
 
 const block = (more = "") => `${BASE}verification = p\n[verification "p"]\ntype = dns-persist01\n${more}`;
 
@@ -46,4 +47,14 @@ Deno.test("dns-persist01: errors name the value and the fix", () => {
     assertMatch(lines[0], pattern);
   }
   assertMatch(errorLines(load(`${BASE}[verification "p"]\ntype = dns-persist1\n`))[0], /did you mean dns-persist01/);
+});
+
+Deno.test("dns-persist01: check-config's summary and JSON show the block", () => {
+  const result = load(block("issuer-domain-name = letsencrypt.org\nresolver = 127.0.0.1\n"));
+  assertMatch(
+    configSummary(result.config!),
+    /p \(dns-persist01, default\): no DNS writes; TXT at _validation-persist\.<name> checked through 127\.0\.0\.1:53, issuer letsencrypt\.org/,
+  );
+  const json = resultToJson(result) as { verifications: Record<string, unknown>[] };
+  assertEquals(json.verifications.find((v) => v.name === "p")?.resolvers, ["127.0.0.1:53"]);
 });
