@@ -4,13 +4,20 @@
  * Exit statuses: 0 success, 1 failure (invalid config, CA error, ...), 2 usage error.
  */
 import { checkConfigCommand } from "./cli/check_config.ts";
+import { recordsCommand } from "./cli/records.ts";
 import { registerCommand } from "./cli/register.ts";
 import { revokeCommand } from "./cli/revoke.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { type Subcommand, UsageError } from "./cli/usage.ts";
 import { VERSION } from "./src/version.ts";
 
-export const SUBCOMMANDS: Subcommand[] = [serveCommand, registerCommand, revokeCommand, checkConfigCommand];
+export const SUBCOMMANDS: Subcommand[] = [
+  serveCommand,
+  registerCommand,
+  revokeCommand,
+  checkConfigCommand,
+  recordsCommand,
+];
 
 export function mainUsage(): string {
   const lines = [

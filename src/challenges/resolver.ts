@@ -80,14 +80,17 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
       }
       const challenge = authorization.challenges.find((c) => c.type === solver.challengeType)!;
       if (challenge.status === "valid") continue;
-      if (typeof challenge.token !== "string") {
+      // dns-persist-01 has no token (the record names the account instead).
+      const token = challenge.type === "dns-persist-01" ? challenge.token ?? "" : challenge.token;
+      if (typeof token !== "string") {
         throw new Error(`The CA sent a ${challenge.type} challenge without a token`);
       }
       const task: ChallengeTask = {
         identifier: authorization.identifier.value,
         wildcard: authorization.wildcard === true,
-        token: challenge.token,
-        keyAuthorization: await client.keyAuthorization(challenge.token),
+        token,
+        keyAuthorization: challenge.type === "dns-persist-01" ? "" : await client.keyAuthorization(token),
+        challenge,
         accountUrl: client.accountUrl,
       };
       await solver.present(task);

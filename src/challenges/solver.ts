@@ -14,12 +14,15 @@ export interface ChallengeTask {
   token: string;
   /** `token.thumbprint` (RFC 8555 §8.1). */
   keyAuthorization: string;
-  /** The URL of the ACME account the order belongs to (dns-account-01 derives its label from it). */
+  /** The CA's challenge object (e.g. dns-persist-01's `issuer-domain-names`). */
+  challenge?: Record<string, unknown>;
+  /** The URL of the ACME account the order belongs to (dns-account-01 derives its label from it; dns-persist-01's
+   * record names it). */
   accountUrl?: string;
 }
 
 export interface ChallengeSolver {
-  readonly challengeType: "http-01" | "dns-01" | "dns-account-01";
+  readonly challengeType: "http-01" | "dns-01" | "dns-account-01" | "dns-persist-01";
   present(task: ChallengeTask): Promise<void>;
   cleanup(task: ChallengeTask): Promise<void>;
   /** Called once when the server starts (e.g. to replay a cleanup journal). Must not throw for I/O trouble. */

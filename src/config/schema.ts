@@ -17,6 +17,7 @@ import { truncate } from "./text.ts";
 import type {
   AccountConfig,
   AuthBlock,
+  DnsPersistVerification,
   DnsServerAddress,
   DnsUpdateVerification,
   IpNetwork,
@@ -218,6 +219,28 @@ export const DNS_UPDATE_OPTIONS = {
   tsigKeyFile: { key: "tsig-key-file" },
 } as const satisfies OptionTable;
 
+export const DNS_PERSIST_OPTIONS = {
+  type: TYPE_OPTION,
+  issuerDomainName: { key: "issuer-domain-name" },
+  resolver: {
+    key: "resolver",
+    multi: true,
+    parse: parseDnsServer,
+    assign: (v: DnsPersistVerification, server: DnsServerAddress) => void v.resolvers.push(server),
+  },
+  recordFormat: { key: "record-format" },
+  persistUntil: {
+    key: "persist-until",
+    parse: (text: string) => parseInteger(text, 0, 253402300799),
+    assign: (v: DnsPersistVerification, seconds: number) => void (v.persistUntil = seconds),
+  },
+  timeout: {
+    key: "timeout",
+    parse: (text: string) => parseDuration(text),
+    assign: (v: DnsPersistVerification, ms: number) => void (v.timeoutMs = ms),
+  },
+} as const satisfies OptionTable;
+
 export const NONE_STORAGE_OPTIONS = { type: TYPE_OPTION } as const satisfies OptionTable;
 
 export const FILE_STORAGE_OPTIONS = {
@@ -279,7 +302,7 @@ export const OPTION_TABLES: Readonly<Record<string, readonly OptionTable[]>> = {
   "[account]": [ACCOUNT_OPTIONS],
   "[mgmt]": [MGMT_OPTIONS],
   "[logging]": [LOGGING_OPTIONS],
-  '[verification "name"]': [HTTP01_OPTIONS, DNS_UPDATE_OPTIONS],
+  '[verification "name"]': [HTTP01_OPTIONS, DNS_UPDATE_OPTIONS, DNS_PERSIST_OPTIONS],
   '[storage "name"]': [NONE_STORAGE_OPTIONS, FILE_STORAGE_OPTIONS, POSTGRES_STORAGE_OPTIONS],
   '[notify "name"]': [NOTIFY_OPTIONS],
   '[auth "name"]': [AUTH_OPTIONS],

@@ -113,6 +113,17 @@ function verificationToJson(v: VerificationConfig): Record<string, unknown> {
   if (v.type === "http01") {
     return { name: v.name, type: v.type, listeners: v.listeners.map((l) => l.display), implicit: v.implicit };
   }
+  if (v.type === "dns-persist01") {
+    return {
+      name: v.name,
+      type: v.type,
+      issuerDomainName: v.issuerDomainName ?? null,
+      resolvers: v.resolvers.map((s) => s.display),
+      recordFormat: v.recordFormat,
+      persistUntil: v.persistUntil ?? null,
+      timeoutMs: v.timeoutMs,
+    };
+  }
   return {
     name: v.name,
     type: v.type,
@@ -193,6 +204,13 @@ export function configSummary(config: Config): string {
         `  ${v.name} (http01${isDefault}${v.implicit ? ", implicit" : ""}): ${
           v.listeners.map((l) => l.display).join(", ")
         }`,
+      );
+    } else if (v.type === "dns-persist01") {
+      lines.push(
+        `  ${v.name} (dns-persist01${isDefault}): no DNS writes; TXT at _validation-persist.<name> checked through ${
+          v.resolvers.length > 0 ? v.resolvers.map((s) => s.display).join(", ") : "the system resolver"
+        }, issuer ${v.issuerDomainName ?? "from acme-server"}, ${v.recordFormat}` +
+          `${v.persistUntil !== undefined ? `, persistUntil ${v.persistUntil}` : ""}`,
       );
     } else {
       const tsig = v.tsig ? `TSIG ${v.tsig.name} ${v.tsig.algorithm} (secret ${REDACTED})` : "no TSIG";

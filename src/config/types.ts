@@ -137,7 +137,23 @@ export interface DnsUpdateVerification {
   source: Source;
 }
 
-export type VerificationConfig = Http01Verification | DnsUpdateVerification;
+/** `type = dns-persist01`: a permanent `_validation-persist` TXT record the operator publishes; acmems writes no DNS. */
+export interface DnsPersistVerification {
+  type: "dns-persist01";
+  name: string;
+  /** The CA's issuer domain name for the records acmems prints; from acme-server when unset (Let's Encrypt). */
+  issuerDomainName?: string;
+  /** Recursive resolvers for the pre-check; empty: the system's (/etc/resolv.conf). */
+  resolvers: DnsServerAddress[];
+  /** One of src/challenges/dns_persist01/record.ts's RECORD_FORMATS. */
+  recordFormat: "draft-ietf-acme-dns-persist-00";
+  /** `persistUntil` (unix seconds) of the records acmems prints, when set. */
+  persistUntil?: number;
+  timeoutMs: number;
+  source: Source;
+}
+
+export type VerificationConfig = Http01Verification | DnsUpdateVerification | DnsPersistVerification;
 
 export interface NoneStorage {
   type: "none";

@@ -27,7 +27,7 @@ import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmemsMetrics } from "../ops/metrics.ts";
 import { type Due, renewalDue } from "../renewal/due.ts";
-import { ExpiringCheck } from "../renewal/expiring.ts";
+import { ExpiringCheck, type PersistRecords } from "../renewal/expiring.ts";
 import { RenewalSweep, type SweepStats } from "../renewal/sweep.ts";
 import { NoneStorage } from "../storage/none.ts";
 import { type CacheKey, cacheKey, type Entry, type Storage } from "../storage/mod.ts";
@@ -76,6 +76,8 @@ export interface IssuanceOptions {
   onEvent?: OnIssueEvent;
   /** Days before notAfter when `expiring` fires for a certificate without a successful renewal; unset: never. */
   expiringDays?: number;
+  /** The dns-persist-01 records' persistUntil, for `expiring` (src/challenges/dns_persist01/watch.ts). */
+  persistRecords?: PersistRecords;
   /** Fault injection points (tests kill an instance there). */
   faults?: IssuanceFaults;
 }
@@ -147,7 +149,14 @@ export class IssuanceService {
       onEvent: opts.onEvent,
       coordinator: this.#coordinator,
       ari: this.#ari,
-      expiring: new ExpiringCheck({ owner, log, metrics, onEvent: opts.onEvent, expiringDays: opts.expiringDays }),
+      expiring: new ExpiringCheck({
+        owner,
+        log,
+        metrics,
+        onEvent: opts.onEvent,
+        expiringDays: opts.expiringDays,
+        persist: opts.persistRecords,
+      }),
       classifier: this.#classifier,
       kept: this.#kept,
     });

@@ -195,6 +195,8 @@ export class AcmemsMetrics {
       "Database errors by storage and kind (unavailable: connection, timeout, shutdown; query: anything else).",
     ),
   );
+  /** dns-persist-01 records by `verification|owner`: their persistUntil (Unix s; +Inf: none). */
+  readonly persistRecords = new Map<string, { verification: string; owner: string; persistUntil: number }>();
   /** Per cache entry (by cache key), kept up to date by the issuer (bounded); exposed per primary name. */
   readonly certificates = new Map<string, CertificateSample>();
 
@@ -222,6 +224,26 @@ export class AcmemsMetrics {
       "When the last background renewal of each certificate failed (Unix time).",
       (s) => s.lastRenewalFailure,
     );
+    this.registry.register(
+      new CallbackGauge(
+        "acmems_dns_persist_until_seconds",
+        "persistUntil of each dns-persist-01 record acmems relies on, by verification and owner (Unix time; " +
+          "+Inf: the record does not end).",
+        () =>
+          [...this.persistRecords.values()].map((r) => ({
+            labels: { verification: r.verification, owner: r.owner },
+            value: r.persistUntil,
+          })),
+      ),
+    );
+  }
+
+  /** Records a dns-persist-01 record's persistUntil (at most `limit` records are kept, newest first). */
+  notePersistRecord(verification: string, owner: string, persistUntil: number | undefined, limit = 1000): void {
+    const key = `${verification}|${owner}`;
+    this.persistRecords.delete(key);
+    this.persistRecords.set(key, { verification, owner, persistUntil: persistUntil ?? Infinity });
+    while (this.persistRecords.size > limit) this.persistRecords.delete(this.persistRecords.keys().next().value!);
   }
 
   /** Records a cache entry's times (at most `limit` entries are kept, newest first). */

@@ -12,6 +12,9 @@ import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import { Http01Solver } from "../challenges/http01/solver.ts";
+import { DnsPersistSolver } from "../challenges/dns_persist01/solver.ts";
+import { txtLookup } from "../challenges/dns_persist01/lookup.ts";
+import { PersistWatch } from "../challenges/dns_persist01/watch.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
 import type { RevokeContext } from "../http/revoke.ts";
@@ -106,6 +109,23 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     solvers.set(name, new Http01Solver(responder, shared));
     responder.fallback = shared ? (token) => shared.getChallenge(token) : undefined;
   }
+  // dns-persist-01 writes nothing: a fresh solver (its resolver lookup) per generation, and a watch of the
+  // records' persistUntil (the metric, `expiring`).
+  const persistLookups = new Map(
+    [...config.verifications.values()].flatMap((v) =>
+      v.type === "dns-persist01" ? [[v.name, txtLookup(v.resolvers, v.timeoutMs)] as const] : []
+    ),
+  );
+  const watch = new PersistWatch({
+    lookups: persistLookups,
+    accountUrl: () => session.state === "ready" ? session.client().accountUrl : undefined,
+    onSeen: (seen) => metrics.notePersistRecord(seen.verification, seen.owner, seen.persistUntil),
+  });
+  for (const v of config.verifications.values()) {
+    if (v.type === "dns-persist01") {
+      solvers.set(v.name, new DnsPersistSolver(v, { lookup: persistLookups.get(v.name), watch }));
+    }
+  }
   for (const [name, solver] of deps.solvers ?? []) solvers.set(name, solver);
   const notifiers = new Notifiers(config.notifiers, { log, metrics, fetch: deps.notifyFetch });
   // The issuer emits `expiring` from the largest expiring-days on (daily); each notifier keeps only the events
@@ -127,6 +147,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
       notifiers.emit(event, notificationDetails(details)),
     onAccountLost: (reason) => session.accountLost(reason),
     expiringDays,
+    persistRecords: persistLookups.size > 0 ? watch : undefined,
     faults: deps.faults,
   });
   const policy = compilePolicy(config.auth);

@@ -8,11 +8,12 @@ import type { IniSection } from "../ini.ts";
 import type { ConfigEnvironment } from "../environment.ts";
 import { collectOptions, type Diagnostics, firstIsType, readOption, sectionLabel, where } from "../diagnostics.ts";
 import { DEFAULT_HTTP01_LISTENER, IMPLICIT_VERIFICATION_NAME } from "../defaults.ts";
-import { DNS_UPDATE_OPTIONS as D, HTTP01_OPTIONS as H } from "../schema.ts";
+import { DNS_PERSIST_OPTIONS as P, DNS_UPDATE_OPTIONS as D, HTTP01_OPTIONS as H } from "../schema.ts";
 import { didYouMean, truncate } from "../text.ts";
 import { parseTsigKeyFile } from "../tsig_key_file.ts";
 import { warnIfReadable } from "../file_modes.ts";
 import type {
+  DnsPersistVerification,
   DnsUpdateVerification,
   Http01Verification,
   TsigAlgorithm,
@@ -21,6 +22,7 @@ import type {
 } from "../types.ts";
 import { isDnsName, isStandardBase64 } from "../values.ts";
 import { resolveListeners } from "./listeners.ts";
+import { DEFAULT_RECORD_FORMAT, RECORD_FORMATS } from "../../challenges/dns_persist01/record.ts";
 
 /** The http01 verification on the default listener that a config without [verification] sections gets. */
 export function implicitVerification(firstFile: string, env: ConfigEnvironment, diag: Diagnostics): Http01Verification {
@@ -34,7 +36,7 @@ export function buildVerification(
   env: ConfigEnvironment,
   diag: Diagnostics,
 ): VerificationConfig | null {
-  const type = firstIsType(section, diag, "http01, dns01-dnsUpdate or dns-account01");
+  const type = firstIsType(section, diag, "http01, dns01-dnsUpdate, dns-account01 or dns-persist01");
   if (type === null) return null;
   const label = sectionLabel(section);
   const name = section.name!;
@@ -50,6 +52,7 @@ export function buildVerification(
     return v;
   }
   if (type === "dns01-dnsUpdate" || type === "dns-account01") return buildDnsUpdate(section, type, env, diag);
+  if (type === "dns-persist01") return buildDnsPersist(section, diag);
   const typeSource = section.entries[0].source;
   if (type === "dns01-boulder" || type === "dns01-server") {
     diag.error(
@@ -59,11 +62,11 @@ export function buildVerification(
     );
     return null;
   }
-  const hint = didYouMean(type, ["http01", "dns01-dnsUpdate", "dns-account01"]);
+  const hint = didYouMean(type, ["http01", "dns01-dnsUpdate", "dns-account01", "dns-persist01"]);
   diag.error(
     typeSource,
     `${label}: unknown verification type "${truncate(type)}"${hint ? `: did you mean ${hint}?` : ""} ` +
-      "(supported: http01, dns01-dnsUpdate, dns-account01)",
+      "(supported: http01, dns01-dnsUpdate, dns-account01, dns-persist01)",
   );
   return null;
 }
@@ -192,6 +195,46 @@ function buildDnsUpdate(
   if (algorithm && !keyFile && !secret) {
     const alg = parseTsigAlgorithm(algorithm.value);
     if (typeof alg === "object") diag.error(algorithm.source, `${label}: ${alg.error}`);
+  }
+  return v;
+}
+
+/** `type = dns-persist01`: no DNS credentials; a resolver for the pre-check and what the printed records say. */
+function buildDnsPersist(section: IniSection, diag: Diagnostics): DnsPersistVerification {
+  const label = sectionLabel(section);
+  const o = collectOptions(section.entries, P, label, diag);
+  const v: DnsPersistVerification = {
+    type: "dns-persist01",
+    name: section.name!,
+    resolvers: [],
+    recordFormat: DEFAULT_RECORD_FORMAT,
+    timeoutMs: 10_000,
+    source: section.source,
+  };
+  readOption(o, P.resolver, v, label, diag);
+  readOption(o, P.persistUntil, v, label, diag);
+  readOption(o, P.timeout, v, label, diag);
+  const issuer = o.one(P.issuerDomainName);
+  if (issuer) {
+    const value = issuer.value.replace(/\.$/, "").toLowerCase();
+    if (!isDnsName(value)) {
+      diag.error(
+        issuer.source,
+        `${label} issuer-domain-name "${truncate(issuer.value)}" is not a DNS name: write the CA's CAA issuer ` +
+          "domain name, e.g. letsencrypt.org",
+      );
+    } else v.issuerDomainName = value;
+  }
+  const format = o.one(P.recordFormat);
+  if (format) {
+    const known = RECORD_FORMATS as readonly string[];
+    if (known.includes(format.value)) v.recordFormat = format.value as DnsPersistVerification["recordFormat"];
+    else {
+      diag.error(
+        format.source,
+        `${label} record-format "${truncate(format.value)}" is not one of ${known.join(", ")}`,
+      );
+    }
   }
   return v;
 }
