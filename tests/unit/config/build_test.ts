@@ -211,7 +211,7 @@ const ERROR_CASES: [string, string, number, RegExp][] = [
     "auth without domain",
     '[auth "b"]\nip = 10.0.0.1\n',
     7,
-    /has no domain = (or ip-identifiers =) line, so it can never match/,
+    /has no domain = \(or ip-identifiers =\) line, so it can never match/,
   ],
   [
     "auth ip host bits",
