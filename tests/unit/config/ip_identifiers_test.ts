@@ -2,7 +2,8 @@
  * `[auth] ip-identifiers` (issue 16 item 4, RFC 8738): the addresses a block's clients may get certificates for,
  * distinct from `ip` (the clients' own addresses); http01 only; Let's Encrypt wants the `shortlived` profile.
  */
-import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../../support/assert.ts";
+import { configSummary, configToJson } from "../../../src/config/summary.ts";
 import { errorLines, load } from "./helpers.ts";
 
 const ACCOUNT = (server = "https://pebble.test:14000/dir") =>
@@ -19,6 +20,12 @@ ip-identifiers = 203.0.113.7
   assertEquals(block.ips.map((n) => n.text), ["10.0.0.0/8"]);
   assertEquals(block.ipIdentifiers?.map((n) => n.text), ["198.51.100.0/24", "2001:db8::/64", "203.0.113.7"]);
   assertEquals(block.domains, [], "a block with only ip-identifiers is not an error");
+  const json = JSON.parse(JSON.stringify(configToJson(result.config!)));
+  assertEquals(json.auth[0].ipIdentifiers, ["198.51.100.0/24", "2001:db8::/64", "203.0.113.7"]);
+  assertStringIncludes(
+    configSummary(result.config!),
+    "    ip addresses: 198.51.100.0/24, 2001:db8::/64, 203.0.113.7\n",
+  );
 });
 
 Deno.test("ip-identifiers: a bad network or an empty entry is an error at its line", () => {
