@@ -67,6 +67,8 @@ Deno.test({
           assertEquals(leafSans(got.body), ["ip 127.0.0.1", "ip 127.0.0.2"]);
           const placed = app.lines().filter((l) => l.includes("acme order placed"));
           assertEquals(placed.length, 1, "one order with both ip identifiers");
+          const answered = app.lines().filter((l) => l.includes("acme challenges answered"));
+          assert(answered.some((l) => l.includes("http-01")), app.lines().join("\n"));
         });
 
         await t.step("IPv6: ::1 (pebble connects to [::1])", async () => {
