@@ -13,12 +13,17 @@
  * - The CA is not trusted with the names: before any solver runs, every authorization's identifier (type, value and
  *   wildcard flag) must be one acmems ordered (`names`). One that is not fails the whole order as `unavailable`
  *   (the CA misbehaves, not the client), logged with the CA's URLs; no challenge of the order is presented.
+ *   Identifiers compare by type too: an ordered IP address (RFC 8738, `ipName` text) is an `ip` identifier, never
+ *   a `dns` one.
+ * - IP addresses are validated over http-01 only (RFC 8738 §7): an ordered IP address with any other solver fails
+ *   as `refused` before any authorization is fetched (the config refuses such a block already).
  * - The block's verification decides the challenge type (`solver.challengeType`): a pending authorization whose
  *   challenges do not include it fails the order as `names-refused` (421) naming the types the CA offered, before
  *   any challenge of the order is presented.
  * - Each task carries the order's account URL (`client.accountUrl`): dns-account-01 derives its label from it.
  */
 import { type AcmeAuthorization, type AcmeClient, type AcmeOrder, toIdentifier } from "../acme/mod.ts";
+import { ipName } from "../csr/names.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
 import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./solver.ts";
@@ -60,6 +65,7 @@ interface ToPoll {
 export async function resolveAuthorizations(opts: Authorize): Promise<void> {
   const { client, order, solver, deadline, guard, log } = opts;
   const signal = guard.signal;
+  refuseIpWithoutHttp01(opts);
   guard.check();
   const authorizations = await Promise.all(
     order.authorizations.map((url) => client.getAuthorization(url, { signal })),
@@ -176,18 +182,32 @@ function refuseUnofferedType(authorizations: AcmeAuthorization[], type: string):
   }
 }
 
+/** Throws (kind `refused`) when an ordered name is an IP address and the solver is not http-01's. */
+function refuseIpWithoutHttp01(opts: Authorize): void {
+  if (opts.solver.challengeType === "http-01") return;
+  const ip = opts.names.find((name) => ipName(name) !== null);
+  if (ip === undefined) return;
+  throw new IssueFailure(
+    "refused",
+    `${ip} is an IP address: CAs validate IP addresses over http-01 only (RFC 8738), not ` +
+      `${opts.solver.challengeType}; give the auth block with ip-identifiers an http01 verification`,
+  );
+}
+
 /** `type|wildcard|value` of an ordered name (`*.` → the wildcard flag), as the CA must echo it back. */
 function orderedKey(name: string): string {
   const wildcard = name.startsWith("*.");
   const { type, value } = toIdentifier(wildcard ? name.slice(2) : name);
-  return `${type}|${wildcard}|${value.toLowerCase()}`;
+  const shown = type === "ip" ? ipName(value) ?? value : value;
+  return `${type}|${wildcard}|${shown.toLowerCase()}`;
 }
 
 /** The same key for an authorization; a malformed identifier gets a key no ordered name has. */
 function authorizationKey(authorization: AcmeAuthorization): string {
   const { type, value } = authorization.identifier ?? {};
   if (typeof type !== "string" || typeof value !== "string") return "malformed";
-  return `${type}|${authorization.wildcard === true}|${value.toLowerCase()}`;
+  const shown = type === "ip" ? ipName(value) ?? value : value;
+  return `${type}|${authorization.wildcard === true}|${shown.toLowerCase()}`;
 }
 
 /** An authorization's identifier for a message: its name (`*.` for wildcards), prefixed by a type other than dns. */

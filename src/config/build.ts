@@ -82,7 +82,11 @@ export function buildConfig(
   const auth: AuthBlock[] = [];
   for (const section of typedInOrder) {
     if (section.kind !== "auth") continue;
-    const block = buildAuth(section, mgmt, definedVerifications, definedStorages, diag);
+    const block = buildAuth(section, mgmt, definedVerifications, definedStorages, diag, {
+      verificationTypes: new Map([...verifications].map(([name, v]) => [name, v.type])),
+      acmeServer: account?.acmeServer,
+      accountProfile: account?.profile,
+    });
     if (block) auth.push(block);
   }
   const notifiers: NotifyConfig[] = [];

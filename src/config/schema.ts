@@ -75,6 +75,18 @@ function parseNetwork(text: string): Parsed<IpNetwork> {
   return "error" in parsed ? parsed : { value: parsed };
 }
 
+/** A comma-separated list of networks (`198.51.100.0/24, 2001:db8::/64`); the first bad one is the error. */
+function parseNetworkList(text: string): Parsed<IpNetwork[]> {
+  const networks: IpNetwork[] = [];
+  for (const part of text.split(",").map((p) => p.trim())) {
+    if (part === "") return { error: `"${truncate(text)}" has an empty entry: separate networks with one comma` };
+    const parsed = parseIpNetwork(part);
+    if ("error" in parsed) return parsed;
+    networks.push(parsed);
+  }
+  return { value: networks };
+}
+
 /** Checks a `domain =` glob with the same compiler the policy uses; null when valid. */
 export function checkGlob(pattern: string): string | null {
   const compiled = compileGlob(pattern);
@@ -279,6 +291,13 @@ export const AUTH_OPTIONS = {
     multi: true,
     parse: parseNetwork,
     assign: (b: Pick<AuthBlock, "ips">, network: IpNetwork) => void b.ips.push(network),
+  },
+  ipIdentifiers: {
+    key: "ip-identifiers",
+    multi: true,
+    parse: parseNetworkList,
+    assign: (b: Pick<AuthBlock, "ipIdentifiers">, networks: IpNetwork[]) =>
+      void (b.ipIdentifiers ??= []).push(...networks),
   },
   domain: {
     key: "domain",

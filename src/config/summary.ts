@@ -89,6 +89,7 @@ export function configToJson(config: Config): Record<string, unknown> {
       name: b.name,
       ip: b.ips.map((n) => n.text),
       domain: b.domains,
+      ...(b.ipIdentifiers?.length ? { ipIdentifiers: b.ipIdentifiers.map((n) => n.text) } : {}),
       hmac: b.hmac ? { type: b.hmac.type, key: REDACTED } : null,
       all: b.all,
       verification: b.verification,
@@ -248,6 +249,7 @@ export function configSummary(config: Config): string {
     if (b.all) who.push("all = yes");
     lines.push(`  ${b.name}: ${who.length > 0 ? who.join(" and ") : "any client"}`);
     lines.push(`    names: ${b.domains.join(", ")}`);
+    if (b.ipIdentifiers?.length) lines.push(`    ip addresses: ${b.ipIdentifiers.map((n) => n.text).join(", ")}`);
     lines.push(
       `    verification ${b.verification}, storage ${b.storage ?? "none (no caching)"}, profile ${
         b.profile ?? a.profile ?? "CA default"

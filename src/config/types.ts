@@ -206,6 +206,11 @@ export type HmacType = "sha1" | "sha256" | "sha384" | "sha512";
 export interface AuthBlock {
   name: string;
   ips: IpNetwork[];
+  /**
+   * `ip-identifiers`: the addresses this block's clients may get IP address certificates for (RFC 8738), as
+   * opposed to `ips`, the clients' own addresses. Absent or empty: no IP SAN is admitted.
+   */
+  ipIdentifiers?: IpNetwork[];
   /** Name globs: `*`, `?`, `[...]`. */
   domains: string[];
   hmac?: {

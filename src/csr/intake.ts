@@ -7,8 +7,10 @@
  *     signature).
  *  2. `checkCsrRules(csr, { maxNames })` → the normalized names, or a refusal, rules in this order:
  *     no subjectAltName (`unusable-csr`); a DNS SAN or CN that is not ASCII, checked raw before any case folding
- *     (`refused`); CN not among the DNS SANs (`unusable-csr`); key type and size, signature hash, non-DNS
- *     SANs, OCSP Must-Staple, too many names, invalid DNS names (`refused`).
+ *     (`refused`); CN not among the DNS (or IP) SANs (`unusable-csr`); key type and size, signature hash, SANs
+ *     other than DNS names and IP addresses, OCSP Must-Staple, too many names, invalid DNS names (`refused`).
+ *     The names are the DNS names, then the IP addresses (RFC 8738) in canonical text (`ipName`), each once;
+ *     whether a client may have an IP address is the policy's business (`ip-identifiers`), not the CSR's.
  *
  * Refusals carry a failure kind, never an HTTP status (src/http/respond.ts maps kinds to statuses).
  *
@@ -20,7 +22,7 @@ import { Pkcs10CertificateRequest } from "@peculiar/x509";
 import { DerError } from "../lib/der.ts";
 import type { FailureKind } from "../issuance/failure.ts";
 import { showValue } from "./display.ts";
-import { asciiLower, nonAsciiProblem, normalizeDnsName } from "./names.ts";
+import { asciiLower, ipName, nonAsciiProblem, normalizeDnsName } from "./names.ts";
 import { extractCsrDer } from "./pem.ts";
 import {
   type CsrKey,
@@ -140,8 +142,9 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
     if (notAscii) return refuse("refused", "bad-name", notAscii);
   }
   const dnsNames = new Set(sans.filter((s) => s.type === "dns").map((s) => asciiLower(s.value)));
+  const ips = sans.filter((s) => s.type === "ip").map((s) => ipName(s.value));
   for (const cn of csr.commonNames) {
-    if (!dnsNames.has(asciiLower(cn))) {
+    if (!dnsNames.has(asciiLower(cn)) && !(ipName(cn) !== null && ips.includes(ipName(cn)))) {
       return refuse(
         "unusable-csr",
         "cn-not-in-san",
@@ -161,15 +164,16 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
         "PKCS#1 v1.5 or ECDSA (openssl req -sha256, without rsa_padding_mode:pss)",
     );
   }
-  const other = sans.find((s) => s.type !== "dns");
+  const other = sans.find((s) => s.type !== "dns" && !(s.type === "ip" && ipName(s.value) !== null));
   if (other) {
     return refuse(
       "refused",
       "san-type",
-      `The CSR has ${describeSan(other)}: acmems requests certificates for DNS names only; ` +
+      `The CSR has ${describeSan(other)}: acmems requests certificates for DNS names and IP addresses only; ` +
         "remove it from subjectAltName",
     );
   }
+  const ipNames = [...new Set(ips as string[])];
   if (csr.mustStaple) {
     return refuse(
       "refused",
@@ -178,11 +182,12 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
         "(CAs no longer issue Must-Staple certificates)",
     );
   }
-  if (csr.names.length > options.maxNames) {
+  const count = csr.names.length + ipNames.length;
+  if (count > options.maxNames) {
     return refuse(
       "refused",
       "too-many-names",
-      `The CSR has ${csr.names.length} names, more than the ${options.maxNames} allowed per certificate: ` +
+      `The CSR has ${count} names, more than the ${options.maxNames} allowed per certificate: ` +
         "split them over several CSRs",
     );
   }
@@ -196,6 +201,7 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
       names.push(checked.name);
     }
   }
+  names.push(...ipNames);
   return { ok: true, names };
 }
 

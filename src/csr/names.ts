@@ -1,8 +1,12 @@
 /**
- * DNS name rules for requested certificate names. Names are compared and matched lower-case; the CSR may carry
+ * Name rules for requested certificate names: DNS names, and IP addresses (RFC 8738) in their canonical text
+ * (`ipName`). DNS names are compared and matched lower-case; the CSR may carry
  * them in any case. Internationalized names must come as A-labels (`xn--…`), the form CAs and DNS use.
+ *
+ * A name in acmems' lists (`IssueRequest.names`, a cache entry's names) is an IP address exactly when `ipName`
+ * gives it back unchanged; every other name is a DNS name.
  */
-import { parseIpv4 } from "../lib/ip.ts";
+import { formatIp, parseIpAddress, parseIpv4 } from "../lib/ip.ts";
 import { showEscaped, showValue } from "./display.ts";
 
 export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };
@@ -29,7 +33,10 @@ export function normalizeDnsName(raw: string): NameCheck {
     };
   }
   if (parseIpv4(name)) {
-    return { ok: false, reason: `The name ${shown} is an IP address: acmems issues certificates for DNS names only` };
+    return {
+      ok: false,
+      reason: `The name ${shown} is an IP address in a DNS SAN: request it as an IP SAN (subjectAltName=IP:${name})`,
+    };
   }
   const labels = name.split(".");
   for (let i = 0; i < labels.length; i++) {
@@ -112,4 +119,19 @@ function toALabels(name: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The canonical text of an IP address name (`192.0.2.1`, RFC 5952 `2001:db8::1`), or null when `text` is not an IP
+ * address (a zone id or brackets are not an address either).
+ */
+export function ipName(text: string): string | null {
+  if (text.startsWith("[") || text.includes("%")) return null;
+  const address = parseIpAddress(text);
+  return address ? formatIp(address.family, address.bytes) : null;
+}
+
+/** True when `name` (from acmems' own lists) is an IP address rather than a DNS name. */
+export function isIpName(name: string): boolean {
+  return ipName(name) === name;
 }

@@ -2,10 +2,13 @@
  * Trust but verify: the certificate the CA returns must be for the CSR's key and exactly the requested names,
  * and valid now. A CA bug or a mix-up of orders must never hand a host someone else's certificate.
  *
- * Its subject alternative names are DNS names only (acmems orders no IP certificates yet): an IP, e-mail, URI,
- * directory name or other SAN, one that cannot be read, or a second subjectAltName extension is refused.
+ * Its subject alternative names are DNS names and IP addresses only (RFC 8738), compared with the ordered names
+ * (IP addresses in canonical text, `ipName`): an e-mail, URI, directory name or other SAN, an IP SAN that is not
+ * an address, one that cannot be read, or a second subjectAltName extension is refused; an IP acmems did not order
+ * is an extra name like any other.
  */
 import * as x509 from "@peculiar/x509";
+import { ipName } from "../csr/names.ts";
 
 const SAN_OID = "2.5.29.17";
 
@@ -41,10 +44,11 @@ export async function checkChainMatchesCsr(
   if (!sameBytes(new Uint8Array(leaf.publicKey.rawData), new Uint8Array(csr.publicKey.rawData))) {
     throw new ChainMismatchError("The CA returned a certificate for a different public key than the CSR's");
   }
-  const certNames = dnsNamesOnly(leaf);
-  const wanted = names.map((n) => n.toLowerCase());
-  const missing = wanted.filter((n) => !certNames.includes(n));
-  const extra = certNames.filter((n) => !wanted.includes(n));
+  // Typed keys: a dNSName spelling an address is not the IP SAN that was ordered.
+  const certNames = leafNames(leaf);
+  const wanted = names.map((n) => ipName(n) !== null ? `ip|${ipName(n)}` : `dns|${n.toLowerCase()}`);
+  const missing = wanted.filter((n) => !certNames.includes(n)).map(showKey);
+  const extra = certNames.filter((n) => !wanted.includes(n)).map(showKey);
   if (missing.length > 0 || extra.length > 0) {
     throw new ChainMismatchError(
       `The CA returned a certificate for other names (missing: ${missing.join(", ") || "none"}; ` +
@@ -62,8 +66,11 @@ export async function checkChainMatchesCsr(
   return { notBefore: leaf.notBefore, notAfter: leaf.notAfter };
 }
 
-/** The leaf's SAN dNSNames, lower-cased; ChainMismatchError when it has any other kind of SAN. */
-function dnsNamesOnly(leaf: x509.X509Certificate): string[] {
+/**
+ * The leaf's SANs as `dns|name` (lower-cased) and `ip|address` (canonical text); ChainMismatchError when it has
+ * any other kind of SAN.
+ */
+function leafNames(leaf: x509.X509Certificate): string[] {
   const extensions = leaf.extensions.filter((e) => e.type === SAN_OID);
   if (extensions.length > 1) {
     throw new ChainMismatchError(
@@ -77,17 +84,23 @@ function dnsNamesOnly(leaf: x509.X509Certificate): string[] {
   } catch (error) {
     throw new ChainMismatchError(
       `The CA returned a certificate whose subjectAltName cannot be read ` +
-        `(${error instanceof Error ? error.message : error}): acmems accepts DNS names only`,
+        `(${error instanceof Error ? error.message : error}): acmems accepts DNS names and IP addresses only`,
     );
   }
-  const others = items.filter((n) => n.type !== "dns");
+  const others = items.filter((n) => n.type !== "dns" && !(n.type === "ip" && ipName(n.value) !== null));
   if (others.length > 0) {
     throw new ChainMismatchError(
-      `The CA returned a certificate with subject alternative names that are not DNS names ` +
-        `(${others.map((n) => `${n.type} ${n.value}`).join(", ")}): acmems accepts DNS names only`,
+      `The CA returned a certificate with subject alternative names that are not DNS names or IP addresses ` +
+        `(${others.map((n) => `${n.type} ${n.value}`).join(", ")}): acmems accepts DNS names and IP addresses only`,
     );
   }
-  return items.map((n) => n.value.toLowerCase());
+  return items.map((n) => n.type === "ip" ? `ip|${ipName(n.value)}` : `dns|${n.value.toLowerCase()}`);
+}
+
+/** A name key for a message: the name, and `DNS:` before a dNSName that spells an IP address. */
+function showKey(key: string): string {
+  const value = key.slice(key.indexOf("|") + 1);
+  return key.startsWith("dns|") && ipName(value) !== null ? `DNS:${value}` : value;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

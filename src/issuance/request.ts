@@ -10,7 +10,10 @@ export interface IssueRequest {
   csrDer: Uint8Array;
   /** Hex SHA-256 of the DER ("" when unknown: the key is then computed without the memo). */
   csrSha256: string;
-  /** Normalized DNS names (the order's identifiers). */
+  /**
+   * The order's identifiers: normalized DNS names, then IP addresses (RFC 8738) in canonical text; `toIdentifier`
+   * (src/acme/orders.ts) makes an IP address an `ip` identifier, and `isIpName` (src/csr/names.ts) tells them apart.
+   */
   names: string[];
   profile?: string;
   /** Name of the [verification] block. */

@@ -6,9 +6,11 @@
  *    and profile are used;
  *  - a block admits a request when every method it has passes — `ip` (the TCP peer is in one of its networks),
  *    `hmac` (the `Authentication` header carries a valid HMAC of the exact body under its key and algorithm), `all`
- *    (always) — AND every requested name matches some `domain` glob of that same block. Names are never split
- *    across blocks. A block with only `domain` lines admits every client (the config layer warns about it); a block
- *    without `domain` lines admits nothing;
+ *    (always) — AND every requested DNS name matches some `domain` glob of that same block, and every requested IP
+ *    address (RFC 8738; `ipName` text) is inside one of its `ip-identifiers` networks (never matched by a glob:
+ *    `domain = *` admits no IP address). Names are never split across blocks. A block with only `domain` lines
+ *    admits every client (the config layer warns about it); a block without `domain` or `ip-identifiers` lines
+ *    admits nothing;
  *  - a failing HMAC block does not stop a later block (e.g. an IP-only one) from admitting the request;
  *  - the peer is matched as the socket reported it: IPv4-mapped IPv6 (`::ffff:192.0.2.1`) counts as IPv4, an IPv6
  *    zone id is ignored. Forwarding headers are never consulted here.
@@ -17,7 +19,8 @@
  * (beyond a malformed header, which is the client's own doing) and what other blocks allow stay unsaid.
  */
 import type { IpAddress } from "../lib/ip.ts";
-import { networkContains } from "../lib/ip.ts";
+import { networkContains, parseIpAddress } from "../lib/ip.ts";
+import { isIpName } from "../csr/names.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { showValue } from "../csr/display.ts";
 import {
@@ -132,7 +135,7 @@ class Policy implements CompiledPolicy {
       for (const compiled of this.compiled) {
         if (!isPossible(compiled, peer, header)) continue;
         if (compiled.block.hmac && !(await verifyBlockHmac(compiled.block, header, request.body))) continue;
-        if (names.every((name) => compiled.matchers.some((match) => match(name)))) {
+        if (names.every((name) => admitsName(compiled, name))) {
           return { ok: true, block: compiled.block };
         }
       }
@@ -141,10 +144,28 @@ class Policy implements CompiledPolicy {
   }
 }
 
-/** ip (when set) contains the peer, hmac (when set) has a well-formed header for its algorithm, has domains. */
+/** An IP address name is inside one of the block's `ip-identifiers`; a DNS name matches one of its globs. */
+function admitsName(compiled: CompiledBlock, name: string): boolean {
+  if (isIpName(name)) return ipIdentifierAdmitted(compiled.block, name);
+  return compiled.matchers.some((match) => match(name));
+}
+
+/**
+ * True when the IP address `name` is inside one of `block`'s `ip-identifiers` networks. The families must agree
+ * as written: an IPv4-mapped IPv6 SAN (`::ffff:192.0.2.1`) is not the IPv4 address here (unlike a peer address).
+ */
+export function ipIdentifierAdmitted(block: AuthBlock, name: string): boolean {
+  const address = parseIpAddress(name);
+  return address !== null &&
+    (block.ipIdentifiers ?? []).some((network) =>
+      network.family === address.family && networkContains(network, address)
+    );
+}
+
+/** ip (when set) contains the peer, hmac (when set) has a well-formed header for its algorithm, has names. */
 function isPossible(compiled: CompiledBlock, peer: IpAddress, header: AuthenticationHeader): boolean {
   const block = compiled.block;
-  if (compiled.matchers.length === 0) return false;
+  if (compiled.matchers.length === 0 && !block.ipIdentifiers?.length) return false;
   if (block.ips.length > 0 && !block.ips.some((network) => networkContains(network, peer))) return false;
   if (block.hmac && (header.kind !== "hmac" || header.algorithm !== block.hmac.type)) return false;
   return true;
@@ -166,7 +187,7 @@ function refusalReason(header: AuthenticationHeader, names: string[] | null): st
 
 /** `a.example.org`, `a.example.org, b.example.org and 7 more`. */
 export function describeNames(names: readonly string[]): string {
-  const show = (name: string) => /^[a-z0-9*.-]{1,253}$/.test(name) ? name : showValue(name);
+  const show = (name: string) => /^[a-z0-9*.-]{1,253}$/.test(name) || isIpName(name) ? name : showValue(name);
   const shown = names.slice(0, 3).map(show).join(", ");
   return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
 }

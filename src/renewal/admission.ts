@@ -5,9 +5,9 @@
  * by the /sign that stored the entry). What can be checked is:
  * - the entry's block (`Entry.block`, recorded by issuance) is still in the config — by name; a block that was
  *   removed or renamed admits nothing, even if another block would admit the same names (for other clients);
- * - that block admits every name of the entry (its `domain` globs, as src/policy/authorize.ts matches them), and the
- *   names are normalized DNS names as /sign stores them (src/csr/names.ts: nothing a glob's case folding could
- *   stretch);
+ * - that block admits every name of the entry (its `domain` globs for DNS names, its `ip-identifiers` for IP
+ *   addresses, as src/policy/authorize.ts matches them), and the names are normalized DNS names or canonical IP
+ *   addresses as /sign stores them (src/csr/names.ts: nothing a glob's case folding could stretch);
  * - the block's `verification` is the entry's, and its `storage` the one the entry is in.
  * An entry without a block (written by a version before issue 13) is admitted by the first block, in config order,
  * that passes these checks; renewing it records that block.
@@ -15,9 +15,9 @@
  * Reasons name the entry's names and what to change; they are for the operator's log only.
  */
 import type { AuthBlock } from "../config/types.ts";
-import { normalizeDnsName } from "../csr/names.ts";
+import { ipName, normalizeDnsName } from "../csr/names.ts";
 import { compileGlob } from "../lib/glob.ts";
-import { describeNames } from "../policy/authorize.ts";
+import { describeNames, ipIdentifierAdmitted } from "../policy/authorize.ts";
 import type { Entry } from "../storage/mod.ts";
 
 export type Admission = { ok: true; block: AuthBlock } | { ok: false; reason: string };
@@ -31,9 +31,13 @@ export function admitStoredEntry(blocks: readonly AuthBlock[], entry: AdmissionI
   const shown = describeNames(names.map(String));
   if (names.length === 0) return { ok: false, reason: "The entry lists no names" };
   for (const name of names) {
+    if (typeof name === "string" && ipName(name) === name) continue;
     const checked = typeof name === "string" ? normalizeDnsName(name) : undefined;
     if (!checked?.ok || checked.name !== name) {
-      return { ok: false, reason: `The entry's names (${shown}) are not normalized DNS names as /sign stores them` };
+      return {
+        ok: false,
+        reason: `The entry's names (${shown}) are not normalized DNS names or IP addresses as /sign stores them`,
+      };
     }
   }
   const valid = names as string[];
@@ -62,8 +66,13 @@ export function admitStoredEntry(blocks: readonly AuthBlock[], entry: AdmissionI
 /** Why `block` does not admit the names, verification and storage; null when it does. */
 function blockProblem(block: AuthBlock, names: string[], verification: unknown, storage: string): string | null {
   const matchers = matchersOf(block);
-  const outside = names.find((name) => !matchers.some((match) => match(name)));
-  if (outside !== undefined) return `does not admit ${describeNames([outside])} (its domain lines)`;
+  const outside = names.find((name) =>
+    ipName(name) === name ? !ipIdentifierAdmitted(block, name) : !matchers.some((match) => match(name))
+  );
+  if (outside !== undefined) {
+    const lines = ipName(outside) === outside ? "ip-identifiers" : "domain";
+    return `does not admit ${describeNames([outside])} (its ${lines} lines)`;
+  }
   if (block.verification !== verification) {
     return `uses verification "${block.verification}", not ${JSON.stringify(String(verification))}`;
   }

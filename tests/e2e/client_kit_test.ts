@@ -188,8 +188,9 @@ async function recordingPath(dir: string, log: string): Promise<string> {
     for await (const entry of Deno.readDir(source)) {
       if (seen.has(entry.name) || !/^[A-Za-z0-9._+-]+$/.test(entry.name)) continue;
       seen.add(entry.name);
-      const wrapper =
-        `#!/bin/sh\n{ printf '%s' '${entry.name}'; for a in "$@"; do printf ' %s' "$a"; done; echo; } >>'${log}'\n` +
+      // One printf, so one write(2) with O_APPEND: the programs of a pipeline run at once, and a line written in
+      // pieces would interleave with theirs under load.
+      const wrapper = `#!/bin/sh\nprintf '%s\\n' "${entry.name}\${*:+ $*}" >>'${log}'\n` +
         `exec '${source}/${entry.name}' "$@"\n`;
       await Deno.writeTextFile(`${bin}/${entry.name}`, wrapper, { mode: 0o755 });
     }

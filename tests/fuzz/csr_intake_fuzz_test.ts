@@ -3,11 +3,13 @@
  * structural edits, damaged PEM and random bytes.
  *
  * Properties: nothing throws; every refusal is 415 or 403 with a one-line reason free of control characters (the
- * reason goes to the client and the log); a CSR that passes the rules has only DNS SANs, at most the profile's name
- * count, every name a lower-case LDH name (optionally `*.`-prefixed) of at most 253 characters that is not an IP
- * address, every CN among them, and no Must-Staple; the cached parser agrees with the plain one.
+ * reason goes to the client and the log); a CSR that passes the rules has only DNS and IP address SANs, at most the
+ * profile's name count, every name either a lower-case LDH name (optionally `*.`-prefixed) of at most 253 characters
+ * that is not an IP address, or the canonical text of one of its IP SANs (RFC 8738), every CN among them, and no
+ * Must-Staple; the cached parser agrees with the plain one.
  */
 import { assert, assertEquals } from "../support/assert.ts";
+import { ipName } from "../../src/csr/names.ts";
 import { checkCsrRules, createCsrParser, type CsrParseResult, parseCsrPem } from "../../src/csr/intake.ts";
 import { csrBody, makeSeeds } from "./_csr_corpus.ts";
 import { runCases } from "./_fuzz.ts";
@@ -34,14 +36,25 @@ function checkAccepted(result: Extract<CsrParseResult, { ok: true }>, maxNames: 
   assert(rules.names.length > 0, `${what}: accepted without names`);
   assert(rules.names.length <= maxNames, `${what}: ${rules.names.length} names accepted, limit ${maxNames}`);
   assert(new Set(rules.names).size === rules.names.length, `${what}: duplicate names`);
+  const ipSans = new Set((csr.subjectAltNames ?? []).filter((s) => s.type === "ip").map((s) => ipName(s.value)));
   for (const name of rules.names) {
+    if (ipName(name) === name) {
+      assert(ipSans.has(name), `${what}: accepted IP ${name} that is not an IP SAN`);
+      continue;
+    }
     assert(name.length <= 253 && DNS_NAME.test(name), `${what}: accepted name ${JSON.stringify(name)}`);
     assert(!/^[0-9.]+$/.test(name), `${what}: accepted IP-like name ${name}`);
     assert(!/\.[0-9]+$/.test(name), `${what}: accepted all-numeric TLD ${name}`);
   }
-  assert(csr.subjectAltNames?.every((s) => s.type === "dns"), `${what}: accepted a non-DNS SAN`);
+  assert(
+    csr.subjectAltNames?.every((s) => s.type === "dns" || (s.type === "ip" && ipName(s.value) !== null)),
+    `${what}: accepted a SAN that is not a DNS name or an IP address`,
+  );
   for (const cn of csr.commonNames) {
-    assert(rules.names.includes(cn.toLowerCase()), `${what}: CN ${JSON.stringify(cn)} not among the names`);
+    assert(
+      rules.names.includes(ipName(cn) ?? cn.toLowerCase()),
+      `${what}: CN ${JSON.stringify(cn)} not among the names`,
+    );
   }
   assert(!csr.mustStaple, `${what}: accepted must-staple`);
   return "accepted";

@@ -3,7 +3,8 @@
  * challenge listeners run.
  *
  * `GET /.well-known/acme-challenge/<token>` answers the key authorization (text/plain) while the authorization is
- * pending and the request's Host (port, case and a trailing dot removed) is the authorization's name; anything else
+ * pending and the request's Host (port, case and a trailing dot removed; an IP literal, IPv6 in brackets, compared as
+ * the address it is, RFC 8738 §3) is the authorization's name; anything else
  * is 404, so several acmems instances can be chained behind nginx with `proxy_next_upstream … http_404`. Tokens that
  * are not base64url (RFC 8555 §8.3) are 404 without a lookup. Entries are removed when the authorization ends.
  *
@@ -12,11 +13,15 @@
  * in-memory copy and at most waits, bounded, for another instance's answer to arrive through its change feed: see
  * src/storage/postgres/challenges.ts). Here it is bounded once more by `fallbackTimeoutMs`.
  */
+import { ipName } from "../../csr/names.ts";
 
 export const CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
-/** Removes the port, brackets, case and a trailing dot from a Host header value. */
+/**
+ * Removes the port, brackets, case and a trailing dot from a Host header value; an IP address comes out in its
+ * canonical text (`[2001:DB8:0::1]:80` → `2001:db8::1`).
+ */
 export function normalizeHost(host: string | null): string | null {
   if (!host) return null;
   let h = host.trim().toLowerCase();
@@ -30,7 +35,12 @@ export function normalizeHost(host: string | null): string | null {
     if (colon >= 0 && h.indexOf(":") === colon) h = h.slice(0, colon);
   }
   if (h.endsWith(".")) h = h.slice(0, -1);
-  return h === "" ? null : h;
+  return h === "" ? null : canonicalName(h);
+}
+
+/** A name as the responder compares it: an IP address in canonical text, a DNS name lower-case without a final dot. */
+function canonicalName(name: string): string {
+  return ipName(name) ?? name.toLowerCase().replace(/\.$/, "");
 }
 
 export interface ChallengeCounters {
@@ -60,7 +70,7 @@ export class Http01Responder {
   constructor(private readonly counters?: ChallengeCounters) {}
 
   #key(name: string, token: string): string {
-    return `${name.toLowerCase().replace(/\.$/, "")}\u0000${token}`;
+    return `${canonicalName(name)}\u0000${token}`;
   }
 
   /** Starts answering `token` for `name` (the identifier value of the authorization). */
@@ -134,7 +144,7 @@ export class Http01Responder {
         this.fallback!(token),
         new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.fallbackTimeoutMs))),
       ]);
-      if (found && found.host.toLowerCase().replace(/\.$/, "") === name) {
+      if (found && canonicalName(found.host) === name) {
         return this.#answer(method, found.keyAuthorization);
       }
     } catch {

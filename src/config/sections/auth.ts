@@ -1,15 +1,24 @@
 /**
  * `[auth "name"]`: which clients (ip, HMAC, or all) may ask for which names (domain globs), with which
- * verification, storage and profile. Pure. Gives null when the block has errors: a broken block is never
+ * verification, storage and profile; `ip-identifiers` opts the block into IP address certificates (RFC 8738). Pure. Gives null when the block has errors: a broken block is never
  * half-applied (the original ACMEMS dropped the rest of a block, which opened it to every client).
  */
 import type { IniSection } from "../ini.ts";
 import { collectOptions, type Diagnostics, readOption, sectionLabel } from "../diagnostics.ts";
 import { AUTH_OPTIONS as A } from "../schema.ts";
 import { truncate } from "../text.ts";
-import type { AuthBlock, HmacType, IpNetwork, MgmtConfig } from "../types.ts";
+import type { AuthBlock, HmacType, IpNetwork, MgmtConfig, Source } from "../types.ts";
 import { parseBoolean } from "../values.ts";
 import { checkProfile } from "./account.ts";
+
+/** What the rest of the config says that the `ip-identifiers` checks need (absent: those checks are skipped). */
+export interface AuthContext {
+  /** The type of each verification that built (`http01`, `dns01-dnsUpdate`, …). */
+  verificationTypes?: ReadonlyMap<string, string>;
+  /** [account] acme-server and profile. */
+  acmeServer?: string;
+  accountProfile?: string;
+}
 
 const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };
 
@@ -19,6 +28,7 @@ export function buildAuth(
   verifications: Set<string>,
   storages: Set<string>,
   diag: Diagnostics,
+  context: AuthContext = {},
 ): AuthBlock | null {
   const label = sectionLabel(section);
   const before = diag.errors.length;
@@ -26,10 +36,15 @@ export function buildAuth(
 
   const ips: IpNetwork[] = [];
   readOption(o, A.ip, { ips }, label, diag);
+  const ipIdentifiers: IpNetwork[] = [];
+  readOption(o, A.ipIdentifiers, { ipIdentifiers }, label, diag);
   const domains: string[] = [];
   readOption(o, A.domain, { domains }, label, diag);
-  if (!o.has(A.domain)) {
-    diag.error(section.source, `${label} has no domain = line, so it can never match: add the names it may request`);
+  if (!o.has(A.domain) && !o.has(A.ipIdentifiers)) {
+    diag.error(
+      section.source,
+      `${label} has no domain = (or ip-identifiers =) line, so it can never match: add the names it may request`,
+    );
   }
 
   const hmacType = o.one(A.hmacType);
@@ -120,6 +135,7 @@ export function buildAuth(
   const block: AuthBlock = {
     name: section.name!,
     ips,
+    ipIdentifiers,
     domains,
     all,
     verification: verification ?? "",
@@ -132,5 +148,46 @@ export function buildAuth(
     const checked = checkProfile(profile, diag);
     if (checked) block.profile = checked;
   }
+  if (ipIdentifiers.length > 0) checkIpIdentifiers(o.all(A.ipIdentifiers)[0].source, label, block, context, diag);
   return diag.errors.length === before ? block : null;
+}
+
+/**
+ * IP identifiers are validated over http-01 only (RFC 8738 §7: no dns-01), and Let's Encrypt issues them only in
+ * its `shortlived` profile: an error for a dns-01 verification, a warning for another Let's Encrypt profile.
+ */
+function checkIpIdentifiers(
+  source: Source,
+  label: string,
+  block: AuthBlock,
+  context: AuthContext,
+  diag: Diagnostics,
+): void {
+  const type = context.verificationTypes?.get(block.verification);
+  if (type !== undefined && type !== "http01") {
+    diag.error(
+      source,
+      `${label} ip-identifiers needs an http01 verification, but verification "${block.verification}" is ${type}: ` +
+        "CAs validate IP addresses over http-01 (or tls-alpn-01), never dns-01; use an http01 [verification]",
+    );
+  }
+  const profile = block.profile ?? context.accountProfile;
+  if (
+    context.acmeServer && /(^|\.)api\.letsencrypt\.org$/.test(hostOf(context.acmeServer)) && profile !== "shortlived"
+  ) {
+    diag.warn(
+      source,
+      `${label} ip-identifiers: Let's Encrypt issues IP address certificates only in the shortlived profile, ` +
+        `but this block uses ${profile ? `profile "${profile}"` : "the CA's default profile"}: ` +
+        "set profile = shortlived in this block",
+    );
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return "";
+  }
 }

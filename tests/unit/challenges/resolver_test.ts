@@ -216,3 +216,57 @@ Deno.test("resolver: ordered names match whatever their case, and a wildcard mat
   });
   assertEquals(calls.presented, ["a.test", "B.Test"]);
 });
+
+Deno.test("resolver: an ordered IP address matches an ip identifier only (RFC 8738), in any spelling", async () => {
+  const run = (identifier: AcmeAuthorization["identifier"], ip: string, calls: Calls) =>
+    resolveAuthorizations({
+      client: foreignClient(calls, "b.test", identifier),
+      order,
+      names: ["a.test", ip],
+      solver: recordingSolver(calls),
+      deadline: Date.now() + 5000,
+      guard,
+      log: memoryLogger(),
+    });
+  const v4: Calls = { presented: [], cleaned: [], answered: [] };
+  await run({ type: "ip", value: "192.0.2.1" }, "192.0.2.1", v4);
+  assertEquals(v4.presented, ["a.test", "192.0.2.1"]);
+  const v6: Calls = { presented: [], cleaned: [], answered: [] };
+  await run({ type: "ip", value: "2001:DB8:0::1" }, "2001:db8::1", v6);
+  assertEquals(v6.presented, ["a.test", "2001:DB8:0::1"]);
+  const asDns: Calls = { presented: [], cleaned: [], answered: [] };
+  const error = await assertRejects(() => run({ type: "dns", value: "192.0.2.1" }, "192.0.2.1", asDns));
+  assert(error instanceof IssueFailure && error.kind === "unavailable", String(error));
+  assertEquals(asDns.presented, [], "a dns identifier is not the ordered IP address");
+});
+
+Deno.test("resolver: an IP address with a dns-01 solver is refused before any CA call", async () => {
+  const calls: Calls = { presented: [], cleaned: [], answered: [] };
+  let fetched = 0;
+  const client = {
+    ...fakeClient(calls, (a) => a),
+    getAuthorization: () => {
+      fetched++;
+      return Promise.reject(new Error("no CA call expected"));
+    },
+  } as unknown as AcmeClient;
+  const error = await assertRejects(() =>
+    resolveAuthorizations({
+      client,
+      order,
+      names: ["a.test", "2001:db8::1"],
+      solver: { ...recordingSolver(calls), challengeType: "dns-01" },
+      deadline: Date.now() + 5000,
+      guard,
+      log: memoryLogger(),
+    })
+  );
+  assert(error instanceof IssueFailure, String(error));
+  assertEquals(error.kind, "refused");
+  assertEquals(
+    error.message,
+    "2001:db8::1 is an IP address: CAs validate IP addresses over http-01 only (RFC 8738), not dns-01; give the " +
+      "auth block with ip-identifiers an http01 verification",
+  );
+  assertEquals([fetched, calls.presented.length], [0, 0]);
+});

@@ -207,7 +207,12 @@ const ERROR_CASES: [string, string, number, RegExp][] = [
     10,
     /renew-within: "two weeks" is not a whole number/,
   ],
-  ["auth without domain", '[auth "b"]\nip = 10.0.0.1\n', 7, /has no domain = line, so it can never match/],
+  [
+    "auth without domain",
+    '[auth "b"]\nip = 10.0.0.1\n',
+    7,
+    /has no domain = \(or ip-identifiers =\) line, so it can never match/,
+  ],
   [
     "auth ip host bits",
     '[auth "b"]\nip = 192.0.2.1/24\ndomain = x.org\n',
@@ -276,7 +281,7 @@ ip = 192.0.2.0/24
 `);
   assert(!result.ok);
   assertEquals(errorLines(result), [
-    `5: Unknown option "hmac-type" in [auth "b"]: did you mean "hmac_type"? (known: ip, domain, hmac_type, hmac_key, all, verification, storage, profile)`,
+    `5: Unknown option "hmac-type" in [auth "b"]: did you mean "hmac_type"? (known: ip, ip-identifiers, domain, hmac_type, hmac_key, all, verification, storage, profile)`,
     `6: [auth "b"] hmac_key needs hmac_type (e.g. hmac_type = sha256)`,
   ]);
 });

@@ -109,20 +109,27 @@ const CASES: Case[] = [
     csr: { subj: "/O=acmems test", san: "DNS:a.example.org,DNS:b.example.org" },
     expect: { names: ["a.example.org", "b.example.org"] },
   },
-  // Non-DNS SANs.
+  // IP address SANs (RFC 8738): names after the DNS names, canonical, once; the policy decides who may have them.
   {
     name: "IPv4 SAN",
-    csr: { san: "DNS:www.example.org,IP:192.0.2.1" },
-    expect: {
-      kind: "refused",
-      code: "san-type",
-      reason: ["The CSR has the IP address SAN 192.0.2.1", "DNS names only", "remove it from subjectAltName"],
-    },
+    csr: { san: "IP:192.0.2.1,DNS:www.example.org,IP:192.0.2.1" },
+    expect: { names: ["www.example.org", "192.0.2.1"] },
   },
   {
-    name: "IPv6 SAN",
-    csr: { san: "DNS:www.example.org,IP:2001:db8::1" },
-    expect: { kind: "refused", code: "san-type", reason: ["IP address SAN 2001:db8::1"] },
+    name: "IPv6 SAN, canonical text",
+    csr: { subj: "/O=acmems test", san: "IP:2001:DB8:0:0:0:0:0:1,IP:::1" },
+    expect: { names: ["2001:db8::1", "::1"] },
+  },
+  {
+    name: "CN equal to an IP SAN",
+    csr: { subj: "/CN=192.0.2.7", san: "IP:192.0.2.7" },
+    expect: { names: ["192.0.2.7"] },
+  },
+  {
+    name: "IP SANs count toward the name limit",
+    csr: { subj: "/O=acmems test", san: "DNS:a.example.org,IP:192.0.2.1,IP:192.0.2.2" },
+    maxNames: 2,
+    expect: { kind: "refused", code: "too-many-names", reason: ["3 names"] },
   },
   {
     name: "e-mail SAN",
@@ -137,7 +144,7 @@ const CASES: Case[] = [
   {
     name: "only an IP SAN, no CN",
     csr: { subj: "/O=acmems test", san: "IP:192.0.2.1" },
-    expect: { kind: "refused", code: "san-type", reason: ["IP address SAN 192.0.2.1"] },
+    expect: { names: ["192.0.2.1"] },
   },
   // Must-staple.
   {
@@ -241,7 +248,11 @@ const CASES: Case[] = [
   {
     name: "IPv4 address as a DNS SAN",
     csr: { subj: "/O=acmems test", san: "DNS:192.0.2.1" },
-    expect: { kind: "refused", code: "bad-name", reason: ["'192.0.2.1' is an IP address"] },
+    expect: {
+      kind: "refused",
+      code: "bad-name",
+      reason: ["'192.0.2.1' is an IP address in a DNS SAN", "subjectAltName=IP:192.0.2.1"],
+    },
   },
   // Signature algorithms.
   {

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
-import { normalizeDnsName } from "../../../src/csr/names.ts";
+import { ipName, isIpName, normalizeDnsName } from "../../../src/csr/names.ts";
 
 const OK: [string, string][] = [
   ["www.example.org", "www.example.org"],
@@ -66,4 +66,22 @@ Deno.test("normalizeDnsName refuses invalid names with a one-line reason", () =>
       `one line: ${JSON.stringify(result.reason)}`,
     );
   }
+});
+
+Deno.test("ipName: canonical text of an IP address name, null for anything else", () => {
+  const cases: [string, string | null][] = [
+    ["192.0.2.1", "192.0.2.1"],
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+    ["::1", "::1"],
+    ["::ffff:192.0.2.1", "::ffff:c000:201"],
+    ["[::1]", null],
+    ["fe80::1%eth0", null],
+    ["192.0.2.01", null],
+    ["www.example.org", null],
+    ["", null],
+  ];
+  for (const [text, want] of cases) assertEquals(ipName(text), want, text);
+  assertEquals(isIpName("2001:db8::1"), true);
+  assertEquals(isIpName("2001:DB8::1"), false, "only the canonical text is an IP name in acmems' lists");
+  assertEquals(isIpName("www.example.org"), false);
 });

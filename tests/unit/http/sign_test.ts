@@ -43,12 +43,17 @@ Deno.test("sign: 415 for non-CSR bodies and CN-only CSRs, with the fix in the bo
   assertEquals(fake.orders, 0);
 });
 
-Deno.test("sign: 403 for CSR rules (IP SAN, must-staple, too many names for the profile)", async () => {
+Deno.test("sign: 403 for CSR rules (IP SAN no ip-identifiers admit, must-staple, too many names)", async () => {
   const { handler, fake } = setup();
   const ipSan = await makeCsr({ names: ["www.example.test", "127.0.0.1"] });
   const staple = await makeCsr({ names: ["www.example.test"], extraAddext: ["tlsfeature=status_request"] });
   const many = await makeCsr({ names: Array.from({ length: 26 }, (_, i) => `h${i}.short.test`) });
-  for (const [csr, pattern] of [[ipSan, /IP/], [staple, /[Mm]ust-[Ss]taple/], [many, /26 names.*25|25.*26/]] as const) {
+  for (
+    const [csr, pattern] of [[ipSan, /admits this client for www\.example\.test, 127\.0\.0\.1:/], [
+      staple,
+      /[Mm]ust-[Ss]taple/,
+    ], [many, /26 names.*25|25.*26/]] as const
+  ) {
     const response = await handler(post(csr.csrPem), info());
     const text = await response.text();
     assertEquals(response.status, 403, text);

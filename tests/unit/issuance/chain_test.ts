@@ -1,7 +1,7 @@
 /**
  * The leaf check (src/issuance/chain.ts): the CA's certificate is for the CSR's key, exactly the requested names,
- * valid now, and (issue 13 item 12) has no subject alternative name other than DNS names: acmems orders no IP
- * certificates yet, so an IP, e-mail, URI or other SAN is the CA adding something nobody asked for.
+ * valid now, and (issue 13 item 12, issue 16 item 4) has no subject alternative name other than DNS names and the
+ * ordered IP addresses: an unordered IP, an e-mail, URI or other SAN is the CA adding something nobody asked for.
  */
 import * as x509 from "@peculiar/x509";
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
@@ -40,10 +40,30 @@ Deno.test("leaf check: DNS names only, exactly the requested ones", async () => 
   assert(info.notAfter.getTime() > Date.now());
 });
 
-Deno.test("leaf check: a SAN that is not a dNSName is refused, naming it", async () => {
+Deno.test("leaf check: IP address SANs are compared with the ordered IP addresses (canonical text)", async () => {
+  const ips: x509.JsonGeneralName[] = [{ type: "ip", value: "192.0.2.1" }, { type: "ip", value: "2001:db8::1" }];
+  await checkChainMatchesCsr(await chainWith([WWW, ...ips]), csrDer, ["www.example.test", "192.0.2.1", "2001:db8::1"]);
+  await checkChainMatchesCsr(await chainWith(ips), csrDer, ["2001:db8::1", "192.0.2.1"]);
+  const extra = await assertRejects(async () =>
+    await checkChainMatchesCsr(await chainWith([WWW, ...ips]), csrDer, ["www.example.test", "192.0.2.1"])
+  );
+  assert(extra instanceof ChainMismatchError, String(extra));
+  assertEquals(extra.message, "The CA returned a certificate for other names (missing: none; extra: 2001:db8::1)");
+  const missing = await assertRejects(async () =>
+    await checkChainMatchesCsr(await chainWith([WWW]), csrDer, ["www.example.test", "192.0.2.9"])
+  );
+  assertEquals(
+    (missing as Error).message,
+    "The CA returned a certificate for other names (missing: 192.0.2.9; extra: none)",
+  );
+  const dnsForIp = await assertRejects(async () =>
+    await checkChainMatchesCsr(await chainWith([{ type: "dns", value: "192.0.2.1" }]), csrDer, ["192.0.2.1"])
+  );
+  assert(dnsForIp instanceof ChainMismatchError, "a dNSName spelling an address is not the IP SAN");
+});
+
+Deno.test("leaf check: a SAN that is not a dNSName or an IP address is refused, naming it", async () => {
   const cases: [x509.JsonGeneralName, string][] = [
-    [{ type: "ip", value: "192.0.2.1" }, "ip 192.0.2.1"],
-    [{ type: "ip", value: "2001:db8::1" }, "ip 2001:db8::1"],
     [{ type: "email", value: "root@example.test" }, "email root@example.test"],
     [{ type: "url", value: "https://www.example.test/" }, "url https://www.example.test/"],
     [{ type: "dn", value: "CN=www.example.test" }, "dn CN=www.example.test"],
@@ -54,7 +74,7 @@ Deno.test("leaf check: a SAN that is not a dNSName is refused, naming it", async
     );
     assert(refused instanceof ChainMismatchError, `${shown}: ${refused}`);
     assert(refused.message.includes(shown), `${shown}: ${refused.message}`);
-    assert(refused.message.includes("DNS names only"), refused.message);
+    assert(refused.message.includes("DNS names and IP addresses only"), refused.message);
   }
 });
 

@@ -341,3 +341,34 @@ Deno.test("compilePolicy: memoised, and invalid globs match nothing", async () =
   assertEquals((await policy.authorize({ ...request, names: ["www.example.org"] })).ok, true);
   assertEquals((await policy.authorize({ ...request, names: ["mail1.example.org"] })).ok, false);
 });
+
+Deno.test("authorize: IP address names are admitted by ip-identifiers only, never by domain globs", async () => {
+  const blocks: AuthBlock[] = [
+    block("globs", { ips: ["10.0.0.0/8"], domains: ["*"] }),
+    block("hosts", {
+      ips: ["10.0.0.0/8"],
+      domains: ["*.example.org"],
+      ipIdentifiers: ["198.51.100.0/24", "2001:db8::/64"],
+    }),
+    block("only-ips", { ips: ["172.16.0.0/12"], domains: [], ipIdentifiers: ["203.0.113.7"] }),
+  ];
+  const ask = (names: string[], peer = "10.1.1.1") =>
+    authorize(blocks, { peer: ip(peer), authentication: null, body: BODY, names });
+  const admitted = async (names: string[], peer?: string) => {
+    const result = await ask(names, peer);
+    return result.ok ? result.block.name : `refused: ${result.reason}`;
+  };
+  assertEquals(await admitted(["www.example.org"]), "globs");
+  assertEquals(await admitted(["198.51.100.20"]), "hosts", "domain = * admits no IP address");
+  assertEquals(await admitted(["www.example.org", "198.51.100.20", "2001:db8::5"]), "hosts");
+  assertEquals(await admitted(["203.0.113.7"], "172.16.1.1"), "only-ips", "a block with only ip-identifiers");
+  assertEquals(
+    await admitted(["198.51.101.1"]),
+    "refused: No auth block admits this client for 198.51.101.1: check the client address, the Authentication " +
+      "header and the requested names",
+  );
+  assert(!(await ask(["2001:db8:0:1::5"])).ok, "outside the /64");
+  assert(!(await ask(["::ffff:c633:6414"])).ok, "an IPv4-mapped IPv6 SAN is not the IPv4 address");
+  assert(!(await ask(["198.51.100.20"], "192.0.2.1")).ok, "ip = (the client's address) still applies");
+  assert(!(await ask(["www.example.org"], "172.16.1.1")).ok, "a block with only ip-identifiers admits no DNS name");
+});

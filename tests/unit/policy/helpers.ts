@@ -7,6 +7,8 @@ let line = 1;
 
 export interface BlockSpec {
   ips?: string[];
+  /** `ip-identifiers` networks. */
+  ipIdentifiers?: string[];
   domains: string[];
   hmac?: { type: HmacType; key: string };
   all?: boolean;
@@ -14,11 +16,13 @@ export interface BlockSpec {
 
 /** An AuthBlock as the config loader would produce it. */
 export function block(name: string, spec: BlockSpec): AuthBlock {
-  const ips = (spec.ips ?? []).map((text) => {
-    const network = parseIpNetwork(text);
-    if ("error" in network) throw new Error(network.error);
-    return network as IpNetwork;
-  });
+  const networks = (texts: string[] | undefined) =>
+    (texts ?? []).map((text) => {
+      const network = parseIpNetwork(text);
+      if ("error" in network) throw new Error(network.error);
+      return network as IpNetwork;
+    });
+  const ips = networks(spec.ips);
   const result: AuthBlock = {
     name,
     ips,
@@ -29,6 +33,7 @@ export function block(name: string, spec: BlockSpec): AuthBlock {
     source: { file: "test.ini", line: line++ },
   };
   if (spec.hmac) result.hmac = spec.hmac;
+  if (spec.ipIdentifiers) result.ipIdentifiers = networks(spec.ipIdentifiers);
   return result;
 }
 

@@ -2,6 +2,7 @@
 import type { AuthBlock } from "../../../src/config/types.ts";
 import { type AdmissionInput, admitStoredEntry } from "../../../src/renewal/admission.ts";
 import { assert, assertEquals } from "../../support/assert.ts";
+import { parseIpNetwork } from "../../../src/lib/ip.ts";
 
 function block(name: string, domains: string[], more: Partial<AuthBlock> = {}): AuthBlock {
   return {
@@ -71,4 +72,29 @@ Deno.test("admission: names that /sign would not have stored are refused before 
   }
   const junk = admitStoredEntry(BLOCKS, { names: "www.example.org" } as unknown as AdmissionInput, "file");
   assertEquals(junk.ok, false);
+});
+
+Deno.test("admission: IP address names are re-admitted by the block's ip-identifiers, never by its globs", () => {
+  const v4 = parseIpNetwork("198.51.100.0/24");
+  const v6 = parseIpNetwork("2001:db8::/64");
+  if ("error" in v4 || "error" in v6) throw new Error("test networks");
+  const blocks = [
+    block("everything", ["*"]),
+    block("hosts", ["*.example.org"], { ipIdentifiers: [v4, v6] }),
+  ];
+  const decide = (names: unknown[], recorded?: string) => {
+    const result = admitStoredEntry(blocks, entry(names, recorded ? { block: recorded } : {}), "file");
+    return result.ok ? result.block.name : `refused: ${result.reason}`;
+  };
+  assertEquals(decide(["www.example.org", "198.51.100.7", "2001:db8::7"], "hosts"), "hosts");
+  assertEquals(decide(["198.51.100.7"]), "hosts", "an entry without a block: the glob * does not admit an IP");
+  assertEquals(
+    decide(["198.51.101.7"], "hosts"),
+    `refused: auth block "hosts" does not admit 198.51.101.7 (its ip-identifiers lines)`,
+  );
+  assertEquals(
+    decide(["198.51.100.7"], "everything"),
+    `refused: auth block "everything" does not admit 198.51.100.7 (its ip-identifiers lines)`,
+  );
+  assert(decide(["2001:DB8::7"], "hosts").startsWith("refused: The entry's names"), "not as /sign stores them");
 });

@@ -102,3 +102,21 @@ Deno.test("http-01: a shared lookup that hangs or fails is a 404 within fallback
   assertEquals(failed.status, 404);
   await failed.body?.cancel();
 });
+
+Deno.test("http-01: an IP address identifier answers to a Host that is that IP literal (RFC 8738)", async () => {
+  const r = new Http01Responder();
+  r.add("127.0.0.1", TOKEN, KEY_AUTH);
+  r.add("2001:DB8:0::1", TOKEN, `${KEY_AUTH}6`);
+  const path = `/.well-known/acme-challenge/${TOKEN}`;
+  const status = async (host: string) => {
+    const response = await r.handle(request("GET", path, host));
+    return `${response.status} ${await response.text()}`;
+  };
+  assertEquals(await status("127.0.0.1:5002"), `200 ${KEY_AUTH}`);
+  assertEquals(await status("127.0.0.1"), `200 ${KEY_AUTH}`);
+  assertEquals(await status("[2001:db8::1]:80"), `200 ${KEY_AUTH}6`);
+  assertEquals(await status("[2001:0db8:0000::0001]"), `200 ${KEY_AUTH}6`, "any spelling of the address");
+  assertEquals(await status("127.0.0.2"), "404 Not found.\n");
+  assertEquals(await status("[2001:db8::2]"), "404 Not found.\n");
+  assertEquals(normalizeHost("[2001:0DB8:0::1]:443"), "2001:db8::1");
+});
