@@ -286,6 +286,19 @@ function checkRules(csr: ParsedCsr, profile?: string): CsrRulesResult {
 
 /** RFC 3339 in UTC without fractional seconds. */
 function rfc3339(date: Date): string {
+  const ms = date.getTime();
+  let text = rfc3339Memo.get(ms);
+  if (text === undefined) {
+    if (rfc3339Memo.size >= 256) rfc3339Memo.clear();
+    rfc3339Memo.set(ms, text = rfc3339Uncached(date));
+  }
+  return text;
+}
+
+/** Formatted times by epoch ms: a cached certificate's hint headers carry the same few times on every hit. */
+const rfc3339Memo = new Map<number, string>();
+
+function rfc3339Uncached(date: Date): string {
   const iso = date.toISOString();
   // YYYY-MM-DDTHH:MM:SS.sssZ for years 0 to 9999; other years have a sign and six digits.
   return iso.length === 24 ? iso.slice(0, 19) + "Z" : iso.replace(/\.\d{3}Z$/, "Z");

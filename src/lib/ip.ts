@@ -177,8 +177,13 @@ function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
 export function networkContains(network: IpNetwork, address: IpAddress): boolean {
   const a = unmapIpv4(address);
   if (a.family !== network.family) return false;
-  const masked = maskBytes(a.bytes, network.prefix);
-  return masked.every((b, i) => b === network.bytes[i]);
+  // Compared in place (the /sign hot path asks this for every block): whole bytes, then the masked rest.
+  const whole = network.prefix >> 3;
+  for (let i = 0; i < whole; i++) if (a.bytes[i] !== network.bytes[i]) return false;
+  const bits = network.prefix & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return (a.bytes[whole] & mask) === (network.bytes[whole] & mask);
 }
 
 /** True when every address of `inner` lies inside `outer` (same family, prefix no shorter, same leading bits). */

@@ -121,10 +121,25 @@ class Policy implements CompiledPolicy {
     return this.compiled.filter((c) => isPossible(c, peer, header)).map((c) => c.block);
   }
 
+  /**
+   * Remembered per peer object and header value: the /sign pipeline hands the same (memoised) peer for a client, and
+   * a host sends the same header for the same CSR. The policy never changes (a reload builds a new one).
+   */
+  readonly #prechecked = new WeakMap<IpAddress, Map<string, PrecheckDecision>>();
+
   precheck(request: PrecheckRequest): PrecheckDecision {
+    let byHeader = this.#prechecked.get(request.peer);
+    const memoKey = request.authentication ?? "";
+    const known = byHeader?.get(memoKey);
+    if (known) return known;
     const blocks = this.possibleBlocks(request);
-    if (blocks.length > 0) return { ok: true, blocks };
-    return { ok: false, reason: refusalReason(parseAuthenticationHeader(request.authentication), null) };
+    const decision: PrecheckDecision = blocks.length > 0
+      ? { ok: true, blocks }
+      : { ok: false, reason: refusalReason(parseAuthenticationHeader(request.authentication), null) };
+    if (!byHeader) this.#prechecked.set(request.peer, byHeader = new Map());
+    if (byHeader.size >= 64) byHeader.clear();
+    byHeader.set(memoKey, decision);
+    return decision;
   }
 
   async authorize(request: AuthRequest): Promise<AuthDecision> {
