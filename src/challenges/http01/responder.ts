@@ -40,8 +40,12 @@ export function normalizeHost(host: string | null): string | null {
 
 /** A name as the responder compares it: an IP address in canonical text, a DNS name lower-case without a final dot. */
 function canonicalName(name: string): string {
-  return ipName(name) ?? name.toLowerCase().replace(/\.$/, "");
+  // Only a name made of hex digits, dots and colons can be an address: skip the parse for every other Host (the
+  // challenge listener's hot path).
+  return (IP_CHARS.test(name) ? ipName(name) : null) ?? name.toLowerCase().replace(/\.$/, "");
 }
+
+const IP_CHARS = /^[0-9a-fA-F.:]+$/;
 
 export interface ChallengeCounters {
   served(): void;
@@ -87,7 +91,8 @@ export class Http01Responder {
   lookup(host: string | null, token: string): string | undefined {
     const name = normalizeHost(host);
     if (name === null || !TOKEN.test(token)) return undefined;
-    return this.#answers.get(this.#key(name, token));
+    // `normalizeHost` already gave the canonical name.
+    return this.#answers.get(`${name}\u0000${token}`);
   }
 
   get size(): number {
