@@ -16,13 +16,12 @@
  *      unavailable → unavailable (503).
  * Every answer is one audit record (as /sign's); a revocation sends the `revoked` notification.
  */
-import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import { checkRevocationPair, type RevocationPair } from "../revocation/pair.ts";
 import { parseReason, REASON_NAMES, type RevocationReason, type Revoked } from "../revocation/service.ts";
 import { checkFraming, receiveBody } from "./body.ts";
 import { failureResponse, statusOf, textResponse } from "./respond.ts";
-import { refuseBeforeBody, type SignContext, type SignExchange } from "./sign.ts";
+import { authorizeExchange, refuseBeforeBody, type SignContext, type SignExchange } from "./sign.ts";
 
 /** Revocation bound to one generation (its storages, its notifiers). */
 export interface Revoker {
@@ -39,7 +38,7 @@ export interface RevokeContext extends SignContext {
 /** Handles POST /revoke; `exchange.context` must carry a revoker (else not-found). */
 export async function handleRevoke(exchange: SignExchange, revoker: Revoker | undefined): Promise<Response> {
   const { request, deps } = exchange;
-  const { config, policy } = exchange.context;
+  const { config } = exchange.context;
   if (request.method !== "POST") {
     const response = failureResponse(new IssueFailure("method-not-allowed", "Only POST is supported on /revoke."));
     response.headers.set("Allow", "POST");
@@ -89,23 +88,9 @@ export async function handleRevoke(exchange: SignExchange, revoker: Revoker | un
       { outcome: "revoke refused: no names" },
     );
   }
-  const peer = exchange.peer;
-  if (!peer) {
-    return exchange.fail(new IssueFailure("refused", "The client address could not be determined."), {
-      names,
-      outcome: "no peer address",
-    });
-  }
-  const decision = await policy.authorize({
-    peer,
-    authentication: authenticationFromHeaders(request.headers),
-    body,
-    names,
-  });
-  if (!decision.ok) {
-    return exchange.fail(new IssueFailure("refused", decision.reason), { names, outcome: "revoke not authorized" });
-  }
-  const block = decision.block.name;
+  const admitted = await authorizeExchange(exchange, body, names, "revoke not authorized");
+  if (admitted instanceof Response) return admitted;
+  const block = admitted.name;
   try {
     const done = await revoker.revoke(pair, reason);
     revoker.revoked(pair, reason, exchange.client);

@@ -33,7 +33,7 @@
  * Every decision is one audit record (audit.ts); kinds that carry an error id put the same id in the body and the
  * record. All I/O is passed in (`SignDeps`, `SignContext`), so the pipeline runs in-process in tests with a fake CA.
  */
-import type { Config } from "../config/types.ts";
+import type { AuthBlock, Config } from "../config/types.ts";
 import type { IpAddress } from "../lib/ip.ts";
 import {
   checkCsrRules,
@@ -145,10 +145,39 @@ export async function refuseBeforeBody(exchange: SignExchange): Promise<Response
   return exchange.fail(failure, { outcome });
 }
 
+/**
+ * The auth block that admits this client (its address, the HMAC over `body`) for every one of `names`, or the 403
+ * answer (`refusedOutcome` in the audit record). Shared by /sign and /revoke.
+ */
+export async function authorizeExchange(
+  exchange: SignExchange,
+  body: Uint8Array,
+  names: string[],
+  refusedOutcome: string,
+): Promise<AuthBlock | Response> {
+  const peer = exchange.peer;
+  if (!peer) {
+    return exchange.fail(new IssueFailure("refused", "The client address could not be determined."), {
+      names,
+      outcome: "no peer address",
+    });
+  }
+  const decision = await exchange.context.policy.authorize({
+    peer,
+    authentication: authenticationFromHeaders(exchange.request.headers),
+    body,
+    names,
+  });
+  if (!decision.ok) {
+    return exchange.fail(new IssueFailure("refused", decision.reason), { names, outcome: refusedOutcome });
+  }
+  return decision.block;
+}
+
 /** The pipeline after the method, the address check and the in-flight cap: framing, body, CSR, rules, authorization, issuance. */
 export async function handleSign(exchange: SignExchange): Promise<Response> {
   const { request, deps, started } = exchange;
-  const { config, policy, issuer } = exchange.context;
+  const { config, issuer } = exchange.context;
 
   const framing = checkFraming(request.headers, config.mgmt.maxSize);
   if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
@@ -175,23 +204,9 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
   }
   const names = rules.names;
 
-  const peer = exchange.peer;
-  if (!peer) {
-    return exchange.fail(new IssueFailure("refused", "The client address could not be determined."), {
-      names,
-      outcome: "no peer address",
-    });
-  }
-  const decision = await policy.authorize({
-    peer,
-    authentication: authenticationFromHeaders(request.headers),
-    body,
-    names,
-  });
-  if (!decision.ok) {
-    return exchange.fail(new IssueFailure("refused", decision.reason), { names, outcome: "not authorized" });
-  }
-  const block = decision.block;
+  const decision = await authorizeExchange(exchange, body, names, "not authorized");
+  if (decision instanceof Response) return decision;
+  const block = decision;
   const profile = block.profile ?? config.account.profile;
   if (profile !== config.account.profile) {
     const again = checkRules(csr, profile);
