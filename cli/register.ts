@@ -7,8 +7,7 @@ import { generateKeyPair } from "../src/acme/mod.ts";
 import { enroll, termsAgreement } from "../src/account/enroll.ts";
 import { openAccount } from "../src/account/open.ts";
 import { accountKeyPath, AccountStoreError, nextKeyPath, saveAccountKey } from "../src/account/store.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { formatDiagnostic } from "../src/config/summary.ts";
+import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { AccountConfig } from "../src/config/types.ts";
 import { parseAbsoluteUrl, parseEmail } from "../src/config/values.ts";
 import { describeCaError } from "./ca_error.ts";
@@ -187,8 +186,6 @@ const SWITCHES: Record<string, (opts: RegisterOptions) => void> = {
 /** --key-type's short names. */
 const KEY_TYPE_ALIASES: Record<string, KeyType> = { ec: "ec-p256", rsa: "rsa-2048" };
 
-const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
-
 /** Decides whether the CA's current terms are agreed, from the flag and the config; the reason says what to run. */
 export function termsDecision(
   caTerms: string | undefined,
@@ -236,14 +233,9 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     out.error(eabOption.error);
     return 1;
   }
-  const result = await loadConfig(opts.files);
-  for (const w of result.warnings) out.error(formatDiagnostic(w, "warning"));
-  if (!result.ok || !result.config) {
-    for (const e of result.errors) out.error(formatDiagnostic(e, "error"));
-    out.error("The config is invalid: fix the errors above (acmems check-config shows them too).");
-    return 1;
-  }
-  const account = result.config.account;
+  const config = await loadConfigOrReport(opts.files, out);
+  if (!config) return 1;
+  const account = config.account;
   const dir = account.dir;
 
   try {

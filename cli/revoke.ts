@@ -13,8 +13,7 @@ import { enroll } from "../src/account/enroll.ts";
 import { openAccount } from "../src/account/open.ts";
 import { AccountStoreError } from "../src/account/store.ts";
 import { isProblem } from "../src/acme/mod.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { formatDiagnostic } from "../src/config/summary.ts";
+import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { Config } from "../src/config/types.ts";
 import { memoryLogger } from "../src/ops/log.ts";
 import { createStorages, prepareStorages } from "../src/storage/factory.ts";
@@ -85,8 +84,6 @@ export function parseRevokeArgs(args: string[]): RevokeOptions {
   return { cert, reason, files };
 }
 
-const consoleOutput: Output = { info: (l) => console.log(l), error: (l) => console.error(l) };
-
 /**
  * The DER of the first certificate in `text` (PEM, or a file storage's cache entry `<key>.json`: its `chain`), or
  * why there is none.
@@ -123,14 +120,8 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
     out.error(der.error);
     return 1;
   }
-  const result = await loadConfig(opts.files);
-  for (const w of result.warnings) out.error(formatDiagnostic(w, "warning"));
-  if (!result.ok || !result.config) {
-    for (const e of result.errors) out.error(formatDiagnostic(e, "error"));
-    out.error("The config is invalid: fix the errors above (acmems check-config shows them too).");
-    return 1;
-  }
-  const config = result.config;
+  const config = await loadConfigOrReport(opts.files, out);
+  if (!config) return 1;
   const account = config.account;
   let status: 0 | 3;
   try {
