@@ -19,9 +19,14 @@
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import { checkRevocationPair, type RevocationPair } from "../revocation/pair.ts";
 import { parseReason, REASON_NAMES, type RevocationReason, type Revoked } from "../revocation/service.ts";
-import { checkFraming, receiveBody } from "./body.ts";
 import { failureResponse, statusOf, textResponse } from "./respond.ts";
-import { authorizeExchange, refuseBeforeBody, type SignContext, type SignExchange } from "./sign.ts";
+import {
+  authorizeExchange,
+  receiveExchangeBody,
+  refuseBeforeBody,
+  type SignContext,
+  type SignExchange,
+} from "./sign.ts";
 
 /** Revocation bound to one generation (its storages, its notifiers). */
 export interface Revoker {
@@ -38,7 +43,6 @@ export interface RevokeContext extends SignContext {
 /** Handles POST /revoke; `exchange.context` must carry a revoker (else not-found). */
 export async function handleRevoke(exchange: SignExchange, revoker: Revoker | undefined): Promise<Response> {
   const { request, deps } = exchange;
-  const { config } = exchange.context;
   if (request.method !== "POST") {
     const response = failureResponse(new IssueFailure("method-not-allowed", "Only POST is supported on /revoke."));
     response.headers.set("Allow", "POST");
@@ -53,11 +57,8 @@ export async function handleRevoke(exchange: SignExchange, revoker: Revoker | un
   const outsider = await refuseBeforeBody(exchange);
   if (outsider) return outsider;
 
-  const framing = checkFraming(request.headers, config.mgmt.maxSize);
-  if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
-  const received = await receiveBody(request, framing.length, config.mgmt.maxSize, config.mgmt.bodyTimeoutMs);
-  if (!received.ok) return exchange.fail(received.failure, { outcome: received.outcome });
-  const body = received.body;
+  const body = await receiveExchangeBody(exchange);
+  if (body instanceof Response) return body;
 
   const reasonText = new URL(request.url).searchParams.get("reason");
   const reason = parseReason(reasonText);

@@ -174,21 +174,25 @@ export async function authorizeExchange(
   return decision.block;
 }
 
+/** The body within `max-size` and `body-timeout`, or the answer to a framing or reading failure. */
+export async function receiveExchangeBody(exchange: SignExchange): Promise<Uint8Array | Response> {
+  const { request } = exchange;
+  const { mgmt } = exchange.context.config;
+  const framing = checkFraming(request.headers, mgmt.maxSize);
+  if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
+  const timeoutMs = exchange.deps.bodyTimeoutMs ?? mgmt.bodyTimeoutMs;
+  const received = await receiveBody(request, framing.length, mgmt.maxSize, timeoutMs);
+  if (!received.ok) return exchange.fail(received.failure, { outcome: received.outcome });
+  return received.body;
+}
+
 /** The pipeline after the method, the address check and the in-flight cap: framing, body, CSR, rules, authorization, issuance. */
 export async function handleSign(exchange: SignExchange): Promise<Response> {
-  const { request, deps, started } = exchange;
+  const { deps, started } = exchange;
   const { config, issuer } = exchange.context;
 
-  const framing = checkFraming(request.headers, config.mgmt.maxSize);
-  if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
-  const received = await receiveBody(
-    request,
-    framing.length,
-    config.mgmt.maxSize,
-    deps.bodyTimeoutMs ?? config.mgmt.bodyTimeoutMs,
-  );
-  if (!received.ok) return exchange.fail(received.failure, { outcome: received.outcome });
-  const body = received.body;
+  const body = await receiveExchangeBody(exchange);
+  if (body instanceof Response) return body;
 
   const parsed = await deps.parser.parse(body);
   if (!parsed.ok) {
