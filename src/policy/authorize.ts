@@ -165,6 +165,11 @@ function admitsName(compiled: CompiledBlock, name: string): boolean {
   return compiled.matchers.some((match) => match(name));
 }
 
+/** True when `block` admits `name` by its `domain` globs (a DNS name) or `ip-identifiers` (an IP address). */
+export function blockAdmitsName(block: AuthBlock, name: string): boolean {
+  return admitsName(compileBlock(block), name);
+}
+
 /**
  * True when the IP address `name` is inside one of `block`'s `ip-identifiers` networks. The families must agree
  * as written: an IPv4-mapped IPv6 SAN (`::ffff:192.0.2.1`) is not the IPv4 address here (unlike a peer address).

@@ -15,9 +15,8 @@
  * Reasons name the entry's names and what to change; they are for the operator's log only.
  */
 import type { AuthBlock } from "../config/types.ts";
-import { ipName, normalizeDnsName } from "../csr/names.ts";
-import { compileGlob } from "../lib/glob.ts";
-import { describeNames, ipIdentifierAdmitted } from "../policy/authorize.ts";
+import { isIpName, normalizeDnsName } from "../csr/names.ts";
+import { blockAdmitsName, describeNames } from "../policy/authorize.ts";
 import type { Entry } from "../storage/mod.ts";
 
 export type Admission = { ok: true; block: AuthBlock } | { ok: false; reason: string };
@@ -31,7 +30,7 @@ export function admitStoredEntry(blocks: readonly AuthBlock[], entry: AdmissionI
   const shown = describeNames(names.map(String));
   if (names.length === 0) return { ok: false, reason: "The entry lists no names" };
   for (const name of names) {
-    if (typeof name === "string" && ipName(name) === name) continue;
+    if (typeof name === "string" && isIpName(name)) continue;
     const checked = typeof name === "string" ? normalizeDnsName(name) : undefined;
     if (!checked?.ok || checked.name !== name) {
       return {
@@ -65,12 +64,9 @@ export function admitStoredEntry(blocks: readonly AuthBlock[], entry: AdmissionI
 
 /** Why `block` does not admit the names, verification and storage; null when it does. */
 function blockProblem(block: AuthBlock, names: string[], verification: unknown, storage: string): string | null {
-  const matchers = matchersOf(block);
-  const outside = names.find((name) =>
-    ipName(name) === name ? !ipIdentifierAdmitted(block, name) : !matchers.some((match) => match(name))
-  );
+  const outside = names.find((name) => !blockAdmitsName(block, name));
   if (outside !== undefined) {
-    const lines = ipName(outside) === outside ? "ip-identifiers" : "domain";
+    const lines = isIpName(outside) ? "ip-identifiers" : "domain";
     return `does not admit ${describeNames([outside])} (its ${lines} lines)`;
   }
   if (block.verification !== verification) {
@@ -78,18 +74,4 @@ function blockProblem(block: AuthBlock, names: string[], verification: unknown, 
   }
   if (block.storage !== storage) return `uses storage ${JSON.stringify(block.storage)}, not "${storage}"`;
   return null;
-}
-
-const compiled = new WeakMap<AuthBlock, { domains: readonly string[]; matchers: ((name: string) => boolean)[] }>();
-
-/** The block's `domain` globs, compiled once per block (invalid globs match nothing, as in authorize.ts). */
-function matchersOf(block: AuthBlock): ((name: string) => boolean)[] {
-  const cached = compiled.get(block);
-  if (cached && cached.domains === block.domains) return cached.matchers;
-  const matchers = block.domains.flatMap((domain) => {
-    const glob = compileGlob(domain);
-    return glob.ok ? [glob.match] : [];
-  });
-  compiled.set(block, { domains: block.domains, matchers });
-  return matchers;
 }
