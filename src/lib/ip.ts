@@ -178,16 +178,21 @@ export function networkContains(network: IpNetwork, address: IpAddress): boolean
   const a = unmapIpv4(address);
   if (a.family !== network.family) return false;
   // Compared in place (the /sign hot path asks this for every block): whole bytes, then the masked rest.
-  const whole = network.prefix >> 3;
-  for (let i = 0; i < whole; i++) if (a.bytes[i] !== network.bytes[i]) return false;
-  const bits = network.prefix & 7;
+  return samePrefix(a.bytes, network.bytes, network.prefix);
+}
+
+/** True when the first `prefix` bits of `a` and `b` agree (compared in place: no masked copies). */
+function samePrefix(a: Uint8Array, b: Uint8Array, prefix: number): boolean {
+  const whole = prefix >> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const bits = prefix & 7;
   if (bits === 0) return true;
   const mask = (0xff << (8 - bits)) & 0xff;
-  return (a.bytes[whole] & mask) === (network.bytes[whole] & mask);
+  return (a[whole] & mask) === (b[whole] & mask);
 }
 
 /** True when every address of `inner` lies inside `outer` (same family, prefix no shorter, same leading bits). */
 export function networkCovers(outer: IpNetwork, inner: IpNetwork): boolean {
   if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
-  return maskBytes(inner.bytes, outer.prefix).every((b, i) => b === outer.bytes[i]);
+  return samePrefix(inner.bytes, outer.bytes, outer.prefix);
 }

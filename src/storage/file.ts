@@ -22,8 +22,6 @@ import { isEntry } from "./is_entry.ts";
 import type { Storage } from "./port.ts";
 import type { CacheKey, Change, Claim, Entry, Held, StoredChallenge } from "./types.ts";
 
-/** Importable from here too (its home is errors.ts). */
-
 const KEY = /^[0-9a-f]{64}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const COMPROMISED = "compromised-keys.json";

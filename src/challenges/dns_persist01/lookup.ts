@@ -6,25 +6,13 @@
  * Contract: resolves to the TXT values at the owner (following the resolver's CNAME answers), `[]` for NXDOMAIN or
  * no TXT; throws a `DnsError` (kind `unreachable`) when no resolver answers.
  */
-// @ts-types="npm:@types/dns-packet@5.6.5"
-import * as dnsPacket from "dns-packet";
 import type { DnsServerAddress } from "../../config/types.ts";
 import { parseDnsServer } from "../../config/values.ts";
 import { DnsClient, type Exchange, networkExchange } from "../dns01/dns/client.ts";
-import { normalizeName, OPCODE_QUERY } from "../dns01/dns/wire.ts";
+import { buildQuery, OPCODE_QUERY } from "../dns01/dns/wire.ts";
 
 /** Reads the TXT values at an owner name. */
 export type TxtLookup = (owner: string) => Promise<string[]>;
-
-/** A recursive query (RD set: the resolver does the walking). */
-function buildRecursiveQuery(id: number, name: string): Uint8Array {
-  return new Uint8Array(dnsPacket.encode({
-    type: "query",
-    id,
-    flags: (OPCODE_QUERY << 11) | dnsPacket.RECURSION_DESIRED,
-    questions: [{ type: "TXT", class: "IN", name: normalizeName(name) }],
-  }));
-}
 
 /** The `nameserver` addresses of a resolv.conf text (127.0.0.1:53 when there are none, as the C library does). */
 export function resolvConfServers(text: string): DnsServerAddress[] {
@@ -59,7 +47,7 @@ export function txtLookup(
   );
   return async (owner) => {
     const { message } = await client.exchange(
-      (id) => buildRecursiveQuery(id, owner),
+      (id) => buildQuery(id, owner, "TXT", true),
       OPCODE_QUERY,
       `TXT lookup of ${owner}`,
     );

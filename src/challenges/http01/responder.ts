@@ -35,7 +35,7 @@ export function normalizeHost(host: string | null): string | null {
     if (colon >= 0 && h.indexOf(":") === colon) h = h.slice(0, colon);
   }
   if (h.endsWith(".")) h = h.slice(0, -1);
-  return h === "" ? null : canonicalName(h);
+  return h === "" ? null : (IP_CHARS.test(h) ? ipName(h) : null) ?? h;
 }
 
 /** A name as the responder compares it: an IP address in canonical text, a DNS name lower-case without a final dot. */

@@ -285,11 +285,12 @@ export function buildUpdate(opts: UpdateOptions): Uint8Array {
 export type QueryType = "SOA" | "TXT" | "CNAME";
 
 /** A non-recursive query (RD clear: we only ask the authoritative server). */
-export function buildQuery(id: number, name: string, type: QueryType): Uint8Array {
+export function buildQuery(id: number, name: string, type: QueryType, recursive = false): Uint8Array {
   return new Uint8Array(dnsPacket.encode({
     type: "query",
     id,
-    flags: OPCODE_QUERY << 11,
+    // RD set for a recursive resolver (dns-persist-01's lookup); authoritative queries leave it clear.
+    flags: (OPCODE_QUERY << 11) | (recursive ? dnsPacket.RECURSION_DESIRED : 0),
     questions: [{ type, class: "IN", name: normalizeName(name) }],
   }));
 }
