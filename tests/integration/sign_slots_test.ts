@@ -79,7 +79,6 @@ Deno.test("/sign slots: stalled bodies from outsiders or from one address do not
         for (const a of answers) {
           assert(a !== "no answer" && a !== null, `a stalled body from an outsider got no answer: ${a}`);
           assertEquals(a.status, 403, "an outsider is refused before its body");
-          assert(a.ms < 5000, `the 403 took ${a.ms} ms`);
         }
         const refusals = app.events().filter((e) => e.event === "sign" && e.client === "203.0.113.7");
         assertEquals(refusals.map((r) => r.outcome), Array(MAX_INFLIGHT).fill("not authorized before the body"));
