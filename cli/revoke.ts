@@ -17,14 +17,12 @@ import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { Config } from "../src/config/types.ts";
 import { memoryLogger } from "../src/ops/log.ts";
 import { createStorages, prepareStorages } from "../src/storage/factory.ts";
-import { isHeld, type Storage } from "../src/storage/mod.ts";
+import { parseReason, REASON_NAMES, removeEntriesOf, type RevocationReason } from "../src/revocation/service.ts";
 import { describeCaError } from "./ca_error.ts";
 import type { Output } from "./register_key.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
 
-/** The reason names (RFC 5280 §5.3.1) the command and POST /revoke accept. */
-export const REASON_NAMES = Object.keys(REVOCATION_REASON) as (keyof typeof REVOCATION_REASON)[];
-export type ReasonName = keyof typeof REVOCATION_REASON;
+export { REASON_NAMES };
 
 const USAGE = `Usage: acmems revoke --cert FILE [--reason REASON] CONFIG...
 
@@ -47,14 +45,14 @@ Example:
 
 export interface RevokeOptions {
   cert: string;
-  reason: ReasonName;
+  reason: RevocationReason;
   files: string[];
 }
 
 /** Parses the command line; throws UsageError. */
 export function parseRevokeArgs(args: string[]): RevokeOptions {
   let cert: string | undefined;
-  let reason: ReasonName = "unspecified";
+  let reason: RevocationReason = "unspecified";
   const files: string[] = [];
   const rest = [...args];
   while (rest.length > 0) {
@@ -76,8 +74,11 @@ export function parseRevokeArgs(args: string[]): RevokeOptions {
       if (value === undefined || value.startsWith("--")) throw new UsageError(`${flag} needs a value`);
     }
     if (flag === "--cert") cert = value;
-    else if ((REASON_NAMES as string[]).includes(value)) reason = value as ReasonName;
-    else throw new UsageError(`--reason "${value}" is not one of ${REASON_NAMES.join(", ")}`);
+    else {
+      const named = value === "" ? null : parseReason(value);
+      if (named === null) throw new UsageError(`--reason "${value}" is not one of ${REASON_NAMES.join(", ")}`);
+      reason = named;
+    }
   }
   if (cert === undefined) throw new UsageError("--cert FILE is required: the certificate to revoke");
   if (files.length === 0) throw new UsageError("no config file given");
@@ -176,9 +177,14 @@ async function dropCached(config: Config, der: Uint8Array, out: Output): Promise
     await prepareStorages(storages.values());
     for (const storage of storages.values()) {
       try {
-        const removed = await dropFrom(storage, der);
+        const { removed, busy } = await removeEntriesOf(der, storage, "acmems-revoke");
         for (const names of removed) {
-          out.info(`Removed the cache entry for ${names} from storage "${storage.name}".`);
+          out.info(`Removed the cache entry for ${names.join(", ")} from storage "${storage.name}".`);
+        }
+        for (const key of busy) {
+          out.error(
+            `Warning: entry ${key} of storage "${storage.name}" is being renewed right now; run acmems revoke again`,
+          );
         }
       } catch (error) {
         out.error(
@@ -193,30 +199,6 @@ async function dropCached(config: Config, der: Uint8Array, out: Output): Promise
   } finally {
     for (const storage of storages.values()) await storage.close().catch(() => {});
   }
-}
-
-/** The names of the entries removed from `storage`. */
-async function dropFrom(storage: Storage, der: Uint8Array): Promise<string[]> {
-  const removed: string[] = [];
-  for (const key of await storage.keys()) {
-    const entry = await storage.get(key);
-    if (!entry) continue;
-    const leaf = decodePemBlocks(entry.chain).find((b) => b.label === "CERTIFICATE")?.der;
-    if (!leaf || !sameBytes(leaf, der)) continue;
-    const claim = await storage.claim(key, "acmems-revoke", 60_000);
-    if (isHeld(claim)) throw new Error(`entry ${key} is being renewed right now; run acmems revoke again`);
-    try {
-      await storage.remove(claim);
-      removed.push(entry.names.join(", "));
-    } finally {
-      await storage.release(claim);
-    }
-  }
-  return removed;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export const revokeCommand: Subcommand = {

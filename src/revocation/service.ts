@@ -14,7 +14,7 @@ import { CaUnavailableError } from "../account/session.ts";
 import type { Clock } from "../lib/clock.ts";
 import { IssueFailure } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
-import { isHeld, type Storage } from "../storage/mod.ts";
+import { type CacheKey, isHeld, type Storage } from "../storage/mod.ts";
 import type { CompromisedKeyRegistry } from "./compromised.ts";
 import type { RevocationPair } from "./pair.ts";
 
@@ -78,24 +78,13 @@ async function record(pair: RevocationPair, deps: RevocationDeps, storages: Stor
 
 /** Removes every cache entry whose leaf is the certificate; returns how many. */
 async function dropEntries(pair: RevocationPair, deps: RevocationDeps, storages: Storage[]): Promise<number> {
-  const wanted = base64(pair.certDer);
   let removed = 0;
   for (const storage of storages) {
     try {
-      for (const key of await storage.keys()) {
-        const entry = await storage.get(key);
-        if (!entry || leafBase64(entry.chain) !== wanted) continue;
-        const claim = await storage.claim(key, deps.owner, storage.leaseMs ?? 60_000);
-        if (isHeld(claim)) {
-          deps.log.warn("revoked certificate's entry is busy; left to expire", { storage: storage.name, key });
-          continue;
-        }
-        try {
-          await storage.remove(claim);
-          removed++;
-        } finally {
-          await storage.release(claim);
-        }
+      const dropped = await removeEntriesOf(pair.certDer, storage, deps.owner);
+      removed += dropped.removed.length;
+      for (const key of dropped.busy) {
+        deps.log.warn("revoked certificate's entry is busy; left to expire", { storage: storage.name, key });
       }
     } catch (error) {
       deps.log.warn("revoked certificate's entry not removed", {
@@ -105,6 +94,37 @@ async function dropEntries(pair: RevocationPair, deps: RevocationDeps, storages:
     }
   }
   return removed;
+}
+
+/**
+ * Removes from `storage` every cache entry whose leaf is `certDer` (claim, remove, release: its renewal stops with
+ * it). `removed`: the names of each entry removed; `busy`: keys another holder has claimed right now (left alone).
+ * Throws when the storage cannot be searched. Shared by POST /revoke and `acmems revoke`.
+ */
+export async function removeEntriesOf(
+  certDer: Uint8Array,
+  storage: Storage,
+  owner: string,
+): Promise<{ removed: string[][]; busy: CacheKey[] }> {
+  const wanted = base64(certDer);
+  const removed: string[][] = [];
+  const busy: CacheKey[] = [];
+  for (const key of await storage.keys()) {
+    const entry = await storage.get(key);
+    if (!entry || leafBase64(entry.chain) !== wanted) continue;
+    const claim = await storage.claim(key, owner, storage.leaseMs ?? 60_000);
+    if (isHeld(claim)) {
+      busy.push(key);
+      continue;
+    }
+    try {
+      await storage.remove(claim);
+      removed.push(entry.names);
+    } finally {
+      await storage.release(claim);
+    }
+  }
+  return { removed, busy };
 }
 
 function classify(error: unknown, pair: RevocationPair): IssueFailure {
