@@ -6,7 +6,7 @@ import { KEY_TYPES, type KeyType } from "../src/acme/mod.ts";
 import { generateKeyPair } from "../src/acme/mod.ts";
 import { enroll, termsAgreement } from "../src/account/enroll.ts";
 import { openAccount } from "../src/account/open.ts";
-import { accountKeyPath, AccountStoreError, nextKeyPath, saveAccountKey } from "../src/account/store.ts";
+import { accountKeyPath, AccountStoreError, hasNextKey, nextKeyPath, saveAccountKey } from "../src/account/store.ts";
 import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { AccountConfig } from "../src/config/types.ts";
 import { parseAbsoluteUrl, parseEmail } from "../src/config/values.ts";
@@ -242,7 +242,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     if (opts.rolloverKey) return await runRollover(account, opts.keyType, opts.files, out);
     if (opts.deactivate) return await runDeactivate(account, opts.yes, opts.files, out);
     if (opts.genKey) {
-      if (await exists(nextKeyPath(dir))) {
+      if (await hasNextKey(dir)) {
         out.error(
           `${nextKeyPath(dir)} holds the new key of an unfinished key rollover: run acmems register ` +
             `${opts.files.join(" ")} first (it finishes or discards it), then --gen-key`,
@@ -304,15 +304,6 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     }
     out.error(describeCaError(error, account.acmeServer));
     return 1;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

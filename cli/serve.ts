@@ -1,6 +1,7 @@
 /**
  * `acmems serve`: validate the config, prepare the account, start the listeners, run until SIGINT/SIGTERM.
  */
+import { shellWord } from "../src/config/text.ts";
 import { generateKeyPair } from "../src/acme/mod.ts";
 import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
@@ -44,11 +45,6 @@ async function prepareKey(config: Config, log: Logger, files: string[]): Promise
   await saveAccountKey(config.account.dir, keyPair);
   log.info("account key created", { path: accountKeyPath(config.account.dir), type: "EC P-256" });
   return keyPair;
-}
-
-/** A path as a POSIX shell word (quoted only when it needs to be). */
-function shellWord(text: string): string {
-  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

@@ -16,7 +16,14 @@ import type { Logger } from "../ops/log.ts";
 import { VERSION } from "../version.ts";
 import { enroll, registrationFor } from "./enroll.ts";
 import { lookupThrough, recoverRollover } from "./rollover.ts";
-import { accountKeyPath, loadAccountKey, loadRegistration, nextKeyPath, registrationPath } from "./store.ts";
+import {
+  accountKeyPath,
+  hasNextKey,
+  loadAccountKey,
+  loadRegistration,
+  nextKeyPath,
+  registrationPath,
+} from "./store.ts";
 
 export class CaUnavailableError extends Error {
   constructor(message: string, readonly retryAfterSeconds = 30) {
@@ -221,7 +228,7 @@ export class AccountSession {
     const { account, log } = this.#opts;
     const notes: string[] = [];
     try {
-      if (await fileExists(nextKeyPath(account.dir))) {
+      if (await hasNextKey(account.dir)) {
         notes.push(
           `${nextKeyPath(account.dir)} exists: a key rollover is unfinished; acmems register finishes or discards it`,
         );
@@ -309,13 +316,4 @@ class PermanentAccountError extends Error {
 async function sameKey(a: CryptoKeyPair, b: CryptoKeyPair): Promise<boolean> {
   const [x, y] = await Promise.all([a, b].map(async (k) => jwkThumbprint(await exportPublicJwk(k.publicKey))));
   return x === y;
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

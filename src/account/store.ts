@@ -48,6 +48,16 @@ export function nextKeyPath(dir: string): string {
   return join(dir, NEXT_KEY_FILE);
 }
 
+/** True when a rollover's new key (`account.pem.next`) is waiting in `dir` (a rollover did not finish). */
+export async function hasNextKey(dir: string): Promise<boolean> {
+  try {
+    await Deno.lstat(nextKeyPath(dir));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function registrationPath(dir: string): string {
   return join(dir, REGISTRATION_FILE);
 }

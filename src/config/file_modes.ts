@@ -4,6 +4,7 @@
  * file and the `chmod 600 FILE` that fixes it (check-config prints it, serve logs it). Pure: the file's mode comes
  * from `ConfigEnvironment.fileMode`; without one (tests, fakes) nothing is checked.
  */
+import { shellWord } from "./text.ts";
 import type { Diagnostics } from "./diagnostics.ts";
 import type { ConfigEnvironment } from "./environment.ts";
 import type { IniDocument, IniEntry } from "./ini.ts";
@@ -59,8 +60,4 @@ export function readableBy(mode: number): string | null {
 function holdsSecret(kind: string, entry: IniEntry): boolean {
   if (SECRET_OPTIONS.has(entry.key)) return entry.value.trim() !== "";
   return kind === "storage" && entry.key === "url" && databasePasswords(entry.value).length > 0;
-}
-
-function shellWord(text: string): string {
-  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }

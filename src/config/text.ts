@@ -41,3 +41,8 @@ export function truncate(text: string, max = 80): string {
   const printable = text.replace(/[\x00-\x1f\x7f]/g, "?");
   return printable.length > max ? `${printable.slice(0, max)}…` : printable;
 }
+
+/** `text` as one shell word: as it is when it needs no quoting, else in single quotes (for commands we print). */
+export function shellWord(text: string): string {
+  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
