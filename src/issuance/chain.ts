@@ -7,6 +7,7 @@
  * an address, one that cannot be read, or a second subjectAltName extension is refused; an IP acmems did not order
  * is an extra name like any other.
  */
+import { sameBytes } from "../lib/bytes.ts";
 import * as x509 from "@peculiar/x509";
 import { ipName } from "../csr/names.ts";
 
@@ -101,8 +102,4 @@ function leafNames(leaf: x509.X509Certificate): string[] {
 function showKey(key: string): string {
   const value = key.slice(key.indexOf("|") + 1);
   return key.startsWith("dns|") && ipName(value) !== null ? `DNS:${value}` : value;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

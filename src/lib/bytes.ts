@@ -13,6 +13,13 @@ export function hex(bytes: Uint8Array): string {
   return out;
 }
 
+/** True when `a` and `b` hold the same bytes (not constant-time: for public data only). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** What an error says when it has nothing more specific: its message, and its code when the message lacks it. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {

@@ -15,7 +15,7 @@
  *    would not). A memo entry never admits anything else: another body, or another digest, misses the memo and goes
  *    to verify. Failures are never remembered.
  */
-import { hex } from "../lib/bytes.ts";
+import { hex, sameBytes } from "../lib/bytes.ts";
 import type { AuthBlock, HmacType } from "../config/types.ts";
 import { type AuthenticationHeader, HMAC_DIGEST_BYTES } from "./authentication_header.ts";
 
@@ -91,9 +91,3 @@ export const HMAC_MEMO_ENTRIES = 1000;
 
 /** Per block, for one algorithm and key: the body (a copy) that each verified digest, in hex, was computed over. */
 const verified = new WeakMap<AuthBlock, { type: HmacType; secret: string; entries: Map<string, Uint8Array> }>();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -9,7 +9,7 @@
  * `bad-request` (400); a CSR for another key than the certificate's is `refused` (403).
  */
 import * as x509 from "@peculiar/x509";
-import { hex } from "../lib/bytes.ts";
+import { hex, sameBytes } from "../lib/bytes.ts";
 import type { CsrParser } from "../csr/intake.ts";
 import type { FailureKind } from "../issuance/failure.ts";
 
@@ -99,8 +99,4 @@ function bad(code: string, reason: string): PairResult {
 function describe(blocks: { type: string }[]): string {
   if (blocks.length === 0) return "no PEM block";
   return blocks.map((b) => b.type).join(", ");
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

@@ -12,6 +12,7 @@
  * Error kinds and what /sign makes of them (dns01_update.ts): `unreachable` (no server answered usably) and
  * `invisible` (the record never showed up) are worth retrying later (503); every other kind needs the operator (421).
  */
+import { sameBytes } from "../../../lib/bytes.ts";
 import type { DnsServerAddress } from "../../../config/types.ts";
 import {
   buildQuery,
@@ -106,10 +107,6 @@ function questionBytes(message: Uint8Array): Uint8Array | null {
   if (readHeader(message).qdcount === 0) return null;
   const end = readName(message, 12).next + 4;
   return message.slice(12, end).map((b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 export class DnsClient {
