@@ -9,10 +9,9 @@ import { loadRegistration } from "../src/account/store.ts";
 import { txtLookup } from "../src/challenges/dns_persist01/lookup.ts";
 import { checkPersistRecords, quoteTxt } from "../src/challenges/dns_persist01/record.ts";
 import { issuerDomainName, type NeededRecord, planRecords } from "../src/challenges/dns_persist01/records.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { formatDiagnostic } from "../src/config/summary.ts";
 import type { Config } from "../src/config/types.ts";
 import { describeError } from "../src/lib/bytes.ts";
+import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
 
 const USAGE = `Usage: acmems records [--format zone|nsupdate|json] [--check] CONFIG... [NAME...]
@@ -82,13 +81,8 @@ export const recordsCommand: Subcommand = {
   usage: USAGE,
   async run(args: string[]): Promise<number> {
     const opts = parseRecordsArgs(args, fileExists);
-    const result = await loadConfig(opts.files);
-    for (const e of result.errors) console.error(formatDiagnostic(e, "error"));
-    if (!result.ok || !result.config) {
-      console.error(`Config is invalid: ${result.errors.length} error(s).`);
-      return 1;
-    }
-    const config = result.config;
+    const config = await loadConfigOrReport(opts.files, consoleOutput);
+    if (!config) return 1;
     const prepared = await prepare(config, opts.files);
     if ("error" in prepared) {
       console.error(`acmems records: ${prepared.error}`);
