@@ -6,7 +6,7 @@
  * and throws for the CA or the network (the rollover lookup) and for AccountStoreError; the caller closes the
  * client it gets.
  */
-import { AcmeClient } from "../acme/mod.ts";
+import { AcmeClient, type AcmeClientOptions } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
 import { registrationFor } from "./enroll.ts";
@@ -39,6 +39,23 @@ export async function readCaCerts(account: AccountConfig): Promise<string[] | un
   }
 }
 
+/** The options of a client for `key` at the account's CA: the one place they are put together. */
+export function accountClientOptions(
+  account: AccountConfig,
+  key: CryptoKeyPair,
+  caCerts: string[] | undefined,
+  accountUrl?: string,
+): AcmeClientOptions {
+  return {
+    directoryUrl: account.acmeServer,
+    caOrigins: account.caOrigins,
+    accountKey: key,
+    accountUrl,
+    caCerts,
+    userAgent: `acmems/${VERSION}`,
+  };
+}
+
 /** A client for `key` at the account's CA (no account URL unless given). */
 export function accountClient(
   account: AccountConfig,
@@ -46,14 +63,7 @@ export function accountClient(
   caCerts: string[] | undefined,
   accountUrl?: string,
 ): AcmeClient {
-  return new AcmeClient({
-    directoryUrl: account.acmeServer,
-    caOrigins: account.caOrigins,
-    accountKey: key,
-    accountUrl,
-    caCerts,
-    userAgent: `acmems/${VERSION}`,
-  });
+  return new AcmeClient(accountClientOptions(account, key, caCerts, accountUrl));
 }
 
 /** Opens the account of `[account]` (see the contract). */

@@ -13,7 +13,7 @@
 import { AcmeClient, exportPublicJwk, jwkThumbprint } from "../acme/mod.ts";
 import type { AccountConfig } from "../config/types.ts";
 import type { Logger } from "../ops/log.ts";
-import { VERSION } from "../version.ts";
+import { accountClientOptions } from "./open.ts";
 import { enroll, registrationFor } from "./enroll.ts";
 import { lookupThrough, recoverRollover } from "./rollover.ts";
 import {
@@ -137,14 +137,7 @@ export class AccountSession {
   #newClient(key: CryptoKeyPair, accountUrl?: string): AcmeClient {
     const { account, caCerts } = this.#opts;
     const create = this.#opts.createClient ?? ((o) => new AcmeClient(o));
-    return create({
-      directoryUrl: account.acmeServer,
-      caOrigins: account.caOrigins,
-      accountKey: key,
-      accountUrl,
-      caCerts,
-      userAgent: `acmems/${VERSION}`,
-    });
+    return create(accountClientOptions(account, key, caCerts, accountUrl));
   }
 
   async #connect(): Promise<void> {
