@@ -14,7 +14,6 @@ import type { Logger } from "../ops/log.ts";
 import type { AcmemsMetrics } from "../ops/metrics.ts";
 import { ariRefreshDue, chooseRenewalPoint } from "../renewal/due.ts";
 
-export { ariRefreshDue };
 import type { CacheKey, Entry, Storage } from "../storage/mod.ts";
 import { updateEntry } from "./claims.ts";
 

@@ -262,7 +262,7 @@ export class App {
     // Management first: no new orders; challenge listeners stay up while running orders finish. A client that
     // keeps a request open (a body sent slowly) holds Deno's shutdown: it gets body-timeout plus a little, no more.
     const mgmtShutdown = Promise.all(
-      servers.filter((l) => l.role !== "http01" && !l.role.startsWith("http01")).map((l) => l.server.shutdown()),
+      servers.filter((l) => !l.role.startsWith("http01")).map((l) => l.server.shutdown()),
     );
     let mgmtTimer: ReturnType<typeof setTimeout> | undefined;
     const mgmtLimitMs = this.#gen.config.mgmt.bodyTimeoutMs + 2_000;
