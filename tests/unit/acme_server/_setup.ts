@@ -24,18 +24,21 @@ export const EAB_KEY = "c2VjcmV0LWtleS1mb3ItdGhlLWFjbWUtZnJvbnQtZW5k";
 export const BASE = "http://acmems.test:1313";
 export const DIRECTORY = `${BASE}/acme/directory`;
 
-export function configText(): string {
+/** The config; `cacheDir`: a file storage there is the default (certificates and ACME state), else none. */
+export function configText(cacheDir?: string): string {
+  const storage = cacheDir
+    ? `[storage "cache"]\ntype = file\ndirectory = ${cacheDir}\n`
+    : `[storage "none"]\ntype = none\n`;
   return `[account]
 dir = /tmp/acmems-test-account
 [mgmt]
 max-size = 16k
 sign-timeout = 5s
+${cacheDir ? "default-storage = cache" : ""}
 [verification "http"]
 type = http01
 listener = 127.0.0.1:5002
-[storage "none"]
-type = none
-[auth "acme"]
+${storage}[auth "acme"]
 ip = 127.0.0.1
 domain = *.example.test
 acme-eab-kid = ${EAB_KID}
@@ -55,9 +58,13 @@ export function info(hostname = "127.0.0.1"): Deno.ServeHandlerInfo {
   } as Deno.ServeHandlerInfo;
 }
 
-/** The handler with a real issuer in front of a fake CA that answers every challenge. */
-export function setup(opts: { peer?: string } = {}) {
-  const result = load(configText());
+/**
+ * The handler with a real issuer in front of a fake CA that answers every challenge; `cache`: a file storage in a
+ * fresh temp dir (removed by `close`).
+ */
+export function setup(opts: { peer?: string; cache?: boolean } = {}) {
+  const cacheDir = opts.cache ? Deno.makeTempDirSync({ prefix: "acme-front-test-" }) : undefined;
+  const result = load(configText(cacheDir));
   assert(result.ok, JSON.stringify(result.errors));
   const config = result.config!;
   const log = memoryLogger("debug");
@@ -104,9 +111,11 @@ export function setup(opts: { peer?: string } = {}) {
         pollIntervalMs: 50,
       });
     },
+    config,
     async close() {
       await issuer.drain();
       await handler.close();
+      if (cacheDir) await Deno.remove(cacheDir, { recursive: true });
     },
   };
 }
