@@ -71,11 +71,22 @@ export async function route(
   const urls = new AcmeUrls(baseUrl(request, viaProxy));
   const ex: AcmeExchange = { state, context, request, urls, peer: found.peer, client: found.client };
   let response: Response;
+  let error: AcmeError | undefined;
   try {
     response = await dispatch(ex);
-  } catch (error) {
-    response = problemResponse(asAcmeError(ex, error));
+  } catch (thrown) {
+    error = asAcmeError(ex, thrown);
+    response = problemResponse(error);
   }
+  const fields = {
+    method: request.method,
+    path: new URL(request.url).pathname,
+    status: response.status,
+    client: ex.client,
+    ...(error ? { problem: error.error, detail: error.message } : {}),
+  };
+  if (response.status >= 500) state.log.warn("acme request", fields);
+  else state.log.debug("acme request", fields);
   const headers = new Headers(response.headers);
   headers.set("Replay-Nonce", state.nonces.issue());
   headers.append("Link", `<${urls.directory}>;rel="index"`);
