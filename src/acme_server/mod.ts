@@ -25,6 +25,7 @@ import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmeFrontContext, FrontState } from "./context.ts";
 import { NonceStore } from "./nonces.ts";
+import { AcmeError } from "./problems.ts";
 import { route } from "./router.ts";
 import { FrontStores } from "./stores.ts";
 
@@ -45,6 +46,13 @@ export interface AcmeFrontOptions {
 
 export interface AcmeFront {
   handle(context: AcmeFrontContext, request: Request, info: Deno.ServeHandlerInfo): Promise<Response>;
+  /** The `busy` answer (every in-flight slot taken) as a problem document with Retry-After. */
+  busy(
+    context: AcmeFrontContext,
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+    retryAfterSeconds: number,
+  ): Promise<Response>;
   /** Waits for finalizations in flight and closes database connections. */
   close(): Promise<void>;
 }
@@ -63,6 +71,17 @@ export function createAcmeFront(opts: AcmeFrontOptions): AcmeFront {
   };
   return {
     handle: (context, request, info) => route(state, context, request, info),
+    busy: (context, request, info, retryAfterSeconds) =>
+      route(
+        state,
+        context,
+        request,
+        info,
+        new AcmeError("serverInternal", "Too many requests in progress; retry shortly", {
+          kind: "busy",
+          retryAfterSeconds,
+        }),
+      ),
     close: async () => {
       await Promise.allSettled([...state.finalizing.values()]);
       await state.stores.close();

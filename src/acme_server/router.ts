@@ -57,12 +57,16 @@ const POST_ROUTES: [RegExp, Signer, PostHandler][] = [
   [/^revoke-cert$/, "either", revokeCert],
 ];
 
-/** Handles one request under `/acme/`. Never throws. */
+/**
+ * Handles one request under `/acme/`. Never throws. `refusal`: the answer was decided before (the mgmt listener is
+ * busy); it still goes out as a problem document with a nonce and the index link.
+ */
 export async function route(
   state: FrontState,
   context: AcmeFrontContext,
   request: Request,
   info: Deno.ServeHandlerInfo,
+  refusal?: AcmeError,
 ): Promise<Response> {
   const trusted = context.config.mgmt.trustedProxies;
   const found = clientOf(info, request.headers.get("x-forwarded-for"), trusted);
@@ -73,6 +77,10 @@ export async function route(
   let response: Response;
   let error: AcmeError | undefined;
   try {
+    if (refusal) {
+      await request.body?.cancel().catch(() => {});
+      throw refusal;
+    }
     response = await dispatch(ex);
   } catch (thrown) {
     error = asAcmeError(ex, thrown);

@@ -141,6 +141,8 @@ Deno.test("acme front: ACME requests take max-inflight slots (a finalize in prog
     }
     assert(busy, "a request while the finalize held the slot was answered busy");
     assert(busy.headers.get("retry-after"));
+    assertEquals(busy.headers.get("content-type"), "application/problem+json");
+    assert(busy.headers.get("replay-nonce"));
     assertEquals((await finalizing).status, "processing");
     await client.pollOrder(order.url, { deadline: Date.now() + 10_000 });
   } finally {
