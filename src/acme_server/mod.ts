@@ -31,6 +31,9 @@ import { FrontStores } from "./stores.ts";
 
 export type { AcmeFrontContext } from "./context.ts";
 
+/** How long `close` waits for finalizations in flight. */
+const CLOSE_WAIT_MS = 5_000;
+
 /** The path prefix the mgmt router hands to the front end. */
 export const ACME_PREFIX = "/acme/";
 
@@ -53,7 +56,7 @@ export interface AcmeFront {
     info: Deno.ServeHandlerInfo,
     retryAfterSeconds: number,
   ): Promise<Response>;
-  /** Waits for finalizations in flight and closes database connections. */
+  /** Waits (at most 5 s) for finalizations in flight, then closes database connections. */
   close(): Promise<void>;
 }
 
@@ -83,7 +86,13 @@ export function createAcmeFront(opts: AcmeFrontOptions): AcmeFront {
         }),
       ),
     close: async () => {
-      await Promise.allSettled([...state.finalizing.values()]);
+      // Finalizations record their order's result; they get a few seconds (the issuer drains its orders first).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...state.finalizing.values()]),
+        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
+      ]);
+      clearTimeout(timer);
       await state.stores.close();
     },
   };
