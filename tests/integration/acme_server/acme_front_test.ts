@@ -11,6 +11,7 @@ import {
   AcmeProblem,
   ariCertId,
   type CertificateChain,
+  decodePem,
   generateKeyPair,
   REVOCATION_REASON,
   splitPemChain,
@@ -22,6 +23,8 @@ import { freePort } from "../../support/ports.ts";
 import { run } from "../../support/process.ts";
 import { parsePrometheus } from "../../support/prometheus.ts";
 import { startApp, startStack } from "../../support/stack.ts";
+import { renewalDue } from "../../../src/renewal/due.ts";
+import { cacheKey } from "../../../src/storage/cache_key.ts";
 import { makeTestCa } from "../../support/test_ca.ts";
 
 const EAB = { kid: "hosts-1", hmacKey: "ZWFiLWtleS1mb3ItdGhlLWludGVncmF0aW9uLXRlc3Q" };
@@ -179,6 +182,20 @@ Deno.test("ACME front end: our ACME client against acmems (HTTPS) in front of pe
       assert(info.suggestedWindow.start.getTime() < info.suggestedWindow.end.getTime());
       assert(info.suggestedWindow.end.getTime() <= notAfter, "the window ends before notAfter");
       assert(info.suggestedWindow.start.getTime() > Date.now(), "a fresh certificate is not due");
+      // The window is the one acmems keeps in its cache entry (pebble's ARI answer when acmems has one).
+      const storage = app.app.storages.get("cache")!;
+      const csrDer = decodePem(first.csr.csrPem, ["CERTIFICATE REQUEST"]).der;
+      const entry = await storage.get(await cacheKey(app.config.account.acmeServer, undefined, csrDer));
+      assert(entry, "the certificate is in acmems' cache");
+      if (entry.ari?.window) {
+        assertEquals(info.suggestedWindow.start.getTime(), Date.parse(entry.ari.window.start));
+        assertEquals(info.suggestedWindow.end.getTime(), Date.parse(entry.ari.window.end));
+      } else {
+        assertEquals(
+          info.suggestedWindow.start.getTime(),
+          renewalDue(entry, storage.renewWithinDays, new Date()).at.getTime(),
+        );
+      }
       const replacement = await issue(client, ["www.front.example.test"], { replaces: ariCertId(first.chain.pem) });
       assertEquals(replacement.order.replaces, ariCertId(first.chain.pem));
       await verify(replacement.chain, replacement.csr);
