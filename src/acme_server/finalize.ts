@@ -10,8 +10,11 @@
  * `processing` order nobody here is running (another instance, a restart, a timed-out wait) asks the issuer again,
  * whose single flight, claim and cache join the running order or serve its result.
  *
- * Failures: `unavailable` (the CA is slow or down) keeps the order `processing` (the next poll tries again); any other
- * failure makes the order `invalid` with the problem document (rateLimited, badCSR, rejectedIdentifier, …).
+ * Failures: `unavailable` (the CA is slow or down, or the order outlived sign-timeout and goes on in the background)
+ * keeps the order `processing`, and a poll tries again once the failure's Retry-After has passed (so a host polling
+ * every few seconds does not make acmems order every few seconds), for up to 15 minutes after finalize; any other
+ * failure, or the 15 minutes, makes the order `invalid` with the problem document (rateLimited, badCSR,
+ * rejectedIdentifier, serverInternal, …).
  */
 import * as x509 from "@peculiar/x509";
 import { ariCertId, encodePem, splitPemChain } from "../acme/mod.ts";
@@ -26,6 +29,9 @@ import { checkClientAddress } from "./accounts.ts";
 import type { AcmeExchange, BoundAccount, Signed } from "./context.ts";
 import { orderResponse, ownOrder } from "./orders.ts";
 import { AcmeError, fromIssueFailure, problemDocument } from "./problems.ts";
+
+/** How long an order may stay `processing` after finalize. */
+const PROCESSING_LIMIT_MS = 15 * 60_000;
 
 /** POST finalize. */
 export async function finalize(ex: AcmeExchange, signed: Signed, orderId: string): Promise<Response> {
@@ -49,6 +55,7 @@ export async function finalize(ex: AcmeExchange, signed: Signed, orderId: string
   const csr = await checkedCsr(ex, account, order, der);
   order.status = "processing";
   order.csr = b64url(csr.parsed.der);
+  order.finalizedAt = ex.state.now().toISOString();
   await account.store.putOrder(order);
   start(ex, account, order, csr.parsed, csr.names);
   return orderResponse(ex, await settled(ex, account, order));
@@ -58,7 +65,13 @@ export async function finalize(ex: AcmeExchange, signed: Signed, orderId: string
 export async function pollOrder(ex: AcmeExchange, signed: Signed, orderId: string): Promise<Response> {
   const account = signed.account!;
   const order = await ownOrder(ex, signed, orderId);
+  const now = ex.state.now().getTime();
   if (order.status === "processing" && !ex.state.finalizing.has(order.id) && order.csr) {
+    if (now - Date.parse(order.finalizedAt ?? order.createdAt) > PROCESSING_LIMIT_MS) {
+      await fail(account, order, new AcmeError("serverInternal", "The upstream CA did not issue within 15 minutes"));
+      return orderResponse(ex, (await account.store.getOrder(order.id)) ?? order);
+    }
+    if (order.resumeAfter && Date.parse(order.resumeAfter) > now) return orderResponse(ex, order);
     try {
       const csr = await checkedCsr(ex, account, order, fromB64url(order.csr));
       start(ex, account, order, csr.parsed, csr.names);
@@ -146,6 +159,12 @@ function start(ex: AcmeExchange, account: BoundAccount, order: AcmeFrontOrder, c
     } catch (error) {
       if (error instanceof IssueFailure && error.kind === "unavailable") {
         state.log.warn("acme order still processing", { order: order.id, reason: error.message });
+        const wait = Math.max(error.retryAfterSeconds ?? 10, state.processingRetryAfter);
+        await account.store.putOrder({
+          ...order,
+          status: "processing",
+          resumeAfter: new Date(state.now().getTime() + wait * 1000).toISOString(),
+        });
         return;
       }
       if (error instanceof IssueFailure) return await fail(account, order, fromIssueFailure(error));

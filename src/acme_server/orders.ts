@@ -42,7 +42,12 @@ export function orderJson(ex: AcmeExchange, order: AcmeFrontOrder): Record<strin
 /** The order's answer headers: its Location, and Retry-After while it is processing. */
 export function orderHeaders(ex: AcmeExchange, order: AcmeFrontOrder): Record<string, string> {
   const headers: Record<string, string> = { Location: ex.urls.order(order.id) };
-  if (order.status === "processing") headers["Retry-After"] = String(ex.state.processingRetryAfter);
+  if (order.status === "processing") {
+    const untilResume = order.resumeAfter
+      ? Math.ceil((Date.parse(order.resumeAfter) - ex.state.now().getTime()) / 1000)
+      : 0;
+    headers["Retry-After"] = String(Math.max(ex.state.processingRetryAfter, untilResume));
+  }
   return headers;
 }
 

@@ -219,6 +219,10 @@ export interface AcmeFrontOrder {
   replaces?: string;
   /** The finalize CSR (base64url DER), kept so any instance can resume a `processing` order. */
   csr?: string;
+  /** When finalize was accepted (ISO): a `processing` order gives up 15 minutes later. */
+  finalizedAt?: string;
+  /** After a failed attempt that is worth retrying: not before this time (ISO). */
+  resumeAfter?: string;
   /** ARI certID of the issued certificate (its `AcmeFrontCertificate`). */
   certId?: string;
   /** The chain served at the certificate URL. */

@@ -58,6 +58,7 @@ Deno.test("ACME front end: our ACME client against acmems (HTTPS) in front of pe
         storages: { cache: { type: "file", directory: `${work}/cache` } },
         auth: {
           hosts: ipAuth("*.front.example.test", "127.0.0.1", {
+            "ip-identifiers": "127.0.0.1",
             "acme-eab-kid": EAB.kid,
             "acme-eab-hmac-key": EAB.hmacKey,
           }),
@@ -159,6 +160,13 @@ Deno.test("ACME front end: our ACME client against acmems (HTTPS) in front of pe
       first = await issue(client, ["www.front.example.test"]);
       firstLeaf = await verify(first.chain, first.csr);
       assertEquals(newOrders(), before + 1);
+    });
+
+    await t.step("an ip identifier (RFC 8738) inside ip-identifiers: pebble validates 127.0.0.1", async () => {
+      const issued = await issue(client, ["127.0.0.1"]);
+      const leaf = await verify(issued.chain, issued.csr);
+      const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
+      assertEquals(san?.names.items.map((n) => `${n.type}:${n.value}`), ["ip:127.0.0.1"]);
     });
 
     await t.step("a second order for the same CSR is a cache hit: no upstream order", async () => {

@@ -41,6 +41,7 @@ listener = 127.0.0.1:5002
 ${storage}[auth "acme"]
 ip = 127.0.0.1
 domain = *.example.test
+ip-identifiers = 192.0.2.0/24
 acme-eab-kid = ${EAB_KID}
 acme-eab-hmac-key = ${EAB_KEY}
 [auth "other"]

@@ -119,3 +119,40 @@ Deno.test("acme front flow: contact update, key change (old key refused after), 
     await s.close();
   }
 });
+
+Deno.test("acme front flow: ip identifiers inside the block's ip-identifiers are admitted; others refused", async () => {
+  const s = setup();
+  const client = await s.client();
+  try {
+    await client.newAccount({ eab: EAB });
+    const order = await client.newOrder({ identifiers: ["192.0.2.7"] });
+    assertEquals(order.status, "ready");
+    assertEquals(order.identifiers, [{ type: "ip", value: "192.0.2.7" }]);
+    const authz = await client.getAuthorization(order.authorizations[0]);
+    assertEquals(authz.identifier, { type: "ip", value: "192.0.2.7" });
+    const outside = await problemOf(() => client.newOrder({ identifiers: ["198.51.100.1"] }));
+    assert(outside.is("rejectedIdentifier") && outside.detail.includes("198.51.100.1"), outside.detail);
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
+
+Deno.test("acme front flow: a CA failing the order keeps it processing without ordering on every poll", async () => {
+  const { serverDown } = await import("../../support/fake_ca.ts");
+  const s = setup({ fake: { newOrderError: () => serverDown() }, finalizeWaitMs: 2_000 });
+  const client = await s.client();
+  try {
+    await client.newAccount({ eab: EAB });
+    const order = await client.newOrder({ identifiers: ["down.example.test"] });
+    const csr = await makeCsr({ names: ["down.example.test"] });
+    const finalized = await client.finalize(order, csr.csrPem);
+    assertEquals(finalized.status, "processing");
+    const attempts = s.fake.orders;
+    for (let i = 0; i < 5; i++) assertEquals((await client.getOrder(order.url)).status, "processing");
+    assertEquals(s.fake.orders, attempts, "polls before the Retry-After do not order again");
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
