@@ -15,6 +15,7 @@
 import { ACME_PREFIX, type AcmeFrontContext, createAcmeFront } from "../acme_server/mod.ts";
 import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
+import { clientOf } from "./client_address.ts";
 import { InflightSlots } from "./inflight.ts";
 import { handleRevoke } from "./revoke.ts";
 import { handleSign, refuseBeforeBody, refuseMethod, type SignDeps, SignExchange } from "./sign.ts";
@@ -45,9 +46,9 @@ export function createMgmtHandler(deps: MgmtHandlerDeps): MgmtHandler {
     const path = pathOf(request.url);
     if (path.startsWith(ACME_PREFIX)) {
       const context = deps.current?.() ?? deps;
-      const exchange = new SignExchange(deps, context, request, info, started);
-      const { maxInflight, maxInflightPerClient } = context.config.mgmt;
-      const slot = slots.take(exchange.client, maxInflight, maxInflightPerClient);
+      const { maxInflight, maxInflightPerClient, trustedProxies } = context.config.mgmt;
+      const client = clientOf(info, request.headers.get("x-forwarded-for"), trustedProxies).client;
+      const slot = slots.take(client, maxInflight, maxInflightPerClient);
       if (!slot.ok) return await acme.busy(context, request, info, BUSY_RETRY_AFTER_SECONDS);
       try {
         return await acme.handle(context, request, info);
