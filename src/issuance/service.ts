@@ -80,6 +80,8 @@ export interface IssuanceOptions {
   persistRecords?: PersistRecords;
   /** Fault injection points (tests kill an instance there). */
   faults?: IssuanceFaults;
+  /** Called when a request got its certificate from (or stored into) a storage: who fetched it (operator page). */
+  onFetch?: (fetch: { storage: string; key: CacheKey; at: Date; block?: string; client?: string }) => void;
 }
 
 const STALE_MARGIN_MS = 3_600_000;
@@ -198,7 +200,16 @@ export class IssuanceService {
   }
 
   /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
-  async issue(request: IssueRequest, deadline: number, retried = false): Promise<IssueResult> {
+  async issue(request: IssueRequest, deadline: number): Promise<IssueResult> {
+    const result = await this.#issue(request, deadline, false);
+    if (request.storage !== null && this.#opts.onFetch) {
+      const { storage, block, client } = request;
+      this.#opts.onFetch({ storage, key: await this.keyFor(request), at: this.#now(), block, client });
+    }
+    return result;
+  }
+
+  async #issue(request: IssueRequest, deadline: number, retried: boolean): Promise<IssueResult> {
     const storage = this.#storage(request.storage);
     const key = await this.keyFor(request);
     const now = this.#now();
@@ -308,7 +319,7 @@ export class IssuanceService {
         ]);
         clearTimeout(wait);
         // The deadline is the caller's epoch time on the real clock (a timer, not a clock reading).
-        if (Date.now() < deadline) return await this.issue(request, deadline, true);
+        if (Date.now() < deadline) return await this.#issue(request, deadline, true);
       }
       throw this.#failed(error, request);
     } finally {

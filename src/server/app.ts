@@ -18,6 +18,7 @@ import type { Config } from "../config/types.ts";
 import { createCsrParser } from "../csr/intake.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
 import { createMgmtHandler } from "../http/mgmt_router.ts";
+import { FetchLog } from "../http/ui/fetch_log.ts";
 import type { SignDecision } from "../http/audit.ts";
 import type { IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
@@ -54,6 +55,8 @@ export class App {
   /** Keys revoked for keyCompromise (/sign refuses them); outlives reloads. */
   readonly compromised = new CompromisedKeyRegistry();
   readonly metrics = new AcmemsMetrics();
+  /** Who fetched which certificate (the operator page); outlives reloads. */
+  readonly fetches = new FetchLog();
   /** http-01 answers per verification name; they outlive reloads because the listeners do. */
   readonly responders = new Map<string, Http01Responder>();
   readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
@@ -100,6 +103,7 @@ export class App {
       storages: () => this.storages.values(),
       registry: metrics.registry,
       log,
+      page: { fetches: this.fetches },
     });
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen.mgmt,
@@ -144,6 +148,7 @@ export class App {
       notifyFetch,
       faults,
       compromised: this.compromised,
+      fetches: this.fetches,
     });
   }
 

@@ -18,6 +18,7 @@ import { PersistWatch } from "../challenges/dns_persist01/watch.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
 import type { RevokeContext } from "../http/revoke.ts";
+import type { FetchLog } from "../http/ui/fetch_log.ts";
 import { CompromisedKeyRegistry, refuseCompromisedKeys } from "../revocation/compromised.ts";
 import { revokeCertificate } from "../revocation/service.ts";
 import { systemClock } from "../lib/clock.ts";
@@ -58,6 +59,8 @@ export interface GenerationDeps {
   faults?: IssuanceFaults;
   /** Keys revoked for keyCompromise (process-wide: it outlives generations); default a fresh one. */
   compromised?: CompromisedKeyRegistry;
+  /** Who fetched which certificate (process-wide, for the operator page). */
+  fetches?: FetchLog;
 }
 
 type EventDetails = Omit<NotificationPayload, "event" | "time" | "host">;
@@ -149,6 +152,13 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     expiringDays,
     persistRecords: persistLookups.size > 0 ? watch : undefined,
     faults: deps.faults,
+    onFetch: deps.fetches &&
+      ((f) =>
+        deps.fetches!.note(f.storage, f.key, {
+          at: f.at.toISOString(),
+          block: f.block ?? null,
+          client: f.client ?? null,
+        })),
   });
   const policy = compilePolicy(config.auth);
   const compromised = deps.compromised ?? new CompromisedKeyRegistry();
