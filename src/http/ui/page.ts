@@ -88,7 +88,7 @@ export function renderPage(data: PageData): string {
       </body>
     </html>
   `;
-  return page.text;
+  return page.text.trimStart();
 }
 
 /** The style sheet as markup (a constant: nothing in it comes from outside). */
