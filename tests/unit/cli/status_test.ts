@@ -132,7 +132,7 @@ Deno.test("acmems status: a block per certificate sorted by renewal point, --jso
       "backoffUntil",
     ]);
     assertEquals([soon.state, soon.backoffUntil, soon.lastFailure.errorId], ["backing-off", at(0.1), "ab12cd34"]);
-    assertEquals(soon.renewal, { at: at(-25), rule: "renew-within" });
+    assertEquals(soon.renewal, { at: at(-9), rule: "renew-within" });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
