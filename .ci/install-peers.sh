@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PEBBLE_PIN="2.10.0+ds1-2"
-PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck)
+PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck chromium)
 SERVICES=(named knot nginx postgresql) # the system services these packages ship; tests never use them
 
 export DEBIAN_FRONTEND=noninteractive

@@ -52,7 +52,7 @@ export const PAGE_STYLE = `
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#1b1f24;background:#fff}
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.6em 0 .5em;border-bottom:1px solid #d0d7de}
 table{border-collapse:collapse;width:100%;margin:.3em 0}th,td{border:1px solid #d0d7de;padding:.25em .5em;
-text-align:left;vertical-align:top}th{background:#f6f8fa}td.names{font-weight:600}code,.mono{font-family:ui-monospace,
+text-align:left;vertical-align:top}th{background:#f6f8fa}td.names{font-weight:600;white-space:nowrap}code,.mono{font-family:ui-monospace,
 monospace;font-size:.92em;word-break:break-all}.muted,.note{color:#57606a}.bad{color:#b42318}.ok{color:#1a7f37}
 .state{display:inline-block;padding:0 .4em;border-radius:.6em;font-size:.85em;border:1px solid currentColor}
 .state.valid{color:#1a7f37}.state.due{color:#9a6700}.state.backing-off,.state.expired{color:#b42318}
