@@ -140,6 +140,8 @@ Deno.test("operator page in headless chromium and acmems status, with two certif
         assertEquals(html.match(/<circle class="expiry"/g)?.length, 2, "one expiry mark per certificate");
         assertEquals(html.match(/<polygon class="renewal"/g)?.length, 2, "one renewal mark per certificate");
         assertMatch(html, /<span class="ok">connected<\/span>/);
+        // Who fetched them (the in-memory fetch log): the auth block and the client address of the /sign.
+        assertEquals(html.match(/by \[auth "local"\] from 127\.0\.0\.1/g)?.length, 2);
         assertStringIncludes(html, "Rate-limit ledger: not configured.");
         assert(!/Content Security Policy|Refused to/i.test(dom.stderr), `CSP violation: ${dom.stderr.slice(-2000)}`);
 
