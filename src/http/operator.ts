@@ -45,7 +45,7 @@ export interface OperatorDeps {
   /** Where a change of readiness and its reasons is written (default: nowhere). */
   log?: Logger;
   /** The operator page's extras (src/http/ui/handler.ts): the CAs (default: the one session), budget, fetch log. */
-  page?: Partial<Pick<OperatorPageDeps, "cas" | "budget" | "fetches" | "registration" | "now">>;
+  page?: Partial<Pick<OperatorPageDeps, "cas" | "budget" | "fetches" | "failures" | "registration" | "now">>;
 }
 
 /** Returns null for any other route or method (the caller answers it). */
@@ -134,6 +134,7 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
       cas: deps.page?.cas ?? defaultCas,
       budget: deps.page?.budget,
       fetches: deps.page?.fetches,
+      failures: deps.page?.failures,
       registration: deps.page?.registration,
       now: deps.page?.now,
     });

@@ -19,6 +19,7 @@ import { createCsrParser } from "../csr/intake.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
 import { createMgmtHandler } from "../http/mgmt_router.ts";
 import { FetchLog } from "../http/ui/fetch_log.ts";
+import { RecentFailures } from "../http/ui/recent_failures.ts";
 import type { SignDecision } from "../http/audit.ts";
 import type { IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
@@ -57,6 +58,8 @@ export class App {
   readonly metrics = new AcmemsMetrics();
   /** Who fetched which certificate (the operator page); outlives reloads. */
   readonly fetches = new FetchLog();
+  /** The last /sign failures with an error id (the operator page); outlives reloads. */
+  readonly failures = new RecentFailures();
   /** http-01 answers per verification name; they outlive reloads because the listeners do. */
   readonly responders = new Map<string, Http01Responder>();
   readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
@@ -103,7 +106,7 @@ export class App {
       storages: () => this.storages.values(),
       registry: metrics.registry,
       log,
-      page: { fetches: this.fetches },
+      page: { fetches: this.fetches, failures: this.failures },
     });
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen.mgmt,
@@ -112,6 +115,7 @@ export class App {
       log,
       onDecision: (decision) => {
         metrics.signRequests.inc({ status: String(decision.status), block: decision.block ?? "" });
+        this.failures.note(decision, new Date());
         opts.onDecision?.(decision);
       },
       extraRoutes: (request, info) => this.#operator(request, info),

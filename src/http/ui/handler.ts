@@ -21,6 +21,7 @@ import { collectEntries } from "./collect.ts";
 import type { FetchLog } from "./fetch_log.ts";
 import { type CaStatus, PAGE_STYLE, type PageData, renderPage } from "./page.ts";
 import { persistSection, type RegistrationRead } from "./persist_rows.ts";
+import type { RecentFailures } from "./recent_failures.ts";
 import { certificateRows } from "./rows.ts";
 
 export interface OperatorPageDeps {
@@ -32,6 +33,8 @@ export interface OperatorPageDeps {
   budget?: () => Promise<BudgetLine[]>;
   /** Who fetched which certificate (in memory). */
   fetches?: FetchLog;
+  /** The last /sign failures with an error id (in memory); absent: the section is left out. */
+  failures?: RecentFailures;
   /** Default: the account's registration.json (as `acmems records` reads it). */
   registration?: (config: Config) => Promise<RegistrationRead>;
   now?: Clock;
@@ -60,6 +63,7 @@ export async function gatherPage(deps: OperatorPageDeps): Promise<PageData> {
     rows: certificateRows(entries, now, fetches && ((storage, key) => fetches.get(storage, key))),
     budget,
     persist: persistSection(config, registration),
+    failures: deps.failures?.list() ?? null,
   };
 }
 

@@ -9,6 +9,7 @@
 import type { BudgetLine } from "../../ca/ledger_port.ts";
 import { type Html, html, trusted } from "./html.ts";
 import type { PersistSection } from "./persist_rows.ts";
+import type { RecentFailure } from "./recent_failures.ts";
 import { type CertificateRow, countStates } from "./rows.ts";
 import { formatTime, relativeTime } from "./time_text.ts";
 import { timelineSvg } from "./timeline.ts";
@@ -46,6 +47,8 @@ export interface PageData {
   /** Budget lines; null: no ledger configured; `{error}`: the ledger could not be asked. */
   budget: BudgetLine[] | null | { error: string };
   persist: PersistSection;
+  /** /sign failures with an error id, newest first; null: not recorded (no running server). */
+  failures: RecentFailure[] | null;
 }
 
 export const PAGE_STYLE = `
@@ -82,6 +85,7 @@ export function renderPage(data: PageData): string {
       .toISOString()}">${formatTime(now.toISOString())}</time> · reload the page to refresh</p>
     ${casSection(data.cas, now)}
     ${certificatesSection(data.rows, now)}
+    ${failuresSection(data.failures, now)}
     ${budgetSection(data.budget)}
     ${persistSectionHtml(data.persist)}
     ${storagesSection(data.storages)}
@@ -198,6 +202,41 @@ function certificateRow(row: CertificateRow, now: Date): Html {
       <td>${row.storage}</td>
     </tr>
   `;
+}
+
+function failuresSection(failures: readonly RecentFailure[] | null, now: Date): Html | null {
+  if (failures === null) return null;
+  const body = failures.length === 0 ? html`<p class="muted">None since acmems started.</p>` : html`
+    <table>
+      <thead>
+        <tr>
+          <th>Time</th>
+          <th>Status</th>
+          <th>Names</th>
+          <th>Block</th>
+          <th>Client</th>
+          <th>Outcome</th>
+          <th>Error id</th>
+        </tr>
+      </thead>
+      <tbody>${failures.map((f) =>
+        html`
+          <tr>
+            <td>${time(f.at, now)}</td>
+            <td>${f.status}</td>
+            <td>${f.names.join(", ")}</td>
+            <td>${f.block}</td>
+            <td class="mono">${f.client}</td>
+            <td>${f.outcome}</td>
+            <td class="mono">${f.errorId}</td>
+          </tr>
+        `
+      )}</tbody>
+    </table>
+  `;
+  return html`<section id="failures"><h2>Recent failed requests</h2>
+<p class="muted">The last /sign requests (up to 20, this process) that failed with an error id: the log line with the same id has the cause.</p>
+${body}</section>`;
 }
 
 function budgetSection(budget: PageData["budget"]): Html {
