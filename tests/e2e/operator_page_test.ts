@@ -5,7 +5,8 @@
  * - `acmems status CONFIG` and `--json` (a second process, no server involved) list both, sorted by renewal point;
  * - Debian's chromium, headless, loads `GET /` from the running acmems (127.0.0.1 is in the default metrics-ip):
  *   the rendered DOM has both certificates' names and not-after dates, the SVG timeline has one mark per
- *   certificate, no Content-Security-Policy violation is logged (the style sheet's hash matches), and a screenshot
+ *   certificate, the failed request for `unreachable.example.test` with the error id its client got, no
+ *   Content-Security-Policy violation is logged (the style sheet's hash matches), and a screenshot
  *   is kept in `.work/test-output/operator_page.png` (not committed).
  *
  * Chromium as root needs `--no-sandbox`; `--headless=new --disable-gpu` and a throwaway `--user-data-dir` keep it
@@ -102,6 +103,12 @@ Deno.test("operator page in headless chromium and acmems status, with two certif
       assertStatus(await curlSign(acmems.mgmtUrl, csr.csrFile), 200, names.join(","));
     }
 
+    // A failed first issuance (nothing cached): the page lists it with the error id the client got.
+    const refused = await curlSign(acmems.mgmtUrl, (await hostCsr(work, ["unreachable.example.test"])).csrFile);
+    assertStatus(refused, 421);
+    const errorId = refused.body.match(/\(error id ([0-9a-f]{8})\)/)?.[1];
+    assert(errorId, refused.body);
+
     let rows: StatusRow[] = [];
     await t.step("acmems status --json and text list both, sorted by renewal point, without the server", async () => {
       const json = await runAcmems(["status", "--json", acmems.configFile], { cwd: work });
@@ -143,6 +150,10 @@ Deno.test("operator page in headless chromium and acmems status, with two certif
         // Who fetched them (the in-memory fetch log): the auth block and the client address of the /sign.
         assertEquals(html.match(/by \[auth "local"\] from 127\.0\.0\.1/g)?.length, 2);
         assertStringIncludes(html, "Rate-limit ledger: not configured.");
+        assertMatch(
+          html,
+          new RegExp(`<td>421</td>\\s*<td>unreachable\\.example\\.test</td>[\\s\\S]*?>${errorId}</td>`),
+        );
         assert(!/Content Security Policy|Refused to/i.test(dom.stderr), `CSP violation: ${dom.stderr.slice(-2000)}`);
 
         await Deno.mkdir(OUTPUT_DIR, { recursive: true });
