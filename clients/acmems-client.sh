@@ -301,6 +301,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# The caller's umask, for the --reload command (the files written here get the strict one below).
+caller_umask=$(umask)
 umask 077
 work=$(mktemp -d "${TMPDIR:-/tmp}/acmems-client.XXXXXX") || die "cannot create a temporary directory"
 
@@ -432,7 +434,9 @@ pending_marker=$cert.reload-pending
 run_reload() {
   [ -n "$reload" ] || return 0
   : >"$pending_marker" 2>/dev/null || true
-  if sh -c "$reload"; then
+  # With the caller's umask, not this script's 077: files the command creates (a PID file, a combined PEM for a
+  # service running as another user) get the modes the caller expects.
+  if (umask "$caller_umask" && exec sh -c "$reload"); then
     rm -f -- "$pending_marker"
   else
     die "the certificate is installed, but the --reload command failed (exit $?): $reload; it runs again next time"
