@@ -6,6 +6,7 @@ import { generateKeyPair } from "../src/acme/mod.ts";
 import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
 import { App } from "../src/server/app.ts";
+import { checkListenAddresses } from "../src/server/listeners.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { configSecrets } from "../src/config/secrets.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
@@ -76,6 +77,14 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
     return 1;
   }
   const config = result.config;
+  // Before anything is created on disk (log file, account key, storage directories): a serve that cannot listen,
+  // e.g. a second one on the same address, leaves nothing behind.
+  try {
+    checkListenAddresses(config);
+  } catch (error) {
+    console.error(`acmems serve: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
   let log: Logger;
   try {
     log = createLogger({ ...config.logging, secrets: configSecrets(config) });
