@@ -85,6 +85,11 @@ Deno.test("deno task serve: profile, HMAC recipe, a second serve changes nothing
       assertStringIncludes(out, `hash=$(hmac_sha256 ${dir}/hmac.key secure.csr)`);
       assertStringIncludes(out, "Authentication: hmac name=sha256, hash=$hash");
       assertEquals((await Deno.stat(`${dir}/acmems.ini`)).mode! & 0o777, 0o600, "the config holds the HMAC key");
+      // The README's Quick start shows exactly what it prints (there with the default port 1313).
+      const readme = await Deno.readTextFile(`${ROOT}README.md`);
+      const shown = readme.match(/## Quick start\n[\s\S]*?and prints:\n\n```sh\n([\s\S]*?)```/)?.[1];
+      assert(shown, "README's Quick start: the block after 'and prints:'");
+      for (const line of shown.trim().split("\n")) assertStringIncludes(out, line.replace(":1313/", `:${port}/`));
     });
 
     await t.step("certificates are 90 days (profile default), every time", async () => {
