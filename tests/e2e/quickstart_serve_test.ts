@@ -154,3 +154,43 @@ exec curl -sS -g -i --data-binary "@$CSR" -H "Authentication: hmac name=sha256, 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("deno task serve runs without root when pebble is there (as nobody when the tests run as root)", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "acmems-quickstart-user-" });
+  await Deno.chmod(tmp, 0o777);
+  const [port] = await freePorts(1);
+  let command = Deno.execPath();
+  let args = ["run", "-A", "scripts/quickstart.ts"];
+  const env: Record<string, string> = { ...quickstartEnv(`${tmp}/work`, port), HOME: tmp };
+  if (Deno.uid() === 0) {
+    // nobody cannot read root's Deno cache: a copy of its npm packages (no network needed).
+    const cache = `${tmp}/deno`;
+    await Deno.mkdir(cache);
+    await runChecked("cp", ["-r", `${await denoDir()}/npm`, `${cache}/npm`]);
+    await runChecked("chmod", ["-R", "a+rwX", tmp]);
+    env.DENO_DIR = cache;
+    args = ["--reuid=65534", "--regid=65534", "--clear-groups", command, ...args];
+    command = "setpriv";
+  }
+  const proc = spawnLogged({ name: "deno task serve", command, args, cwd: ROOT, env, logFile: `${tmp}/out.log` });
+  const log = () => Deno.readTextFile(`${tmp}/out.log`);
+  try {
+    await proc.waitFor(async () => (await log()).includes("acmems is running"), { timeoutMs: 90_000 });
+    const owner = (await Deno.stat(`${tmp}/work/account/account.pem`)).uid;
+    assert(owner !== 0, "the account key belongs to the non-root user");
+    const csr = await hostCsr(tmp, ["user.example.test"]);
+    assertStatus(await curlSign(`http://127.0.0.1:${port}`, csr.csrFile), 200);
+    Deno.kill(proc.pid, "SIGINT");
+    assertEquals((await proc.status).code, 0, await log());
+    assertMatch(await log(), /INFO +stopping reason=SIGINT/);
+  } finally {
+    await proc.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/** The Deno cache of this test process (`deno info --json`: denoDir). */
+async function denoDir(): Promise<string> {
+  const info = await runChecked(Deno.execPath(), ["info", "--json"]);
+  return JSON.parse(info.stdout).denoDir;
+}
