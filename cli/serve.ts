@@ -61,7 +61,7 @@ export function registerCommand(files: string[], problem: AccountProblem["kind"]
 }
 
 export interface ServeOptions {
-  /** Stops the server when aborted (tests, the quick start). */
+  /** Stops the server when aborted (tests, the quick start); a string `reason` is the stop reason logged. */
   signal?: AbortSignal;
   onReady?: (app: App) => void;
   /** A "reload" event on it does what SIGHUP does (tests). */
@@ -158,8 +158,10 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
         ["SIGHUP", reload],
       ];
       for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
-      if (opts.signal?.aborted) onStop("abort")();
-      opts.signal?.addEventListener("abort", onStop("abort"), { once: true });
+      // An abort with a string reason (the quick start passes on its "SIGINT") is logged as that reason.
+      const onAbort = () => onStop(typeof opts.signal?.reason === "string" ? opts.signal.reason : "abort")();
+      if (opts.signal?.aborted) onAbort();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
       opts.reload?.addEventListener("reload", reload);
       stopCleanup = () => {
         for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);

@@ -51,6 +51,19 @@ async function main(): Promise<number> {
     return 1;
   }
   const stops: (() => Promise<void>)[] = [claim.release];
+  // Ctrl-C while the peers start: stop cleanly (peers, temp dirs, lock). Once acmems serve is ready its own
+  // handlers take SIGINT and SIGTERM (and log which one), so these go; a later second Ctrl-C ends a hanging stop.
+  const interrupted = new AbortController();
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((name) => {
+    // Deferred: when serve's own handler is there too, it runs first and names the signal itself.
+    const handler = () => setTimeout(() => interrupted.abort(name), 0);
+    Deno.addSignalListener(name, handler);
+    return [name, handler] as const;
+  });
+  const releaseSignals = () => {
+    for (const [name, handler] of handlers.splice(0)) Deno.removeSignalListener(name, handler);
+  };
+  stops.push(() => Promise.resolve(releaseSignals()));
   try {
     const peers = await findPebble(root);
     const dns = await startChalltestsrv(peers.challtestsrv);
@@ -67,6 +80,7 @@ async function main(): Promise<number> {
     });
     stops.unshift(pebble.stop);
     console.error(`pebble: ${peers.origin}`);
+    if (interrupted.signal.aborted) return 130;
 
     const config = `${work}/acmems.ini`;
     const hmacKeyFile = `${work}/hmac.key`;
@@ -79,11 +93,15 @@ async function main(): Promise<number> {
     await Deno.remove(`${work}/account`, { recursive: true }).catch(() => {});
     await Deno.remove(`${work}/cache`, { recursive: true }).catch(() => {});
 
-    // acmems serve takes SIGINT and SIGTERM itself (its log says which stopped it); then the peers stop here.
     return await runServe([config], {
-      onReady: () => console.log(readyText({ config, hmacKeyFile, mgmtPort: port })),
+      signal: interrupted.signal,
+      onReady: () => {
+        releaseSignals();
+        console.log(readyText({ config, hmacKeyFile, mgmtPort: port }));
+      },
     });
   } catch (error) {
+    if (interrupted.signal.aborted) return 130;
     console.error(error instanceof Error ? error.message : String(error));
     return 1;
   } finally {

@@ -194,3 +194,32 @@ async function denoDir(): Promise<string> {
   const info = await runChecked(Deno.execPath(), ["info", "--json"]);
   return JSON.parse(info.stdout).denoDir;
 }
+
+Deno.test("deno task serve: Ctrl-C while it starts stops it cleanly (no lock left, SIGINT named if serve began)", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "acmems-quickstart-early-" });
+  const [port] = await freePorts(1);
+  const proc = spawnLogged({
+    name: "deno task serve",
+    command: Deno.execPath(),
+    args: ["run", "-A", "scripts/quickstart.ts"],
+    cwd: ROOT,
+    env: quickstartEnv(`${tmp}/work`, port),
+    logFile: `${tmp}/out.log`,
+  });
+  const log = () => Deno.readTextFile(`${tmp}/out.log`);
+  try {
+    // pebble is up; acmems serve is about to start (or starting).
+    await proc.waitFor(async () => (await log()).includes("pebble: "), { timeoutMs: 90_000 });
+    Deno.kill(proc.pid, "SIGINT");
+    const status = await proc.status;
+    const out = await log();
+    assert([0, 130].includes(status.code), `exit ${status.code}: ${out}`);
+    assertEquals(await Deno.stat(`${tmp}/work/quickstart.lock`).then(() => true, () => false), false, out);
+    if (out.includes("INFO    starting")) assertMatch(out, /INFO +stopping reason=SIGINT/);
+    // The port is free again.
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+  } finally {
+    await proc.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
