@@ -35,7 +35,8 @@ at URL (POST URL/sign) and installs it, leaf first with its chain, in the --cert
   --hmac-key KEY     deprecated: the key as an argument, which every local user can read in the process list
                      (ps, /proc/PID/cmdline) while this runs; warns. Use --hmac-key-file or ACMEMS_HMAC_KEY.
   --hmac-type TYPE   sha256 (default), sha384, sha512 or sha1: the block's hmac_type
-  --reload CMD       shell command run after a new certificate was installed (e.g. "systemctl reload nginx")
+  --reload CMD       shell command run after a new certificate was installed (e.g. "systemctl reload nginx"),
+                     with the caller's umask
   --force            ask the server even if it said the certificate is not due yet
   --revoke           revoke the certificate installed in --cert instead (POST URL/revoke): sends it with a fresh
                      CSR signed by --key, which proves the key is ours; the certificate must be for NAME... and
