@@ -2,9 +2,9 @@
  * The quick start's peers: pebble 2.10 (the local test CA) and pebble-challtestsrv (the DNS server pebble's VA asks:
  * every name resolves to 127.0.0.1). Nothing else: no bind9, nginx or PostgreSQL.
  *
- * Contract: `findPebble` prefers a system pebble 2.10 (Debian sid's package, as the tests use), then the user-local
- * copy scripts/install-quickstart-peers.sh unpacks into .work/peers/; otherwise it runs that installer (which says
- * what it installs, and asks on a terminal) and returns its copy, or throws saying what to run. `startChalltestsrv`
+ * Contract: `findPebble` prefers the user-local copy scripts/install-quickstart-peers.sh unpacked into .work/peers/
+ * (this checkout's own), then a system pebble 2.10 (Debian sid's package, as the tests use); otherwise it runs that
+ * installer (which says what it installs, and asks on a terminal) and returns its copy, or throws saying what to run. `startChalltestsrv`
  * starts one on free loopback ports; `stop()` ends it and removes its temp dir.
  */
 import { freePorts } from "../../tests/support/ports.ts";
@@ -46,7 +46,7 @@ async function localPebble(peers: string): Promise<PebbleBinaries | undefined> {
 /** pebble 2.10 and pebble-challtestsrv: installed, or unpacked into `<root>.work/peers` by the installer. */
 export async function findPebble(root: string): Promise<PebbleBinaries> {
   const peers = `${root}.work/peers`;
-  const found = await systemPebble() ?? await localPebble(peers);
+  const found = await localPebble(peers) ?? await systemPebble();
   if (found) return found;
   const installer = `${root}scripts/install-quickstart-peers.sh`;
   console.error(
