@@ -23,10 +23,10 @@ export class LedgerBook {
   readonly events = new Map<string, BookEvent[]>();
   readonly pauses = new Map<string, Pause>();
 
-  /** Events of `key` counted in the window that ends at `now` (future ones too: a clock set back counts them). */
+  /** Events of `key` counted in the window `(now - windowMs, …]` (future ones too: a clock set back counts them). */
   inWindow(key: string, windowMs: number, now: number): BookEvent[] {
     const from = now - windowMs;
-    return (this.events.get(key) ?? []).filter((e) => e.at >= from);
+    return (this.events.get(key) ?? []).filter((e) => e.at > from);
   }
 
   add(key: string, at: number, id: string): void {

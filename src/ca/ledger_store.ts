@@ -3,7 +3,7 @@
  * marks. The ledger (ledger.ts) decides which keys and limits apply; a store only counts, atomically.
  *
  * Contract:
- * - `take` is all-or-nothing: it counts every check's events in `[now - window, …)` and, only when no enforced
+ * - `take` is all-or-nothing: it counts every check's events in `(now - window, …]` and, only when no enforced
  *   check is full, adds one event for each check with `record` and returns their references. Concurrent `take`s on
  *   the same keys are serialized (a process mutex for memory and files, row locks in PostgreSQL), so no limit is
  *   ever exceeded by a race.

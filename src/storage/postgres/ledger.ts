@@ -55,7 +55,7 @@ export class PgLedgerStore implements LedgerStore {
       for (const [index, check] of checks.entries()) {
         if (!check.enforce) continue;
         const rows = await tx.rows(
-          `select at_ms from ${this.#events} where owner = $1 and key = $2 and at_ms >= $3 order by at_ms`,
+          `select at_ms from ${this.#events} where owner = $1 and key = $2 and at_ms > $3 order by at_ms`,
           [check.owner, check.key, now - check.windowMs],
         );
         if (rows.length >= check.max) {
@@ -101,7 +101,7 @@ export class PgLedgerStore implements LedgerStore {
     const rows = await this.#db.query(
       "ledgerCount",
       `select key, count(*)::int as n from ${this.#events}
-       where owner = $1 and left(key, length($2)) = $2 and at_ms >= $3 group by key`,
+       where owner = $1 and left(key, length($2)) = $2 and at_ms > $3 group by key`,
       [owner, prefix, now - windowMs],
     );
     return new Map(rows.map((r) => [String(r.key), Number(r.n)]));
