@@ -47,7 +47,11 @@ async function contract(open: () => LedgerStore, reopen: () => LedgerStore): Pro
   await store.pause("ca:a", "name|x", { until: T0 + 60_000, detail: "slow down", unpauseUrl: "https://u.example/" });
   await store.pause("ca:a", "name|x", { until: T0 + 30_000, detail: "earlier" });
   const pauses = await store.pauses("ca:a", ["name|x", "name|y"], T0 + 4000);
-  assertEquals([...pauses], [["name|x", { until: T0 + 60_000, detail: "slow down", unpauseUrl: "https://u.example/" }]]);
+  assertEquals([...pauses], [["name|x", {
+    until: T0 + 60_000,
+    detail: "slow down",
+    unpauseUrl: "https://u.example/",
+  }]]);
   assertEquals((await store.pauses("ca:a", ["name|x"], T0 + 60_000)).size, 0);
   // Another owner is another budget.
   assert((await store.take([check("orders", 1, { owner: "block:office" })], T0 + 5000)).ok);
