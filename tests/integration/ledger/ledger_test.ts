@@ -108,24 +108,27 @@ Deno.test("rate-limit ledger against pebble 2.10: CA limits, block budgets, rene
         }
       });
 
-    await step("limit-orders = 2/1h, no fallback CA: the third distinct CSR is 429, pebble saw two orders", async () => {
-      const a = await app("orders", { account: { "limit-orders": "2/1h" }, storages: { none: NO_STORAGE } });
-      const before = await pebbleOrders(pebble);
-      assertOk(await sign(a.url, ["one.orders.example.test"]), "first");
-      assertOk(await sign(a.url, ["two.orders.example.test"]), "second");
-      const third = await sign(a.url, ["three.orders.example.test"]);
-      assertLimited(third, 3600, "third");
-      assertStringIncludes(third.body, 'limit-orders = 2/1h (CA "default")');
-      assertStringIncludes(third.body, "a slot frees in");
-      assertEquals(await pebbleOrders(pebble) - before, 2, "pebble received only two orders");
-      assert(
-        a.lines().some((l) => l.includes("rate limit: order refused by the ledger")),
-        "the refusal is logged",
-      );
-      // The metrics show the spent budget.
-      const metrics = await (await fetch(`${a.url}/metrics`)).text();
-      assertStringIncludes(metrics, 'acmems_rate_limit_remaining{ca="default",limit="orders"} 0');
-    });
+    await step(
+      "limit-orders = 2/1h, no fallback CA: the third distinct CSR is 429, pebble saw two orders",
+      async () => {
+        const a = await app("orders", { account: { "limit-orders": "2/1h" }, storages: { none: NO_STORAGE } });
+        const before = await pebbleOrders(pebble);
+        assertOk(await sign(a.url, ["one.orders.example.test"]), "first");
+        assertOk(await sign(a.url, ["two.orders.example.test"]), "second");
+        const third = await sign(a.url, ["three.orders.example.test"]);
+        assertLimited(third, 3600, "third");
+        assertStringIncludes(third.body, 'limit-orders = 2/1h (CA "default")');
+        assertStringIncludes(third.body, "a slot frees in");
+        assertEquals(await pebbleOrders(pebble) - before, 2, "pebble received only two orders");
+        assert(
+          a.lines().some((l) => l.includes("rate limit: order refused by the ledger")),
+          "the refusal is logged",
+        );
+        // The metrics show the spent budget.
+        const metrics = await (await fetch(`${a.url}/metrics`)).text();
+        assertStringIncludes(metrics, 'acmems_rate_limit_remaining{ca="default",limit="orders"} 0');
+      },
+    );
 
     await step("a block budget of 1/1d: the block's second new CSR is 429, another block still gets 200", async () => {
       const a = await app("blocks", {
