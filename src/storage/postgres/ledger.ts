@@ -7,7 +7,7 @@
  * Contract: a `take` is one transaction under `pg_advisory_xact_lock(LEDGER_LOCK, hashtext(schema))`, so takes of
  * all instances run one after the other: each counts what the others committed, and two instances never admit
  * more than a limit in total. The lock is held for a few short statements (count per check, insert per event).
- * Events older than the retention are deleted at most once a minute per process. Failures are the storage's
+ * Events older than the retention and ended pauses are deleted at most once a minute per process. Failures are the storage's
  * (`StorageUnavailableError` → 503 at /sign).
  */
 import type { EventRef, FullCheck, LedgerCheck, LedgerStore, Pause, TakeResult } from "../../ca/ledger_store.ts";
@@ -50,7 +50,10 @@ export class PgLedgerStore implements LedgerStore {
   async take(checks: readonly LedgerCheck[], now: number): Promise<TakeResult> {
     const prune = now - this.#prunedAt >= PRUNE_EVERY_MS;
     const result = await this.#transaction("ledgerTake", async (tx) => {
-      if (prune) await tx.rows(`delete from ${this.#events} where at_ms < $1`, [now - this.#retainMs]);
+      if (prune) {
+        await tx.rows(`delete from ${this.#events} where at_ms < $1`, [now - this.#retainMs]);
+        await tx.rows(`delete from ${this.#pauses} where until_ms < $1`, [now]);
+      }
       const full: FullCheck[] = [];
       for (const [index, check] of checks.entries()) {
         if (!check.enforce) continue;
