@@ -21,6 +21,7 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
+import type { Ledger } from "../ca/ledger_port.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -82,6 +83,8 @@ export interface IssuanceOptions {
   faults?: IssuanceFaults;
   /** Called when a request got its certificate from (or stored into) a storage: who fetched it (operator page). */
   onFetch?: (fetch: { storage: string; key: CacheKey; at: Date; block?: string; client?: string }) => void;
+  /** The rate-limit ledger (src/ca/ledger.ts), checked before an order is placed; absent: no limit is kept. */
+  ledger?: Ledger;
 }
 
 const STALE_MARGIN_MS = 3_600_000;
@@ -127,6 +130,7 @@ export class IssuanceService {
       retryAfterSeconds: opts.retryAfterSeconds,
       onOrder: opts.onOrder,
       faults: opts.faults,
+      ledger: opts.ledger,
     });
     this.#coordinator = new Coordinator({
       owner,

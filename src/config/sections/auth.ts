@@ -148,6 +148,8 @@ export function buildAuth(
     const checked = checkProfile(profile, diag);
     if (checked) block.profile = checked;
   }
+  readOption(o, A.limitOrders, block, label, diag);
+  readOption(o, A.limitOrdersPerClient, block, label, diag);
   if (ipIdentifiers.length > 0) checkIpIdentifiers(o.all(A.ipIdentifiers)[0].source, label, block, context, diag);
   return diag.errors.length === before ? block : null;
 }
