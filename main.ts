@@ -8,6 +8,7 @@ import { recordsCommand } from "./cli/records.ts";
 import { registerCommand } from "./cli/register.ts";
 import { revokeCommand } from "./cli/revoke.ts";
 import { serveCommand } from "./cli/serve.ts";
+import { statusCommand } from "./cli/status.ts";
 import { type Subcommand, UsageError } from "./cli/usage.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -17,6 +18,7 @@ export const SUBCOMMANDS: Subcommand[] = [
   revokeCommand,
   checkConfigCommand,
   recordsCommand,
+  statusCommand,
 ];
 
 export function mainUsage(): string {

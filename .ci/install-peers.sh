@@ -1,26 +1,85 @@
 #!/usr/bin/env bash
-# Installs the real peers the integration tests start themselves (tests/support/): bind9, knot, nginx, postgresql,
-# wrk, openssl, curl from Debian 12, and pebble 2.10 from Debian sid (12 ships 2.4, without ARI or profiles).
-# Idempotent; runs as root on Debian 12 without a terminal (CI=true). Fails loudly on any surprise.
+# Installs the real peers the tests start themselves (tests/support/): the Debian 12 packages in PACKAGES below, and
+# pebble 2.10 from Debian sid (12 ships 2.4, without ARI or profiles), system-wide as /usr/bin/pebble.
+# It says what it will change before changing it (and asks, on a terminal, unless --yes or CI=true). It never
+# stops, disables or reconfigures a service: the tests start their own named, knotd, nginx and postgres on free
+# loopback ports and temp dirs, beside whatever the machine runs. apt does not start the newly installed services
+# (a temporary policy-rc.d). The AppArmor profile of named is extended only where AppArmor enforces it (see below).
+# Idempotent; runs as root on Debian 12. Fails loudly on any surprise. The quick start needs none of this
+# (scripts/install-quickstart-peers.sh).
+# Usage: .ci/install-peers.sh [--yes] [--dry-run]
 set -euo pipefail
 
 PEBBLE_PIN="2.10.0+ds1-2"
-PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck)
+PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck chromium)
 SERVICES=(named knot nginx postgresql) # the system services these packages ship; tests never use them
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install-peers: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root"
+yes="" dry=""
+[ "${CI:-}" = true ] && yes=1
+for arg in "$@"; do
+  case $arg in
+    --yes) yes=1 ;;
+    --dry-run) dry=1 ;;
+    *) die "unknown argument \"$arg\" (--yes, --dry-run)" ;;
+  esac
+done
+
+# shellcheck source=/dev/null
 . /etc/os-release
 [ "${VERSION_CODENAME:-}" = bookworm ] || log "warning: written for Debian 12 (bookworm), this is ${PRETTY_NAME:-unknown}"
 
 installed_version() { dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | awk '$1 == "installed" { print $2 }'; }
 
-# --- Debian 12 packages ----------------------------------------------------------------------------------------
+# AppArmor is needed only where it enforces named's profile (VMs; not containers): Debian's profile lets named read
+# only /etc/bind, /var/lib/bind, /var/cache/bind..., and the fixture runs named from a temp dir (acmems-named-*).
+local_rules=/etc/apparmor.d/local/usr.sbin.named
+marker="# acmems test fixtures (tests/support/named.ts)"
+apparmor_needed() {
+  [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && [ -f /etc/apparmor.d/usr.sbin.named ] &&
+    command -v apparmor_parser >/dev/null && ! grep -qF "$marker" "$local_rules" 2>/dev/null
+}
+
+# --- the plan ------------------------------------------------------------------------------------------------------
 missing=()
 for p in "${PACKAGES[@]}"; do [ -n "$(installed_version "$p")" ] || missing+=("$p"); done
+pebble_now=$(installed_version pebble)
+plan=()
+[ "${#missing[@]}" -eq 0 ] || plan+=("apt-get install from the system's apt sources: ${missing[*]}")
+[ "$pebble_now" = "$PEBBLE_PIN" ] ||
+  plan+=("dpkg -i pebble $PEBBLE_PIN from Debian sid (this machine's mirror; sid is not added to the apt sources)${pebble_now:+, replacing pebble $pebble_now}")
+apparmor_needed && plan+=("append 2 rules for /tmp/acmems-named-* to $local_rules and reload named's AppArmor profile")
+if [ "${#plan[@]}" -eq 0 ]; then
+  log "all test peers already installed; nothing to change"
+else
+  log "this will change the system:"
+  for line in "${plan[@]}"; do log "  - $line"; done
+  log "  (no service is stopped, disabled or reconfigured; newly installed ones are not started)"
+fi
+for s in "${SERVICES[@]}"; do
+  if [ -d /run/systemd/system ] && systemctl is-active --quiet "$s.service" 2>/dev/null; then
+    log "note: $s.service is running; left alone (the tests start their own $s on other ports)"
+  fi
+done
+if [ -n "$dry" ]; then
+  log "dry run: nothing changed"
+  exit 0
+fi
+[ "${#plan[@]}" -gt 0 ] || { log "done"; exit 0; }
+[ "$(id -u)" -eq 0 ] || die "must run as root to do the above (or install those packages yourself)"
+if [ -z "$yes" ] && [ -t 0 ]; then
+  printf 'Go ahead? [y/N] ' >&2
+  read -r answer || answer=""
+  case $answer in
+    y | Y | yes | YES) ;;
+    *) die "nothing installed (answer y, or run with --yes)" ;;
+  esac
+fi
+
+# --- Debian 12 packages ----------------------------------------------------------------------------------------
 if [ "${#missing[@]}" -gt 0 ]; then
   # Keep apt from starting the services during installation; an existing policy (e.g. Docker's) is left alone.
   own_policy=""
@@ -32,42 +91,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   trap 'if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
   log "installing: ${missing[*]}"
   apt-get update
-  apt-get install -y "${PACKAGES[@]}" </dev/null
+  apt-get install -y "${missing[@]}" </dev/null
   if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
   trap - EXIT
-else
-  log "Debian packages already installed"
 fi
 
-# --- pebble 2.10 from sid, without adding sid to the system's sources ------------------------------------------
-if [ "$(installed_version pebble)" = "$PEBBLE_PIN" ]; then
-  log "pebble $PEBBLE_PIN already installed"
-else
-  # The machine's own Debian mirror: deb822 sources first, classic sources.list as a fallback.
-  uri=""
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    uri=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i ~ /:\/\//) { print $i; exit } }' /etc/apt/sources.list)
-  fi
-  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
-
+# --- pebble 2.10 from sid (the quick start's download, installed system-wide for the fixtures) --------------------
+if [ "$pebble_now" != "$PEBBLE_PIN" ]; then
   d=$(mktemp -d)
   trap 'rm -rf "$d"' EXIT
-  chmod 755 "$d"
-  mkdir -p "$d/lists/partial" "$d/archives/partial" "$d/dl"
-  chown _apt "$d/dl" 2>/dev/null || true # apt downloads as its sandbox user _apt
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri sid main" >"$d/sources.list"
-  # Temp lists and archives; no package cache files, so the system's apt state is not touched.
-  apt_sid=(-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::State::Lists=$d/lists" -o "Dir::Cache::Archives=$d/archives"
-    -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
-  log "fetching the sid package index from $uri"
-  apt-get "${apt_sid[@]}" update
-  (cd "$d/dl" && apt-get "${apt_sid[@]}" download pebble)
-  debs=("$d"/dl/pebble_*.deb)
-  [ -f "${debs[0]}" ] || die "apt-get download pebble produced no .deb"
+  bash "$(dirname "$0")/../scripts/install-quickstart-peers.sh" --yes --download "$d"
+  debs=("$d"/pebble_*.deb)
+  [ -f "${debs[0]}" ] || die "no pebble .deb was downloaded"
   got=$(dpkg-deb -f "${debs[0]}" Version)
   [ "$got" = "$PEBBLE_PIN" ] || die "sid now has pebble $got, the fixtures are pinned to $PEBBLE_PIN: check tests/support/pebble.ts against it, then update PEBBLE_PIN"
   dpkg -i "${debs[0]}"
@@ -77,37 +112,16 @@ else
   log "pebble $PEBBLE_PIN installed"
 fi
 
-# --- the system services must not hold the default ports --------------------------------------------------------
-for s in "${SERVICES[@]}"; do
-  if [ -d /run/systemd/system ] && systemctl list-unit-files "$s.service" >/dev/null 2>&1; then
-    if systemctl is-active --quiet "$s.service" || systemctl is-enabled --quiet "$s.service" 2>/dev/null; then
-      log "stopping and disabling $s.service"
-      systemctl disable --now "$s.service" >/dev/null 2>&1 || systemctl stop "$s.service"
-    fi
-  elif [ -x "/etc/init.d/$s" ] && "/etc/init.d/$s" status >/dev/null 2>&1; then
-    log "stopping $s"
-    "/etc/init.d/$s" stop
-  fi
-done
-
-# --- AppArmor: let named read the fixtures' configs in temp dirs ----------------------------------------------
-# Debian's named profile only allows /etc/bind, /var/lib/bind, /var/cache/bind...; the fixture runs named from
-# Deno.makeTempDir() (acmems-named-*). Only matters where AppArmor is enforcing (VMs, not containers).
-local_rules=/etc/apparmor.d/local/usr.sbin.named
-marker="# acmems test fixtures (tests/support/named.ts)"
-if [ -f /etc/apparmor.d/usr.sbin.named ] && ! grep -qF "$marker" "$local_rules" 2>/dev/null; then
+# --- AppArmor (only where it enforces named's profile) ----------------------------------------------------------
+if apparmor_needed; then
   mkdir -p "$(dirname "$local_rules")"
   {
     echo "$marker"
     echo "/tmp/acmems-named-*/ rw,"
     echo "/tmp/acmems-named-*/** rwkl,"
   } >>"$local_rules"
-  log "added fixture paths to $local_rules"
-fi
-if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && command -v apparmor_parser >/dev/null &&
-  [ -f /etc/apparmor.d/usr.sbin.named ]; then
   apparmor_parser -r -T -W /etc/apparmor.d/usr.sbin.named
-  log "reloaded the named AppArmor profile"
+  log "added the fixture paths to $local_rules and reloaded named's AppArmor profile"
 fi
 
 # --- summary -------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { generateKeyPair } from "../src/acme/mod.ts";
 import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
 import { App } from "../src/server/app.ts";
+import { checkListenAddresses } from "../src/server/listeners.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { configSecrets } from "../src/config/secrets.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
@@ -60,7 +61,7 @@ export function registerCommand(files: string[], problem: AccountProblem["kind"]
 }
 
 export interface ServeOptions {
-  /** Stops the server when aborted (tests, the quick start). */
+  /** Stops the server when aborted (tests, the quick start); a string `reason` is the stop reason logged. */
   signal?: AbortSignal;
   onReady?: (app: App) => void;
   /** A "reload" event on it does what SIGHUP does (tests). */
@@ -76,6 +77,14 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
     return 1;
   }
   const config = result.config;
+  // Before anything is created on disk (log file, account key, storage directories): a serve that cannot listen,
+  // e.g. a second one on the same address, leaves nothing behind.
+  try {
+    checkListenAddresses(config);
+  } catch (error) {
+    console.error(`acmems serve: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
   let log: Logger;
   try {
     log = createLogger({ ...config.logging, secrets: configSecrets(config) });
@@ -149,8 +158,10 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
         ["SIGHUP", reload],
       ];
       for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
-      if (opts.signal?.aborted) onStop("abort")();
-      opts.signal?.addEventListener("abort", onStop("abort"), { once: true });
+      // An abort with a string reason (the quick start passes on its "SIGINT") is logged as that reason.
+      const onAbort = () => onStop(typeof opts.signal?.reason === "string" ? opts.signal.reason : "abort")();
+      if (opts.signal?.aborted) onAbort();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
       opts.reload?.addEventListener("reload", reload);
       stopCleanup = () => {
         for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);

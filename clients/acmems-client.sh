@@ -35,7 +35,8 @@ at URL (POST URL/sign) and installs it, leaf first with its chain, in the --cert
   --hmac-key KEY     deprecated: the key as an argument, which every local user can read in the process list
                      (ps, /proc/PID/cmdline) while this runs; warns. Use --hmac-key-file or ACMEMS_HMAC_KEY.
   --hmac-type TYPE   sha256 (default), sha384, sha512 or sha1: the block's hmac_type
-  --reload CMD       shell command run after a new certificate was installed (e.g. "systemctl reload nginx")
+  --reload CMD       shell command run after a new certificate was installed (e.g. "systemctl reload nginx"),
+                     with the caller's umask
   --force            ask the server even if it said the certificate is not due yet
   --revoke           revoke the certificate installed in --cert instead (POST URL/revoke): sends it with a fresh
                      CSR signed by --key, which proves the key is ours; the certificate must be for NAME... and
@@ -301,6 +302,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# The caller's umask, for the --reload command (the files written here get the strict one below).
+caller_umask=$(umask)
 umask 077
 work=$(mktemp -d "${TMPDIR:-/tmp}/acmems-client.XXXXXX") || die "cannot create a temporary directory"
 
@@ -432,7 +435,9 @@ pending_marker=$cert.reload-pending
 run_reload() {
   [ -n "$reload" ] || return 0
   : >"$pending_marker" 2>/dev/null || true
-  if sh -c "$reload"; then
+  # With the caller's umask, not this script's 077: files the command creates (a PID file, a combined PEM for a
+  # service running as another user) get the modes the caller expects.
+  if (umask "$caller_umask" && exec sh -c "$reload"); then
     rm -f -- "$pending_marker"
   else
     die "the certificate is installed, but the --reload command failed (exit $?): $reload; it runs again next time"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: makes sure the real peers (pebble 2.10, bind9, knot, nginx, ...) are installed, runs the whole
+# The test command: makes sure the real peers (pebble 2.10, bind9, knot, nginx, ...) are installed (as root, with
+# .ci/install-peers.sh, which says what it installs and never stops a service), runs the whole
 # deno test suite with the op and resource sanitizers, and ends with the plain line "N passed, N failed".
 # Usage: scripts/test.sh [deno test paths or flags...]   (default: tests/)
 set -uo pipefail
@@ -18,7 +19,7 @@ if need_peers; then
   if [ "$(id -u)" = 0 ]; then
     bash .ci/install-peers.sh || { echo "scripts/test.sh: installing the test peers failed" >&2; exit 1; }
   else
-    echo "scripts/test.sh: test peers missing (pebble 2.10, bind9, knot, nginx, postgresql): run 'sudo bash .ci/install-peers.sh'" >&2
+    echo "scripts/test.sh: test peers missing (pebble 2.10, bind9, knot, nginx, postgresql): run 'sudo bash .ci/install-peers.sh' (it says what it installs first; --dry-run shows only that)" >&2
     exit 1
   fi
 fi

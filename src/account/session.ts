@@ -63,6 +63,8 @@ export class AccountSession {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #lastDirectoryOk = 0;
+  /** Date.now() when the state last changed. */
+  #since = Date.now();
   #probeClient: Deno.HttpClient | undefined;
   #reconnecting: Promise<void> | undefined;
   /** The account key in use (account.pem; replaced by a finished rollover or `reloadKey`). */
@@ -80,6 +82,18 @@ export class AccountSession {
 
   get reason(): string {
     return this.#reason;
+  }
+
+  /** Milliseconds since epoch when the session entered its current state (the operator page's "since"). */
+  get since(): number {
+    return this.#since;
+  }
+
+  /** Moves to `state`; `since` changes only when the state does. */
+  #enter(state: SessionState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#since = Date.now();
   }
 
   /** Set exactly when the state is `failed`. */
@@ -108,7 +122,7 @@ export class AccountSession {
     const { account, log } = this.#opts;
     try {
       await this.#connect();
-      this.#state = "ready";
+      this.#enter("ready");
       this.#reason = "ready";
       this.#problem = undefined;
       log.info("acme account ready", { ca: account.acmeServer });
@@ -116,13 +130,13 @@ export class AccountSession {
     } catch (error) {
       if (this.#closed) return;
       if (error instanceof PermanentAccountError) {
-        this.#state = "failed";
+        this.#enter("failed");
         this.#problem = error.problem;
         this.#reason = error.message;
         log.error("acme account unusable", { ca: account.acmeServer, reason: error.message });
         return;
       }
-      this.#state = "unavailable";
+      this.#enter("unavailable");
       this.#reason = `cannot reach ${account.acmeServer}: ${error instanceof Error ? error.message : String(error)}`;
       const base = this.#opts.retryDelayMs ?? 2000;
       const delay = Math.min(60_000, base * 2 ** Math.min(failures, 5));
@@ -198,7 +212,7 @@ export class AccountSession {
   accountLost(reason: string): Promise<void> {
     if (this.#reconnecting) return this.#reconnecting;
     if (this.#closed || this.#state !== "ready") return Promise.resolve();
-    this.#state = "unavailable";
+    this.#enter("unavailable");
     this.#reason = `the CA no longer knows the account (${reason}); reconnecting`;
     this.#opts.log.warn("acme account lost, reconnecting", { reason });
     this.#reconnecting = (async () => {
@@ -251,7 +265,7 @@ export class AccountSession {
       this.#keyPair = loaded.keyPair;
       this.#client = client;
       if (!this.#closed) {
-        this.#state = "ready";
+        this.#enter("ready");
         this.#reason = "ready";
         this.#problem = undefined;
       }

@@ -1,7 +1,8 @@
 /**
  * The operator routes on the mgmt and metrics listeners: `GET /health` (the process answers), `GET /ready` (the CA
- * and every storage can be used: 200 `ready`, else 503 `not ready` with `Retry-After: 10`) and `GET /metrics`
- * (Prometheus text, only to `[mgmt] metrics-ip` peers: 403 for others). HEAD is answered like GET.
+ * and every storage can be used: 200 `ready`, else 503 `not ready` with `Retry-After: 10`), `GET /metrics`
+ * (Prometheus text) and `GET /` (the operator page, src/http/ui/), the last two only to `[mgmt] metrics-ip` peers
+ * (403 for others). HEAD is answered like GET.
  *
  * The reasons of a `not ready` (CA URLs, storage paths, database errors) are for operators: only `metrics-ip` peers
  * get them in the body; everyone else gets the bare word, with the same status. The log gets them once per change
@@ -20,13 +21,17 @@ import { storagesWritableProblem } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
 import { statusOf, textResponse } from "./respond.ts";
 import { peerAddress } from "./client_address.ts";
+import { operatorPage, type OperatorPageDeps } from "./ui/handler.ts";
+import type { CaStatus } from "./ui/page.ts";
 
-/** What `/ready` needs to know of the account session. */
+/** What `/ready` (and the operator page) needs to know of the account session. */
 export interface ReadinessSession {
   readonly state: string;
   readonly reason: string;
   /** Milliseconds since epoch when the CA's directory last answered (0: never). */
   readonly lastDirectoryOk: number;
+  /** Milliseconds since epoch when the session entered its state (the operator page's "since"). */
+  readonly since?: number;
   probe(timeoutMs: number): Promise<boolean>;
 }
 
@@ -39,6 +44,8 @@ export interface OperatorDeps {
   now?: Clock;
   /** Where a change of readiness and its reasons is written (default: nowhere). */
   log?: Logger;
+  /** The operator page's extras (src/http/ui/handler.ts): the CAs (default: the one session), budget, fetch log. */
+  page?: Partial<Pick<OperatorPageDeps, "cas" | "budget" | "fetches" | "failures" | "registration" | "now">>;
 }
 
 /** Returns null for any other route or method (the caller answers it). */
@@ -108,9 +115,42 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
     return peer !== null && deps.config().mgmt.metricsIps.some((n) => networkContains(n, peer));
   };
 
+  /** The one CA of `[account]`, from the session (several CAs: `page.cas`). */
+  const defaultCas = (): CaStatus[] => {
+    const { session } = deps;
+    return [{
+      name: "default",
+      directoryUrl: deps.config().account.acmeServer,
+      state: session.state,
+      reason: session.reason,
+      since: session.since ? new Date(session.since).toISOString() : null,
+      lastDirectoryOk: session.lastDirectoryOk ? new Date(session.lastDirectoryOk).toISOString() : null,
+    }];
+  };
+  const page = (): Promise<Response> =>
+    operatorPage({
+      config: deps.config,
+      storages: deps.storages,
+      cas: deps.page?.cas ?? defaultCas,
+      budget: deps.page?.budget,
+      fetches: deps.page?.fetches,
+      failures: deps.page?.failures,
+      registration: deps.page?.registration,
+      now: deps.page?.now,
+    });
+
   return (request, info) => {
     const path = new URL(request.url).pathname;
     if (request.method !== "GET" && request.method !== "HEAD") return null;
+    if (path === "/") {
+      // The page shows names, clients and errors: operators only, like /metrics.
+      if (!isOperator(info)) {
+        return Promise.resolve(
+          textResponse(statusOf("refused"), "The operator page is only served to [mgmt] metrics-ip addresses.", PLAIN),
+        );
+      }
+      return page();
+    }
     if (path === "/health") return Promise.resolve(new Response("ok\n", { headers: PLAIN }));
     if (path === "/ready") return ready(info);
     if (path === "/metrics") {
@@ -119,10 +159,10 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
           textResponse(statusOf("refused"), "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
         );
       }
-      return Promise.resolve(
+      return deps.registry.refresh().then(() =>
         new Response(deps.registry.render(), {
           headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
-        }),
+        })
       );
     }
     return null;

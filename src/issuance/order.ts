@@ -17,6 +17,8 @@ import { type AcmeClient, type AcmeOrder, type AcmeProblem, encodePem, isProblem
 import { resolveAuthorizations, ValidationFailed } from "../challenges/resolver.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Clock } from "../lib/clock.ts";
+import { ledgerGate } from "../ca/ledger_gate.ts";
+import type { Ledger } from "../ca/ledger_port.ts";
 import type { Logger } from "../ops/log.ts";
 import { ClaimLostError } from "../storage/errors.ts";
 import type { LeaseKeeper } from "../storage/lease.ts";
@@ -61,6 +63,8 @@ export interface OrderOptions {
   /** Called for each ACME order placed (metrics, tests). */
   onOrder?: (names: string[], replaces: string | undefined) => void;
   faults?: IssuanceFaults;
+  /** The rate-limit ledger (src/ca/ledger.ts); absent: no limit is kept. */
+  ledger?: Ledger;
 }
 
 /** The order ended without a certificate (invalid, or valid without one). */
@@ -95,7 +99,11 @@ export class OrderDriver {
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
     let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper, ctx.waited) : undefined;
     if (!order) {
-      order = await this.#place(client, request, replaces, keeper);
+      // LEDGER HOOK (single CA, until the CA registry/failover of issue 15 replaces it): admit, place, note.
+      const gate = this.#opts.ledger && ledgerGate(this.#opts.ledger, this.#opts.log, this.#opts.now);
+      order = gate
+        ? await gate.place(request, replaces, () => this.#place(client, request, replaces, keeper))
+        : await this.#place(client, request, replaces, keeper);
       // Recorded before anything else, so that a successor resumes this order instead of placing another.
       const point = { storage: storage.name, key, claim, orderUrl: order.url };
       await this.#opts.faults?.beforeNoteOrder?.(point);
@@ -112,6 +120,10 @@ export class OrderDriver {
       // would answer its failure instead of ordering).
       if (error instanceof ValidationFailed || error instanceof OrderInvalid) {
         await storage.noteOrder(claim, null).catch(() => false);
+      }
+      // LEDGER HOOK: a failed authorization counts toward limit-failed-authorizations.
+      if (error instanceof ValidationFailed && this.#opts.ledger) {
+        await ledgerGate(this.#opts.ledger, log, this.#opts.now).failedAuthorization(error.identifier);
       }
       throw error;
     }

@@ -21,6 +21,7 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
+import type { Ledger } from "../ca/ledger_port.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -80,6 +81,10 @@ export interface IssuanceOptions {
   persistRecords?: PersistRecords;
   /** Fault injection points (tests kill an instance there). */
   faults?: IssuanceFaults;
+  /** Called when a request got its certificate from (or stored into) a storage: who fetched it (operator page). */
+  onFetch?: (fetch: { storage: string; key: CacheKey; at: Date; block?: string; client?: string }) => void;
+  /** The rate-limit ledger (src/ca/ledger.ts), checked before an order is placed; absent: no limit is kept. */
+  ledger?: Ledger;
 }
 
 const STALE_MARGIN_MS = 3_600_000;
@@ -125,6 +130,7 @@ export class IssuanceService {
       retryAfterSeconds: opts.retryAfterSeconds,
       onOrder: opts.onOrder,
       faults: opts.faults,
+      ledger: opts.ledger,
     });
     this.#coordinator = new Coordinator({
       owner,
@@ -198,7 +204,16 @@ export class IssuanceService {
   }
 
   /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
-  async issue(request: IssueRequest, deadline: number, retried = false): Promise<IssueResult> {
+  async issue(request: IssueRequest, deadline: number): Promise<IssueResult> {
+    const result = await this.#issue(request, deadline, false);
+    if (request.storage !== null && this.#opts.onFetch) {
+      const { storage, block, client } = request;
+      this.#opts.onFetch({ storage, key: await this.keyFor(request), at: this.#now(), block, client });
+    }
+    return result;
+  }
+
+  async #issue(request: IssueRequest, deadline: number, retried: boolean): Promise<IssueResult> {
     const storage = this.#storage(request.storage);
     const key = await this.keyFor(request);
     const now = this.#now();
@@ -308,7 +323,7 @@ export class IssuanceService {
         ]);
         clearTimeout(wait);
         // The deadline is the caller's epoch time on the real clock (a timer, not a clock reading).
-        if (Date.now() < deadline) return await this.issue(request, deadline, true);
+        if (Date.now() < deadline) return await this.#issue(request, deadline, true);
       }
       throw this.#failed(error, request);
     } finally {

@@ -28,6 +28,7 @@ import type { AcmemsMetrics } from "../ops/metrics.ts";
 import type { AriTracker } from "../issuance/ari.ts";
 import { countClaim, updateEntry } from "../issuance/claims.ts";
 import type { FailureClassifier } from "../issuance/classify.ts";
+import { newErrorId } from "../issuance/failure.ts";
 import type { Coordinator } from "../issuance/coordinator.ts";
 import { noteCertificate } from "../issuance/gauges.ts";
 import type { IssueRequest, OnIssueEvent } from "../issuance/request.ts";
@@ -293,7 +294,10 @@ export class RenewalSweep {
   ): Promise<void> {
     const { metrics, now } = this.#opts;
     metrics?.renewals.inc({ result: "failed" });
-    const reason = this.#opts.classifier.classify(error, request.names).message;
+    const failure = this.#opts.classifier.classify(error, request.names);
+    const reason = failure.message;
+    // The id ties the entry's record (operator page, acmems status) to this failure's log line.
+    const errorId = failure.errorId ?? newErrorId();
     this.#opts.onEvent?.("renewal-failed", {
       names: current.names,
       message: `Renewal failed; retrying with backoff: ${reason}`,
@@ -307,12 +311,13 @@ export class RenewalSweep {
         ...e.renewal,
         failures,
         lastError: reason,
+        lastErrorId: errorId,
         lastFailureAt: now().toISOString(),
         nextAttemptAt: new Date(now().getTime() + renewalBackoffMs(failures)).toISOString(),
       };
       noteCertificate(metrics, key, e, renewalDue(e, storage.renewWithinDays, now()));
       return Promise.resolve(true);
     });
-    this.#opts.log.warn("background renewal failed", { names: current.names, reason });
+    this.#opts.log.warn("background renewal failed", { names: current.names, reason, errorId });
   }
 }

@@ -3,12 +3,13 @@
  * generation (src/server/generation.ts), the listeners, metrics and the renewal sweep. `cli/serve.ts` is the thin
  * command around it; tests build apps directly.
  *
- * Contract: `start()` binds every listener first (throwing, with nothing left bound, if one address cannot be
- * bound), then connects to the CA (never throwing for network trouble: the session retries). `reload()` never throws
- * (src/server/reload.ts): requests and orders already running finish on the old generation; it also re-reads the
- * account key (a rolled-over account.pem is used from then on: AccountSession.reloadKey). `shutdown()` stops the
- * mgmt listeners (waiting at most body-timeout + 2 s for open connections), gives running orders up to 5 s, then
- * closes the challenge listeners, solvers, notifiers, storages and the session.
+ * Contract: `start()` binds every listener first (throwing, with nothing left bound and nothing created on disk, if
+ * one address cannot be bound), then prepares the storages, then connects to the CA (never throwing for network
+ * trouble: the session retries). `reload()` never throws (src/server/reload.ts): requests and orders already
+ * running finish on the old generation; it also re-reads the account key (a rolled-over account.pem is used from
+ * then on: AccountSession.reloadKey). `shutdown()` stops the mgmt listeners (waiting at most body-timeout + 2 s
+ * for open connections), gives running orders up to 5 s, then closes the challenge listeners, solvers, notifiers,
+ * storages and the session.
  */
 import { AcmeClient } from "../acme/mod.ts";
 import { AccountSession } from "../account/session.ts";
@@ -18,6 +19,8 @@ import type { Config } from "../config/types.ts";
 import { createCsrParser } from "../csr/intake.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
 import { createMgmtHandler, type MgmtHandler } from "../http/mgmt_router.ts";
+import { FetchLog } from "../http/ui/fetch_log.ts";
+import { RecentFailures } from "../http/ui/recent_failures.ts";
 import type { SignDecision } from "../http/audit.ts";
 import type { IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
@@ -54,6 +57,10 @@ export class App {
   /** Keys revoked for keyCompromise (/sign refuses them); outlives reloads. */
   readonly compromised = new CompromisedKeyRegistry();
   readonly metrics = new AcmemsMetrics();
+  /** Who fetched which certificate (the operator page); outlives reloads. */
+  readonly fetches = new FetchLog();
+  /** The last /sign failures with an error id (the operator page); outlives reloads. */
+  readonly failures = new RecentFailures();
   /** http-01 answers per verification name; they outlive reloads because the listeners do. */
   readonly responders = new Map<string, Http01Responder>();
   readonly mgmtHandler: MgmtHandler;
@@ -100,6 +107,7 @@ export class App {
       storages: () => this.storages.values(),
       registry: metrics.registry,
       log,
+      page: { fetches: this.fetches, failures: this.failures },
     });
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen.mgmt,
@@ -108,6 +116,7 @@ export class App {
       log,
       onDecision: (decision) => {
         metrics.signRequests.inc({ status: String(decision.status), block: decision.block ?? "" });
+        this.failures.note(decision, new Date());
         opts.onDecision?.(decision);
       },
       extraRoutes: (request, info) => this.#operator(request, info),
@@ -144,6 +153,7 @@ export class App {
       notifyFetch,
       faults,
       compromised: this.compromised,
+      fetches: this.fetches,
     });
   }
 
@@ -152,8 +162,7 @@ export class App {
     const { log } = this.#opts;
     const config = this.config;
     const listeners = this.#listeners;
-    await prepareStorages(this.storages.values());
-    await this.compromised.load(this.storages.values(), log);
+    // Listeners first: a start that fails on a busy address has created nothing on disk (storage directories).
     try {
       for (const verification of config.verifications.values()) {
         if (verification.type !== "http01") continue;
@@ -167,6 +176,8 @@ export class App {
       for (const address of config.mgmt.listeners) listeners.listen("mgmt", address, this.mgmtHandler, tls);
       const metricsHandler = metricsListenerHandler(this.#operator);
       for (const address of config.mgmt.metricsListeners) listeners.listen("metrics", address, metricsHandler);
+      await prepareStorages(this.storages.values());
+      await this.compromised.load(this.storages.values(), log);
     } catch (error) {
       await this.shutdown();
       throw error;

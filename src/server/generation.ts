@@ -8,6 +8,8 @@
  * journal); http-01 solvers wrap the responders, which outlive generations because the listeners do.
  */
 import type { AccountSession } from "../account/session.ts";
+import { RateLimitLedger } from "../ca/ledger.ts";
+import { blockLimitsOf, caLimitsOf, retentionMs } from "../ca/ledger_config.ts";
 import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
@@ -18,6 +20,7 @@ import { PersistWatch } from "../challenges/dns_persist01/watch.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
 import type { AcmeFrontContext } from "../acme_server/mod.ts";
+import type { FetchLog } from "../http/ui/fetch_log.ts";
 import { CompromisedKeyRegistry, refuseCompromisedKeys } from "../revocation/compromised.ts";
 import { revokeCertificate } from "../revocation/service.ts";
 import { systemClock } from "../lib/clock.ts";
@@ -29,6 +32,7 @@ import { acmeEndpoint, type AcmemsMetrics } from "../ops/metrics.ts";
 import { type NotificationPayload, Notifiers } from "../ops/notify.ts";
 import { compilePolicy } from "../policy/authorize.ts";
 import { createStorages } from "../storage/factory.ts";
+import { createLedgerStore, type LedgerMedium } from "../storage/ledger_stores.ts";
 import type { Storage } from "../storage/mod.ts";
 
 /** Everything a config produces that a reload replaces as a whole. */
@@ -43,6 +47,9 @@ export interface Generation extends SignContext {
    * end the storages and the upstream CA's client.
    */
   mgmt: AcmeFrontContext;
+  /** The rate-limit ledger and where it lives (the [mgmt] default storage's medium, or memory). */
+  ledger: RateLimitLedger;
+  ledgerMedium: LedgerMedium;
 }
 
 export interface GenerationDeps {
@@ -61,6 +68,8 @@ export interface GenerationDeps {
   faults?: IssuanceFaults;
   /** Keys revoked for keyCompromise (process-wide: it outlives generations); default a fresh one. */
   compromised?: CompromisedKeyRegistry;
+  /** Who fetched which certificate (process-wide, for the operator page). */
+  fetches?: FetchLog;
 }
 
 type EventDetails = Omit<NotificationPayload, "event" | "time" | "host">;
@@ -136,6 +145,8 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
   const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
   const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
+  const { ledger, ledgerMedium } = buildLedger(config, storages, previous, log);
+  metrics.budgetSource = () => ledger.budget();
   const issuer = new IssuanceService({
     client: () => session.client(),
     directoryUrl: config.account.acmeServer,
@@ -152,6 +163,14 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     expiringDays,
     persistRecords: persistLookups.size > 0 ? watch : undefined,
     faults: deps.faults,
+    onFetch: deps.fetches &&
+      ((f) =>
+        deps.fetches!.note(f.storage, f.key, {
+          at: f.at.toISOString(),
+          block: f.block ?? null,
+          client: f.client ?? null,
+        })),
+    ledger,
   });
   const policy = compilePolicy(config.auth);
   const compromised = deps.compromised ?? new CompromisedKeyRegistry();
@@ -183,7 +202,30 @@ export function buildGeneration(config: Config, previous: Generation | undefined
         }),
     },
   };
-  return { config, policy, issuer, storages, solvers, notifiers, mgmt };
+  return { config, policy, issuer, storages, solvers, notifiers, mgmt, ledger, ledgerMedium };
+}
+
+/**
+ * The rate-limit ledger of `config`, kept in the [mgmt] default storage (memory without one); a reload keeps the
+ * previous memory or file store when the medium did not change, so the counts survive it.
+ */
+export function buildLedger(
+  config: Config,
+  storages: Map<string, Storage>,
+  previous: Generation | undefined,
+  log: Logger,
+): { ledger: RateLimitLedger; ledgerMedium: LedgerMedium } {
+  const cas = caLimitsOf(config);
+  const blocks = blockLimitsOf(config);
+  const storage = config.mgmt.defaultStorage === null ? undefined : storages.get(config.mgmt.defaultStorage);
+  let ledgerMedium = createLedgerStore(
+    storage,
+    retentionMs(cas, blocks),
+    (path) => log.error("rate-limit ledger file unreadable: set aside, counting starts anew", { path }),
+  );
+  const old = previous?.ledgerMedium;
+  if (old?.reusable && old.medium === ledgerMedium.medium) ledgerMedium = old;
+  return { ledger: new RateLimitLedger({ store: ledgerMedium.store, cas, blocks, now: systemClock }), ledgerMedium };
 }
 
 /**

@@ -29,6 +29,8 @@ export interface RenewalState {
   /** Earliest next attempt, ISO time. */
   nextAttemptAt?: string;
   lastError?: string;
+  /** The error id of the last failure, also in its log line (`background renewal failed`). */
+  lastErrorId?: string;
   lastFailureAt?: string;
   lastSuccessAt?: string;
   /** When the `expiring` notification was last sent for it (shared by instances: at most one a day in all). */

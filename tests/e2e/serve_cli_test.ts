@@ -77,17 +77,21 @@ Deno.test("acmems serve as a process: no account, no CA, signals", async (t) => 
       assertStringIncludes(answer.body, "The ACME CA is not available");
     });
 
-    await t.step("a second serve on the same management address exits 1 naming it", async () => {
+    await t.step("a second serve on the same management address exits 1 naming it, creating nothing", async () => {
       const dir = `${work}/second`;
       await Deno.mkdir(dir);
-      await writeConfig(
-        `${dir}/acmems.ini`,
-        config({ caPort, mgmtPort: mgmt1, httpPort: (await freePorts(1))[0], acceptTerms: true }),
-      );
+      // A fresh config with state on disk: account key, a file cache, a log file. None of it may appear.
+      const spec = config({ caPort, mgmtPort: mgmt1, httpPort: (await freePorts(1))[0], acceptTerms: true });
+      spec.storages = { cache: { type: "file", directory: "cache" } };
+      spec.logging = { destination: "acmems.log" };
+      await writeConfig(`${dir}/acmems.ini`, spec);
       const r = await runAcmems(["serve", `${dir}/acmems.ini`], { cwd: dir, timeoutMs: 20_000 });
       assertEquals(r.code, 1, r.output);
       assertStringIncludes(r.output, `Cannot listen on 127.0.0.1:${mgmt1} for mgmt`);
       assertStringIncludes(r.output, "already in use");
+      const left: string[] = [];
+      for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+      assertEquals(left.sort(), ["acmems.ini"], "no account dir, no storage dir, no log file");
     });
 
     await t.step("SIGTERM: exits 0 and logs stopped", async () => {

@@ -225,14 +225,24 @@ Deno.test("operate: metrics, health and readiness, notifications, TLS, proxies, 
           // 127.0.0.2 can still see /health (it is not a metrics path).
           assertEquals((await curlFrom("127.0.0.2", `${metricsUrl}/health`)).status, 200);
 
-          // The metrics listener serves /metrics, /health and /ready, and nothing else.
+          // The operator page (GET /) too: to metrics-ip only, on either listener.
+          for (const url of [metricsUrl, served.url]) {
+            const page = await request(`${url}/`);
+            assertEquals([page.status, page.headers.get("content-type")], [200, "text/html; charset=utf-8"], url);
+            assertStringIncludes(page.body, "m1.example.test");
+            const other = await curlFrom("127.0.0.2", `${url}/`);
+            assertEquals(other.status, 403, `${url}: ${other.body}`);
+            assert(!other.body.includes("m1.example.test"), "a 403 shows no certificate");
+          }
+
+          // The metrics listener serves /metrics, /health, /ready and /, and nothing else.
           const health = await request(`${metricsUrl}/health`);
           assertEquals([health.status, health.body], [200, "ok\n"]);
           const ready = await request(`${metricsUrl}/ready`);
           assertEquals([ready.status, ready.body], [200, "ready\n"]);
           const signThere = await postSign(metricsUrl, (await csr("m1.example.test")).csrPem);
           assertEquals(signThere.status, 404, `POST /sign on the metrics listener: ${signThere.body}`);
-          for (const path of ["/sign", "/", "/metrics/", "/healthz"]) {
+          for (const path of ["/sign", "/index.html", "/metrics/", "/healthz"]) {
             assertEquals((await request(`${metricsUrl}${path}`)).status, 404, path);
           }
           // The 404 above did not issue anything.

@@ -56,6 +56,8 @@ export interface PebbleOptions {
   env?: Record<string, string>;
   /** Readiness timeout (default 20 000 ms). */
   startTimeoutMs?: number;
+  /** Another pebble binary (the quick start's user-local copy under .work/peers/); its caller checked the version. */
+  bin?: string;
 }
 
 /** A running pebble. Stop it with `stop()` (or `await using`). */
@@ -121,8 +123,8 @@ export function checkPebbleVersion(): Promise<void> {
 
 /** Starts pebble with a fresh CA for its HTTPS listeners and waits until the directory and management port answer. */
 export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
-  await requireExecutable(PEBBLE_BIN);
-  await checkPebbleVersion();
+  await requireExecutable(opts.bin ?? PEBBLE_BIN);
+  if (opts.bin === undefined) await checkPebbleVersion();
   const chosePorts = opts.port === undefined && opts.managementPort === undefined;
   return await retryOnAddressInUse(chosePorts, () => startOnce(opts));
 }
@@ -169,7 +171,7 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
     };
     const proc = spawnLogged({
       name: "pebble",
-      command: PEBBLE_BIN,
+      command: opts.bin ?? PEBBLE_BIN,
       args,
       env,
       logFile: `${dir}/pebble.log`,

@@ -149,6 +149,8 @@ export function buildAuth(
     const checked = checkProfile(profile, diag);
     if (checked) block.profile = checked;
   }
+  readOption(o, A.limitOrders, block, label, diag);
+  readOption(o, A.limitOrdersPerClient, block, label, diag);
   const eab = readAcmeEab(o.one(A.acmeEabKid), o.one(A.acmeEabHmacKey), label, diag);
   if (eab) block.acmeEab = eab;
   if (ipIdentifiers.length > 0) checkIpIdentifiers(o.all(A.ipIdentifiers)[0].source, label, block, context, diag);

@@ -30,7 +30,7 @@ Deno.test("check-config: the shipped example is valid", async () => {
   const { code, stdout, stderr } = await run("check-config", "configs/acmems.example.ini");
   assertEquals(code, 0, stderr);
   assertStringIncludes(stdout, "mail-secure: ip 198.51.100.21 and hmac sha256 (key ***)");
-  assertStringIncludes(stdout, "file (file, default): /var/lib/acmems/storage");
+  assertStringIncludes(stdout, "file (file, default): /var/lib/acmems/cache");
   assertStringIncludes(stdout, "Config is valid");
   assert(!stdout.includes("A1YP67armNf3cBrecyJHdb035") && !stderr.includes("A1YP67armNf3cBrecyJHdb035"));
 });
