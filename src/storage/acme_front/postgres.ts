@@ -1,6 +1,6 @@
 /**
  * The ACME front end's state in PostgreSQL (`AcmeFrontStore` for `type = postgres` storages): tables
- * `acme_accounts` (unique `thumbprint`), `acme_orders` and `acme_certificates` of migration 3 (migrations.ts), so any
+ * `acme_accounts` (unique `thumbprint`), `acme_orders` and `acme_certificates` of migration 4 (migrations.ts), so any
  * instance answers any host. It has its own small pool (2 connections) on the storage's URL and schema.
  *
  * Contract: each call is one statement, bounded and classified by `PgConnection` (StorageUnavailableError when the

@@ -91,7 +91,7 @@ Deno.test("AcmeFrontStore contract: file (atomic records under acme-front/, no p
   }
 });
 
-Deno.test("AcmeFrontStore contract: postgres (migration 3), seen by a second instance", async () => {
+Deno.test("AcmeFrontStore contract: postgres (migration 4), seen by a second instance", async () => {
   const pg = await startPostgres();
   const log = memoryLogger("debug");
   const store = new PostgresAcmeFrontStore({ name: "pg", url: pg.url, schema: "acmems", log });
