@@ -77,6 +77,30 @@ else
   log "pebble $PEBBLE_PIN installed"
 fi
 
+# --- ACME clients for the ACME front end tests (tests/support/certbot.ts, lego.ts): certbot 2.1 and lego 4.9 ------
+# From Debian 12, like the other peers. The tests run them as plain commands with their dirs in a temp dir; the
+# timer Debian's certbot ships (certbot.timer, renewing /etc/letsencrypt) is disabled below with the services.
+ACME_CLIENTS=(certbot lego)
+missing_clients=()
+for p in "${ACME_CLIENTS[@]}"; do [ -n "$(installed_version "$p")" ] || missing_clients+=("$p"); done
+if [ "${#missing_clients[@]}" -gt 0 ]; then
+  log "installing the ACME clients: ${missing_clients[*]} (certbot pulls python3-certbot)"
+  own_policy="" # as above: apt must not start anything; an existing policy is left alone
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  trap 'if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+  apt-get update
+  apt-get install -y "${ACME_CLIENTS[@]}" </dev/null
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  trap - EXIT
+fi
+for p in "${ACME_CLIENTS[@]}"; do log "ACME client $p $(installed_version "$p")"; done
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet certbot.timer 2>/dev/null; then
+  systemctl disable --now certbot.timer >/dev/null 2>&1 || true
+fi
+for b in /usr/bin/certbot /usr/bin/lego; do [ -x "$b" ] || die "$b missing after installation"; done
+
 # --- the system services must not hold the default ports --------------------------------------------------------
 for s in "${SERVICES[@]}"; do
   if [ -d /run/systemd/system ] && systemctl list-unit-files "$s.service" >/dev/null 2>&1; then
