@@ -63,9 +63,19 @@ export interface EabPair {
   hmacKey: string;
 }
 
-/** A new pair from `random` (default: the system's CSPRNG). */
+/**
+ * A new pair from `random` (default: the system's CSPRNG). Neither value starts with "-" (drawn again, 1 in 64):
+ * certbot and lego would take `--eab-kid -x…` for an option.
+ */
 export function newEabPair(random: (bytes: Uint8Array) => Uint8Array = (b) => crypto.getRandomValues(b)): EabPair {
-  return { kid: b64url(random(new Uint8Array(16))), hmacKey: b64url(random(new Uint8Array(32))) };
+  const draw = (size: number) => {
+    for (let i = 0; i < 100; i++) {
+      const value = b64url(random(new Uint8Array(size)));
+      if (!value.startsWith("-")) return value;
+    }
+    throw new Error("the random source keeps giving values that start with '-'");
+  };
+  return { kid: draw(16), hmacKey: draw(32) };
 }
 
 /**
@@ -94,7 +104,7 @@ export function renderEab(block: string, pair: EabPair, server: string): string 
     `certbot certonly --server ${s} --eab-kid ${kid} --eab-hmac-key ${key} --standalone -d NAME`,
     "",
     "# lego (--csr host.csr instead of --domains to keep a key you made):",
-    `lego --server ${s} --accept-tos --eab --kid ${kid} --hmac ${key} --http --domains NAME run`,
+    `lego --server ${s} --eab --kid ${kid} --hmac ${key} --accept-tos --email ADDRESS --http --domains NAME run`,
   ].join("\n");
 }
 

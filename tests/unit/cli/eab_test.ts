@@ -39,6 +39,20 @@ Deno.test("newEabPair: a url-safe kid and a 32-byte base64url key, fresh every t
   assert(a.kid !== b.kid && a.hmacKey !== b.hmacKey, "two pairs must differ");
 });
 
+Deno.test("newEabPair: never a value starting with '-' (certbot and lego would read it as an option)", () => {
+  // 0xfb… encodes as "-…" in base64url: the first draw of each size is refused, the second taken.
+  const draws: number[] = [];
+  const random = (bytes: Uint8Array) => {
+    draws.push(bytes.length);
+    bytes.fill(draws.filter((n) => n === bytes.length).length === 1 ? 0xfb : 0x41);
+    return bytes;
+  };
+  const pair = newEabPair(random);
+  assertEquals(draws, [16, 16, 32, 32]);
+  assert(!pair.kid.startsWith("-") && !pair.hmacKey.startsWith("-"), JSON.stringify(pair));
+  for (let i = 0; i < 200; i++) assert(!newEabPair().kid.startsWith("-"));
+});
+
 Deno.test("args: new BLOCK [CONFIG…]; other actions, options and a missing block are usage errors", () => {
   assertEquals(parseEabArgs(["new", "hosts"]), { block: "hosts", files: [] });
   assertEquals(parseEabArgs(["new", "hosts", "a.ini", "b.ini"]), { block: "hosts", files: ["a.ini", "b.ini"] });
@@ -75,7 +89,7 @@ Deno.test("eab new BLOCK CONFIG: the two config lines and the certbot and lego f
     assertStringIncludes(r.stdout, '[auth "web"]');
     const server = "https://127.0.0.1:18443/acme/directory";
     assertStringIncludes(r.stdout, `certbot certonly --server ${server} --eab-kid ${kid} --eab-hmac-key ${key}`);
-    assertStringIncludes(r.stdout, `lego --server ${server} --accept-tos --eab --kid ${kid} --hmac ${key}`);
+    assertStringIncludes(r.stdout, `lego --server ${server} --eab --kid ${kid} --hmac ${key} --accept-tos --email`);
     // The secret goes to stdout only; stderr warns how to store it and never repeats it.
     assert(!r.stderr.includes(key), "the HMAC key must not be printed on stderr");
     assertStringIncludes(r.stderr, "0600");
