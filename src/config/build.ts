@@ -16,7 +16,7 @@ import { IMPLICIT_STORAGE_NAME, IMPLICIT_VERIFICATION_NAME } from "./defaults.ts
 import { MGMT_OPTIONS } from "./schema.ts";
 import type { AuthBlock, Config, ConfigResult, NotifyConfig, StorageConfig, VerificationConfig } from "./types.ts";
 import { accountNotes, buildAccount } from "./sections/account.ts";
-import { buildAuth } from "./sections/auth.ts";
+import { buildAuth, checkAcmeEabKidsUnique } from "./sections/auth.ts";
 import { checkListenerClashes } from "./sections/listeners.ts";
 import { buildLogging } from "./sections/logging.ts";
 import { buildMgmt, resolveDefaultStorage, resolveDefaultVerification } from "./sections/mgmt.ts";
@@ -89,6 +89,7 @@ export function buildConfig(
     });
     if (block) auth.push(block);
   }
+  checkAcmeEabKidsUnique(auth, diag);
   const notifiers: NotifyConfig[] = [];
   for (const section of typedInOrder) {
     if (section.kind !== "notify") continue;

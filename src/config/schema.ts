@@ -314,6 +314,9 @@ export const AUTH_OPTIONS = {
   verification: { key: "verification" },
   storage: { key: "storage" },
   profile: { key: "profile" },
+  /** The ACME front end (src/acme_server/): the EAB key id and MAC key hosts bind their ACME accounts with. */
+  acmeEabKid: { key: "acme-eab-kid" },
+  acmeEabHmacKey: { key: "acme-eab-hmac-key", secret: true },
 } as const satisfies OptionTable;
 
 /** Every option of every section, by the README heading that documents it (a test keeps them in step). */

@@ -35,6 +35,7 @@ export function configSecrets(config: Config): string[] {
   const secrets: string[] = [];
   if (config.account.eabHmacKey) secrets.push(config.account.eabHmacKey);
   for (const block of config.auth) if (block.hmac) secrets.push(block.hmac.key);
+  for (const block of config.auth) if (block.acmeEab) secrets.push(block.acmeEab.keyText);
   for (const v of config.verifications.values()) {
     if ((v.type === "dns01-dnsUpdate" || v.type === "dns-account01") && v.tsig) secrets.push(v.tsig.secret);
   }

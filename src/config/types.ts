@@ -224,6 +224,12 @@ export interface AuthBlock {
   /** Name of the storage this block uses, or null for no caching. */
   storage: string | null;
   profile?: string;
+  /**
+   * `acme-eab-kid` / `acme-eab-hmac-key`: the block opts into the ACME front end (src/acme_server/); a host's ACME
+   * account is bound to this block by an EAB with this key id, MACed with this key (raw bytes, decoded from
+   * base64url). A secret: never print the key.
+   */
+  acmeEab?: { kid: string; hmacKey: Uint8Array; keyText: string };
   source: Source;
 }
 

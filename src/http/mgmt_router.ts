@@ -1,6 +1,8 @@
 /**
  * The management listener's handler: `/sign` goes to the /sign pipeline (sign.ts), `/revoke` to revocation
- * (revoke.ts; it takes no /sign slot: the address check before the body keeps outsiders out), other paths to the extra routes
+ * (revoke.ts; it takes no /sign slot: the address check before the body keeps outsiders out), `/acme/…` to the ACME
+ * front end (src/acme_server/: no /sign precheck, since its accounts are bound to blocks by EAB, but it takes an
+ * in-flight slot like /sign), other paths to the extra routes
  * (health, metrics, operator routes), and what none of them takes is `not-found`.
  *
  * Contract: the context (config, policy, issuer) is read once per request, so a reload in the middle never mixes
@@ -10,15 +12,18 @@
  * once, with Retry-After, instead of queueing without bound; a slot covers the whole pipeline, body read and
  * issuance included. Nothing is retried here: a `busy` client retries after Retry-After.
  */
+import { ACME_PREFIX, type AcmeFrontContext, createAcmeFront } from "../acme_server/mod.ts";
 import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
 import { InflightSlots } from "./inflight.ts";
-import { handleRevoke, type RevokeContext } from "./revoke.ts";
+import { handleRevoke } from "./revoke.ts";
 import { handleSign, refuseBeforeBody, refuseMethod, type SignDeps, SignExchange } from "./sign.ts";
 
-export interface MgmtHandlerDeps extends RevokeContext, SignDeps {
+export interface MgmtHandlerDeps extends AcmeFrontContext, SignDeps {
   /** The current context (config reload); defaults to the fixed one in these deps. */
-  current?: () => RevokeContext;
+  current?: () => AcmeFrontContext;
+  /** The ACME front end's finalize wait (tests shorten it; default 10 s). */
+  acmeFinalizeWaitMs?: number;
   /** Other routes (health, metrics) tried before the not-found answer. */
   extraRoutes?: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response> | null;
 }
@@ -26,14 +31,35 @@ export interface MgmtHandlerDeps extends RevokeContext, SignDeps {
 /** Seconds a `busy` client is told to wait. */
 const BUSY_RETRY_AFTER_SECONDS = 5;
 
-export function createMgmtHandler(
-  deps: MgmtHandlerDeps,
-): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-  const slots = new InflightSlots();
+/** The mgmt handler; `close` ends what the ACME front end holds (finalizations, database connections). */
+export type MgmtHandler = ((request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>) & {
+  close(): Promise<void>;
+};
 
-  return async (request, info) => {
+export function createMgmtHandler(deps: MgmtHandlerDeps): MgmtHandler {
+  const slots = new InflightSlots();
+  const acme = createAcmeFront({ log: deps.log, parser: deps.parser, finalizeWaitMs: deps.acmeFinalizeWaitMs });
+
+  const handler = async (request: Request, info: Deno.ServeHandlerInfo) => {
     const started = Date.now();
     const path = pathOf(request.url);
+    if (path.startsWith(ACME_PREFIX)) {
+      const context = deps.current?.() ?? deps;
+      const exchange = new SignExchange(deps, context, request, info, started);
+      const { maxInflight, maxInflightPerClient } = context.config.mgmt;
+      const slot = slots.take(exchange.client, maxInflight, maxInflightPerClient);
+      if (!slot.ok) {
+        await request.body?.cancel().catch(() => {});
+        return failureResponse(
+          new IssueFailure("busy", "Too many requests in progress; retry shortly.", BUSY_RETRY_AFTER_SECONDS),
+        );
+      }
+      try {
+        return await acme.handle(context, request, info);
+      } finally {
+        slot.release();
+      }
+    }
     if (path === "/revoke") {
       const context = deps.current?.() ?? deps;
       return await handleRevoke(new SignExchange(deps, context, request, info, started), context.revoker);
@@ -70,6 +96,7 @@ export function createMgmtHandler(
       slot.release();
     }
   };
+  return Object.assign(handler, { close: () => acme.close() });
 }
 
 /** The path of a request URL (`http://host:port/path?query`) without building a URL object. */

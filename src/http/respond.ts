@@ -23,6 +23,7 @@ const TABLE: Readonly<Record<FailureKind, Answer>> = {
   "body-timeout": { status: 408, errorId: false, retryAfter: false },
   "too-large": { status: 413, errorId: false, retryAfter: false },
   "unusable-csr": { status: 415, errorId: false, retryAfter: false },
+  "unsupported-media-type": { status: 415, errorId: false, retryAfter: false },
   refused: { status: 403, errorId: false, retryAfter: false },
   busy: { status: 503, errorId: true, retryAfter: true },
   conflict: { status: 409, errorId: false, retryAfter: false },

@@ -23,6 +23,8 @@ export type FailureKind =
   | "too-large"
   /** The body is not a usable PEM CSR. */
   | "unusable-csr"
+  /** The request's Content-Type is not the one the route takes (ACME: `application/jose+json`). */
+  | "unsupported-media-type"
   /** The client or this CSR is not allowed (auth blocks, CSR rules, the CA refusing the CSR or its key). */
   | "refused"
   /** Too many requests in flight on this listener. */

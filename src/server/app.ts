@@ -17,7 +17,7 @@ import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Config } from "../config/types.ts";
 import { createCsrParser } from "../csr/intake.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
-import { createMgmtHandler } from "../http/mgmt_router.ts";
+import { createMgmtHandler, type MgmtHandler } from "../http/mgmt_router.ts";
 import type { SignDecision } from "../http/audit.ts";
 import type { IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
@@ -56,7 +56,7 @@ export class App {
   readonly metrics = new AcmemsMetrics();
   /** http-01 answers per verification name; they outlive reloads because the listeners do. */
   readonly responders = new Map<string, Http01Responder>();
-  readonly mgmtHandler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  readonly mgmtHandler: MgmtHandler;
   readonly #opts: AppOptions;
   readonly #listeners = new ListenerSet();
   readonly #operator: OperatorRoutes;
@@ -289,6 +289,7 @@ export class App {
     }
     await this.#sweeping?.catch(() => {});
     await this.#gen.notifiers.drain();
+    await this.mgmtHandler.close().catch(() => {});
     for (const storage of this.storages.values()) await storage.close().catch(() => {});
     this.session.close();
   }

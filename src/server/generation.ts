@@ -17,7 +17,7 @@ import { txtLookup } from "../challenges/dns_persist01/lookup.ts";
 import { PersistWatch } from "../challenges/dns_persist01/watch.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
-import type { RevokeContext } from "../http/revoke.ts";
+import type { AcmeFrontContext } from "../acme_server/mod.ts";
 import { CompromisedKeyRegistry, refuseCompromisedKeys } from "../revocation/compromised.ts";
 import { revokeCertificate } from "../revocation/service.ts";
 import { systemClock } from "../lib/clock.ts";
@@ -38,8 +38,11 @@ export interface Generation extends SignContext {
   storages: Map<string, Storage>;
   solvers: Map<string, ChallengeSolver>;
   notifiers: Notifiers;
-  /** What the mgmt listeners use: /sign's issuer refusing compromised keys, and /revoke's revoker. */
-  mgmt: RevokeContext;
+  /**
+   * What the mgmt listeners use: /sign's issuer refusing compromised keys, /revoke's revoker, and for the ACME front
+   * end the storages and the upstream CA's client.
+   */
+  mgmt: AcmeFrontContext;
 }
 
 export interface GenerationDeps {
@@ -152,9 +155,11 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   });
   const policy = compilePolicy(config.auth);
   const compromised = deps.compromised ?? new CompromisedKeyRegistry();
-  const mgmt: RevokeContext = {
+  const mgmt: AcmeFrontContext = {
     config,
     policy,
+    storages,
+    upstream: () => session.client(),
     issuer: refuseCompromisedKeys(issuer, compromised),
     revoker: {
       revoke: (pair, reason) =>

@@ -159,3 +159,89 @@ export interface Storage extends CertCache, ClaimStore, ChallengeStore, ChangeFe
 export function isHeld(result: Claim | Held): result is Held {
   return (result as Held).held === true;
 }
+
+/**
+ * The ACME front end's state (src/acme_server/): host accounts (their public keys, bound to an auth block by EAB),
+ * their orders and the certificates issued for them, so that any instance sharing the storage answers. Each record
+ * is written whole and atomically (`file`: temp file, fsync, rename); a record is replaced, never merged. Every call
+ * throws `StorageUnavailableError` (or another error) when the storage cannot be used; nothing is retried here.
+ */
+export interface AcmeFrontStore {
+  /** The account with this id, or null. */
+  getAccount(id: string): Promise<AcmeFrontAccount | null>;
+  /** The account whose key has this RFC 7638 thumbprint, or null. */
+  accountByThumbprint(thumbprint: string): Promise<AcmeFrontAccount | null>;
+  /**
+   * Stores a new account, or returns the account that already has its thumbprint (two newAccount requests with the
+   * same key racing: both get the one account).
+   */
+  createAccount(account: AcmeFrontAccount): Promise<AcmeFrontAccount>;
+  /**
+   * Replaces an account (contact, status, key). When its thumbprint changed (key change), `false` means another
+   * account has the new key already and nothing was written.
+   */
+  updateAccount(account: AcmeFrontAccount, previousThumbprint: string): Promise<boolean>;
+  getOrder(id: string): Promise<AcmeFrontOrder | null>;
+  /** Creates or replaces an order. */
+  putOrder(order: AcmeFrontOrder): Promise<void>;
+  /** The certificate with this ARI certID (RFC 9773 `base64url(AKI).base64url(serial)`), or null. */
+  getCertificate(certId: string): Promise<AcmeFrontCertificate | null>;
+  /** Creates or replaces a certificate record. */
+  putCertificate(certificate: AcmeFrontCertificate): Promise<void>;
+}
+
+/** A host's ACME account. */
+export interface AcmeFrontAccount {
+  /** Random base64url; the account URL is `<base>/acme/acct/<id>`. */
+  id: string;
+  /** RFC 7638 thumbprint of `jwk`. */
+  thumbprint: string;
+  /** The account's public key (JWK, public members only). */
+  jwk: JsonWebKey;
+  /** The auth block the EAB bound it to (its `acme-eab-kid` at creation is `eabKid`). */
+  block: string;
+  eabKid: string;
+  status: "valid" | "deactivated";
+  contact: string[];
+  /** ISO time. */
+  createdAt: string;
+}
+
+/** An order of a host account. */
+export interface AcmeFrontOrder {
+  id: string;
+  account: string;
+  /** `{type: "dns" | "ip", value}` as the host sent them (normalized, in request order). */
+  identifiers: { type: string; value: string }[];
+  status: "pending" | "ready" | "processing" | "valid" | "invalid";
+  profile?: string;
+  /** RFC 9773: the certID of the certificate this order replaces. */
+  replaces?: string;
+  /** The finalize CSR (base64url DER), kept so any instance can resume a `processing` order. */
+  csr?: string;
+  /** ARI certID of the issued certificate (its `AcmeFrontCertificate`). */
+  certId?: string;
+  /** The chain served at the certificate URL. */
+  chain?: string;
+  /** Indexes of authorizations the host deactivated (the order is then `invalid`). */
+  deactivated?: number[];
+  /** The problem document of an `invalid` order. */
+  error?: { type: string; detail: string };
+  /** ISO times. */
+  expires: string;
+  createdAt: string;
+}
+
+/** A certificate issued through the front end (for ARI, revocation and download). */
+export interface AcmeFrontCertificate {
+  certId: string;
+  account: string;
+  order: string;
+  /** The cache entry that serves it (storage name, or null when the block caches nothing, and key). */
+  storage: string | null;
+  cacheKey: string;
+  notBefore: string;
+  notAfter: string;
+  /** The renewal window when the certificate was handed out (used when the cache entry is gone). */
+  window?: { start: string; end: string };
+}

@@ -8,7 +8,7 @@ import { collectOptions, type Diagnostics, readOption, sectionLabel } from "../d
 import { AUTH_OPTIONS as A } from "../schema.ts";
 import { truncate } from "../text.ts";
 import type { AuthBlock, HmacType, IpNetwork, MgmtConfig, Source } from "../types.ts";
-import { parseBoolean } from "../values.ts";
+import { isBase64, parseBoolean } from "../values.ts";
 import { checkProfile } from "./account.ts";
 
 /** What the rest of the config says that the `ip-identifiers` checks need (absent: those checks are skipped). */
@@ -148,8 +148,73 @@ export function buildAuth(
     const checked = checkProfile(profile, diag);
     if (checked) block.profile = checked;
   }
+  const eab = readAcmeEab(o.one(A.acmeEabKid), o.one(A.acmeEabHmacKey), label, diag);
+  if (eab) block.acmeEab = eab;
   if (ipIdentifiers.length > 0) checkIpIdentifiers(o.all(A.ipIdentifiers)[0].source, label, block, context, diag);
   return diag.errors.length === before ? block : null;
+}
+
+/**
+ * `acme-eab-kid` + `acme-eab-hmac-key` (both or neither): the ACME front end's EAB pair for this block. The key is
+ * base64url (or base64) text, as CAs hand out EAB keys, of at least 16 bytes; never echoed.
+ */
+function readAcmeEab(
+  kid: { value: string; source: Source } | undefined,
+  key: { value: string; source: Source } | undefined,
+  label: string,
+  diag: Diagnostics,
+): AuthBlock["acmeEab"] | undefined {
+  if (!kid && !key) return undefined;
+  if (!key) {
+    diag.error(kid!.source, `${label} acme-eab-kid needs acme-eab-hmac-key too (\`acmems eab new\` prints a pair)`);
+    return undefined;
+  }
+  if (!kid) {
+    diag.error(key.source, `${label} acme-eab-hmac-key needs acme-eab-kid too (\`acmems eab new\` prints a pair)`);
+    return undefined;
+  }
+  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(kid.value)) {
+    diag.error(
+      kid.source,
+      `${label} acme-eab-kid "${truncate(kid.value)}" must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -`,
+    );
+    return undefined;
+  }
+  if (!isBase64(key.value)) {
+    diag.error(key.source, `${label} acme-eab-hmac-key is not base64url: write the key exactly as it was printed`);
+    return undefined;
+  }
+  const bytes = decodeBase64Any(key.value);
+  if (bytes.length < 16) {
+    diag.error(
+      key.source,
+      `${label} acme-eab-hmac-key is only ${bytes.length} bytes: use at least 16 random bytes (32 recommended)`,
+    );
+    return undefined;
+  }
+  return { kid: kid.value, hmacKey: bytes, keyText: key.value };
+}
+
+/** Reports an `acme-eab-kid` used by more than one block (an account must map to exactly one block). */
+export function checkAcmeEabKidsUnique(blocks: readonly AuthBlock[], diag: Diagnostics): void {
+  const seen = new Map<string, AuthBlock>();
+  for (const block of blocks) {
+    if (!block.acmeEab) continue;
+    const first = seen.get(block.acmeEab.kid);
+    if (first) {
+      diag.error(
+        block.source,
+        `auth "${block.name}" acme-eab-kid "${block.acmeEab.kid}" is also the acme-eab-kid of auth "${first.name}" ` +
+          `(${first.source.file}:${first.source.line}): each block needs its own key id`,
+      );
+    } else seen.set(block.acmeEab.kid, block);
+  }
+}
+
+function decodeBase64Any(text: string): Uint8Array {
+  const body = text.replace(/=+$/, "").replaceAll("-", "+").replaceAll("_", "/");
+  const binary = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
 /**

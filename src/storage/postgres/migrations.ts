@@ -13,6 +13,8 @@
  *   `last_fetched_at`). Rows are never deleted, so a key's fence never goes back.
  * - `challenges`: pending http-01 answers every instance can serve.
  * - `compromised_keys` (2): keys revoked for keyCompromise (SPKI SHA-256, hex); /sign refuses them.
+ * - `acme_accounts`, `acme_orders`, `acme_certificates` (3): the ACME front end's host accounts (unique key
+ *   thumbprint), orders and issued certificates (src/storage/acme_front/postgres.ts), each record a JSON document.
  */
 
 export interface Migration {
@@ -57,6 +59,27 @@ export const MIGRATIONS: Migration[] = [
       `create table if not exists {schema}.compromised_keys (
         spki_sha256 text primary key,
         recorded_at timestamptz not null
+      )`,
+    ],
+  },
+  {
+    version: 3,
+    name: "acme front end",
+    statements: [
+      `create table if not exists {schema}.acme_accounts (
+        id text primary key,
+        thumbprint text not null unique,
+        account jsonb not null
+      )`,
+      `create table if not exists {schema}.acme_orders (
+        id text primary key,
+        account_id text not null,
+        acme_order jsonb not null,
+        created_at timestamptz not null default now()
+      )`,
+      `create table if not exists {schema}.acme_certificates (
+        cert_id text primary key,
+        certificate jsonb not null
       )`,
     ],
   },

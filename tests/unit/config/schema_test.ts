@@ -17,7 +17,7 @@ function entries(lines: [string, string][]): IniEntry[] {
 }
 
 Deno.test("schema: the secrets are the options marked secret, and the urls are never echoed", () => {
-  assertEquals([...SECRET_OPTIONS].sort(), ["eab-hmac-key", "hmac_key", "tsig-secret"]);
+  assertEquals([...SECRET_OPTIONS].sort(), ["acme-eab-hmac-key", "eab-hmac-key", "hmac_key", "tsig-secret"]);
   for (const key of ["hmac_key", "hmac-key", "tsig_secret", "eab-hmac-key", "url"]) assert(isSecretOption(key), key);
   for (const key of ["domain", "dir", "listener", "type"]) assert(!isSecretOption(key), key);
 });
