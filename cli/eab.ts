@@ -118,13 +118,20 @@ export async function runEab(
   if (opts.files.length > 0) {
     config = await loadConfigOrReport(opts.files, out);
     if (!config) return 1;
-    if (!config.auth.some((b) => b.name === opts.block)) {
+    const block = config.auth.find((b) => b.name === opts.block);
+    if (!block) {
       const known = config.auth.map((b) => `"${b.name}"`).join(", ") || "none";
       out.error(
         `acmems eab: no [auth "${opts.block}"] block in ${opts.files.join(", ")}; its auth blocks: ${known}. ` +
           "Add the block first, or name one of these.",
       );
       return 1;
+    }
+    if (block.acmeEab) {
+      out.error(
+        `acmems eab: [auth "${block.name}"] (${block.source.file}:${block.source.line}) already has acme-eab-kid = ` +
+          `${block.acmeEab.kid}: replace both of its lines with the new ones.`,
+      );
     }
     if (!config.mgmt.tlsCert) {
       out.error(

@@ -95,9 +95,15 @@ Deno.test("eab new BLOCK CONFIG: the two config lines and the certbot and lego f
     assertStringIncludes(r.stderr, "0600");
     assertStringIncludes(r.stderr, "secret");
     assert(!r.stderr.includes("plain HTTP"), r.stderr);
-    // The config may now carry the pair: a second run prints another one.
+    // With the pair pasted in, a second run prints another one and names the pair it replaces.
+    const text = await Deno.readTextFile(file);
+    await Deno.writeTextFile(file, `${text}acme-eab-kid = ${kid}\nacme-eab-hmac-key = ${key}\n`);
     const again = await capture(["new", "web", file]);
+    assertEquals(again.code, 0, again.stderr);
     assert(!again.stdout.includes(key), "every run must print a new key");
+    assertStringIncludes(again.stderr, `[auth "web"] (${file}:`);
+    assertStringIncludes(again.stderr, `already has acme-eab-kid = ${kid}: replace both`);
+    assert(!again.stderr.includes(key), "the old key is not printed either");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
