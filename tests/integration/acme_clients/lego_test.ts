@@ -41,6 +41,17 @@ Deno.test("lego against acmems' ACME front end", async (t) => {
       assertEquals(await serialOf(await leafFile(again.bundleFile)), firstSerial);
     });
 
+    await t.step("lego renew --csr (forced with --days): answered by acmems from its cache", async () => {
+      assert(firstSerial, "needs the first step");
+      const ordersBefore = await front.newOrders();
+      const renewed = await lego.run(["--csr", csr.csrFile, "renew", "--days", "365", "--no-random-sleep"]);
+      assertLegoSucceeded(renewed);
+      assertMatch(renewed.output, /acme: Trying renewal with \d+ hours remaining/);
+      assertEquals(await front.newOrders(), ordersBefore, "the cached certificate is still fresh: no upstream order");
+      const bundle = `${lego.dir}/data/certificates/lego.example.test.crt`;
+      assertEquals(await serialOf(await leafFile(bundle)), firstSerial);
+    });
+
     await t.step("lego makes its own key: the certificate holds that key", async () => {
       const got = await lego.runDomains(["legoown.example.test"]);
       assertLegoSucceeded(got);
