@@ -4,8 +4,9 @@
  *
  * The window: the CA's ARI window from the cache entry, when the entry still holds this certificate; else the window
  * from acmems' own renewal point (src/renewal/due.ts: renew-within or two thirds of the lifetime) to half of the
- * remaining lifetime; a certificate the cache has already replaced (renewed, revoked) is due now. Without a cache
- * entry, the window recorded at issuance. `Retry-After: 21600` (6 h). An unknown certID is 404.
+ * remaining lifetime; a certificate revoked through the front end, or one the cache no longer holds (renewed,
+ * revoked, removed) is due now. For a block that caches nothing, the window recorded at issuance.
+ * `Retry-After: 21600` (6 h). An unknown certID is 404.
  */
 import { ariCertId, splitPemChain } from "../acme/mod.ts";
 import { renewalDue } from "../renewal/due.ts";
@@ -34,8 +35,12 @@ export async function renewalInfo(ex: AcmeExchange, certId: string): Promise<Res
 
 async function windowOf(ex: AcmeExchange, cert: AcmeFrontCertificate): Promise<{ start: Date; end: Date }> {
   const now = ex.state.now();
+  const dueNow = { start: new Date(now.getTime() - 3_600_000), end: now };
+  if (cert.revokedAt) return dueNow;
   const storage = cert.storage === null ? undefined : ex.context.storages?.get(cert.storage);
-  const entry = storage ? await storage.get(cert.cacheKey) : null;
+  const caching = storage !== undefined && storage.kind !== "none";
+  const entry = caching ? await storage.get(cert.cacheKey) : null;
+  if (caching && !entry) return dueNow;
   if (entry && storage) {
     const leaf = splitPemChain(entry.chain)[0];
     let same = false;
@@ -44,7 +49,7 @@ async function windowOf(ex: AcmeExchange, cert: AcmeFrontCertificate): Promise<{
     } catch {
       same = false;
     }
-    if (!same) return { start: new Date(now.getTime() - 3_600_000), end: now };
+    if (!same) return dueNow;
     const ari = entry.ari?.window;
     if (ari) return { start: new Date(ari.start), end: new Date(ari.end) };
     const due = renewalDue(entry, storage.renewWithinDays, now);

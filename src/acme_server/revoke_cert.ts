@@ -36,15 +36,13 @@ export async function revokeCert(ex: AcmeExchange, signed: Signed): Promise<Resp
   const reason = readReason(payload.reason);
   const names = dnsNames(cert);
   const spki = new Uint8Array(cert.publicKey.rawData);
+  let certId = "";
+  try {
+    certId = ariCertId(new Uint8Array(cert.rawData));
+  } catch { /* no AKI: only the names can admit it */ }
+  const record = certId ? await ex.state.stores.find(ex.context.config, (store) => store.getCertificate(certId)) : null;
   if (signed.account) {
     checkClientAddress(ex, signed.account.block);
-    let certId = "";
-    try {
-      certId = ariCertId(new Uint8Array(cert.rawData));
-    } catch { /* no AKI: only the names can admit it */ }
-    const record = certId
-      ? await ex.state.stores.find(ex.context.config, (store) => store.getCertificate(certId))
-      : null;
     const ordered = record?.value.account === signed.account.record.id;
     const admitted = names.length > 0 && names.every((n) => blockAdmitsName(signed.account!.block, n));
     if (!ordered && !admitted) {
@@ -70,6 +68,10 @@ export async function revokeCert(ex: AcmeExchange, signed: Signed): Promise<Resp
     throw error;
   }
   revoker.revoked(pair, reason, ex.client);
+  if (record) {
+    await record.store.putCertificate({ ...record.value, revokedAt: ex.state.now().toISOString() })
+      .catch((error) => ex.state.log.warn("acme revocation not recorded", { certId, error: String(error) }));
+  }
   ex.state.log.info("acme certificate revoked", {
     serial: pair.serial,
     reason,

@@ -242,6 +242,8 @@ export interface AcmeFrontCertificate {
   cacheKey: string;
   notBefore: string;
   notAfter: string;
-  /** The renewal window when the certificate was handed out (used when the cache entry is gone). */
+  /** The renewal window when the certificate was handed out (used when the block caches nothing). */
   window?: { start: string; end: string };
+  /** Set when it was revoked through the front end (ARI then says: renew now). ISO time. */
+  revokedAt?: string;
 }

@@ -35,7 +35,7 @@ export class PostgresAcmeFrontStore implements AcmeFrontStore {
 
   async getAccount(id: string): Promise<AcmeFrontAccount | null> {
     const rows = await this.#db.query("acme account", `select account from ${this.#t.accounts} where id = $1`, [id]);
-    return (rows[0]?.account as AcmeFrontAccount | undefined) ?? null;
+    return doc<AcmeFrontAccount>(rows[0]?.account);
   }
 
   async accountByThumbprint(thumbprint: string): Promise<AcmeFrontAccount | null> {
@@ -44,7 +44,7 @@ export class PostgresAcmeFrontStore implements AcmeFrontStore {
       `select account from ${this.#t.accounts} where thumbprint = $1`,
       [thumbprint],
     );
-    return (rows[0]?.account as AcmeFrontAccount | undefined) ?? null;
+    return doc<AcmeFrontAccount>(rows[0]?.account);
   }
 
   async createAccount(account: AcmeFrontAccount): Promise<AcmeFrontAccount> {
@@ -54,7 +54,7 @@ export class PostgresAcmeFrontStore implements AcmeFrontStore {
        on conflict (thumbprint) do nothing returning account`,
       [account.id, account.thumbprint, JSON.stringify(account)],
     );
-    if (rows.length > 0) return rows[0].account as AcmeFrontAccount;
+    if (rows.length > 0) return doc<AcmeFrontAccount>(rows[0].account)!;
     const existing = await this.accountByThumbprint(account.thumbprint);
     if (!existing) throw new Error(`The account with key ${account.thumbprint} vanished while it was created`);
     return existing;
@@ -76,7 +76,7 @@ export class PostgresAcmeFrontStore implements AcmeFrontStore {
 
   async getOrder(id: string): Promise<AcmeFrontOrder | null> {
     const rows = await this.#db.query("acme order", `select acme_order from ${this.#t.orders} where id = $1`, [id]);
-    return (rows[0]?.acme_order as AcmeFrontOrder | undefined) ?? null;
+    return doc<AcmeFrontOrder>(rows[0]?.acme_order);
   }
 
   async putOrder(order: AcmeFrontOrder): Promise<void> {
@@ -94,7 +94,7 @@ export class PostgresAcmeFrontStore implements AcmeFrontStore {
       `select certificate from ${this.#t.certificates} where cert_id = $1`,
       [certId],
     );
-    return (rows[0]?.certificate as AcmeFrontCertificate | undefined) ?? null;
+    return doc<AcmeFrontCertificate>(rows[0]?.certificate);
   }
 
   async putCertificate(certificate: AcmeFrontCertificate): Promise<void> {
@@ -110,4 +110,10 @@ export class PostgresAcmeFrontStore implements AcmeFrontStore {
     this.#db.markClosed();
     await this.#db.end();
   }
+}
+
+/** A jsonb column as the driver hands it (text, since type fetching is off) parsed; null when absent. */
+function doc<T>(value: unknown): T | null {
+  if (value === undefined || value === null) return null;
+  return (typeof value === "string" ? JSON.parse(value) : value) as T;
 }

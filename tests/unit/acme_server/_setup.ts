@@ -5,7 +5,7 @@
  * fetch; plus raw JWS builders for the protocol edge cases.
  */
 import { assert } from "../../support/assert.ts";
-import { FakeCa } from "../../support/fake_ca.ts";
+import { FakeCa, type FakeCaOptions } from "../../support/fake_ca.ts";
 import { load } from "../config/helpers.ts";
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
@@ -62,9 +62,16 @@ export function info(hostname = "127.0.0.1"): Deno.ServeHandlerInfo {
  * The handler with a real issuer in front of a fake CA that answers every challenge; `cache`: a file storage in a
  * fresh temp dir (removed by `close`).
  */
-export function setup(opts: { peer?: string; cache?: boolean } = {}) {
+export function setup(
+  opts: { peer?: string; cache?: boolean; fake?: FakeCaOptions; finalizeWaitMs?: number; trustedProxy?: string } = {},
+) {
   const cacheDir = opts.cache ? Deno.makeTempDirSync({ prefix: "acme-front-test-" }) : undefined;
-  const result = load(configText(cacheDir));
+  const result = load(
+    configText(cacheDir).replace(
+      "[mgmt]\n",
+      `[mgmt]\n${opts.trustedProxy ? `trusted-proxy = ${opts.trustedProxy}\n` : ""}`,
+    ),
+  );
   assert(result.ok, JSON.stringify(result.errors));
   const config = result.config!;
   const log = memoryLogger("debug");
@@ -76,6 +83,7 @@ export function setup(opts: { peer?: string; cache?: boolean } = {}) {
       );
       return response.status === 200 ? await response.text() : undefined;
     },
+    ...opts.fake,
   });
   const issuer = new IssuanceService({
     client: () => fake.asClient(),
@@ -84,16 +92,21 @@ export function setup(opts: { peer?: string; cache?: boolean } = {}) {
     storages: createStorages(config, log),
     log,
   });
-  const handler = createMgmtHandler({
-    config,
-    parser: createCsrParser({ maxEntries: 10 }),
-    policy: compilePolicy(config.auth),
-    issuer,
-    log,
-    acmeFinalizeWaitMs: 3_000,
-  });
-  const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
-    handler(new Request(input, init), info(opts.peer ?? "127.0.0.1"));
+  const newHandler = () =>
+    createMgmtHandler({
+      config,
+      parser: createCsrParser({ maxEntries: 10 }),
+      policy: compilePolicy(config.auth),
+      issuer,
+      log,
+      acmeFinalizeWaitMs: opts.finalizeWaitMs ?? 3_000,
+    });
+  const handler = newHandler();
+  /** A second instance's handler: its own nonces and finalizations, the same issuer and storages. */
+  const second = newHandler();
+  const fetchOf = (h: typeof handler) => (input: RequestInfo | URL, init?: RequestInit) =>
+    h(new Request(input, init), info(opts.peer ?? "127.0.0.1"));
+  const fetch = fetchOf(handler);
   return {
     handler,
     fake,
@@ -101,11 +114,11 @@ export function setup(opts: { peer?: string; cache?: boolean } = {}) {
     issuer,
     fetch,
     /** Our ACME client against the front end (a fresh P-256 account key unless one is given). */
-    async client(key?: CryptoKeyPair): Promise<AcmeClient> {
+    async client(key?: CryptoKeyPair, instance: "first" | "second" = "first"): Promise<AcmeClient> {
       return new AcmeClient({
         directoryUrl: DIRECTORY,
         accountKey: key ?? await generateKeyPair("ec-p256"),
-        fetch,
+        fetch: fetchOf(instance === "first" ? handler : second),
         retries: 0,
         maxBadNonceRetries: 0,
         pollIntervalMs: 50,
@@ -115,6 +128,7 @@ export function setup(opts: { peer?: string; cache?: boolean } = {}) {
     async close() {
       await issuer.drain();
       await handler.close();
+      await second.close();
       if (cacheDir) await Deno.remove(cacheDir, { recursive: true });
     },
   };
