@@ -16,6 +16,7 @@
  *   `<config-dir>/live/<cert-name>/`.
  * - `--eab-kid`/`--eab-hmac-key` only matter when the account is created; later runs reuse the account stored in
  *   the config dir for that server URL.
+ * - `renew` without a terminal first sleeps a random time (minutes) unless `--no-random-sleep-on-renew`.
  * - `revoke --cert-path` signs with the stored account key (or with `--key-path`: the certificate's key); it asks
  *   whether to delete the lineage unless `--no-delete-after-revoke`.
  * - A problem document from the server is logged as `urn:ietf:params:acme:error:TYPE :: title :: detail` in

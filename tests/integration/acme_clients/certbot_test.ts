@@ -49,6 +49,27 @@ Deno.test("certbot against acmems' ACME front end", async (t) => {
       await assertChainVerifies(got.certFile, got.chainFile, rootFile);
     });
 
+    await t.step("certbot renew --force-renewal of its own lineage: a new key, a new certificate for it", async () => {
+      const made = await certbot.certonlyOwnKey(["renew.example.test"], { certName: "renewing" });
+      assertCertbotSucceeded(made);
+      const before = await serialOf(made.certFile);
+      const oldKey = await publicKeyOf(made.keyFile!, "key");
+      const renewed = await certbot.run([
+        "renew",
+        "--cert-name",
+        "renewing",
+        "--force-renewal",
+        "--no-random-sleep-on-renew",
+      ]);
+      assertCertbotSucceeded(renewed);
+      assertMatch(renewed.output, /Congratulations, all renewals succeeded/);
+      const newKey = await publicKeyOf(made.keyFile!, "key");
+      assertNotEquals(newKey, oldKey, "certbot makes a new key on renewal");
+      assertEquals(await publicKeyOf(made.certFile, "cert"), newKey);
+      assertNotEquals(await serialOf(made.certFile), before);
+      await assertChainVerifies(made.certFile, made.chainFile, rootFile);
+    });
+
     await t.step("a name outside the block: certbot reports rejectedIdentifier naming it", async () => {
       const ordersBefore = await front.newOrders();
       const outside = await makeCsr({ dir: work, names: ["www.example.test", "www.web.test"] });
