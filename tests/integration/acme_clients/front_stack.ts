@@ -12,6 +12,7 @@ import { assert } from "../../support/assert.ts";
 import { runAcmems } from "../../support/acmems.ts";
 import type { Eab } from "../../support/certbot.ts";
 import { fileStorage, ipAuth, testConfig, writeConfig } from "../../support/config.ts";
+import { startDelayProxy } from "../../support/delay_proxy.ts";
 import { freePort } from "../../support/ports.ts";
 import { parsePrometheus } from "../../support/prometheus.ts";
 import { runChecked } from "../../support/process.ts";
@@ -35,9 +36,20 @@ export interface FrontStack {
   stop(): Promise<void>;
 }
 
+/** Options for `startFrontStack`. */
+export interface FrontStackOptions {
+  /**
+   * Hold each of pebble's http-01 connections this long (tests/support/delay_proxy.ts between pebble and acmems'
+   * challenge listener): an upstream order that outlasts the front end's 10 s finalize wait, so the order is
+   * `processing` and the client polls.
+   */
+  validationDelayMs?: number;
+}
+
 /** Starts the stack; on failure everything already started is stopped. */
-export async function startFrontStack(comment: string): Promise<FrontStack> {
+export async function startFrontStack(comment: string, opts: FrontStackOptions = {}): Promise<FrontStack> {
   const mgmtPort = await freePort();
+  const challengePort = opts.validationDelayMs === undefined ? undefined : await freePort();
   let eab: Eab | undefined;
   let server = "";
   let tlsCaFile = "";
@@ -53,7 +65,7 @@ export async function startFrontStack(comment: string): Promise<FrontStack> {
           ca: pebble,
           accountDir: `${work}/account`,
           mgmtPort,
-          httpPort: pebble.httpPort,
+          httpPort: challengePort ?? pebble.httpPort,
           mgmt: { "tls-cert": tls.serverCertFile, "tls-key": tls.serverKeyFile },
           storages: { cache: fileStorage(`${work}/cache`) },
           auth: {
@@ -77,6 +89,19 @@ export async function startFrontStack(comment: string): Promise<FrontStack> {
     },
   });
   assert(eab && server === `https://127.0.0.1:${mgmtPort}/acme/directory`, `unexpected server URL ${server}`);
+  if (challengePort !== undefined) {
+    try {
+      const proxy = startDelayProxy({
+        port: stack.pebble.httpPort,
+        targetPort: challengePort,
+        delayMs: opts.validationDelayMs!,
+      });
+      stack.cleanup.add(() => proxy.stop());
+    } catch (e) {
+      await stack.cleanup.run();
+      throw e;
+    }
+  }
   const metricsUrl = `https://127.0.0.1:${mgmtPort}/metrics`;
   return {
     stack,
