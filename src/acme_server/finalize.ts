@@ -19,6 +19,7 @@ import { b64url, fromB64url } from "../acme/encoding.ts";
 import { checkCsrRules, maxNamesForProfile, type ParsedCsr } from "../csr/intake.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { IssueResult } from "../issuance/request.ts";
+import { blockAdmitsName } from "../policy/authorize.ts";
 import { cacheKey } from "../storage/cache_key.ts";
 import type { AcmeFrontOrder } from "../storage/port.ts";
 import { checkClientAddress } from "./accounts.ts";
@@ -103,6 +104,14 @@ async function checkedCsr(
       "The CSR's names are not the order's identifiers" +
         (extra.length ? `; not in the order: ${extra.slice(0, 5).join(", ")}` : "") +
         (missing.length ? `; missing from the CSR: ${missing.slice(0, 5).join(", ")}` : ""),
+    );
+  }
+  // The block may have changed since newOrder (a reload): its rules are the ones in force now.
+  const refused = rules.names.filter((name) => !blockAdmitsName(account.block, name));
+  if (refused.length > 0) {
+    throw new AcmeError(
+      "rejectedIdentifier",
+      `${refused.slice(0, 5).join(", ")} no longer allowed for this account (auth block "${account.block.name}")`,
     );
   }
   return { parsed: parsed.csr, names: rules.names };

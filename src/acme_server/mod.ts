@@ -25,10 +25,14 @@ import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmeFrontContext, FrontState } from "./context.ts";
 import { NonceStore } from "./nonces.ts";
+import { AcmeError } from "./problems.ts";
 import { route } from "./router.ts";
 import { FrontStores } from "./stores.ts";
 
 export type { AcmeFrontContext } from "./context.ts";
+
+/** How long `close` waits for finalizations in flight. */
+const CLOSE_WAIT_MS = 5_000;
 
 /** The path prefix the mgmt router hands to the front end. */
 export const ACME_PREFIX = "/acme/";
@@ -45,7 +49,14 @@ export interface AcmeFrontOptions {
 
 export interface AcmeFront {
   handle(context: AcmeFrontContext, request: Request, info: Deno.ServeHandlerInfo): Promise<Response>;
-  /** Waits for finalizations in flight and closes database connections. */
+  /** The `busy` answer (every in-flight slot taken) as a problem document with Retry-After. */
+  busy(
+    context: AcmeFrontContext,
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+    retryAfterSeconds: number,
+  ): Promise<Response>;
+  /** Waits (at most 5 s) for finalizations in flight, then closes database connections. */
   close(): Promise<void>;
 }
 
@@ -63,8 +74,25 @@ export function createAcmeFront(opts: AcmeFrontOptions): AcmeFront {
   };
   return {
     handle: (context, request, info) => route(state, context, request, info),
+    busy: (context, request, info, retryAfterSeconds) =>
+      route(
+        state,
+        context,
+        request,
+        info,
+        new AcmeError("serverInternal", "Too many requests in progress; retry shortly", {
+          kind: "busy",
+          retryAfterSeconds,
+        }),
+      ),
     close: async () => {
-      await Promise.allSettled([...state.finalizing.values()]);
+      // Finalizations record their order's result; they get a few seconds (the issuer drains its orders first).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...state.finalizing.values()]),
+        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
+      ]);
+      clearTimeout(timer);
       await state.stores.close();
     },
   };

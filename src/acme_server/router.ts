@@ -57,12 +57,16 @@ const POST_ROUTES: [RegExp, Signer, PostHandler][] = [
   [/^revoke-cert$/, "either", revokeCert],
 ];
 
-/** Handles one request under `/acme/`. Never throws. */
+/**
+ * Handles one request under `/acme/`. Never throws. `refusal`: the answer was decided before (the mgmt listener is
+ * busy); it still goes out as a problem document with a nonce and the index link.
+ */
 export async function route(
   state: FrontState,
   context: AcmeFrontContext,
   request: Request,
   info: Deno.ServeHandlerInfo,
+  refusal?: AcmeError,
 ): Promise<Response> {
   const trusted = context.config.mgmt.trustedProxies;
   const found = clientOf(info, request.headers.get("x-forwarded-for"), trusted);
@@ -71,11 +75,26 @@ export async function route(
   const urls = new AcmeUrls(baseUrl(request, viaProxy));
   const ex: AcmeExchange = { state, context, request, urls, peer: found.peer, client: found.client };
   let response: Response;
+  let error: AcmeError | undefined;
   try {
+    if (refusal) {
+      await request.body?.cancel().catch(() => {});
+      throw refusal;
+    }
     response = await dispatch(ex);
-  } catch (error) {
-    response = problemResponse(asAcmeError(ex, error));
+  } catch (thrown) {
+    error = asAcmeError(ex, thrown);
+    response = problemResponse(error);
   }
+  const fields = {
+    method: request.method,
+    path: new URL(request.url).pathname,
+    status: response.status,
+    client: ex.client,
+    ...(error ? { problem: error.error, detail: error.message } : {}),
+  };
+  if (response.status >= 500) state.log.warn("acme request", fields);
+  else state.log.debug("acme request", fields);
   const headers = new Headers(response.headers);
   headers.set("Replay-Nonce", state.nonces.issue());
   headers.append("Link", `<${urls.directory}>;rel="index"`);

@@ -91,6 +91,7 @@ export function configToJson(config: Config): Record<string, unknown> {
       domain: b.domains,
       ...(b.ipIdentifiers?.length ? { ipIdentifiers: b.ipIdentifiers.map((n) => n.text) } : {}),
       hmac: b.hmac ? { type: b.hmac.type, key: REDACTED } : null,
+      ...(b.acmeEab ? { acmeEab: { kid: b.acmeEab.kid, key: REDACTED } } : {}),
       all: b.all,
       verification: b.verification,
       storage: b.storage,
@@ -250,6 +251,7 @@ export function configSummary(config: Config): string {
     lines.push(`  ${b.name}: ${who.length > 0 ? who.join(" and ") : "any client"}`);
     lines.push(`    names: ${b.domains.join(", ")}`);
     if (b.ipIdentifiers?.length) lines.push(`    ip addresses: ${b.ipIdentifiers.map((n) => n.text).join(", ")}`);
+    if (b.acmeEab) lines.push(`    ACME front end: EAB key id ${b.acmeEab.kid} (key ${REDACTED})`);
     lines.push(
       `    verification ${b.verification}, storage ${b.storage ?? "none (no caching)"}, profile ${
         b.profile ?? a.profile ?? "CA default"

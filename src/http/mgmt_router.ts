@@ -48,12 +48,7 @@ export function createMgmtHandler(deps: MgmtHandlerDeps): MgmtHandler {
       const exchange = new SignExchange(deps, context, request, info, started);
       const { maxInflight, maxInflightPerClient } = context.config.mgmt;
       const slot = slots.take(exchange.client, maxInflight, maxInflightPerClient);
-      if (!slot.ok) {
-        await request.body?.cancel().catch(() => {});
-        return failureResponse(
-          new IssueFailure("busy", "Too many requests in progress; retry shortly.", BUSY_RETRY_AFTER_SECONDS),
-        );
-      }
+      if (!slot.ok) return await acme.busy(context, request, info, BUSY_RETRY_AFTER_SECONDS);
       try {
         return await acme.handle(context, request, info);
       } finally {

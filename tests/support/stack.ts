@@ -146,7 +146,7 @@ export interface AppStackOptions {
 export interface AppStack {
   app: App;
   config: Config;
-  /** http://127.0.0.1:PORT of the first mgmt listener. */
+  /** http://127.0.0.1:PORT of the first mgmt listener (https:// with [mgmt] tls-cert). */
   url: string;
   log: ReturnType<typeof memoryLogger>;
   /** JSON log lines, parsed. */
@@ -190,7 +190,7 @@ export async function startApp(opts: AppStackOptions): Promise<AppStack> {
   return {
     app,
     config,
-    url: `http://127.0.0.1:${mgmt.port}`,
+    url: `${config.mgmt.tlsCert ? "https" : "http"}://127.0.0.1:${mgmt.port}`,
     log,
     events: () => log.lines.map((l) => JSON.parse(l)),
     lines: () => log.lines,

@@ -63,13 +63,21 @@ export function info(hostname = "127.0.0.1"): Deno.ServeHandlerInfo {
  * fresh temp dir (removed by `close`).
  */
 export function setup(
-  opts: { peer?: string; cache?: boolean; fake?: FakeCaOptions; finalizeWaitMs?: number; trustedProxy?: string } = {},
+  opts: {
+    peer?: string;
+    cache?: boolean;
+    fake?: FakeCaOptions;
+    finalizeWaitMs?: number;
+    trustedProxy?: string;
+    /** More [mgmt] lines. */
+    mgmt?: string;
+  } = {},
 ) {
   const cacheDir = opts.cache ? Deno.makeTempDirSync({ prefix: "acme-front-test-" }) : undefined;
   const result = load(
     configText(cacheDir).replace(
       "[mgmt]\n",
-      `[mgmt]\n${opts.trustedProxy ? `trusted-proxy = ${opts.trustedProxy}\n` : ""}`,
+      `[mgmt]\n${opts.trustedProxy ? `trusted-proxy = ${opts.trustedProxy}\n` : ""}${opts.mgmt ?? ""}\n`,
     ),
   );
   assert(result.ok, JSON.stringify(result.errors));

@@ -2,6 +2,7 @@
 import { assert, assertEquals } from "../../support/assert.ts";
 import { load } from "../config/helpers.ts";
 import { configSecrets } from "../../../src/config/secrets.ts";
+import { configSummary, configToJson } from "../../../src/config/summary.ts";
 
 const HEAD = `[account]
 dir = /var/lib/acmems/account
@@ -50,4 +51,17 @@ Deno.test("config: one acme-eab-kid in two blocks is an error naming both", () =
     `[auth "b"]\ndomain = *.b.org\nacme-eab-kid = same\nacme-eab-hmac-key = ${KEY}\n`;
   const found = errors(text);
   assert(found.some((m) => m.includes(`auth "b"`) && m.includes(`auth "a"`) && m.includes("same")), found.join("\n"));
+});
+
+Deno.test("config: the summary names the EAB key id and never shows the key", () => {
+  const result = load(
+    HEAD + `[auth "acme"]\ndomain = *.example.org\nacme-eab-kid = kid-1\nacme-eab-hmac-key = ${KEY}\n`,
+  );
+  assert(result.ok);
+  const text = configSummary(result.config!);
+  assert(text.includes("EAB key id kid-1 (key ***)"), text);
+  assert(!text.includes(KEY));
+  const json = JSON.stringify(configToJson(result.config!));
+  assert(json.includes(`"acmeEab":{"kid":"kid-1","key":"***"}`), json);
+  assert(!json.includes(KEY));
 });

@@ -116,3 +116,37 @@ Deno.test("acme front: a wildcard identifier under an http01 verification is rej
     await s.close();
   }
 });
+
+Deno.test("acme front: ACME requests take max-inflight slots (a finalize in progress makes the next one busy)", async () => {
+  const s = setup({ fake: { finalizeDelayMs: 3_000 }, finalizeWaitMs: 2_500, mgmt: "max-inflight = 1" });
+  const client = await s.client();
+  try {
+    await client.newAccount({ eab: EAB });
+    const order = await client.newOrder({ identifiers: ["busy.example.test"] });
+    const csr = await makeCsr({ names: ["busy.example.test"] });
+    let settled = false;
+    const finalizing = client.finalize(order, csr.csrPem).finally(() => settled = true);
+    // While the finalize holds the one slot (it waits for the slow order), the next request is refused at once.
+    // The upstream order has started only once the finalize request is inside (holding the slot).
+    while (s.fake.orders === 0 && !settled) await new Promise((resolve) => setTimeout(resolve, 10));
+    let busy: Response | undefined;
+    while (!settled) {
+      const answer = await s.fetch("http://acmems.test:1313/acme/directory");
+      await answer.body?.cancel();
+      if (answer.status === 503) {
+        busy = answer;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert(busy, "a request while the finalize held the slot was answered busy");
+    assert(busy.headers.get("retry-after"));
+    assertEquals(busy.headers.get("content-type"), "application/problem+json");
+    assert(busy.headers.get("replay-nonce"));
+    assertEquals((await finalizing).status, "processing");
+    await client.pollOrder(order.url, { deadline: Date.now() + 10_000 });
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
