@@ -27,7 +27,8 @@ export function warnShadowedHmacBlocks(blocks: readonly AuthBlock[], diag: Diagn
   blocks.forEach((guarded, i) => {
     if (!guarded.hmac) return;
     blocks.forEach((open, j) => {
-      if (open.hmac || i === j) return;
+      // An ACME-only block (EAB its only credential) admits no /sign request: it shadows nothing.
+      if (open.hmac || i === j || (open.acmeEab && open.ips.length === 0 && !open.all)) return;
       const shadow = shadowOf(guarded, open);
       if (!shadow) return;
       const order = j > i ? "later" : "earlier";

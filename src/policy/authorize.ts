@@ -10,7 +10,8 @@
  *    address (RFC 8738; `ipName` text) is inside one of its `ip-identifiers` networks (never matched by a glob:
  *    `domain = *` admits no IP address). Names are never split across blocks. A block with only `domain` lines
  *    admits every client (the config layer warns about it); a block without `domain` or `ip-identifiers` lines
- *    admits nothing;
+ *    admits nothing; a block whose only credential is `acme-eab-kid` (no `ip`, `hmac`, `all`) is for the ACME front
+ *    end (src/acme_server/) and admits no /sign request;
  *  - a failing HMAC block does not stop a later block (e.g. an IP-only one) from admitting the request;
  *  - the peer is matched as the socket reported it: IPv4-mapped IPv6 (`::ffff:192.0.2.1`) counts as IPv4, an IPv6
  *    zone id is ignored. Forwarding headers are never consulted here.
@@ -186,6 +187,8 @@ export function ipIdentifierAdmitted(block: AuthBlock, name: string): boolean {
 function isPossible(compiled: CompiledBlock, peer: IpAddress, header: AuthenticationHeader): boolean {
   const block = compiled.block;
   if (compiled.matchers.length === 0 && !block.ipIdentifiers?.length) return false;
+  // A block whose only credential is its ACME EAB pair is for the ACME front end: it never admits /sign anonymously.
+  if (block.acmeEab && block.ips.length === 0 && !block.hmac && !block.all) return false;
   if (block.ips.length > 0 && !block.ips.some((network) => networkContains(network, peer))) return false;
   if (block.hmac && (header.kind !== "hmac" || header.algorithm !== block.hmac.type)) return false;
   return true;

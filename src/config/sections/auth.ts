@@ -87,7 +87,8 @@ export function buildAuth(
     } else all = true;
   }
 
-  if (ips.length === 0 && !o.has(A.hmacType) && !o.has(A.hmacKey) && !all && o.all(A.ip).length === 0) {
+  const acmeOnly = o.has(A.acmeEabKid);
+  if (ips.length === 0 && !o.has(A.hmacType) && !o.has(A.hmacKey) && !all && o.all(A.ip).length === 0 && !acmeOnly) {
     diag.warn(
       section.source,
       `${label} has no ip, hmac_type/hmac_key or all line: it admits every client that can reach the mgmt listener`,

@@ -65,3 +65,15 @@ Deno.test("config: the summary names the EAB key id and never shows the key", ()
   assert(json.includes(`"acmeEab":{"kid":"kid-1","key":"***"}`), json);
   assert(!json.includes(KEY));
 });
+
+Deno.test("config: a block whose only credential is its EAB pair gets no 'admits every client' warning", () => {
+  const result = load(
+    HEAD +
+      `[auth "signed"]\ndomain = *.example.org\nhmac_type = sha256\nhmac_key = a-long-enough-hmac-key-1234\n` +
+      `[auth "acme"]\ndomain = *.example.org\nacme-eab-kid = kid-1\nacme-eab-hmac-key = ${KEY}\n`,
+  );
+  assert(result.ok, JSON.stringify(result.errors));
+  const warnings = result.warnings.map((w) => w.message).join("\n");
+  assert(!warnings.includes("admits every client"), warnings);
+  assert(!/auth "acme".*hmac|HMAC.*auth "acme"/i.test(warnings), `no shadowing warning: ${warnings}`);
+});

@@ -260,3 +260,23 @@ Deno.test("acme front: a client address outside the block's ip = is refused at n
     await s.close();
   }
 });
+
+Deno.test("acme front: an ACME-only block (no ip, hmac or all) admits no POST /sign request", async () => {
+  const { compilePolicy } = await import("../../../src/policy/authorize.ts");
+  const { load } = await import("../config/helpers.ts");
+  const result = load(
+    `[account]\ndir = /tmp/x\naccept-terms-of-service = yes\n[auth "acme"]\ndomain = *.example.org\n` +
+      `acme-eab-kid = kid-1\nacme-eab-hmac-key = c2VjcmV0LWtleS1mb3ItdGhlLWFjbWUtZnJvbnQtZW5k\n`,
+  );
+  assert(result.ok, JSON.stringify(result.errors));
+  const policy = compilePolicy(result.config!.auth);
+  const peer = { family: 4 as const, bytes: new Uint8Array([192, 0, 2, 1]) };
+  assertEquals(policy.precheck({ peer, authentication: null }).ok, false);
+  const decision = await policy.authorize({
+    peer,
+    authentication: null,
+    body: new Uint8Array(),
+    names: ["a.example.org"],
+  });
+  assertEquals(decision.ok, false);
+});
