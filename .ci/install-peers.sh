@@ -79,7 +79,7 @@ fi
 
 # --- ACME clients for the ACME front end tests (tests/support/certbot.ts, lego.ts): certbot 2.1 and lego 4.9 ------
 # From Debian 12, like the other peers. The tests run them as plain commands with their dirs in a temp dir; the
-# timer Debian's certbot ships (certbot.timer, renewing /etc/letsencrypt) is disabled below with the services.
+# timer Debian's certbot ships (certbot.timer, renewing /etc/letsencrypt) is disabled right after installing.
 ACME_CLIENTS=(certbot lego)
 missing_clients=()
 for p in "${ACME_CLIENTS[@]}"; do [ -n "$(installed_version "$p")" ] || missing_clients+=("$p"); done
