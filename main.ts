@@ -4,6 +4,7 @@
  * Exit statuses: 0 success, 1 failure (invalid config, CA error, ...), 2 usage error.
  */
 import { checkConfigCommand } from "./cli/check_config.ts";
+import { eabCommand } from "./cli/eab.ts";
 import { recordsCommand } from "./cli/records.ts";
 import { registerCommand } from "./cli/register.ts";
 import { revokeCommand } from "./cli/revoke.ts";
@@ -19,6 +20,7 @@ export const SUBCOMMANDS: Subcommand[] = [
   checkConfigCommand,
   recordsCommand,
   statusCommand,
+  eabCommand,
 ];
 
 export function mainUsage(): string {

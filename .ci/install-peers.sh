@@ -11,7 +11,7 @@
 set -euo pipefail
 
 PEBBLE_PIN="2.10.0+ds1-2"
-PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck chromium)
+PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck chromium certbot lego)
 SERVICES=(named knot nginx postgresql) # the system services these packages ship; tests never use them
 
 export DEBIAN_FRONTEND=noninteractive
@@ -126,7 +126,7 @@ fi
 
 # --- summary -------------------------------------------------------------------------------------------------
 for p in "${PACKAGES[@]}" pebble; do printf '  %-16s %s\n' "$p" "$(installed_version "$p")"; done
-for b in /usr/sbin/named /usr/sbin/knotd /usr/sbin/knotc /usr/sbin/nginx /usr/bin/pebble /usr/bin/dig /usr/bin/nsupdate /usr/bin/openssl; do
+for b in /usr/sbin/named /usr/sbin/knotd /usr/sbin/knotc /usr/sbin/nginx /usr/bin/pebble /usr/bin/dig /usr/bin/nsupdate /usr/bin/openssl /usr/bin/certbot /usr/bin/lego /usr/bin/chromium; do
   [ -x "$b" ] || die "$b missing after installation"
 done
 log "done"
