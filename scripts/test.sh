@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.." || exit 1
 DENO=${DENO:-deno}
 
 need_peers() {
-  for bin in pebble named knotd nginx dig nsupdate openssl curl wget shellcheck systemd-analyze wrk; do
+  for bin in pebble named knotd nginx dig nsupdate openssl curl wget shellcheck systemd-analyze wrk certbot lego chromium; do
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || return 0
   done
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || return 0
