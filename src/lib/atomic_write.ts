@@ -10,8 +10,11 @@
  * directory is never chmod-ed or written. On failure the temporary file is removed and the error is rethrown; `path`
  * is untouched. Concurrent writers are not coordinated here: the last rename wins.
  */
-import { open } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import type { FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "./path.ts";
+
+/** node:fs/promises, loaded at the first write (Node compatibility costs start-up time a reading command avoids). */
+let nodeFs: Promise<typeof import("node:fs/promises")> | undefined;
 
 export interface AtomicWriteOptions {
   /** File mode of the new file (default 0o600). */
@@ -31,8 +34,9 @@ export async function atomicWriteFile(
   const suffix = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
   const temp = join(dir, `.${basename(path)}.${suffix}.tmp`);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let handle: FileHandle | undefined;
   try {
+    const { open } = await (nodeFs ??= import("node:fs/promises"));
     // "wx": O_CREAT | O_EXCL. Deno.FsFile has no fchmod; node's FileHandle.chmod is fchmod(2) on this descriptor.
     handle = await open(temp, "wx", mode & 0o600);
     // The umask may have cleared bits of `mode`, and the creation mode is capped: make the mode exact, by descriptor.

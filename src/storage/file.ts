@@ -12,7 +12,7 @@
  * ignored and removed at the next start; the OS drops a dead process's lock. flock is not a cluster lock over NFS:
  * use the postgres storage for several hosts.
  */
-import { join } from "node:path";
+import { join } from "../lib/path.ts";
 import { atomicWriteFile } from "../lib/atomic_write.ts";
 import type { Logger } from "../ops/log.ts";
 import { describeFsError, sleep } from "../lib/bytes.ts";
