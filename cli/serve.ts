@@ -6,6 +6,7 @@ import { generateKeyPair } from "../src/acme/mod.ts";
 import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
 import { App } from "../src/server/app.ts";
+import { loadStorageDrivers } from "../src/storage/factory.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { configSecrets } from "../src/config/secrets.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
@@ -109,6 +110,7 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
         return 1;
       }
     }
+    await loadStorageDrivers(config);
     const app = new App({ config, log, keyPair, caCerts });
 
     // Signals are taken before the start, which binds the listeners first and then waits for the CA (seconds):

@@ -8,7 +8,8 @@
  * is an extra name like any other.
  */
 import { sameBytes } from "../lib/bytes.ts";
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
+import { loadX509 } from "../lib/x509.ts";
 import { ipName } from "../csr/names.ts";
 
 const SAN_OID = "2.5.29.17";
@@ -32,11 +33,12 @@ export async function checkChainMatchesCsr(
   at: Date = new Date(),
 ): Promise<LeafInfo> {
   const leafPem = chainPem.split(/\n\n/)[0];
+  const { X509Certificate, Pkcs10CertificateRequest } = await loadX509();
   let leaf: x509.X509Certificate;
   let csr: x509.Pkcs10CertificateRequest;
   try {
-    leaf = new x509.X509Certificate(leafPem);
-    csr = new x509.Pkcs10CertificateRequest(new Uint8Array(csrDer));
+    leaf = new X509Certificate(leafPem);
+    csr = new Pkcs10CertificateRequest(new Uint8Array(csrDer));
   } catch (error) {
     throw new ChainMismatchError(
       `The CA returned a certificate that cannot be parsed: ${error instanceof Error ? error.message : error}`,
