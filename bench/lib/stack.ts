@@ -213,6 +213,26 @@ export async function memoryMb(pid: number): Promise<{ rss: number; hwm: number 
   return { rss: Math.round(field("VmRSS") * 10) / 10, hwm: Math.round(field("VmHWM") * 10) / 10 };
 }
 
+/** The V8 heap of a bench acmems (bench/servers/acmems_with_token.ts writes it on SIGUSR2), in MiB; NaN if it does not answer. */
+export async function heapMb(
+  acmems: { pid: number; configFile: string },
+): Promise<{ heap_total: number; heap_used: number; external: number }> {
+  const file = `${acmems.configFile.slice(0, acmems.configFile.lastIndexOf("/"))}/memory.json`;
+  const asked = Date.now();
+  Deno.kill(acmems.pid, "SIGUSR2");
+  const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    try {
+      const m = JSON.parse(await Deno.readTextFile(file));
+      if (m.at >= asked) return { heap_total: mb(m.heapTotal), heap_used: mb(m.heapUsed), external: mb(m.external) };
+    } catch {
+      // Not written yet.
+    }
+  }
+  return { heap_total: NaN, heap_used: NaN, external: NaN };
+}
+
 /** The sum of every sample of `metric` whose labels include `labels`, from a Prometheus text page. */
 export function metricSum(text: string, metric: string, labels: Record<string, string> = {}): number {
   let sum = 0;
