@@ -30,6 +30,7 @@ import {
   metricSum,
   randomToken,
   REPO_ROOT,
+  SERVE_V8_FLAGS,
   startAcmemsWithToken,
   startBare,
   startBarePost,
@@ -182,7 +183,7 @@ async function main() {
     await writeConfig(fpConfig, benchConfig({ ...setup, mgmtPort: readyMgmt, challengePort: readyChallenge }));
     const deno = Deno.execPath();
     const checkArgs = ["run", "--allow-all", "--quiet", MAIN_TS, "check-config", fpConfig];
-    const serveArgs = ["run", "--allow-all", "--quiet", MAIN_TS, "serve", fpConfig];
+    const serveArgs = ["run", "--allow-all", "--quiet", ...SERVE_V8_FLAGS, MAIN_TS, "serve", fpConfig];
     const noopArgs = ["run", "--allow-all", "--quiet", `${REPO_ROOT}bench/servers/noop.ts`];
     const bareArgs = ["run", "--allow-net", BARE_SERVER, String(bareReadyPort), keyAuthorization];
     commands.check_config = `deno ${checkArgs.join(" ")}`;
@@ -218,7 +219,7 @@ async function main() {
       if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
       const bundle = `${REPO_ROOT}dist/acmems.js`;
       const bundleCheckArgs = ["run", "--allow-all", "--quiet", bundle, "check-config", fpConfig];
-      const bundleServeArgs = ["run", "--allow-all", "--quiet", bundle, "serve", fpConfig];
+      const bundleServeArgs = ["run", "--allow-all", "--quiet", ...SERVE_V8_FLAGS, bundle, "serve", fpConfig];
       commands.bundle_check_config = `deno ${bundleCheckArgs.join(" ")}`;
       commands.bundle_serve = `deno ${bundleServeArgs.join(" ")}`;
       await timeToExit(deno, bundleCheckArgs, fpDir);

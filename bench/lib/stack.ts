@@ -18,6 +18,15 @@ export const BARE_SERVER = `${REPO_ROOT}bench/servers/bare.ts`;
 export const BARE_POST_SERVER = `${REPO_ROOT}bench/servers/bare_post.ts`;
 export const ACMEMS_WITH_TOKEN = `${REPO_ROOT}bench/servers/acmems_with_token.ts`;
 export const MAIN_TS = `${REPO_ROOT}main.ts`;
+
+/**
+ * The V8 flags the shipped acmems runs with (deno.json's `compile` task builds them into the binary): the bench runs
+ * `serve` with the same ones, so it measures what is deployed.
+ */
+export const SERVE_V8_FLAGS: string[] = (() => {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}deno.json`)).tasks as Record<string, string>;
+  return (tasks.compile ?? "").split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+})();
 export const NGINX_BIN = "/usr/sbin/nginx";
 
 /** A server process started by the bench. */
@@ -177,11 +186,14 @@ export async function startAcmemsWithToken(opts: {
     config: benchConfig(opts.setup),
     entry: ACMEMS_WITH_TOKEN,
     args: (files) => [...files, ...tokenArgs, opts.keyAuthorization],
-    denoFlags: opts.denoFlags,
+    denoFlags: [...SERVE_V8_FLAGS, ...(opts.denoFlags ?? [])],
     ready: { url: `${mgmtUrl}/ready` }, // listeners up and the CA answered
   });
   const command = `deno ${
-    acmemsArgs([acmems.configFile, ...tokenArgs], { entry: ACMEMS_WITH_TOKEN, denoFlags: opts.denoFlags }).join(" ")
+    acmemsArgs([acmems.configFile, ...tokenArgs], {
+      entry: ACMEMS_WITH_TOKEN,
+      denoFlags: [...SERVE_V8_FLAGS, ...(opts.denoFlags ?? [])],
+    }).join(" ")
   } <keyauth>`;
   return {
     ...server(name, command, acmems.proc),
