@@ -269,16 +269,35 @@ export function renderReadmeTable(r: BenchResult): string {
   ].join("\n");
 }
 
-const START = "<!-- results:start -->";
-const END = "<!-- results:end -->";
+/** The targets of the run, met or missed, as a Markdown table. */
+export function renderTargets(r: BenchResult): string {
+  const rows = r.targets.map((t) => `| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "met ✅" : "**missed** ❌"} |`);
+  return [
+    `Targets of issue 19 against the run of ${r.date.slice(0, 16).replace("T", " ")} UTC (commit ` +
+    `\`${r.git.commit.slice(0, 7)}\`):`,
+    "",
+    "| target | wanted | this run | |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
+}
 
-/** Replaces the text between the markers in `path` with the table for `r`. */
+/** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `text`. */
+function replaceBlock(text: string, name: string, body: string, path: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${path} has no ${start} … ${end} markers`);
+  return `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`;
+}
+
+/** Replaces the results table and the targets table in `path` (between their markers) with those of `r`. */
 export async function updateReadme(path: string, r: BenchResult): Promise<void> {
-  const text = await Deno.readTextFile(path);
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`${path} has no ${START} … ${END} markers`);
-  await Deno.writeTextFile(path, `${text.slice(0, a + START.length)}\n${renderReadmeTable(r)}\n${text.slice(b)}`);
+  let text = await Deno.readTextFile(path);
+  text = replaceBlock(text, "results", renderReadmeTable(r), path);
+  if (text.includes("<!-- targets:start -->")) text = replaceBlock(text, "targets", renderTargets(r), path);
+  await Deno.writeTextFile(path, text);
   // deno fmt pads markdown tables; format now so `deno fmt --check` stays clean after a run.
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stdout: "null", stderr: "null" }).output();
 }
