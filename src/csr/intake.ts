@@ -18,6 +18,7 @@
  * `createCsrParser()` memoises step 1 by the SHA-256 of the DER, so a repeated CSR skips signature verification.
  */
 import { loadX509 } from "../lib/x509.ts";
+import { verifyCsrSignatureNatively } from "./signature.ts";
 import { hex } from "../lib/bytes.ts";
 import { DerError } from "../lib/der.ts";
 import type { FailureKind } from "../issuance/failure.ts";
@@ -296,8 +297,9 @@ async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<C
   const keyDescription = describeKey(structure.key);
   let verified: boolean;
   try {
-    const { Pkcs10CertificateRequest } = await loadX509();
-    verified = await new Pkcs10CertificateRequest(der).verify();
+    // Web Crypto alone for the usual algorithms; the X.509 library (loaded then) for anything it did not verify.
+    verified = await verifyCsrSignatureNatively(der) ||
+      await new (await loadX509()).Pkcs10CertificateRequest(der).verify();
   } catch {
     // WebCrypto cannot check this key or algorithm (Ed448, secp256k1, …). If the key would be refused anyway, say
     // that; otherwise an unverifiable signature is a bad CSR. Never hand out a ParsedCsr that did not verify.
