@@ -3,34 +3,38 @@
  *
  * Exit statuses: 0 success, 1 failure (invalid config, CA error, ...), 2 usage error.
  */
-import { checkConfigCommand } from "./cli/check_config.ts";
-import { eabCommand } from "./cli/eab.ts";
-import { recordsCommand } from "./cli/records.ts";
-import { registerCommand } from "./cli/register.ts";
-import { revokeCommand } from "./cli/revoke.ts";
-import { serveCommand } from "./cli/serve.ts";
-import { statusCommand } from "./cli/status.ts";
 import { type Subcommand, UsageError } from "./cli/usage.ts";
 import { VERSION } from "./src/version.ts";
 
-export const SUBCOMMANDS: Subcommand[] = [
-  serveCommand,
-  registerCommand,
-  revokeCommand,
-  checkConfigCommand,
-  recordsCommand,
-  statusCommand,
-  eabCommand,
-];
+/**
+ * Each subcommand's module, loaded only when that subcommand runs: a command loads what it needs and nothing else
+ * (`check-config` never loads the server, `--version` loads nothing). Listed in the order the usage shows them.
+ */
+export const SUBCOMMANDS: Record<string, () => Promise<Subcommand>> = {
+  "serve": async () => (await import("./cli/serve.ts")).serveCommand,
+  "register": async () => (await import("./cli/register.ts")).registerCommand,
+  "revoke": async () => (await import("./cli/revoke.ts")).revokeCommand,
+  "check-config": async () => (await import("./cli/check_config.ts")).checkConfigCommand,
+  "records": async () => (await import("./cli/records.ts")).recordsCommand,
+  "status": async () => (await import("./cli/status.ts")).statusCommand,
+  "eab": async () => (await import("./cli/eab.ts")).eabCommand,
+};
 
-export function mainUsage(): string {
+/** The subcommand named `name`, or undefined (loads its module). */
+function subcommand(name: string): Promise<Subcommand> | undefined {
+  return Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name]() : undefined;
+}
+
+/** The main usage (loads every subcommand's module for its summary: only for help and usage errors). */
+export async function mainUsage(): Promise<string> {
+  const commands = await Promise.all(Object.values(SUBCOMMANDS).map((load) => load()));
   const lines = [
     "Usage: acmems <subcommand> [options] CONFIG...",
     "",
     "An ACME management server: hosts send CSRs, acmems gets them signed by an ACME CA.",
     "",
     "Subcommands:",
-    ...SUBCOMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(14)}${c.summary}`),
     "  help <cmd>    show the help of one subcommand",
     "",
     "Options:",
@@ -43,11 +47,11 @@ export function mainUsage(): string {
 export async function main(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   if (first === undefined) {
-    console.error(mainUsage().trimEnd());
+    console.error((await mainUsage()).trimEnd());
     return 2;
   }
   if (first === "-h" || first === "--help") {
-    console.log(mainUsage().trimEnd());
+    console.log((await mainUsage()).trimEnd());
     return 0;
   }
   if (first === "-V" || first === "--version") {
@@ -56,21 +60,21 @@ export async function main(args: string[]): Promise<number> {
   }
   if (first === "help") {
     if (rest.length === 0) {
-      console.log(mainUsage().trimEnd());
+      console.log((await mainUsage()).trimEnd());
       return 0;
     }
-    const command = SUBCOMMANDS.find((c) => c.name === rest[0]);
+    const command = await subcommand(rest[0]);
     if (!command) {
-      console.error(`acmems: unknown subcommand "${rest[0]}"\n\n${mainUsage().trimEnd()}`);
+      console.error(`acmems: unknown subcommand "${rest[0]}"\n\n${(await mainUsage()).trimEnd()}`);
       return 2;
     }
     console.log(command.usage.trimEnd());
     return 0;
   }
-  const command = SUBCOMMANDS.find((c) => c.name === first);
+  const command = await subcommand(first);
   if (!command) {
     const hint = first.startsWith("-") ? `unknown option "${first}"` : `unknown subcommand "${first}"`;
-    console.error(`acmems: ${hint}\n\n${mainUsage().trimEnd()}`);
+    console.error(`acmems: ${hint}\n\n${(await mainUsage()).trimEnd()}`);
     return 2;
   }
   if (rest.includes("-h") || rest.includes("--help")) {

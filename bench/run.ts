@@ -5,7 +5,10 @@
  *
  * Environment: BENCH_WRK_SECONDS (default 10), BENCH_REPS (default 3), BENCH_NO_README=1 (leave README alone),
  * ACMEMS_KEEP_FIXTURES=1 (keep the work dir with every log: acmems, pebble, named, nginx).
+ * `deno task bench --quick`: a trial in about a minute (short wrk runs, fewer issuance runs, no bundle); its results
+ * go to bench/results/quick.json and a dated copy, never to latest.json or the README.
  * `deno task bench --table` only re-renders the README table from bench/results/latest.json.
+ * `deno run -A bench/compare.ts OLD.json NEW.json` compares two runs (e.g. before and after a merge).
  */
 import { makeCsr } from "../tests/support/csr.ts";
 import { startNamed } from "../tests/support/named.ts";
@@ -15,16 +18,19 @@ import { freePorts } from "../tests/support/ports.ts";
 import { timeToExit, timeToListen } from "./lib/footprint.ts";
 import { type Block, type BlockResult, type Failure, runBlock } from "./lib/issuance.ts";
 import { renderReadmeTable, updateReadme } from "./lib/report.ts";
+import { distribution, targetsOf } from "./lib/summary.ts";
 import {
   BARE_SERVER,
   benchConfig,
   fetchMetrics,
+  heapMb,
   hmacHeader,
   MAIN_TS,
   memoryMb,
   metricSum,
   randomToken,
   REPO_ROOT,
+  SERVE_V8_FLAGS,
   startAcmemsWithToken,
   startBare,
   startBarePost,
@@ -32,9 +38,14 @@ import {
 } from "./lib/stack.ts";
 import { median, round, runWrk, wrkCommand, type WrkOptions, type WrkResult } from "./lib/wrk.ts";
 
-const WRK_SECONDS = Number(Deno.env.get("BENCH_WRK_SECONDS") ?? 10);
-const REPS = Number(Deno.env.get("BENCH_REPS") ?? 3);
-const WARMUP_SECONDS = 2;
+const QUICK = Deno.args.includes("--quick");
+const WRK_SECONDS = Number(Deno.env.get("BENCH_WRK_SECONDS") ?? (QUICK ? 3 : 10));
+const REPS = Number(Deno.env.get("BENCH_REPS") ?? (QUICK ? 1 : 3));
+const WARMUP_SECONDS = QUICK ? 1 : 2;
+/** Start-up samples per command. */
+const STARTS = QUICK ? 3 : 5;
+/** How long acmems idles after the wrk runs before its memory is read again ("once the load stopped"). */
+const AFTER_LOAD_IDLE_MS = QUICK ? 5_000 : 30_000;
 const CONNECTIONS = 64;
 const THREADS = 2;
 /** An n=1 issuance below this did not wait for the ACME client's poll backoff (see bench/README.md). */
@@ -172,7 +183,7 @@ async function main() {
     await writeConfig(fpConfig, benchConfig({ ...setup, mgmtPort: readyMgmt, challengePort: readyChallenge }));
     const deno = Deno.execPath();
     const checkArgs = ["run", "--allow-all", "--quiet", MAIN_TS, "check-config", fpConfig];
-    const serveArgs = ["run", "--allow-all", "--quiet", MAIN_TS, "serve", fpConfig];
+    const serveArgs = ["run", "--allow-all", "--quiet", ...SERVE_V8_FLAGS, MAIN_TS, "serve", fpConfig];
     const noopArgs = ["run", "--allow-all", "--quiet", `${REPO_ROOT}bench/servers/noop.ts`];
     const bareArgs = ["run", "--allow-net", BARE_SERVER, String(bareReadyPort), keyAuthorization];
     commands.check_config = `deno ${checkArgs.join(" ")}`;
@@ -187,11 +198,36 @@ async function main() {
     const noop: number[] = [];
     const serve: { ms: number; rssMb?: number }[] = [];
     const bareStart: { ms: number; rssMb?: number }[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < STARTS; i++) {
       check.push(await timeToExit(deno, checkArgs, fpDir));
       noop.push(await timeToExit(deno, noopArgs, fpDir));
       serve.push(await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 1000 }));
       bareStart.push(await timeToListen(deno, bareArgs, bareReadyPort, { idleMs: 1000 }));
+    }
+    // The bundle (what `deno task bundle` builds and a container without `deno compile` runs), not in --quick.
+    const bundleCheck: number[] = [];
+    const bundleServe: { ms: number; rssMb?: number }[] = [];
+    if (!QUICK) {
+      log("footprint: the bundle (deno task bundle)");
+      const built = await new Deno.Command(deno, {
+        args: ["task", "bundle"],
+        cwd: REPO_ROOT,
+        stdout: "null",
+        stderr: "piped",
+      })
+        .output();
+      if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
+      const bundle = `${REPO_ROOT}dist/acmems.js`;
+      const bundleCheckArgs = ["run", "--allow-all", "--quiet", bundle, "check-config", fpConfig];
+      const bundleServeArgs = ["run", "--allow-all", "--quiet", ...SERVE_V8_FLAGS, bundle, "serve", fpConfig];
+      commands.bundle_check_config = `deno ${bundleCheckArgs.join(" ")}`;
+      commands.bundle_serve = `deno ${bundleServeArgs.join(" ")}`;
+      await timeToExit(deno, bundleCheckArgs, fpDir);
+      await timeToListen(deno, bundleServeArgs, readyMgmt, { cwd: fpDir, idleMs: 200 });
+      for (let i = 0; i < STARTS; i++) {
+        bundleCheck.push(await timeToExit(deno, bundleCheckArgs, fpDir));
+        bundleServe.push(await timeToListen(deno, bundleServeArgs, readyMgmt, { cwd: fpDir, idleMs: 1000 }));
+      }
     }
 
     // ------------------------------------------------------------------ acmems under test
@@ -201,18 +237,21 @@ async function main() {
     commands.acmems = acmems.command;
     await new Promise((r) => setTimeout(r, 1000));
     const rssIdleBench = await memoryMb(acmems.pid);
+    const heapIdleBench = await heapMb(acmems);
 
     // ------------------------------------------------------------------ issuance
     // Fresh rigs (pebble for acmems, pebble for the floor, acmems, floor client) per block, and per pair for n = 50.
     const runId = randomToken(3).toLowerCase().replace(/[^a-z0-9]/g, "x");
     const csrDir = `${work}/csrs`;
     const blocks: Block[] = [
-      { key: "n1", n: 1, reps: 8, alwaysValid: false, rigPerPair: false },
+      { key: "n1", n: 1, reps: QUICK ? 5 : 12, alwaysValid: false, rigPerPair: false },
       { key: "n10", n: 10, reps: REPS, alwaysValid: false, rigPerPair: false },
-      { key: "n50", n: 50, reps: REPS, alwaysValid: false, rigPerPair: true },
-      { key: "av_n1", n: 1, reps: 12, alwaysValid: true, rigPerPair: false },
-      { key: "av_n10", n: 10, reps: REPS, alwaysValid: true, rigPerPair: false },
-      { key: "av_n50", n: 50, reps: REPS, alwaysValid: true, rigPerPair: true },
+      { key: "n30", n: 30, reps: REPS, alwaysValid: false, rigPerPair: true },
+      ...(QUICK ? [] : [
+        { key: "av_n1", n: 1, reps: 12, alwaysValid: true, rigPerPair: false },
+        { key: "av_n10", n: 10, reps: REPS, alwaysValid: true, rigPerPair: false },
+        { key: "av_n30", n: 30, reps: REPS, alwaysValid: true, rigPerPair: true },
+      ]),
     ];
     const issuance: Record<string, BlockResult> = {};
     const failures: Failure[] = [];
@@ -308,7 +347,12 @@ async function main() {
     }
     const after = await fetchMetrics(acmems.mgmtUrl);
     const rssAfterLoad = await memoryMb(acmems.pid);
+    const heapAfterLoad = await heapMb(acmems);
     info.load_avg_after = await loadAverage();
+    log(`memory once the load stopped (${AFTER_LOAD_IDLE_MS / 1000} s idle)`);
+    await new Promise((r) => setTimeout(r, AFTER_LOAD_IDLE_MS));
+    const rssLoadStopped = await memoryMb(acmems.pid);
+    const heapLoadStopped = await heapMb(acmems);
 
     // ------------------------------------------------------------------ results
     const s = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, series(v, cpu[k])]));
@@ -320,19 +364,25 @@ async function main() {
     const knownRequests = s.known.runs.reduce((sum, r) => sum + r.requests, 0);
 
     const toS = (ms: number) => round(ms / 1000, 3);
-    const iss = (key: string) => ({ acmems: median(issuance[key].acmems), floor: median(issuance[key].floor) });
+    const empty = { acmems: [] as number[], floor: [] as number[], rssAfterMb: [] as number[], heapAfterMb: [] };
+    const block = (key: string) => issuance[key] ?? empty;
+    const iss = (key: string) => ({ acmems: median(block(key).acmems), floor: median(block(key).floor) });
     const n1 = iss("n1");
     const n10 = iss("n10");
-    const n50 = iss("n50");
-    const fastA = fast(issuance.av_n1.acmems);
-    const fastF = fast(issuance.av_n1.floor);
+    const n30 = iss("n30");
+    const fastA = fast(block("av_n1").acmems);
+    const fastF = fast(block("av_n1").floor);
     const overheadFast = median(fastA) - median(fastF);
     const av1 = iss("av_n1");
     const av10 = iss("av_n10");
-    const av50 = iss("av_n50");
+    const av30 = iss("av_n30");
+    const rssIdle = median(serve.map((x) => x.rssMb ?? NaN));
+    const bareRss = median(bareStart.map((x) => x.rssMb ?? NaN));
+    const rssAfterIssuance = median(block("n30").rssAfterMb);
 
     const result = {
-      version: 1,
+      version: 2,
+      quick: QUICK,
       date: new Date().toISOString(),
       duration_s: 0,
       git: gitInfo,
@@ -345,6 +395,8 @@ async function main() {
         warmup_seconds: WARMUP_SECONDS,
         aggregate: "median over runs (max_ms: max over runs; non2xx and socket_errors: sums)",
         acmems_logging: "level = info to a file (one line per /sign)",
+        starts_per_command: STARTS,
+        after_load_idle_ms: AFTER_LOAD_IDLE_MS,
         fast_issuance_ms: FAST_ISSUANCE_MS,
       },
       commands,
@@ -380,36 +432,39 @@ async function main() {
         wrk_requests: signRequests,
       },
       issuance: {
+        // Distributions (ms) of every run: single issuances should no longer flip between ~20 ms and 0.5-1 s.
+        n1: { acmems: distribution(block("n1").acmems), floor: distribution(block("n1").floor) },
+        n10: { acmems: distribution(block("n10").acmems), floor: distribution(block("n10").floor) },
+        n30: { acmems: distribution(block("n30").acmems), floor: distribution(block("n30").floor) },
         n1_s: toS(n1.acmems),
         n10_s: toS(n10.acmems),
-        n50_s: toS(n50.acmems),
+        n30_s: toS(n30.acmems),
         floor_n1_s: toS(n1.floor),
         floor_n10_s: toS(n10.floor),
-        floor_n50_s: toS(n50.floor),
+        floor_n30_s: toS(n30.floor),
         ratio_n1_to_floor: ratio(n1.acmems, n1.floor),
         ratio_n10_to_floor: ratio(n10.acmems, n10.floor),
-        ratio_n50_to_floor: ratio(n50.acmems, n50.floor),
+        ratio_n30_to_floor: ratio(n30.acmems, n30.floor),
+        n30_over_n1: ratio(n30.acmems, n1.acmems),
+        floor_n30_over_n1: ratio(n30.floor, n1.floor),
         overhead_ms_per_cert: round(overheadFast, 1),
-        overhead_method: "PEBBLE_VA_ALWAYS_VALID pebble, n=1: median of the runs that did not wait for the poll " +
-          `backoff (< ${FAST_ISSUANCE_MS} ms), acmems minus floor`,
+        overhead_method: "PEBBLE_VA_ALWAYS_VALID pebble, n=1: median of the runs below " +
+          `${FAST_ISSUANCE_MS} ms, acmems minus floor (not measured with --quick)`,
         n1_fast_ms: round(median(fastA), 1),
         floor_n1_fast_ms: round(median(fastF), 1),
-        fast_runs: { acmems: fastA.length, floor: fastF.length, of: issuance.av_n1.acmems.length },
+        fast_runs: { acmems: fastA.length, floor: fastF.length, of: block("av_n1").acmems.length },
         overhead_n10_ms_per_cert: round((av10.acmems - av10.floor) / 10, 1),
-        overhead_n50_ms_per_cert: round((av50.acmems - av50.floor) / 50, 1),
+        overhead_n30_ms_per_cert: round((av30.acmems - av30.floor) / 30, 1),
         av_n1_s: toS(av1.acmems),
         av_n10_s: toS(av10.acmems),
-        av_n50_s: toS(av50.acmems),
+        av_n30_s: toS(av30.acmems),
         av_floor_n1_s: toS(av1.floor),
         av_floor_n10_s: toS(av10.floor),
-        av_floor_n50_s: toS(av50.floor),
-        av_n50_over_n1: ratio(av50.acmems, av1.acmems),
-        av_floor_n50_over_n1: ratio(av50.floor, av1.floor),
-        n50_over_n1: ratio(n50.acmems, n1.acmems),
-        floor_n50_over_n1: ratio(n50.floor, n1.floor),
+        av_floor_n30_s: toS(av30.floor),
         failures,
-        rss_ready_mb: issuance.n50.rssReadyMb,
-        rss_after_n50_mb: issuance.n50.rssAfterMb,
+        rss_ready_mb: block("n30").rssReadyMb ?? [],
+        rss_after_n30_mb: block("n30").rssAfterMb,
+        heap_after_n30_mb: block("n30").heapAfterMb,
         runs_ms: Object.fromEntries(
           Object.entries(issuance).map(([k, v]) => [k, {
             acmems: v.acmems.map((x) => round(x, 1)),
@@ -418,72 +473,59 @@ async function main() {
         ),
       },
       footprint: {
-        rss_idle_mb: median(serve.map((x) => x.rssMb ?? NaN)),
+        // RSS (VmRSS) and V8 heap (Deno.memoryUsage().heapTotal / heapUsed), MiB.
+        rss_idle_mb: rssIdle,
         rss_idle_bench_process_mb: rssIdleBench.rss,
-        rss_after_mb: median(issuance.n50.rssAfterMb),
+        heap_idle_mb: heapIdleBench.heap_total,
+        heap_used_idle_mb: heapIdleBench.heap_used,
+        rss_after_issuance_mb: rssAfterIssuance,
+        heap_after_issuance_mb: median(block("n30").heapAfterMb),
         rss_after_load_mb: rssAfterLoad.rss,
+        heap_after_load_mb: heapAfterLoad.heap_total,
+        heap_used_after_load_mb: heapAfterLoad.heap_used,
         rss_peak_mb: rssAfterLoad.hwm,
+        rss_after_load_stopped_mb: rssLoadStopped.rss,
+        heap_after_load_stopped_mb: heapLoadStopped.heap_total,
+        heap_used_after_load_stopped_mb: heapLoadStopped.heap_used,
+        rss_after_load_stopped_ratio_to_idle: ratio(rssLoadStopped.rss, rssIdleBench.rss),
         check_config_ms: round(median(check), 1),
         serve_ready_ms: round(median(serve.map((x) => x.ms)), 1),
+        bundle_check_config_ms: round(median(bundleCheck), 1),
+        bundle_serve_ready_ms: round(median(bundleServe.map((x) => x.ms)), 1),
+        bundle_rss_idle_mb: median(bundleServe.map((x) => x.rssMb ?? NaN)),
         ceiling_noop_exit_ms: round(median(noop), 1),
         ceiling_bare_ready_ms: round(median(bareStart.map((x) => x.ms)), 1),
-        ceiling_bare_rss_mb: median(bareStart.map((x) => x.rssMb ?? NaN)),
+        ceiling_bare_rss_mb: bareRss,
         check_config_ratio_to_noop: ratio(median(check), median(noop)),
         serve_ready_ratio_to_bare: ratio(median(serve.map((x) => x.ms)), median(bareStart.map((x) => x.ms))),
-        rss_idle_ratio_to_bare: ratio(
-          median(serve.map((x) => x.rssMb ?? NaN)),
-          median(bareStart.map((x) => x.rssMb ?? NaN)),
-        ),
-        rss_after_ratio_to_bare: ratio(
-          median(issuance.n50.rssAfterMb),
-          median(bareStart.map((x) => x.rssMb ?? NaN)),
-        ),
+        rss_idle_ratio_to_bare: ratio(rssIdle, bareRss),
+        rss_after_issuance_ratio_to_bare: ratio(rssAfterIssuance, bareRss),
         samples: {
           check_config_ms: check.map((x) => round(x, 1)),
           serve_ready_ms: serve.map((x) => round(x.ms, 1)),
           serve_rss_idle_mb: serve.map((x) => x.rssMb),
+          bundle_check_config_ms: bundleCheck.map((x) => round(x, 1)),
+          bundle_serve_ready_ms: bundleServe.map((x) => round(x.ms, 1)),
           noop_exit_ms: noop.map((x) => round(x, 1)),
           bare_ready_ms: bareStart.map((x) => round(x.ms, 1)),
           bare_rss_idle_mb: bareStart.map((x) => x.rssMb),
         },
       },
-      targets: [] as { name: string; target: string; value: string; met: boolean }[],
+      targets: [] as ReturnType<typeof targetsOf>,
     };
-    const t = result.targets;
-    const c = result.challenge;
-    const sh = result.sign_cache_hit;
-    const is = result.issuance;
-    t.push({
-      name: "challenge req/s vs bare Deno.serve",
-      target: "≥ 0.8×",
-      value: `${c.ratio_to_deno}×`,
-      met: c.ratio_to_deno >= 0.8,
-    });
-    t.push({ name: "challenge p99", target: "< 5 ms", value: `${c.known.p99_ms} ms`, met: c.known.p99_ms < 5 });
-    t.push({
-      name: "/sign cache hit req/s vs bare Deno.serve",
-      target: "≥ 0.5×",
-      value: `${sh.ratio_to_deno}×`,
-      met: sh.ratio_to_deno >= 0.5,
-    });
-    t.push({ name: "/sign cache hit p99", target: "< 10 ms", value: `${sh.p99_ms} ms`, met: sh.p99_ms < 10 });
-    t.push({
-      name: "issuance overhead per certificate",
-      target: "≤ 50 ms",
-      value: `${is.overhead_ms_per_cert} ms`,
-      met: is.overhead_ms_per_cert <= 50,
-    });
-    t.push({ name: "50 concurrent vs one", target: "≤ 2×", value: `${is.n50_over_n1}×`, met: is.n50_over_n1 <= 2 });
+    result.targets = targetsOf(result);
     result.duration_s = Math.round((performance.now() - started) / 1000);
 
     await Deno.mkdir(RESULTS, { recursive: true });
     const json = JSON.stringify(result, null, 2) + "\n";
-    const stamp = result.date.slice(0, 16).replace(":", "-");
-    await Deno.writeTextFile(`${RESULTS}/latest.json`, json);
+    const stamp = `${result.date.slice(0, 16).replace(":", "-")}${QUICK ? "-quick" : ""}`;
+    // A --quick trial never replaces the full run the README shows.
+    const name = QUICK ? "quick.json" : "latest.json";
+    await Deno.writeTextFile(`${RESULTS}/${name}`, json);
     await Deno.writeTextFile(`${RESULTS}/${stamp}.json`, json);
-    if (Deno.env.get("BENCH_NO_README") !== "1") await updateReadme(`${REPO_ROOT}bench/README.md`, result);
+    if (!QUICK && Deno.env.get("BENCH_NO_README") !== "1") await updateReadme(`${REPO_ROOT}bench/README.md`, result);
     console.log(renderReadmeTable(result));
-    log(`done in ${result.duration_s} s: bench/results/latest.json, bench/results/${stamp}.json`);
+    log(`done in ${result.duration_s} s: bench/results/${name}, bench/results/${stamp}.json`);
   } finally {
     for (const stop of stops.reverse()) await stop().catch((e) => log(`stop failed: ${e}`));
     if (Deno.env.get("ACMEMS_KEEP_FIXTURES") === "1") log(`ACMEMS_KEEP_FIXTURES=1: keeping ${work}`);
@@ -492,10 +534,12 @@ async function main() {
 }
 
 if (Deno.args.includes("-h") || Deno.args.includes("--help")) {
-  console.log(`Usage: deno task bench [--table]
+  console.log(`Usage: deno task bench [--quick | --table]
 
 Runs the benchmark (about 5 minutes) and writes bench/results/latest.json, a dated copy and the README table.
---table only re-renders the README table from bench/results/latest.json.
+--quick  a trial in about a minute: bench/results/quick.json and a dated copy, README untouched.
+--table  only re-renders the README table from bench/results/latest.json.
+Compare two runs: deno run -A bench/compare.ts OLD.json NEW.json
 Environment: BENCH_WRK_SECONDS (10), BENCH_REPS (3), BENCH_NO_README=1, ACMEMS_KEEP_FIXTURES=1.`);
 } else if (Deno.args.includes("--table")) {
   // Re-render the README table from the last results without running anything.

@@ -16,7 +16,7 @@ import { isProblem } from "../src/acme/mod.ts";
 import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { Config } from "../src/config/types.ts";
 import { memoryLogger } from "../src/ops/log.ts";
-import { createStorages, prepareStorages } from "../src/storage/factory.ts";
+import { createStorages, loadStorageDrivers, prepareStorages } from "../src/storage/factory.ts";
 import { parseReason, REASON_NAMES, removeEntriesOf, type RevocationReason } from "../src/revocation/service.ts";
 import { describeCaError } from "./ca_error.ts";
 import type { Output } from "./register_key.ts";
@@ -172,6 +172,7 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
 
 /** Removes the cache entries whose leaf is `der` from every storage it can reach; prints what it did. */
 async function dropCached(config: Config, der: Uint8Array, out: Output): Promise<void> {
+  await loadStorageDrivers(config);
   const storages = createStorages(config, memoryLogger("error"));
   try {
     await prepareStorages(storages.values());

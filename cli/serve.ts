@@ -7,6 +7,7 @@ import type { AccountProblem } from "../src/account/session.ts";
 import { accountKeyPath, AccountStoreError, loadAccountKey, saveAccountKey } from "../src/account/store.ts";
 import { App } from "../src/server/app.ts";
 import { checkListenAddresses } from "../src/server/listeners.ts";
+import { loadStorageDrivers } from "../src/storage/factory.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { configSecrets } from "../src/config/secrets.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
@@ -118,6 +119,7 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
         return 1;
       }
     }
+    await loadStorageDrivers(config);
     const app = new App({ config, log, keyPair, caCerts });
 
     // Signals are taken before the start, which binds the listeners first and then waits for the CA (seconds):

@@ -13,7 +13,7 @@ import type { StorageStatus } from "../src/http/ui/page.ts";
 import { type CertificateRow, certificateRows, countStates, type StoredEntry } from "../src/http/ui/rows.ts";
 import { formatTime, relativeTime } from "../src/http/ui/time_text.ts";
 import { silentLogger } from "../src/ops/log.ts";
-import { createStorages } from "../src/storage/factory.ts";
+import { createStorages, loadStorageDrivers } from "../src/storage/factory.ts";
 import type { Storage } from "../src/storage/mod.ts";
 import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { Output } from "./register_key.ts";
@@ -60,6 +60,7 @@ export interface StatusReport {
 export async function readStatus(config: Config, now: Date): Promise<StatusReport> {
   const storages: StatusReport["storages"] = [];
   const readable: Storage[] = [];
+  await loadStorageDrivers(config);
   const built = createStorages(config, silentLogger);
   try {
     for (const block of config.storages.values()) {

@@ -10,7 +10,7 @@ DENO=${DENO:-deno}
 version=$("$DENO" --version 2>/dev/null | awk 'NR == 1 { print $2 }')
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
-"$DENO" compile --frozen --allow-net --allow-read --allow-write --allow-env --allow-run \
+"$DENO" compile --frozen --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run \
   --allow-sys=hostname,networkInterfaces --output dist/acmems "$@" main.ts 2>"$err"
 rc=$?
 if [ "$rc" = 0 ]; then

@@ -4,7 +4,7 @@
  * chain check). The calls are the issuer's (src/issuance/order.ts and src/challenges/resolver.ts): newOrder → authorizations →
  * present → respond → poll authorization → poll order → finalize → poll order → download.
  */
-import { AcmeClient, generateKeyPair } from "../../src/acme/mod.ts";
+import { AcmeClient, generateKeyPair, retryAfterOf } from "../../src/acme/mod.ts";
 
 export interface FloorIssuer extends AsyncDisposable {
   /** Issues one certificate for `names` with `csrPem`; resolves with the PEM chain. */
@@ -57,18 +57,24 @@ export async function startFloor(opts: {
           presented.push(key);
           toAnswer.push({ authz: authz.url, challenge: challenge.url });
         }
-        await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challenge)));
-        const results = await Promise.all(toAnswer.map((a) => client.pollAuthorization(a.authz, { deadline })));
+        const replies = await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challenge)));
+        const results = await Promise.all(
+          toAnswer.map((a, i) =>
+            client.pollAuthorization(a.authz, { deadline, firstPollAfter: retryAfterOf(replies[i]) })
+          ),
+        );
         const failed = results.find((r) => r.status !== "valid");
         if (failed) throw new Error(`authorization ${failed.identifier.value} is ${failed.status}`);
       } finally {
         for (const key of presented) answers.delete(key);
       }
-      order = await client.pollOrder(order.url, { deadline });
+      order = await client.pollOrder(order.url, { deadline, firstPollAfter: 0 });
     }
     if (order.status === "ready") {
       order = await client.finalize(order, csrPem);
-      if (order.status !== "valid") order = await client.pollOrder(order.url, { deadline });
+      if (order.status !== "valid") {
+        order = await client.pollOrder(order.url, { deadline, firstPollAfter: retryAfterOf(order) });
+      }
     }
     if (order.status !== "valid" || !order.certificate) throw new Error(`order ended as ${order.status}`);
     return (await client.downloadCertificate(order.certificate)).pem;

@@ -11,7 +11,7 @@ import { makeCsr } from "../../tests/support/csr.ts";
 import { type Pebble, startPebble } from "../../tests/support/pebble.ts";
 import { freePorts } from "../../tests/support/ports.ts";
 import { type FloorIssuer, startFloor } from "./floor.ts";
-import { type BenchAcmems, hmacHeader, memoryMb, randomToken, startAcmemsWithToken } from "./stack.ts";
+import { type BenchAcmems, heapMb, hmacHeader, memoryMb, randomToken, startAcmemsWithToken } from "./stack.ts";
 
 export interface CsrCase {
   names: string[];
@@ -130,6 +130,8 @@ export interface BlockResult {
   floor: number[];
   /** VmRSS (MiB) of acmems after each pair. */
   rssAfterMb: number[];
+  /** V8 heap total (MiB) of acmems after each pair. */
+  heapAfterMb: number[];
   /** VmRSS (MiB) of each rig's acmems once it was ready. */
   rssReadyMb: number[];
 }
@@ -151,7 +153,7 @@ export async function runBlock(
   block: Block,
   opts: RigOptions & { csrDir: string; runId: string; log: (message: string) => void },
 ): Promise<{ result: BlockResult; failures: Failure[] }> {
-  const result: BlockResult = { acmems: [], floor: [], rssAfterMb: [], rssReadyMb: [] };
+  const result: BlockResult = { acmems: [], floor: [], rssAfterMb: [], heapAfterMb: [], rssReadyMb: [] };
   const failures: Failure[] = [];
   let rig: Rig | undefined;
   let sets = 0;
@@ -218,6 +220,7 @@ export async function runBlock(
           result.acmems.push(got.acmems);
           result.floor.push(got.floor);
           result.rssAfterMb.push((await memoryMb(r.acmems.pid)).rss);
+          result.heapAfterMb.push((await heapMb(r.acmems)).heap_total);
           break;
         }
         if (stalled || attempt === 1) {

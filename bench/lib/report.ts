@@ -2,6 +2,7 @@
  * The results table of bench/README.md, rendered from the JSON that bench/run.ts writes, between the markers
  * `<!-- results:start -->` and `<!-- results:end -->`.
  */
+import type { Distribution } from "./summary.ts";
 
 interface Rates {
   rps: number;
@@ -18,7 +19,6 @@ export interface BenchResult {
   duration_s: number;
   git: { commit: string; product_dirty: boolean };
   machine: { cores: number; cpu_model: string; load_avg_before: number[]; load_avg_after: number[]; deno: string };
-  settings: { wrk_seconds: number; wrk_reps: number; wrk_connections: number; wrk_threads: number };
   challenge: {
     known: Rates;
     unknown: Rates;
@@ -43,48 +43,66 @@ export interface BenchResult {
     cpu_ratio_to_post: number;
   };
   issuance: {
+    n1: { acmems: Distribution; floor: Distribution };
+    n10: { acmems: Distribution; floor: Distribution };
+    n30: { acmems: Distribution; floor: Distribution };
     n1_s: number;
     n10_s: number;
-    n50_s: number;
+    n30_s: number;
     floor_n1_s: number;
     floor_n10_s: number;
-    floor_n50_s: number;
+    floor_n30_s: number;
     ratio_n1_to_floor: number;
     ratio_n10_to_floor: number;
-    ratio_n50_to_floor: number;
+    ratio_n30_to_floor: number;
+    n30_over_n1: number;
+    floor_n30_over_n1: number;
     overhead_ms_per_cert: number;
     n1_fast_ms: number;
     floor_n1_fast_ms: number;
-    overhead_n10_ms_per_cert: number;
-    overhead_n50_ms_per_cert: number;
-    n50_over_n1: number;
-    floor_n50_over_n1: number;
     fast_runs: { acmems: number; floor: number; of: number };
+    overhead_n10_ms_per_cert: number;
+    overhead_n30_ms_per_cert: number;
     av_n1_s: number;
     av_n10_s: number;
-    av_n50_s: number;
+    av_n30_s: number;
     av_floor_n1_s: number;
     av_floor_n10_s: number;
-    av_floor_n50_s: number;
-    av_n50_over_n1: number;
-    av_floor_n50_over_n1: number;
+    av_floor_n30_s: number;
     failures: { run: string; side: string; error: string }[];
   };
   footprint: {
     rss_idle_mb: number;
     rss_idle_bench_process_mb: number;
-    rss_after_mb: number;
+    heap_idle_mb: number;
+    heap_used_idle_mb: number;
+    rss_after_issuance_mb: number;
+    heap_after_issuance_mb: number;
     rss_after_load_mb: number;
+    heap_after_load_mb: number;
     rss_peak_mb: number;
+    rss_after_load_stopped_mb: number;
+    heap_after_load_stopped_mb: number;
+    rss_after_load_stopped_ratio_to_idle: number;
     check_config_ms: number;
     serve_ready_ms: number;
+    bundle_check_config_ms: number;
+    bundle_serve_ready_ms: number;
+    bundle_rss_idle_mb: number;
     ceiling_noop_exit_ms: number;
     ceiling_bare_ready_ms: number;
     ceiling_bare_rss_mb: number;
     check_config_ratio_to_noop: number;
     serve_ready_ratio_to_bare: number;
     rss_idle_ratio_to_bare: number;
-    rss_after_ratio_to_bare: number;
+    rss_after_issuance_ratio_to_bare: number;
+  };
+  settings: {
+    wrk_seconds: number;
+    wrk_reps: number;
+    wrk_connections: number;
+    wrk_threads: number;
+    after_load_idle_ms: number;
   };
   targets: { name: string; target: string; value: string; met: boolean }[];
 }
@@ -93,6 +111,8 @@ const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const x = (n: number) => `${n.toFixed(2)}×`;
 const ms = (n: number) => `${n} ms`;
 const s = (n: number) => `${n.toFixed(3)} s`;
+/** A distribution in ms as "min / median / p90 / max ms" (without p90 for few runs). */
+const dist = (d: Distribution, p90 = true) => `${d.min} / ${d.median}${p90 ? ` / ${d.p90}` : ""} / ${d.max} ms`;
 const met = (r: BenchResult, name: string) => {
   const t = r.targets.find((t) => t.name === name);
   return t ? `${t.target} ${t.met ? "✅" : "❌"}` : "";
@@ -111,7 +131,7 @@ export function renderReadmeTable(r: BenchResult): string {
       int(c.known.rps),
       `Deno.serve ${int(c.ceiling_deno.rps)} · nginx ${int(c.ceiling_nginx.rps)}`,
       `${x(c.ratio_to_deno)} · ${x(c.ratio_to_nginx)}`,
-      met(r, "challenge req/s vs bare Deno.serve"),
+      `${met(r, "challenge req/s vs bare Deno.serve")} · ${met(r, "challenge req/s vs nginx")}`,
     ],
     [
       "challenge, known token: p50 / p99",
@@ -140,7 +160,7 @@ export function renderReadmeTable(r: BenchResult): string {
       `Deno.serve ${int(c.ceiling_deno.rps)} · Deno.serve POST+HMAC ${int(h.ceiling_post.rps)} ` +
       `(itself ${x(h.post_ratio_to_deno)} of Deno.serve)`,
       `${x(h.ratio_to_deno)} · ${x(h.ratio_to_post)}`,
-      met(r, "/sign cache hit req/s vs bare Deno.serve"),
+      met(r, "/sign cache hit req/s vs bare POST+HMAC"),
     ],
     [
       "`/sign` cache hit: p50 / p99",
@@ -157,65 +177,81 @@ export function renderReadmeTable(r: BenchResult): string {
       "",
     ],
     [
-      "issuance, 1 CSR (pebble validates through acmems)",
-      s(i.n1_s),
-      `floor ${s(i.floor_n1_s)}`,
-      x(i.ratio_n1_to_floor),
-      "",
-    ],
-    ["issuance, 10 CSRs at once", s(i.n10_s), `floor ${s(i.floor_n10_s)}`, x(i.ratio_n10_to_floor), ""],
-    ["issuance, 50 CSRs at once", s(i.n50_s), `floor ${s(i.floor_n50_s)}`, x(i.ratio_n50_to_floor), ""],
-    ["50 at once vs 1", x(i.n50_over_n1), `floor ${x(i.floor_n50_over_n1)}`, "", met(r, "50 concurrent vs one")],
-    [
-      "issuance without validation (PEBBLE_VA_ALWAYS_VALID): 1 / 10 / 50 CSRs",
-      `${s(i.av_n1_s)} / ${s(i.av_n10_s)} / ${s(i.av_n50_s)}`,
-      `floor ${s(i.av_floor_n1_s)} / ${s(i.av_floor_n10_s)} / ${s(i.av_floor_n50_s)}`,
-      `50 vs 1: ${x(i.av_n50_over_n1)} (floor ${x(i.av_floor_n50_over_n1)})`,
-      "",
+      "issuance, 1 CSR (pebble validates through acmems): min / median / p90 / max",
+      dist(i.n1.acmems),
+      `floor ${dist(i.n1.floor)}`,
+      `median ${x(i.ratio_n1_to_floor)}`,
+      met(r, "issuance, 1 CSR vs floor (median)"),
     ],
     [
-      "issuance overhead per certificate (1 CSR without validation, runs without poll wait)",
-      ms(i.overhead_ms_per_cert),
-      `acmems ${i.n1_fast_ms} ms vs floor ${i.floor_n1_fast_ms} ms (${i.fast_runs.acmems} and ${i.fast_runs.floor} ` +
-      `of ${i.fast_runs.of} runs)`,
-      x(i.n1_fast_ms / i.floor_n1_fast_ms),
-      met(r, "issuance overhead per certificate"),
+      "issuance, 10 CSRs at once: min / median / max",
+      dist(i.n10.acmems, false),
+      `floor ${dist(i.n10.floor, false)}`,
+      `median ${x(i.ratio_n10_to_floor)}`,
+      met(r, "issuance, 10 at once"),
     ],
     [
-      "issuance overhead per certificate, 10 / 50 at once without validation",
-      `${ms(i.overhead_n10_ms_per_cert)} / ${ms(i.overhead_n50_ms_per_cert)}`,
-      "",
+      "issuance, 30 CSRs at once: min / median / max",
+      dist(i.n30.acmems, false),
+      `floor ${dist(i.n30.floor, false)}`,
+      `median ${x(i.ratio_n30_to_floor)}`,
+      met(r, "issuance, 30 at once"),
+    ],
+    [
+      "issuance without validation (PEBBLE_VA_ALWAYS_VALID): 1 / 10 / 30 CSRs",
+      `${s(i.av_n1_s)} / ${s(i.av_n10_s)} / ${s(i.av_n30_s)}`,
+      `floor ${s(i.av_floor_n1_s)} / ${s(i.av_floor_n10_s)} / ${s(i.av_floor_n30_s)}`,
       "",
       "",
     ],
     [
-      "RSS idle (`main.ts serve`)",
-      `${f.rss_idle_mb} MB`,
+      "issuance overhead per certificate: 1 / 10 / 30 at once without validation",
+      `${ms(i.overhead_ms_per_cert)} / ${ms(i.overhead_n10_ms_per_cert)} / ${ms(i.overhead_n30_ms_per_cert)}`,
+      `acmems ${i.n1_fast_ms} ms vs floor ${i.floor_n1_fast_ms} ms for 1`,
+      "",
+      "",
+    ],
+    [
+      "RSS / V8 heap idle (`main.ts serve`; heap of the bench's acmems)",
+      `${f.rss_idle_mb} MB / ${f.heap_idle_mb} MB`,
       `Deno.serve ${f.ceiling_bare_rss_mb} MB`,
       x(f.rss_idle_ratio_to_bare),
-      "",
+      met(r, "RSS idle"),
     ],
     [
-      "RSS after the issuance run",
-      `${f.rss_after_mb} MB`,
+      "RSS / heap after 30 concurrent issuances",
+      `${f.rss_after_issuance_mb} MB / ${f.heap_after_issuance_mb} MB`,
       `Deno.serve ${f.ceiling_bare_rss_mb} MB`,
-      x(f.rss_after_ratio_to_bare),
+      x(f.rss_after_issuance_ratio_to_bare),
+      met(r, "RSS after 30 concurrent issuances"),
+    ],
+    [
+      "RSS / heap right after all wrk runs (peak RSS)",
+      `${f.rss_after_load_mb} MB / ${f.heap_after_load_mb} MB (${f.rss_peak_mb} MB)`,
+      "",
+      "",
       "",
     ],
-    ["RSS after all wrk runs (peak)", `${f.rss_after_load_mb} MB (${f.rss_peak_mb} MB)`, "", "", ""],
     [
-      "`check-config`: start to exit",
-      ms(f.check_config_ms),
+      `RSS / heap ${r.settings.after_load_idle_ms / 1000} s after the load stopped`,
+      `${f.rss_after_load_stopped_mb} MB / ${f.heap_after_load_stopped_mb} MB`,
+      `same process idle ${f.rss_idle_bench_process_mb} MB`,
+      x(f.rss_after_load_stopped_ratio_to_idle),
+      met(r, "RSS once the load stopped vs idle"),
+    ],
+    [
+      "`check-config`: start to exit (main.ts · bundle)",
+      `${ms(f.check_config_ms)} · ${ms(f.bundle_check_config_ms)}`,
       `empty \`deno run\` ${ms(f.ceiling_noop_exit_ms)}`,
       x(f.check_config_ratio_to_noop),
-      "",
+      met(r, "check-config start to exit"),
     ],
     [
-      "`serve`: start to mgmt port accepting",
-      ms(f.serve_ready_ms),
+      "`serve`: start to mgmt port accepting (main.ts · bundle)",
+      `${ms(f.serve_ready_ms)} · ${ms(f.bundle_serve_ready_ms)}`,
       `Deno.serve ${ms(f.ceiling_bare_ready_ms)}`,
       x(f.serve_ready_ratio_to_bare),
-      "",
+      met(r, "serve start to listening"),
     ],
   ];
   const table = rows.map((row) => `| ${row.join(" | ")} |`);
@@ -233,16 +269,35 @@ export function renderReadmeTable(r: BenchResult): string {
   ].join("\n");
 }
 
-const START = "<!-- results:start -->";
-const END = "<!-- results:end -->";
+/** The targets of the run, met or missed, as a Markdown table. */
+export function renderTargets(r: BenchResult): string {
+  const rows = r.targets.map((t) => `| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "met ✅" : "**missed** ❌"} |`);
+  return [
+    `Targets of issue 19 against the run of ${r.date.slice(0, 16).replace("T", " ")} UTC (commit ` +
+    `\`${r.git.commit.slice(0, 7)}\`):`,
+    "",
+    "| target | wanted | this run | |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
+}
 
-/** Replaces the text between the markers in `path` with the table for `r`. */
+/** Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `text`. */
+function replaceBlock(text: string, name: string, body: string, path: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${path} has no ${start} … ${end} markers`);
+  return `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`;
+}
+
+/** Replaces the results table and the targets table in `path` (between their markers) with those of `r`. */
 export async function updateReadme(path: string, r: BenchResult): Promise<void> {
-  const text = await Deno.readTextFile(path);
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`${path} has no ${START} … ${END} markers`);
-  await Deno.writeTextFile(path, `${text.slice(0, a + START.length)}\n${renderReadmeTable(r)}\n${text.slice(b)}`);
+  let text = await Deno.readTextFile(path);
+  text = replaceBlock(text, "results", renderReadmeTable(r), path);
+  if (text.includes("<!-- targets:start -->")) text = replaceBlock(text, "targets", renderTargets(r), path);
+  await Deno.writeTextFile(path, text);
   // deno fmt pads markdown tables; format now so `deno fmt --check` stays clean after a run.
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path], stdout: "null", stderr: "null" }).output();
 }

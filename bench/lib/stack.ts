@@ -18,6 +18,15 @@ export const BARE_SERVER = `${REPO_ROOT}bench/servers/bare.ts`;
 export const BARE_POST_SERVER = `${REPO_ROOT}bench/servers/bare_post.ts`;
 export const ACMEMS_WITH_TOKEN = `${REPO_ROOT}bench/servers/acmems_with_token.ts`;
 export const MAIN_TS = `${REPO_ROOT}main.ts`;
+
+/**
+ * The V8 flags the shipped acmems runs with (deno.json's `compile` task builds them into the binary): the bench runs
+ * `serve` with the same ones, so it measures what is deployed.
+ */
+export const SERVE_V8_FLAGS: string[] = (() => {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}deno.json`)).tasks as Record<string, string>;
+  return (tasks.compile ?? "").split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+})();
 export const NGINX_BIN = "/usr/sbin/nginx";
 
 /** A server process started by the bench. */
@@ -177,11 +186,14 @@ export async function startAcmemsWithToken(opts: {
     config: benchConfig(opts.setup),
     entry: ACMEMS_WITH_TOKEN,
     args: (files) => [...files, ...tokenArgs, opts.keyAuthorization],
-    denoFlags: opts.denoFlags,
+    denoFlags: [...SERVE_V8_FLAGS, ...(opts.denoFlags ?? [])],
     ready: { url: `${mgmtUrl}/ready` }, // listeners up and the CA answered
   });
   const command = `deno ${
-    acmemsArgs([acmems.configFile, ...tokenArgs], { entry: ACMEMS_WITH_TOKEN, denoFlags: opts.denoFlags }).join(" ")
+    acmemsArgs([acmems.configFile, ...tokenArgs], {
+      entry: ACMEMS_WITH_TOKEN,
+      denoFlags: [...SERVE_V8_FLAGS, ...(opts.denoFlags ?? [])],
+    }).join(" ")
   } <keyauth>`;
   return {
     ...server(name, command, acmems.proc),
@@ -211,6 +223,26 @@ export async function memoryMb(pid: number): Promise<{ rss: number; hwm: number 
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const field = (name: string) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))?.[1] ?? NaN) / 1024;
   return { rss: Math.round(field("VmRSS") * 10) / 10, hwm: Math.round(field("VmHWM") * 10) / 10 };
+}
+
+/** The V8 heap of a bench acmems (bench/servers/acmems_with_token.ts writes it on SIGUSR2), in MiB; NaN if it does not answer. */
+export async function heapMb(
+  acmems: { pid: number; configFile: string },
+): Promise<{ heap_total: number; heap_used: number; external: number }> {
+  const file = `${acmems.configFile.slice(0, acmems.configFile.lastIndexOf("/"))}/memory.json`;
+  const asked = Date.now();
+  Deno.kill(acmems.pid, "SIGUSR2");
+  const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    try {
+      const m = JSON.parse(await Deno.readTextFile(file));
+      if (m.at >= asked) return { heap_total: mb(m.heapTotal), heap_used: mb(m.heapUsed), external: mb(m.external) };
+    } catch {
+      // Not written yet.
+    }
+  }
+  return { heap_total: NaN, heap_used: NaN, external: NaN };
 }
 
 /** The sum of every sample of `metric` whose labels include `labels`, from a Prometheus text page. */

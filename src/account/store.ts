@@ -8,7 +8,7 @@
  * (same account, `promoteNextKey`) keeps it. Reading never changes anything.
  * Keys from the original ACMEMS (RSA in PKCS#1 "BEGIN RSA PRIVATE KEY" or PKCS#8) are accepted.
  */
-import { join } from "node:path";
+import { join } from "../lib/path.ts";
 import { describeKey, exportPrivateKeyPem, importPrivateKeyPem } from "../acme/mod.ts";
 import type { AcmeAccount } from "../acme/mod.ts";
 import { atomicWriteFile, syncDirectory } from "../lib/atomic_write.ts";

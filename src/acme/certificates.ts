@@ -10,6 +10,7 @@ import { AcmeProtocolError, AcmeUnsupportedError } from "./errors.ts";
 import { linksWithRel } from "./link_header.ts";
 import { checkOrderUrls } from "./orders.ts";
 import { decodePem } from "./pem.ts";
+import { parseRetryAfter, rememberRetryAfter } from "./retry_after.ts";
 import type { AcmeSession } from "./session.ts";
 import type { AcmeOrder, CertificateChain } from "./types.ts";
 
@@ -26,7 +27,8 @@ export async function finalize(
   const res = await s.post(order.finalize, { csr: b64url(der) }, req);
   const url = res.headers.get("location") ? s.location(res) : order.url;
   if (!url) throw new AcmeProtocolError(order.finalize, `Finalize answer from ${order.finalize} has no order URL`);
-  return checkOrderUrls(s, withUrl<AcmeOrder>(parseJson(res), url));
+  const answered = checkOrderUrls(s, withUrl<AcmeOrder>(parseJson(res), url));
+  return rememberRetryAfter(answered, parseRetryAfter(res.headers.get("retry-after")));
 }
 
 /** Downloads a certificate chain (PEM) and the URLs of alternate chains. */

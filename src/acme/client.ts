@@ -35,6 +35,7 @@ import type {
 import { dns01TxtValue, keyAuthorization, type PublicJwk } from "./jwk.ts";
 import * as orders from "./orders.ts";
 import { type PollIntervals, pollUntil } from "./poll.ts";
+import { DEFAULT_POLL_PACE } from "./poll_schedule.ts";
 import * as ari from "./renewal_info.ts";
 import { AcmeSession } from "./session.ts";
 import type {
@@ -82,7 +83,11 @@ export class AcmeClient {
     if (!Number.isInteger(this.maxBadNonceRetries) || this.maxBadNonceRetries < 0) {
       throw new RangeError(`maxBadNonceRetries must be an integer >= 0, got ${opts.maxBadNonceRetries}`);
     }
-    this.#intervals = { pollInterval: opts.pollIntervalMs ?? 500, maxPollInterval: opts.maxPollIntervalMs ?? 10_000 };
+    this.#intervals = {
+      ...DEFAULT_POLL_PACE,
+      firstMs: opts.pollIntervalMs ?? DEFAULT_POLL_PACE.firstMs,
+      maxMs: opts.maxPollIntervalMs ?? DEFAULT_POLL_PACE.maxMs,
+    };
     this.#s = new AcmeSession({ ...opts, maxBadNonceRetries: this.maxBadNonceRetries });
   }
 

@@ -36,9 +36,9 @@ export interface AcmeClientOptions {
   retryBaseDelayMs?: number;
   /** Longest 5xx Retry-After waited for inside one call (default 10 000 ms); longer ones are thrown. */
   maxRetryAfterMs?: number;
-  /** First polling interval when the CA sends no Retry-After (default 500 ms, doubling). */
+  /** First polling interval when the CA sends no Retry-After (default 50 ms, then ×1.5). */
   pollIntervalMs?: number;
-  /** Ceiling of the polling interval without Retry-After (default 10 000 ms). */
+  /** Ceiling of the polling interval without Retry-After (default 3000 ms). */
   maxPollIntervalMs?: number;
 }
 
@@ -81,6 +81,12 @@ export interface PollOptions {
   deadline: Date | number;
   /** Cancels polling early. */
   signal?: AbortSignal;
+  /**
+   * When to make the first fetch: the CA's Retry-After on the answer that started the wait (a Date, e.g.
+   * `retryAfterOf(await client.respondToChallenge(url))`), or a delay in ms (0: at once, e.g. an order whose
+   * authorizations are all valid). Default: the first polling interval (50 ms). Never later than the deadline.
+   */
+  firstPollAfter?: Date | number;
 }
 
 /** Per-call options for single requests. */

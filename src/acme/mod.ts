@@ -53,7 +53,8 @@ export type {
   RenewalInfo,
 } from "./types.ts";
 export { REVOCATION_REASON } from "./types.ts";
-export { parseRetryAfter } from "./retry_after.ts";
+export { parseRetryAfter, retryAfterOf } from "./retry_after.ts";
+export { DEFAULT_POLL_PACE, pollDelay, type PollPace } from "./poll_schedule.ts";
 export {
   assertValidToken,
   dns01TxtValue,

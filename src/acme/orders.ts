@@ -8,6 +8,7 @@ import { parseJson, withUrl } from "./answers.ts";
 import type { NewOrderOptions, RequestOptions } from "./client_options.ts";
 import { AcmeUnsupportedError } from "./errors.ts";
 import type { AcmeIdentifier } from "./problem.ts";
+import { parseRetryAfter, rememberRetryAfter } from "./retry_after.ts";
 import type { AcmeSession } from "./session.ts";
 import type { AcmeAuthorization, AcmeChallenge, AcmeOrder } from "./types.ts";
 
@@ -78,7 +79,11 @@ export async function respondToChallenge(
   url: string,
   req: RequestOptions = {},
 ): Promise<AcmeChallenge> {
-  return withUrl<AcmeChallenge>(parseJson(await s.post(url, {}, req)), url);
+  const res = await s.post(url, {}, req);
+  return rememberRetryAfter(
+    withUrl<AcmeChallenge>(parseJson(res), url),
+    parseRetryAfter(res.headers.get("retry-after")),
+  );
 }
 
 /** Deactivates an authorization (RFC 8555 §7.5.2). */

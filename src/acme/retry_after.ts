@@ -26,3 +26,20 @@ export function parseRetryAfter(value: string | null | undefined, now: Date = ne
 export function delayUntil(at: Date, now: Date = new Date()): number {
   return Math.max(0, at.getTime() - now.getTime());
 }
+
+/** Retry-After times of CA answers, keyed by the object built from the answer (never serialised with it). */
+const remembered = new WeakMap<object, Date>();
+
+/** Remembers the `Retry-After` of the answer `value` was built from (nothing when the CA sent none). */
+export function rememberRetryAfter<T extends object>(value: T, retryAfter: Date | undefined): T {
+  if (retryAfter) remembered.set(value, retryAfter);
+  return value;
+}
+
+/**
+ * The CA's `Retry-After` on the answer an order, authorization or challenge object came from (`respondToChallenge`,
+ * `finalize`, `getOrder`, `getAuthorization`), or `undefined`: pass it as `firstPollAfter` to the poll that follows.
+ */
+export function retryAfterOf(value: object | undefined): Date | undefined {
+  return value ? remembered.get(value) : undefined;
+}

@@ -21,7 +21,7 @@ import { exportPublicJwk, jwkThumbprint, type PublicJwk } from "./jwk.ts";
 import { signJws } from "./jws.ts";
 import { NoncePool } from "./nonce_pool.ts";
 import { problemFromResponse } from "./problem.ts";
-import { parseRetryAfter } from "./retry_after.ts";
+import { parseRetryAfter, rememberRetryAfter } from "./retry_after.ts";
 import { abortable } from "./timing.ts";
 import type { AcmeDirectory } from "./types.ts";
 
@@ -270,9 +270,7 @@ export class AcmeSession {
     signal?: AbortSignal,
   ): Promise<{ value: T; retryAfter: Date | undefined }> {
     const res = await this.post(url, undefined, { signal });
-    return {
-      value: withUrl<T>(parseJson(res), url),
-      retryAfter: parseRetryAfter(res.headers.get("retry-after")),
-    };
+    const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
+    return { value: rememberRetryAfter(withUrl<T>(parseJson(res), url), retryAfter), retryAfter };
   }
 }

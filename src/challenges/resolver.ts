@@ -22,7 +22,7 @@
  *   any challenge of the order is presented.
  * - Each task carries the order's account URL (`client.accountUrl`): dns-account-01 derives its label from it.
  */
-import { type AcmeAuthorization, type AcmeClient, type AcmeOrder, toIdentifier } from "../acme/mod.ts";
+import { type AcmeAuthorization, type AcmeClient, type AcmeOrder, retryAfterOf, toIdentifier } from "../acme/mod.ts";
 import { ipName } from "../csr/names.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
@@ -105,13 +105,17 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
     }
     // Everything is in place before the CA is told to look (a name and its wildcard share one TXT owner).
     guard.check();
-    await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challengeUrl, { signal })));
+    const replies = await Promise.all(toAnswer.map((a) => client.respondToChallenge(a.challengeUrl, { signal })));
     if (toAnswer.length > 0) {
       log.debug("acme challenges answered", { type: solver.challengeType, count: toAnswer.length });
     }
     guard.check();
+    // The first poll comes after the CA's Retry-After on the challenge answer, else after the poll pace's first
+    // interval (~50 ms): a CA often decides within milliseconds; later polls back off gently (src/acme/poll.ts).
     const results = await Promise.all(
-      [...toAnswer, ...answered].map((a) => client.pollAuthorization(a.authorization.url, { deadline, signal })),
+      [...toAnswer, ...answered].map((a, i) =>
+        client.pollAuthorization(a.authorization.url, { deadline, signal, firstPollAfter: retryAfterOf(replies[i]) })
+      ),
     );
     for (const result of results) {
       log.debug("acme authorization polled", { name: displayName(result), status: result.status });

@@ -1,7 +1,7 @@
 /**
  * Reads config files from disk and builds the typed config: the I/O edge of src/config.
  */
-import { dirname, isAbsolute, join, normalize } from "node:path";
+import { dirname, isAbsolute, join, normalize } from "../lib/path.ts";
 import { parseIni } from "./ini.ts";
 import { buildConfig } from "./build.ts";
 import type { ConfigEnvironment } from "./environment.ts";

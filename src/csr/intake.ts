@@ -17,8 +17,9 @@
  * Every refusal reason is one line, sentence case, names the offending value and says how to fix it.
  * `createCsrParser()` memoises step 1 by the SHA-256 of the DER, so a repeated CSR skips signature verification.
  */
+import { loadX509 } from "../lib/x509.ts";
+import { verifyCsrSignatureNatively } from "./signature.ts";
 import { hex } from "../lib/bytes.ts";
-import { Pkcs10CertificateRequest } from "@peculiar/x509";
 import { DerError } from "../lib/der.ts";
 import type { FailureKind } from "../issuance/failure.ts";
 import { showValue } from "./display.ts";
@@ -296,7 +297,9 @@ async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<C
   const keyDescription = describeKey(structure.key);
   let verified: boolean;
   try {
-    verified = await new Pkcs10CertificateRequest(der).verify();
+    // Web Crypto alone for the usual algorithms; the X.509 library (loaded then) for anything it did not verify.
+    verified = await verifyCsrSignatureNatively(der) ||
+      await new (await loadX509()).Pkcs10CertificateRequest(der).verify();
   } catch {
     // WebCrypto cannot check this key or algorithm (Ed448, secp256k1, …). If the key would be refused anyway, say
     // that; otherwise an unverifiable signature is a bad CSR. Never hand out a ParsedCsr that did not verify.

@@ -222,7 +222,8 @@ const GENERAL_NAME_TYPES: Record<number, SanEntry["type"]> = {
   0x88: "registeredId",
 };
 
-function parseGeneralNames(der: Uint8Array, octets: Tlv): SanEntry[] {
+/** The entries of a subjectAltName extension value (its OCTET STRING). */
+export function parseGeneralNames(der: Uint8Array, octets: Tlv): SanEntry[] {
   const inner = content(der, octets);
   const sequence = readOuter(inner, TAG.SEQUENCE);
   const out: SanEntry[] = [];

@@ -8,7 +8,9 @@
  * is an extra name like any other.
  */
 import { sameBytes } from "../lib/bytes.ts";
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
+import { loadX509 } from "../lib/x509.ts";
+import { quickLeafCheck } from "./leaf.ts";
 import { ipName } from "../csr/names.ts";
 
 const SAN_OID = "2.5.29.17";
@@ -32,11 +34,16 @@ export async function checkChainMatchesCsr(
   at: Date = new Date(),
 ): Promise<LeafInfo> {
   const leafPem = chainPem.split(/\n\n/)[0];
+  // The usual case (the right key, exactly the names, valid now) without the X.509 library (leaf.ts); anything
+  // else gets the full check below, which names the problem.
+  const quick = quickLeafCheck(leafPem, csrDer, names, at);
+  if (quick) return quick;
+  const { X509Certificate, Pkcs10CertificateRequest } = await loadX509();
   let leaf: x509.X509Certificate;
   let csr: x509.Pkcs10CertificateRequest;
   try {
-    leaf = new x509.X509Certificate(leafPem);
-    csr = new x509.Pkcs10CertificateRequest(new Uint8Array(csrDer));
+    leaf = new X509Certificate(leafPem);
+    csr = new Pkcs10CertificateRequest(new Uint8Array(csrDer));
   } catch (error) {
     throw new ChainMismatchError(
       `The CA returned a certificate that cannot be parsed: ${error instanceof Error ? error.message : error}`,

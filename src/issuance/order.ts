@@ -13,7 +13,15 @@
  *   (`unavailable`) instead of ordering a second time.
  * - Retries are the caller's: nothing here retries an order.
  */
-import { type AcmeClient, type AcmeOrder, type AcmeProblem, encodePem, isProblem, splitPemChain } from "../acme/mod.ts";
+import {
+  type AcmeClient,
+  type AcmeOrder,
+  type AcmeProblem,
+  encodePem,
+  isProblem,
+  retryAfterOf,
+  splitPemChain,
+} from "../acme/mod.ts";
 import { resolveAuthorizations, ValidationFailed } from "../challenges/resolver.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -209,7 +217,8 @@ export class OrderDriver {
         retryAfterSeconds: this.#opts.retryAfterSeconds,
       });
       keeper.check();
-      order = await client.pollOrder(order.url, { deadline, signal });
+      // Every authorization is valid: the order is ready now (CAs compute it on read), so fetch it at once.
+      order = await client.pollOrder(order.url, { deadline, signal, firstPollAfter: 0 });
       log.debug("acme order polled", { order: order.url, status: order.status });
     }
     if (order.status === "ready") {
@@ -218,7 +227,7 @@ export class OrderDriver {
       order = await client.finalize(order, request.csrDer, { signal });
       if (order.status !== "valid") {
         keeper.check();
-        order = await client.pollOrder(order.url, { deadline, signal });
+        order = await client.pollOrder(order.url, { deadline, signal, firstPollAfter: retryAfterOf(order) });
       }
     } else if (order.status === "processing") {
       keeper.check();

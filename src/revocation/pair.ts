@@ -8,7 +8,8 @@
  * one CERTIFICATE REQUEST block, or one whose parts cannot be parsed or whose CSR signature does not verify, is
  * `bad-request` (400); a CSR for another key than the certificate's is `refused` (403).
  */
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
+import { loadX509, type X509 } from "../lib/x509.ts";
 import { hex, sameBytes } from "../lib/bytes.ts";
 import type { CsrParser } from "../csr/intake.ts";
 import type { FailureKind } from "../issuance/failure.ts";
@@ -46,9 +47,10 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
         `${describe(blocks)}.`,
     );
   }
+  const { X509Certificate, Pkcs10CertificateRequest, SubjectAlternativeNameExtension } = await loadX509();
   let cert: x509.X509Certificate;
   try {
-    cert = new x509.X509Certificate(certs[0].pem);
+    cert = new X509Certificate(certs[0].pem);
   } catch (error) {
     return bad(
       "bad-certificate",
@@ -57,7 +59,7 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
   }
   const parsed = await parser.parse(csrs[0].pem);
   if (!parsed.ok) return bad(`csr ${parsed.code}`, `The CSR is not usable: ${parsed.reason}`);
-  const csrKey = new Uint8Array(new x509.Pkcs10CertificateRequest(new Uint8Array(parsed.csr.der)).publicKey.rawData);
+  const csrKey = new Uint8Array(new Pkcs10CertificateRequest(new Uint8Array(parsed.csr.der)).publicKey.rawData);
   const certKey = new Uint8Array(cert.publicKey.rawData);
   if (!sameBytes(csrKey, certKey)) {
     return {
@@ -73,7 +75,7 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
     pair: {
       certDer: new Uint8Array(cert.rawData),
       serial: cert.serialNumber.toLowerCase(),
-      names: dnsNames(cert),
+      names: dnsNames(cert, SubjectAlternativeNameExtension),
       spkiSha256,
       notAfter: cert.notAfter,
     },
@@ -82,12 +84,13 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
 
 /** The lower-case hex SHA-256 of a CSR's SubjectPublicKeyInfo (what /sign compares with the compromised keys). */
 export async function csrKeySha256(csrDer: Uint8Array): Promise<string> {
-  const spki = new Uint8Array(new x509.Pkcs10CertificateRequest(new Uint8Array(csrDer)).publicKey.rawData);
+  const { Pkcs10CertificateRequest } = await loadX509();
+  const spki = new Uint8Array(new Pkcs10CertificateRequest(new Uint8Array(csrDer)).publicKey.rawData);
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
 }
 
-function dnsNames(cert: x509.X509Certificate): string[] {
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+function dnsNames(cert: x509.X509Certificate, sanExtension: X509["SubjectAlternativeNameExtension"]): string[] {
+  const san = cert.getExtension(sanExtension);
   const names = (san?.names.items ?? []).filter((n) => n.type === "dns").map((n) => n.value.toLowerCase());
   return [...new Set(names)];
 }

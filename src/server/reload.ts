@@ -10,7 +10,7 @@
  */
 import type { Config, LoggingConfig } from "../config/types.ts";
 import type { Logger } from "../ops/log.ts";
-import { prepareStorages } from "../storage/factory.ts";
+import { loadStorageDrivers, prepareStorages } from "../storage/factory.ts";
 import { type Generation, retireGeneration } from "./generation.ts";
 import { checkTlsFiles, type ListenerSet, readTls, type ServeHandler, type TlsFiles } from "./listeners.ts";
 
@@ -86,6 +86,12 @@ export async function reloadServer(target: ReloadTarget, config: Config): Promis
     notes.push("Turning mgmt TLS on or off takes effect after a restart");
   }
 
+  try {
+    await loadStorageDrivers(config); // the PostgreSQL driver, the first time a config names a postgres storage
+  } catch (error) {
+    notes.push(`${error instanceof Error ? error.message : error}: keeping the old config`);
+    return notes;
+  }
   const next = target.build(config, old);
   try {
     await prepareStorages(next.storages.values());

@@ -3,7 +3,9 @@
  * `storage/` needs to know which kind it holds.
  *
  * Contract:
- * - `createStorages` never does I/O: it only constructs.
+ * - `createStorages` never does I/O: it only constructs. A `postgres` storage needs its driver loaded first
+ *   (`await loadStorageDrivers(config)`): the PostgreSQL module is imported only when a config names one, so a
+ *   file-only acmems never loads it (start-up time and memory).
  * - `prepareStorages` throws for a configuration problem (a cache directory that cannot be created, naming the
  *   path): the caller refuses to start or to reload. A database that cannot be reached is not a configuration
  *   problem: it starts in the background (requests needing it get 503 and /ready says why).
@@ -15,7 +17,16 @@ import type { AcmemsMetrics } from "../ops/metrics.ts";
 import { FileStorage } from "./file.ts";
 import type { Storage } from "./mod.ts";
 import { NoneStorage } from "./none.ts";
-import { PostgresStorage } from "./postgres/mod.ts";
+
+type PostgresModule = typeof import("./postgres/mod.ts");
+let postgresModule: PostgresModule | undefined;
+
+/** Loads the driver modules `config`'s storages need (today: PostgreSQL's, only when a storage is postgres). */
+export async function loadStorageDrivers(config: Pick<Config, "storages">): Promise<void> {
+  if (postgresModule) return;
+  if (![...config.storages.values()].some((storage) => storage.type === "postgres")) return;
+  postgresModule = await import("./postgres/mod.ts");
+}
 
 /** One storage per [storage] block (and the implicit cache). */
 export function createStorages(
@@ -28,9 +39,15 @@ export function createStorages(
   for (const storage of config.storages.values()) {
     if (storage.type === "postgres") {
       const name = storage.name;
+      if (!postgresModule) {
+        throw new Error(
+          `[storage "${name}"] is type = postgres, but the PostgreSQL driver is not loaded: ` +
+            "await loadStorageDrivers(config) before createStorages",
+        );
+      }
       storages.set(
         name,
-        new PostgresStorage({
+        new postgresModule.PostgresStorage({
           name,
           url: storage.url,
           poolSize: storage.poolSize,

@@ -12,7 +12,7 @@
  * ignored and removed at the next start; the OS drops a dead process's lock. flock is not a cluster lock over NFS:
  * use the postgres storage for several hosts.
  */
-import { join } from "node:path";
+import { join } from "../lib/path.ts";
 import { atomicWriteFile } from "../lib/atomic_write.ts";
 import type { Logger } from "../ops/log.ts";
 import { describeFsError, sleep } from "../lib/bytes.ts";
@@ -42,6 +42,8 @@ export class FileStorage implements Storage {
   readonly kind = "file";
   readonly name: string;
   readonly directory: string;
+  /** `directory`, normalized, with one trailing slash (`#path` appends the file name). */
+  readonly #base: string;
   readonly renewWithinDays: number;
   readonly renewActiveDays: number;
   readonly #opts: FileStorageOptions;
@@ -54,6 +56,7 @@ export class FileStorage implements Storage {
     this.#opts = opts;
     this.name = opts.name;
     this.directory = opts.directory;
+    this.#base = `${join(opts.directory, ".")}/`.replace(/\/+$/, "/");
     this.renewWithinDays = opts.renewWithinDays;
     this.renewActiveDays = opts.renewActiveDays;
   }
@@ -86,7 +89,8 @@ export class FileStorage implements Storage {
 
   #path(key: CacheKey, suffix: string): string {
     if (!KEY.test(key)) throw new StorageError(`Invalid cache key "${key.slice(0, 80)}"`);
-    return join(this.directory, `${key}${suffix}`);
+    // A key is 64 hex digits (KEY): plain concatenation with the directory normalized once (hot path: every peek).
+    return `${this.#base}${key}${suffix}`;
   }
 
   async get(key: CacheKey): Promise<Entry | null> {

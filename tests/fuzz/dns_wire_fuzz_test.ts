@@ -18,6 +18,10 @@ import { DnsClient, DnsError, type Exchange } from "../../src/challenges/dns01/d
 import { decodeMessage, DnsWireError, readHeader, readName, recordSpans } from "../../src/challenges/dns01/dns/wire.ts";
 import { extractTsig, TsigSigner } from "../../src/challenges/dns01/dns/tsig.ts";
 import { concatBytes, mutateBytes, type Rng, runCases } from "./_fuzz.ts";
+import { loadDnsCodec as loadDnsCodecForTests } from "../../src/challenges/dns01/dns/wire.ts";
+
+// The codec is loaded at the first exchange in acmems; these tests build and decode directly.
+await loadDnsCodecForTests();
 
 interface Vector {
   algorithm: "hmac-sha256" | "hmac-sha384" | "hmac-sha512";

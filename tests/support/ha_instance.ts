@@ -8,6 +8,7 @@
  */
 import { loadAccountKey } from "../../src/account/store.ts";
 import { App } from "../../src/server/app.ts";
+import { loadStorageDrivers } from "../../src/storage/factory.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { FaultPoint, IssuanceFaults } from "../../src/issuance/service.ts";
@@ -34,6 +35,7 @@ if (fault) {
   };
 }
 const caCerts = config.account.caFile ? [await Deno.readTextFile(config.account.caFile)] : undefined;
+await loadStorageDrivers(config);
 const app = new App({ config, log, keyPair: key.keyPair, caCerts, faults, sweepIntervalMs: 0 });
 await app.start();
 log.info("ready", { account: app.session.state, fault: fault ?? "none" });

@@ -10,6 +10,7 @@
 import { runServe } from "../../cli/serve.ts";
 import type { ChallengeSolver } from "../../src/challenges/solver.ts";
 import { App } from "../../src/server/app.ts";
+import { loadStorageDrivers } from "../../src/storage/factory.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/config/summary.ts";
 import type { Config } from "../../src/config/types.ts";
@@ -163,6 +164,7 @@ export async function startApp(opts: AppStackOptions): Promise<AppStack> {
   const loaded = await loadConfig([opts.configFile]);
   assert(loaded.ok && loaded.config, loaded.errors.map((e) => formatDiagnostic(e, "error")).join("\n"));
   const config = loaded.config;
+  await loadStorageDrivers(config);
   const log = memoryLogger("debug");
   const original = globalThis.fetch;
   let app: App;

@@ -22,7 +22,7 @@
  * the same settings starts (`register`). That cannot be a reload: App keeps a solver whose settings did not change
  * and only starts a replacement when they did, so the replacement of a draining solver always differs from it.
  */
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "../../lib/path.ts";
 import { atomicWriteFile } from "../../lib/atomic_write.ts";
 import type { Logger } from "../../ops/log.ts";
 import { describeFsError } from "../../lib/bytes.ts";

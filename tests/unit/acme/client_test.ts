@@ -5,6 +5,7 @@ import { AcmeNetworkError, AcmeTimeoutError, AcmeUnsupportedError } from "../../
 import { exportPublicJwk } from "../../../src/acme/jwk.ts";
 import { generateKeyPair } from "../../../src/acme/keys.ts";
 import { AcmeProblem, isProblem } from "../../../src/acme/problem.ts";
+import { retryAfterOf } from "../../../src/acme/retry_after.ts";
 import { json, problem, type Route, startStubCa, type StubCa } from "./_stub_ca.ts";
 
 const accountKey = await generateKeyPair("ec-p256");
@@ -515,4 +516,26 @@ Deno.test("constructor validates its options", () => {
     }
     assert(error instanceof Error && error.message.startsWith(message), `${message}: ${error}`);
   }
+});
+
+Deno.test("retryAfterOf: the Retry-After of a challenge answer and of a finalize answer, for the poll that follows", async () => {
+  await withStub({
+    "POST /chall/1": (_req, s) =>
+      json({ type: "http-01", url: `${s.origin}/chall/1`, status: "processing", token: "t" }, 200, {
+        "retry-after": "2",
+      }),
+    "POST /chall/2": (_req, s) => json({ type: "http-01", url: `${s.origin}/chall/2`, status: "processing" }),
+    "POST /order/1/finalize": (_req, s) =>
+      json(order(s, "processing"), 200, { location: `${s.origin}/order/1`, "retry-after": "3" }),
+  }, async (client, stub) => {
+    const before = Date.now();
+    const answered = await client.respondToChallenge(`${stub.origin}/chall/1`);
+    const at = retryAfterOf(answered)!.getTime();
+    assert(at >= before + 1_000 && at <= Date.now() + 2_000, `retry at ${at - before} ms`);
+    assertEquals(retryAfterOf(await client.respondToChallenge(`${stub.origin}/chall/2`)), undefined);
+    const finalized = await client.finalize({ finalize: `${stub.origin}/order/1/finalize` }, new Uint8Array([0x30, 0]));
+    const finalizeAt = retryAfterOf(finalized)!.getTime();
+    assert(finalizeAt >= before + 2_000 && finalizeAt <= Date.now() + 3_000, `retry at ${finalizeAt - before} ms`);
+    assertEquals(JSON.stringify(finalized).includes("retry"), false);
+  });
 });

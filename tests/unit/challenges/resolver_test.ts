@@ -1,6 +1,7 @@
 /** The resolver cleans up every challenge it presented, whatever fails after (validation, the CA, a solver). */
 import { assert, assertEquals, assertRejects } from "../../support/assert.ts";
-import type { AcmeAuthorization, AcmeClient, AcmeOrder } from "../../../src/acme/mod.ts";
+import type { AcmeAuthorization, AcmeClient, AcmeOrder, PollOptions } from "../../../src/acme/mod.ts";
+import { rememberRetryAfter } from "../../../src/acme/retry_after.ts";
 import { resolveAuthorizations, ValidationFailed } from "../../../src/challenges/resolver.ts";
 import type { ChallengeSolver, ChallengeTask } from "../../../src/challenges/solver.ts";
 import { IssueFailure } from "../../../src/issuance/failure.ts";
@@ -269,4 +270,38 @@ Deno.test("resolver: an IP address with a dns-01 solver is refused before any CA
       "auth block with ip-identifiers an http01 verification",
   );
   assertEquals([fetched, calls.presented.length], [0, 0]);
+});
+
+Deno.test("resolver: the first authorization poll waits for the challenge answer's Retry-After, else the pace", async () => {
+  const calls: Calls = { presented: [], cleaned: [], answered: [] };
+  const retryAt = new Date(Date.now() + 2_000);
+  const firstPolls = new Map<string, Date | number | undefined>();
+  const client = {
+    getAuthorization: (url: string) => Promise.resolve(authorization(url.split("/").pop()!)),
+    keyAuthorization: (token: string) => Promise.resolve(`${token}.thumb`),
+    respondToChallenge: (url: string) => {
+      const name = url.split("/").pop()!;
+      calls.answered.push(name);
+      // a.test's answer carries Retry-After; b.test's none.
+      return Promise.resolve(
+        rememberRetryAfter({ url, status: "processing" }, name === "a.test" ? retryAt : undefined),
+      );
+    },
+    pollAuthorization: (url: string, opts: PollOptions) => {
+      const name = url.split("/").pop()!;
+      firstPolls.set(name, opts.firstPollAfter);
+      return Promise.resolve({ ...authorization(name), status: "valid" });
+    },
+  } as unknown as AcmeClient;
+  await resolveAuthorizations({
+    client,
+    order,
+    names,
+    solver: recordingSolver(calls),
+    deadline: Date.now() + 5000,
+    guard,
+    log: memoryLogger(),
+  });
+  assertEquals(firstPolls.get("a.test"), retryAt);
+  assertEquals(firstPolls.get("b.test"), undefined); // the poller's pace: its first interval, ~50 ms
 });

@@ -155,5 +155,5 @@ Deno.test("acmems status: only none storages say nothing is stored; usage errors
   assert(assertThrows(() => parseStatusArgs([]), /^no config file given$/) instanceof UsageError);
   assert(assertThrows(() => parseStatusArgs(["--yaml", "x.ini"]), /^unknown option "--yaml"$/) instanceof UsageError);
   assertEquals(parseStatusArgs(["--json", "a.ini", "b.ini"]), { files: ["a.ini", "b.ini"], json: true });
-  assert(SUBCOMMANDS.some((c) => c.name === "status"), "main.ts dispatches status");
+  assertEquals((await SUBCOMMANDS["status"]()).name, "status", "main.ts dispatches status");
 });

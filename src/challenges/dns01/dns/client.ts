@@ -19,6 +19,7 @@ import {
   buildUpdate,
   type DecodedMessage,
   decodeMessage,
+  loadDnsCodec,
   OPCODE_QUERY,
   OPCODE_UPDATE,
   type QueryType,
@@ -147,6 +148,7 @@ export class DnsClient {
     what: string,
     opts: { server?: DnsServerAddress; timeoutMs?: number; update?: { zone: string; names: string[] } } = {},
   ): Promise<Exchanged> {
+    await loadDnsCodec(); // dns-packet, at the first exchange (wire.ts)
     const servers = opts.server ? [opts.server] : this.servers;
     const problems: string[] = [];
     for (const server of servers) {

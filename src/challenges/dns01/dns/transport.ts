@@ -3,8 +3,18 @@
  * `node:dgram` (Deno's own datagram API still needs --unstable-net). Every exchange is bounded by `timeoutMs`, and
  * every socket is closed before the promise settles.
  */
-import dgram from "node:dgram";
-import { Buffer } from "node:buffer";
+import type dgram from "node:dgram";
+import type { Buffer } from "node:buffer";
+
+/** node:dgram and node:buffer, loaded at the first UDP exchange (Node compatibility costs start-up time). */
+let udp: Promise<{ dgram: typeof dgram; Buffer: typeof Buffer }> | undefined;
+function loadUdp(): Promise<{ dgram: typeof dgram; Buffer: typeof Buffer }> {
+  udp ??= Promise.all([import("node:dgram"), import("node:buffer")]).then(([d, b]) => ({
+    dgram: d.default,
+    Buffer: b.Buffer,
+  }));
+  return udp;
+}
 import type { DnsServerAddress } from "../../../config/types.ts";
 
 /** The server could not be reached or did not answer in time: worth trying another server, or later. */
@@ -91,9 +101,14 @@ async function readExactly(conn: Deno.TcpConn, n: number): Promise<Uint8Array> {
  * Sends `message` over UDP and returns the first datagram from that server with the same ID (others are ignored:
  * a stray or forged answer must not end the exchange).
  */
-export function exchangeUdp(server: DnsServerAddress, message: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+export async function exchangeUdp(
+  server: DnsServerAddress,
+  message: Uint8Array,
+  timeoutMs: number,
+): Promise<Uint8Array> {
   const id = (message[0] << 8) | message[1];
-  return new Promise((resolve, reject) => {
+  const { dgram, Buffer } = await loadUdp();
+  return await new Promise((resolve, reject) => {
     const socket = dgram.createSocket(server.hostname.includes(":") ? "udp6" : "udp4");
     let settled = false;
     const finish = (error: Error | null, response?: Uint8Array) => {

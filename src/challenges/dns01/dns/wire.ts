@@ -10,8 +10,26 @@
  * The builders (`normalizeName`, `encodeName`, `buildUpdate`, `buildQuery`) throw a plain Error on bad input names.
  */
 // @ts-types="npm:@types/dns-packet@5.6.5"
-import * as dnsPacket from "dns-packet";
-import { Buffer } from "node:buffer";
+import type * as DnsPacketModule from "dns-packet";
+import type { Buffer } from "node:buffer";
+
+/**
+ * dns-packet and node:buffer, loaded by `loadDnsCodec` (DnsClient.exchange awaits it) the first time acmems speaks
+ * DNS: an acmems without DNS verifications never loads them (tens of ms of start-up and several MB of heap).
+ */
+let codec: { packet: typeof DnsPacketModule; Buffer: typeof Buffer } | undefined;
+
+/** Loads what `buildUpdate`, `buildQuery` and `decodeMessage` need; call (once is enough) before them. */
+export async function loadDnsCodec(): Promise<void> {
+  if (codec) return;
+  const [packet, buffer] = await Promise.all([import("dns-packet"), import("node:buffer")]);
+  codec = { packet: packet as unknown as typeof DnsPacketModule, Buffer: buffer.Buffer };
+}
+
+function loaded(): NonNullable<typeof codec> {
+  if (!codec) throw new Error("The DNS codec is not loaded: await loadDnsCodec() before building or decoding");
+  return codec;
+}
 
 /** A received DNS message is malformed (truncated, bad label, pointer loop, ...): the only error parsing throws. */
 export class DnsWireError extends Error {
@@ -218,6 +236,7 @@ export function recordSpans(bytes: Uint8Array): RecordSpan[] {
 
 /** A TXT value as character-strings of at most 255 bytes (our digests are 43 characters: one string). */
 function txtStrings(value: string): Buffer[] {
+  const { Buffer } = loaded();
   const bytes = Buffer.from(value, "utf8");
   const chunks: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += 255) chunks.push(bytes.subarray(i, i + 255));
@@ -266,7 +285,7 @@ export function buildUpdate(opts: UpdateOptions): Uint8Array {
     ttl: 0,
     data: [] as Buffer[],
   }));
-  const encoded = dnsPacket.encode({
+  const encoded = loaded().packet.encode({
     type: "query",
     id: opts.id,
     flags: OPCODE_UPDATE << 11,
@@ -286,11 +305,12 @@ export type QueryType = "SOA" | "TXT" | "CNAME";
 
 /** A non-recursive query (RD clear: we only ask the authoritative server). */
 export function buildQuery(id: number, name: string, type: QueryType, recursive = false): Uint8Array {
-  return new Uint8Array(dnsPacket.encode({
+  const { packet } = loaded();
+  return new Uint8Array(packet.encode({
     type: "query",
     id,
     // RD set for a recursive resolver (dns-persist-01's lookup); authoritative queries leave it clear.
-    flags: (OPCODE_QUERY << 11) | (recursive ? dnsPacket.RECURSION_DESIRED : 0),
+    flags: (OPCODE_QUERY << 11) | (recursive ? packet.RECURSION_DESIRED : 0),
     questions: [{ type, class: "IN", name: normalizeName(name) }],
   }));
 }
@@ -308,7 +328,7 @@ export interface DecodedMessage extends Header {
   authorities: DecodedRecord[];
 }
 
-function reduce(record: dnsPacket.Answer): DecodedRecord {
+function reduce(record: DnsPacketModule.Answer): DecodedRecord {
   const name = normalizeName(record.name === "." ? "" : record.name);
   let data = "";
   if (record.type === "TXT") {
@@ -325,8 +345,9 @@ function reduce(record: dnsPacket.Answer): DecodedRecord {
 /** Decodes a response. Throws a `DnsWireError` on a malformed message. */
 export function decodeMessage(bytes: Uint8Array): DecodedMessage {
   const header = readHeader(bytes);
+  const { packet: codecPacket, Buffer } = loaded();
   try {
-    const packet = dnsPacket.decode(Buffer.from(bytes));
+    const packet = codecPacket.decode(Buffer.from(bytes));
     return {
       ...header,
       answers: (packet.answers ?? []).map(reduce),

@@ -10,6 +10,10 @@ import { networkExchange } from "../../../../src/challenges/dns01/dns/client.ts"
 import { buildQuery, readHeader } from "../../../../src/challenges/dns01/dns/wire.ts";
 import { freePort } from "../../../support/ports.ts";
 import { server } from "./fake_dns.ts";
+import { loadDnsCodec as loadDnsCodecForTests } from "../../../../src/challenges/dns01/dns/wire.ts";
+
+// The codec is loaded at the first exchange in acmems; these tests build and decode directly.
+await loadDnsCodecForTests();
 
 /** An answer to `query`: same ID, QR set, optional TC. */
 function answerTo(query: Uint8Array, opts: { tc?: boolean; id?: number } = {}): Uint8Array {

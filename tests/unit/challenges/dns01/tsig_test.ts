@@ -12,6 +12,10 @@ import {
   TsigSigner,
 } from "../../../../src/challenges/dns01/dns/tsig.ts";
 import { appendRecord } from "./fake_dns.ts";
+import { loadDnsCodec as loadDnsCodecForTests } from "../../../../src/challenges/dns01/dns/wire.ts";
+
+// The codec is loaded at the first exchange in acmems; these tests build and decode directly.
+await loadDnsCodecForTests();
 
 interface Vector {
   algorithm: TsigKeyInput["algorithm"];

@@ -22,6 +22,10 @@ import {
   TYPE_TXT,
 } from "../../../../src/challenges/dns01/dns/wire.ts";
 import { extractTsig } from "../../../../src/challenges/dns01/dns/tsig.ts";
+import { loadDnsCodec as loadDnsCodecForTests } from "../../../../src/challenges/dns01/dns/wire.ts";
+
+// The codec is loaded at the first exchange in acmems; these tests build and decode directly.
+await loadDnsCodecForTests();
 
 const VECTORS = JSON.parse(
   await Deno.readTextFile(new URL("../../../fixtures/dns/tsig_vectors.json", import.meta.url)),
