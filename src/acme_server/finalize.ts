@@ -16,7 +16,7 @@
  * failure, or the 15 minutes, makes the order `invalid` with the problem document (rateLimited, badCSR,
  * rejectedIdentifier, serverInternal, …).
  */
-import * as x509 from "@peculiar/x509";
+import { loadX509 } from "../lib/x509.ts";
 import { ariCertId, encodePem, splitPemChain } from "../acme/mod.ts";
 import { b64url, fromB64url } from "../acme/encoding.ts";
 import { checkCsrRules, maxNamesForProfile, type ParsedCsr } from "../csr/intake.ts";
@@ -215,6 +215,7 @@ async function succeed(
     certId = undefined; // no AKI: no ARI for it, nothing else changes
   }
   if (certId) {
+    const x509 = await loadX509();
     const leaf = new x509.X509Certificate(leafPem);
     const window = result.window ??
       (result.renewAfter ? windowFrom(result.renewAfter, leaf.notAfter) : undefined);

@@ -7,7 +7,8 @@
  * Failures: not the certificate's account or key → `unauthorized`; an unknown reason → `badRevocationReason`;
  * revoked already → `alreadyRevoked`; the CA unavailable → `serverInternal` with 503 and Retry-After.
  */
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
+import { loadX509, type X509 } from "../lib/x509.ts";
 import { ariCertId, REVOCATION_REASON } from "../acme/mod.ts";
 import { fromB64url } from "../acme/encoding.ts";
 import { hex } from "../lib/bytes.ts";
@@ -27,14 +28,15 @@ export async function revokeCert(ex: AcmeExchange, signed: Signed): Promise<Resp
   if (typeof payload.certificate !== "string") {
     throw new AcmeError("malformed", "revokeCert needs a certificate (base64url DER)");
   }
+  const lib = await loadX509();
   let cert: x509.X509Certificate;
   try {
-    cert = new x509.X509Certificate(fromB64url(payload.certificate));
+    cert = new lib.X509Certificate(fromB64url(payload.certificate));
   } catch {
     throw new AcmeError("malformed", "The certificate is not a base64url DER X.509 certificate");
   }
   const reason = readReason(payload.reason);
-  const names = dnsNames(cert);
+  const names = dnsNames(cert, lib.SubjectAlternativeNameExtension);
   const spki = new Uint8Array(cert.publicKey.rawData);
   let certId = "";
   try {
@@ -95,8 +97,8 @@ function readReason(value: unknown): RevocationReason {
   return entry[0] as RevocationReason;
 }
 
-function dnsNames(cert: x509.X509Certificate): string[] {
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+function dnsNames(cert: x509.X509Certificate, sanExtension: X509["SubjectAlternativeNameExtension"]): string[] {
+  const san = cert.getExtension(sanExtension);
   const names = (san?.names.items ?? []).filter((n) => n.type === "dns" || n.type === "ip")
     .map((n) => n.value.toLowerCase());
   return [...new Set(names)];

@@ -11,7 +11,8 @@ import type { AuthBlock, Config } from "../config/types.ts";
 import type { Logger } from "../ops/log.ts";
 import { FileAcmeFrontStore } from "../storage/acme_front/file.ts";
 import { MemoryAcmeFrontStore } from "../storage/acme_front/memory.ts";
-import { PostgresAcmeFrontStore } from "../storage/acme_front/postgres.ts";
+import type { PostgresAcmeFrontStore } from "../storage/acme_front/postgres.ts";
+import { createPostgresAcmeFrontStore } from "../storage/factory.ts";
 import type { AcmeFrontStore } from "../storage/port.ts";
 
 export class FrontStores {
@@ -36,7 +37,7 @@ export class FrontStores {
     if (!store) {
       store = storage.type === "file"
         ? new FileAcmeFrontStore(storage.directory)
-        : new PostgresAcmeFrontStore({ name: storage.name, url: storage.url, schema: storage.schema, log: this.log });
+        : createPostgresAcmeFrontStore({ name: storage.name, url: storage.url, schema: storage.schema, log: this.log });
       this.#built.set(id, store);
     }
     return store;
@@ -65,7 +66,7 @@ export class FrontStores {
   /** Closes database connections. */
   async close(): Promise<void> {
     for (const store of this.#built.values()) {
-      if (store instanceof PostgresAcmeFrontStore) await store.close();
+      if ("close" in store) await (store as PostgresAcmeFrontStore).close();
     }
   }
 }

@@ -17,7 +17,7 @@ import type { Clock } from "../lib/clock.ts";
 import type { Admission, BudgetLine, CaLimits, Ledger, OrderIntent, RateLimit } from "./ledger_port.ts";
 import type { FullCheck, LedgerCheck, LedgerStore, Pause } from "./ledger_store.ts";
 import { CA_LIMIT_OPTIONS, formatWindow } from "./limits.ts";
-import { registeredDomains } from "./psl.ts";
+import { loadPublicSuffixList, registeredDomains } from "./psl.ts";
 
 /** An auth block's budget (`[auth]` `limit-orders`, `limit-orders-per-client`). */
 export interface BlockLimits {
@@ -154,6 +154,7 @@ export class RateLimitLedger implements Ledger {
     const { store } = this.#opts;
     const now = this.#opts.now().getTime();
     const names = exactSet(intent.names);
+    if (this.#opts.cas.get(intent.ca)?.registeredDomain) await loadPublicSuffixList();
     const checks = this.checks(intent);
     // The block's budget first: when it is spent, no CA would help.
     const blockChecks = checks.filter((c) => c.scope === "block");

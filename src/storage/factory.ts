@@ -20,12 +20,27 @@ import { NoneStorage } from "./none.ts";
 
 type PostgresModule = typeof import("./postgres/mod.ts");
 let postgresModule: PostgresModule | undefined;
+let acmeFrontPostgresModule: typeof import("./acme_front/postgres.ts") | undefined;
 
 /** Loads the driver modules `config`'s storages need (today: PostgreSQL's, only when a storage is postgres). */
 export async function loadStorageDrivers(config: Pick<Config, "storages">): Promise<void> {
   if (postgresModule) return;
   if (![...config.storages.values()].some((storage) => storage.type === "postgres")) return;
   postgresModule = await import("./postgres/mod.ts");
+  acmeFrontPostgresModule = await import("./acme_front/postgres.ts");
+}
+
+/** The ACME front end's store in a postgres storage's database (the driver loaded by `loadStorageDrivers`). */
+export function createPostgresAcmeFrontStore(
+  opts: ConstructorParameters<typeof import("./acme_front/postgres.ts").PostgresAcmeFrontStore>[0],
+): import("./acme_front/postgres.ts").PostgresAcmeFrontStore {
+  if (!acmeFrontPostgresModule) {
+    throw new Error(
+      `[storage "${opts.name}"] is type = postgres, but the PostgreSQL driver is not loaded: ` +
+        "await loadStorageDrivers(config) first",
+    );
+  }
+  return new acmeFrontPostgresModule.PostgresAcmeFrontStore(opts);
 }
 
 /** One storage per [storage] block (and the implicit cache). */

@@ -9,11 +9,11 @@
  */
 import { memoryLedgerStore } from "../ca/ledger_book.ts";
 import type { LedgerStore } from "../ca/ledger_store.ts";
-import { join } from "node:path";
+import { join } from "../lib/path.ts";
 import { FileStorage } from "./file.ts";
 import { fileLedgerStore } from "./ledger_file.ts";
 import type { Storage } from "./mod.ts";
-import { PostgresStorage } from "./postgres/mod.ts";
+import type { PostgresStorage } from "./postgres/mod.ts";
 
 export interface LedgerMedium {
   store: LedgerStore;
@@ -33,8 +33,13 @@ export function createLedgerStore(
     const directory = join(storage.directory, "ledger");
     return { store: fileLedgerStore(directory, retainMs, onBroken), medium: `file:${directory}`, reusable: true };
   }
-  if (storage instanceof PostgresStorage) {
+  if (isPostgres(storage)) {
     return { store: storage.ledgerStore(retainMs), medium: `postgres:${storage.name}`, reusable: false };
   }
   return { store: memoryLedgerStore(retainMs), medium: "memory", reusable: true };
+}
+
+/** A PostgreSQL storage, told without importing its module (the driver loads only with a postgres storage). */
+function isPostgres(storage: Storage | undefined): storage is PostgresStorage {
+  return typeof (storage as Partial<PostgresStorage> | undefined)?.ledgerStore === "function";
 }

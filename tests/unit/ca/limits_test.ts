@@ -1,6 +1,6 @@
 /** `N/window` parsing, Let's Encrypt's built-in limits and the `[account]` / `[auth]` limit options. */
 import { describeCaLimits, parseLimitOrOff, parseRateLimit, resolveCaLimits } from "../../../src/ca/limits.ts";
-import { registeredDomain, registeredDomains } from "../../../src/ca/psl.ts";
+import { loadPublicSuffixList, registeredDomain, registeredDomains } from "../../../src/ca/psl.ts";
 import { load } from "../config/helpers.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 
@@ -100,7 +100,8 @@ limit-orders-per-client = 5 per day
   );
 });
 
-Deno.test("registeredDomain: the Public Suffix List (ICANN and private), wildcards, IP addresses", () => {
+Deno.test("registeredDomain: the Public Suffix List (ICANN and private), wildcards, IP addresses", async () => {
+  await loadPublicSuffixList();
   assertEquals(registeredDomain("www.example.co.uk"), "example.co.uk");
   assertEquals(registeredDomain("a.b.example.org"), "example.org");
   assertEquals(registeredDomain("x.y.github.io"), "y.github.io");
