@@ -99,8 +99,9 @@ async function spiedResponder(storageDir: string): Promise<Spies & { storage: Fi
   await storage.init();
   const lookups: string[] = [];
   const fallbacks: string[] = [];
-  const realLookup = responder.lookup.bind(responder);
-  responder.lookup = (host: string | null, token: string) => {
+  // The handler checks a token once and then calls lookupChecked: the spy sits there.
+  const realLookup = responder.lookupChecked.bind(responder);
+  responder.lookupChecked = (host: string | null, token: string) => {
     lookups.push(token);
     return realLookup(host, token);
   };

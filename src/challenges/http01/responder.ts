@@ -89,11 +89,11 @@ export class Http01Responder {
 
   /** The key authorization for a request's Host and token, if pending. */
   lookup(host: string | null, token: string): string | undefined {
-    return TOKEN.test(token) ? this.#lookup(host, token) : undefined;
+    return TOKEN.test(token) ? this.lookupChecked(host, token) : undefined;
   }
 
-  /** `lookup` for a token already checked against TOKEN. */
-  #lookup(host: string | null, token: string): string | undefined {
+  /** `lookup` for a token already checked against TOKEN (the request handler checks it once). */
+  lookupChecked(host: string | null, token: string): string | undefined {
     const name = normalizeHost(host);
     // `normalizeHost` already gave the canonical name.
     return name === null ? undefined : this.#answers.get(`${name}\u0000${token}`);
@@ -120,7 +120,7 @@ export class Http01Responder {
       const token = path.slice(CHALLENGE_PREFIX.length);
       if (TOKEN.test(token)) {
         const host = request.headers.get("host");
-        const answer = this.#lookup(host, token);
+        const answer = this.lookupChecked(host, token);
         if (answer !== undefined) return this.#answer(method, answer);
         if (this.fallback) return this.#shared(method, host, token);
       }
