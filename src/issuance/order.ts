@@ -48,6 +48,16 @@ export interface OrderContext {
   keeper: LeaseKeeper;
   /** This request waited for another holder's order of the same CSR (it must not order a second time). */
   waited?: boolean;
+  /** The CA ordered from (its name is recorded in the entry); default: the driver's `directoryUrl`, no name. */
+  ca?: OrderCa;
+}
+
+/** Which CA an order goes to, and who wants to know once the CA has it. */
+export interface OrderCa {
+  name: string;
+  directoryUrl: string;
+  /** Called once the CA has the order (placed, or resumed): from then on it counts at the CA. */
+  onPlaced?: () => void;
 }
 
 export interface OrderOptions {
@@ -94,8 +104,10 @@ export class OrderDriver {
     const solver = this.#opts.solvers.get(request.verification);
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
     let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper, ctx.waited) : undefined;
+    if (order) ctx.ca?.onPlaced?.();
     if (!order) {
       order = await this.#place(client, request, replaces, keeper);
+      ctx.ca?.onPlaced?.();
       // Recorded before anything else, so that a successor resumes this order instead of placing another.
       const point = { storage: storage.name, key, claim, orderUrl: order.url };
       await this.#opts.faults?.beforeNoteOrder?.(point);
@@ -125,7 +137,7 @@ export class OrderDriver {
     const entry: Entry = {
       version: 1,
       key,
-      directoryUrl: this.#opts.directoryUrl,
+      directoryUrl: ctx.ca?.directoryUrl ?? this.#opts.directoryUrl,
       csr: encodePem("CERTIFICATE REQUEST", request.csrDer),
       names: request.names,
       verification: request.verification,
@@ -136,6 +148,7 @@ export class OrderDriver {
       orderUrl: order.url,
       lastFetchedAt: now,
     };
+    if (ctx.ca) entry.ca = ctx.ca.name;
     if (request.profile) entry.profile = request.profile;
     if (request.block !== undefined) entry.block = request.block;
     return entry;

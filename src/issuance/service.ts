@@ -21,6 +21,9 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
+import { FailoverFailure } from "../ca/failover.ts";
+import { type Ledger, UNLIMITED_LEDGER } from "../ca/ledger_port.ts";
+import type { CaEndpoint } from "../ca/registry.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -30,11 +33,12 @@ import { type Due, renewalDue } from "../renewal/due.ts";
 import { ExpiringCheck, type PersistRecords } from "../renewal/expiring.ts";
 import { RenewalSweep, type SweepStats } from "../renewal/sweep.ts";
 import { NoneStorage } from "../storage/none.ts";
-import { type CacheKey, cacheKey, type Entry, type Storage } from "../storage/mod.ts";
+import type { CacheKey, Entry, Storage } from "../storage/mod.ts";
 import { AriTracker } from "./ari.ts";
 import { Background } from "./background.ts";
 import { FailureClassifier } from "./classify.ts";
 import { Coordinator, type Obtained } from "./coordinator.ts";
+import { type CaChoice, Flights } from "./flights.ts";
 import { IssueFailure } from "./failure.ts";
 import { noteCertificate } from "./gauges.ts";
 import { type IssuanceFaults, OrderDriver } from "./order.ts";
@@ -45,9 +49,19 @@ export type { CacheState, IssueRequest, IssueResult } from "./request.ts";
 export type { FaultPoint, IssuanceFaults } from "./order.ts";
 
 export interface IssuanceOptions {
-  /** The connected ACME client, or throws CaUnavailableError. */
+  /** The default CA's connected ACME client, or throws CaUnavailableError. */
   client(): AcmeClient;
+  /** The default CA's directory URL. */
   directoryUrl: string;
+  /**
+   * Every configured CA (src/ca/registry.ts), the default first; a request goes to its block's `ca =` list in
+   * order (failover: src/ca/failover.ts). Default: one CA, `default`, from `client` and `directoryUrl`.
+   */
+  cas?: readonly CaEndpoint[];
+  /** The CA of auth blocks without `ca =` (default: the first of `cas`). */
+  defaultCa?: string;
+  /** The rate-limit ledger asked before each order (src/ca/ledger_port.ts); default: admits everything. */
+  ledger?: Ledger;
   solvers: Map<string, ChallengeSolver>;
   /** Configured storages by name. */
   storages?: Map<string, Storage>;
@@ -101,7 +115,7 @@ export class IssuanceService {
   readonly #failureSent = new Map<string, number>();
   /** Orders whose requester timed out (followed once each). */
   readonly #abandoned = new WeakSet<Promise<Obtained>>();
-  readonly #keys = new Map<string, CacheKey>();
+  readonly #flights: Flights;
 
   constructor(opts: IssuanceOptions) {
     this.#opts = opts;
@@ -116,7 +130,18 @@ export class IssuanceService {
       retryAfterSeconds: opts.retryAfterSeconds,
       onAccountLost: opts.onAccountLost,
     });
-    this.#ari = new AriTracker({ client: opts.client, log, metrics, now, owner, track });
+    const cas = opts.cas ?? [{
+      name: "default",
+      directoryUrl: opts.directoryUrl,
+      client: opts.client,
+      accountLost: opts.onAccountLost,
+    }];
+    const byUrl = (url: string) => {
+      const ca = cas.find((c) => c.directoryUrl === url);
+      if (!ca) throw new Error(`No configured CA has the directory ${url}`);
+      return ca.client();
+    };
+    this.#ari = new AriTracker({ client: byUrl, log, metrics, now, owner, track });
     const orders = new OrderDriver({
       directoryUrl: opts.directoryUrl,
       solvers: opts.solvers,
@@ -137,8 +162,20 @@ export class IssuanceService {
       kept: this.#kept,
       local: this.#none,
     });
+    this.#flights = new Flights({
+      cas,
+      defaultCa: opts.defaultCa ?? cas[0].name,
+      auth: opts.auth ?? [],
+      ledger: opts.ledger ?? UNLIMITED_LEDGER,
+      log,
+      metrics,
+      now,
+      owner,
+      coordinator: this.#coordinator,
+      classifier: this.#classifier,
+    });
     this.#renewal = new RenewalSweep({
-      client: opts.client,
+      flights: this.#flights,
       directoryUrl: opts.directoryUrl,
       storages: opts.storages,
       owner,
@@ -184,73 +221,94 @@ export class IssuanceService {
     return storage;
   }
 
-  /** The cache key of a request (remembered by CSR hash and profile when the hash is known). */
-  async keyFor(request: Pick<IssueRequest, "profile" | "csrDer"> & { csrSha256?: string }): Promise<CacheKey> {
-    if (!request.csrSha256) return await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
-    const memo = `${request.profile ?? ""}\u0000${request.csrSha256}`;
-    let key = this.#keys.get(memo);
-    if (key === undefined) {
-      key = await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
-      if (this.#keys.size >= 10_000) this.#keys.clear();
-      this.#keys.set(memo, key);
-    }
-    return key;
+  /** The cache key of a request at its preferred CA (remembered by CSR hash and profile when the hash is known). */
+  async keyFor(
+    request: Pick<IssueRequest, "profile" | "csrDer"> & { csrSha256?: string; block?: string },
+  ): Promise<CacheKey> {
+    return (await this.#flights.choices({ csrSha256: "", ...request }))[0].key;
   }
 
   /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
   async issue(request: IssueRequest, deadline: number, retried = false): Promise<IssueResult> {
     const storage = this.#storage(request.storage);
-    const key = await this.keyFor(request);
+    const choices = await this.#flights.choices(request);
     const now = this.#now();
 
-    // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
-    let cached: Entry | null = storage.peek ? await storage.peek(key) : await storage.get(key);
-    const kept = cached ? undefined : this.#kept.take(key);
-    if (kept?.once) {
-      // The retry of a request that timed out gets the order's result, once (with `none`, the only way it can).
-      const due = renewalDue(kept.entry, storage.renewWithinDays, now);
-      noteCertificate(this.#opts.metrics, key, kept.entry, due, now);
-      return this.#result(kept.entry, "miss", due);
+    // The block's CAs in order of preference: any valid, not-due entry is served (a fallback CA's too).
+    const entries = new Map<CacheKey, Entry | null>();
+    let first: { key: CacheKey; entry: Entry } | undefined;
+    for (const { key } of choices) {
+      // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
+      let cached: Entry | null = storage.peek ? await storage.peek(key) : await storage.get(key);
+      const kept = cached ? undefined : this.#kept.take(key);
+      if (kept?.once) {
+        // The retry of a request that timed out gets the order's result, once (with `none`, the only way it can).
+        const due = renewalDue(kept.entry, storage.renewWithinDays, now);
+        noteCertificate(this.#opts.metrics, key, kept.entry, due, now);
+        return this.#result(kept.entry, "miss", due);
+      }
+      cached ??= kept?.entry ?? null;
+      entries.set(key, cached);
+      if (!cached) continue;
+      const hit = this.#hit(storage, key, cached, now);
+      if (hit) return hit;
+      first ??= { key, entry: cached };
     }
-    cached ??= kept?.entry ?? null;
-    if (cached) {
-      const served = this.#fromCache(storage, key, cached, now);
+    const cached = first?.entry ?? null;
+    const key = first?.key ?? choices[0].key;
+    if (first) {
+      const served = this.#backingOff(storage, first.key, first.entry, now);
       if (served) return served;
     }
 
-    let order = this.#coordinator.running(key);
+    let order = this.#flights.running([...choices.map((c) => c.key), key]);
     if (!order) {
-      // Fail fast (and start nothing) while the CA is unavailable, unless a still-valid certificate can be served.
-      let client: AcmeClient;
-      try {
-        client = this.#opts.client();
-      } catch (error) {
-        const stale = this.#stale(cached, storage, error);
+      // Fail fast (and start nothing) while no CA of the block is available, unless a still-valid certificate can
+      // be served.
+      const down = this.#allUnavailable(choices);
+      if (down) {
+        const stale = this.#stale(cached, storage, down);
         if (stale) return stale;
-        throw this.#failed(error, request);
+        throw this.#failed(down, request, choices);
       }
-      order = this.#coordinator.start(client, request, storage, key, cached);
+      order = this.#flights.start(request, storage, choices, entries, first);
       // A failed renewal of a cached certificate backs off for /sign as it does for the sweep.
-      if (cached) {
-        const renewing = cached;
+      if (first) {
+        const renewing = first;
         order.catch((error) =>
-          this.#background.track(this.#renewal.renewalFailed(storage, key, renewing, request, error))
+          this.#background.track(this.#renewal.renewalFailed(storage, renewing.key, renewing.entry, request, error))
         );
       }
     }
-    return await this.#await(order, request, storage, key, cached, deadline, retried);
+    return await this.#await(order, request, storage, key, cached, deadline, retried, choices);
   }
 
-  /** A cached entry's answer: a hit while it is not due, stale while its renewal backs off; else null (renew). */
-  #fromCache(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
-    const due = renewalDue(cached, storage.renewWithinDays, now);
-    if (!due.due) {
-      this.#touch(storage, key, now);
-      this.#ari.maybeRefresh(storage, key, cached, now);
-      noteCertificate(this.#opts.metrics, key, cached, due, now);
-      return this.#result(cached, "hit", due);
+  /** The error of the last CA when every CA of the chain is unavailable now; undefined when one is not. */
+  #allUnavailable(choices: readonly CaChoice[]): unknown {
+    let last: unknown;
+    for (const { ca } of choices) {
+      try {
+        ca.client();
+        return undefined;
+      } catch (error) {
+        last = error;
+      }
     }
-    // A renewal that failed recently backs off for /sign too, while the certificate is still good.
+    return last;
+  }
+
+  /** A cached entry's answer while it is not due (a hit); null when due. */
+  #hit(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
+    const due = renewalDue(cached, storage.renewWithinDays, now);
+    if (due.due) return null;
+    this.#touch(storage, key, now);
+    this.#ari.maybeRefresh(storage, key, cached, now);
+    noteCertificate(this.#opts.metrics, key, cached, due, now);
+    return this.#result(cached, "hit", due);
+  }
+
+  /** A due entry whose renewal failed recently: served stale while it backs off (for /sign as for the sweep). */
+  #backingOff(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
     const backoffUntil = cached.renewal?.nextAttemptAt ? Date.parse(cached.renewal.nextAttemptAt) : 0;
     if (backoffUntil > now.getTime() && !this.#coordinator.running(key)) {
       const stale = this.#stale(cached, storage, new Error(cached.renewal?.lastError ?? "renewal backing off"));
@@ -271,6 +329,7 @@ export class IssuanceService {
     cached: Entry | null,
     deadline: number,
     retried: boolean,
+    choices: readonly CaChoice[],
   ): Promise<IssueResult> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -278,11 +337,12 @@ export class IssuanceService {
     });
     try {
       const obtained = await Promise.race([order, timeout]);
-      this.#kept.dropOnce(key); // this request got the result: nothing to hand out later
+      const at = obtained.key ?? key;
+      this.#kept.dropOnce(at); // this request got the result: nothing to hand out later
       const now = this.#now();
-      this.#touch(storage, key, now);
+      this.#touch(storage, at, now);
       const due = renewalDue(obtained.entry, storage.renewWithinDays, now);
-      noteCertificate(this.#opts.metrics, key, obtained.entry, due, now);
+      noteCertificate(this.#opts.metrics, at, obtained.entry, due, now);
       return this.#result(obtained.entry, obtained.ordered ? "miss" : "hit", due);
     } catch (error) {
       const stale = this.#stale(cached, storage, error);
@@ -292,7 +352,7 @@ export class IssuanceService {
           names: request.names,
           client: request.client,
         });
-        this.#followAbandoned(order, request, key);
+        this.#followAbandoned(order, request, key, choices);
         throw new IssueFailure(
           "unavailable",
           "The CA has not finished this order yet; it goes on in the background: retry this request later",
@@ -310,7 +370,7 @@ export class IssuanceService {
         // The deadline is the caller's epoch time on the real clock (a timer, not a clock reading).
         if (Date.now() < deadline) return await this.issue(request, deadline, true);
       }
-      throw this.#failed(error, request);
+      throw this.#failed(error, request, choices);
     } finally {
       clearTimeout(timer);
     }
@@ -320,7 +380,7 @@ export class IssuanceService {
    * Classifies a failed /sign issuance and tells the notifiers (`issue-failed`), at most once per names and kind
    * every 10 minutes: while the CA is down every host's cron call fails the same way.
    */
-  #failed(error: unknown, request: IssueRequest): IssueFailure {
+  #failed(error: unknown, request: IssueRequest, choices: readonly CaChoice[]): IssueFailure {
     const failure = this.#classifier.classify(error, request.names);
     const now = this.#now().getTime();
     const topic = `${failure.kind} ${request.names.join(",")}`;
@@ -333,6 +393,9 @@ export class IssuanceService {
       kind: failure.kind,
       client: request.client,
       errorId: failure.errorId,
+      // The CAs tried, in order, and why each did not issue (one CA: that one).
+      cas: failure instanceof FailoverFailure ? failure.tried.map((t) => t.ca) : choices.slice(0, 1).map((c) => c.ca.name),
+      ...(failure instanceof FailoverFailure ? { caReasons: [...failure.tried] } : {}),
     });
     return failure;
   }
@@ -341,13 +404,13 @@ export class IssuanceService {
    * An order whose requester gave up (sign-timeout) goes on: its failure is still reported (once per order), and
    * its result is kept once for the client's retry (src/issuance/results.ts).
    */
-  #followAbandoned(order: Promise<Obtained>, request: IssueRequest, key: CacheKey): void {
+  #followAbandoned(order: Promise<Obtained>, request: IssueRequest, key: CacheKey, choices: readonly CaChoice[]): void {
     if (this.#abandoned.has(order)) return;
     this.#abandoned.add(order);
     order.then(
-      (obtained) => this.#kept.keepOnce(key, obtained.entry),
+      (obtained) => this.#kept.keepOnce(obtained.key ?? key, obtained.entry),
       (error) => {
-        const failure = this.#failed(error, request);
+        const failure = this.#failed(error, request, choices);
         this.#opts.log.warn("background order failed after its client's sign-timeout", {
           names: request.names,
           kind: failure.kind,

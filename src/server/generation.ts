@@ -8,6 +8,8 @@
  * journal); http-01 solvers wrap the responders, which outlive generations because the listeners do.
  */
 import type { AccountSession } from "../account/session.ts";
+import type { Ledger } from "../ca/ledger_port.ts";
+import type { CaEndpoint, CaRegistry } from "../ca/registry.ts";
 import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
@@ -45,7 +47,12 @@ export interface Generation extends SignContext {
 export interface GenerationDeps {
   log: Logger;
   metrics: AcmemsMetrics;
+  /** The default CA's session. */
   session: AccountSession;
+  /** Every CA's session (src/ca/registry.ts); without it, the default CA only (through `session`). */
+  cas?: CaRegistry;
+  /** The rate-limit ledger (src/ca/ledger_port.ts); default: admits everything. */
+  ledger?: Ledger;
   /** http-01 answers per verification name (they outlive generations). */
   responders: Map<string, Http01Responder>;
   /** Extra solvers by verification name (tests). */
@@ -136,6 +143,9 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   const issuer = new IssuanceService({
     client: () => session.client(),
     directoryUrl: config.account.acmeServer,
+    cas: caEndpoints(config, deps),
+    defaultCa: deps.cas?.defaultCa ?? config.defaultCa,
+    ledger: deps.ledger,
     solvers,
     storages,
     // Background renewal re-authorizes every stored entry against this config's blocks (a reload swaps them).
@@ -179,6 +189,19 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     },
   };
   return { config, policy, issuer, storages, solvers, notifiers, mgmt };
+}
+
+/** What issuance needs of each CA: the registry's sessions, or the default CA alone through `deps.session`. */
+function caEndpoints(config: Config, deps: GenerationDeps): CaEndpoint[] {
+  if (deps.cas) return deps.cas.endpoints();
+  const { session } = deps;
+  return [{
+    name: config.defaultCa ?? "default",
+    directoryUrl: config.account.acmeServer,
+    profile: config.account.profile,
+    client: () => session.client(),
+    accountLost: (reason) => session.accountLost(reason),
+  }];
 }
 
 /**
