@@ -48,9 +48,7 @@ async function prepareKey(
     const ca = name === "default" ? "" : ` --ca ${shellWord(name)}`;
     console.error(
       `acmems serve: no account key at ${accountKeyPath(account.dir)} and the config does not accept the ` +
-        `terms of service: run acmems register${ca} --gen-key --register --accept-terms-of-service ${
-          files.join(" ")
-        }`,
+        `terms of service: run acmems register${ca} --gen-key --register --accept-terms-of-service ${files.join(" ")}`,
     );
     return null;
   }
@@ -207,7 +205,9 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
           if (all) console.error(`acmems serve: run ${command}, then start acmems serve again`);
           else console.error(`acmems serve: run ${command}, then restart acmems serve to use this CA again`);
           log.error(
-            all ? "start refused: the ACME account needs the operator" : "CA unusable: its ACME account needs the operator",
+            all
+              ? "start refused: the ACME account needs the operator"
+              : "CA unusable: its ACME account needs the operator",
             { ca: name, reason: session.reason, command },
           );
         }

@@ -87,7 +87,9 @@ export function secondsUntil(retryAfter: Date | undefined, now: Date): number {
 /** The failure when every CA failed: all rate-limited → the smallest Retry-After; else the last. Pure. */
 export function finalFailure(failures: readonly IssueFailure[]): IssueFailure {
   if (failures.length > 0 && failures.every((f) => f.kind === "rate-limited")) {
-    const soonest = failures.reduce((a, b) => (b.retryAfterSeconds ?? Infinity) < (a.retryAfterSeconds ?? Infinity) ? b : a);
+    const soonest = failures.reduce((a, b) =>
+      (b.retryAfterSeconds ?? Infinity) < (a.retryAfterSeconds ?? Infinity) ? b : a
+    );
     return soonest;
   }
   return failures[failures.length - 1];

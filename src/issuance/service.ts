@@ -394,7 +394,9 @@ export class IssuanceService {
       client: request.client,
       errorId: failure.errorId,
       // The CAs tried, in order, and why each did not issue (one CA: that one).
-      cas: failure instanceof FailoverFailure ? failure.tried.map((t) => t.ca) : choices.slice(0, 1).map((c) => c.ca.name),
+      cas: failure instanceof FailoverFailure
+        ? failure.tried.map((t) => t.ca)
+        : choices.slice(0, 1).map((c) => c.ca.name),
       ...(failure instanceof FailoverFailure ? { caReasons: [...failure.tried] } : {}),
     });
     return failure;

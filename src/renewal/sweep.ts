@@ -127,7 +127,9 @@ export class RenewalSweep {
   async #sweepDue(storage: Storage, stats: SweepStats): Promise<void> {
     const seen = new Set<CacheKey>();
     // One scope per CA: claimDue plans with the entry's own CA.
-    for (const directoryUrl of this.#opts.flights.directoryUrls) await this.#sweepDueAt(storage, stats, directoryUrl, seen);
+    for (const directoryUrl of this.#opts.flights.directoryUrls) {
+      await this.#sweepDueAt(storage, stats, directoryUrl, seen);
+    }
   }
 
   async #sweepDueAt(storage: Storage, stats: SweepStats, directoryUrl: string, seen: Set<CacheKey>): Promise<void> {

@@ -46,11 +46,14 @@ Deno.test("a [ca] section takes exactly the options of [account] (one table)", (
   assertMatch(errorLines(result).join("\n"), /Unknown option "bogus" in \[ca "x"\]/);
 });
 
-Deno.test("[ca \"default\"] beside [account] is an error naming both lines", () => {
+Deno.test('[ca "default"] beside [account] is an error naming both lines', () => {
   const result = load(`${TWO_CAS}[ca "default"]\ndir = /other\n`);
   const errors = errorLines(result);
   assertEquals(errors.length, 1, errors.join("\n"));
-  assertMatch(errors[0], /^19: \[ca "default"\] is the CA that \[account\] already defines \(at \/etc\/acmems\/a.ini:1\)/);
+  assertMatch(
+    errors[0],
+    /^19: \[ca "default"\] is the CA that \[account\] already defines \(at \/etc\/acmems\/a.ini:1\)/,
+  );
 });
 
 Deno.test("two CAs with the same directory URL or account dir: an error naming both", () => {
@@ -75,14 +78,18 @@ Deno.test("ca = with an unknown name is an error naming it and the known CAs", (
   assertMatch(errorLines(load(TWO_CAS.replace("ca = gts, default", "ca = gts, gts"))).join("\n"), /listed twice/);
 });
 
-Deno.test("without [account], [ca \"default\"] or else the first [ca] is the default CA", () => {
-  const result = load(`[ca "le"]\ndir = /le\naccept-terms-of-service = yes\n[ca "b"]\ndir = /b\n` +
-    `acme-server = https://b.example/dir\n[auth "a"]\nip = 127.0.0.1\ndomain = *.example.org\n`);
+Deno.test('without [account], [ca "default"] or else the first [ca] is the default CA', () => {
+  const result = load(
+    `[ca "le"]\ndir = /le\naccept-terms-of-service = yes\n[ca "b"]\ndir = /b\n` +
+      `acme-server = https://b.example/dir\n[auth "a"]\nip = 127.0.0.1\ndomain = *.example.org\n`,
+  );
   assertEquals(errorLines(result), []);
   assertEquals(result.config!.defaultCa, "le");
   assertEquals(result.config!.account.dir, "/le");
-  const withDefault = load(`[ca "b"]\ndir = /b\nacme-server = https://b.example/dir\n[ca "default"]\ndir = /d\n` +
-    `[auth "a"]\nip = 127.0.0.1\ndomain = *.example.org\n`);
+  const withDefault = load(
+    `[ca "b"]\ndir = /b\nacme-server = https://b.example/dir\n[ca "default"]\ndir = /d\n` +
+      `[auth "a"]\nip = 127.0.0.1\ndomain = *.example.org\n`,
+  );
   assertEquals(errorLines(withDefault), []);
   assertEquals(withDefault.config!.defaultCa, "default");
   assertEquals(withDefault.config!.account.dir, "/d");
@@ -97,7 +104,13 @@ Deno.test("check-config's summary and --json list each CA (name, directory, acco
   ]);
   assert(!JSON.stringify(json).includes("c2VjcmV0LWtleS1mcm9tLWdvb2dsZQ"));
   const summary = configSummary(config);
-  assertMatch(summary, /default \(default\): https:\/\/acme-v02\.api\.letsencrypt\.org\/directory; account dir \/var\/lib\/acmems\/le/);
-  assertMatch(summary, /gts: https:\/\/dv\.acme-v02\.api\.pki\.goog\/directory; account dir \/var\/lib\/acmems\/gts; profile shortlived/);
+  assertMatch(
+    summary,
+    /default \(default\): https:\/\/acme-v02\.api\.letsencrypt\.org\/directory; account dir \/var\/lib\/acmems\/le/,
+  );
+  assertMatch(
+    summary,
+    /gts: https:\/\/dv\.acme-v02\.api\.pki\.goog\/directory; account dir \/var\/lib\/acmems\/gts; profile shortlived/,
+  );
   assertMatch(summary, /\[auth "a"\] orders from: gts, default/);
 });
