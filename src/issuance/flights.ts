@@ -11,6 +11,7 @@
  *   attempt at its own CA, or released at the end.
  * - ARI `replaces` is only the certificate of the same CA.
  */
+import type { AcmeClient } from "../acme/mod.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { orderWithFailover } from "../ca/failover.ts";
 import type { Ledger } from "../ca/ledger_port.ts";
@@ -51,6 +52,13 @@ export interface FlightOptions {
   classifier: FailureClassifier;
 }
 
+/** The client of the CA whose directory is `url`; throws for an unknown directory or an unavailable CA. */
+export function clientAt(cas: readonly CaEndpoint[], url: string): AcmeClient {
+  const ca = cas.find((c) => c.directoryUrl === url);
+  if (!ca) throw new Error(`No configured CA has the directory ${url}`);
+  return ca.client();
+}
+
 export class Flights {
   readonly #opts: FlightOptions;
   readonly #byName: Map<string, CaEndpoint>;
@@ -85,6 +93,20 @@ export class Flights {
 
   #block(name: string | undefined): AuthBlock | undefined {
     return name === undefined ? undefined : this.#opts.auth.find((b) => b.name === name);
+  }
+
+  /** The error of the last CA when every CA of `choices` is unavailable now; undefined when one is available. */
+  allUnavailable(choices: readonly CaChoice[]): unknown {
+    let last: unknown;
+    for (const { ca } of choices) {
+      try {
+        ca.client();
+        return undefined;
+      } catch (error) {
+        last = error;
+      }
+    }
+    return last;
   }
 
   /** The request's CAs in order of preference (its block's `ca =`, else the default CA). */

@@ -21,7 +21,6 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
-import { FailoverFailure } from "../ca/failover.ts";
 import { type Ledger, UNLIMITED_LEDGER } from "../ca/ledger_port.ts";
 import type { CaEndpoint } from "../ca/registry.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
@@ -38,8 +37,9 @@ import { AriTracker } from "./ari.ts";
 import { Background } from "./background.ts";
 import { FailureClassifier } from "./classify.ts";
 import { Coordinator, type Obtained } from "./coordinator.ts";
-import { type CaChoice, Flights } from "./flights.ts";
+import { type CaChoice, clientAt, Flights } from "./flights.ts";
 import { IssueFailure } from "./failure.ts";
+import { FailureNotices } from "./failure_notice.ts";
 import { noteCertificate } from "./gauges.ts";
 import { type IssuanceFaults, OrderDriver } from "./order.ts";
 import type { CacheState, IssueRequest, IssueResult, OnIssueEvent } from "./request.ts";
@@ -97,7 +97,6 @@ export interface IssuanceOptions {
 }
 
 const STALE_MARGIN_MS = 3_600_000;
-const FAILURE_NOTICE_MS = 600_000;
 
 export class IssuanceService {
   readonly #opts: IssuanceOptions;
@@ -111,8 +110,7 @@ export class IssuanceService {
   readonly #ari: AriTracker;
   readonly #coordinator: Coordinator;
   readonly #renewal: RenewalSweep;
-  /** When `issue-failed` was last sent, by kind and names. */
-  readonly #failureSent = new Map<string, number>();
+  readonly #notices: FailureNotices;
   /** Orders whose requester timed out (followed once each). */
   readonly #abandoned = new WeakSet<Promise<Obtained>>();
   readonly #flights: Flights;
@@ -141,6 +139,7 @@ export class IssuanceService {
       if (!ca) throw new Error(`No configured CA has the directory ${url}`);
       return ca.client();
     };
+    this.#notices = new FailureNotices(this.#classifier, now, opts.onEvent);
     this.#ari = new AriTracker({ client: byUrl, log, metrics, now, owner, track });
     const orders = new OrderDriver({
       directoryUrl: opts.directoryUrl,
@@ -265,7 +264,7 @@ export class IssuanceService {
     if (!order) {
       // Fail fast (and start nothing) while no CA of the block is available, unless a still-valid certificate can
       // be served.
-      const down = this.#allUnavailable(choices);
+      const down = this.#flights.allUnavailable(choices);
       if (down) {
         const stale = this.#stale(cached, storage, down);
         if (stale) return stale;
@@ -281,20 +280,6 @@ export class IssuanceService {
       }
     }
     return await this.#await(order, request, storage, key, cached, deadline, retried, choices);
-  }
-
-  /** The error of the last CA when every CA of the chain is unavailable now; undefined when one is not. */
-  #allUnavailable(choices: readonly CaChoice[]): unknown {
-    let last: unknown;
-    for (const { ca } of choices) {
-      try {
-        ca.client();
-        return undefined;
-      } catch (error) {
-        last = error;
-      }
-    }
-    return last;
   }
 
   /** A cached entry's answer while it is not due (a hit); null when due. */
@@ -376,30 +361,9 @@ export class IssuanceService {
     }
   }
 
-  /**
-   * Classifies a failed /sign issuance and tells the notifiers (`issue-failed`), at most once per names and kind
-   * every 10 minutes: while the CA is down every host's cron call fails the same way.
-   */
+  /** Classifies a failed /sign issuance and tells the notifiers (`issue-failed`: src/issuance/failure_notice.ts). */
   #failed(error: unknown, request: IssueRequest, choices: readonly CaChoice[]): IssueFailure {
-    const failure = this.#classifier.classify(error, request.names);
-    const now = this.#now().getTime();
-    const topic = `${failure.kind} ${request.names.join(",")}`;
-    if (now - (this.#failureSent.get(topic) ?? -Infinity) < FAILURE_NOTICE_MS) return failure;
-    if (this.#failureSent.size >= 10_000) this.#failureSent.clear();
-    this.#failureSent.set(topic, now);
-    this.#opts.onEvent?.("issue-failed", {
-      names: request.names,
-      message: failure.message,
-      kind: failure.kind,
-      client: request.client,
-      errorId: failure.errorId,
-      // The CAs tried, in order, and why each did not issue (one CA: that one).
-      cas: failure instanceof FailoverFailure
-        ? failure.tried.map((t) => t.ca)
-        : choices.slice(0, 1).map((c) => c.ca.name),
-      ...(failure instanceof FailoverFailure ? { caReasons: [...failure.tried] } : {}),
-    });
-    return failure;
+    return this.#notices.failed(error, request, choices.map((c) => c.ca.name));
   }
 
   /**
