@@ -12,6 +12,8 @@
  *   request with `rate-limited` at once, no CA called. A CA's own 429 is told to the ledger (`noteRateLimited`, with
  *   any `https` URL with "unpause" in the detail), a failed authorization too (`noteFailedAuthorization`). A CA that
  *   turned out unreachable before the order was placed gets its counted slots back (`ticket.cancel()`).
+ * - A CA that says it no longer knows our account (restarted) is reconnected (bounded wait) and tried once more
+ *   before the next CA: its account comes back at once, so the preferred CA keeps its place.
  * - Each failover is logged (info: from, to, reason) and counted (`acmems_ca_failover_total{from,to,reason}`).
  * - When every CA failed: all rate-limited → `rate-limited` with the smallest Retry-After; otherwise the last CA's
  *   failure. With more than one CA the failure is a `FailoverFailure` naming the CAs tried and why (`issue-failed`
@@ -48,6 +50,16 @@ export class FailoverFailure extends IssueFailure {
     super(failure.kind, `${failure.message} (CAs tried: ${cas})`, failure.retryAfterSeconds, failure.errorId);
     this.name = "FailoverFailure";
   }
+}
+
+/** How long an order waits for a CA that forgot our account to reconnect before it goes on to the next CA. */
+const RECONNECT_WAIT_MS = 15_000;
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** Why an order's failure at one CA sends it to the next CA; null when it must not (see the contract). Pure. */
@@ -185,7 +197,18 @@ export async function orderWithFailover<T>(
     }
     let placed = false;
     try {
-      const value = await attempt(ca, client, () => (placed = true));
+      let value: T;
+      try {
+        value = await attempt(ca, client, () => (placed = true));
+      } catch (error) {
+        // The CA forgot our account (it restarted): reconnect, then try this CA once more. With one CA the
+        // caller does this (src/issuance/service.ts), within the request's deadline.
+        if (!multi || !isProblem(error, "accountDoesNotExist") || !ca.accountLost) throw error;
+        log.info("ca no longer knows the account, reconnecting before the next CA is tried", { ca: ca.name });
+        await withTimeout(Promise.resolve(ca.accountLost((error as AcmeProblem).detail)), RECONNECT_WAIT_MS);
+        placed = false;
+        value = await attempt(ca, ca.client(), () => (placed = true));
+      }
       return { value, ca, tried };
     } catch (error) {
       const reason = failoverReason(error);
@@ -196,7 +219,6 @@ export async function orderWithFailover<T>(
       }
       if (reason === "unavailable" && !placed) await admission.ticket.cancel().catch(() => {});
       if (reason === null) end(error, ca);
-      if (isProblem(error, "accountDoesNotExist")) void ca.accountLost?.((error as AcmeProblem).detail);
       const failure = deps.classify(error);
       if (reason === "rate-limit" && isProblem(error)) {
         const problem = error as AcmeProblem;

@@ -74,7 +74,18 @@ export interface Pebble extends AsyncDisposable {
   configFile: string;
   /** The temp dir holding config, certs and log; removed by `stop()`. */
   dir: string;
-  pid: number;
+  /** The running process (a new one after `resume()`). */
+  readonly pid: number;
+  /**
+   * Stops the pebble process but keeps its ports, config and HTTPS certificate: clients see a CA that is down
+   * (connection refused). `resume()` starts it again.
+   */
+  pause(): Promise<void>;
+  /**
+   * Starts a paused pebble again on the same ports with the same config and HTTPS certificate. Like a restarted
+   * CA, it has a new issuing root and intermediate and has forgotten every account and order.
+   */
+  resume(): Promise<void>;
   /** GET /roots/0 on the management port: the root that issues this run's certificates (new on every start). */
   rootPem(): Promise<string>;
   /** GET /intermediates/0 on the management port. */
@@ -167,33 +178,38 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       PEBBLE_VA_ALWAYS_VALID: opts.alwaysValid ? "1" : "0",
       ...opts.env,
     };
-    const proc = spawnLogged({
-      name: "pebble",
-      command: PEBBLE_BIN,
-      args,
-      env,
-      logFile: `${dir}/pebble.log`,
-      workDir: dir,
-      cwd: dir,
-    });
-
     const directoryUrl = `https://127.0.0.1:${port}/dir`;
     const managementUrl = `https://127.0.0.1:${managementPort}`;
     // Our CA is the only trust anchor, so a different process on the port can never pass the probe.
     const get = (url: string, signal?: AbortSignal) => httpsRequest(url, ca.caPem, { method: "GET", signal });
 
-    await stopOnFailure(proc, () =>
-      proc.waitFor(async (signal) => {
-        const d = JSON.parse(await get(directoryUrl, signal));
-        if (typeof d.newNonce !== "string") return false;
-        await get(`${managementUrl}/roots/0`, signal);
-        return true;
-      }, { timeoutMs: opts.startTimeoutMs, failOn: /address already in use/ }));
+    let launches = 0;
+    const launch = async () => {
+      const proc = spawnLogged({
+        name: "pebble",
+        command: PEBBLE_BIN,
+        args,
+        env,
+        logFile: `${dir}/pebble${launches++ === 0 ? "" : `-${launches}`}.log`,
+        workDir: dir,
+        cwd: dir,
+      });
+      await stopOnFailure(proc, () =>
+        proc.waitFor(async (signal) => {
+          const d = JSON.parse(await get(directoryUrl, signal));
+          if (typeof d.newNonce !== "string") return false;
+          await get(`${managementUrl}/roots/0`, signal);
+          return true;
+        }, { timeoutMs: opts.startTimeoutMs, failOn: /address already in use/ }));
+      return proc;
+    };
+    let proc: Awaited<ReturnType<typeof launch>> | undefined = await launch();
 
     let stopped: Promise<void> | undefined;
     const stop = () =>
       stopped ??= (async () => {
-        await proc.stop();
+        await proc?.stop();
+        proc = undefined;
         await removeWorkDir(dir);
       })();
 
@@ -206,7 +222,17 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       tlsPort,
       configFile,
       dir,
-      pid: proc.pid,
+      get pid() {
+        return proc?.pid ?? 0;
+      },
+      pause: async () => {
+        await proc?.stop();
+        proc = undefined;
+      },
+      resume: async () => {
+        if (stopped) throw new Error("pebble was stopped: start a new one");
+        if (!proc) proc = await launch();
+      },
       rootPem: () => get(`${managementUrl}/roots/0`),
       intermediatePem: () => get(`${managementUrl}/intermediates/0`),
       directory: async () => JSON.parse(await get(directoryUrl)),
@@ -217,7 +243,7 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
         });
         await httpsRequest(`${managementUrl}/set-renewal-info/`, ca.caPem, { method: "POST", body });
       },
-      logTail: (lines) => proc.logTail(lines),
+      logTail: (lines) => proc?.logTail(lines) ?? Promise.resolve("(pebble is paused)"),
       stop,
       [Symbol.asyncDispose]: stop,
     };
