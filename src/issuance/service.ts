@@ -128,18 +128,11 @@ export class IssuanceService {
       retryAfterSeconds: opts.retryAfterSeconds,
       onAccountLost: opts.onAccountLost,
     });
-    const cas = opts.cas ?? [{
-      name: "default",
-      directoryUrl: opts.directoryUrl,
-      client: opts.client,
-      accountLost: opts.onAccountLost,
-    }];
-    const byUrl = (url: string) => {
-      const ca = cas.find((c) => c.directoryUrl === url);
-      if (!ca) throw new Error(`No configured CA has the directory ${url}`);
-      return ca.client();
-    };
     this.#notices = new FailureNotices(this.#classifier, now, opts.onEvent);
+    const { client, directoryUrl, onAccountLost: accountLost } = opts;
+    const cas = opts.cas ?? [{ name: "default", client, directoryUrl, accountLost }];
+    // ARI is asked of the CA that issued the certificate.
+    const byUrl = (url: string) => clientAt(cas, url);
     this.#ari = new AriTracker({ client: byUrl, log, metrics, now, owner, track });
     const orders = new OrderDriver({
       directoryUrl: opts.directoryUrl,
