@@ -110,7 +110,10 @@ export function buildConfig(
   warnShadowedHmacBlocks(auth, diag);
   warnReadableConfigFiles(documents, env, diag);
 
-  for (const [name, ca] of caSet.cas) accountNotes(ca, caSet.sections.get(name) ?? [], diag);
+  for (const [name, ca] of caSet.cas) {
+    const sections = caSet.sections.get(name) ?? [];
+    accountNotes(ca, sections, diag, sections.some((s) => s.kind === "ca") ? name : undefined);
+  }
 
   const ok = diag.errors.length === 0 && account !== null;
   const result: ConfigResult = { ok, errors: diag.errors, warnings: diag.warnings, notes: diag.notes };

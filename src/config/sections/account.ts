@@ -99,7 +99,13 @@ export function buildAccount(
 }
 
 /** The notes on a valid [account]: the CA is the default (staging), no terms of service are accepted yet. */
-export function accountNotes(account: AccountConfig, sections: IniSection[], diag: Diagnostics): void {
+export function accountNotes(
+  account: AccountConfig,
+  sections: IniSection[],
+  diag: Diagnostics,
+  /** The CA's name when it is a `[ca "name"]` (the command then names it: `register --ca NAME`). */
+  caName?: string,
+): void {
   if (account.acmeServerIsDefault) {
     diag.note(
       account.source,
@@ -114,7 +120,8 @@ export function accountNotes(account: AccountConfig, sections: IniSection[], dia
     diag.note(
       account.source,
       "accept-terms-of-service is not set: acmems will not create an ACME account by itself; " +
-        "run acmems register --accept-terms-of-service CONFIG, or set accept-terms-of-service = yes",
+        `run acmems register ${caName ? `--ca ${caName} ` : ""}--accept-terms-of-service CONFIG, or set ` +
+        "accept-terms-of-service = yes",
     );
   }
 }
