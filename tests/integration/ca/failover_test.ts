@@ -143,3 +143,67 @@ Deno.test("two CAs: failover to B while A is down, renewal back at A, CA refusal
     await cleanup.run();
   }
 });
+
+Deno.test("two CAs: a CA unreachable when serve starts does not stop it; it is used once it answers", async (t) => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-ca-late-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  try {
+    const named = await startNamed();
+    cleanup.add(() => named.stop());
+    const [httpPort, mgmtPort] = await freePorts(2);
+    const a = await startPebble({ dnsServer: named.address, httpPort });
+    cleanup.add(() => a.stop());
+    const b = await startPebble({ dnsServer: named.address, httpPort });
+    cleanup.add(() => b.stop());
+    await b.pause();
+    const ca = (pebble: Pebble, dir: string) => ({
+      "acme-server": pebble.directoryUrl,
+      "ca-file": pebble.caFile,
+      dir,
+      "accept-terms-of-service": true,
+    });
+    const acmems = await startAcmems({
+      dir: work,
+      config: {
+        comment: "acmems: a CA down at start",
+        account: ca(a, "account-a"),
+        cas: { b: ca(b, "account-b") },
+        mgmt: { listener: `127.0.0.1:${mgmtPort}`, "sign-timeout": "60s" },
+        logging: { level: "debug", format: "json" },
+        verifications: { http: http01(httpPort) },
+        storages: { none: { type: "none" } },
+        // B preferred: while it is down, the default CA (A) issues.
+        auth: { local: { ip: "127.0.0.1", domain: "*.example.test", ca: "b, default", storage: "none" } },
+      },
+    });
+    cleanup.add(() => acmems.stop());
+
+    await t.step("serve is up and ready with B down; /sign fails over to A", async () => {
+      assertEquals((await request(`${acmems.mgmtUrl}/ready`)).status, 200);
+      const csr = await makeCsr({ names: ["early.example.test"] });
+      const answer = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await a.intermediatePem()));
+      const failover = (await acmems.events()).find((e) => e.event === "ca failover");
+      assertEquals([failover?.from, failover?.to, failover?.reason], ["b", "default", "unavailable"]);
+    });
+
+    await t.step("B comes up: its account is registered in the background and B issues again", async () => {
+      await b.resume();
+      const deadline = Date.now() + 90_000;
+      const bReady = async () =>
+        (await acmems.events()).some((e) => e.event === "acme account ready" && e.ca === b.directoryUrl);
+      while (!await bReady()) {
+        assert(Date.now() < deadline, `B never became ready: ${await acmems.logTail(30)}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const csr = await makeCsr({ names: ["late.example.test"] });
+      const answer = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await b.intermediatePem()));
+    });
+  } finally {
+    await cleanup.run();
+  }
+});
