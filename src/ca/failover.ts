@@ -11,7 +11,8 @@
  * - The ledger (src/ca/ledger_port.ts) is asked before an order is placed at a CA; a `block` refusal ends the
  *   request with `rate-limited` at once, no CA called. A CA's own 429 is told to the ledger (`noteRateLimited`, with
  *   any `https` URL with "unpause" in the detail), a failed authorization too (`noteFailedAuthorization`). A CA that
- *   turned out unreachable before the order was placed gets its counted slots back (`ticket.cancel()`).
+ *   never created the order (unreachable, 5xx, its 429 or refusal at newOrder) gets its counted slots back
+ *   (`ticket.cancel()`), and so does a resumed order (counted when an earlier holder placed it).
  * - A CA that says it no longer knows our account (restarted) is reconnected (bounded wait) and tried once more
  *   before the next CA: its account comes back at once, so the preferred CA keeps its place.
  * - Each failover is logged (info: from, to, reason) and counted (`acmems_ca_failover_total{from,to,reason}`).
@@ -126,8 +127,15 @@ export interface FailoverDeps {
   classify(error: unknown): IssueFailure;
 }
 
-/** What one attempt is handed: the CA, its connected client, and `placed()` to call once the CA has the order. */
-export type Attempt<T> = (ca: CaEndpoint, client: ReturnType<CaEndpoint["client"]>, placed: () => void) => Promise<T>;
+/**
+ * What one attempt is handed: the CA, its connected client, and `placed(resumed)` to call once the CA has the order
+ * (`resumed`: an earlier holder placed it, and it was counted then: this admission's slots are given back).
+ */
+export type Attempt<T> = (
+  ca: CaEndpoint,
+  client: ReturnType<CaEndpoint["client"]>,
+  placed: (resumed: boolean) => void,
+) => Promise<T>;
 
 /** Runs `attempt` at each CA of `cas` in turn until one succeeds (see the contract). */
 export async function orderWithFailover<T>(
@@ -196,10 +204,14 @@ export async function orderWithFailover<T>(
       continue;
     }
     let placed = false;
+    const onPlaced = (resumed: boolean) => {
+      placed = true;
+      if (resumed) void admission.ticket.cancel().catch(() => {});
+    };
     try {
       let value: T;
       try {
-        value = await attempt(ca, client, () => (placed = true));
+        value = await attempt(ca, client, onPlaced);
       } catch (error) {
         // The CA forgot our account (it restarted): reconnect, then try this CA once more. With one CA the
         // caller does this (src/issuance/service.ts), within the request's deadline.
@@ -207,7 +219,7 @@ export async function orderWithFailover<T>(
         log.info("ca no longer knows the account, reconnecting before the next CA is tried", { ca: ca.name });
         await withTimeout(Promise.resolve(ca.accountLost((error as AcmeProblem).detail)), RECONNECT_WAIT_MS);
         placed = false;
-        value = await attempt(ca, ca.client(), () => (placed = true));
+        value = await attempt(ca, ca.client(), onPlaced);
       }
       return { value, ca, tried };
     } catch (error) {
@@ -217,7 +229,9 @@ export async function orderWithFailover<T>(
           log.warn("rate-limit ledger cannot note a failed authorization", { ca: ca.name, error: String(e) })
         );
       }
-      if (reason === "unavailable" && !placed) await admission.ticket.cancel().catch(() => {});
+      // The CA never created this order (unreachable, 5xx, its 429 or refusal at newOrder, or we stopped before
+      // calling it): the slots counted for it are given back.
+      if (!placed) await admission.ticket.cancel().catch(() => {});
       if (reason === null) end(error, ca);
       const failure = deps.classify(error);
       if (reason === "rate-limit" && isProblem(error)) {

@@ -187,8 +187,10 @@ export class Flights {
             const entry = entries.get(choice.key) ?? (renewing?.key === choice.key ? renewing.entry : null);
             return entry?.ari?.certId;
           },
-          block: request.block,
-          client: request.client,
+          // A host's request counts toward its block's budget; a background renewal (no client) does not.
+          ...(request.client !== undefined && request.block !== undefined
+            ? { block: request.block, client: request.client }
+            : {}),
         },
         {
           ledger,

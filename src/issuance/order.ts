@@ -56,8 +56,8 @@ export interface OrderContext {
 export interface OrderCa {
   name: string;
   directoryUrl: string;
-  /** Called once the CA has the order (placed, or resumed): from then on it counts at the CA. */
-  onPlaced?: () => void;
+  /** Called once the CA has the order: placed now (`false`) or resumed from an earlier holder (`true`). */
+  onPlaced?: (resumed: boolean) => void;
 }
 
 export interface OrderOptions {
@@ -104,10 +104,10 @@ export class OrderDriver {
     const solver = this.#opts.solvers.get(request.verification);
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
     let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper, ctx.waited) : undefined;
-    if (order) ctx.ca?.onPlaced?.();
+    if (order) ctx.ca?.onPlaced?.(true);
     if (!order) {
       order = await this.#place(client, request, replaces, keeper);
-      ctx.ca?.onPlaced?.();
+      ctx.ca?.onPlaced?.(false);
       // Recorded before anything else, so that a successor resumes this order instead of placing another.
       const point = { storage: storage.name, key, claim, orderUrl: order.url };
       await this.#opts.faults?.beforeNoteOrder?.(point);

@@ -221,6 +221,7 @@ Deno.test("failover: a 429 at A is told to the ledger (with the unpause URL), th
     assertEquals(ledger.rateLimited[0].names, ["www.example.test"]);
     assert(ledger.rateLimited[0].seconds > 60 && ledger.rateLimited[0].seconds <= 120);
     assertEquals(ledger.rateLimited[0].unpauseUrl, "https://portal.letsencrypt.org/sfe/v1/unpause?jwt=x.y.z");
+    assertEquals(ledger.cancelled, ["a"], "A never created the order: its slot is given back");
     assertEquals(failoverMetric(metrics), ['acmems_ca_failover_total{from="a",to="b",reason="rate-limit"} 1']);
   });
 });
@@ -362,13 +363,16 @@ Deno.test("cache across CAs: B's certificate due while A is still down is renewe
 });
 
 Deno.test("background sweep: a due certificate from B is renewed at A once A answers", async () => {
-  await setup({}, async ({ issuer, a, b, down, storage, request }) => {
+  await setup({}, async ({ issuer, a, b, down, storage, request, ledger }) => {
     down.add("a");
     await issuer.issue(request, soon());
     down.delete("a");
     await makeDue(storage);
     const stats = await issuer.sweep();
     assertEquals(stats.renewed, 1);
+    // A background renewal is not a host's request: it does not count toward the block's budget.
+    const renewal = ledger.admitted.at(-1)!;
+    assertEquals([renewal.ca, renewal.block, renewal.client], ["a", undefined, undefined]);
     assertEquals([a.orders, b.orders], [1, 1]);
     assertEquals(await storedCas(storage), ["a"]);
     // The sweep after that finds nothing due at either CA.
