@@ -13,7 +13,7 @@
  */
 import type { AcmeClient } from "../acme/mod.ts";
 import type { AuthBlock } from "../config/types.ts";
-import { orderWithFailover } from "../ca/failover.ts";
+import { FailoverFailure, orderWithFailover, type TriedCa } from "../ca/failover.ts";
 import type { Ledger } from "../ca/ledger_port.ts";
 import type { CaEndpoint } from "../ca/registry.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -95,8 +95,12 @@ export class Flights {
     return name === undefined ? undefined : this.#opts.auth.find((b) => b.name === name);
   }
 
-  /** The error of the last CA when every CA of `choices` is unavailable now; undefined when one is available. */
-  allUnavailable(choices: readonly CaChoice[]): unknown {
+  /**
+   * When every CA of `choices` is unavailable now, the error to answer (one CA: its own; several: a
+   * `FailoverFailure` naming each); undefined when one is available.
+   */
+  allUnavailable(choices: readonly CaChoice[], names: string[]): unknown {
+    const tried: TriedCa[] = [];
     let last: unknown;
     for (const { ca } of choices) {
       try {
@@ -104,9 +108,15 @@ export class Flights {
         return undefined;
       } catch (error) {
         last = error;
+        tried.push({
+          ca: ca.name,
+          reason: "unavailable",
+          detail: error instanceof Error ? error.message : String(error),
+        });
       }
     }
-    return last;
+    if (choices.length < 2) return last;
+    return new FailoverFailure(this.#opts.classifier.classify(last, names), tried);
   }
 
   /** The request's CAs in order of preference (its block's `ca =`, else the default CA). */

@@ -257,7 +257,7 @@ export class IssuanceService {
     if (!order) {
       // Fail fast (and start nothing) while no CA of the block is available, unless a still-valid certificate can
       // be served.
-      const down = this.#flights.allUnavailable(choices);
+      const down = this.#flights.allUnavailable(choices, request.names);
       if (down) {
         const stale = this.#stale(cached, storage, down);
         if (stale) return stale;

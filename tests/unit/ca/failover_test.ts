@@ -314,6 +314,18 @@ Deno.test("every CA rate-limited → rate-limited with the smallest Retry-After;
   );
 });
 
+Deno.test("every CA unavailable: 503 at once, issue-failed names each CA", async () => {
+  await setup({}, async ({ issuer, a, b, down, request, events }) => {
+    down.add("a");
+    down.add("b");
+    const error = await assertRejects(() => issuer.issue(request, soon()));
+    assert(error instanceof IssueFailure && error.kind === "unavailable", String(error));
+    assertEquals([a.orders, b.orders], [0, 0]);
+    assertEquals(events[0].cas, ["a", "b"]);
+    assertEquals(events[0].caReasons?.map((r) => r.reason), ["unavailable", "unavailable"]);
+  });
+});
+
 Deno.test("A unreachable at newOrder → its ledger slot is given back (ticket.cancel), B issues", async () => {
   await setup({ a: { newOrderError: () => serverDown() } }, async ({ issuer, b, ledger, request }) => {
     await issuer.issue(request, soon());
