@@ -10,6 +10,7 @@
 import type { AccountSession } from "../account/session.ts";
 import type { Ledger } from "../ca/ledger_port.ts";
 import type { CaEndpoint, CaRegistry } from "../ca/registry.ts";
+import { issuerOf } from "../ca/issuer_of.ts";
 import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
@@ -140,10 +141,11 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
   const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
   const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
+  const cas = caEndpoints(config, deps);
   const issuer = new IssuanceService({
     client: () => session.client(),
     directoryUrl: config.account.acmeServer,
-    cas: caEndpoints(config, deps),
+    cas,
     defaultCa: deps.cas?.defaultCa ?? config.defaultCa,
     ledger: deps.ledger,
     solvers,
@@ -167,15 +169,18 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     policy,
     issuer: refuseCompromisedKeys(issuer, compromised),
     revoker: {
-      revoke: (pair, reason) =>
-        revokeCertificate(pair, reason, {
-          client: () => session.client(),
+      revoke: async (pair, reason) => {
+        // The CA that issued it (from its cache entry), else the default CA.
+        const issuer = cas.length > 1 ? await issuerOf(pair.certDer, storages.values(), cas) : undefined;
+        return await revokeCertificate(pair, reason, {
+          client: () => issuer ? issuer.client() : session.client(),
           storages: storages.values(),
           compromised,
           log,
           now: systemClock,
           owner: `${Deno.hostname()}:${Deno.pid}`,
-        }),
+        });
+      },
       revoked: (pair, reason, client) =>
         notifiers.emit("revoked", {
           names: pair.names,
