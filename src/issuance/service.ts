@@ -2,10 +2,11 @@
  * Issuance, the front: cache lookup → single flight per CSR → claim in storage → ACME order → cache entry.
  *
  * Contract:
- * - The cache key is SHA-256 over (CA directory URL, profile, CSR DER). Until an entry is due
- *   (src/renewal/due.ts), /sign gets its chain byte for byte and the CA is not asked.
- * - One order per key (src/issuance/coordinator.ts): concurrent identical requests share one order, and processes
- *   sharing a storage never order twice.
+ * - The cache key is SHA-256 over (CA directory URL, profile, CSR DER). A request looks at its block's CAs in order
+ *   of preference (`ca =`): until an entry there is due (src/renewal/due.ts), /sign gets its chain byte for byte
+ *   and no CA is asked; a due one is renewed preferred CA first, with failover (src/issuance/flights.ts).
+ * - One order per CSR and block, whichever CA it goes to (coordinator.ts, flights.ts): concurrent identical requests
+ *   share one order, and processes sharing a storage never order twice at one CA.
  * - A caller waits at most until its own deadline (`sign-timeout`); the order goes on in the background up to
  *   `orderTimeoutMs` and its result is stored (or kept in memory: src/issuance/results.ts), so the client's retry
  *   gets it instead of a new order.
