@@ -221,6 +221,8 @@ export async function orderWithFailover<T>(
         placed = false;
         value = await attempt(ca, ca.client(), onPlaced);
       }
+      // No order of ours reached the CA (another holder's fresh result was used): nothing to count.
+      if (!placed) await admission.ticket.cancel().catch(() => {});
       return { value, ca, tried };
     } catch (error) {
       const reason = failoverReason(error);
