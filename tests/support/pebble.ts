@@ -102,6 +102,8 @@ export interface Pebble extends AsyncDisposable {
     ariResponse: string | { suggestedWindow: { start: string; end: string }; explanationURL?: string },
   ): Promise<void>;
   logTail(lines?: number): Promise<string>;
+  /** Orders this pebble accepted so far ("Added order … to the db" in its logs, across `pause`/`resume`). */
+  ordersPlaced(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -244,6 +246,14 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
         await httpsRequest(`${managementUrl}/set-renewal-info/`, ca.caPem, { method: "POST", body });
       },
       logTail: (lines) => proc?.logTail(lines) ?? Promise.resolve("(pebble is paused)"),
+      ordersPlaced: async () => {
+        let count = 0;
+        for (let i = 1; i <= launches; i++) {
+          const log = await Deno.readTextFile(`${dir}/pebble${i === 1 ? "" : `-${i}`}.log`).catch(() => "");
+          count += log.split("Added order").length - 1;
+        }
+        return count;
+      },
       stop,
       [Symbol.asyncDispose]: stop,
     };
