@@ -74,7 +74,7 @@ export interface Pebble extends AsyncDisposable {
   configFile: string;
   /** The temp dir holding config, certs and log; removed by `stop()`. */
   dir: string;
-  /** The running process (a new one after `resume()`). */
+  /** The pebble process (a new one after `resume()`; the last one's after `pause()` or `stop()`). */
   readonly pid: number;
   /**
    * Stops the pebble process but keeps its ports, config and HTTPS certificate: clients see a CA that is down
@@ -206,6 +206,8 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       return proc;
     };
     let proc: Awaited<ReturnType<typeof launch>> | undefined = await launch();
+    // The last process's pid stays readable after a stop (tests check that it is gone).
+    let lastPid = proc.pid;
 
     let stopped: Promise<void> | undefined;
     const stop = () =>
@@ -225,7 +227,7 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       configFile,
       dir,
       get pid() {
-        return proc?.pid ?? 0;
+        return lastPid;
       },
       pause: async () => {
         await proc?.stop();
@@ -233,7 +235,10 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       },
       resume: async () => {
         if (stopped) throw new Error("pebble was stopped: start a new one");
-        if (!proc) proc = await launch();
+        if (!proc) {
+          proc = await launch();
+          lastPid = proc.pid;
+        }
       },
       rootPem: () => get(`${managementUrl}/roots/0`),
       intermediatePem: () => get(`${managementUrl}/intermediates/0`),
