@@ -26,6 +26,7 @@ import { ValidationFailed } from "../challenges/resolver.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import { IssueFailure } from "../issuance/failure.ts";
+import { unpauseUrlOf } from "./ledger_gate.ts";
 import type { Ledger } from "./ledger_port.ts";
 import type { CaEndpoint } from "./registry.ts";
 
@@ -84,13 +85,7 @@ export function failoverReason(error: unknown): FailoverReason | null {
 }
 
 /** The CA's unpause URL in a problem detail (Let's Encrypt: "… visit https://portal.letsencrypt.org/sfe/v1/unpause?…"). */
-export function unpauseUrlOf(detail: string): string | undefined {
-  for (const match of detail.matchAll(/https:\/\/[^\s"'<>]+/g)) {
-    const url = match[0].replace(/[.,;:)\]]+$/, "");
-    if (/unpause/i.test(url)) return url;
-  }
-  return undefined;
-}
+export { unpauseUrlOf };
 
 /** Seconds until `retryAfter` (≥ 1), or an hour when the CA gave none. Pure. */
 export function secondsUntil(retryAfter: Date | undefined, now: Date): number {
@@ -191,7 +186,7 @@ export async function orderWithFailover<T>(
         `${admission.detail}${admission.unpauseUrl ? ` (unpause: ${admission.unpauseUrl})` : ""}`,
         admission.retryAfterSeconds,
       );
-      log.warn("order refused by the rate-limit ledger", {
+      log.warn("rate limit: order refused by the ledger", {
         ca: ca.name,
         names: order.names,
         scope: admission.scope,

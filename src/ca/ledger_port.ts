@@ -8,7 +8,7 @@
  *   block's budget, per block and per client address). Two instances sharing a PostgreSQL storage never admit more
  *   than a limit in total.
  * - An intent with `replaces` (an ARI renewal) is counted but never refused by a CA limit (as at Let's Encrypt).
- * - A refusal names the limit (`limit`, e.g. `limit-orders = 2/1h at "pebble-a"`), when a slot frees
+ * - A refusal names the limit (`limit`, e.g. `limit-orders = 2/1h (CA "pebble-a")`), when a slot frees
  *   (`retryAfterSeconds`, ≥ 1) and, for a paused account–name pair, the CA's unpause URL.
  * - `scope: "ca"` refusals mean "try the next CA"; `scope: "block"` refusals end the request (429) whatever the CA.
  * - `ticket.cancel()` gives the counted slots back when the CA was never reached (unreachable before the order

@@ -11,6 +11,8 @@
  * (tests/unit/config/readme_test.ts checks that the README documents every option and alias of `OPTION_TABLES`).
  * To add an option: add it here, read it in its section builder, document it in the README. Pure.
  */
+import type { CaLimitOverrides } from "../ca/limits.ts";
+import { parseLimitOrOff, parseOnOff, parseRateLimit } from "../ca/limits.ts";
 import { parseIpNetwork } from "../lib/ip.ts";
 import { compileGlob } from "../lib/glob.ts";
 import { truncate } from "./text.ts";
@@ -24,6 +26,7 @@ import type {
   MgmtConfig,
   NotifyConfig,
   PostgresStorage,
+  RateLimit,
 } from "./types.ts";
 import { type Parsed, parseDnsServer, parseDuration, parseEmail, parseInteger, parseSize, parseUrl } from "./values.ts";
 
@@ -127,6 +130,31 @@ export const ACCOUNT_OPTIONS = {
   eabHmacKey: { key: "eab-hmac-key", secret: true },
   profile: { key: "profile" },
   caOrigins: { key: "ca-origins", multi: true },
+  rateLimits: {
+    key: "rate-limits",
+    parse: parseOnOff,
+    assign: (o: CaLimitOverrides, on: boolean) => void (o.enabled = on),
+  },
+  limitOrders: {
+    key: "limit-orders",
+    parse: parseLimitOrOff,
+    assign: (o: CaLimitOverrides, limit: RateLimit | null) => void (o.orders = limit),
+  },
+  limitRegisteredDomain: {
+    key: "limit-registered-domain",
+    parse: parseLimitOrOff,
+    assign: (o: CaLimitOverrides, limit: RateLimit | null) => void (o.registeredDomain = limit),
+  },
+  limitExactSet: {
+    key: "limit-exact-set",
+    parse: parseLimitOrOff,
+    assign: (o: CaLimitOverrides, limit: RateLimit | null) => void (o.exactSet = limit),
+  },
+  limitFailedAuthorizations: {
+    key: "limit-failed-authorizations",
+    parse: parseLimitOrOff,
+    assign: (o: CaLimitOverrides, limit: RateLimit | null) => void (o.failedAuthorizations = limit),
+  },
 } as const satisfies OptionTable;
 
 export const MGMT_OPTIONS = {
@@ -315,6 +343,16 @@ export const AUTH_OPTIONS = {
   storage: { key: "storage" },
   profile: { key: "profile" },
   ca: { key: "ca" },
+  limitOrders: {
+    key: "limit-orders",
+    parse: parseRateLimit,
+    assign: (b: Pick<AuthBlock, "limitOrders">, limit: RateLimit) => void (b.limitOrders = limit),
+  },
+  limitOrdersPerClient: {
+    key: "limit-orders-per-client",
+    parse: parseRateLimit,
+    assign: (b: Pick<AuthBlock, "limitOrdersPerClient">, limit: RateLimit) => void (b.limitOrdersPerClient = limit),
+  },
 } as const satisfies OptionTable;
 
 /** Every option of every section, by the README heading that documents it (a test keeps them in step). */

@@ -5,6 +5,7 @@
 import type { Config, ConfigResult, Diagnostic, VerificationConfig } from "./types.ts";
 import { REDACTED } from "./secrets.ts";
 import { formatDuration } from "./values.ts";
+import { rateLimitsJson, rateLimitsSummary } from "../ca/ledger_config.ts";
 
 export { REDACTED };
 
@@ -98,8 +99,11 @@ export function configToJson(config: Config): Record<string, unknown> {
       storage: b.storage,
       profile: b.profile ?? account.profile ?? null,
       ca: b.cas ?? [config.defaultCa],
+      limitOrders: b.limitOrders?.text ?? null,
+      limitOrdersPerClient: b.limitOrdersPerClient?.text ?? null,
       source: `${b.source.file}:${b.source.line}`,
     })),
+    rateLimits: rateLimitsJson(config),
     notifiers: config.notifiers.map((n) => ({
       name: n.name,
       type: n.type,
@@ -289,6 +293,7 @@ export function configSummary(config: Config): string {
       }`,
     );
   }
+  lines.push(...rateLimitsSummary(config));
   if (config.notifiers.length > 0) {
     lines.push("notifiers:");
     for (const n of config.notifiers) {

@@ -4,6 +4,9 @@
  * Produced only by `loadConfig()` (src/config/load.ts) from INI files; every value that came from a file keeps
  * where it came from (`source`) so later errors can name `file:line`.
  */
+import type { CaLimits, RateLimit } from "../ca/ledger_port.ts";
+
+export type { CaLimits, RateLimit };
 
 /** A place in a config file. `line` is 1-based; 0 means "implied default, not written anywhere". */
 export interface Source {
@@ -54,6 +57,11 @@ export interface AccountConfig {
    * refused. Empty by default.
    */
   caOrigins: string[];
+  /**
+   * The CA's rate limits the ledger keeps (src/ca/limits.ts): Let's Encrypt's built in for its directory URLs, none
+   * for other CAs, then `rate-limits` and the `limit-*` options.
+   */
+  limits: CaLimits;
   source: Source;
 }
 
@@ -229,6 +237,10 @@ export interface AuthBlock {
    * Absent: the default CA (`Config.defaultCa`) only.
    */
   cas?: string[];
+  /** `limit-orders`: new orders of all this block's clients together (the block's budget). */
+  limitOrders?: RateLimit;
+  /** `limit-orders-per-client`: new orders per client address within this block. */
+  limitOrdersPerClient?: RateLimit;
   source: Source;
 }
 

@@ -119,10 +119,10 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
           textResponse(statusOf("refused"), "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
         );
       }
-      return Promise.resolve(
+      return deps.registry.refresh().then(() =>
         new Response(deps.registry.render(), {
           headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
-        }),
+        })
       );
     }
     return null;

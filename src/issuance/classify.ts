@@ -10,6 +10,7 @@
  */
 import { AcmeNetworkError, type AcmeProblem, AcmeTimeoutError, AcmeUnsupportedError, isProblem } from "../acme/mod.ts";
 import { CaUnavailableError } from "../account/session.ts";
+import { unpauseUrlOf } from "../ca/ledger_gate.ts";
 import { ChallengeError } from "../challenges/solver.ts";
 import { ValidationFailed } from "../challenges/resolver.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -111,7 +112,12 @@ export class FailureClassifier {
       const seconds = problem.retryAfter
         ? Math.max(1, Math.ceil((problem.retryAfter.getTime() - this.#opts.now().getTime()) / 1000))
         : 3600;
-      log.warn("rate limited by the CA", { names, detail: problem.detail, retryAfter: seconds });
+      log.warn("rate limited by the CA", {
+        names,
+        detail: problem.detail,
+        retryAfter: seconds,
+        unpauseUrl: unpauseUrlOf(problem.detail),
+      });
       return new IssueFailure("rate-limited", `The CA rate-limited this request: ${problem.detail}`, seconds);
     }
     // The CA refuses these names (policy, CAA) or this CSR: the client's request, not a server fault.

@@ -5,6 +5,8 @@
  * cluster modules and pulls in more than the ~150 lines a counter, a histogram and callback gauges need.
  */
 
+import type { BudgetLine } from "../ca/ledger_port.ts";
+
 type Labels = Record<string, string>;
 
 function escapeLabel(value: string): string {
@@ -116,6 +118,23 @@ export class CallbackGauge implements Metric {
 
 export class Registry {
   readonly #metrics: Metric[] = [];
+  /** Asynchronous sources read before a scrape (`refresh`). */
+  readonly #refreshers: (() => Promise<void>)[] = [];
+
+  /** Adds work `refresh` runs before rendering (e.g. reading the rate-limit ledger from its storage). */
+  onRefresh(refresh: () => Promise<void>): void {
+    this.#refreshers.push(refresh);
+  }
+
+  /** Runs the refreshers (each bounded by `timeoutMs`; a failure or a timeout keeps the last values). */
+  async refresh(timeoutMs = 2_000): Promise<void> {
+    await Promise.all(this.#refreshers.map(async (refresh) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const work = refresh().catch(() => {});
+      await Promise.race([work, new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs))]);
+      clearTimeout(timer);
+    }));
+  }
 
   register<T extends Metric>(metric: T): T {
     this.#metrics.push(metric);
@@ -204,6 +223,10 @@ export class AcmemsMetrics {
   );
   /** dns-persist-01 records by `verification|owner`: their persistUntil (Unix s; +Inf: none). */
   readonly persistRecords = new Map<string, { verification: string; owner: string; persistUntil: number }>();
+  /** What is left of every rate limit and budget (src/ca/ledger.ts), read from `budgetSource` before each scrape. */
+  budget: BudgetLine[] = [];
+  /** The ledger in force (set by each generation). */
+  budgetSource: (() => Promise<BudgetLine[]>) | undefined;
   /** Per cache entry (by cache key), kept up to date by the issuer (bounded); exposed per primary name. */
   readonly certificates = new Map<string, CertificateSample>();
 
@@ -243,6 +266,28 @@ export class AcmemsMetrics {
           })),
       ),
     );
+    this.registry.onRefresh(() => this.refreshBudget());
+    this.registry.register(
+      new CallbackGauge(
+        "acmems_rate_limit_remaining",
+        "What is left of each rate limit kept by the ledger: by CA and limit (orders, registered-domain, exact-set, " +
+          "failed-authorizations; the tightest registered domain, set or name), and by auth block and limit " +
+          "(block-orders, block-client-orders: the tightest client).",
+        () => budgetSamples(this.budget, (line) => line.remaining),
+      ),
+    );
+    this.registry.register(
+      new CallbackGauge(
+        "acmems_rate_limit_max",
+        "The size of each rate limit kept by the ledger (events per window), labelled like acmems_rate_limit_remaining.",
+        () => budgetSamples(this.budget, (line) => line.max),
+      ),
+    );
+  }
+
+  /** Reads the ledger's budget now (also done before each scrape). */
+  async refreshBudget(): Promise<void> {
+    if (this.budgetSource) this.budget = await this.budgetSource();
   }
 
   /** Records a dns-persist-01 record's persistUntil (at most `limit` records are kept, newest first). */
@@ -259,6 +304,27 @@ export class AcmemsMetrics {
     this.certificates.set(key, sample);
     while (this.certificates.size > limit) this.certificates.delete(this.certificates.keys().next().value!);
   }
+}
+
+/**
+ * One sample per owner and limit (the tightest key): `{ca, limit}` for a CA, `{block, limit}` for an auth block.
+ */
+export function budgetSamples(
+  lines: readonly BudgetLine[],
+  pick: (line: BudgetLine) => number,
+): { labels: Labels; value: number }[] {
+  const tightest = new Map<string, BudgetLine>();
+  for (const line of lines) {
+    const key = `${line.owner}\u0000${line.limit}`;
+    const kept = tightest.get(key);
+    if (!kept || line.remaining < kept.remaining) tightest.set(key, line);
+  }
+  return [...tightest.values()].map((line): { labels: Labels; value: number } => ({
+    labels: line.owner.startsWith("block:")
+      ? { block: line.owner.slice("block:".length), limit: line.limit }
+      : { ca: line.owner, limit: line.limit },
+    value: pick(line),
+  }));
 }
 
 /**

@@ -8,9 +8,10 @@
  * journal); http-01 solvers wrap the responders, which outlive generations because the listeners do.
  */
 import type { AccountSession } from "../account/session.ts";
-import type { Ledger } from "../ca/ledger_port.ts";
 import type { CaEndpoint, CaRegistry } from "../ca/registry.ts";
 import { issuerOf } from "../ca/issuer_of.ts";
+import { RateLimitLedger } from "../ca/ledger.ts";
+import { blockLimitsOf, caLimitsOf, retentionMs } from "../ca/ledger_config.ts";
 import type { Http01Responder } from "../challenges/http01/responder.ts";
 import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
@@ -32,6 +33,7 @@ import { acmeEndpoint, type AcmemsMetrics } from "../ops/metrics.ts";
 import { type NotificationPayload, Notifiers } from "../ops/notify.ts";
 import { compilePolicy } from "../policy/authorize.ts";
 import { createStorages } from "../storage/factory.ts";
+import { createLedgerStore, type LedgerMedium } from "../storage/ledger_stores.ts";
 import type { Storage } from "../storage/mod.ts";
 
 /** Everything a config produces that a reload replaces as a whole. */
@@ -43,6 +45,9 @@ export interface Generation extends SignContext {
   notifiers: Notifiers;
   /** What the mgmt listeners use: /sign's issuer refusing compromised keys, and /revoke's revoker. */
   mgmt: RevokeContext;
+  /** The rate-limit ledger and where it lives (the [mgmt] default storage's medium, or memory). */
+  ledger: RateLimitLedger;
+  ledgerMedium: LedgerMedium;
 }
 
 export interface GenerationDeps {
@@ -52,8 +57,6 @@ export interface GenerationDeps {
   session: AccountSession;
   /** Every CA's session (src/ca/registry.ts); without it, the default CA only (through `session`). */
   cas?: CaRegistry;
-  /** The rate-limit ledger (src/ca/ledger_port.ts); default: admits everything. */
-  ledger?: Ledger;
   /** http-01 answers per verification name (they outlive generations). */
   responders: Map<string, Http01Responder>;
   /** Extra solvers by verification name (tests). */
@@ -142,12 +145,13 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
   const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
   const cas = caEndpoints(config, deps);
+  const { ledger, ledgerMedium } = buildLedger(config, storages, previous, log);
+  metrics.budgetSource = () => ledger.budget();
   const issuer = new IssuanceService({
     client: () => session.client(),
     directoryUrl: config.account.acmeServer,
     cas,
     defaultCa: deps.cas?.defaultCa ?? config.defaultCa,
-    ledger: deps.ledger,
     solvers,
     storages,
     // Background renewal re-authorizes every stored entry against this config's blocks (a reload swaps them).
@@ -161,6 +165,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     expiringDays,
     persistRecords: persistLookups.size > 0 ? watch : undefined,
     faults: deps.faults,
+    ledger,
   });
   const policy = compilePolicy(config.auth);
   const compromised = deps.compromised ?? new CompromisedKeyRegistry();
@@ -193,7 +198,30 @@ export function buildGeneration(config: Config, previous: Generation | undefined
         }),
     },
   };
-  return { config, policy, issuer, storages, solvers, notifiers, mgmt };
+  return { config, policy, issuer, storages, solvers, notifiers, mgmt, ledger, ledgerMedium };
+}
+
+/**
+ * The rate-limit ledger of `config`, kept in the [mgmt] default storage (memory without one); a reload keeps the
+ * previous memory or file store when the medium did not change, so the counts survive it.
+ */
+export function buildLedger(
+  config: Config,
+  storages: Map<string, Storage>,
+  previous: Generation | undefined,
+  log: Logger,
+): { ledger: RateLimitLedger; ledgerMedium: LedgerMedium } {
+  const cas = caLimitsOf(config);
+  const blocks = blockLimitsOf(config);
+  const storage = config.mgmt.defaultStorage === null ? undefined : storages.get(config.mgmt.defaultStorage);
+  let ledgerMedium = createLedgerStore(
+    storage,
+    retentionMs(cas, blocks),
+    (path) => log.error("rate-limit ledger file unreadable: set aside, counting starts anew", { path }),
+  );
+  const old = previous?.ledgerMedium;
+  if (old?.reusable && old.medium === ledgerMedium.medium) ledgerMedium = old;
+  return { ledger: new RateLimitLedger({ store: ledgerMedium.store, cas, blocks, now: systemClock }), ledgerMedium };
 }
 
 /** What issuance needs of each CA: the registry's sessions, or the default CA alone through `deps.session`. */

@@ -5,9 +5,10 @@
  */
 import type { IniEntry, IniSection } from "../ini.ts";
 import type { ConfigEnvironment } from "../environment.ts";
-import { collectOptions, type Diagnostics, parseEntry, readOption } from "../diagnostics.ts";
+import { collectOptions, type Diagnostics, type Options, parseEntry, readOption } from "../diagnostics.ts";
 import { LETS_ENCRYPT_STAGING } from "../defaults.ts";
-import { ACCOUNT_OPTIONS as A } from "../schema.ts";
+import { type CaLimitOverrides, resolveCaLimits } from "../../ca/limits.ts";
+import { ACCOUNT_OPTIONS as A, type AssignedOption } from "../schema.ts";
 import { truncate } from "../text.ts";
 import type { AccountConfig, TermsOfService } from "../types.ts";
 import { isBase64, parseAbsoluteUrl, parseBoolean } from "../values.ts";
@@ -60,6 +61,7 @@ export function buildAccount(
     acceptTermsOfService: readTermsOfService(o.all(A.acceptTermsOfService), diag),
     email: [],
     caOrigins: readCaOrigins(o.all(A.caOrigins), new URL(acmeServer).protocol === "http:", diag, label),
+    limits: readLimits(o, acmeServer, diag, label),
     source,
   };
   readOption(o, A.email, account, label, diag);
@@ -96,6 +98,16 @@ export function buildAccount(
   }
 
   return dirEntry && dirEntry.value !== "" ? account : null;
+}
+
+/** `rate-limits` and the `limit-*` options over the CA's built-in limits (src/ca/limits.ts). */
+function readLimits(o: Options, acmeServer: string, diag: Diagnostics, label: string): AccountConfig["limits"] {
+  const overrides: CaLimitOverrides = {};
+  for (const spec of [A.rateLimits, A.limitOrders, A.limitRegisteredDomain, A.limitExactSet]) {
+    readOption(o, spec as AssignedOption<CaLimitOverrides, unknown>, overrides, label, diag);
+  }
+  readOption(o, A.limitFailedAuthorizations, overrides, label, diag);
+  return resolveCaLimits(acmeServer, overrides);
 }
 
 /** The notes on a valid [account]: the CA is the default (staging), no terms of service are accepted yet. */

@@ -157,6 +157,8 @@ export function buildAuth(
     if ("error" in parsed) diag.error(ca.source, `${label} ca ${parsed.error}`);
     else block.cas = parsed.value;
   }
+  readOption(o, A.limitOrders, block, label, diag);
+  readOption(o, A.limitOrdersPerClient, block, label, diag);
   if (ipIdentifiers.length > 0) checkIpIdentifiers(o.all(A.ipIdentifiers)[0].source, label, block, context, diag);
   return diag.errors.length === before ? block : null;
 }

@@ -13,6 +13,8 @@
  *   `last_fetched_at`). Rows are never deleted, so a key's fence never goes back.
  * - `challenges`: pending http-01 answers every instance can serve.
  * - `compromised_keys` (2): keys revoked for keyCompromise (SPKI SHA-256, hex); /sign refuses them.
+ * - `ledger_events`, `ledger_pauses` (3): the rate-limit ledger (src/storage/postgres/ledger.ts): one row per counted
+ *   order or failed authorization, and the CA's pauses.
  */
 
 export interface Migration {
@@ -57,6 +59,28 @@ export const MIGRATIONS: Migration[] = [
       `create table if not exists {schema}.compromised_keys (
         spki_sha256 text primary key,
         recorded_at timestamptz not null
+      )`,
+    ],
+  },
+  {
+    version: 3,
+    name: "rate-limit ledger",
+    statements: [
+      `create table if not exists {schema}.ledger_events (
+        id bigserial primary key,
+        owner text not null,
+        key text not null,
+        at_ms bigint not null
+      )`,
+      `create index if not exists ledger_events_key on {schema}.ledger_events (owner, key, at_ms)`,
+      `create index if not exists ledger_events_at on {schema}.ledger_events (at_ms)`,
+      `create table if not exists {schema}.ledger_pauses (
+        owner text not null,
+        key text not null,
+        until_ms bigint not null,
+        detail text not null,
+        unpause_url text,
+        primary key (owner, key)
       )`,
     ],
   },

@@ -25,6 +25,7 @@ import { type DueScope, PgClaims } from "./claims.ts";
 import { PgConnection, type PostgresStorageEvents, withTimeout } from "./connection.ts";
 import { PgEntries } from "./entries.ts";
 import { PgFeed } from "./feed.ts";
+import { PgLedgerStore } from "./ledger.ts";
 import { SCHEMA_NAME } from "./migrations.ts";
 
 export type { PostgresStorageEvents };
@@ -247,6 +248,11 @@ export class PostgresStorage implements Storage {
        on conflict (spki_sha256) do nothing`,
       [spkiSha256, at.toISOString()],
     );
+  }
+
+  /** The rate-limit ledger in this database (shared by every instance; src/storage/postgres/ledger.ts). */
+  ledgerStore(retainMs: number): PgLedgerStore {
+    return new PgLedgerStore(this.#db, retainMs);
   }
 
   changes(signal: AbortSignal): AsyncIterable<Change> {
