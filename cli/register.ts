@@ -20,8 +20,11 @@ export type { Output } from "./register_key.ts";
 
 const USAGE = `Usage: acmems register [options] CONFIG...
 
-Creates the account key and the ACME account named by [account] in CONFIG, shows the account, replaces
-its key (--rollover-key) or deactivates it (--deactivate --yes).
+Creates the account key and the ACME account named by [account] in CONFIG (or by [ca "NAME"] with
+--ca NAME), shows the account, replaces its key (--rollover-key) or deactivates it (--deactivate --yes).
+
+  --ca NAME                         the CA whose account this is: a [ca "NAME"] section, or default
+                                    for [account] (default: the default CA)
 
 Actions (with none, the account is shown):
   --gen-key                         generate account.pem in [account] dir (mode 0600)
@@ -69,6 +72,8 @@ interface RegisterOptions {
   eabHmacKey?: string;
   /** --eab-hmac-key-file: read by `runRegister` (the key itself never on the command line). */
   eabHmacKeyFile?: string;
+  /** --ca NAME: the CA (a `[ca "NAME"]`, or `default` for [account]); default: the config's default CA. */
+  ca?: string;
   files: string[];
 }
 
@@ -149,6 +154,9 @@ export function parseRegisterArgs(args: string[]): RegisterOptions {
         break;
       case "--eab-hmac-key-file":
         opts.eabHmacKeyFile = takeValue(flag, inline, rest);
+        break;
+      case "--ca":
+        opts.ca = takeValue(flag, inline, rest);
         break;
       default:
         throw new UsageError(`unknown option "${flag}"`);
@@ -235,7 +243,17 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
   }
   const config = await loadConfigOrReport(opts.files, out);
   if (!config) return 1;
-  const account = config.account;
+  const name = opts.ca ?? config.defaultCa;
+  const account = config.cas.get(name);
+  if (!account) {
+    out.error(
+      `--ca "${name}" names no CA in ${opts.files.join(" ")}: the CAs there are ${[...config.cas.keys()].join(", ")} ` +
+        `([account] is "default"; each [ca "NAME"] section is NAME)`,
+    );
+    return 1;
+  }
+  if (config.cas.size > 1) out.info(`CA "${name}": ${account.acmeServer} (account dir ${account.dir})`);
+  const caArg = name === config.defaultCa ? "" : `--ca ${name} `;
   const dir = account.dir;
 
   try {
@@ -245,7 +263,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
       if (await hasNextKey(dir)) {
         out.error(
           `${nextKeyPath(dir)} holds the new key of an unfinished key rollover: run acmems register ` +
-            `${opts.files.join(" ")} first (it finishes or discards it), then --gen-key`,
+            `${caArg}${opts.files.join(" ")} first (it finishes or discards it), then --gen-key`,
         );
         return 1;
       }
@@ -254,7 +272,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
       await saveAccountKey(dir, keyPair, { force: opts.force });
       out.info(`Generated a new ${describeKeyType(keyType)} account key in ${accountKeyPath(dir)} (mode 0600).`);
       if (!opts.register && opts.acceptTos === undefined) {
-        out.info(`Next: acmems register --register --accept-terms-of-service ${opts.files.join(" ")}`);
+        out.info(`Next: acmems register ${caArg}--register --accept-terms-of-service ${opts.files.join(" ")}`);
         return 0;
       }
     }
@@ -262,8 +280,8 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     const open = await openAccount(account);
     if ("kind" in open) {
       out.error(
-        open.kind === "ca-file" ? open.message : `No account key at ${open.path}: run acmems register --gen-key ` +
-          `--register --accept-terms-of-service ${opts.files.join(" ")}`,
+        open.kind === "ca-file" ? open.message : `No account key at ${open.path}: run acmems register ${caArg}` +
+          `--gen-key --register --accept-terms-of-service ${opts.files.join(" ")}`,
       );
       return 1;
     }

@@ -11,7 +11,7 @@ import { loadStorageDrivers } from "../src/storage/factory.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { configSecrets } from "../src/config/secrets.ts";
 import { formatDiagnostic } from "../src/config/summary.ts";
-import type { Config } from "../src/config/types.ts";
+import type { AccountConfig } from "../src/config/types.ts";
 import { createLogger, type Logger } from "../src/ops/log.ts";
 import { VERSION } from "../src/version.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
@@ -22,30 +22,41 @@ Runs the management listeners (POST /sign) and the http-01 challenge listeners o
 On first start without an account (no key, or a key the CA knows no account for), it registers
 if the config accepts the terms of service (accept-terms-of-service = yes); otherwise it exits 1
 naming the "acmems register" command to run first.
-If the CA is unreachable, acmems still starts: /sign answers 503 until the CA is back.
+If the CA is unreachable, acmems still starts: /sign answers 503 until the CA is back. With several
+CAs ([ca "name"] sections), each is connected on its own: one that is unreachable is retried in the
+background while orders fail over to the next CA of the auth block's ca = list.
 SIGHUP reloads the config; SIGINT or SIGTERM stop it cleanly.
 
 Options:
   -h, --help  show this help
 `;
 
-/** Loads the account key, creating it when the config accepts the terms; null (after printing why) otherwise. */
-async function prepareKey(config: Config, log: Logger, files: string[]): Promise<CryptoKeyPair | null> {
-  const loaded = await loadAccountKey(config.account.dir);
+/**
+ * Loads a CA's account key, creating it when the config accepts the terms; null (after printing why) otherwise.
+ * `name` is the CA's name (`default` for [account]).
+ */
+async function prepareKey(
+  account: AccountConfig,
+  name: string,
+  log: Logger,
+  files: string[],
+): Promise<CryptoKeyPair | null> {
+  const loaded = await loadAccountKey(account.dir);
   if (loaded) {
     for (const warning of loaded.warnings) log.warn("account key permissions", { warning });
     return loaded.keyPair;
   }
-  if (config.account.acceptTermsOfService.kind === "none") {
+  if (account.acceptTermsOfService.kind === "none") {
+    const ca = name === "default" ? "" : ` --ca ${shellWord(name)}`;
     console.error(
-      `acmems serve: no account key at ${accountKeyPath(config.account.dir)} and the config does not accept the ` +
-        `terms of service: run acmems register --gen-key --register --accept-terms-of-service ${files.join(" ")}`,
+      `acmems serve: no account key at ${accountKeyPath(account.dir)} and the config does not accept the ` +
+        `terms of service: run acmems register${ca} --gen-key --register --accept-terms-of-service ${files.join(" ")}`,
     );
     return null;
   }
   const keyPair = await generateKeyPair("ec-p256", { extractable: true });
-  await saveAccountKey(config.account.dir, keyPair);
-  log.info("account key created", { path: accountKeyPath(config.account.dir), type: "EC P-256" });
+  await saveAccountKey(account.dir, keyPair);
+  log.info("account key created", { path: accountKeyPath(account.dir), type: "EC P-256", ca: name });
   return keyPair;
 }
 
@@ -54,11 +65,12 @@ async function prepareKey(config: Config, log: Logger, files: string[]): Promise
  * "failed": the CA knows no account for the key and the terms are not accepted, or it requires external account
  * binding).
  */
-export function registerCommand(files: string[], problem: AccountProblem["kind"]): string {
+export function registerCommand(files: string[], problem: AccountProblem["kind"], ca = "default"): string {
   const action = problem === "eab-required"
     ? "--register --accept-terms-of-service --eab-kid KID --eab-hmac-key-file FILE"
     : "--register --accept-terms-of-service";
-  return `acmems register ${action} ${files.map(shellWord).join(" ")}`;
+  const which = ca === "default" ? "" : `--ca ${shellWord(ca)} `;
+  return `acmems register ${which}${action} ${files.map(shellWord).join(" ")}`;
 }
 
 export interface ServeOptions {
@@ -102,25 +114,39 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
     // Also on stderr above; in the log too, where an operator who reads only the log sees them (a secret in a
     // config file others can read, an auth block that shadows an HMAC block).
     for (const w of result.warnings) log.warn("config warning", { warning: formatDiagnostic(w, "warning") });
-    let keyPair: CryptoKeyPair | null;
-    try {
-      keyPair = await prepareKey(config, log, files);
-    } catch (error) {
-      console.error(`acmems serve: ${error instanceof AccountStoreError ? error.message : String(error)}`);
-      return 1;
-    }
-    if (!keyPair) return 1;
-    let caCerts: string[] | undefined;
-    if (config.account.caFile) {
+    // Every CA's key and ca-file ([account] is the CA named default).
+    const caKeys = new Map<string, CryptoKeyPair>();
+    const caCertsByCa = new Map<string, string[] | undefined>();
+    for (const [name, account] of config.cas) {
+      let keyPair: CryptoKeyPair | null;
       try {
-        caCerts = [await Deno.readTextFile(config.account.caFile)];
+        keyPair = await prepareKey(account, name, log, files);
       } catch (error) {
-        console.error(`acmems serve: cannot read [account] ca-file ${config.account.caFile}: ${error}`);
+        console.error(`acmems serve: ${error instanceof AccountStoreError ? error.message : String(error)}`);
         return 1;
       }
+      if (!keyPair) return 1;
+      caKeys.set(name, keyPair);
+      if (account.caFile) {
+        try {
+          caCertsByCa.set(name, [await Deno.readTextFile(account.caFile)]);
+        } catch (error) {
+          const section = name === "default" ? "[account]" : `[ca "${name}"]`;
+          console.error(`acmems serve: cannot read ${section} ca-file ${account.caFile}: ${error}`);
+          return 1;
+        }
+      } else caCertsByCa.set(name, undefined);
     }
+    const keyPair = caKeys.get(config.defaultCa)!;
     await loadStorageDrivers(config);
-    const app = new App({ config, log, keyPair, caCerts });
+    const app = new App({
+      config,
+      log,
+      keyPair,
+      caCerts: caCertsByCa.get(config.defaultCa),
+      caKeys,
+      caCertsByCa,
+    });
 
     // Signals are taken before the start, which binds the listeners first and then waits for the CA (seconds):
     // a SIGHUP in between is run once started, a SIGINT/SIGTERM stops acmems as soon as the start returns.
@@ -181,18 +207,36 @@ export async function runServe(files: string[], opts: ServeOptions = {}) {
       started = true;
       // A session that failed for good needs the operator (no account and the terms not accepted, or external
       // account binding required): say what to run and exit. An unreachable CA is retried in the background.
-      const problem = app.session.problem; // set exactly when the session failed for good
-      if (stopReason === undefined && problem) {
-        const command = registerCommand(files, problem.kind);
-        console.error(`acmems serve: the ACME account cannot be used: ${problem.why}`);
-        console.error(`acmems serve: run ${command}, then start acmems serve again`);
-        log.error("start refused: the ACME account needs the operator", { reason: app.session.reason, command });
-        await app.shutdown();
-        log.info("stopped");
-        return 1;
+      // With several CAs, one that needs the operator is only reported: the others serve (failover skips it).
+      const problems = app.cas.problems; // the sessions that failed for good
+      if (stopReason === undefined && problems.length > 0) {
+        const all = problems.length === app.cas.names.length;
+        for (const { name, session } of problems) {
+          const command = registerCommand(files, session.problem!.kind, name);
+          const which = app.cas.names.length > 1 ? ` of CA "${name}"` : "";
+          console.error(`acmems serve: the ACME account${which} cannot be used: ${session.problem!.why}`);
+          if (all) console.error(`acmems serve: run ${command}, then start acmems serve again`);
+          else console.error(`acmems serve: run ${command}, then restart acmems serve to use this CA again`);
+          log.error(
+            all
+              ? "start refused: the ACME account needs the operator"
+              : "CA unusable: its ACME account needs the operator",
+            { ca: name, reason: session.reason, command },
+          );
+        }
+        if (all) {
+          await app.shutdown();
+          log.info("stopped");
+          return 1;
+        }
       }
       if (stopReason === undefined) {
-        log.info("ready", { account: app.session.state });
+        log.info("ready", {
+          account: app.session.state,
+          ...(app.cas.names.length > 1
+            ? { cas: Object.fromEntries([...app.cas.sessions].map(([name, s]) => [name, s.state])) }
+            : {}),
+        });
         opts.onReady?.(app);
         if (reloadQueued) reload();
       }

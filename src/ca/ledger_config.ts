@@ -10,9 +10,10 @@ import { describeCaLimits } from "./limits.ts";
 /** The CA name of `[account]`. */
 export const DEFAULT_CA = "default";
 
-/** Each CA's limits by CA name. */
+/** Each CA's limits by CA name (`[account]` is `default`; every `[ca "name"]` too). */
 export function caLimitsOf(config: Config): Map<string, CaLimits> {
-  return new Map([[DEFAULT_CA, config.account.limits]]);
+  if (!config.cas) return new Map([[DEFAULT_CA, config.account.limits]]);
+  return new Map([...config.cas].map(([name, ca]) => [name, ca.limits]));
 }
 
 /** Each auth block with a budget, by block name. */

@@ -15,7 +15,8 @@ import { warnShadowedHmacBlocks } from "./auth_shadowing.ts";
 import { IMPLICIT_STORAGE_NAME, IMPLICIT_VERIFICATION_NAME } from "./defaults.ts";
 import { MGMT_OPTIONS } from "./schema.ts";
 import type { AuthBlock, Config, ConfigResult, NotifyConfig, StorageConfig, VerificationConfig } from "./types.ts";
-import { accountNotes, buildAccount } from "./sections/account.ts";
+import { accountNotes } from "./sections/account.ts";
+import { buildCas } from "./sections/ca.ts";
 import { buildAuth, checkAcmeEabKidsUnique } from "./sections/auth.ts";
 import { checkListenerClashes } from "./sections/listeners.ts";
 import { buildLogging } from "./sections/logging.ts";
@@ -43,7 +44,8 @@ export function buildConfig(
   const typedInOrder = uniqueTypedSections(sections, diag);
 
   const accountSections = merged("account");
-  const account = buildAccount(accountSections, firstFile, env, diag);
+  const caSet = buildCas(accountSections, typedInOrder.filter((s) => s.kind === "ca"), firstFile, env, diag);
+  const account = caSet.account;
   const logging = buildLogging(merged("logging"), env, diag);
   const mgmtSections = merged("mgmt");
   const mgmtOptions = collectOptions(mgmtSections.flatMap((s) => s.entries), MGMT_OPTIONS, "[mgmt]", diag);
@@ -86,6 +88,7 @@ export function buildConfig(
       verificationTypes: new Map([...verifications].map(([name, v]) => [name, v.type])),
       acmeServer: account?.acmeServer,
       accountProfile: account?.profile,
+      caNames: [...caSet.sections.keys()],
     });
     if (block) auth.push(block);
   }
@@ -108,12 +111,26 @@ export function buildConfig(
   warnShadowedHmacBlocks(auth, diag);
   warnReadableConfigFiles(documents, env, diag);
 
-  if (account) accountNotes(account, accountSections, diag);
+  for (const [name, ca] of caSet.cas) {
+    const sections = caSet.sections.get(name) ?? [];
+    accountNotes(ca, sections, diag, sections.some((s) => s.kind === "ca") ? name : undefined);
+  }
 
   const ok = diag.errors.length === 0 && account !== null;
   const result: ConfigResult = { ok, errors: diag.errors, warnings: diag.warnings, notes: diag.notes };
   if (ok && account) {
-    const config: Config = { files, account, mgmt, logging, verifications, storages, auth, notifiers };
+    const config: Config = {
+      files,
+      account,
+      cas: caSet.cas,
+      defaultCa: caSet.defaultCa,
+      mgmt,
+      logging,
+      verifications,
+      storages,
+      auth,
+      notifiers,
+    };
     result.config = config;
   }
   return result;

@@ -2,7 +2,7 @@
  * The INI dialect of acmems config files.
  *
  * - `[account]`, `[mgmt]`, `[logging]`, and typed sections `[verification "name"]`, `[storage "name"]`,
- *   `[auth "name"]`, `[notify "name"]` (quotes optional, as the original ACMEMS accepts them).
+ *   `[auth "name"]`, `[notify "name"]`, `[ca "name"]` (quotes optional, as the original ACMEMS accepts them).
  * - `key = value` lines; the value is everything after the first `=`, trimmed. Repeated keys form lists.
  * - Full-line comments start with `#` or `;`. There are no inline comments: a value containing ` #` or ` ;` keeps that
  *   text and gets a warning, because the seed README's own `accept-terms-of-service = yes # or true` relies on them.
@@ -14,7 +14,7 @@ import type { Diagnostic, Source } from "./types.ts";
 import { isSecretOption, REDACTED } from "./secrets.ts";
 import { didYouMean, truncate } from "./text.ts";
 
-export type SectionKind = "account" | "mgmt" | "logging" | "verification" | "storage" | "auth" | "notify";
+export type SectionKind = "account" | "mgmt" | "logging" | "verification" | "storage" | "auth" | "notify" | "ca";
 
 export interface IniEntry {
   key: string;
@@ -44,7 +44,7 @@ function shownLine(line: string): string {
 }
 
 const SINGLETON_SECTIONS: SectionKind[] = ["account", "mgmt", "logging"];
-const TYPED_SECTIONS: SectionKind[] = ["verification", "storage", "auth", "notify"];
+const TYPED_SECTIONS: SectionKind[] = ["verification", "storage", "auth", "notify", "ca"];
 const KNOWN_SECTION_WORDS = [...SINGLETON_SECTIONS, ...TYPED_SECTIONS];
 
 /** Parses one config file's text. Never throws: problems become diagnostics. */

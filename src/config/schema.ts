@@ -342,6 +342,7 @@ export const AUTH_OPTIONS = {
   verification: { key: "verification" },
   storage: { key: "storage" },
   profile: { key: "profile" },
+  ca: { key: "ca" },
   limitOrders: {
     key: "limit-orders",
     parse: parseRateLimit,
@@ -360,6 +361,8 @@ export const AUTH_OPTIONS = {
 /** Every option of every section, by the README heading that documents it (a test keeps them in step). */
 export const OPTION_TABLES: Readonly<Record<string, readonly OptionTable[]>> = {
   "[account]": [ACCOUNT_OPTIONS],
+  // A [ca "name"] section has exactly the options of [account] (the same table, so an option added there is one here).
+  '[ca "name"]': [ACCOUNT_OPTIONS],
   "[mgmt]": [MGMT_OPTIONS],
   "[logging]": [LOGGING_OPTIONS],
   '[verification "name"]': [HTTP01_OPTIONS, DNS_UPDATE_OPTIONS, DNS_PERSIST_OPTIONS],

@@ -34,6 +34,7 @@ export function isSecretOption(key: string): boolean {
 export function configSecrets(config: Config): string[] {
   const secrets: string[] = [];
   if (config.account.eabHmacKey) secrets.push(config.account.eabHmacKey);
+  for (const ca of config.cas?.values() ?? []) if (ca.eabHmacKey) secrets.push(ca.eabHmacKey);
   for (const block of config.auth) if (block.hmac) secrets.push(block.hmac.key);
   for (const block of config.auth) if (block.acmeEab) secrets.push(block.acmeEab.keyText);
   for (const v of config.verifications.values()) {

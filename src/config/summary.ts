@@ -48,6 +48,8 @@ export function configToJson(config: Config): Record<string, unknown> {
       eabHmacKey: account.eabHmacKey === undefined ? null : REDACTED,
       profile: account.profile ?? null,
     },
+    cas: casToJson(config),
+    defaultCa: config.defaultCa,
     mgmt: {
       listeners: config.mgmt.listeners.map((l) => l.display),
       maxSize: config.mgmt.maxSize,
@@ -97,6 +99,7 @@ export function configToJson(config: Config): Record<string, unknown> {
       verification: b.verification,
       storage: b.storage,
       profile: b.profile ?? account.profile ?? null,
+      ca: b.cas ?? [config.defaultCa],
       limitOrders: b.limitOrders?.text ?? null,
       limitOrdersPerClient: b.limitOrdersPerClient?.text ?? null,
       source: `${b.source.file}:${b.source.line}`,
@@ -113,6 +116,35 @@ export function configToJson(config: Config): Record<string, unknown> {
       expiringDays: n.expiringDays,
     })),
   };
+}
+
+/** Every CA (name, directory, account dir, profile), the default first. */
+function casToJson(config: Config): Record<string, unknown>[] {
+  return [...config.cas].map(([name, ca]) => ({
+    name,
+    default: name === config.defaultCa,
+    directory: ca.acmeServer,
+    accountDir: ca.dir,
+    profile: ca.profile ?? null,
+    caFile: ca.caFile ?? null,
+    eabKid: ca.eabKid ?? null,
+    eabHmacKey: ca.eabHmacKey === undefined ? null : REDACTED,
+  }));
+}
+
+/** The CAs lines of the summary: one per CA, and each auth block's preference when it has one. */
+function caLines(config: Config): string[] {
+  const lines = ["CAs:"];
+  for (const [name, ca] of config.cas) {
+    lines.push(
+      `  ${name}${name === config.defaultCa ? " (default)" : ""}: ${ca.acmeServer}; account dir ${ca.dir}; ` +
+        `profile ${ca.profile ?? "CA default"}`,
+    );
+  }
+  for (const block of config.auth) {
+    if (block.cas) lines.push(`  [auth "${block.name}"] orders from: ${block.cas.join(", ")} (in this order)`);
+  }
+  return lines;
 }
 
 function verificationToJson(v: VerificationConfig): Record<string, unknown> {
@@ -182,6 +214,7 @@ export function configSummary(config: Config): string {
   if (a.caOrigins.length > 0) lines.push(`CA origins:    ${a.caOrigins.join(", ")} (besides the directory's)`);
   if (a.eabKid) lines.push(`EAB:           kid ${a.eabKid}, key ${REDACTED}`);
   if (a.profile) lines.push(`profile:       ${a.profile}`);
+  lines.push(...caLines(config));
   lines.push(
     `mgmt:          ${
       config.mgmt.listeners.map((l) => l.display).join(", ") || "(none)"

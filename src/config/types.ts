@@ -232,6 +232,11 @@ export interface AuthBlock {
   /** Name of the storage this block uses, or null for no caching. */
   storage: string | null;
   profile?: string;
+  /**
+   * `ca = le, gts`: the CAs this block's orders go to, in order of preference (failover: src/ca/failover.ts).
+   * Absent: the default CA (`Config.defaultCa`) only.
+   */
+  cas?: string[];
   /** `limit-orders`: new orders of all this block's clients together (the block's budget). */
   limitOrders?: RateLimit;
   /** `limit-orders-per-client`: new orders per client address within this block. */
@@ -265,7 +270,12 @@ export interface NotifyConfig {
 export interface Config {
   /** The files the config was read from, in order. */
   files: string[];
+  /** The default CA (`[account]`, or `[ca "default"]`, or the first `[ca]`): the same object as in `cas`. */
   account: AccountConfig;
+  /** Every CA by name (`default` for `[account]`), the default first, then `[ca "name"]` sections in order. */
+  cas: Map<string, AccountConfig>;
+  /** The name of `account` in `cas`: auth blocks without `ca =` use it. */
+  defaultCa: string;
   mgmt: MgmtConfig;
   logging: LoggingConfig;
   /** By name, in definition order. */

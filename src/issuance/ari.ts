@@ -18,8 +18,8 @@ import type { CacheKey, Entry, Storage } from "../storage/mod.ts";
 import { updateEntry } from "./claims.ts";
 
 export interface AriOptions {
-  /** The connected ACME client, or throws (CA unavailable). */
-  client(): AcmeClient;
+  /** The connected client of the CA whose directory is `directoryUrl` (the entry's issuer), or throws. */
+  client(directoryUrl: string): AcmeClient;
   log: Logger;
   metrics?: AcmemsMetrics;
   now: Clock;
@@ -92,12 +92,16 @@ export class AriTracker {
   async refresh(storage: Storage, key: CacheKey): Promise<void> {
     let client: AcmeClient;
     try {
-      client = this.#opts.client();
+      // ARI is asked of the CA that issued the certificate.
+      const entry = await storage.get(key);
+      if (!entry) return;
+      client = this.#opts.client(entry.directoryUrl);
       if (!await client.supportsAri()) return;
     } catch {
       return;
     }
     await updateEntry(this.#opts, storage, key, async (entry) => {
+      if (this.#opts.client(entry.directoryUrl) !== client) return false;
       await this.lookup(client, entry);
       return true;
     });

@@ -22,7 +22,7 @@ import { LeaseKeeper } from "../storage/lease.ts";
 import { type CacheKey, type Claim, type Entry, type Held, isHeld, type Storage } from "../storage/mod.ts";
 import type { AriTracker } from "./ari.ts";
 import { countClaim } from "./claims.ts";
-import type { OrderDriver } from "./order.ts";
+import type { OrderCa, OrderDriver } from "./order.ts";
 import type { IssueRequest } from "./request.ts";
 import type { KeptResults } from "./results.ts";
 
@@ -30,6 +30,8 @@ export interface Obtained {
   entry: Entry;
   /** False when another holder's fresh result was read instead of ordering. */
   ordered: boolean;
+  /** The key it is stored under (with several CAs: the key at the CA that issued). */
+  key?: CacheKey;
 }
 
 export interface CoordinatorOptions {
@@ -71,6 +73,33 @@ export class Coordinator {
   }
 
   /**
+   * Starts a flight (an order that may go to several CAs: src/ca/failover.ts) shared under every key in `keys`
+   * until it ends: one order at a time for one CSR and block, whichever CA's key a caller looks at.
+   */
+  startFlight(keys: readonly CacheKey[], run: () => Promise<Obtained>): Promise<Obtained> {
+    const order = run();
+    for (const key of keys) this.#inflight.set(key, order);
+    order.catch(() => {}).finally(() => {
+      for (const key of keys) if (this.#inflight.get(key) === order) this.#inflight.delete(key);
+    });
+    return order;
+  }
+
+  /** Claim, re-read, order, store, release for one CA's key (what `start` runs; flights run it per CA). */
+  async obtain(
+    client: AcmeClient,
+    request: IssueRequest,
+    storage: Storage,
+    key: CacheKey,
+    previous: Entry | null,
+    preclaimed?: Claim,
+    ca?: OrderCa,
+  ): Promise<Obtained> {
+    const obtained = await this.#obtain(client, request, storage, key, previous, preclaimed, ca);
+    return { ...obtained, key };
+  }
+
+  /**
    * Starts the order for `key` (the caller checked that none is running) and shares it until it ends.
    * `previous`: the entry it renews; `preclaimed`: a claim the caller already holds (the sweep's `claimDue`).
    */
@@ -82,11 +111,8 @@ export class Coordinator {
     previous: Entry | null,
     preclaimed?: Claim,
   ): Promise<Obtained> {
-    const order = this.#obtain(client, request, storage, key, previous, preclaimed);
-    this.#inflight.set(key, order);
-    // Observe the background promise so a client that gave up does not leave an unhandled rejection.
-    order.catch(() => {}).finally(() => this.#inflight.delete(key));
-    return order;
+    // Observe the background promise so a client that gave up does not leave an unhandled rejection (startFlight).
+    return this.startFlight([key], () => this.obtain(client, request, storage, key, previous, preclaimed));
   }
 
   /** Claim, re-read, order (or resume the order a dead holder recorded), store, release. */
@@ -97,6 +123,7 @@ export class Coordinator {
     key: CacheKey,
     previous: Entry | null,
     preclaimed?: Claim,
+    ca?: OrderCa,
   ): Promise<Obtained> {
     const { log, metrics } = this.#opts;
     const started = performance.now();
@@ -122,7 +149,7 @@ export class Coordinator {
             storage: storage.name,
             reason: error.message,
           });
-          return await this.#obtainUncached(client, request, key, previous, deadline, started);
+          return await this.#obtainUncached(client, request, key, previous, deadline, started, ca);
         }
         next = undefined;
         if (isHeld(claim)) {
@@ -142,6 +169,7 @@ export class Coordinator {
             claim,
             keeper,
             waited,
+            ca,
           });
         } catch (error) {
           const lost = error instanceof ClaimLostError
@@ -178,7 +206,7 @@ export class Coordinator {
     previous: Entry | null,
     deadline: number,
     started: number,
-    { claim, keeper, waited }: { claim: Claim; keeper: LeaseKeeper; waited: boolean },
+    { claim, keeper, waited, ca }: { claim: Claim; keeper: LeaseKeeper; waited: boolean; ca?: OrderCa },
   ): Promise<Obtained> {
     const { log, metrics } = this.#opts;
     const current = await storage.get(key);
@@ -191,6 +219,7 @@ export class Coordinator {
       claim,
       keeper,
       waited,
+      ca,
     });
     keeper.check();
     // A renewal is not a client fetch: keep the old activity time (the service records real fetches).
@@ -225,6 +254,7 @@ export class Coordinator {
       durationMs: Math.round(durationMs),
       notAfter: entry.notAfter,
       renewal: old !== null,
+      ...(ca ? { ca: ca.name } : {}),
     });
     return { entry, ordered: true };
   }
@@ -237,6 +267,7 @@ export class Coordinator {
     previous: Entry | null,
     deadline: number,
     started: number,
+    ca?: OrderCa,
   ): Promise<Obtained> {
     const local = this.#opts.local;
     const claim = await local.claim(key, this.#opts.owner, 60_000);
@@ -247,6 +278,7 @@ export class Coordinator {
         storage: local,
         claim,
         keeper,
+        ca,
       });
       if (previous) entry.lastFetchedAt = previous.lastFetchedAt;
       this.#opts.kept.keep(key, entry);

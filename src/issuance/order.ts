@@ -25,8 +25,6 @@ import {
 import { resolveAuthorizations, ValidationFailed } from "../challenges/resolver.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Clock } from "../lib/clock.ts";
-import { ledgerGate } from "../ca/ledger_gate.ts";
-import type { Ledger } from "../ca/ledger_port.ts";
 import type { Logger } from "../ops/log.ts";
 import { ClaimLostError } from "../storage/errors.ts";
 import type { LeaseKeeper } from "../storage/lease.ts";
@@ -58,6 +56,16 @@ export interface OrderContext {
   keeper: LeaseKeeper;
   /** This request waited for another holder's order of the same CSR (it must not order a second time). */
   waited?: boolean;
+  /** The CA ordered from (its name is recorded in the entry); default: the driver's `directoryUrl`, no name. */
+  ca?: OrderCa;
+}
+
+/** Which CA an order goes to, and who wants to know once the CA has it. */
+export interface OrderCa {
+  name: string;
+  directoryUrl: string;
+  /** Called once the CA has the order: placed now (`false`) or resumed from an earlier holder (`true`). */
+  onPlaced?: (resumed: boolean) => void;
 }
 
 export interface OrderOptions {
@@ -71,8 +79,6 @@ export interface OrderOptions {
   /** Called for each ACME order placed (metrics, tests). */
   onOrder?: (names: string[], replaces: string | undefined) => void;
   faults?: IssuanceFaults;
-  /** The rate-limit ledger (src/ca/ledger.ts); absent: no limit is kept. */
-  ledger?: Ledger;
 }
 
 /** The order ended without a certificate (invalid, or valid without one). */
@@ -106,12 +112,10 @@ export class OrderDriver {
     const solver = this.#opts.solvers.get(request.verification);
     if (!solver) throw new Error(`Verification "${request.verification}" has no challenge solver`);
     let order = claim.orderUrl ? await this.#resume(client, claim.orderUrl, request, keeper, ctx.waited) : undefined;
+    if (order) ctx.ca?.onPlaced?.(true);
     if (!order) {
-      // LEDGER HOOK (single CA, until the CA registry/failover of issue 15 replaces it): admit, place, note.
-      const gate = this.#opts.ledger && ledgerGate(this.#opts.ledger, this.#opts.log, this.#opts.now);
-      order = gate
-        ? await gate.place(request, replaces, () => this.#place(client, request, replaces, keeper))
-        : await this.#place(client, request, replaces, keeper);
+      order = await this.#place(client, request, replaces, keeper);
+      ctx.ca?.onPlaced?.(false);
       // Recorded before anything else, so that a successor resumes this order instead of placing another.
       const point = { storage: storage.name, key, claim, orderUrl: order.url };
       await this.#opts.faults?.beforeNoteOrder?.(point);
@@ -129,10 +133,6 @@ export class OrderDriver {
       if (error instanceof ValidationFailed || error instanceof OrderInvalid) {
         await storage.noteOrder(claim, null).catch(() => false);
       }
-      // LEDGER HOOK: a failed authorization counts toward limit-failed-authorizations.
-      if (error instanceof ValidationFailed && this.#opts.ledger) {
-        await ledgerGate(this.#opts.ledger, log, this.#opts.now).failedAuthorization(error.identifier);
-      }
       throw error;
     }
     keeper.check();
@@ -145,7 +145,7 @@ export class OrderDriver {
     const entry: Entry = {
       version: 1,
       key,
-      directoryUrl: this.#opts.directoryUrl,
+      directoryUrl: ctx.ca?.directoryUrl ?? this.#opts.directoryUrl,
       csr: encodePem("CERTIFICATE REQUEST", request.csrDer),
       names: request.names,
       verification: request.verification,
@@ -156,6 +156,7 @@ export class OrderDriver {
       orderUrl: order.url,
       lastFetchedAt: now,
     };
+    if (ctx.ca) entry.ca = ctx.ca.name;
     if (request.profile) entry.profile = request.profile;
     if (request.block !== undefined) entry.block = request.block;
     return entry;

@@ -2,10 +2,11 @@
  * Issuance, the front: cache lookup → single flight per CSR → claim in storage → ACME order → cache entry.
  *
  * Contract:
- * - The cache key is SHA-256 over (CA directory URL, profile, CSR DER). Until an entry is due
- *   (src/renewal/due.ts), /sign gets its chain byte for byte and the CA is not asked.
- * - One order per key (src/issuance/coordinator.ts): concurrent identical requests share one order, and processes
- *   sharing a storage never order twice.
+ * - The cache key is SHA-256 over (CA directory URL, profile, CSR DER). A request looks at its block's CAs in order
+ *   of preference (`ca =`): until an entry there is due (src/renewal/due.ts), /sign gets its chain byte for byte
+ *   and no CA is asked; a due one is renewed preferred CA first, with failover (src/issuance/flights.ts).
+ * - One order per CSR and block, whichever CA it goes to (coordinator.ts, flights.ts): concurrent identical requests
+ *   share one order, and processes sharing a storage never order twice at one CA.
  * - A caller waits at most until its own deadline (`sign-timeout`); the order goes on in the background up to
  *   `orderTimeoutMs` and its result is stored (or kept in memory: src/issuance/results.ts), so the client's retry
  *   gets it instead of a new order.
@@ -21,7 +22,8 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeClient, type AcmeProblem, isProblem } from "../acme/mod.ts";
-import type { Ledger } from "../ca/ledger_port.ts";
+import { type Ledger, UNLIMITED_LEDGER } from "../ca/ledger_port.ts";
+import type { CaEndpoint } from "../ca/registry.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { AuthBlock } from "../config/types.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -31,12 +33,14 @@ import { type Due, renewalDue } from "../renewal/due.ts";
 import { ExpiringCheck, type PersistRecords } from "../renewal/expiring.ts";
 import { RenewalSweep, type SweepStats } from "../renewal/sweep.ts";
 import { NoneStorage } from "../storage/none.ts";
-import { type CacheKey, cacheKey, type Entry, type Storage } from "../storage/mod.ts";
+import type { CacheKey, Entry, Storage } from "../storage/mod.ts";
 import { AriTracker } from "./ari.ts";
 import { Background } from "./background.ts";
 import { FailureClassifier } from "./classify.ts";
 import { Coordinator, type Obtained } from "./coordinator.ts";
+import { type CaChoice, clientAt, Flights } from "./flights.ts";
 import { IssueFailure } from "./failure.ts";
+import { FailureNotices } from "./failure_notice.ts";
 import { noteCertificate } from "./gauges.ts";
 import { type IssuanceFaults, OrderDriver } from "./order.ts";
 import type { CacheState, IssueRequest, IssueResult, OnIssueEvent } from "./request.ts";
@@ -46,9 +50,19 @@ export type { CacheState, IssueRequest, IssueResult } from "./request.ts";
 export type { FaultPoint, IssuanceFaults } from "./order.ts";
 
 export interface IssuanceOptions {
-  /** The connected ACME client, or throws CaUnavailableError. */
+  /** The default CA's connected ACME client, or throws CaUnavailableError. */
   client(): AcmeClient;
+  /** The default CA's directory URL. */
   directoryUrl: string;
+  /**
+   * Every configured CA (src/ca/registry.ts), the default first; a request goes to its block's `ca =` list in
+   * order (failover: src/ca/failover.ts). Default: one CA, `default`, from `client` and `directoryUrl`.
+   */
+  cas?: readonly CaEndpoint[];
+  /** The CA of auth blocks without `ca =` (default: the first of `cas`). */
+  defaultCa?: string;
+  /** The rate-limit ledger asked before each order (src/ca/ledger_port.ts); default: admits everything. */
+  ledger?: Ledger;
   solvers: Map<string, ChallengeSolver>;
   /** Configured storages by name. */
   storages?: Map<string, Storage>;
@@ -83,12 +97,9 @@ export interface IssuanceOptions {
   faults?: IssuanceFaults;
   /** Called when a request got its certificate from (or stored into) a storage: who fetched it (operator page). */
   onFetch?: (fetch: { storage: string; key: CacheKey; at: Date; block?: string; client?: string }) => void;
-  /** The rate-limit ledger (src/ca/ledger.ts), checked before an order is placed; absent: no limit is kept. */
-  ledger?: Ledger;
 }
 
 const STALE_MARGIN_MS = 3_600_000;
-const FAILURE_NOTICE_MS = 600_000;
 
 export class IssuanceService {
   readonly #opts: IssuanceOptions;
@@ -102,11 +113,10 @@ export class IssuanceService {
   readonly #ari: AriTracker;
   readonly #coordinator: Coordinator;
   readonly #renewal: RenewalSweep;
-  /** When `issue-failed` was last sent, by kind and names. */
-  readonly #failureSent = new Map<string, number>();
+  readonly #notices: FailureNotices;
   /** Orders whose requester timed out (followed once each). */
   readonly #abandoned = new WeakSet<Promise<Obtained>>();
-  readonly #keys = new Map<string, CacheKey>();
+  readonly #flights: Flights;
 
   constructor(opts: IssuanceOptions) {
     this.#opts = opts;
@@ -121,7 +131,12 @@ export class IssuanceService {
       retryAfterSeconds: opts.retryAfterSeconds,
       onAccountLost: opts.onAccountLost,
     });
-    this.#ari = new AriTracker({ client: opts.client, log, metrics, now, owner, track });
+    this.#notices = new FailureNotices(this.#classifier, now, opts.onEvent);
+    const { client, directoryUrl, onAccountLost: accountLost } = opts;
+    const cas = opts.cas ?? [{ name: "default", client, directoryUrl, accountLost }];
+    // ARI is asked of the CA that issued the certificate.
+    const byUrl = (url: string) => clientAt(cas, url);
+    this.#ari = new AriTracker({ client: byUrl, log, metrics, now, owner, track });
     const orders = new OrderDriver({
       directoryUrl: opts.directoryUrl,
       solvers: opts.solvers,
@@ -130,7 +145,6 @@ export class IssuanceService {
       retryAfterSeconds: opts.retryAfterSeconds,
       onOrder: opts.onOrder,
       faults: opts.faults,
-      ledger: opts.ledger,
     });
     this.#coordinator = new Coordinator({
       owner,
@@ -143,8 +157,20 @@ export class IssuanceService {
       kept: this.#kept,
       local: this.#none,
     });
+    this.#flights = new Flights({
+      cas,
+      defaultCa: opts.defaultCa ?? cas[0].name,
+      auth: opts.auth ?? [],
+      ledger: opts.ledger ?? UNLIMITED_LEDGER,
+      log,
+      metrics,
+      now,
+      owner,
+      coordinator: this.#coordinator,
+      classifier: this.#classifier,
+    });
     this.#renewal = new RenewalSweep({
-      client: opts.client,
+      flights: this.#flights,
       directoryUrl: opts.directoryUrl,
       storages: opts.storages,
       owner,
@@ -190,17 +216,11 @@ export class IssuanceService {
     return storage;
   }
 
-  /** The cache key of a request (remembered by CSR hash and profile when the hash is known). */
-  async keyFor(request: Pick<IssueRequest, "profile" | "csrDer"> & { csrSha256?: string }): Promise<CacheKey> {
-    if (!request.csrSha256) return await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
-    const memo = `${request.profile ?? ""}\u0000${request.csrSha256}`;
-    let key = this.#keys.get(memo);
-    if (key === undefined) {
-      key = await cacheKey(this.#opts.directoryUrl, request.profile, request.csrDer);
-      if (this.#keys.size >= 10_000) this.#keys.clear();
-      this.#keys.set(memo, key);
-    }
-    return key;
+  /** The cache key of a request at its preferred CA (remembered by CSR hash and profile when the hash is known). */
+  async keyFor(
+    request: Pick<IssueRequest, "profile" | "csrDer"> & { csrSha256?: string; block?: string },
+  ): Promise<CacheKey> {
+    return (await this.#flights.choices({ csrSha256: "", ...request }))[0].key;
   }
 
   /** Serves from the cache, or issues (joining a running order); waits at most until `deadline` (epoch ms). */
@@ -215,57 +235,70 @@ export class IssuanceService {
 
   async #issue(request: IssueRequest, deadline: number, retried: boolean): Promise<IssueResult> {
     const storage = this.#storage(request.storage);
-    const key = await this.keyFor(request);
+    const choices = await this.#flights.choices(request);
     const now = this.#now();
 
-    // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
-    let cached: Entry | null = storage.peek ? await storage.peek(key) : await storage.get(key);
-    const kept = cached ? undefined : this.#kept.take(key);
-    if (kept?.once) {
-      // The retry of a request that timed out gets the order's result, once (with `none`, the only way it can).
-      const due = renewalDue(kept.entry, storage.renewWithinDays, now);
-      noteCertificate(this.#opts.metrics, key, kept.entry, due, now);
-      return this.#result(kept.entry, "miss", due);
+    // The block's CAs in order of preference: any valid, not-due entry is served (a fallback CA's too).
+    const entries = new Map<CacheKey, Entry | null>();
+    let first: { key: CacheKey; entry: Entry } | undefined;
+    for (const { key } of choices) {
+      // A read-only look where the storage offers one (file: no read or parse while the file is unchanged).
+      let cached: Entry | null = storage.peek ? await storage.peek(key) : await storage.get(key);
+      const kept = cached ? undefined : this.#kept.take(key);
+      if (kept?.once) {
+        // The retry of a request that timed out gets the order's result, once (with `none`, the only way it can).
+        const due = renewalDue(kept.entry, storage.renewWithinDays, now);
+        noteCertificate(this.#opts.metrics, key, kept.entry, due, now);
+        return this.#result(kept.entry, "miss", due);
+      }
+      cached ??= kept?.entry ?? null;
+      entries.set(key, cached);
+      if (!cached) continue;
+      const hit = this.#hit(storage, key, cached, now);
+      if (hit) return hit;
+      first ??= { key, entry: cached };
     }
-    cached ??= kept?.entry ?? null;
-    if (cached) {
-      const served = this.#fromCache(storage, key, cached, now);
+    const cached = first?.entry ?? null;
+    const key = first?.key ?? choices[0].key;
+    if (first) {
+      const served = this.#backingOff(storage, first.key, first.entry, now);
       if (served) return served;
     }
 
-    let order = this.#coordinator.running(key);
+    let order = this.#flights.running([...choices.map((c) => c.key), key]);
     if (!order) {
-      // Fail fast (and start nothing) while the CA is unavailable, unless a still-valid certificate can be served.
-      let client: AcmeClient;
-      try {
-        client = this.#opts.client();
-      } catch (error) {
-        const stale = this.#stale(cached, storage, error);
+      // Fail fast (and start nothing) while no CA of the block is available, unless a still-valid certificate can
+      // be served.
+      const down = this.#flights.allUnavailable(choices, request.names);
+      if (down) {
+        const stale = this.#stale(cached, storage, down);
         if (stale) return stale;
-        throw this.#failed(error, request);
+        throw this.#failed(down, request, choices);
       }
-      order = this.#coordinator.start(client, request, storage, key, cached);
+      order = this.#flights.start(request, storage, choices, entries, first);
       // A failed renewal of a cached certificate backs off for /sign as it does for the sweep.
-      if (cached) {
-        const renewing = cached;
+      if (first) {
+        const renewing = first;
         order.catch((error) =>
-          this.#background.track(this.#renewal.renewalFailed(storage, key, renewing, request, error))
+          this.#background.track(this.#renewal.renewalFailed(storage, renewing.key, renewing.entry, request, error))
         );
       }
     }
-    return await this.#await(order, request, storage, key, cached, deadline, retried);
+    return await this.#await(order, request, storage, key, cached, deadline, retried, choices);
   }
 
-  /** A cached entry's answer: a hit while it is not due, stale while its renewal backs off; else null (renew). */
-  #fromCache(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
+  /** A cached entry's answer while it is not due (a hit); null when due. */
+  #hit(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
     const due = renewalDue(cached, storage.renewWithinDays, now);
-    if (!due.due) {
-      this.#touch(storage, key, now);
-      this.#ari.maybeRefresh(storage, key, cached, now);
-      noteCertificate(this.#opts.metrics, key, cached, due, now);
-      return this.#result(cached, "hit", due);
-    }
-    // A renewal that failed recently backs off for /sign too, while the certificate is still good.
+    if (due.due) return null;
+    this.#touch(storage, key, now);
+    this.#ari.maybeRefresh(storage, key, cached, now);
+    noteCertificate(this.#opts.metrics, key, cached, due, now);
+    return this.#result(cached, "hit", due);
+  }
+
+  /** A due entry whose renewal failed recently: served stale while it backs off (for /sign as for the sweep). */
+  #backingOff(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
     const backoffUntil = cached.renewal?.nextAttemptAt ? Date.parse(cached.renewal.nextAttemptAt) : 0;
     if (backoffUntil > now.getTime() && !this.#coordinator.running(key)) {
       const stale = this.#stale(cached, storage, new Error(cached.renewal?.lastError ?? "renewal backing off"));
@@ -286,6 +319,7 @@ export class IssuanceService {
     cached: Entry | null,
     deadline: number,
     retried: boolean,
+    choices: readonly CaChoice[],
   ): Promise<IssueResult> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -293,11 +327,12 @@ export class IssuanceService {
     });
     try {
       const obtained = await Promise.race([order, timeout]);
-      this.#kept.dropOnce(key); // this request got the result: nothing to hand out later
+      const at = obtained.key ?? key;
+      this.#kept.dropOnce(at); // this request got the result: nothing to hand out later
       const now = this.#now();
-      this.#touch(storage, key, now);
+      this.#touch(storage, at, now);
       const due = renewalDue(obtained.entry, storage.renewWithinDays, now);
-      noteCertificate(this.#opts.metrics, key, obtained.entry, due, now);
+      noteCertificate(this.#opts.metrics, at, obtained.entry, due, now);
       return this.#result(obtained.entry, obtained.ordered ? "miss" : "hit", due);
     } catch (error) {
       const stale = this.#stale(cached, storage, error);
@@ -307,7 +342,7 @@ export class IssuanceService {
           names: request.names,
           client: request.client,
         });
-        this.#followAbandoned(order, request, key);
+        this.#followAbandoned(order, request, key, choices);
         throw new IssueFailure(
           "unavailable",
           "The CA has not finished this order yet; it goes on in the background: retry this request later",
@@ -325,44 +360,28 @@ export class IssuanceService {
         // The deadline is the caller's epoch time on the real clock (a timer, not a clock reading).
         if (Date.now() < deadline) return await this.#issue(request, deadline, true);
       }
-      throw this.#failed(error, request);
+      throw this.#failed(error, request, choices);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /**
-   * Classifies a failed /sign issuance and tells the notifiers (`issue-failed`), at most once per names and kind
-   * every 10 minutes: while the CA is down every host's cron call fails the same way.
-   */
-  #failed(error: unknown, request: IssueRequest): IssueFailure {
-    const failure = this.#classifier.classify(error, request.names);
-    const now = this.#now().getTime();
-    const topic = `${failure.kind} ${request.names.join(",")}`;
-    if (now - (this.#failureSent.get(topic) ?? -Infinity) < FAILURE_NOTICE_MS) return failure;
-    if (this.#failureSent.size >= 10_000) this.#failureSent.clear();
-    this.#failureSent.set(topic, now);
-    this.#opts.onEvent?.("issue-failed", {
-      names: request.names,
-      message: failure.message,
-      kind: failure.kind,
-      client: request.client,
-      errorId: failure.errorId,
-    });
-    return failure;
+  /** Classifies a failed /sign issuance and tells the notifiers (`issue-failed`: src/issuance/failure_notice.ts). */
+  #failed(error: unknown, request: IssueRequest, choices: readonly CaChoice[]): IssueFailure {
+    return this.#notices.failed(error, request, choices.map((c) => c.ca.name));
   }
 
   /**
    * An order whose requester gave up (sign-timeout) goes on: its failure is still reported (once per order), and
    * its result is kept once for the client's retry (src/issuance/results.ts).
    */
-  #followAbandoned(order: Promise<Obtained>, request: IssueRequest, key: CacheKey): void {
+  #followAbandoned(order: Promise<Obtained>, request: IssueRequest, key: CacheKey, choices: readonly CaChoice[]): void {
     if (this.#abandoned.has(order)) return;
     this.#abandoned.add(order);
     order.then(
-      (obtained) => this.#kept.keepOnce(key, obtained.entry),
+      (obtained) => this.#kept.keepOnce(obtained.key ?? key, obtained.entry),
       (error) => {
-        const failure = this.#failed(error, request);
+        const failure = this.#failed(error, request, choices);
         this.#opts.log.warn("background order failed after its client's sign-timeout", {
           names: request.names,
           kind: failure.kind,

@@ -189,6 +189,13 @@ export class AcmemsMetrics {
   readonly renewals = this.registry.register(
     new Counter("acmems_renewals_total", "Background renewals by result (ok, failed)."),
   );
+  readonly caFailovers = this.registry.register(
+    new Counter(
+      "acmems_ca_failover_total",
+      "Orders that went on to the next CA of the auth block's ca = list, by CA left (from), CA tried next (to) and " +
+        "reason (unavailable, rate-limit, caa, rejected-identifier, unsupported-identifier).",
+    ),
+  );
   readonly notifications = this.registry.register(
     new Counter("acmems_notifications_total", "Notifications sent by notifier and result (ok, failed)."),
   );

@@ -30,6 +30,9 @@ export interface NotificationPayload {
   /** `revoked`: the certificate's serial (hex) and the RFC 5280 reason name. */
   serial?: string;
   reason?: string;
+  /** `issue-failed`: the CAs tried, in order (src/ca/failover.ts), and why each did not issue. */
+  cas?: string[];
+  caReasons?: { ca: string; reason: string; detail: string }[];
   /** The acmems host. */
   host: string;
 }

@@ -18,9 +18,11 @@
  *   whoever started the order records its failure.
  * - A failed renewal is counted, told to the notifiers (`renewal-failed`) and backs off (1 min, 10 min, 100 min,
  *   then daily), recorded in the entry unless another instance stored a fresher certificate meanwhile.
+ * - With several CAs, entries of every configured CA are renewed (each CA's `claimDue` scope in turn), each by its
+ *   block's CAs in order of preference (src/issuance/flights.ts); entries of a CA no longer configured are not.
  * - The sweep never throws; what it could not do, the next pass tries again.
  */
-import { type AcmeClient, decodePem } from "../acme/mod.ts";
+import { decodePem } from "../acme/mod.ts";
 import type { AuthBlock } from "../config/types.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
@@ -30,6 +32,7 @@ import { countClaim, updateEntry } from "../issuance/claims.ts";
 import type { FailureClassifier } from "../issuance/classify.ts";
 import { newErrorId } from "../issuance/failure.ts";
 import type { Coordinator } from "../issuance/coordinator.ts";
+import type { Flights } from "../issuance/flights.ts";
 import { noteCertificate } from "../issuance/gauges.ts";
 import type { IssueRequest, OnIssueEvent } from "../issuance/request.ts";
 import type { KeptResults } from "../issuance/results.ts";
@@ -48,8 +51,12 @@ export interface SweepStats {
 }
 
 export interface SweepOptions {
-  /** The connected ACME client, or throws (CA unavailable: the next sweep tries again). */
-  client(): AcmeClient;
+  /**
+   * The CAs (src/issuance/flights.ts): a due entry is renewed by its block's CAs in order of preference, so a
+   * certificate a fallback CA issued is renewed at the preferred CA once that one answers again.
+   */
+  flights: Flights;
+  /** The default CA's directory URL. */
   directoryUrl: string;
   /** Configured storages by name. */
   storages?: Map<string, Storage>;
@@ -119,21 +126,23 @@ export class RenewalSweep {
    * claims only entries the plan says `renew` for; keys this pass already handled are excluded from it.
    */
   async #sweepDue(storage: Storage, stats: SweepStats): Promise<void> {
-    const { coordinator, metrics } = this.#opts;
-    const leaseMs = storage.leaseMs ?? 60_000;
     const seen = new Set<CacheKey>();
+    // One scope per CA: claimDue plans with the entry's own CA.
+    for (const directoryUrl of this.#opts.flights.directoryUrls) {
+      await this.#sweepDueAt(storage, stats, directoryUrl, seen);
+    }
+  }
+
+  async #sweepDueAt(storage: Storage, stats: SweepStats, directoryUrl: string, seen: Set<CacheKey>): Promise<void> {
+    const { coordinator, metrics, flights } = this.#opts;
+    const leaseMs = storage.leaseMs ?? 60_000;
     for (let round = 0; round < 10_000; round++) {
-      let client: AcmeClient;
-      try {
-        client = this.#opts.client();
-      } catch {
-        return; // CA unavailable: the next sweep tries again.
-      }
+      if (!flights.anyAvailable()) return; // No CA available: the next sweep tries again.
       // claimDue plans with this reading of the clock; the sweep carries out the same plan.
-      const input: PlanInput = { ...this.#planInput(storage), ariChecked: true };
+      const input: PlanInput = { ...this.#planInput(storage), directoryUrl, ariChecked: true };
       let batch;
       try {
-        const scope = { directoryUrl: input.directoryUrl, exclude: [...seen] };
+        const scope = { directoryUrl, exclude: [...seen] };
         batch = await storage.claimDue!(this.#opts.owner, leaseMs, input.now, 1, scope);
       } catch (error) {
         this.#opts.log.warn("renewal sweep cannot claim due entries", {
@@ -161,16 +170,18 @@ export class RenewalSweep {
           continue;
         }
         noteCertificate(metrics, claim.key, entry, plan.due);
-        await this.#renew(storage, claim.key, entry, admission.block.name, stats, client, claim);
+        await this.#renew(storage, claim.key, entry, admission.block.name, stats, claim);
       }
     }
   }
 
   /** The plan's inputs for `storage` at the sweep's clock. */
-  #planInput(storage: Storage): PlanInput {
+  #planInput(storage: Storage, entry?: Entry): PlanInput {
+    // An entry of any configured CA is renewed; one of a CA no longer configured is `other-ca`.
+    const own = entry && this.#opts.flights.endpointFor(entry.directoryUrl) ? entry.directoryUrl : undefined;
     return {
       now: this.#opts.now(),
-      directoryUrl: this.#opts.directoryUrl,
+      directoryUrl: own ?? this.#opts.directoryUrl,
       renewWithinDays: storage.renewWithinDays,
       renewActiveDays: storage.renewActiveDays,
     };
@@ -178,10 +189,10 @@ export class RenewalSweep {
 
   /** Plans one entry and carries the plan out; `renew` false leaves renewals to `claimDue`. */
   async #sweepOne(storage: Storage, key: CacheKey, stats: SweepStats, renew: boolean): Promise<void> {
-    const input = this.#planInput(storage);
-    const now = input.now;
     const entry = await storage.get(key);
     if (!entry) return;
+    const input = this.#planInput(storage, entry);
+    const now = input.now;
     const first = planRenewal(entry, input);
     if (first.action === "remove") return await this.#remove(storage, key, entry, stats);
     if (first.action === "skip" && (first.reason === "inactive" || first.reason === "other-ca")) return;
@@ -197,14 +208,8 @@ export class RenewalSweep {
     noteCertificate(this.#opts.metrics, key, current, plan.due);
     await this.#opts.expiring.check(storage, key, current, now);
     if (plan.action !== "renew" || !renew) return;
-
-    let client: AcmeClient;
-    try {
-      client = this.#opts.client();
-    } catch {
-      return; // CA unavailable: the next sweep tries again.
-    }
-    await this.#renew(storage, key, current, admitted.block.name, stats, client);
+    if (!this.#opts.flights.anyAvailable()) return; // No CA available: the next sweep tries again.
+    await this.#renew(storage, key, current, admitted.block.name, stats);
   }
 
   /** The current config's word on a stored entry; a refusal is noted for the pass, logged once per entry and reason. */
@@ -253,10 +258,9 @@ export class RenewalSweep {
     current: Entry,
     block: string,
     stats: SweepStats,
-    client: AcmeClient,
     claim?: Claim,
   ): Promise<void> {
-    const { coordinator } = this.#opts;
+    const { flights } = this.#opts;
     const request: IssueRequest = {
       csrDer: decodePem(current.csr, ["CERTIFICATE REQUEST"]).der,
       csrSha256: "",
@@ -266,14 +270,16 @@ export class RenewalSweep {
       storage: storage.name,
       block,
     };
-    let running = coordinator.running(key);
+    const choices = await flights.choices(request);
+    let running = flights.running([key, ...choices.map((c) => c.key)]);
     // Whoever starts the order records its failure (a /sign that started it already does).
     const created = !running;
     if (running && claim) {
       await storage.release(claim);
       claim = undefined;
     }
-    running ??= coordinator.start(client, request, storage, key, current, claim);
+    // The block's CAs in order of preference: the preferred CA first, even for a certificate a fallback issued.
+    running ??= flights.start(request, storage, choices, new Map([[key, current]]), { key, entry: current, claim });
     try {
       await running;
       stats.renewed++;

@@ -12,7 +12,8 @@
  * storages and the session.
  */
 import { AcmeClient } from "../acme/mod.ts";
-import { AccountSession } from "../account/session.ts";
+import type { AccountSession } from "../account/session.ts";
+import { CaRegistry } from "../ca/registry.ts";
 import { Http01Responder } from "../challenges/http01/responder.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Config } from "../config/types.ts";
@@ -35,8 +36,14 @@ import { reloadServer } from "./reload.ts";
 export interface AppOptions {
   config: Config;
   log: Logger;
+  /** The default CA's account key (and every other CA's, unless `caKeys` has its own). */
   keyPair: CryptoKeyPair;
+  /** The default CA's `ca-file` certificates (and every other CA's, unless `caCertsByCa` has its own). */
   caCerts?: string[];
+  /** The account key of each `[ca]` by name (cli/serve.ts loads or creates them). */
+  caKeys?: ReadonlyMap<string, CryptoKeyPair>;
+  /** The `ca-file` certificates of each `[ca]` by name. */
+  caCertsByCa?: ReadonlyMap<string, string[] | undefined>;
   /** Extra solvers by verification name (tests). */
   solvers?: Map<string, ChallengeSolver>;
   onDecision?: (decision: SignDecision) => void;
@@ -53,6 +60,9 @@ export interface AppOptions {
 }
 
 export class App {
+  /** Every CA's account session (src/ca/registry.ts). */
+  readonly cas: CaRegistry;
+  /** The default CA's session. */
   readonly session: AccountSession;
   /** Keys revoked for keyCompromise (/sign refuses them); outlives reloads. */
   readonly compromised = new CompromisedKeyRegistry();
@@ -79,17 +89,19 @@ export class App {
     const { config, log } = opts;
     const metrics = this.metrics;
     const fetch = meteredFetch(metrics);
-    this.session = new AccountSession({
-      account: config.account,
-      keyPair: opts.keyPair,
-      caCerts: opts.caCerts,
+    this.cas = new CaRegistry({
+      cas: config.cas,
+      defaultCa: config.defaultCa,
+      keyPair: (name) => opts.caKeys?.get(name) ?? opts.keyPair,
+      caCerts: (name) => opts.caCertsByCa?.has(name) ? opts.caCertsByCa.get(name) : opts.caCerts,
       log,
       retryDelayMs: opts.retryDelayMs,
-      onReady: () => {
-        this.checkProfiles();
+      onReady: (name) => {
+        this.checkProfiles(name);
       },
       createClient: (clientOpts) => new AcmeClient({ ...clientOpts, fetch }),
     });
+    this.session = this.cas.default;
     const served = metrics.challengeAnswers.bind({ result: "served" });
     // The label values the README documents for challenge answers: served, 404.
     const notFound = metrics.challengeAnswers.bind({ result: "404" });
@@ -101,8 +113,21 @@ export class App {
       );
     }
     this.#gen = this.#build(config, undefined);
+    const cas = this.cas;
     this.#operator = createOperatorRoutes({
-      session: this.session,
+      // Ready while one CA is (the others are failed over); read at each request.
+      session: {
+        get state() {
+          return cas.readiness.state;
+        },
+        get reason() {
+          return cas.readiness.reason;
+        },
+        get lastDirectoryOk() {
+          return cas.readiness.lastDirectoryOk;
+        },
+        probe: (ms) => cas.readiness.probe(ms),
+      },
       config: () => this.config,
       storages: () => this.storages.values(),
       registry: metrics.registry,
@@ -147,6 +172,7 @@ export class App {
       log,
       metrics: this.metrics,
       session: this.session,
+      cas: this.cas,
       responders: this.responders,
       solvers,
       beforeRename,
@@ -195,7 +221,8 @@ export class App {
         log.error("challenge solver start failed", { verification: name, error: String(error) })
       );
     }
-    await this.session.start();
+    // Every CA at once; one that cannot be reached is retried in the background (the others serve meanwhile).
+    await this.cas.start();
     this.#scheduleSweep(0);
   }
 
@@ -215,24 +242,30 @@ export class App {
     }, config);
     await this.compromised.load(this.storages.values(), this.#opts.log);
     // The account key: `acmems register --rollover-key` replaced account.pem; the session switches to it.
-    notes.push(...await this.session.reloadKey());
-    await this.checkProfiles();
+    for (const session of this.cas.sessions.values()) notes.push(...await session.reloadKey());
+    for (const name of this.cas.names) await this.checkProfiles(name);
     return notes;
   }
 
-  /** Logs configured profiles the CA does not offer (requests needing them get 503 from the issuer). */
-  async checkProfiles(): Promise<void> {
+  /** Logs configured profiles a CA does not offer (requests needing them fail over, or get 503 from the issuer). */
+  async checkProfiles(name = this.cas.defaultCa): Promise<void> {
     const { log } = this.#opts;
     const config = this.config;
+    const session = this.cas.session(name);
+    const account = config.cas.get(name);
+    if (!session || !account) return;
     const wanted = new Set<string>();
-    if (config.account.profile) wanted.add(config.account.profile);
-    for (const block of config.auth) if (block.profile) wanted.add(block.profile);
-    if (wanted.size === 0 || this.session.state !== "ready") return;
+    if (account.profile) wanted.add(account.profile);
+    for (const block of config.auth) {
+      if (block.profile && (block.cas ?? [config.defaultCa]).includes(name)) wanted.add(block.profile);
+    }
+    if (wanted.size === 0 || session.state !== "ready") return;
     try {
-      const offered = (await this.session.client().meta()).profiles;
+      const offered = (await session.client().meta()).profiles;
       for (const profile of wanted) {
         if (!offered || !(profile in offered)) {
           log.error("profile not offered by the CA", {
+            ca: name,
             profile,
             offered: offered ? Object.keys(offered) : [],
             fix: "change profile = in the config",
@@ -248,7 +281,7 @@ export class App {
   async sweep(): Promise<void> {
     // Keys other instances recorded as compromised reach this one with each sweep.
     await this.compromised.load(this.storages.values(), this.#opts.log);
-    if (this.session.state !== "ready") return;
+    if (!this.cas.anyReady) return;
     this.#sweeping = this.issuer.sweep();
     await this.#sweeping;
     this.#sweeping = undefined;
@@ -302,6 +335,6 @@ export class App {
     await this.#gen.notifiers.drain();
     await this.mgmtHandler.close().catch(() => {});
     for (const storage of this.storages.values()) await storage.close().catch(() => {});
-    this.session.close();
+    this.cas.close();
   }
 }

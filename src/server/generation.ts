@@ -8,6 +8,8 @@
  * journal); http-01 solvers wrap the responders, which outlive generations because the listeners do.
  */
 import type { AccountSession } from "../account/session.ts";
+import type { CaEndpoint, CaRegistry } from "../ca/registry.ts";
+import { issuerOf } from "../ca/issuer_of.ts";
 import { RateLimitLedger } from "../ca/ledger.ts";
 import { blockLimitsOf, caLimitsOf, retentionMs } from "../ca/ledger_config.ts";
 import type { Http01Responder } from "../challenges/http01/responder.ts";
@@ -55,7 +57,10 @@ export interface Generation extends SignContext {
 export interface GenerationDeps {
   log: Logger;
   metrics: AcmemsMetrics;
+  /** The default CA's session. */
   session: AccountSession;
+  /** Every CA's session (src/ca/registry.ts); without it, the default CA only (through `session`). */
+  cas?: CaRegistry;
   /** http-01 answers per verification name (they outlive generations). */
   responders: Map<string, Http01Responder>;
   /** Extra solvers by verification name (tests). */
@@ -145,11 +150,14 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   // No notifier wants `expiring`: the issuer does not look for it (and claims nothing for it).
   const wanting = config.notifiers.filter((n) => n.events.includes("expiring"));
   const expiringDays = wanting.length > 0 ? Math.max(...wanting.map((n) => n.expiringDays)) : undefined;
+  const cas = caEndpoints(config, deps);
   const { ledger, ledgerMedium } = buildLedger(config, storages, previous, log);
   metrics.budgetSource = () => ledger.budget();
   const issuer = new IssuanceService({
     client: () => session.client(),
     directoryUrl: config.account.acmeServer,
+    cas,
+    defaultCa: deps.cas?.defaultCa ?? config.defaultCa,
     solvers,
     storages,
     // Background renewal re-authorizes every stored entry against this config's blocks (a reload swaps them).
@@ -181,15 +189,18 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     upstream: () => session.client(),
     issuer: refuseCompromisedKeys(issuer, compromised),
     revoker: {
-      revoke: (pair, reason) =>
-        revokeCertificate(pair, reason, {
-          client: () => session.client(),
+      revoke: async (pair, reason) => {
+        // The CA that issued it (from its cache entry), else the default CA.
+        const issuer = cas.length > 1 ? await issuerOf(pair.certDer, storages.values(), cas) : undefined;
+        return await revokeCertificate(pair, reason, {
+          client: () => issuer ? issuer.client() : session.client(),
           storages: storages.values(),
           compromised,
           log,
           now: systemClock,
           owner: `${Deno.hostname()}:${Deno.pid}`,
-        }),
+        });
+      },
       revoked: (pair, reason, client) =>
         notifiers.emit("revoked", {
           names: pair.names,
@@ -226,6 +237,19 @@ export function buildLedger(
   const old = previous?.ledgerMedium;
   if (old?.reusable && old.medium === ledgerMedium.medium) ledgerMedium = old;
   return { ledger: new RateLimitLedger({ store: ledgerMedium.store, cas, blocks, now: systemClock }), ledgerMedium };
+}
+
+/** What issuance needs of each CA: the registry's sessions, or the default CA alone through `deps.session`. */
+function caEndpoints(config: Config, deps: GenerationDeps): CaEndpoint[] {
+  if (deps.cas) return deps.cas.endpoints();
+  const { session } = deps;
+  return [{
+    name: config.defaultCa ?? "default",
+    directoryUrl: config.account.acmeServer,
+    profile: config.account.profile,
+    client: () => session.client(),
+    accountLost: (reason) => session.accountLost(reason),
+  }];
 }
 
 /**

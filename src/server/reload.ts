@@ -41,6 +41,10 @@ export function restartNotes(before: Config, after: Config): string[] {
   if (JSON.stringify(after.account) !== JSON.stringify(before.account)) {
     notes.push("[account] changed: the ACME account and CA change only after a restart");
   }
+  const others = (c: Config) => JSON.stringify([...(c.cas ?? new Map())].filter(([name]) => name !== c.defaultCa));
+  if (others(after) !== others(before)) {
+    notes.push('[ca "name"] sections changed: the CAs and their accounts change only after a restart');
+  }
   notes.push(...loggingChanges(before.logging, after.logging));
   return notes;
 }

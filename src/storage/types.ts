@@ -42,6 +42,8 @@ export interface Entry {
   version: 1;
   key: CacheKey;
   directoryUrl: string;
+  /** The name of the CA that issued it (`default` for `[account]`; absent in entries before issue 15). */
+  ca?: string;
   profile?: string;
   /** The CSR, PEM. */
   csr: string;

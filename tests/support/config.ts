@@ -4,7 +4,7 @@
  * Options are named exactly as the README's configuration reference spells them (`acme-server`, `ca-file`,
  * `sign-timeout`, `hmac_key` …), so a test reads like the config an operator writes. A value is written as is; `true`
  * is written `yes`; a list repeats the option (`listener`, `ip`, `domain`, `email`, …); `undefined` leaves it out.
- * Sections come in the README's order: `[account]`, `[mgmt]`, `[logging]`, then `[verification "…"]`,
+ * Sections come in the README's order: `[account]`, `[ca "…"]`, `[mgmt]`, `[logging]`, then `[verification "…"]`,
  * `[storage "…"]`, `[notify "…"]`, `[auth "…"]` in insertion order (auth blocks are tried in order), then `raw` text
  * as given (for the odd case a test needs written by hand: a section twice, an unknown option, a comment).
  *
@@ -23,6 +23,8 @@ export interface ConfigSpec {
   /** First line(s), written as `# …` comments (e.g. which test wrote the file). */
   comment?: string;
   account?: Options;
+  /** `[ca "NAME"]` blocks (more CAs, each with the options of `[account]`), written after `[account]`. */
+  cas?: Record<string, Options>;
   mgmt?: Options;
   logging?: Options;
   /** `[verification "NAME"]` blocks. */
@@ -42,6 +44,7 @@ export function configText(spec: ConfigSpec): string {
   const parts: string[] = [];
   if (spec.comment !== undefined) parts.push(spec.comment.split("\n").map((l) => `# ${l}`).join("\n") + "\n");
   if (spec.account) parts.push(section("[account]", spec.account));
+  for (const [name, options] of Object.entries(spec.cas ?? {})) parts.push(section(`[ca "${name}"]`, options));
   if (spec.mgmt) parts.push(section("[mgmt]", spec.mgmt));
   if (spec.logging) parts.push(section("[logging]", spec.logging));
   const named: [string, Record<string, Options> | undefined][] = [

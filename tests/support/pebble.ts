@@ -76,7 +76,18 @@ export interface Pebble extends AsyncDisposable {
   configFile: string;
   /** The temp dir holding config, certs and log; removed by `stop()`. */
   dir: string;
-  pid: number;
+  /** The pebble process (a new one after `resume()`; the last one's after `pause()` or `stop()`). */
+  readonly pid: number;
+  /**
+   * Stops the pebble process but keeps its ports, config and HTTPS certificate: clients see a CA that is down
+   * (connection refused). `resume()` starts it again.
+   */
+  pause(): Promise<void>;
+  /**
+   * Starts a paused pebble again on the same ports with the same config and HTTPS certificate. Like a restarted
+   * CA, it has a new issuing root and intermediate and has forgotten every account and order.
+   */
+  resume(): Promise<void>;
   /** GET /roots/0 on the management port: the root that issues this run's certificates (new on every start). */
   rootPem(): Promise<string>;
   /** GET /intermediates/0 on the management port. */
@@ -93,6 +104,8 @@ export interface Pebble extends AsyncDisposable {
     ariResponse: string | { suggestedWindow: { start: string; end: string }; explanationURL?: string },
   ): Promise<void>;
   logTail(lines?: number): Promise<string>;
+  /** Orders this pebble accepted so far ("Added order … to the db" in its logs, across `pause`/`resume`). */
+  ordersPlaced(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -169,33 +182,40 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       PEBBLE_VA_ALWAYS_VALID: opts.alwaysValid ? "1" : "0",
       ...opts.env,
     };
-    const proc = spawnLogged({
-      name: "pebble",
-      command: opts.bin ?? PEBBLE_BIN,
-      args,
-      env,
-      logFile: `${dir}/pebble.log`,
-      workDir: dir,
-      cwd: dir,
-    });
-
     const directoryUrl = `https://127.0.0.1:${port}/dir`;
     const managementUrl = `https://127.0.0.1:${managementPort}`;
     // Our CA is the only trust anchor, so a different process on the port can never pass the probe.
     const get = (url: string, signal?: AbortSignal) => httpsRequest(url, ca.caPem, { method: "GET", signal });
 
-    await stopOnFailure(proc, () =>
-      proc.waitFor(async (signal) => {
-        const d = JSON.parse(await get(directoryUrl, signal));
-        if (typeof d.newNonce !== "string") return false;
-        await get(`${managementUrl}/roots/0`, signal);
-        return true;
-      }, { timeoutMs: opts.startTimeoutMs, failOn: /address already in use/ }));
+    let launches = 0;
+    const launch = async () => {
+      const proc = spawnLogged({
+        name: "pebble",
+        command: opts.bin ?? PEBBLE_BIN,
+        args,
+        env,
+        logFile: `${dir}/pebble${launches++ === 0 ? "" : `-${launches}`}.log`,
+        workDir: dir,
+        cwd: dir,
+      });
+      await stopOnFailure(proc, () =>
+        proc.waitFor(async (signal) => {
+          const d = JSON.parse(await get(directoryUrl, signal));
+          if (typeof d.newNonce !== "string") return false;
+          await get(`${managementUrl}/roots/0`, signal);
+          return true;
+        }, { timeoutMs: opts.startTimeoutMs, failOn: /address already in use/ }));
+      return proc;
+    };
+    let proc: Awaited<ReturnType<typeof launch>> | undefined = await launch();
+    // The last process's pid stays readable after a stop (tests check that it is gone).
+    let lastPid = proc.pid;
 
     let stopped: Promise<void> | undefined;
     const stop = () =>
       stopped ??= (async () => {
-        await proc.stop();
+        await proc?.stop();
+        proc = undefined;
         await removeWorkDir(dir);
       })();
 
@@ -208,7 +228,20 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
       tlsPort,
       configFile,
       dir,
-      pid: proc.pid,
+      get pid() {
+        return lastPid;
+      },
+      pause: async () => {
+        await proc?.stop();
+        proc = undefined;
+      },
+      resume: async () => {
+        if (stopped) throw new Error("pebble was stopped: start a new one");
+        if (!proc) {
+          proc = await launch();
+          lastPid = proc.pid;
+        }
+      },
       rootPem: () => get(`${managementUrl}/roots/0`),
       intermediatePem: () => get(`${managementUrl}/intermediates/0`),
       directory: async () => JSON.parse(await get(directoryUrl)),
@@ -219,7 +252,15 @@ async function startOnce(opts: PebbleOptions): Promise<Pebble> {
         });
         await httpsRequest(`${managementUrl}/set-renewal-info/`, ca.caPem, { method: "POST", body });
       },
-      logTail: (lines) => proc.logTail(lines),
+      logTail: (lines) => proc?.logTail(lines) ?? Promise.resolve("(pebble is paused)"),
+      ordersPlaced: async () => {
+        let count = 0;
+        for (let i = 1; i <= launches; i++) {
+          const log = await Deno.readTextFile(`${dir}/pebble${i === 1 ? "" : `-${i}`}.log`).catch(() => "");
+          count += log.split("Added order").length - 1;
+        }
+        return count;
+      },
       stop,
       [Symbol.asyncDispose]: stop,
     };

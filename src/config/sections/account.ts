@@ -20,22 +20,24 @@ export function buildAccount(
   firstFile: string,
   env: ConfigEnvironment,
   diag: Diagnostics,
+  /** How messages name the section: `[account]`, or `[ca "name"]` (src/config/sections/ca.ts). */
+  label = LABEL,
 ): AccountConfig | null {
   const source = sections[0]?.source ?? { file: firstFile, line: 0 };
-  const o = collectOptions(sections.flatMap((s) => s.entries), A, LABEL, diag);
+  const o = collectOptions(sections.flatMap((s) => s.entries), A, label, diag);
 
   let acmeServer = LETS_ENCRYPT_STAGING;
   const server = o.one(A.acmeServer);
-  const url = server && parseEntry(server, A.acmeServer, LABEL, diag);
+  const url = server && parseEntry(server, A.acmeServer, label, diag);
   if (server && url) {
     acmeServer = url.href;
     if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
-      diag.warn(server.source, `[account] acme-server "${server.value}" is plain http: ACME CAs use https://`);
+      diag.warn(server.source, `${label} acme-server "${server.value}" is plain http: ACME CAs use https://`);
     }
     if (/acme-staging\.api\.letsencrypt\.org|acme-v01\.api\.letsencrypt\.org/.test(url.hostname)) {
       diag.error(
         server.source,
-        `[account] acme-server "${server.value}" is Let's Encrypt's retired ACME v1 endpoint: use ` +
+        `${label} acme-server "${server.value}" is Let's Encrypt's retired ACME v1 endpoint: use ` +
           `${LETS_ENCRYPT_STAGING} (staging) or https://acme-v02.api.letsencrypt.org/directory`,
       );
     }
@@ -46,7 +48,7 @@ export function buildAccount(
   if (!dirEntry || dirEntry.value === "") {
     diag.error(
       dirEntry?.source ?? source,
-      "[account] dir is required: the directory that holds account.pem and registration.json, e.g. dir = /var/lib/acmems/account",
+      `${label} dir is required: the directory that holds account.pem and registration.json, e.g. dir = /var/lib/acmems/account`,
     );
   } else {
     dir = env.resolvePath(dirEntry.value, dirEntry.source.file);
@@ -58,33 +60,33 @@ export function buildAccount(
     dir,
     acceptTermsOfService: readTermsOfService(o.all(A.acceptTermsOfService), diag),
     email: [],
-    caOrigins: readCaOrigins(o.all(A.caOrigins), new URL(acmeServer).protocol === "http:", diag),
-    limits: readLimits(o, acmeServer, diag),
+    caOrigins: readCaOrigins(o.all(A.caOrigins), new URL(acmeServer).protocol === "http:", diag, label),
+    limits: readLimits(o, acmeServer, diag, label),
     source,
   };
-  readOption(o, A.email, account, LABEL, diag);
+  readOption(o, A.email, account, label, diag);
 
   const caFile = o.one(A.caFile);
   if (caFile) {
-    if (caFile.value === "") diag.error(caFile.source, "[account] ca-file is empty: give a PEM file path or remove it");
+    if (caFile.value === "") diag.error(caFile.source, `${label} ca-file is empty: give a PEM file path or remove it`);
     else {
       account.caFile = env.resolvePath(caFile.value, caFile.source.file);
       if (!env.fileExists(account.caFile)) {
-        diag.warn(caFile.source, `[account] ca-file ${account.caFile} does not exist here`);
+        diag.warn(caFile.source, `${label} ca-file ${account.caFile} does not exist here`);
       }
     }
   }
 
   const kid = o.one(A.eabKid);
   const hmacKey = o.one(A.eabHmacKey);
-  if (kid && !hmacKey) diag.error(kid.source, "[account] eab-kid needs eab-hmac-key too (both come from your CA)");
-  if (hmacKey && !kid) diag.error(hmacKey.source, "[account] eab-hmac-key needs eab-kid too (both come from your CA)");
+  if (kid && !hmacKey) diag.error(kid.source, `${label} eab-kid needs eab-hmac-key too (both come from your CA)`);
+  if (hmacKey && !kid) diag.error(hmacKey.source, `${label} eab-hmac-key needs eab-kid too (both come from your CA)`);
   if (kid) account.eabKid = kid.value;
   if (hmacKey) {
     if (!isBase64(hmacKey.value)) {
       diag.error(
         hmacKey.source,
-        "[account] eab-hmac-key is not base64url or base64: paste the key exactly as the CA gave it",
+        `${label} eab-hmac-key is not base64url or base64: paste the key exactly as the CA gave it`,
       );
     } else account.eabHmacKey = hmacKey.value;
   }
@@ -99,17 +101,23 @@ export function buildAccount(
 }
 
 /** `rate-limits` and the `limit-*` options over the CA's built-in limits (src/ca/limits.ts). */
-function readLimits(o: Options, acmeServer: string, diag: Diagnostics): AccountConfig["limits"] {
+function readLimits(o: Options, acmeServer: string, diag: Diagnostics, label: string): AccountConfig["limits"] {
   const overrides: CaLimitOverrides = {};
   for (const spec of [A.rateLimits, A.limitOrders, A.limitRegisteredDomain, A.limitExactSet]) {
-    readOption(o, spec as AssignedOption<CaLimitOverrides, unknown>, overrides, LABEL, diag);
+    readOption(o, spec as AssignedOption<CaLimitOverrides, unknown>, overrides, label, diag);
   }
-  readOption(o, A.limitFailedAuthorizations, overrides, LABEL, diag);
+  readOption(o, A.limitFailedAuthorizations, overrides, label, diag);
   return resolveCaLimits(acmeServer, overrides);
 }
 
 /** The notes on a valid [account]: the CA is the default (staging), no terms of service are accepted yet. */
-export function accountNotes(account: AccountConfig, sections: IniSection[], diag: Diagnostics): void {
+export function accountNotes(
+  account: AccountConfig,
+  sections: IniSection[],
+  diag: Diagnostics,
+  /** The CA's name when it is a `[ca "name"]` (the command then names it: `register --ca NAME`). */
+  caName?: string,
+): void {
   if (account.acmeServerIsDefault) {
     diag.note(
       account.source,
@@ -124,7 +132,8 @@ export function accountNotes(account: AccountConfig, sections: IniSection[], dia
     diag.note(
       account.source,
       "accept-terms-of-service is not set: acmems will not create an ACME account by itself; " +
-        "run acmems register --accept-terms-of-service CONFIG, or set accept-terms-of-service = yes",
+        `run acmems register ${caName ? `--ca ${caName} ` : ""}--accept-terms-of-service CONFIG, or set ` +
+        "accept-terms-of-service = yes",
     );
   }
 }
@@ -180,12 +189,12 @@ function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfServ
  * `ca-origins` lines: bare origins (`https://host[:port]`, a trailing `/` is fine), several to a line, normalised
  * (`URL.origin`) and without duplicates; `http:` only when acme-server is http: (a test CA).
  */
-function readCaOrigins(entries: IniEntry[], httpDirectory: boolean, diag: Diagnostics): string[] {
+function readCaOrigins(entries: IniEntry[], httpDirectory: boolean, diag: Diagnostics, label: string): string[] {
   const origins: string[] = [];
   for (const entry of entries) {
     for (const text of entry.value.split(/\s+/).filter(Boolean)) {
       const origin = parseOrigin(text, httpDirectory);
-      if ("error" in origin) diag.error(entry.source, `[account] ca-origins "${truncate(text)}" ${origin.error}`);
+      if ("error" in origin) diag.error(entry.source, `${label} ca-origins "${truncate(text)}" ${origin.error}`);
       else if (!origins.includes(origin.value)) origins.push(origin.value);
     }
   }

@@ -10,6 +10,7 @@ import { truncate } from "../text.ts";
 import type { AuthBlock, HmacType, IpNetwork, MgmtConfig, Source } from "../types.ts";
 import { isBase64, parseBoolean } from "../values.ts";
 import { checkProfile } from "./account.ts";
+import { parseCaPreference } from "./ca.ts";
 
 /** What the rest of the config says that the `ip-identifiers` checks need (absent: those checks are skipped). */
 export interface AuthContext {
@@ -18,6 +19,8 @@ export interface AuthContext {
   /** [account] acme-server and profile. */
   acmeServer?: string;
   accountProfile?: string;
+  /** The names of the configured CAs, for `ca =` (absent: `ca =` is checked against none). */
+  caNames?: readonly string[];
 }
 
 const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };
@@ -148,6 +151,12 @@ export function buildAuth(
   if (profile) {
     const checked = checkProfile(profile, diag);
     if (checked) block.profile = checked;
+  }
+  const ca = o.one(A.ca);
+  if (ca) {
+    const parsed = parseCaPreference(ca.value, context.caNames ?? []);
+    if ("error" in parsed) diag.error(ca.source, `${label} ca ${parsed.error}`);
+    else block.cas = parsed.value;
   }
   readOption(o, A.limitOrders, block, label, diag);
   readOption(o, A.limitOrdersPerClient, block, label, diag);

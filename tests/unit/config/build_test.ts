@@ -281,7 +281,7 @@ ip = 192.0.2.0/24
 `);
   assert(!result.ok);
   assertEquals(errorLines(result), [
-    `5: Unknown option "hmac-type" in [auth "b"]: did you mean "hmac_type"? (known: ip, ip-identifiers, domain, hmac_type, hmac_key, all, verification, storage, profile, limit-orders, limit-orders-per-client, acme-eab-kid, acme-eab-hmac-key)`,
+    `5: Unknown option "hmac-type" in [auth "b"]: did you mean "hmac_type"? (known: ip, ip-identifiers, domain, hmac_type, hmac_key, all, verification, storage, profile, ca, limit-orders, limit-orders-per-client, acme-eab-kid, acme-eab-hmac-key)`,
     `6: [auth "b"] hmac_key needs hmac_type (e.g. hmac_type = sha256)`,
   ]);
 });

@@ -6,7 +6,7 @@
  * Beside them, a due entry for a name the config does not admit (src/renewal/admission.ts) is renewed by neither
  * sweep, and the claim `claimDue` took on it is released at once.
  */
-import type { AcmeClient } from "../../../src/acme/mod.ts";
+import type { Flights } from "../../../src/issuance/flights.ts";
 import type { AriTracker } from "../../../src/issuance/ari.ts";
 import type { FailureClassifier } from "../../../src/issuance/classify.ts";
 import type { Coordinator } from "../../../src/issuance/coordinator.ts";
@@ -115,17 +115,22 @@ async function write(storage: Storage, entry: Entry): Promise<void> {
 function recordingSweep(storage: Storage) {
   const renewed: string[] = [];
   const refreshed: string[] = [];
-  const coordinator = {
+  const coordinator = { running: () => undefined } as unknown as Coordinator;
+  const flights = {
+    directoryUrls: [DIR],
+    endpointFor: (url: string) => url === DIR ? {} : undefined,
+    anyAvailable: () => true,
     running: () => undefined,
-    start: async (_c: unknown, _r: unknown, s: Storage, key: string, _p: unknown, claim?: Claim) => {
-      renewed.push(nameOf(key));
-      if (claim) await s.release(claim);
-      return { entry: entries[KEYS.indexOf(key)], ordered: true };
+    choices: () => Promise.resolve([]),
+    start: async (_r: unknown, s: Storage, _c: unknown, _e: unknown, renewing: { key: string; claim?: Claim }) => {
+      renewed.push(nameOf(renewing.key));
+      if (renewing.claim) await s.release(renewing.claim);
+      return { entry: entries[KEYS.indexOf(renewing.key)], ordered: true };
     },
-  } as unknown as Coordinator;
+  } as unknown as Flights;
   const ari = { refresh: (_s: Storage, key: string) => void refreshed.push(nameOf(key)) } as unknown as AriTracker;
   const sweep = new RenewalSweep({
-    client: () => ({}) as AcmeClient,
+    flights,
     directoryUrl: DIR,
     storages: new Map([[storage.name, storage]]),
     owner: "sweeper",

@@ -1,0 +1,206 @@
+/**
+ * Several CAs and per-order failover (issue 15), with two real pebbles A and B behind one `acmems serve` process:
+ * `[ca "a"]` and `[ca "b"]`, an auth block `ca = a, b`.
+ *
+ * - A stopped → the next /sign is answered from B (the chain is B's: each pebble has its own intermediate); the
+ *   failover is logged and counted (`acmems_ca_failover_total`).
+ * - A back: B's certificate is served while it is not due; once due, the renewal comes from A.
+ * - A refuses the names (`rejectedIdentifier`, pebble's `domainBlocklist`) → B issues.
+ * - A validation failure at A → 421, no failover (B's log shows no new order).
+ *
+ * Certificates are short-lived (pebble profile `tiny`, 30 s) so that "due" comes within the test: acmems renews at
+ * two thirds of a lifetime shorter than renew-within.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
+import { startAcmems } from "../../support/acmems.ts";
+import { type ConfigSpec, http01 } from "../../support/config.ts";
+import { makeCsr } from "../../support/csr.ts";
+import { postSign, request } from "../../support/http.ts";
+import { startNamed } from "../../support/named.ts";
+import { type Pebble, startPebble } from "../../support/pebble.ts";
+import { freePorts } from "../../support/ports.ts";
+import { Cleanup } from "../../support/stack.ts";
+import * as x509 from "@peculiar/x509";
+
+const LIFETIME_S = 30;
+const PROFILES = { tiny: { description: "30 seconds", validityPeriod: LIFETIME_S } };
+const BLOCKED = "blocked.example.test";
+
+/** Orders pebble accepted (its log). */
+const orders = (pebble: Pebble) => pebble.ordersPlaced();
+
+/** The issuing intermediate of a chain (its second PEM block), normalised. */
+function intermediateOf(chain: string): string {
+  const blocks = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  assert(blocks.length >= 2, `a chain of at least two certificates: ${chain}`);
+  return blocks[1].replace(/\s+/g, "");
+}
+
+const pemBody = (pem: string) => pem.trim().replace(/\s+/g, "");
+
+Deno.test("two CAs: failover to B while A is down, renewal back at A, CA refusals fail over, validation does not", async (t) => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-ca-failover-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  try {
+    const named = await startNamed();
+    cleanup.add(() => named.stop());
+    const [httpPort, mgmtPort] = await freePorts(2);
+    const a = await startPebble({ dnsServer: named.address, httpPort, profiles: PROFILES, domainBlocklist: [BLOCKED] });
+    cleanup.add(() => a.stop());
+    const b = await startPebble({ dnsServer: named.address, httpPort, profiles: PROFILES });
+    cleanup.add(() => b.stop());
+    const ca = (pebble: Pebble, dir: string) => ({
+      "acme-server": pebble.directoryUrl,
+      "ca-file": pebble.caFile,
+      dir,
+      "accept-terms-of-service": true,
+      profile: "tiny",
+    });
+    const config: ConfigSpec = {
+      comment: "acmems: two CAs, failover",
+      cas: { a: ca(a, "account-a"), b: ca(b, "account-b") },
+      mgmt: { listener: `127.0.0.1:${mgmtPort}`, "sign-timeout": "60s" },
+      logging: { level: "debug", format: "json" },
+      verifications: { http: http01(httpPort) },
+      storages: { cache: { type: "file", directory: "cache" } },
+      auth: { local: { ip: "127.0.0.1", domain: "*.example.test", ca: "a, b" } },
+    };
+    const acmems = await startAcmems({ config, dir: work });
+    cleanup.add(() => acmems.stop());
+    const metric = async () =>
+      (await request(`${acmems.mgmtUrl}/metrics`)).body.split("\n").filter((l) =>
+        l.startsWith("acmems_ca_failover_total{")
+      );
+
+    const csr = await makeCsr({ names: ["www.example.test"] });
+    let fromB = "";
+
+    await t.step("control: with both CAs up, A (the preferred) issues", async () => {
+      const other = await makeCsr({ names: ["control.example.test"] });
+      const answer = await postSign(acmems.mgmtUrl, other.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await a.intermediatePem()));
+    });
+
+    await t.step("A stopped → the next /sign is answered from B, logged and counted", async () => {
+      const bOrders = await orders(b);
+      await a.pause();
+      const answer = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await b.intermediatePem()), "the issuer is B's");
+      assertEquals(await orders(b), bOrders + 1);
+      fromB = answer.body;
+      const failover = (await acmems.events()).find((e) => e.event === "ca failover");
+      assert(failover, await acmems.logTail(40));
+      assertEquals([failover.from, failover.to, failover.reason], ["a", "b", "unavailable"]);
+      assertEquals(await metric(), ['acmems_ca_failover_total{from="a",to="b",reason="unavailable"} 1']);
+    });
+
+    await t.step("A back: B's certificate is served while not due; once due, the renewal comes from A", async () => {
+      await a.resume();
+      const aOrders = await orders(a);
+      const hit = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(hit.status, 200, hit.body);
+      assertEquals(hit.body, fromB, "B's certificate, from the cache");
+      assertEquals(await orders(a), aOrders, "A not asked while B's certificate is not due");
+      // Due at two thirds of its lifetime.
+      const leaf = new x509.X509Certificate(fromB.split("\n\n")[0]);
+      const dueAt = leaf.notBefore.getTime() + (leaf.notAfter.getTime() - leaf.notBefore.getTime()) * 2 / 3;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, dueAt - Date.now()) + 1500));
+      const renewed = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(renewed.status, 200, renewed.body);
+      assert(renewed.body !== fromB, "a new certificate");
+      assertEquals(intermediateOf(renewed.body), pemBody(await a.intermediatePem()), "the issuer is A's (restarted)");
+    });
+
+    await t.step("rejectedIdentifier from A (domainBlocklist) → B issues", async () => {
+      const name = `www.${BLOCKED}`;
+      const blocked = await makeCsr({ names: [name] });
+      const answer = await postSign(acmems.mgmtUrl, blocked.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await b.intermediatePem()));
+      const lines = await metric();
+      assert(
+        lines.includes('acmems_ca_failover_total{from="a",to="b",reason="rejected-identifier"} 1'),
+        lines.join("\n"),
+      );
+    });
+
+    await t.step("a validation failure at A → 421, no failover (B's order count unchanged)", async () => {
+      const bOrders = await orders(b);
+      // unreachable.example.test resolves to 127.0.0.2, where no http-01 listener answers.
+      const failing = await makeCsr({ names: ["unreachable.example.test"] });
+      const answer = await postSign(acmems.mgmtUrl, failing.csrPem);
+      assertEquals(answer.status, 421, answer.body);
+      assertStringIncludes(answer.body, "unreachable.example.test");
+      assertEquals(await orders(b), bOrders, "B was not asked");
+    });
+  } finally {
+    await cleanup.run();
+  }
+});
+
+Deno.test("two CAs: a CA unreachable when serve starts does not stop it; it is used once it answers", async (t) => {
+  const cleanup = new Cleanup();
+  const work = await Deno.makeTempDir({ prefix: "acmems-ca-late-" });
+  cleanup.add(() => Deno.remove(work, { recursive: true }));
+  try {
+    const named = await startNamed();
+    cleanup.add(() => named.stop());
+    const [httpPort, mgmtPort] = await freePorts(2);
+    const a = await startPebble({ dnsServer: named.address, httpPort });
+    cleanup.add(() => a.stop());
+    const b = await startPebble({ dnsServer: named.address, httpPort });
+    cleanup.add(() => b.stop());
+    await b.pause();
+    const ca = (pebble: Pebble, dir: string) => ({
+      "acme-server": pebble.directoryUrl,
+      "ca-file": pebble.caFile,
+      dir,
+      "accept-terms-of-service": true,
+    });
+    const acmems = await startAcmems({
+      dir: work,
+      config: {
+        comment: "acmems: a CA down at start",
+        account: ca(a, "account-a"),
+        cas: { b: ca(b, "account-b") },
+        mgmt: { listener: `127.0.0.1:${mgmtPort}`, "sign-timeout": "60s" },
+        logging: { level: "debug", format: "json" },
+        verifications: { http: http01(httpPort) },
+        storages: { none: { type: "none" } },
+        // B preferred: while it is down, the default CA (A) issues.
+        auth: { local: { ip: "127.0.0.1", domain: "*.example.test", ca: "b, default", storage: "none" } },
+      },
+    });
+    cleanup.add(() => acmems.stop());
+
+    await t.step("serve is up and ready with B down; /sign fails over to A", async () => {
+      assertEquals((await request(`${acmems.mgmtUrl}/ready`)).status, 200);
+      const csr = await makeCsr({ names: ["early.example.test"] });
+      const answer = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await a.intermediatePem()));
+      const failover = (await acmems.events()).find((e) => e.event === "ca failover");
+      assertEquals([failover?.from, failover?.to, failover?.reason], ["b", "default", "unavailable"]);
+    });
+
+    await t.step("B comes up: its account is registered in the background and B issues again", async () => {
+      await b.resume();
+      const deadline = Date.now() + 90_000;
+      const bReady = async () =>
+        (await acmems.events()).some((e) => e.event === "acme account ready" && e.ca === b.directoryUrl);
+      while (!await bReady()) {
+        assert(Date.now() < deadline, `B never became ready: ${await acmems.logTail(30)}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const csr = await makeCsr({ names: ["late.example.test"] });
+      const answer = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(answer.status, 200, answer.body);
+      assertEquals(intermediateOf(answer.body), pemBody(await b.intermediatePem()));
+    });
+  } finally {
+    await cleanup.run();
+  }
+});
