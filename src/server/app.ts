@@ -132,7 +132,21 @@ export class App {
       storages: () => this.storages.values(),
       registry: metrics.registry,
       log,
-      page: { fetches: this.fetches, failures: this.failures },
+      page: {
+        fetches: this.fetches,
+        failures: this.failures,
+        // Every CA's session (the page's reachability section) and the ledger of the generation in force.
+        cas: () =>
+          [...cas.sessions].map(([name, session]) => ({
+            name,
+            directoryUrl: this.config.cas.get(name)?.acmeServer ?? "",
+            state: session.state,
+            reason: session.reason,
+            since: session.since ? new Date(session.since).toISOString() : null,
+            lastDirectoryOk: session.lastDirectoryOk ? new Date(session.lastDirectoryOk).toISOString() : null,
+          })),
+        budget: () => this.#gen.ledger.budget(),
+      },
     });
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen.mgmt,

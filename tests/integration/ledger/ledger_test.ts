@@ -149,6 +149,10 @@ Deno.test("rate-limit ledger against pebble 2.10: CA limits, block budgets, rene
       const metrics = await (await fetch(`${a.url}/metrics`)).text();
       assertStringIncludes(metrics, 'acmems_rate_limit_remaining{block="office",limit="block-orders"} 0');
       assertStringIncludes(metrics, 'acmems_rate_limit_max{block="lab",limit="block-orders"} 1');
+      // The operator page shows the same budget (GET / for metrics-ip clients, loopback here).
+      const page = await (await fetch(`${a.url}/`)).text();
+      assertStringIncludes(page, "<td>block:office</td>");
+      assertStringIncludes(page, "<td>0 / 1</td>");
     });
 
     await step("an ARI renewal (replaces) passes a full ledger", async () => {
