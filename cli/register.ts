@@ -9,10 +9,11 @@ import { openAccount } from "../src/account/open.ts";
 import { accountKeyPath, AccountStoreError, hasNextKey, nextKeyPath, saveAccountKey } from "../src/account/store.ts";
 import { consoleOutput, loadConfigOrReport } from "./_config.ts";
 import type { AccountConfig } from "../src/config/types.ts";
+import { NO_AUTH_BLOCK_WARNING } from "../src/config/build.ts";
 import { parseAbsoluteUrl, parseEmail } from "../src/config/values.ts";
 import { describeCaError } from "./ca_error.ts";
 import { describeKeyType, type Output, reportRecovery, runDeactivate, runRollover } from "./register_key.ts";
-import { report, termsRefusal } from "./register_report.ts";
+import { commandFiles, report, termsRefusal } from "./register_report.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
 
 export { describeCaError } from "./ca_error.ts";
@@ -199,9 +200,12 @@ export function termsDecision(
   caTerms: string | undefined,
   flag: true | string | undefined,
   config: AccountConfig["acceptTermsOfService"],
+  context: { files: readonly string[]; acmeServer: string } = { files: ["CONFIG"], acmeServer: "the CA" },
 ): { agreed: boolean; reason?: string } {
   const terms = termsAgreement(caTerms, flag, config);
-  return terms.agreed ? { agreed: true } : { agreed: false, reason: termsRefusal(caTerms!, terms.accepted) };
+  return terms.agreed
+    ? { agreed: true }
+    : { agreed: false, reason: termsRefusal(caTerms!, terms.accepted, { ...context, flag }) };
 }
 
 /**
@@ -241,7 +245,8 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     out.error(eabOption.error);
     return 1;
   }
-  const config = await loadConfigOrReport(opts.files, out);
+  // No [auth] block is a serve matter: register needs none.
+  const config = await loadConfigOrReport(opts.files, out, (w) => w.message === NO_AUTH_BLOCK_WARNING);
   if (!config) return 1;
   const name = opts.ca ?? config.defaultCa;
   const account = config.cas.get(name);
@@ -263,7 +268,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
       if (await hasNextKey(dir)) {
         out.error(
           `${nextKeyPath(dir)} holds the new key of an unfinished key rollover: run acmems register ` +
-            `${caArg}${opts.files.join(" ")} first (it finishes or discards it), then --gen-key`,
+            `${caArg}${commandFiles(opts.files)} first (it finishes or discards it), then --gen-key`,
         );
         return 1;
       }
@@ -272,7 +277,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
       await saveAccountKey(dir, keyPair, { force: opts.force });
       out.info(`Generated a new ${describeKeyType(keyType)} account key in ${accountKeyPath(dir)} (mode 0600).`);
       if (!opts.register && opts.acceptTos === undefined) {
-        out.info(`Next: acmems register ${caArg}--register --accept-terms-of-service ${opts.files.join(" ")}`);
+        out.info(`Next: acmems register ${caArg}--register --accept-terms-of-service ${commandFiles(opts.files)}`);
         return 0;
       }
     }
@@ -281,7 +286,7 @@ export async function runRegister(opts: RegisterOptions, out: Output = consoleOu
     if ("kind" in open) {
       out.error(
         open.kind === "ca-file" ? open.message : `No account key at ${open.path}: run acmems register ${caArg}` +
-          `--gen-key --register --accept-terms-of-service ${opts.files.join(" ")}`,
+          `--gen-key --register --accept-terms-of-service ${commandFiles(opts.files)}`,
       );
       return 1;
     }

@@ -17,6 +17,7 @@ import {
 import type { AccountConfig } from "../src/config/types.ts";
 import { systemClock } from "../src/lib/clock.ts";
 import { describeCaError } from "./ca_error.ts";
+import { commandFiles } from "./register_report.ts";
 
 /** Prints lines; tests replace it. */
 export interface Output {
@@ -61,7 +62,7 @@ async function openKnownAccount(
   if ("kind" in open) {
     out.error(
       open.kind === "ca-file" ? open.message : `No account key at ${open.path}: run acmems register --gen-key ` +
-        `--register --accept-terms-of-service ${files.join(" ")}`,
+        `--register --accept-terms-of-service ${commandFiles(files)}`,
     );
     return 1;
   }
@@ -82,7 +83,7 @@ async function openKnownAccount(
     open.client.close();
     out.error(
       `The key in ${accountKeyPath(account.dir)} has no account at ${account.acmeServer}: there is nothing to ` +
-        `change (acmems register --register --accept-terms-of-service ${files.join(" ")} creates one)`,
+        `change (acmems register --register --accept-terms-of-service ${commandFiles(files)} creates one)`,
     );
     return 1;
   }
@@ -147,7 +148,7 @@ export async function runDeactivate(
     out.error(
       `Not deactivating: --deactivate ends ${which} at ${account.acmeServer} for good (the CA refuses its key ` +
         "from then on; certificates already issued stay valid). To do it, run: acmems register --deactivate --yes " +
-        files.join(" "),
+        commandFiles(files),
     );
     return 1;
   }
@@ -163,7 +164,7 @@ export async function runDeactivate(
     out.info(`Deactivated the account ${url} (status ${deactivated.status}); the CA refuses its key from now on.`);
     out.info(
       `Next: a new account needs a new key: acmems register --gen-key --force --register ` +
-        `--accept-terms-of-service ${files.join(" ")}`,
+        `--accept-terms-of-service ${commandFiles(files)}`,
     );
     return 0;
   } catch (error) {

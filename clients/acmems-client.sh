@@ -50,8 +50,9 @@ The CSR is kept in <key>.csr and reused while the key and the names stay the sam
 cache. The time the server says the certificate is due (X-Acmems-Renew-After) is kept in <cert>.renew-after;
 until then a run does not contact the server at all. Cron example (mail only on errors):
 
-  17 4 * * * /usr/local/bin/acmems-client.sh --server http://acmems:1313 --key /etc/ssl/private/www.key \
-      --cert /etc/ssl/www.pem --reload 'systemctl reload nginx' www.example.org example.org >/dev/null
+  17 4 * * * /usr/local/bin/acmems-client.sh --server http://acmems.example.org:1313 \
+      --key /etc/ssl/private/host.key --cert /etc/ssl/host.pem --reload 'systemctl reload nginx' \
+      host.example.org >/dev/null
 
 Exit status:
   0  a certificate was installed, or the installed one is still current

@@ -83,7 +83,8 @@ Get a certificate like a host would:
 
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout host.key \\
     -subj /CN=www.example.test -addext subjectAltName=DNS:www.example.test -out host.csr
-  curl --fail-with-body --data-binary @host.csr -o host.pem.new ${url} && mv host.pem.new host.pem
+  curl -sS --fail-with-body --data-binary @host.csr -o host.pem.new ${url} &&
+    mv host.pem.new host.pem || { cat host.pem.new >&2; rm -f host.pem.new; false; }
 
 Names under ${HMAC_DOMAIN} need an HMAC of the CSR (key: ${key}); with hmac_sha256 from the README
 ("Getting a certificate"):
@@ -91,8 +92,9 @@ Names under ${HMAC_DOMAIN} need an HMAC of the CSR (key: ${key}); with hmac_sha2
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout secure.key \\
     -subj /CN=www.${HMAC_DOMAIN} -addext subjectAltName=DNS:www.${HMAC_DOMAIN} -out secure.csr
   hash=$(hmac_sha256 ${key} secure.csr)
-  curl --fail-with-body --data-binary @secure.csr -H "Authentication: hmac name=sha256, hash=$hash" \\
-    -o secure.pem.new ${url} && mv secure.pem.new secure.pem
+  curl -sS --fail-with-body --data-binary @secure.csr -H "Authentication: hmac name=sha256, hash=$hash" \\
+    -o secure.pem.new ${url} &&
+    mv secure.pem.new secure.pem || { cat secure.pem.new >&2; rm -f secure.pem.new; false; }
 
 or the client kit: clients/acmems-client.sh --server http://127.0.0.1:${o.mgmtPort} --hmac-key-file ${key} \\
     --key secure.key --cert secure.pem www.${HMAC_DOMAIN}

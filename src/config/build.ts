@@ -25,6 +25,10 @@ import { buildNotify } from "./sections/notify.ts";
 import { buildStorage, implicitStorage } from "./sections/storage.ts";
 import { buildVerification, implicitVerification } from "./sections/verification.ts";
 
+/** The warning of a config without auth blocks (serve and check-config show it; register, which needs none, not). */
+export const NO_AUTH_BLOCK_WARNING =
+  'No [auth "name"] block: every /sign request will be refused. Add one with ip = and domain = lines';
+
 /** Builds the config from documents in command-line order. Never throws. */
 export function buildConfig(
   documents: { file: string; document: IniDocument }[],
@@ -101,10 +105,7 @@ export function buildConfig(
   }
 
   if (auth.length === 0 && diag.errors.length === 0) {
-    diag.warn(
-      { file: firstFile, line: 0 },
-      'No [auth "name"] block: every /sign request will be refused. Add one with ip = and domain = lines',
-    );
+    diag.warn({ file: firstFile, line: 0 }, NO_AUTH_BLOCK_WARNING);
   }
 
   checkListenerClashes(mgmt, verifications, diag);

@@ -128,10 +128,10 @@ export function refuseMethod(exchange: SignExchange): Response | null {
 export async function refuseBeforeBody(exchange: SignExchange): Promise<Response | null> {
   const { request, peer } = exchange;
   let failure: IssueFailure;
-  let outcome: string;
+  let fields: DecisionFields;
   if (!peer) {
     failure = new IssueFailure("refused", "The client address could not be determined.");
-    outcome = "no peer address";
+    fields = { outcome: "no peer address" };
   } else {
     const precheck = exchange.context.policy.precheck({
       peer,
@@ -139,10 +139,10 @@ export async function refuseBeforeBody(exchange: SignExchange): Promise<Response
     });
     if (precheck.ok) return null;
     failure = new IssueFailure("refused", precheck.reason);
-    outcome = "not authorized before the body";
+    fields = { outcome: "not authorized before the body", ...precheck.detail };
   }
   await request.body?.cancel().catch(() => {});
-  return exchange.fail(failure, { outcome });
+  return exchange.fail(failure, fields);
 }
 
 /**
@@ -169,7 +169,11 @@ export async function authorizeExchange(
     names,
   });
   if (!decision.ok) {
-    return exchange.fail(new IssueFailure("refused", decision.reason), { names, outcome: refusedOutcome });
+    return exchange.fail(new IssueFailure("refused", decision.reason), {
+      names,
+      outcome: refusedOutcome,
+      ...decision.detail,
+    });
   }
   return decision.block;
 }

@@ -17,7 +17,8 @@
  *    zone id is ignored. Forwarding headers are never consulted here.
  *
  * Refusal reasons are one line and reveal nothing about other clients' rules: which block exists, which check failed
- * (beyond a malformed header, which is the client's own doing) and what other blocks allow stay unsaid.
+ * (beyond a malformed header, which is the client's own doing) and what other blocks allow stay unsaid. A refusal
+ * also carries `detail` (closest_block.ts): the closest block and the check it failed, for the log only.
  */
 import type { IpAddress } from "../lib/ip.ts";
 import { networkContains, parseIpAddress } from "../lib/ip.ts";
@@ -31,6 +32,9 @@ import {
 } from "./authentication_header.ts";
 import { compileGlob } from "../lib/glob.ts";
 import { verifyBlockHmac } from "./hmac.ts";
+import { explainRefusal, type RefusalDetail } from "./closest_block.ts";
+
+export type { RefusalDetail } from "./closest_block.ts";
 
 /** What is known before the body is read. */
 export interface PrecheckRequest {
@@ -47,8 +51,14 @@ export interface AuthRequest extends PrecheckRequest {
   names: string[];
 }
 
-export type AuthDecision = { ok: true; block: AuthBlock } | { ok: false; reason: string };
-export type PrecheckDecision = { ok: true; blocks: AuthBlock[] } | { ok: false; reason: string };
+/** A refusal: `reason` is the response's (reveals nothing), `detail` the log's (the closest block's failed check). */
+export interface Refusal {
+  ok: false;
+  reason: string;
+  detail: RefusalDetail;
+}
+export type AuthDecision = { ok: true; block: AuthBlock } | Refusal;
+export type PrecheckDecision = { ok: true; blocks: AuthBlock[] } | Refusal;
 
 /** The auth blocks with their globs compiled once; reuse it for every request. */
 export interface CompiledPolicy {
@@ -68,6 +78,9 @@ interface CompiledBlock {
   domains: readonly string[];
   matchers: ((name: string) => boolean)[];
   errors: string[];
+  /** For closest_block.ts. */
+  admitsAnything: boolean;
+  admitsName(name: string): boolean;
 }
 
 const compiledBlocks = new WeakMap<AuthBlock, CompiledBlock>();
@@ -104,7 +117,14 @@ function compileBlock(block: AuthBlock): CompiledBlock {
     if (glob.ok) matchers.push(glob.match);
     else errors.push(`auth "${block.name}": ${glob.error}`);
   }
-  const compiled = { block, domains: block.domains, matchers, errors };
+  const compiled: CompiledBlock = {
+    block,
+    domains: block.domains,
+    matchers,
+    errors,
+    admitsAnything: matchers.length > 0 || (block.ipIdentifiers?.length ?? 0) > 0,
+    admitsName: (name) => admitsName(compiled, name),
+  };
   compiledBlocks.set(block, compiled);
   return compiled;
 }
@@ -134,9 +154,18 @@ class Policy implements CompiledPolicy {
     const known = byHeader?.get(memoKey);
     if (known) return known;
     const blocks = this.possibleBlocks(request);
-    const decision: PrecheckDecision = blocks.length > 0
-      ? { ok: true, blocks }
-      : { ok: false, reason: refusalReason(parseAuthenticationHeader(request.authentication), null) };
+    let decision: PrecheckDecision;
+    if (blocks.length > 0) decision = { ok: true, blocks };
+    else {
+      const header = parseAuthenticationHeader(request.authentication);
+      const detail = explainRefusal(this.compiled, {
+        peer: stripZone(request.peer),
+        header,
+        hmacMatched: null,
+        names: null,
+      });
+      decision = { ok: false, reason: refusalReason(header, null), detail };
+    }
     if (!byHeader) this.#prechecked.set(request.peer, byHeader = new Map());
     if (byHeader.size >= 64) byHeader.clear();
     byHeader.set(memoKey, decision);
@@ -147,16 +176,22 @@ class Policy implements CompiledPolicy {
     const header = parseAuthenticationHeader(request.authentication);
     const peer = stripZone(request.peer);
     const names = request.names;
+    const hmacMatched = new Map<AuthBlock, boolean>();
     if (names.length > 0) {
       for (const compiled of this.compiled) {
         if (!isPossible(compiled, peer, header)) continue;
-        if (compiled.block.hmac && !(await verifyBlockHmac(compiled.block, header, request.body))) continue;
+        if (compiled.block.hmac) {
+          const matched = await verifyBlockHmac(compiled.block, header, request.body);
+          hmacMatched.set(compiled.block, matched);
+          if (!matched) continue;
+        }
         if (names.every((name) => admitsName(compiled, name))) {
           return { ok: true, block: compiled.block };
         }
       }
     }
-    return { ok: false, reason: refusalReason(header, names) };
+    const detail = explainRefusal(this.compiled, { peer, header, hmacMatched, names });
+    return { ok: false, reason: refusalReason(header, names), detail };
   }
 }
 

@@ -811,10 +811,11 @@ Deno.test("client kit: the HMAC made in the shell equals HMAC(key, CSR) for ever
 
 Deno.test("README recipe: the HMAC header is made without the key on any command line", async () => {
   const readme = await Deno.readTextFile(`${ROOT}README.md`);
-  const recipe = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) =>
-    b.includes("hmac_sha256()")
-  );
-  assert(recipe, "README has the hmac_sha256 recipe");
+  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const hmacFunction = blocks.find((b) => b.includes("hmac_sha256()"));
+  const hmacCurl = blocks.find((b) => b.startsWith("curl ") && b.includes("$hash"));
+  assert(hmacFunction && hmacCurl, "README has the hmac_sha256 recipe and its curl line");
+  const recipe = hmacFunction + hmacCurl;
   const work = await Deno.makeTempDir({ prefix: "acmems-readme-hmac-" });
   const server = fakeServer(() => new Response("no\n", { status: 403 }));
   try {
@@ -837,7 +838,7 @@ Deno.test("README recipe: the HMAC header is made without the key on any command
     ]);
     const script = recipe
       .replace("/etc/ssl/private/acmems-hmac.key", `${work}/hmac.key`)
-      .replace("http://acmems:1313/sign", `${server.url}/sign`);
+      .replace("http://acmems.example.org:1313/sign", `${server.url}/sign`);
     const log = `${work}/argv.log`;
     const env = { PATH: await recordingPath(work, log) };
     for (const shell of ["dash", "bash"]) {

@@ -81,7 +81,7 @@ Deno.test("deno task serve: profile, HMAC recipe, a second serve changes nothing
     await t.step("it took over the stale lock and prints both recipes", async () => {
       assertEquals((await Deno.readTextFile(`${dir}/quickstart.lock`)).trim(), String(first.pid));
       const out = await log();
-      assertStringIncludes(out, `curl --fail-with-body --data-binary @host.csr -o host.pem.new ${url}/sign`);
+      assertStringIncludes(out, `curl -sS --fail-with-body --data-binary @host.csr -o host.pem.new ${url}/sign &&`);
       assertStringIncludes(out, `hash=$(hmac_sha256 ${dir}/hmac.key secure.csr)`);
       assertStringIncludes(out, "Authentication: hmac name=sha256, hash=$hash");
       assertEquals((await Deno.stat(`${dir}/acmems.ini`)).mode! & 0o777, 0o600, "the config holds the HMAC key");

@@ -127,8 +127,10 @@ Deno.test("register against pebble", async (t) => {
         assertEquals(code, 1);
         assertMatch(
           out.all(),
-          /You need to accept the terms of service at data:.*: run acmems register --accept-terms-of-service CONFIG/,
+          /You need to accept the terms of service at data:.*: run acmems register --accept-terms-of-service \S/,
         );
+        // The hint names the config file given, not a placeholder.
+        assertStringIncludes(out.all(), `--accept-terms-of-service ${config}`);
         // accept-terms-of-service = yes in the config counts too.
         await writeConfig(config, registerConfig(pebble, { "accept-terms-of-service": true }));
         const ok = await register(["--register", config]);

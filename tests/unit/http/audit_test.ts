@@ -43,6 +43,8 @@ Deno.test("sign: every audit record has every key, null when it does not apply",
     "durationMs",
     "cache",
     "errorId",
+    "closest",
+    "reason",
   ];
   const outside = await makeCsr({ names: ["www.other.test"] });
   await (await handler(post(outside.csrPem), info())).body?.cancel();
@@ -86,6 +88,8 @@ Deno.test("audit: absent fields are null (names empty); the level follows the st
     durationMs: 7,
     cache: null,
     errorId: null,
+    closest: null,
+    reason: null,
   });
   const lines = log.lines.map((l) => JSON.parse(l));
   assertEquals(lines.map((l) => [l.event, l.level, l.status]), [["sign", "info", 200], ["sign", "warning", 403], [

@@ -320,11 +320,16 @@ Deno.test("possibleBlocks / precheck: before the body is read", () => {
   assertEquals(strict.precheck({ peer: ip("10.0.0.1"), authentication: null }), {
     ok: false,
     reason: "No auth block admits this client: check the client address and the Authentication header",
+    detail: { closest: "hmac", reason: "Authentication header missing: the block needs hmac name=sha256" },
   });
   assertEquals(strict.precheck({ peer: ip("10.0.0.1"), authentication: "hmac name=sha256" }), {
     ok: false,
     reason: "The Authentication header is malformed (it has no hash= parameter): expected " +
       "'hmac name=sha256, hash=<hex>'",
+    detail: {
+      closest: "hmac",
+      reason: "Authentication header malformed (it has no hash= parameter): the block needs hmac name=sha256",
+    },
   });
   const ok = strict.precheck({ peer: ip("192.0.2.1"), authentication: null });
   assert(ok.ok);
