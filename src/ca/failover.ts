@@ -26,7 +26,7 @@ import { ValidationFailed } from "../challenges/resolver.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import { IssueFailure } from "../issuance/failure.ts";
-import { unpauseUrlOf } from "./ledger_gate.ts";
+import { unpauseUrlOf } from "./unpause.ts";
 import type { Ledger } from "./ledger_port.ts";
 import type { CaEndpoint } from "./registry.ts";
 

@@ -10,7 +10,7 @@
  */
 import { AcmeNetworkError, type AcmeProblem, AcmeTimeoutError, AcmeUnsupportedError, isProblem } from "../acme/mod.ts";
 import { CaUnavailableError } from "../account/session.ts";
-import { unpauseUrlOf } from "../ca/ledger_gate.ts";
+import { unpauseUrlOf } from "../ca/unpause.ts";
 import { ChallengeError } from "../challenges/solver.ts";
 import { ValidationFailed } from "../challenges/resolver.ts";
 import type { Clock } from "../lib/clock.ts";

@@ -1,13 +1,12 @@
 /** The ledger's rules over a memory store with a moving clock: windows, scopes, renewals, pauses, budget. */
 import { RateLimitLedger } from "../../../src/ca/ledger.ts";
 import { memoryLedgerStore } from "../../../src/ca/ledger_book.ts";
-import type { Admission, CaLimits, Ledger } from "../../../src/ca/ledger_port.ts";
+import type { Admission, CaLimits } from "../../../src/ca/ledger_port.ts";
 import type { LedgerStore } from "../../../src/ca/ledger_store.ts";
 import { parseRateLimit } from "../../../src/ca/limits.ts";
-import { ledgerGate, unpauseUrlOf } from "../../../src/ca/ledger_gate.ts";
-import { memoryLogger } from "../../../src/ops/log.ts";
+import { unpauseUrlOf } from "../../../src/ca/unpause.ts";
 import { AcmemsMetrics } from "../../../src/ops/metrics.ts";
-import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
+import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 
 function limit(text: string) {
   const parsed = parseRateLimit(text);
@@ -211,21 +210,6 @@ Deno.test("ledger: budget lines per CA and limit, and the /metrics gauges", asyn
   assert(text.includes('acmems_rate_limit_remaining{block="office",limit="block-orders"} 2'), text);
   assert(text.includes('acmems_rate_limit_remaining{block="office",limit="block-client-orders"} 0'), text);
   assert(text.includes('acmems_rate_limit_max{ca="a",limit="orders"} 3'), text);
-});
-
-Deno.test("ledger gate: a refusal is rate-limited with Retry-After and the CA is not called", async () => {
-  const { ledger } = setup({ default: { off: false, orders: limit("1/1h") } });
-  const log = memoryLogger();
-  const gate = ledgerGate(ledger as Ledger, log, () => new Date(T0));
-  let calls = 0;
-  await gate.place({ names: ["a.example.org"] }, undefined, () => Promise.resolve(++calls));
-  const error = await assertRejects(
-    () => gate.place({ names: ["b.example.org"] }, undefined, () => Promise.resolve(++calls)),
-  );
-  assertEquals(calls, 1);
-  assertEquals((error as { kind?: string }).kind, "rate-limited");
-  assertEquals((error as { retryAfterSeconds?: number }).retryAfterSeconds, 3600);
-  assert(log.lines.some((l) => l.includes("rate limit: order refused by the ledger")), log.lines.join("\n"));
 });
 
 Deno.test("unpauseUrlOf: finds the unpause URL in a CA's problem detail", () => {
