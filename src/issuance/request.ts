@@ -40,6 +40,8 @@ export interface IssueResult {
   renewAfter?: Date;
   /** The CA's ARI window, when known. */
   window?: { start: Date; end: Date };
+  /** The cache key of the entry served (absent when no entry was involved). */
+  key?: string;
 }
 
 /** What issuance tells the notifiers; `kind` (issue-failed) is mapped to the /sign status by the server wiring. */

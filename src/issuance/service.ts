@@ -176,7 +176,7 @@ export class IssuanceService {
     const result = await this.#issue(request, deadline, false);
     if (request.storage !== null && this.#opts.onFetch) {
       const { storage, block, client } = request;
-      this.#opts.onFetch({ storage, key: await this.keyFor(request), at: this.#now(), block, client });
+      this.#opts.onFetch({ storage, key: result.key ?? await this.keyFor(request), at: this.#now(), block, client });
     }
     return result;
   }
@@ -355,7 +355,7 @@ export class IssuanceService {
 
   #result(entry: Entry, cache: CacheState, due: Due): IssueResult {
     this.#opts.metrics?.cacheRequests.inc({ result: cache });
-    const result: IssueResult = { chain: entry.chain, cache, renewAfter: due.at };
+    const result: IssueResult = { chain: entry.chain, cache, renewAfter: due.at, key: entry.key };
     const window = entry.ari?.window;
     if (window) result.window = { start: new Date(window.start), end: new Date(window.end) };
     return result;

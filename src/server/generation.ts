@@ -174,7 +174,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     onFetch: deps.fetches &&
       ((f) =>
         deps.fetches!.note(f.storage, f.key, {
-          at: f.at.toISOString(),
+          atMs: f.at.getTime(),
           block: f.block ?? null,
           client: f.client ?? null,
         })),

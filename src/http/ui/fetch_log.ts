@@ -9,8 +9,8 @@
 
 /** One fetch: when, and by whom as the /sign request recorded it. */
 export interface FetchRecord {
-  /** ISO time. */
-  at: string;
+  /** Epoch ms (formatted only when a page is rendered: this is noted on every /sign hit). */
+  atMs: number;
   block: string | null;
   client: string | null;
 }

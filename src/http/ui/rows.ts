@@ -71,7 +71,7 @@ export function certificateRow(stored: StoredEntry, now: Date, fetches?: FetchLo
   const next = renewal?.nextAttemptAt ? Date.parse(renewal.nextAttemptAt) : NaN;
   const backoffUntil = !Number.isNaN(next) && next > now.getTime() ? new Date(next).toISOString() : null;
   const fetched = fetches?.(stored.storage, entry.key);
-  const lastFetchedAt = laterOf(entry.lastFetchedAt, fetched?.at);
+  const lastFetchedAt = laterOf(entry.lastFetchedAt, fetched && new Date(fetched.atMs).toISOString());
   const active = Date.parse(lastFetchedAt) >= now.getTime() - stored.renewActiveDays * DAY_MS;
   let state: CertificateState = "valid";
   if (Date.parse(entry.notAfter) <= now.getTime()) state = "expired";

@@ -4,14 +4,14 @@ import { FetchLog } from "../../../../src/http/ui/fetch_log.ts";
 
 Deno.test("fetch log: the last fetch per storage and key; the oldest records go first past the limit", () => {
   const log = new FetchLog(2);
-  log.note("cache", "k1", { at: "2027-01-01T00:00:00.000Z", block: "a", client: "192.0.2.1" });
-  log.note("other", "k1", { at: "2027-01-01T00:00:01.000Z", block: "b", client: "192.0.2.2" });
+  log.note("cache", "k1", { atMs: Date.parse("2027-01-01T00:00:00.000Z"), block: "a", client: "192.0.2.1" });
+  log.note("other", "k1", { atMs: Date.parse("2027-01-01T00:00:01.000Z"), block: "b", client: "192.0.2.2" });
   assertEquals(log.get("cache", "k1")?.client, "192.0.2.1");
   assertEquals(log.get("other", "k1")?.block, "b");
   // A newer fetch replaces the record and makes it the youngest.
-  log.note("cache", "k1", { at: "2027-01-01T00:00:02.000Z", block: "a", client: "192.0.2.9" });
-  log.note("cache", "k2", { at: "2027-01-01T00:00:03.000Z", block: null, client: null });
+  log.note("cache", "k1", { atMs: Date.parse("2027-01-01T00:00:02.000Z"), block: "a", client: "192.0.2.9" });
+  log.note("cache", "k2", { atMs: Date.parse("2027-01-01T00:00:03.000Z"), block: null, client: null });
   assertEquals(log.get("other", "k1"), undefined);
   assertEquals(log.get("cache", "k1")?.client, "192.0.2.9");
-  assertEquals(log.get("cache", "k2"), { at: "2027-01-01T00:00:03.000Z", block: null, client: null });
+  assertEquals(log.get("cache", "k2"), { atMs: Date.parse("2027-01-01T00:00:03.000Z"), block: null, client: null });
 });

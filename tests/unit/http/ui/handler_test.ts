@@ -110,7 +110,7 @@ Deno.test("operator page: strict headers; the CSP allows exactly the page's one 
 
 Deno.test("operator page: certificates of every storage with failure, error id, backoff, who fetched; escaped", async () => {
   const fetches = new FetchLog();
-  fetches.note("cache", "b".repeat(64), { at: at(-0.5), block: "web", client: "192.0.2.7" });
+  fetches.note("cache", "b".repeat(64), { atMs: Date.parse(at(-0.5)), block: "web", client: "192.0.2.7" });
   const evil = `<script>alert("x")</script>.example.test`;
   const storages = [
     fakeStorage("cache", [

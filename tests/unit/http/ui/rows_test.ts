@@ -95,11 +95,13 @@ Deno.test("ui rows: the fetch log says who fetched it and a later fetch moves la
     stored({}),
     NOW,
     (storage, key) =>
-      storage === "cache" && key === "k".repeat(64) ? { at: at(-0.1), block: "web", client: "192.0.2.7" } : undefined,
+      storage === "cache" && key === "k".repeat(64)
+        ? { atMs: Date.parse(at(-0.1)), block: "web", client: "192.0.2.7" }
+        : undefined,
   );
   assertEquals([row.lastFetchedAt, row.lastFetchedBy], [at(-0.1), { block: "web", client: "192.0.2.7" }]);
   // An older record never moves the storage's time back.
-  const older = certificateRow(stored({}), NOW, () => ({ at: at(-5), block: null, client: "::1" }));
+  const older = certificateRow(stored({}), NOW, () => ({ atMs: Date.parse(at(-5)), block: null, client: "::1" }));
   assertEquals(older.lastFetchedAt, at(-1));
 });
 
