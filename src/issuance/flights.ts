@@ -62,11 +62,13 @@ export function clientAt(cas: readonly CaEndpoint[], url: string): AcmeClient {
 export class Flights {
   readonly #opts: FlightOptions;
   readonly #byName: Map<string, CaEndpoint>;
+  readonly #blocks = new Map<string, AuthBlock>();
   readonly #keys = new Map<string, CacheKey>();
 
   constructor(opts: FlightOptions) {
     this.#opts = opts;
     this.#byName = new Map(opts.cas.map((ca) => [ca.name, ca]));
+    for (const block of opts.auth) if (!this.#blocks.has(block.name)) this.#blocks.set(block.name, block);
   }
 
   /** The CA whose directory is `url` (an entry's issuer), if configured. */
@@ -92,7 +94,8 @@ export class Flights {
   }
 
   #block(name: string | undefined): AuthBlock | undefined {
-    return name === undefined ? undefined : this.#opts.auth.find((b) => b.name === name);
+    // A map: this runs on every /sign cache hit. The first block of a name wins, as in config order.
+    return name === undefined ? undefined : this.#blocks.get(name);
   }
 
   /**
@@ -133,6 +136,13 @@ export class Flights {
     const block = this.#block(request.block);
     // One CA (the default): the request's profile as the caller resolved it (block's, else [account]'s).
     const single = chain.length === 1 && chain[0].name === this.#opts.defaultCa;
+    if (single) {
+      return [{
+        ca: chain[0],
+        profile: request.profile,
+        key: await this.keyAt(chain[0].directoryUrl, request.profile, request),
+      }];
+    }
     return await Promise.all(chain.map(async (ca) => {
       const profile = single || !block ? request.profile : block.profile ?? ca.profile;
       return { ca, profile, key: await this.keyAt(ca.directoryUrl, profile, request) };
