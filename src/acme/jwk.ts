@@ -39,12 +39,21 @@ export function minimalJwk(jwk: JsonWebKey): PublicJwk {
   throw new TypeError(`Unsupported JWK key type "${jwk.kty}"`);
 }
 
+/** An OKP (Ed25519) public JWK with only its required members (RFC 8037; accepted from ACME clients). */
+export interface OkpPublicJwk {
+  kty: "OKP";
+  crv: string;
+  x: string;
+}
+
 /** RFC 7638 JWK thumbprint (SHA-256, base64url). */
-export async function jwkThumbprint(jwk: PublicJwk): Promise<string> {
-  // Required members in lexicographic order, no whitespace (RFC 7638 §3.2).
+export async function jwkThumbprint(jwk: PublicJwk | OkpPublicJwk): Promise<string> {
+  // Required members in lexicographic order, no whitespace (RFC 7638 §3.2; RFC 8037 §2 for OKP).
   const canonical = jwk.kty === "EC"
     ? JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })
-    : JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
+    : jwk.kty === "RSA"
+    ? JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })
+    : JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x });
   return b64url(await crypto.subtle.digest("SHA-256", utf8(canonical)));
 }
 

@@ -7,7 +7,8 @@
  * of 2048 bits or more), EdDSA (Ed25519). `none` and the MAC algorithms (HS256, …) are `badSignatureAlgorithm`
  * with the `algorithms` list. Pure apart from Web Crypto.
  */
-import { b64url, fromB64url, fromUtf8, utf8 } from "../acme/encoding.ts";
+import { fromB64url, fromUtf8, utf8 } from "../acme/encoding.ts";
+import { jwkThumbprint } from "../acme/jwk.ts";
 import { AcmeError } from "./problems.ts";
 
 /** The algorithms the front end verifies, as listed in a `badSignatureAlgorithm` problem. */
@@ -143,15 +144,9 @@ export function publicMembers(jwk: Jwk): Jwk {
   }
 }
 
-/** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK. */
-export async function thumbprint(jwk: Jwk): Promise<string> {
-  const k = publicMembers(jwk);
-  const canonical = k.kty === "EC"
-    ? JSON.stringify({ crv: k.crv, kty: k.kty, x: k.x, y: k.y })
-    : k.kty === "RSA"
-    ? JSON.stringify({ e: k.e, kty: k.kty, n: k.n })
-    : JSON.stringify({ crv: k.crv, kty: k.kty, x: k.x });
-  return b64url(await crypto.subtle.digest("SHA-256", utf8(canonical)));
+/** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK: the ACME client's, over the public members. */
+export function thumbprint(jwk: Jwk): Promise<string> {
+  return jwkThumbprint(publicMembers(jwk) as Parameters<typeof jwkThumbprint>[0]);
 }
 
 interface AlgSpec {

@@ -8,14 +8,14 @@
  * revoked already → `alreadyRevoked`; the CA unavailable → `serverInternal` with 503 and Retry-After.
  */
 import type * as x509 from "@peculiar/x509";
-import { loadX509, type X509 } from "../lib/x509.ts";
+import { loadX509 } from "../lib/x509.ts";
 import { ariCertId, REVOCATION_REASON } from "../acme/mod.ts";
 import { fromB64url } from "../acme/encoding.ts";
 import { hex } from "../lib/bytes.ts";
 import { IssueFailure } from "../issuance/failure.ts";
 import { blockAdmitsName } from "../policy/authorize.ts";
 import type { RevocationReason } from "../revocation/service.ts";
-import type { RevocationPair } from "../revocation/pair.ts";
+import { certificateNames, type RevocationPair } from "../revocation/pair.ts";
 import { checkClientAddress } from "./accounts.ts";
 import type { AcmeExchange, Signed } from "./context.ts";
 import { type Jwk, thumbprint } from "./jws.ts";
@@ -36,7 +36,7 @@ export async function revokeCert(ex: AcmeExchange, signed: Signed): Promise<Resp
     throw new AcmeError("malformed", "The certificate is not a base64url DER X.509 certificate");
   }
   const reason = readReason(payload.reason);
-  const names = dnsNames(cert, lib.SubjectAlternativeNameExtension);
+  const names = certificateNames(cert, lib.SubjectAlternativeNameExtension, ["dns", "ip"]);
   const spki = new Uint8Array(cert.publicKey.rawData);
   let certId = "";
   try {
@@ -95,13 +95,6 @@ function readReason(value: unknown): RevocationReason {
     );
   }
   return entry[0] as RevocationReason;
-}
-
-function dnsNames(cert: x509.X509Certificate, sanExtension: X509["SubjectAlternativeNameExtension"]): string[] {
-  const san = cert.getExtension(sanExtension);
-  const names = (san?.names.items ?? []).filter((n) => n.type === "dns" || n.type === "ip")
-    .map((n) => n.value.toLowerCase());
-  return [...new Set(names)];
 }
 
 /** The certificate's public key as a JWK (EC, RSA or Ed25519), or null for another kind. */

@@ -75,7 +75,7 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
     pair: {
       certDer: new Uint8Array(cert.rawData),
       serial: cert.serialNumber.toLowerCase(),
-      names: dnsNames(cert, SubjectAlternativeNameExtension),
+      names: certificateNames(cert, SubjectAlternativeNameExtension),
       spkiSha256,
       notAfter: cert.notAfter,
     },
@@ -89,9 +89,14 @@ export async function csrKeySha256(csrDer: Uint8Array): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
 }
 
-function dnsNames(cert: x509.X509Certificate, sanExtension: X509["SubjectAlternativeNameExtension"]): string[] {
+/** The certificate's SAN names of the given types (`dns`, `ip`), lower case, each once. */
+export function certificateNames(
+  cert: x509.X509Certificate,
+  sanExtension: X509["SubjectAlternativeNameExtension"],
+  types: readonly string[] = ["dns"],
+): string[] {
   const san = cert.getExtension(sanExtension);
-  const names = (san?.names.items ?? []).filter((n) => n.type === "dns").map((n) => n.value.toLowerCase());
+  const names = (san?.names.items ?? []).filter((n) => types.includes(n.type)).map((n) => n.value.toLowerCase());
   return [...new Set(names)];
 }
 

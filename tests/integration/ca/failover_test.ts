@@ -16,10 +16,9 @@ import { startAcmems } from "../../support/acmems.ts";
 import { type ConfigSpec, http01 } from "../../support/config.ts";
 import { makeCsr } from "../../support/csr.ts";
 import { postSign, request } from "../../support/http.ts";
-import { startNamed } from "../../support/named.ts";
-import { type Pebble, startPebble } from "../../support/pebble.ts";
-import { freePorts } from "../../support/ports.ts";
+import type { Pebble } from "../../support/pebble.ts";
 import { Cleanup } from "../../support/stack.ts";
+import { caSection, intermediateOf, pemBody, startTwoCas } from "./_two_cas.ts";
 import * as x509 from "@peculiar/x509";
 
 const LIFETIME_S = 30;
@@ -29,34 +28,16 @@ const BLOCKED = "blocked.example.test";
 /** Orders pebble accepted (its log). */
 const orders = (pebble: Pebble) => pebble.ordersPlaced();
 
-/** The issuing intermediate of a chain (its second PEM block), normalised. */
-function intermediateOf(chain: string): string {
-  const blocks = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  assert(blocks.length >= 2, `a chain of at least two certificates: ${chain}`);
-  return blocks[1].replace(/\s+/g, "");
-}
-
-const pemBody = (pem: string) => pem.trim().replace(/\s+/g, "");
-
 Deno.test("two CAs: failover to B while A is down, renewal back at A, CA refusals fail over, validation does not", async (t) => {
   const cleanup = new Cleanup();
   const work = await Deno.makeTempDir({ prefix: "acmems-ca-failover-" });
   cleanup.add(() => Deno.remove(work, { recursive: true }));
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [httpPort, mgmtPort] = await freePorts(2);
-    const a = await startPebble({ dnsServer: named.address, httpPort, profiles: PROFILES, domainBlocklist: [BLOCKED] });
-    cleanup.add(() => a.stop());
-    const b = await startPebble({ dnsServer: named.address, httpPort, profiles: PROFILES });
-    cleanup.add(() => b.stop());
-    const ca = (pebble: Pebble, dir: string) => ({
-      "acme-server": pebble.directoryUrl,
-      "ca-file": pebble.caFile,
-      dir,
-      "accept-terms-of-service": true,
-      profile: "tiny",
+    const { a, b, httpPort, mgmtPort } = await startTwoCas(cleanup, {
+      a: { profiles: PROFILES, domainBlocklist: [BLOCKED] },
+      b: { profiles: PROFILES },
     });
+    const ca = (pebble: Pebble, dir: string) => caSection(pebble, dir, { profile: "tiny" });
     const config: ConfigSpec = {
       comment: "acmems: two CAs, failover",
       cas: { a: ca(a, "account-a"), b: ca(b, "account-b") },
@@ -146,20 +127,9 @@ Deno.test("two CAs: a CA unreachable when serve starts does not stop it; it is u
   const work = await Deno.makeTempDir({ prefix: "acmems-ca-late-" });
   cleanup.add(() => Deno.remove(work, { recursive: true }));
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [httpPort, mgmtPort] = await freePorts(2);
-    const a = await startPebble({ dnsServer: named.address, httpPort });
-    cleanup.add(() => a.stop());
-    const b = await startPebble({ dnsServer: named.address, httpPort });
-    cleanup.add(() => b.stop());
+    const { a, b, httpPort, mgmtPort } = await startTwoCas(cleanup);
     await b.pause();
-    const ca = (pebble: Pebble, dir: string) => ({
-      "acme-server": pebble.directoryUrl,
-      "ca-file": pebble.caFile,
-      dir,
-      "accept-terms-of-service": true,
-    });
+    const ca = caSection;
     const acmems = await startAcmems({
       dir: work,
       config: {

@@ -11,34 +11,16 @@ import { startAcmems } from "../../support/acmems.ts";
 import { http01 } from "../../support/config.ts";
 import { makeCsr } from "../../support/csr.ts";
 import { postSign, request } from "../../support/http.ts";
-import { startNamed } from "../../support/named.ts";
-import { type Pebble, startPebble } from "../../support/pebble.ts";
-import { freePorts } from "../../support/ports.ts";
 import { Cleanup } from "../../support/stack.ts";
-
-const intermediateOf = (chain: string) =>
-  (chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])[1]?.replace(/\s+/g, "");
-const pemBody = (pem: string) => pem.trim().replace(/\s+/g, "");
+import { caSection, intermediateOf, pemBody, startTwoCas } from "./_two_cas.ts";
 
 Deno.test("two CAs and the ledger: A over limit-orders → B issues; without B → 429 within the window", async (t) => {
   const cleanup = new Cleanup();
   const work = await Deno.makeTempDir({ prefix: "acmems-ca-ledger-" });
   cleanup.add(() => Deno.remove(work, { recursive: true }));
   try {
-    const named = await startNamed();
-    cleanup.add(() => named.stop());
-    const [httpPort, mgmtPort] = await freePorts(2);
-    const a = await startPebble({ dnsServer: named.address, httpPort });
-    cleanup.add(() => a.stop());
-    const b = await startPebble({ dnsServer: named.address, httpPort });
-    cleanup.add(() => b.stop());
-    const ca = (pebble: Pebble, dir: string, more: Record<string, string> = {}) => ({
-      "acme-server": pebble.directoryUrl,
-      "ca-file": pebble.caFile,
-      dir,
-      "accept-terms-of-service": true,
-      ...more,
-    });
+    const { a, b, httpPort, mgmtPort } = await startTwoCas(cleanup);
+    const ca = caSection;
     const acmems = await startAcmems({
       dir: work,
       config: {
