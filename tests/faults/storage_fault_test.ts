@@ -85,13 +85,11 @@ for (const fault of ["full", "nearly-full", "read-only"] as Fault[]) {
     const problem = await unshareWorks();
     // A peer that cannot be set up fails the test loudly; it is never reported as a pass.
     if (problem) throw new Error(`${problem}: this fault test needs unshare -m and tmpfs (run as root)`);
-    const [httpPort] = await freePorts(1);
+    const [httpPort, mgmtPort] = await freePorts(2);
     const { work: dir, pebble, cleanup } = await startStack({
       prefix: `acmems-fault-${fault}-`,
       pebble: { httpPort },
     });
-    // Picked after the stack's peers took theirs: a port released before pebble starts may be handed to pebble.
-    const [mgmtPort] = await freePorts(1);
     try {
       const cacheDir = `${dir}/cache`;
       await Deno.mkdir(cacheDir);

@@ -16,19 +16,18 @@ export interface TwoCas {
   mgmtPort: number;
 }
 
-/** named, pebble A and pebble B (stopped by `cleanup`); the mgmt port is picked after the pebbles took theirs. */
+/** named, pebble A and pebble B (stopped by `cleanup`), and free ports for acmems' http-01 and mgmt listeners. */
 export async function startTwoCas(
   cleanup: Cleanup,
   opts: { a?: PebbleOptions; b?: PebbleOptions } = {},
 ): Promise<TwoCas> {
   const named = await startNamed();
   cleanup.add(() => named.stop());
-  const [httpPort] = await freePorts(1);
+  const [httpPort, mgmtPort] = await freePorts(2);
   const a = await startPebble({ dnsServer: named.address, httpPort, ...opts.a });
   cleanup.add(() => a.stop());
   const b = await startPebble({ dnsServer: named.address, httpPort, ...opts.b });
   cleanup.add(() => b.stop());
-  const [mgmtPort] = await freePorts(1);
   return { named, a, b, httpPort, mgmtPort };
 }
 
