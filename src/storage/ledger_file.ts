@@ -7,7 +7,7 @@
  * a time (BookStore's mutex). A file that cannot be parsed is set aside as `<name>.broken-<time>` and the owner
  * starts empty (logged by the caller's error); events older than the retention are pruned when a file is written.
  */
-import { join } from "node:path";
+import { join } from "../lib/path.ts";
 import { BookStore, LedgerBook } from "../ca/ledger_book.ts";
 import type { LedgerStore } from "../ca/ledger_store.ts";
 import { atomicWriteFile } from "../lib/atomic_write.ts";

@@ -62,4 +62,6 @@ Deno.test("lazy loading: serve loads no PostgreSQL driver, X.509 or DNS packet c
   const graph = await staticGraph("cli/serve.ts");
   assert(graph.includes("src/server/app.ts"), "serve loads the server");
   assertEquals(heavy(graph), []);
+  // Node compatibility loads only with the code that needs it (UDP DNS, fchmod), never at start (src/lib/path.ts).
+  assertEquals(graph.filter((s) => s.startsWith("node:")), []);
 });
