@@ -16,6 +16,7 @@ import {
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 export const BARE_SERVER = `${REPO_ROOT}bench/servers/bare.ts`;
 export const BARE_POST_SERVER = `${REPO_ROOT}bench/servers/bare_post.ts`;
+export const BARE_POST_HIT_SERVER = `${REPO_ROOT}bench/servers/bare_post_hit.ts`;
 export const ACMEMS_WITH_TOKEN = `${REPO_ROOT}bench/servers/acmems_with_token.ts`;
 export const MAIN_TS = `${REPO_ROOT}main.ts`;
 
@@ -81,6 +82,38 @@ export async function startBarePost(
   const proc = spawnLogged({ name: "bare-post", command: Deno.execPath(), args, logFile: `${opts.dir}/bare_post.log` });
   await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
   return server("bare-post", `deno ${args.slice(0, -2).join(" ")} <hmac-key> ${opts.chainFile}`, proc);
+}
+
+/**
+ * The documented-hit ceiling: bench/servers/bare_post_hit.ts (bare_post.ts plus what the README promises for every
+ * /sign hit: a bounded body read under a timeout, a stat of the cache file, the X-Acmems-* headers, one log line).
+ */
+export async function startBarePostHit(
+  opts: { dir: string; port: number; hmacKey: string; chainFile: string },
+): Promise<Server> {
+  const args = [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    BARE_POST_HIT_SERVER,
+    String(opts.port),
+    opts.hmacKey,
+    opts.chainFile,
+    `${opts.dir}/bare_post_hit.audit.log`,
+  ];
+  const proc = spawnLogged({
+    name: "bare-post-hit",
+    command: Deno.execPath(),
+    args,
+    logFile: `${opts.dir}/bare_post_hit.log`,
+  });
+  await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
+  return server(
+    "bare-post-hit",
+    `deno ${args.slice(0, -3).join(" ")} <hmac-key> ${opts.chainFile} ${opts.dir}/bare_post_hit.audit.log`,
+    proc,
+  );
 }
 
 /**

@@ -4,10 +4,12 @@
  *
  * Contract: `checkFraming` decides from the headers alone, so an oversized or ambiguous request is refused before a
  * byte of its body is read. `receiveBody` reads at most `length` bytes (never more than max-size); at the time limit
- * the reader is cancelled; a body shorter or longer than announced is refused. Failures come back as values (an
- * `IssueFailure` with its kind and the audit outcome), never as thrown errors; nobody retries.
+ * (a timer per read, or the server's shared `BodyDeadlines`) the reader is cancelled; a body shorter or longer
+ * than announced is refused. Failures come back as values (an `IssueFailure` with its kind and the audit outcome),
+ * never as thrown errors; nobody retries.
  */
 import { IssueFailure } from "../issuance/failure.ts";
+import type { BodyDeadlines } from "./body_deadlines.ts";
 
 /** A refusal: the failure the client gets and the audit record's outcome. */
 export interface BodyRefusal {
@@ -69,9 +71,10 @@ export async function receiveBody(
   length: number,
   maxSize: number,
   timeoutMs: number,
+  deadlines?: BodyDeadlines,
 ): Promise<{ ok: true; body: Uint8Array } | BodyRefusal> {
   try {
-    return { ok: true, body: await readBody(request, length, maxSize, timeoutMs) };
+    return { ok: true, body: await readBody(request, length, maxSize, timeoutMs, deadlines) };
   } catch (error) {
     if (error instanceof BodyTimeout) {
       return refuse("body-timeout", "The request body did not arrive in time.", "body timeout");
@@ -89,17 +92,22 @@ export async function readBody(
   length: number,
   max: number,
   timeoutMs: number,
+  deadlines?: BodyDeadlines,
 ): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  // At the time limit the reader is cancelled, which ends a pending read (done); no race per chunk.
+  // At the time limit the reader is cancelled, which ends a pending read (done); no race per chunk. The server
+  // passes its shared deadlines (no timer per request: body_deadlines.ts).
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const expire = () => {
     timedOut = true;
     reader.cancel().catch(() => {});
-  }, timeoutMs);
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const release = deadlines ? deadlines.watch(timeoutMs, expire) : undefined;
+  if (!release) timer = setTimeout(expire, timeoutMs);
   try {
     while (true) {
       const { done, value } = await reader.read();
@@ -113,7 +121,8 @@ export async function readBody(
     await reader.cancel().catch(() => {});
     throw timedOut ? new BodyTimeout() : error;
   } finally {
-    clearTimeout(timer);
+    if (release) release();
+    else clearTimeout(timer);
   }
   if (total !== length) throw new Error("body shorter than Content-Length");
   if (chunks.length === 1) return chunks[0];

@@ -49,6 +49,7 @@ import type { Logger } from "../ops/log.ts";
 import type { IssueRequest, IssueResult } from "../issuance/request.ts";
 import { type DecisionFields, logDecision, type SignDecision, signDecision } from "./audit.ts";
 import { checkFraming, receiveBody } from "./body.ts";
+import type { BodyDeadlines } from "./body_deadlines.ts";
 import { clientOf } from "./client_address.ts";
 import { carriesErrorId, failureResponse, statusOf } from "./respond.ts";
 
@@ -56,6 +57,8 @@ import { carriesErrorId, failureResponse, statusOf } from "./respond.ts";
 /** The issuer as /sign sees it: a result by the deadline (epoch ms), or an `IssueFailure` thrown. */
 export interface SignIssuer {
   issue(request: IssueRequest, deadline: number): Promise<IssueResult>;
+  /** Optional: `issue`'s answer when it is a cache hit known without waiting, else null (then `issue` is asked). */
+  hitNow?(request: IssueRequest): IssueResult | null;
 }
 
 /** What a request is handled with; swapped as a whole on reload. */
@@ -71,6 +74,8 @@ export interface SignDeps {
   log: Logger;
   /** Longest time to receive the body (default: [mgmt] body-timeout): a slow client must not hold a connection. */
   bodyTimeoutMs?: number;
+  /** Times body reads with one shared timer (the server's; default: a timer per read). */
+  bodyDeadlines?: BodyDeadlines;
   /** Called once per /sign decision (metrics, audit). */
   onDecision?: (decision: SignDecision) => void;
 }
@@ -185,7 +190,7 @@ export async function receiveExchangeBody(exchange: SignExchange): Promise<Uint8
   const framing = checkFraming(request.headers, mgmt.maxSize);
   if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
   const timeoutMs = exchange.deps.bodyTimeoutMs ?? mgmt.bodyTimeoutMs;
-  const received = await receiveBody(request, framing.length, mgmt.maxSize, timeoutMs);
+  const received = await receiveBody(request, framing.length, mgmt.maxSize, timeoutMs, exchange.deps.bodyDeadlines);
   if (!received.ok) return exchange.fail(received.failure, { outcome: received.outcome });
   return received.body;
 }
@@ -242,19 +247,17 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
   }
 
   try {
-    const result = await issuer.issue(
-      {
-        csrDer: csr.der,
-        csrSha256: csr.sha256,
-        names,
-        profile,
-        verification: block.verification,
-        storage: block.storage,
-        block: block.name,
-        client: exchange.client,
-      },
-      started + config.mgmt.signTimeoutMs,
-    );
+    const request: IssueRequest = {
+      csrDer: csr.der,
+      csrSha256: csr.sha256,
+      names,
+      profile,
+      verification: block.verification,
+      storage: block.storage,
+      block: block.name,
+      client: exchange.client,
+    };
+    const result = issuer.hitNow?.(request) ?? await issuer.issue(request, started + config.mgmt.signTimeoutMs);
     return exchange.decide(new Response(result.chain, { status: 200, headers: resultHeaders(result) }), {
       names,
       block: block.name,

@@ -149,6 +149,25 @@ export class Flights {
     }));
   }
 
+  /**
+   * `choices` without waiting, when every key is remembered already (a CSR seen before); undefined otherwise.
+   * The same CAs, profiles and keys as `choices` gives.
+   */
+  choicesNow(request: Pick<IssueRequest, "block" | "profile" | "csrSha256">): CaChoice[] | undefined {
+    if (!request.csrSha256) return undefined;
+    const chain = this.chain(request);
+    const single = chain.length === 1 && chain[0].name === this.#opts.defaultCa;
+    const block = single ? undefined : this.#block(request.block);
+    const out: CaChoice[] = [];
+    for (const ca of chain) {
+      const profile = single || !block ? request.profile : block.profile ?? ca.profile;
+      const key = this.#keys.get(`${ca.directoryUrl}\u0000${profile ?? ""}\u0000${request.csrSha256}`);
+      if (key === undefined) return undefined;
+      out.push({ ca, profile, key });
+    }
+    return out;
+  }
+
   /** The cache key at one CA (remembered by CSR hash when it is known). */
   async keyAt(
     directoryUrl: string,

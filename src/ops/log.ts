@@ -79,13 +79,27 @@ export function createLogger(opts: LoggerOptions): Logger {
   };
   const scrub = (text: string) => scrubWith(text, secrets);
 
+  // The last time text: lines logged within the same millisecond share it (one /sign line per request).
+  let lastMs = NaN;
+  let lastTime = "";
+  const timeText = () => {
+    const date = now();
+    const ms = date.getTime();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastTime = date.toISOString();
+    }
+    return lastTime;
+  };
+
   const emit = (level: LogLevel, event: string, fields?: LogFields) => {
     if (RANK[level] > threshold) return;
     if (secrets.length > 0) {
       event = scrub(event);
-      if (fields) fields = scrubFields(fields, scrub);
+      // The copy is made only when a secret is there to replace (or the nesting is too deep to look through).
+      if (fields && mayNeedScrub(fields, secrets, 0)) fields = scrubFields(fields, scrub);
     }
-    const time = now().toISOString();
+    const time = timeText();
     let line: string;
     if (json) {
       // The record's own keys come first and win over fields of the same name.
@@ -246,6 +260,30 @@ function scrubFields(fields: LogFields, scrub: (text: string) => string): LogFie
   return out;
 }
 
+/**
+ * Whether `scrubFields` could change how `value` is written: a string (key or value) that contains a secret, an
+ * Error, or nesting near its depth limit. Read-only; false means the scrubbed copy would be written the same.
+ */
+function mayNeedScrub(value: unknown, secrets: readonly string[], depth: number): boolean {
+  if (typeof value === "string") return containsAny(value, secrets);
+  if (value === null || typeof value !== "object") return false;
+  // An Error becomes its message in the copy, which an array's text form would show differently: take the copy.
+  if (value instanceof Error || depth >= 8) return true;
+  if (Array.isArray(value)) return value.some((item) => mayNeedScrub(item, secrets, depth + 1));
+  if (depth > 0 && typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (containsAny(key, secrets)) return true;
+    if (mayNeedScrub((value as Record<string, unknown>)[key], secrets, depth + 1)) return true;
+  }
+  return false;
+}
+
+function containsAny(text: string, secrets: readonly string[]): boolean {
+  for (const secret of secrets) if (text.includes(secret)) return true;
+  return false;
+}
+
 function scrubValue(value: unknown, scrub: (text: string) => string, depth: number): unknown {
   if (typeof value === "string") return scrub(value);
   if (value === null || typeof value !== "object") return value;
@@ -273,6 +311,8 @@ const PLAIN = /^[^\s"=]+$/;
 
 function formatTextValue(value: unknown): string {
   if (typeof value === "number" && Number.isFinite(value)) return String(value); // what JSON.stringify gives
+  if (value === null) return "null";
+  if (typeof value === "string" && PLAIN.test(value)) return value;
   if (value instanceof Error) value = value.message;
   if (Array.isArray(value)) value = value.join(",");
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);

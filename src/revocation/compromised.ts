@@ -64,6 +64,15 @@ export class CompromisedKeyRegistry {
 export function refuseCompromisedKeys(issuer: SignIssuer, registry: CompromisedKeyRegistry): SignIssuer {
   const byCsr = new Map<string, string>();
   return {
+    hitNow(request: IssueRequest) {
+      if (!issuer.hitNow) return null;
+      if (registry.size > 0) {
+        // Only a key already checked is known without waiting; a compromised one is refused by `issue`.
+        const key = byCsr.get(request.csrSha256);
+        if (key === undefined || registry.has(key)) return null;
+      }
+      return issuer.hitNow(request);
+    },
     async issue(request: IssueRequest, deadline: number) {
       if (registry.size > 0) {
         let key = byCsr.get(request.csrSha256);

@@ -19,6 +19,7 @@ import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Config } from "../config/types.ts";
 import { createCsrParser } from "../csr/intake.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
+import { BodyDeadlines } from "../http/body_deadlines.ts";
 import { createMgmtHandler, type MgmtHandler } from "../http/mgmt_router.ts";
 import { FetchLog } from "../http/ui/fetch_log.ts";
 import { RecentFailures } from "../http/ui/recent_failures.ts";
@@ -76,6 +77,8 @@ export class App {
   readonly mgmtHandler: MgmtHandler;
   readonly #opts: AppOptions;
   readonly #listeners = new ListenerSet();
+  /** One timer for every /sign body read's deadline (src/http/body_deadlines.ts). */
+  readonly #bodyDeadlines = new BodyDeadlines();
   readonly #operator: OperatorRoutes;
   #gen: Generation;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
@@ -153,6 +156,7 @@ export class App {
       current: () => this.#gen.mgmt,
       parser: createCsrParser({ maxEntries: 1000 }),
       log,
+      bodyDeadlines: this.#bodyDeadlines,
       onDecision: (decision) => {
         metrics.signRequests.inc({ status: String(decision.status), block: decision.block ?? "" });
         this.failures.note(decision, new Date());
@@ -348,6 +352,7 @@ export class App {
     await this.#sweeping?.catch(() => {});
     await this.#gen.notifiers.drain();
     await this.mgmtHandler.close().catch(() => {});
+    this.#bodyDeadlines.close();
     for (const storage of this.storages.values()) await storage.close().catch(() => {});
     this.cas.close();
   }

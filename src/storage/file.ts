@@ -139,11 +139,8 @@ export class FileStorage implements Storage {
    * through Deno's blocking thread pool) costs 10–25 µs of the main thread per cache hit.
    */
   async peek(key: CacheKey): Promise<Entry | null> {
-    let stamp: string;
-    try {
-      const info = Deno.statSync(this.#path(key, ".json"));
-      stamp = `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
-    } catch {
+    const stamp = this.#stamp(key);
+    if (stamp === undefined) {
       this.#peeked.delete(key);
       return await this.get(key);
     }
@@ -159,6 +156,23 @@ export class FileStorage implements Storage {
       this.#peeked.delete(key);
     }
     return entry;
+  }
+
+  /** `peek` without waiting: the entry parsed last time while one stat shows its file unchanged, else undefined. */
+  peekNow(key: CacheKey): Entry | undefined {
+    const known = this.#peeked.get(key);
+    if (!known) return undefined;
+    return this.#stamp(key) === known.stamp ? known.entry : undefined;
+  }
+
+  /** The file's inode, size and mtime as one string; undefined when it cannot be stat'ed. */
+  #stamp(key: CacheKey): string | undefined {
+    try {
+      const info = Deno.statSync(this.#path(key, ".json"));
+      return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+    } catch {
+      return undefined;
+    }
   }
 
   async claim(key: CacheKey, owner: string, _leaseMs?: number): Promise<Claim | Held> {

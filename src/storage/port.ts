@@ -32,6 +32,11 @@ export interface CertCache {
    */
   peek?(key: CacheKey): Promise<Entry | null>;
   /**
+   * Optional: what `peek` would return, when that is known without waiting for I/O (file: the entry parsed last
+   * time, after one synchronous stat shows the file unchanged); undefined when it is not (the caller then peeks).
+   */
+  peekNow?(key: CacheKey): Entry | undefined;
+  /**
    * Fence-checked, atomic write: after a crash the entry is the old one or the new one, never a mix (`file`: temp
    * file, fsync, rename, fsync of the directory, mode 0600). `false` means `claim` is no longer the valid claim of
    * `entry.key` (or names another key): nothing was written.

@@ -168,3 +168,29 @@ Deno.test("log: a secret with a quote and a backslash never appears, raw or esca
     assertMatch(lines[0], /failed with \*\*\*/);
   }
 });
+
+Deno.test("log: fields without a secret are written as the scrubbed copy would write them (Errors in arrays, deep nesting)", () => {
+  for (const format of ["text", "json"] as const) {
+    const lines: string[] = [];
+    const log = createLogger({
+      level: "info",
+      format,
+      destination: "x",
+      secrets: ["s3cret-value"],
+      now: NOW,
+      write: (l) => lines.push(l),
+    });
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 10; i++) deep = { down: deep };
+    log.info("e", { errors: [new Error("boom")], deep, plain: "ok", none: null });
+    const line = lines[0];
+    // An Error inside an array is written as its message (not "Error: boom"), as with a secret present.
+    assert(line.includes("boom") && !line.includes("Error: boom"), line);
+    assert(line.includes("(nested too deep)"), `the depth limit applies without a secret too: ${line}`);
+    assert(!line.includes("bottom"), line);
+    // And a secret is still replaced where it occurs, with the same time text on lines of the same millisecond.
+    log.info("e", { names: ["a", "x-s3cret-value-y"] });
+    assert(!lines[1].includes("s3cret-value") && lines[1].includes("***"), lines[1]);
+    assertEquals(lines[0].slice(0, 30), lines[1].slice(0, 30));
+  }
+});

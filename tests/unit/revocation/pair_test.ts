@@ -160,3 +160,25 @@ Deno.test("/sign's issuer refuses a compromised key with `refused` and passes ev
   );
   assert(restarted.has(stored[0]));
 });
+
+Deno.test("/sign's issuer: the synchronous hit passes only for a key already checked and not compromised", async () => {
+  const leaked = await keyPair();
+  const leakedCsr = await parser.parse(await csrFor(leaked, "c.example.test"));
+  const fineCsr = await parser.parse(await csrFor(await keyPair(), "d.example.test"));
+  assert(leakedCsr.ok && fineCsr.ok);
+  const hit = { chain: "chain", cache: "hit" } as unknown as IssueResult;
+  const inner = {
+    issue: () => Promise.resolve(hit),
+    hitNow: () => hit,
+  };
+  const registry = new CompromisedKeyRegistry();
+  const guarded = refuseCompromisedKeys(inner, registry);
+  const request = (csr: typeof leakedCsr.csr) => ({ csrDer: csr.der, csrSha256: csr.sha256 }) as IssueRequest;
+  assertEquals(guarded.hitNow!(request(leakedCsr.csr)), hit, "no key recorded: passes through");
+  await registry.record(await csrKeySha256(leakedCsr.csr.der), new Date(), []).catch(() => {});
+  assertEquals(guarded.hitNow!(request(leakedCsr.csr)), null, "a key not checked yet is left to issue");
+  await assertRejects(() => guarded.issue(request(leakedCsr.csr), 0));
+  assertEquals(guarded.hitNow!(request(leakedCsr.csr)), null, "the compromised key: never a synchronous hit");
+  await guarded.issue(request(fineCsr.csr), 0);
+  assertEquals(guarded.hitNow!(request(fineCsr.csr)), hit, "a checked, sound key: the hit");
+});

@@ -1,0 +1,156 @@
+/**
+ * A/B of the `/sign` cache-hit path: several acmems builds (each a bench/servers/acmems_with_token.ts of some
+ * checkout) side by side on one pebble, interleaved with the POST+HMAC ceiling, wrk -t2 -c64. Prints per target
+ * the median req/s, p99 and server CPU per answer (all threads, from /proc), and the per-thread split.
+ *
+ * Usage: deno run -A bench/probes/sign_ab.ts [--seconds=5] [--rounds=3] ENTRY… (default: this checkout's)
+ */
+import { startNamed } from "../../tests/support/named.ts";
+import { startPebble } from "../../tests/support/pebble.ts";
+import { freePorts } from "../../tests/support/ports.ts";
+import { makeCsr } from "../../tests/support/csr.ts";
+import { startAcmems } from "../../tests/support/acmems.ts";
+import {
+  ACMEMS_WITH_TOKEN,
+  benchConfig,
+  hmacHeader,
+  randomToken,
+  SERVE_V8_FLAGS,
+  startBarePost,
+  startBarePostHit,
+} from "../lib/stack.ts";
+import { runWrk } from "../lib/wrk.ts";
+
+const flag = (name: string, dflt: number) =>
+  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
+const seconds = flag("seconds", 5);
+const rounds = flag("rounds", 3);
+const entries = Deno.args.filter((a) => !a.startsWith("--"));
+if (entries.length === 0) entries.push(ACMEMS_WITH_TOKEN);
+
+/** CPU ticks per thread name of a process. */
+async function threadTicks(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    out.set(name, (out.get(name) ?? 0) + Number(f[11] ?? 0) + Number(f[12] ?? 0));
+  }
+  return out;
+}
+
+const work = await Deno.makeTempDir({ prefix: "acmems-sign-ab-" });
+const named = await startNamed();
+const ports = await freePorts(2 * entries.length + 2);
+const pebble = await startPebble({ dnsServer: named.address, httpPort: ports[0] });
+const hmacKey = randomToken();
+const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
+const auth = await hmacHeader(hmacKey, csr.csrPem);
+const stops: (() => Promise<unknown>)[] = [() => named.stop(), () => pebble.stop()];
+try {
+  const targets: { name: string; pid: number; url: string }[] = [];
+  let chain = "";
+  for (const [i, entry] of entries.entries()) {
+    const mgmtPort = ports[2 + 2 * i];
+    // Pebble validates on one port: each build issues once on it, then restarts (same cache) on a port of its own.
+    const dir = `${work}/a${i}`;
+    await Deno.mkdir(dir, { recursive: true });
+    const token = randomToken();
+    const acmems = await startAcmems({
+      name: `acmems${i}`,
+      dir,
+      config: benchConfig({
+        directoryUrl: pebble.directoryUrl,
+        caFile: pebble.caFile,
+        mgmtPort,
+        challengePort: ports[0],
+        hmacKey,
+      }),
+      entry,
+      args: (files) => [...files, "http", "bench.example.test", token, `${token}.${randomToken()}`],
+      denoFlags: SERVE_V8_FLAGS,
+      ready: { url: `http://127.0.0.1:${mgmtPort}/ready` },
+    });
+    const url = `http://127.0.0.1:${mgmtPort}/sign`;
+    const first = await fetch(url, { method: "POST", body: csr.csrPem, headers: { Authentication: auth } });
+    chain = await first.text();
+    if (first.status !== 200) throw new Error(`first /sign on ${entry}: ${first.status} ${chain}`);
+    await acmems.stop();
+    const again = await startAcmems({
+      name: `acmems${i}b`,
+      dir,
+      keepDir: true,
+      config: benchConfig({
+        directoryUrl: pebble.directoryUrl,
+        caFile: pebble.caFile,
+        mgmtPort,
+        challengePort: ports[3 + 2 * i],
+        hmacKey,
+      }),
+      entry,
+      args: (files) => [...files, "http", "bench.example.test", token, `${token}.${randomToken()}`],
+      denoFlags: SERVE_V8_FLAGS,
+      ready: { url: `http://127.0.0.1:${mgmtPort}/ready` },
+    });
+    stops.push(() => again.stop());
+    const check = await fetch(url, { method: "POST", body: csr.csrPem, headers: { Authentication: auth } });
+    await check.text();
+    if (check.headers.get("x-acmems-cache") !== "hit") throw new Error(`no cache hit on restart for ${entry}`);
+    targets.push({ name: entry.replace(/\/bench\/servers\/acmems_with_token\.ts$/, ""), pid: again.pid, url });
+  }
+  const chainFile = `${work}/chain.pem`;
+  await Deno.writeTextFile(chainFile, chain);
+  const postPort = ports[1];
+  const [hitPort] = await freePorts(1);
+  const hit = await startBarePostHit({ dir: work, port: hitPort, hmacKey, chainFile });
+  stops.push(() => hit.stop());
+  targets.unshift({ name: "documented-hit ceiling", pid: hit.pid, url: `http://127.0.0.1:${hitPort}/` });
+  const post = await startBarePost({ dir: work, port: postPort, hmacKey, chainFile });
+  stops.push(() => post.stop());
+  targets.unshift({ name: "POST+HMAC ceiling", pid: post.pid, url: `http://127.0.0.1:${postPort}/` });
+
+  const results = new Map<string, { rps: number; p99: number; cpu: number; threads: Map<string, number> }[]>();
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const t of targets) {
+      const before = await threadTicks(t.pid);
+      const res = await runWrk({
+        url: t.url,
+        seconds: r === 0 ? 2 : seconds,
+        script: "sign.lua",
+        env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
+      });
+      const after = await threadTicks(t.pid);
+      if (r === 0) continue;
+      if (res.non2xx > 0) throw new Error(`${t.name}: ${res.non2xx} non-2xx`);
+      const threads = new Map<string, number>();
+      let ticks = 0;
+      for (const [k, v] of after) {
+        const d = v - (before.get(k) ?? 0);
+        ticks += d;
+        threads.set(k, (d * 10000) / res.requests);
+      }
+      const list = results.get(t.name) ?? [];
+      list.push({ rps: res.rps, p99: res.p99_ms, cpu: (ticks * 10000) / res.requests, threads });
+      results.set(t.name, list);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const ceiling = median(results.get("POST+HMAC ceiling")!.map((x) => x.rps));
+  for (const [name, list] of results) {
+    const rps = median(list.map((x) => x.rps));
+    const threadNames = new Set(list.flatMap((x) => [...x.threads.keys()]));
+    const split = [...threadNames].map((k) => `${k} ${median(list.map((x) => x.threads.get(k) ?? 0)).toFixed(1)}`)
+      .filter((s) => !s.endsWith(" 0.0")).join(", ");
+    console.log(
+      `${name}\n  ${Math.round(rps)} req/s (${(rps / ceiling).toFixed(3)}× ceiling), p99 ${
+        median(list.map((x) => x.p99)).toFixed(2)
+      } ms, CPU ${median(list.map((x) => x.cpu)).toFixed(1)} µs/answer [${split}]  runs: ${
+        list.map((x) => Math.round(x.rps)).join(" ")
+      }`,
+    );
+  }
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => {});
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+}
