@@ -64,6 +64,7 @@ export class Flights {
   readonly #byName: Map<string, CaEndpoint>;
   readonly #blocks = new Map<string, AuthBlock>();
   readonly #keys = new Map<string, CacheKey>();
+  readonly #chains = new Map<string | undefined, readonly CaEndpoint[]>();
 
   constructor(opts: FlightOptions) {
     this.#opts = opts;
@@ -123,8 +124,15 @@ export class Flights {
   }
 
   /** The request's CAs in order of preference (its block's `ca =`, else the default CA). */
-  chain(request: Pick<IssueRequest, "block">): CaEndpoint[] {
-    const block = this.#block(request.block);
+  chain(request: Pick<IssueRequest, "block">): readonly CaEndpoint[] {
+    // The CAs and blocks of a Flights never change (a reload builds a new one): one chain per block name.
+    let chain = this.#chains.get(request.block);
+    if (!chain) this.#chains.set(request.block, chain = this.#chainOf(request.block));
+    return chain;
+  }
+
+  #chainOf(name: string | undefined): CaEndpoint[] {
+    const block = this.#block(name);
     const names: readonly string[] = block?.cas ?? [this.#opts.defaultCa];
     const chain = names.flatMap((name) => this.#byName.get(name) ?? []);
     return chain.length > 0 ? chain : [this.#byName.get(this.#opts.defaultCa) ?? this.#opts.cas[0]];

@@ -24,7 +24,7 @@
 import { type AcmeProblem, isProblem } from "../acme/mod.ts";
 import { UNLIMITED_LEDGER } from "../ca/ledger_port.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
-import { type Due, renewalDue } from "../renewal/due.ts";
+import { type Due, dueAt, renewalDue } from "../renewal/due.ts";
 import { ExpiringCheck } from "../renewal/expiring.ts";
 import { RenewalSweep, type SweepStats } from "../renewal/sweep.ts";
 import { NoneStorage } from "../storage/none.ts";
@@ -37,6 +37,7 @@ import { type CaChoice, clientAt, Flights } from "./flights.ts";
 import { IssueFailure } from "./failure.ts";
 import { FailureNotices } from "./failure_notice.ts";
 import { noteCertificate } from "./gauges.ts";
+import { hitFacts } from "./hit_facts.ts";
 import { OrderDriver } from "./order.ts";
 import type { CacheState, IssueRequest, IssueResult } from "./request.ts";
 import { KeptResults, TouchThrottle } from "./results.ts";
@@ -65,9 +66,15 @@ export class IssuanceService {
   /** Orders whose requester timed out (followed once each). */
   readonly #abandoned = new WeakSet<Promise<Obtained>>();
   readonly #flights: Flights;
+  /** `acmems_cache_requests_total` by result, label text computed once (every /sign answer counts). */
+  readonly #counted: Partial<Record<CacheState, () => void>> = {};
 
   constructor(opts: IssuanceOptions) {
     this.#opts = opts;
+    for (const result of ["hit", "miss", "stale"] as const) {
+      const inc = opts.metrics?.cacheRequests.bind({ result });
+      if (inc) this.#counted[result] = () => inc();
+    }
     const now = this.#now = opts.now ?? systemClock;
     const owner = opts.owner ?? `${Deno.hostname()}:${Deno.pid}`;
     const { log, metrics } = opts;
@@ -198,13 +205,8 @@ export class IssuanceService {
       if (cached === undefined) return null;
       const hit = this.#hit(storage, key, cached, now);
       if (hit) {
-        this.#opts.onFetch?.({
-          storage: request.storage,
-          key: hit.key ?? key,
-          at: now,
-          block: request.block,
-          client: request.client,
-        });
+        const { block, client } = request;
+        this.#opts.onFetch?.({ storage: request.storage, key: hit.key ?? key, at: now, block, client });
         return hit;
       }
     }
@@ -267,12 +269,14 @@ export class IssuanceService {
 
   /** A cached entry's answer while it is not due (a hit); null when due. */
   #hit(storage: Storage, key: CacheKey, cached: Entry, now: Date): IssueResult | null {
-    const due = renewalDue(cached, storage.renewWithinDays, now);
+    // Entries here are the storage's read-only ones (or kept results): their parsed times are remembered.
+    const facts = hitFacts(cached, storage.renewWithinDays);
+    const due = dueAt(facts.rule, now);
     if (due.due) return null;
     this.#touch(storage, key, now);
-    this.#ari.maybeRefresh(storage, key, cached, now);
-    noteCertificate(this.#opts.metrics, key, cached, due, now);
-    return this.#result(cached, "hit", due);
+    if (now.getTime() >= facts.ariRefreshAtMs) this.#ari.maybeRefresh(storage, key, cached, now);
+    noteCertificate(this.#opts.metrics, key, cached, due, now, facts);
+    return this.#result(cached, "hit", due, facts.window);
   }
 
   /** A due entry whose renewal failed recently: served stale while it backs off (for /sign as for the sweep). */
@@ -383,11 +387,12 @@ export class IssuanceService {
     return this.#result(cached, "stale", renewalDue(cached, storage.renewWithinDays, now));
   }
 
-  #result(entry: Entry, cache: CacheState, due: Due): IssueResult {
-    this.#opts.metrics?.cacheRequests.inc({ result: cache });
+  #result(entry: Entry, cache: CacheState, due: Due, window?: IssueResult["window"]): IssueResult {
+    this.#counted[cache]?.();
     const result: IssueResult = { chain: entry.chain, cache, renewAfter: due.at, key: entry.key };
-    const window = entry.ari?.window;
-    if (window) result.window = { start: new Date(window.start), end: new Date(window.end) };
+    const ari = entry.ari?.window;
+    if (window) result.window = window;
+    else if (ari) result.window = { start: new Date(ari.start), end: new Date(ari.end) };
     return result;
   }
 

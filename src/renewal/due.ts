@@ -28,13 +28,25 @@ export interface Due {
 }
 
 export function renewalDue(entry: DueInput, renewWithinDays: number, now: Date): Due {
+  return dueAt(dueRule(entry, renewWithinDays), now);
+}
+
+/** The part of `renewalDue` that does not depend on the time: when the entry is due, why, and its ARI window's end. */
+export interface DueRule {
+  atMs: number;
+  reason: "renew-within" | "two-thirds" | "ari";
+  /** The ARI window's end (NaN without a window): once it has passed, the entry is due now. */
+  windowEndMs: number;
+}
+
+export function dueRule(entry: DueInput, renewWithinDays: number): DueRule {
   const fromCert = Date.parse(entry.notBefore ?? "");
   const notBefore = Number.isNaN(fromCert) ? Date.parse(entry.issuedAt ?? "") : fromCert;
   const notAfter = Date.parse(entry.notAfter);
   const lifetime = notAfter - notBefore;
   const renewWithin = renewWithinDays * DAY_MS;
   let at: number;
-  let reason: Due["reason"];
+  let reason: DueRule["reason"];
   if (!Number.isNaN(lifetime) && renewWithin >= lifetime) {
     at = notBefore + (lifetime * 2) / 3;
     reason = "two-thirds";
@@ -43,18 +55,19 @@ export function renewalDue(entry: DueInput, renewWithinDays: number, now: Date):
     reason = "renew-within";
   }
   const window = entry.ari?.window;
-  if (window) {
-    const end = Date.parse(window.end);
-    if (end <= now.getTime()) {
-      return { due: true, at: now, reason: "ari-window-past" };
-    }
-    const chosen = entry.ari?.chosen ? Date.parse(entry.ari.chosen) : Date.parse(window.start);
-    if (!Number.isNaN(chosen) && chosen < at) {
-      at = chosen;
-      reason = "ari";
-    }
+  if (!window) return { atMs: at, reason, windowEndMs: NaN };
+  const chosen = entry.ari?.chosen ? Date.parse(entry.ari.chosen) : Date.parse(window.start);
+  if (!Number.isNaN(chosen) && chosen < at) {
+    at = chosen;
+    reason = "ari";
   }
-  return { due: now.getTime() >= at, at: new Date(at), reason };
+  return { atMs: at, reason, windowEndMs: Date.parse(window.end) };
+}
+
+/** `renewalDue` at `now` from the entry's rule. */
+export function dueAt(rule: DueRule, now: Date): Due {
+  if (rule.windowEndMs <= now.getTime()) return { due: true, at: now, reason: "ari-window-past" };
+  return { due: now.getTime() >= rule.atMs, at: new Date(rule.atMs), reason: rule.reason };
 }
 
 /** A point chosen uniformly at random inside [start, end) (RFC 9773 §4.2). */
@@ -74,9 +87,16 @@ export function renewalBackoffMs(failures: number): number {
 
 /** True when the entry's ARI information should be asked for again. */
 export function ariRefreshDue(entry: Pick<DueInput, "ari">, now: Date): boolean {
-  const retryAfter = entry.ari?.retryAfter ? Date.parse(entry.ari.retryAfter) : 0;
-  if (!entry.ari) return true;
+  return now.getTime() >= ariRefreshAt(entry);
+}
+
+/** From when `ariRefreshDue` is true (epoch ms; -Infinity without ARI information, Infinity if never). */
+export function ariRefreshAt(entry: Pick<DueInput, "ari">): number {
+  if (!entry.ari) return -Infinity;
+  const retryAfter = entry.ari.retryAfter ? Date.parse(entry.ari.retryAfter) : 0;
   // At least twice a day, whatever the CA said (Let's Encrypt asks clients to check that often).
   const fetchedAt = entry.ari.fetchedAt ? Date.parse(entry.ari.fetchedAt) : 0;
-  return now.getTime() >= retryAfter || now.getTime() - fetchedAt >= 12 * 3_600_000;
+  const twiceADay = fetchedAt + 12 * 3_600_000;
+  // An unreadable time never makes it due (as a comparison with NaN is false).
+  return Math.min(Number.isNaN(retryAfter) ? Infinity : retryAfter, Number.isNaN(twiceADay) ? Infinity : twiceADay);
 }

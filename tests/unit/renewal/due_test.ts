@@ -1,5 +1,12 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { chooseRenewalPoint, type DueInput, renewalBackoffMs, renewalDue } from "../../../src/renewal/due.ts";
+import {
+  ariRefreshAt,
+  ariRefreshDue,
+  chooseRenewalPoint,
+  type DueInput,
+  renewalBackoffMs,
+  renewalDue,
+} from "../../../src/renewal/due.ts";
 
 const DAY = 86_400_000;
 const T0 = Date.parse("2026-01-01T00:00:00Z");
@@ -118,4 +125,19 @@ Deno.test("chooseRenewalPoint: uniform inside [start, end)", () => {
 
 Deno.test("renewalBackoffMs: 1 min, 10 min, 100 min, then daily", () => {
   assertEquals([1, 2, 3, 4, 9].map(renewalBackoffMs), [60_000, 600_000, 6_000_000, DAY, DAY]);
+});
+
+Deno.test("ariRefreshDue: without ARI at once; at the CA's Retry-After or 12 h after the last look; an unreadable time never decides", () => {
+  const at = (iso: string) => new Date(iso);
+  assert(ariRefreshDue({}, at("2026-01-01T00:00:00Z")));
+  const ari = { retryAfter: "2026-01-01T06:00:00Z", fetchedAt: "2026-01-01T00:00:00Z" };
+  assert(!ariRefreshDue({ ari }, at("2026-01-01T05:59:59Z")));
+  assert(ariRefreshDue({ ari }, at("2026-01-01T06:00:00Z")), "Retry-After reached");
+  const late = { retryAfter: "2026-01-03T00:00:00Z", fetchedAt: "2026-01-01T00:00:00Z" };
+  assert(!ariRefreshDue({ ari: late }, at("2026-01-01T11:59:59Z")));
+  assert(ariRefreshDue({ ari: late }, at("2026-01-01T12:00:00Z")), "twice a day whatever the CA said");
+  const garbled = { retryAfter: "soon", fetchedAt: "2026-01-01T00:00:00Z" };
+  assert(ariRefreshDue({ ari: garbled }, at("2026-01-01T12:00:00Z")), "the readable time still decides");
+  assert(!ariRefreshDue({ ari: { retryAfter: "soon", fetchedAt: "then" } }, at("2030-01-01T00:00:00Z")));
+  assertEquals(ariRefreshAt({ ari }), Date.parse("2026-01-01T06:00:00Z"));
 });
