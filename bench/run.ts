@@ -34,6 +34,7 @@ import {
   startAcmemsWithToken,
   startBare,
   startBarePost,
+  startBarePostHit,
   startStaticNginx,
 } from "./lib/stack.ts";
 import { median, round, runWrk, wrkCommand, type WrkOptions, type WrkResult } from "./lib/wrk.ts";
@@ -160,8 +161,18 @@ async function main() {
   const stops: (() => Promise<unknown>)[] = [];
   const commands: Record<string, string> = {};
   try {
-    const [mgmtPort, challengePort, barePort, nginxPort, readyMgmt, readyChallenge, bareReadyPort, postPort] =
-      await freePorts(8);
+    const [
+      mgmtPort,
+      challengePort,
+      barePort,
+      nginxPort,
+      readyMgmt,
+      readyChallenge,
+      bareReadyPort,
+      postPort,
+      urlHostPort,
+      hitPort,
+    ] = await freePorts(10);
     const named = await startNamed();
     stops.push(() => named.stop());
     const pebble = await startPebble({ dnsServer: named.address, httpPort: challengePort });
@@ -288,6 +299,9 @@ async function main() {
     const barePost = await startBarePost({ dir: work, port: postPort, hmacKey, chainFile });
     stops.push(() => barePost.stop());
     commands.bare_post = barePost.command;
+    const bareHit = await startBarePostHit({ dir: work, port: hitPort, hmacKey, chainFile });
+    stops.push(() => bareHit.stop());
+    commands.bare_post_hit = bareHit.command;
     const signOpts: WrkOptions = {
       url: `${acmems.mgmtUrl}/sign`,
       threads: THREADS,
@@ -299,6 +313,9 @@ async function main() {
     // ------------------------------------------------------------------ challenge answers and ceilings
     const bare = await startBare({ dir: work, port: barePort, text: keyAuthorization });
     stops.push(() => bare.stop());
+    const bareUrlHost = await startBare({ dir: work, port: urlHostPort, text: keyAuthorization, readUrlHost: true });
+    stops.push(() => bareUrlHost.stop());
+    commands.bare_url_host = bareUrlHost.command;
     const nginx = await startStaticNginx({ dir: work, port: nginxPort, token, text: keyAuthorization });
     stops.push(() => nginx.stop());
     commands.nginx = nginx.command;
@@ -308,9 +325,11 @@ async function main() {
     const targets: Record<string, WrkOptions> = {
       ceiling_deno: { ...base, url: `http://127.0.0.1:${barePort}${path}` },
       ceiling_nginx: { ...base, url: `http://127.0.0.1:${nginxPort}${path}` },
+      ceiling_url_host: { ...base, url: `http://127.0.0.1:${urlHostPort}${path}` },
       known: { ...base, url: `${acmems.challengeUrl}${path}` },
       unknown: { ...base, url: `${acmems.challengeUrl}${unknownPath}` },
       ceiling_post: { ...signOpts, url: `http://127.0.0.1:${postPort}/sign` },
+      ceiling_hit: { ...signOpts, url: `http://127.0.0.1:${hitPort}/sign` },
       sign_cache_hit: signOpts,
     };
     for (const [name, opts] of Object.entries(targets)) {
@@ -327,7 +346,9 @@ async function main() {
       ceiling_nginx: nginx.pid,
       known: acmems.pid,
       unknown: acmems.pid,
+      ceiling_url_host: bareUrlHost.pid,
       ceiling_post: barePost.pid,
+      ceiling_hit: bareHit.pid,
       sign_cache_hit: acmems.pid,
     };
     for (let rep = 0; rep < REPS; rep++) {
@@ -414,6 +435,11 @@ async function main() {
         p99_ratio_to_deno: ratio(s.known.p99_ms, s.ceiling_deno.p99_ms),
         p99_ratio_to_nginx: ratio(s.known.p99_ms, s.ceiling_nginx.p99_ms),
         cpu_ratio_to_deno: ratio(s.known.cpu_us_per_req, s.ceiling_deno.cpu_us_per_req),
+        // A bare Deno.serve that reads the path and the Host header, as any answer keyed by host and token must.
+        ceiling_url_host: s.ceiling_url_host,
+        ratio_to_url_host: ratio(s.known.rps, s.ceiling_url_host.rps),
+        url_host_ratio_to_deno: ratio(s.ceiling_url_host.rps, s.ceiling_deno.rps),
+        cpu_ratio_to_url_host: ratio(s.known.cpu_us_per_req, s.ceiling_url_host.cpu_us_per_req),
         served_counted: servedCounted,
         known_requests: knownRequests,
       },
@@ -428,6 +454,11 @@ async function main() {
         ratio_to_post: ratio(s.sign_cache_hit.rps, s.ceiling_post.rps),
         post_ratio_to_deno: ratio(s.ceiling_post.rps, s.ceiling_deno.rps),
         cpu_ratio_to_post: ratio(s.sign_cache_hit.cpu_us_per_req, s.ceiling_post.cpu_us_per_req),
+        // POST+HMAC plus what the README promises per hit (bounded body read, cache stat, headers, audit line).
+        ceiling_hit: s.ceiling_hit,
+        ratio_to_hit: ratio(s.sign_cache_hit.rps, s.ceiling_hit.rps),
+        hit_ratio_to_post: ratio(s.ceiling_hit.rps, s.ceiling_post.rps),
+        cpu_ratio_to_hit: ratio(s.sign_cache_hit.cpu_us_per_req, s.ceiling_hit.cpu_us_per_req),
         hits_counted: hitsCounted,
         wrk_requests: signRequests,
       },

@@ -59,11 +59,15 @@ function server(name: string, command: string, proc: PeerProcess, onStop?: () =>
 }
 
 /** The Deno.serve ceiling: `deno run --allow-net bench/servers/bare.ts PORT TEXT`, a separate process. */
-export async function startBare(opts: { dir: string; port: number; text: string }): Promise<Server> {
+export async function startBare(
+  opts: { dir: string; port: number; text: string; readUrlHost?: boolean },
+): Promise<Server> {
   const args = ["run", "--allow-net", BARE_SERVER, String(opts.port), opts.text];
-  const proc = spawnLogged({ name: "bare-deno", command: Deno.execPath(), args, logFile: `${opts.dir}/bare.log` });
+  if (opts.readUrlHost) args.push("--read-url-host");
+  const name = opts.readUrlHost ? "bare-deno-url-host" : "bare-deno";
+  const proc = spawnLogged({ name, command: Deno.execPath(), args, logFile: `${opts.dir}/${name}.log` });
   await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
-  return server("bare-deno", `deno ${args.join(" ")}`, proc);
+  return server(name, `deno ${args.join(" ")}`, proc);
 }
 
 /** The /sign ceiling: bench/servers/bare_post.ts (read the body, check its HMAC, answer `chainFile`'s text). */
