@@ -122,7 +122,7 @@ const MUST_STAPLE_FEATURES: ReadonlySet<number> = new Set([5, 17]);
 export async function parseCsrPem(body: Uint8Array | string): Promise<CsrParseResult> {
   const pem = extractCsrDer(body);
   if (!pem.ok) return refuse("unusable-csr", pem.code, pem.reason);
-  return parseDer(pem.der, await sha256Hex(pem.der));
+  return parseCsrDer(pem.der, await sha256Hex(pem.der));
 }
 
 /** Checks a parsed CSR against the issuance rules; returns the normalized, de-duplicated names. */
@@ -206,86 +206,8 @@ export function checkCsrRules(csr: ParsedCsr, options: { maxNames: number }): Cs
   return { ok: true, names };
 }
 
-/** A `parseCsrPem` that remembers verified CSRs by the SHA-256 of their DER (bounded, least recently used out). */
-export interface CsrParser {
-  parse(body: Uint8Array | string): Promise<CsrParseResult>;
-  /** Number of cached CSRs. */
-  readonly size: number;
-  clear(): void;
-}
-
-/** windows-1252 gives every byte its own character, so a decoded body is an exact map key. */
-const BODY_KEY = new TextDecoder("windows-1252");
-
-export function createCsrParser(options: { maxEntries: number }): CsrParser {
-  const maxEntries = Math.max(0, Math.floor(options.maxEntries));
-  const cache = new Map<string, ParsedCsr>();
-  // Identical CSRs arriving together share one verification.
-  const pending = new Map<string, Promise<CsrParseResult>>();
-  // Exact bodies seen before, so a repeated request skips PEM decoding and hashing; body key by DER hash.
-  const byBody = new Map<string, ParsedCsr>();
-  const bodyOf = new Map<string, string>();
-  const evictOldest = () => {
-    const oldest = cache.keys().next().value!;
-    cache.delete(oldest);
-    const body = bodyOf.get(oldest);
-    if (body !== undefined) byBody.delete(body);
-    bodyOf.delete(oldest);
-  };
-  return {
-    async parse(body) {
-      const bodyKey = typeof body === "string" ? body : BODY_KEY.decode(body);
-      const known = byBody.get(bodyKey);
-      if (known && cache.get(known.sha256) === known) {
-        cache.delete(known.sha256);
-        cache.set(known.sha256, known);
-        return { ok: true, csr: known };
-      }
-      const remember = (csr: ParsedCsr) => {
-        if (maxEntries === 0 || bodyKey.length > 65_536) return;
-        const previous = bodyOf.get(csr.sha256);
-        if (previous !== undefined) byBody.delete(previous);
-        byBody.set(bodyKey, csr);
-        bodyOf.set(csr.sha256, bodyKey);
-      };
-      const pem = extractCsrDer(body);
-      if (!pem.ok) return refuse("unusable-csr", pem.code, pem.reason);
-      const hash = await sha256Hex(pem.der);
-      const hit = cache.get(hash);
-      if (hit) {
-        cache.delete(hash);
-        cache.set(hash, hit);
-        remember(hit);
-        return { ok: true, csr: hit };
-      }
-      const inFlight = pending.get(hash);
-      if (inFlight) return inFlight;
-      const parsing = parseDer(pem.der, hash);
-      pending.set(hash, parsing);
-      try {
-        const result = await parsing;
-        if (result.ok && maxEntries > 0) {
-          cache.set(hash, result.csr);
-          remember(result.csr);
-          while (cache.size > maxEntries) evictOldest();
-        }
-        return result;
-      } finally {
-        pending.delete(hash);
-      }
-    },
-    get size() {
-      return cache.size;
-    },
-    clear() {
-      cache.clear();
-      byBody.clear();
-      bodyOf.clear();
-    },
-  };
-}
-
-async function parseDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<CsrParseResult> {
+/** Verifies and reads a CSR's DER whose SHA-256 (hex) the caller computed. Never throws (refusals, as `parseCsrPem`). */
+export async function parseCsrDer(der: Uint8Array<ArrayBuffer>, sha256: string): Promise<CsrParseResult> {
   let structure;
   try {
     structure = parseCsrStructure(der);
@@ -397,7 +319,8 @@ function refuse(kind: CsrRefusalKind, code: CsrRefusalCode, reason: string): Csr
   return { ok: false, kind, code, reason };
 }
 
-async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+/** SHA-256 of `bytes` as lowercase hex (a CSR's identity in the caches). */
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return hex(digest);
 }

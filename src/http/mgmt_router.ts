@@ -71,8 +71,8 @@ export function createMgmtHandler(deps: MgmtHandlerDeps): MgmtHandler {
     const exchange = new SignExchange(deps, deps.current?.() ?? deps, request, info, started);
     const wrongMethod = refuseMethod(exchange);
     if (wrongMethod) return wrongMethod;
-    const outsider = await refuseBeforeBody(exchange);
-    if (outsider) return outsider;
+    const outsider = refuseBeforeBody(exchange);
+    if (outsider) return await outsider;
     const { maxInflight, maxInflightPerClient } = exchange.context.config.mgmt;
     const slot = slots.take(exchange.client, maxInflight, maxInflightPerClient);
     if (!slot.ok) {

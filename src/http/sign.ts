@@ -35,13 +35,8 @@
  */
 import type { AuthBlock, Config } from "../config/types.ts";
 import type { IpAddress } from "../lib/ip.ts";
-import {
-  checkCsrRules,
-  type CsrParser,
-  type CsrRulesResult,
-  maxNamesForProfile,
-  type ParsedCsr,
-} from "../csr/intake.ts";
+import { checkCsrRules, type CsrRulesResult, maxNamesForProfile, type ParsedCsr } from "../csr/intake.ts";
+import { type CsrParser } from "../csr/parser.ts";
 import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import type { CompiledPolicy } from "../policy/authorize.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
@@ -130,7 +125,7 @@ export function refuseMethod(exchange: SignExchange): Response | null {
  * block whose `ip` networks hold the client and whose `hmac` (if any) the `Authentication` header could satisfy
  * (`CompiledPolicy.precheck`). The body is cancelled unread.
  */
-export async function refuseBeforeBody(exchange: SignExchange): Promise<Response | null> {
+export function refuseBeforeBody(exchange: SignExchange): Promise<Response> | null {
   const { request, peer } = exchange;
   let failure: IssueFailure;
   let fields: DecisionFields;
@@ -142,12 +137,15 @@ export async function refuseBeforeBody(exchange: SignExchange): Promise<Response
       peer,
       authentication: authenticationFromHeaders(request.headers),
     });
+    // Admitted: null at once (no promise on the hit path).
     if (precheck.ok) return null;
     failure = new IssueFailure("refused", precheck.reason);
     fields = { outcome: "not authorized before the body", ...precheck.detail };
   }
-  await request.body?.cancel().catch(() => {});
-  return exchange.fail(failure, fields);
+  return (async () => {
+    await request.body?.cancel().catch(() => {});
+    return exchange.fail(failure, fields);
+  })();
 }
 
 /**
@@ -203,7 +201,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
   const body = await receiveExchangeBody(exchange);
   if (body instanceof Response) return body;
 
-  const parsed = await deps.parser.parse(body);
+  const parsed = deps.parser.parseKnown?.(body) ?? await deps.parser.parse(body);
   if (!parsed.ok) {
     return exchange.fail(new IssueFailure(parsed.kind, parsed.reason), { outcome: `csr refused: ${parsed.code}` });
   }

@@ -17,7 +17,7 @@ import { CaRegistry } from "../ca/registry.ts";
 import { Http01Responder } from "../challenges/http01/responder.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Config } from "../config/types.ts";
-import { createCsrParser } from "../csr/intake.ts";
+import { createCsrParser } from "../csr/parser.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
 import { BodyDeadlines } from "../http/body_deadlines.ts";
 import { createMgmtHandler, type MgmtHandler } from "../http/mgmt_router.ts";

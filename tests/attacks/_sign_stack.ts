@@ -11,7 +11,7 @@ import { load } from "../unit/config/helpers.ts";
 import { Http01Responder } from "../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../src/challenges/http01/solver.ts";
 import type { Config } from "../../src/config/types.ts";
-import { createCsrParser, type CsrParser } from "../../src/csr/intake.ts";
+import { createCsrParser, type CsrParser } from "../../src/csr/parser.ts";
 import type { SignDecision } from "../../src/http/audit.ts";
 import { createMgmtHandler } from "../../src/http/mgmt_router.ts";
 import { IssuanceService } from "../../src/issuance/service.ts";

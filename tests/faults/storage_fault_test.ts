@@ -25,7 +25,7 @@ import { IssuanceService } from "../../src/issuance/service.ts";
 import { memoryLogger } from "../../src/ops/log.ts";
 import { FileStorage } from "../../src/storage/file.ts";
 import { StorageError } from "../../src/storage/errors.ts";
-import { createCsrParser } from "../../src/csr/intake.ts";
+import { createCsrParser } from "../../src/csr/parser.ts";
 import { createMgmtHandler } from "../../src/http/mgmt_router.ts";
 import { compilePolicy } from "../../src/policy/authorize.ts";
 import { startStack } from "../support/stack.ts";

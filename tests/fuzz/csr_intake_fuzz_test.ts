@@ -10,7 +10,8 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { ipName } from "../../src/csr/names.ts";
-import { checkCsrRules, createCsrParser, type CsrParseResult, parseCsrPem } from "../../src/csr/intake.ts";
+import { checkCsrRules, type CsrParseResult, parseCsrPem } from "../../src/csr/intake.ts";
+import { createCsrParser } from "../../src/csr/parser.ts";
 import { csrBody, makeSeeds } from "./_csr_corpus.ts";
 import { runCases } from "./_fuzz.ts";
 

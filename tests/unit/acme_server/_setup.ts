@@ -11,7 +11,7 @@ import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import { AcmeClient, exportPublicJwk, generateKeyPair, signJws } from "../../../src/acme/mod.ts";
 import { b64url } from "../../../src/acme/encoding.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { createMgmtHandler } from "../../../src/http/mgmt_router.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";

@@ -7,7 +7,7 @@ import { assert } from "../../support/assert.ts";
 import { load } from "../config/helpers.ts";
 import { AcmeClient, AcmeProblem, generateKeyPair } from "../../../src/acme/mod.ts";
 import type { Config } from "../../../src/config/types.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { createMgmtHandler } from "../../../src/http/mgmt_router.ts";
 import type { SignIssuer } from "../../../src/http/sign.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";

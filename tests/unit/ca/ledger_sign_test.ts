@@ -9,7 +9,7 @@ import { memoryLedgerStore } from "../../../src/ca/ledger_book.ts";
 import type { CaLimits } from "../../../src/ca/ledger_port.ts";
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { createMgmtHandler } from "../../../src/http/mgmt_router.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
 import type { IssueEventDetails } from "../../../src/issuance/request.ts";

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { createCsrParser, parseCsrPem } from "../../../src/csr/intake.ts";
+import { parseCsrPem } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { derToPem, OpensslFactory, pemToDer } from "./openssl_helpers.ts";
 
 Deno.test("createCsrParser memoises verified CSRs by the SHA-256 of their DER (bounded LRU)", async (t) => {

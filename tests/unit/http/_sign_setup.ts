@@ -9,7 +9,7 @@ import { load } from "../config/helpers.ts";
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import type { Config } from "../../../src/config/types.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import type { SignDecision } from "../../../src/http/audit.ts";
 import { createMgmtHandler, type MgmtHandlerDeps } from "../../../src/http/mgmt_router.ts";
 import type { SignIssuer } from "../../../src/http/sign.ts";

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../../support/assert.ts";
 import { makeCsr } from "../../support/csr.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { createMgmtHandler } from "../../../src/http/mgmt_router.ts";
 import type { SignIssuer } from "../../../src/http/sign.ts";
 import { createLogger } from "../../../src/ops/log.ts";

@@ -1,6 +1,6 @@
 /** An issuance request for one name, from a real CSR (http-01 verification), as the /sign handler builds it. */
 import type { AuthBlock } from "../../../src/config/types.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import type { IssueRequest } from "../../../src/issuance/service.ts";
 import { makeCsr } from "../../support/csr.ts";
 

@@ -8,7 +8,7 @@ import { info, loadConfig, post, www } from "../http/_sign_setup.ts";
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import type { ChallengeSolver, ChallengeTask } from "../../../src/challenges/solver.ts";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { createMgmtHandler } from "../../../src/http/mgmt_router.ts";
 import { IssuanceService } from "../../../src/issuance/service.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";

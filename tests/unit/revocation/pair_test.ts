@@ -3,7 +3,7 @@
  * keys (compromised.ts), with certificates and CSRs made by @peculiar/x509 in-process.
  */
 import * as x509 from "@peculiar/x509";
-import { createCsrParser } from "../../../src/csr/intake.ts";
+import { createCsrParser } from "../../../src/csr/parser.ts";
 import { IssueFailure } from "../../../src/issuance/failure.ts";
 import type { IssueRequest, IssueResult } from "../../../src/issuance/request.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
