@@ -151,6 +151,7 @@ export class App {
         budget: () => this.#gen.ledger.budget(),
       },
     });
+    const signCounts = new Map<string, () => void>();
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen.mgmt,
       current: () => this.#gen.mgmt,
@@ -158,8 +159,14 @@ export class App {
       log,
       bodyDeadlines: this.#bodyDeadlines,
       onDecision: (decision) => {
-        metrics.signRequests.inc({ status: String(decision.status), block: decision.block ?? "" });
-        this.failures.note(decision, new Date());
+        const status = decision.status;
+        const block = decision.block ?? "";
+        // Bound once per status and block: this runs for every /sign answer.
+        const id = `${status}\u0000${block}`;
+        let count = signCounts.get(id);
+        if (!count) signCounts.set(id, count = metrics.signRequests.bind({ status: String(status), block }));
+        count();
+        if (decision.errorId) this.failures.note(decision, new Date());
         opts.onDecision?.(decision);
       },
       extraRoutes: (request, info) => this.#operator(request, info),
