@@ -18,6 +18,9 @@ export async function startFloor(opts: {
   /** Where pebble's VA connects for http-01 (127.0.0.1). */
   httpPort: number;
   profile: string;
+  /** Poll pace (the client's defaults: 50 ms first, ×1.5 up to 3 s); equal values poll at a constant interval. */
+  pollIntervalMs?: number;
+  maxPollIntervalMs?: number;
 }): Promise<FloorIssuer> {
   const answers = new Map<string, string>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: opts.httpPort, onListen: () => {} }, (request) => {
@@ -31,6 +34,8 @@ export async function startFloor(opts: {
     directoryUrl: opts.directoryUrl,
     accountKey: await generateKeyPair("ec-p256"),
     caCerts: [opts.caPem],
+    pollIntervalMs: opts.pollIntervalMs,
+    maxPollIntervalMs: opts.maxPollIntervalMs,
   });
   try {
     await client.newAccount({ termsOfServiceAgreed: true });
