@@ -10,7 +10,7 @@ import { checkListenAddresses } from "../src/server/listeners.ts";
 import { loadStorageDrivers } from "../src/storage/factory.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { configSecrets } from "../src/config/secrets.ts";
-import { formatDiagnostic } from "../src/config/summary.ts";
+import { formatDiagnostic } from "../src/config/diagnostic_text.ts";
 import type { AccountConfig } from "../src/config/types.ts";
 import { createLogger, type Logger } from "../src/ops/log.ts";
 import { VERSION } from "../src/version.ts";

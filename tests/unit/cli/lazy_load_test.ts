@@ -1,7 +1,8 @@
 /**
  * A command loads what it needs only: the static import graph (what loads before the first line runs) of
  * `main.ts`, `check-config` and `serve` holds no module a config may not need. The PostgreSQL driver, X.509, DNS
- * (dns-packet, node:dgram) and the server load by dynamic `import()` when used.
+ * (dns-packet, node:dgram, the DNS solvers), the ACME front end, the operator page and the server load by dynamic
+ * `import()` when used.
  */
 import { assert, assertEquals } from "../../support/assert.ts";
 
@@ -64,4 +65,16 @@ Deno.test("lazy loading: serve loads no PostgreSQL driver, X.509 or DNS packet c
   assertEquals(heavy(graph), []);
   // Node compatibility loads only with the code that needs it (UDP DNS, fchmod), never at start (src/lib/path.ts).
   assertEquals(graph.filter((s) => s.startsWith("node:")), []);
+});
+
+Deno.test("lazy loading: serve loads what only some configs or requests need when first used", async () => {
+  const graph = await staticGraph("cli/serve.ts");
+  // The ACME front end (first /acme/ request; src/acme_server/lazy.ts stands for it), the DNS solvers and
+  // resolver (src/server/dns_solvers.ts), the operator page's rendering (first GET /), the config summary
+  // (check-config only).
+  assertEquals(graph.filter((s) => s.startsWith("src/acme_server/") && s !== "src/acme_server/lazy.ts"), []);
+  assertEquals(graph.filter((s) => s.startsWith("src/challenges/dns01/")), []);
+  assertEquals(graph.filter((s) => /^src\/challenges\/dns_persist01\/(lookup|solver)\.ts$/.test(s)), []);
+  assertEquals(graph.filter((s) => s.startsWith("src/http/ui/") && !/(fetch_log|recent_failures)\.ts$/.test(s)), []);
+  assertEquals(graph.filter((s) => s === "src/config/summary.ts"), []);
 });
