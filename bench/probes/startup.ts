@@ -17,6 +17,10 @@ import { BARE_SERVER, benchConfig, memoryMb, REPO_ROOT, SERVE_V8_FLAGS } from ".
 interface Sample {
   wall: number;
   cpu: number;
+  /** Spawn to the first answer of GET /health (listening processes). */
+  answer?: number;
+  /** RSS at the moment the port accepted, then IDLE ms later. */
+  rss0?: number;
   rss?: number;
   anon?: number;
 }
@@ -37,9 +41,16 @@ const entries = args.map((a) => {
 });
 const deno = Deno.execPath();
 
-/** check-config (or any command) under perf stat: wall ms and task-clock ms. */
+/**
+ * check-config (or any command): wall ms of a plain run (as bench/lib/footprint.ts's timeToExit), then task-clock
+ * ms of a second run under perf stat (perf itself adds wall time, not CPU time to the command).
+ */
 async function timeExit(argv: string[], cwd: string): Promise<Sample> {
-  const started = performance.now();
+  const begun = performance.now();
+  const plain = await new Deno.Command(deno, { args: argv, cwd, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const plainWall = performance.now() - begun;
+  if (plain.code !== 0) throw new Error(`${argv.join(" ")} exited with ${plain.code}`);
   const out = await new Deno.Command("perf", {
     args: ["stat", "-x,", "-e", "task-clock", "--", deno, ...argv],
     cwd,
@@ -47,11 +58,10 @@ async function timeExit(argv: string[], cwd: string): Promise<Sample> {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const wall = performance.now() - started;
   const err = new TextDecoder().decode(out.stderr);
   if (out.code !== 0) throw new Error(`${argv.join(" ")} exited with ${out.code}:\n${err}`);
   const line = err.trim().split("\n").findLast((l) => l.includes("task-clock"))!;
-  return { wall, cpu: Number(line.split(",")[0]) };
+  return { wall: plainWall, cpu: Number(line.split(",")[0]) };
 }
 
 /** CPU ms of all threads of `pid` so far (schedstat run time). */
@@ -83,9 +93,15 @@ async function timeListen(argv: string[], port: number, cwd?: string): Promise<S
         const conn = await Deno.connect({ hostname: "127.0.0.1", port });
         const wall = performance.now() - started;
         const cpu = await cpuMs(child.pid);
+        const rss0 = (await memoryMb(child.pid)).rss;
         conn.close();
+        // The first answer (GET /health on the mgmt port; the bare server answers any path): serve binds its ports
+        // before it loads the server, so a request may wait a little longer than the connection.
+        const response = await fetch(`http://127.0.0.1:${port}/health`);
+        await response.body?.cancel();
+        const answer = performance.now() - started;
         await new Promise((r) => setTimeout(r, IDLE));
-        return { wall, cpu, rss: (await memoryMb(child.pid)).rss, anon: await anonMb(child.pid) };
+        return { wall, cpu, answer, rss0, rss: (await memoryMb(child.pid)).rss, anon: await anonMb(child.pid) };
       } catch (error) {
         if (!(error instanceof Deno.errors.ConnectionRefused)) throw error;
         if (performance.now() - started > 20_000) throw new Error(`${argv.join(" ")}: no listener\n${await stderr}`);
@@ -138,14 +154,24 @@ try {
     }
   }
   console.log(`${RUNS} interleaved runs, medians [min–max]; load ${Deno.loadavg().join(" ")}`);
-  console.log("what".padEnd(28), "wall ms".padEnd(22), "cpu ms".padEnd(22), "rss MB".padEnd(22), "anon MB");
+  console.log(
+    "what".padEnd(28),
+    "wall ms".padEnd(22),
+    "cpu ms".padEnd(22),
+    "rss MB".padEnd(22),
+    "anon MB".padEnd(22),
+    "rss at listen".padEnd(22),
+    "first answer ms",
+  );
   for (const [key, samples] of results) {
     console.log(
       key.padEnd(28),
       fmt(samples.map((s) => s.wall)).padEnd(22),
       fmt(samples.map((s) => s.cpu)).padEnd(22),
       samples[0].rss === undefined ? "" : fmt(samples.map((s) => s.rss)).padEnd(22),
-      samples[0].anon === undefined ? "" : fmt(samples.map((s) => s.anon)),
+      samples[0].anon === undefined ? "" : fmt(samples.map((s) => s.anon)).padEnd(22),
+      samples[0].rss0 === undefined ? "" : fmt(samples.map((s) => s.rss0)).padEnd(22),
+      samples[0].answer === undefined ? "" : fmt(samples.map((s) => s.answer)),
     );
   }
 } finally {
