@@ -97,7 +97,10 @@ async function timeListen(argv: string[], port: number, cwd?: string): Promise<S
         conn.close();
         // The first answer (GET /health on the mgmt port; the bare server answers any path): serve binds its ports
         // before it loads the server, so a request may wait a little longer than the connection.
-        const response = await fetch(`http://127.0.0.1:${port}/health`);
+        const response = await fetch(`http://127.0.0.1:${port}/health`).catch(async (error) => {
+          child.kill("SIGTERM");
+          throw new Error(`${argv.join(" ")}: no answer (${error})\n${await stderr}`);
+        });
         await response.body?.cancel();
         const answer = performance.now() - started;
         await new Promise((r) => setTimeout(r, IDLE));
