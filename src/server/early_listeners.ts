@@ -4,9 +4,10 @@
  * takes them over (`attach`) instead of binding its own. A request that arrives before then waits for the App's
  * handler; one still waiting when the start fails is answered 503.
  *
- * Contract: `bindEarly` binds every address of the config (mgmt with its TLS files) and creates nothing on disk; if
- * one cannot be bound it closes the others and throws `listenError` (as `checkListenAddresses` does). After
- * `attach` the App owns the servers (its shutdown closes them) and `close` does nothing; before, `close` stops them.
+ * Contract: `EarlyListeners.bind` binds every address of the config (mgmt with its TLS files) and creates nothing on
+ * disk; if one cannot be bound it closes the others and throws `listenError` (naming the address, its role and its
+ * config line). After `attach` the App owns the servers (its shutdown closes them) and `close` does nothing; before,
+ * `close` stops them.
  */
 import type { Config, ListenAddress } from "../config/types.ts";
 import { bind, configAddresses, listenError, readTls, type RunningListener, type ServeHandler } from "./listeners.ts";
