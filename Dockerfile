@@ -17,7 +17,10 @@ COPY deno.json deno.lock ./
 COPY main.ts ./
 COPY cli/ cli/
 COPY src/ src/
-RUN deno compile --frozen --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys=hostname,networkInterfaces --output /out/acmems main.ts \
+# deno.json's "lazy-dynamic-imports" (deno run loads a dynamic import() when it runs) would make deno compile embed
+# only the static graph: the binary is compiled with the same config without it (as scripts/compile.sh does).
+RUN deno eval 'const c = JSON.parse(Deno.readTextFileSync("deno.json")); c.unstable = (c.unstable ?? []).filter((f) => f !== "lazy-dynamic-imports"); Deno.writeTextFileSync("deno.compile.json", JSON.stringify(c));' \
+  && deno compile --frozen --config deno.compile.json --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys=hostname,networkInterfaces --output /out/acmems main.ts \
   && /out/acmems --version
 
 # --- runtime: glibc and nothing else (Deno carries its own TLS roots) -------------------------------------------------

@@ -4,7 +4,7 @@
  */
 import type { Config, Diagnostic } from "../src/config/types.ts";
 import { loadConfig } from "../src/config/load.ts";
-import { formatDiagnostic } from "../src/config/summary.ts";
+import { formatDiagnostic } from "../src/config/diagnostic_text.ts";
 import type { Output } from "./register_key.ts";
 
 /** Info to stdout, errors and warnings to stderr. */

@@ -9,8 +9,15 @@ DENO=${DENO:-deno}
 
 version=$("$DENO" --version 2>/dev/null | awk 'NR == 1 { print $2 }')
 err=$(mktemp)
-trap 'rm -f "$err"' EXIT
-"$DENO" compile --frozen --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run \
+# deno.json's "lazy-dynamic-imports" (deno run loads a dynamic import() when it runs, not before the first line:
+# start-up time) would make deno compile embed only the static graph: the binary is compiled with the same config
+# without it (deno.compile.json, next to deno.json so that deno.lock and the paths resolve the same; the Dockerfile
+# does the same).
+trap 'rm -f "$err" deno.compile.json' EXIT
+"$DENO" eval 'const c = JSON.parse(Deno.readTextFileSync("deno.json"));
+c.unstable = (c.unstable ?? []).filter((f) => f !== "lazy-dynamic-imports");
+Deno.writeTextFileSync("deno.compile.json", JSON.stringify(c, null, 2));' || exit 1
+"$DENO" compile --frozen --config deno.compile.json --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run \
   --allow-sys=hostname,networkInterfaces --output dist/acmems "$@" main.ts 2>"$err"
 rc=$?
 if [ "$rc" = 0 ]; then

@@ -34,8 +34,8 @@ export type { AcmeFrontContext } from "./context.ts";
 /** How long `close` waits for finalizations in flight. */
 const CLOSE_WAIT_MS = 5_000;
 
-/** The path prefix the mgmt router hands to the front end. */
-export const ACME_PREFIX = "/acme/";
+/** The path prefix the mgmt router hands to the front end (defined in lazy.ts, which the router loads). */
+export { ACME_PREFIX } from "./lazy.ts";
 
 export interface AcmeFrontOptions {
   log: Logger;

@@ -2,7 +2,7 @@
  * The effective config as check-config shows it: a short text summary and a JSON object.
  * Secrets (hmac_key, tsig-secret, eab-hmac-key) are always `***`.
  */
-import type { Config, ConfigResult, Diagnostic, VerificationConfig } from "./types.ts";
+import type { Config, ConfigResult, VerificationConfig } from "./types.ts";
 import { REDACTED } from "./secrets.ts";
 import { formatDuration } from "./values.ts";
 import { rateLimitsJson, rateLimitsSummary } from "../ca/ledger_config.ts";
@@ -191,11 +191,7 @@ export function resultToJson(result: ConfigResult): Record<string, unknown> {
   };
 }
 
-/** `FILE:LINE: message` for an error, `FILE:LINE: warning: message` and `FILE:LINE: note: message` for the others. */
-export function formatDiagnostic(d: Diagnostic, kind: "error" | "warning" | "note"): string {
-  const place = d.line > 0 ? `${d.file}:${d.line}` : d.file;
-  return kind === "error" ? `${place}: ${d.message}` : `${place}: ${kind}: ${d.message}`;
-}
+export { formatDiagnostic } from "./diagnostic_text.ts";
 
 /** A short human summary of the effective config. */
 export function configSummary(config: Config): string {

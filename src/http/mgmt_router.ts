@@ -12,7 +12,7 @@
  * once, with Retry-After, instead of queueing without bound; a slot covers the whole pipeline, body read and
  * issuance included. Nothing is retried here: a `busy` client retries after Retry-After.
  */
-import { ACME_PREFIX, type AcmeFrontContext, createAcmeFront } from "../acme_server/mod.ts";
+import { ACME_PREFIX, type AcmeFrontContext, createAcmeFront } from "../acme_server/lazy.ts"; // loads at first /acme/
 import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
 import { clientOf } from "./client_address.ts";

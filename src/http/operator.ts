@@ -21,7 +21,7 @@ import { storagesWritableProblem } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
 import { statusOf, textResponse } from "./respond.ts";
 import { peerAddress } from "./client_address.ts";
-import { operatorPage, type OperatorPageDeps } from "./ui/handler.ts";
+import type { OperatorPageDeps } from "./ui/handler.ts";
 import type { CaStatus } from "./ui/page.ts";
 
 /** What `/ready` (and the operator page) needs to know of the account session. */
@@ -127,8 +127,9 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
       lastDirectoryOk: session.lastDirectoryOk ? new Date(session.lastDirectoryOk).toISOString() : null,
     }];
   };
-  const page = (): Promise<Response> =>
-    operatorPage({
+  // The page's rendering (src/http/ui/) loads at the first `GET /`: a server nobody looks at never loads it.
+  const page = async (): Promise<Response> =>
+    (await import("./ui/handler.ts")).operatorPage({
       config: deps.config,
       storages: deps.storages,
       cas: deps.page?.cas ?? defaultCas,

@@ -4,8 +4,8 @@
  * command around it; tests build apps directly.
  *
  * Contract: `start()` binds every listener first (throwing, with nothing left bound and nothing created on disk, if
- * one address cannot be bound), then prepares the storages, then connects to the CA (never throwing for network
- * trouble: the session retries). `reload()` never throws (src/server/reload.ts): requests and orders already
+ * one address cannot be bound; or takes over those `acmems serve` bound already), then prepares the storages, then
+ * connects to the CA (never throwing for network trouble: the session retries). `reload()` never throws (src/server/reload.ts): requests and orders already
  * running finish on the old generation; it also re-reads the account key (a rolled-over account.pem is used from
  * then on: AccountSession.reloadKey). `shutdown()` stops the mgmt listeners (waiting at most body-timeout + 2 s
  * for open connections), gives running orders up to 5 s, then closes the challenge listeners, solvers, notifiers,
@@ -31,6 +31,7 @@ import { prepareStorages } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
 import { CompromisedKeyRegistry } from "../revocation/compromised.ts";
 import { buildGeneration, type Generation, meteredFetch } from "./generation.ts";
+import type { EarlyListeners } from "./early_listeners.ts";
 import { ListenerSet, readTls, type RunningListener, type TlsFiles } from "./listeners.ts";
 import { reloadServer } from "./reload.ts";
 
@@ -58,6 +59,8 @@ export interface AppOptions {
   notifyFetch?: typeof fetch;
   /** Fault injection points of the issuer (HA tests). */
   faults?: IssuanceFaults;
+  /** Listeners `acmems serve` bound before building the App (src/server/early_listeners.ts); start() takes them. */
+  listeners?: EarlyListeners;
 }
 
 export class App {
@@ -215,18 +218,30 @@ export class App {
     const listeners = this.#listeners;
     // Listeners first: a start that fails on a busy address has created nothing on disk (storage directories).
     try {
-      for (const verification of config.verifications.values()) {
-        if (verification.type !== "http01") continue;
-        const responder = this.responders.get(verification.name)!;
-        for (const address of verification.listeners) {
-          listeners.listen(`http01 "${verification.name}"`, address, (request) => responder.handle(request));
-        }
-      }
-      const tls = await readTls(config);
-      this.#tls.current = tls;
-      for (const address of config.mgmt.listeners) listeners.listen("mgmt", address, this.mgmtHandler, tls);
       const metricsHandler = metricsListenerHandler(this.#operator);
-      for (const address of config.mgmt.metricsListeners) listeners.listen("metrics", address, metricsHandler);
+      const early = this.#opts.listeners;
+      if (early) {
+        // Bound by `acmems serve` before it loaded this code: they serve from now on.
+        this.#tls.current = early.tls;
+        listeners.all.push(...early.attach((l) => {
+          if (l.role === "mgmt") return this.mgmtHandler;
+          if (l.role === "metrics") return metricsHandler;
+          const responder = this.responders.get(l.verification!)!;
+          return (request) => responder.handle(request);
+        }));
+      } else {
+        for (const verification of config.verifications.values()) {
+          if (verification.type !== "http01") continue;
+          const responder = this.responders.get(verification.name)!;
+          for (const address of verification.listeners) {
+            listeners.listen(`http01 "${verification.name}"`, address, (request) => responder.handle(request));
+          }
+        }
+        const tls = await readTls(config);
+        this.#tls.current = tls;
+        for (const address of config.mgmt.listeners) listeners.listen("mgmt", address, this.mgmtHandler, tls);
+        for (const address of config.mgmt.metricsListeners) listeners.listen("metrics", address, metricsHandler);
+      }
       await prepareStorages(this.storages.values());
       await this.compromised.load(this.storages.values(), log);
     } catch (error) {

@@ -13,15 +13,12 @@ import { issuerOf } from "../ca/issuer_of.ts";
 import { RateLimitLedger } from "../ca/ledger.ts";
 import { blockLimitsOf, caLimitsOf, retentionMs } from "../ca/ledger_config.ts";
 import type { Http01Responder } from "../challenges/http01/responder.ts";
-import { createDnsUpdateSolvers } from "../challenges/dns01/factory.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import { Http01Solver } from "../challenges/http01/solver.ts";
-import { DnsPersistSolver } from "../challenges/dns_persist01/solver.ts";
-import { txtLookup } from "../challenges/dns_persist01/lookup.ts";
 import { PersistWatch } from "../challenges/dns_persist01/watch.ts";
 import type { Config, NotifyEvent } from "../config/types.ts";
 import type { SignContext } from "../http/sign.ts";
-import type { AcmeFrontContext } from "../acme_server/mod.ts";
+import type { AcmeFrontContext } from "../acme_server/lazy.ts";
 import type { FetchLog } from "../http/ui/fetch_log.ts";
 import { CompromisedKeyRegistry, refuseCompromisedKeys } from "../revocation/compromised.ts";
 import { revokeCertificate } from "../revocation/service.ts";
@@ -36,6 +33,7 @@ import { compilePolicy } from "../policy/authorize.ts";
 import { createStorages } from "../storage/factory.ts";
 import { createLedgerStore, type LedgerMedium } from "../storage/ledger_stores.ts";
 import type { Storage } from "../storage/mod.ts";
+import { lazyDnsUpdateSolvers, lazyPersistSolver, lazyTxtLookup } from "./dns_solvers.ts";
 
 /** Everything a config produces that a reload replaces as a whole. */
 export interface Generation extends SignContext {
@@ -109,7 +107,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   const { log, metrics, session } = deps;
   const solvers = new Map<string, ChallengeSolver>();
   // Keep DNS-UPDATE solvers (dns-01, dns-account-01) whose settings did not change: they own a cleanup journal.
-  const fresh = createDnsUpdateSolvers(config, log, {
+  const fresh = lazyDnsUpdateSolvers(config, log, {
     onUpdateFailure: (failure) => metrics.dnsUpdateFailures.inc({ verification: failure.verification }),
   });
   for (const [name, solver] of fresh) {
@@ -130,7 +128,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   // records' persistUntil (the metric, `expiring`).
   const persistLookups = new Map(
     [...config.verifications.values()].flatMap((v) =>
-      v.type === "dns-persist01" ? [[v.name, txtLookup(v.resolvers, v.timeoutMs)] as const] : []
+      v.type === "dns-persist01" ? [[v.name, lazyTxtLookup(v)] as const] : []
     ),
   );
   const watch = new PersistWatch({
@@ -140,7 +138,7 @@ export function buildGeneration(config: Config, previous: Generation | undefined
   });
   for (const v of config.verifications.values()) {
     if (v.type === "dns-persist01") {
-      solvers.set(v.name, new DnsPersistSolver(v, { lookup: persistLookups.get(v.name), watch }));
+      solvers.set(v.name, lazyPersistSolver(v, persistLookups.get(v.name)!, watch));
     }
   }
   for (const [name, solver] of deps.solvers ?? []) solvers.set(name, solver);

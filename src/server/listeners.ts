@@ -101,27 +101,6 @@ export function configAddresses(config: Config): { role: string; address: Listen
   return all;
 }
 
-/**
- * Checks that every address of the config can be bound, by binding them all (plain TCP) and closing them again,
- * before `acmems serve` creates anything on disk (account key, storage directories, log file). Throws `listenError`
- * for the first that cannot be bound; leaves nothing bound either way. The real listeners follow moments later
- * (App.start), which still reports an address taken in between.
- */
-export function checkListenAddresses(config: Config): void {
-  const open: Deno.Listener[] = [];
-  try {
-    for (const { role, address } of configAddresses(config)) {
-      try {
-        open.push(Deno.listen({ hostname: address.hostname, port: address.port }));
-      } catch (error) {
-        throw listenError(role, address, error);
-      }
-    }
-  } finally {
-    for (const listener of open) listener.close();
-  }
-}
-
 /** The listeners of one App, and the old servers still finishing their requests after a rebind. */
 export class ListenerSet {
   readonly all: RunningListener[] = [];

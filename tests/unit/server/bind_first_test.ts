@@ -1,13 +1,13 @@
 /**
  * Bind first: an address that cannot be bound stops `App.start()` before the storages are prepared (no cache
- * directory appears) and leaves nothing bound; `checkListenAddresses` (what `acmems serve` runs before it creates the
+ * directory appears) and leaves nothing bound; `EarlyListeners.bind` (what `acmems serve` runs before it creates the
  * log file and the account key) names the address, its role and its config line, and leaves nothing bound either.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../support/assert.ts";
 import { freePorts } from "../../support/ports.ts";
 import { generateKeyPair } from "../../../src/acme/mod.ts";
 import { App } from "../../../src/server/app.ts";
-import { checkListenAddresses } from "../../../src/server/listeners.ts";
+import { EarlyListeners } from "../../../src/server/early_listeners.ts";
 import { loadConfig } from "../../../src/config/load.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 
@@ -43,11 +43,11 @@ domain = *.example.test
 
     let error: Error | undefined;
     try {
-      checkListenAddresses(config);
+      await EarlyListeners.bind(config);
     } catch (e) {
       error = e as Error;
     }
-    assert(error, "checkListenAddresses throws");
+    assert(error, "EarlyListeners.bind throws");
     assertStringIncludes(error.message, `Cannot listen on 127.0.0.1:${mgmtPort} for mgmt (${dir}/acmems.ini:6)`);
     assertStringIncludes(error.message, "already in use");
     // The http01 address it bound before reaching the busy one is free again.
