@@ -197,23 +197,30 @@ async function main() {
     const serveArgs = ["run", "--allow-all", "--quiet", ...SERVE_V8_FLAGS, MAIN_TS, "serve", fpConfig];
     const noopArgs = ["run", "--allow-all", "--quiet", `${REPO_ROOT}bench/servers/noop.ts`];
     const bareArgs = ["run", "--allow-net", BARE_SERVER, String(bareReadyPort), keyAuthorization];
+    // The floor of serve: only what serve must do (bench/probes/minimal_serve.ts), with the same config.
+    const floorArgs = ["run", "--allow-all", "--quiet", `${REPO_ROOT}bench/probes/minimal_serve.ts`, "serve", fpConfig];
+    const health = `http://127.0.0.1:${readyMgmt}/health`;
     commands.check_config = `deno ${checkArgs.join(" ")}`;
     commands.serve = `deno ${serveArgs.join(" ")}`;
     commands.noop = `deno ${noopArgs.join(" ")}`;
     commands.bare_deno = `deno ${bareArgs.join(" ")}`;
+    commands.minimal_serve = `deno ${floorArgs.join(" ")}`;
     // The first runs fill caches (and register the account); they are not counted.
     await timeToExit(deno, checkArgs, fpDir);
     await timeToExit(deno, noopArgs, fpDir);
     await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 200 });
     const check: number[] = [];
     const noop: number[] = [];
-    const serve: { ms: number; rssMb?: number }[] = [];
+    const serve: { ms: number; rssMb?: number; answerMs?: number }[] = [];
     const bareStart: { ms: number; rssMb?: number }[] = [];
+    const floorStart: { ms: number; rssMb?: number; answerMs?: number }[] = [];
+    await timeToListen(deno, floorArgs, readyMgmt, { cwd: fpDir, idleMs: 200 });
     for (let i = 0; i < STARTS; i++) {
       check.push(await timeToExit(deno, checkArgs, fpDir));
       noop.push(await timeToExit(deno, noopArgs, fpDir));
-      serve.push(await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 1000 }));
+      serve.push(await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 1000, answerUrl: health }));
       bareStart.push(await timeToListen(deno, bareArgs, bareReadyPort, { idleMs: 1000 }));
+      floorStart.push(await timeToListen(deno, floorArgs, readyMgmt, { cwd: fpDir, idleMs: 1000, answerUrl: health }));
     }
     // The bundle (what `deno task bundle` builds and a container without `deno compile` runs), not in --quick.
     const bundleCheck: number[] = [];
@@ -525,6 +532,10 @@ async function main() {
         bundle_serve_ready_ms: round(median(bundleServe.map((x) => x.ms)), 1),
         bundle_rss_idle_mb: median(bundleServe.map((x) => x.rssMb ?? NaN)),
         ceiling_noop_exit_ms: round(median(noop), 1),
+        serve_answer_ms: round(median(serve.map((x) => x.answerMs ?? NaN)), 1),
+        floor_serve_ready_ms: round(median(floorStart.map((x) => x.ms)), 1),
+        floor_serve_answer_ms: round(median(floorStart.map((x) => x.answerMs ?? NaN)), 1),
+        floor_serve_rss_mb: round(median(floorStart.map((x) => x.rssMb ?? NaN)), 1),
         ceiling_bare_ready_ms: round(median(bareStart.map((x) => x.ms)), 1),
         ceiling_bare_rss_mb: bareRss,
         check_config_ratio_to_noop: ratio(median(check), median(noop)),
@@ -540,6 +551,9 @@ async function main() {
           noop_exit_ms: noop.map((x) => round(x, 1)),
           bare_ready_ms: bareStart.map((x) => round(x.ms, 1)),
           bare_rss_idle_mb: bareStart.map((x) => x.rssMb),
+          serve_answer_ms: serve.map((x) => round(x.answerMs ?? NaN, 1)),
+          floor_serve_ready_ms: floorStart.map((x) => round(x.ms, 1)),
+          floor_serve_rss_idle_mb: floorStart.map((x) => x.rssMb),
         },
       },
       targets: [] as ReturnType<typeof targetsOf>,

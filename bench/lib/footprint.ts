@@ -6,6 +6,8 @@ import { memoryMb } from "./stack.ts";
 
 export interface StartSample {
   ms: number;
+  /** Milliseconds from spawn until `answerUrl` answered 200 (when asked for). */
+  answerMs?: number;
   /** VmRSS (MiB) `idleMs` after the port accepted (listening processes only). */
   rssMb?: number;
 }
@@ -23,14 +25,15 @@ export async function timeToExit(command: string, args: string[], cwd?: string):
 }
 
 /**
- * Spawns a server, measures the time until 127.0.0.1:`port` accepts a TCP connection (polling every 2 ms), reads
+ * Spawns a server, measures the time until 127.0.0.1:`port` accepts a TCP connection (polling every 2 ms) and, with
+ * `answerUrl`, until that URL answers 200 (its listeners may accept before the server behind them is ready), reads
  * its VmRSS after `idleMs`, then stops it (SIGTERM, awaited).
  */
 export async function timeToListen(
   command: string,
   args: string[],
   port: number,
-  opts: { cwd?: string; idleMs?: number; timeoutMs?: number } = {},
+  opts: { cwd?: string; idleMs?: number; timeoutMs?: number; answerUrl?: string } = {},
 ): Promise<StartSample> {
   const started = performance.now();
   const child = new Deno.Command(command, { args, cwd: opts.cwd, stdin: "null", stdout: "null", stderr: "piped" })
@@ -55,9 +58,17 @@ export async function timeToListen(
         await new Promise((r) => setTimeout(r, 2));
       }
     }
+    let answerMs: number | undefined;
+    while (opts.answerUrl && answerMs === undefined) {
+      if (exited) throw new Error(`${command} ${args.join(" ")} exited before answering:\n${await stderr}`);
+      const ok = await fetch(opts.answerUrl).then(async (r) => (await r.body?.cancel(), r.status === 200), () => false);
+      if (ok) answerMs = performance.now() - started;
+      else if (performance.now() > deadline) throw new Error(`${opts.answerUrl} did not answer 200`);
+      else await new Promise((r) => setTimeout(r, 2));
+    }
     await new Promise((r) => setTimeout(r, opts.idleMs ?? 1000));
     const rssMb = exited ? undefined : (await memoryMb(child.pid)).rss;
-    return { ms, rssMb };
+    return { ms, rssMb, ...(answerMs === undefined ? {} : { answerMs }) };
   } finally {
     try {
       child.kill("SIGTERM");

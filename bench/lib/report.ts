@@ -102,6 +102,11 @@ export interface BenchResult {
     ceiling_noop_exit_ms: number;
     ceiling_bare_ready_ms: number;
     ceiling_bare_rss_mb: number;
+    /** Absent in results written before the first-answer time and the minimal-serve floor existed. */
+    serve_answer_ms?: number;
+    floor_serve_ready_ms?: number;
+    floor_serve_answer_ms?: number;
+    floor_serve_rss_mb?: number;
     check_config_ratio_to_noop: number;
     serve_ready_ratio_to_bare: number;
     rss_idle_ratio_to_bare: number;
@@ -248,6 +253,15 @@ export function renderReadmeTable(r: BenchResult): string {
       x(f.rss_idle_ratio_to_bare),
       met(r, "RSS idle"),
     ],
+    ...(f.floor_serve_rss_mb !== undefined
+      ? [[
+        "RSS idle vs a minimal program doing what serve must (bench/probes/minimal_serve.ts)",
+        `${f.rss_idle_mb} MB`,
+        `minimal serve ${f.floor_serve_rss_mb} MB`,
+        x(f.rss_idle_mb / f.floor_serve_rss_mb),
+        "",
+      ]]
+      : []),
     [
       "RSS / heap after 30 concurrent issuances",
       `${f.rss_after_issuance_mb} MB / ${f.heap_after_issuance_mb} MB`,
@@ -283,6 +297,15 @@ export function renderReadmeTable(r: BenchResult): string {
       x(f.serve_ready_ratio_to_bare),
       met(r, "serve start to listening"),
     ],
+    ...(f.serve_answer_ms !== undefined
+      ? [[
+        "`serve`: start to listening · to the first answer of GET /health (main.ts)",
+        `${ms(f.serve_ready_ms)} · ${ms(f.serve_answer_ms)}`,
+        `minimal serve ${ms(f.floor_serve_ready_ms ?? NaN)} · ${ms(f.floor_serve_answer_ms ?? NaN)}`,
+        x(f.serve_answer_ms / (f.floor_serve_answer_ms ?? NaN)),
+        "",
+      ]]
+      : []),
   ];
   const table = rows.map((row) => `| ${row.join(" | ")} |`);
   table.splice(1, 0, `| ${rows[0].map(() => "---").join(" | ")} |`);
