@@ -3,7 +3,10 @@
  * checkout) side by side on one pebble, interleaved with the POST+HMAC ceiling, wrk -t2 -c64. Prints per target
  * the median req/s, p99 and server CPU per answer (all threads, from /proc), and the per-thread split.
  *
- * Usage: deno run -A bench/probes/sign_ab.ts [--seconds=5] [--rounds=3] ENTRY… (default: this checkout's)
+ * With --challenge: the same for challenge answers (GET of a planted token with its Host), against the bare
+ * Deno.serve and the Deno.serve that reads the path and Host.
+ *
+ * Usage: deno run -A bench/probes/sign_ab.ts [--challenge] [--seconds=5] [--rounds=3] ENTRY… (default: this checkout's)
  */
 import { startNamed } from "../../tests/support/named.ts";
 import { startPebble } from "../../tests/support/pebble.ts";
@@ -16,6 +19,7 @@ import {
   hmacHeader,
   randomToken,
   SERVE_V8_FLAGS,
+  startBare,
   startBarePost,
   startBarePostHit,
 } from "../lib/stack.ts";
@@ -25,6 +29,7 @@ const flag = (name: string, dflt: number) =>
   Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
 const seconds = flag("seconds", 5);
 const rounds = flag("rounds", 3);
+const challengeMode = Deno.args.includes("--challenge");
 const entries = Deno.args.filter((a) => !a.startsWith("--"));
 if (entries.length === 0) entries.push(ACMEMS_WITH_TOKEN);
 
@@ -49,7 +54,7 @@ const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
 const auth = await hmacHeader(hmacKey, csr.csrPem);
 const stops: (() => Promise<unknown>)[] = [() => named.stop(), () => pebble.stop()];
 try {
-  const targets: { name: string; pid: number; url: string }[] = [];
+  const targets: { name: string; pid: number; url: string; challengeUrl?: string }[] = [];
   let chain = "";
   for (const [i, entry] of entries.entries()) {
     const mgmtPort = ports[2 + 2 * i];
@@ -97,29 +102,56 @@ try {
     const check = await fetch(url, { method: "POST", body: csr.csrPem, headers: { Authentication: auth } });
     await check.text();
     if (check.headers.get("x-acmems-cache") !== "hit") throw new Error(`no cache hit on restart for ${entry}`);
-    targets.push({ name: entry.replace(/\/bench\/servers\/acmems_with_token\.ts$/, ""), pid: again.pid, url });
+    targets.push({
+      name: entry.replace(/\/bench\/servers\/acmems_with_token\.ts$/, ""),
+      pid: again.pid,
+      url,
+      challengeUrl: `http://127.0.0.1:${ports[3 + 2 * i]}/.well-known/acme-challenge/${token}`,
+    });
   }
   const chainFile = `${work}/chain.pem`;
   await Deno.writeTextFile(chainFile, chain);
   const postPort = ports[1];
   const [hitPort] = await freePorts(1);
-  const hit = await startBarePostHit({ dir: work, port: hitPort, hmacKey, chainFile });
-  stops.push(() => hit.stop());
-  targets.unshift({ name: "documented-hit ceiling", pid: hit.pid, url: `http://127.0.0.1:${hitPort}/` });
-  const post = await startBarePost({ dir: work, port: postPort, hmacKey, chainFile });
-  stops.push(() => post.stop());
-  targets.unshift({ name: "POST+HMAC ceiling", pid: post.pid, url: `http://127.0.0.1:${postPort}/` });
+  const path = `/.well-known/acme-challenge/${randomToken()}`;
+  if (challengeMode) {
+    const urlHost = await startBare({ dir: work, port: hitPort, text: "x".repeat(87), readUrlHost: true });
+    stops.push(() => urlHost.stop());
+    targets.unshift({
+      name: "Deno.serve + path + Host",
+      pid: urlHost.pid,
+      url: "",
+      challengeUrl: `http://127.0.0.1:${hitPort}${path}`,
+    });
+    const bare = await startBare({ dir: work, port: postPort, text: "x".repeat(87) });
+    stops.push(() => bare.stop());
+    targets.unshift({
+      name: "Deno.serve ceiling",
+      pid: bare.pid,
+      url: "",
+      challengeUrl: `http://127.0.0.1:${postPort}${path}`,
+    });
+  } else {
+    const hit = await startBarePostHit({ dir: work, port: hitPort, hmacKey, chainFile });
+    stops.push(() => hit.stop());
+    targets.unshift({ name: "documented-hit ceiling", pid: hit.pid, url: `http://127.0.0.1:${hitPort}/` });
+    const post = await startBarePost({ dir: work, port: postPort, hmacKey, chainFile });
+    stops.push(() => post.stop());
+    targets.unshift({ name: "POST+HMAC ceiling", pid: post.pid, url: `http://127.0.0.1:${postPort}/` });
+  }
 
   const results = new Map<string, { rps: number; p99: number; cpu: number; threads: Map<string, number> }[]>();
   for (let r = 0; r < rounds + 1; r++) {
     for (const t of targets) {
       const before = await threadTicks(t.pid);
-      const res = await runWrk({
-        url: t.url,
-        seconds: r === 0 ? 2 : seconds,
-        script: "sign.lua",
-        env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
-      });
+      const res = challengeMode
+        ? await runWrk({ url: t.challengeUrl!, seconds: r === 0 ? 2 : seconds, headers: ["Host: bench.example.test"] })
+        : await runWrk({
+          url: t.url,
+          seconds: r === 0 ? 2 : seconds,
+          script: "sign.lua",
+          env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
+        });
       const after = await threadTicks(t.pid);
       if (r === 0) continue;
       if (res.non2xx > 0) throw new Error(`${t.name}: ${res.non2xx} non-2xx`);
@@ -136,7 +168,7 @@ try {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const ceiling = median(results.get("POST+HMAC ceiling")!.map((x) => x.rps));
+  const ceiling = median(results.get(targets[0].name)!.map((x) => x.rps));
   for (const [name, list] of results) {
     const rps = median(list.map((x) => x.rps));
     const threadNames = new Set(list.flatMap((x) => [...x.threads.keys()]));
