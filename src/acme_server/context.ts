@@ -5,7 +5,7 @@
  */
 import type { AcmeClient } from "../acme/mod.ts";
 import type { AuthBlock } from "../config/types.ts";
-import { CsrParser } from "../csr/parser.ts";
+import type { CsrParser } from "../csr/parser.ts";
 import type { RevokeContext } from "../http/revoke.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { IpAddress } from "../lib/ip.ts";

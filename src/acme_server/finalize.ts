@@ -21,7 +21,7 @@ import { ariCertId, encodePem, splitPemChain } from "../acme/mod.ts";
 import { b64url, fromB64url } from "../acme/encoding.ts";
 import { checkCsrRules, maxNamesForProfile, type ParsedCsr } from "../csr/intake.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
-import type { IssueResult } from "../issuance/request.ts";
+import { issueRequestFor, type IssueResult } from "../issuance/request.ts";
 import { blockAdmitsName } from "../policy/authorize.ts";
 import { cacheKey } from "../storage/cache_key.ts";
 import type { AcmeFrontOrder } from "../storage/port.ts";
@@ -144,16 +144,7 @@ function start(ex: AcmeExchange, account: BoundAccount, order: AcmeFrontOrder, c
     let result: IssueResult;
     try {
       result = await context.issuer.issue(
-        {
-          csrDer: csr.der,
-          csrSha256: csr.sha256,
-          names,
-          profile,
-          verification: block.verification,
-          storage: block.storage,
-          block: block.name,
-          client: ex.client,
-        },
+        issueRequestFor(csr, names, profile, block, ex.client),
         Date.now() + context.config.mgmt.signTimeoutMs,
       );
     } catch (error) {

@@ -20,7 +20,7 @@
  * finalizations in flight); `front.handle(context, request, info)` per request, with the generation's
  * `AcmeFrontContext`; `front.close()` at shutdown.
  */
-import { CsrParser } from "../csr/parser.ts";
+import type { CsrParser } from "../csr/parser.ts";
 import { type Clock, systemClock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmeFrontContext, FrontState } from "./context.ts";

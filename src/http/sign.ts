@@ -36,12 +36,12 @@
 import type { AuthBlock, Config } from "../config/types.ts";
 import type { IpAddress } from "../lib/ip.ts";
 import { checkCsrRules, type CsrRulesResult, maxNamesForProfile, type ParsedCsr } from "../csr/intake.ts";
-import { type CsrParser } from "../csr/parser.ts";
+import type { CsrParser } from "../csr/parser.ts";
 import { authenticationFromHeaders } from "../policy/authentication_header.ts";
 import type { CompiledPolicy } from "../policy/authorize.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
-import type { IssueRequest, IssueResult } from "../issuance/request.ts";
+import { type IssueRequest, issueRequestFor, type IssueResult } from "../issuance/request.ts";
 import { type DecisionFields, logDecision, type SignDecision, signDecision } from "./audit.ts";
 import { checkFraming, receiveBody } from "./body.ts";
 import type { BodyDeadlines } from "./body_deadlines.ts";
@@ -245,16 +245,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
   }
 
   try {
-    const request: IssueRequest = {
-      csrDer: csr.der,
-      csrSha256: csr.sha256,
-      names,
-      profile,
-      verification: block.verification,
-      storage: block.storage,
-      block: block.name,
-      client: exchange.client,
-    };
+    const request = issueRequestFor(csr, names, profile, block, exchange.client);
     const result = issuer.hitNow?.(request) ?? await issuer.issue(request, started + config.mgmt.signTimeoutMs);
     return exchange.decide(new Response(result.chain, { status: 200, headers: resultHeaders(result) }), {
       names,

@@ -29,6 +29,26 @@ export interface IssueRequest {
   client?: string;
 }
 
+/** The request of a front (/sign, the ACME front end's finalize) for a checked CSR admitted by `block`. */
+export function issueRequestFor(
+  csr: { der: Uint8Array; sha256: string },
+  names: string[],
+  profile: string | undefined,
+  block: { name: string; verification: string; storage: string | null },
+  client: string,
+): IssueRequest {
+  return {
+    csrDer: csr.der,
+    csrSha256: csr.sha256,
+    names,
+    profile,
+    verification: block.verification,
+    storage: block.storage,
+    block: block.name,
+    client,
+  };
+}
+
 /** hit: served from the cache; miss: ordered for this request; stale: due, renewal impossible now, still valid. */
 export type CacheState = "hit" | "miss" | "stale";
 

@@ -11,7 +11,7 @@
 import type * as x509 from "@peculiar/x509";
 import { loadX509, type X509 } from "../lib/x509.ts";
 import { hex, sameBytes } from "../lib/bytes.ts";
-import { CsrParser } from "../csr/parser.ts";
+import type { CsrParser } from "../csr/parser.ts";
 import type { FailureKind } from "../issuance/failure.ts";
 
 /** A checked certificate/CSR pair. */
