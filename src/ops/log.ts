@@ -308,11 +308,23 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 const PLAIN = /^[^\s"=]+$/;
+const formattedStrings = new Map<string, string>();
 
 function formatTextValue(value: unknown): string {
   if (typeof value === "number" && Number.isFinite(value)) return String(value); // what JSON.stringify gives
   if (value === null) return "null";
-  if (typeof value === "string" && PLAIN.test(value)) return value;
+  if (typeof value === "string") {
+    // Lines repeat their values (client, block, outcome): short ones are formatted once.
+    let text = formattedStrings.get(value);
+    if (text === undefined) {
+      text = PLAIN.test(value) ? value : JSON.stringify(value);
+      if (value.length <= 64) {
+        if (formattedStrings.size >= 512) formattedStrings.clear();
+        formattedStrings.set(value, text);
+      }
+    }
+    return text;
+  }
   if (value instanceof Error) value = value.message;
   if (Array.isArray(value)) value = value.join(",");
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);

@@ -195,11 +195,25 @@ class Policy implements CompiledPolicy {
   }
 }
 
-/** An IP address name is inside one of the block's `ip-identifiers`; a DNS name matches one of its globs. */
+/**
+ * An IP address name is inside one of the block's `ip-identifiers`; a DNS name matches one of its globs.
+ * Remembered per compiled block and name (a pure function of both; hosts ask for the same names again and again).
+ */
 function admitsName(compiled: CompiledBlock, name: string): boolean {
-  if (isIpName(name)) return ipIdentifierAdmitted(compiled.block, name);
-  return compiled.matchers.some((match) => match(name));
+  let memo = nameMemos.get(compiled);
+  if (!memo) nameMemos.set(compiled, memo = new Map());
+  let admitted = memo.get(name);
+  if (admitted === undefined) {
+    admitted = isIpName(name)
+      ? ipIdentifierAdmitted(compiled.block, name)
+      : compiled.matchers.some((match) => match(name));
+    if (memo.size >= 4096) memo.clear();
+    memo.set(name, admitted);
+  }
+  return admitted;
 }
+
+const nameMemos = new WeakMap<CompiledBlock, Map<string, boolean>>();
 
 /** True when `block` admits `name` by its `domain` globs (a DNS name) or `ip-identifiers` (an IP address). */
 export function blockAdmitsName(block: AuthBlock, name: string): boolean {

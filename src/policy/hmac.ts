@@ -68,7 +68,9 @@ export async function verifyBlockHmac(
   if (!seen || seen.secret !== hmac.key || seen.type !== hmac.type) {
     verified.set(block, seen = { type: hmac.type, secret: hmac.key, entries: new Map() });
   }
-  const digest = hex(header.digest);
+  // A parsed header is shared by every request that sent the same value: its digest's hex is remembered with it.
+  let digest = digestHex.get(header.digest);
+  if (digest === undefined) digestHex.set(header.digest, digest = hex(header.digest));
   const known = seen.entries.get(digest);
   if (known !== undefined && sameBytes(known, body)) return true;
   const key = await hmacKeyFor(block);
@@ -85,6 +87,8 @@ export async function verifyBlockHmac(
   }
   return ok;
 }
+
+const digestHex = new WeakMap<Uint8Array, string>();
 
 /** How many verified (digest, body) pairs a block remembers before its memo starts over. */
 export const HMAC_MEMO_ENTRIES = 1000;
