@@ -51,7 +51,9 @@ export function createLogger(opts: LoggerOptions): Logger {
       .sort((a, b) => b.length - a.length);
   };
   register(opts.secrets ?? []);
-  const now = opts.now ?? (() => new Date());
+  // Epoch ms of the line (without an injected clock, no Date object per line).
+  const injected = opts.now;
+  const nowMs = injected ? () => injected().getTime() : Date.now;
   let file: Deno.FsFile | undefined;
   let buffered: BufferedSink | undefined;
   let sink: (line: string, urgent: boolean) => void;
@@ -83,11 +85,10 @@ export function createLogger(opts: LoggerOptions): Logger {
   let lastMs = NaN;
   let lastTime = "";
   const timeText = () => {
-    const date = now();
-    const ms = date.getTime();
+    const ms = nowMs();
     if (ms !== lastMs) {
       lastMs = ms;
-      lastTime = date.toISOString();
+      lastTime = new Date(ms).toISOString();
     }
     return lastTime;
   };
