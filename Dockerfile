@@ -17,7 +17,7 @@ COPY deno.json deno.lock ./
 COPY main.ts ./
 COPY cli/ cli/
 COPY src/ src/
-RUN deno compile --frozen --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys=hostname,networkInterfaces --output /out/acmems main.ts \
+RUN deno compile --frozen --v8-flags=--max-semi-space-size=8,--expose-gc --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys=hostname,networkInterfaces --allow-ffi=/lib/x86_64-linux-gnu/libc.so.6,/lib/aarch64-linux-gnu/libc.so.6,/lib64/libc.so.6 --output /out/acmems main.ts \
   && /out/acmems --version
 
 # --- runtime: glibc and nothing else (Deno carries its own TLS roots) -------------------------------------------------

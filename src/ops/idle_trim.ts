@@ -1,0 +1,105 @@
+/**
+ * Gives memory back once a burst of load is over. Under load the V8 heap grows and the native allocator (glibc's
+ * malloc arenas of Deno's HTTP server) keeps what was freed; when the load stops, nothing wakes V8's memory reducer
+ * reliably and glibc never returns the freed middle of its arenas, so RSS stays at the peak (bench/probes/after_load.ts).
+ *
+ * Contract: `startIdleTrim(deps)` checks `deps.memory()` every `intervalMs` (timers from `deps`). A check is quiet
+ * when the V8 heap in use moved by less than `quietBytes` since the previous check (a server under load allocates
+ * megabytes between two checks; an idle one almost nothing). On a quiet check, when RSS is at least `minGainBytes`
+ * above what it was after the last trim (or at start), it trims once: `deps.collect()` (a full GC) then
+ * `deps.release()` (give freed native memory back), and remembers the RSS after that as the new base. So a server
+ * trims once per burst of load, after the burst, and never while it is busy or when there is little to gain.
+ * A throwing `collect`/`release` is ignored (the next burst tries again). `stop()` clears the timer; the timer does
+ * not keep the process alive (`deps.unref`).
+ */
+
+export interface IdleTrimMemory {
+  /** Resident set size of the process, bytes. */
+  rss: number;
+  /** V8 heap in use, bytes. */
+  heapUsed: number;
+}
+
+export interface IdleTrimDeps {
+  memory: () => IdleTrimMemory;
+  /** A full garbage collection (the `gc` of `--expose-gc`), or nothing when not available. */
+  collect: () => void;
+  /** Returns freed native memory to the OS (glibc's `malloc_trim(0)`), or nothing when not available. */
+  release: () => void;
+  setInterval: (fn: () => void, ms: number) => number;
+  clearInterval: (id: number) => void;
+  /** Lets the process exit while the timer runs (Deno.unrefTimer). */
+  unref?: (id: number) => void;
+  /** Called after each trim with RSS before and after (a log line). */
+  onTrim?: (before: number, after: number) => void;
+  intervalMs?: number;
+  quietBytes?: number;
+  minGainBytes?: number;
+}
+
+export interface IdleTrim {
+  stop(): void;
+  /** One check, as the timer runs it (tests). */
+  check(): void;
+  /** Trims done so far. */
+  readonly trims: number;
+}
+
+export const IDLE_TRIM_INTERVAL_MS = 10_000;
+export const IDLE_TRIM_QUIET_BYTES = 256 * 1024;
+export const IDLE_TRIM_MIN_GAIN_BYTES = 16 * 1024 * 1024;
+
+export function startIdleTrim(deps: IdleTrimDeps): IdleTrim {
+  const quietBytes = deps.quietBytes ?? IDLE_TRIM_QUIET_BYTES;
+  const minGain = deps.minGainBytes ?? IDLE_TRIM_MIN_GAIN_BYTES;
+  let previous = deps.memory();
+  let base = previous.rss;
+  let trims = 0;
+  const check = () => {
+    const now = deps.memory();
+    const quiet = Math.abs(now.heapUsed - previous.heapUsed) < quietBytes;
+    previous = now;
+    if (!quiet || now.rss < base + minGain) return;
+    try {
+      deps.collect();
+      deps.release();
+    } catch {
+      // Best effort: memory stays as it is until the next burst.
+    }
+    trims++;
+    previous = deps.memory();
+    base = previous.rss;
+    deps.onTrim?.(now.rss, base);
+  };
+  const id = deps.setInterval(check, deps.intervalMs ?? IDLE_TRIM_INTERVAL_MS);
+  deps.unref?.(id);
+  return {
+    stop: () => deps.clearInterval(id),
+    check,
+    get trims() {
+      return trims;
+    },
+  };
+}
+
+/**
+ * The idle trim of this process: `gc` from `--expose-gc` and glibc's malloc_trim (src/ops/malloc_trim.ts, with
+ * `--allow-ffi` for libc), whichever are there; undefined (no timer) when neither is. Trims are logged at debug.
+ */
+export function startProcessIdleTrim(
+  release: (() => void) | undefined,
+  log: { debug(event: string, fields: Record<string, unknown>): void },
+): IdleTrim | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc && !release) return undefined;
+  const mb = (bytes: number) => Math.round(bytes / 104857.6) / 10;
+  return startIdleTrim({
+    memory: () => Deno.memoryUsage(),
+    collect: () => gc?.(),
+    release: () => release?.(),
+    setInterval: (fn, ms) => Number(setInterval(fn, ms)),
+    clearInterval: (id) => clearInterval(id),
+    unref: (id) => Deno.unrefTimer(id),
+    onTrim: (before, after) => log.debug("memory trimmed", { rss_before_mb: mb(before), rss_after_mb: mb(after) }),
+  });
+}
