@@ -5,8 +5,12 @@
  * bench's wrk loads (challenge GETs, then `/sign` cache hits; wrk -t2 -c64), then samples every few seconds.
  *
  * Usage: deno run --allow-all bench/probes/after_load.ts [--flags=--v8-flags=…,--other] [--load=SECONDS]
- *        [--after=SECONDS] [--every=SECONDS] [--rounds=N] [--gc-at=SECONDS] [--snapshot] [--json=FILE]
+ *        [--after=SECONDS] [--every=SECONDS] [--rounds=N] [--pre-idle=SECONDS] [--gc-at=SECONDS] [--snapshot]
+ *        [--idle-gc] [--json=FILE]
  * --flags: extra `deno run` flags for acmems, comma-separated (default: the shipped SERVE_V8_FLAGS);
+ * --pre-idle: idle that long after the first sample before the load (the bench's acmems idles through the issuance
+ * blocks before its wrk runs);
+ * --idle-gc: send SIGUSR1 once idle before the load too (what a trim right after start-up would give);
  * --gc-at: send SIGUSR1 (full GC with --expose-gc, heap snapshot with --snapshot) that many seconds after the load.
  * The environment is inherited (MALLOC_ARENA_MAX=2 deno run … tries glibc settings; PROBE_TRIM=1 with --gc-at makes
  * the SIGUSR1 call glibc's malloc_trim(0) after the GC).
@@ -26,8 +30,10 @@ const loadSeconds = Number(opt("load") ?? 10);
 const afterSeconds = Number(opt("after") ?? 60);
 const every = Number(opt("every") ?? 5);
 const rounds = Number(opt("rounds") ?? 1);
+const preIdle = Number(opt("pre-idle") ?? 0);
 const gcAt = opt("gc-at") === undefined ? undefined : Number(opt("gc-at"));
 const snapshot = Deno.args.includes("--snapshot");
+const idleGc = Deno.args.includes("--idle-gc");
 const jsonFile = opt("json");
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
@@ -91,11 +97,20 @@ try {
   console.log(`acmems: deno run --allow-all --quiet ${flags.join(" ")} bench/probes/after_load_server.ts …`);
   await new Promise((r) => setTimeout(r, 1000));
   await sample("idle", 0);
+  if (idleGc) {
+    await sample("idle-gc", 0, "SIGUSR1");
+    await new Promise((r) => setTimeout(r, 2000));
+    await sample("idle-after-gc", 2);
+  }
   const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
   const auth = await hmacHeader(hmacKey, csr.csrPem);
   const first = await fetch(`${mgmtUrl}/sign`, { method: "POST", body: csr.csrPem, headers: { Authentication: auth } });
   await first.text();
   if (first.status !== 200) throw new Error(`first /sign: ${first.status}`);
+  if (preIdle > 0) {
+    await new Promise((r) => setTimeout(r, preIdle * 1000));
+    await sample("pre-idle", preIdle);
+  }
   for (let round = 0; round < rounds; round++) {
     const challenge = await runWrk({
       url: `http://127.0.0.1:${challengePort}/.well-known/acme-challenge/${token}`,
