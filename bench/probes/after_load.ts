@@ -6,10 +6,12 @@
  *
  * Usage: deno run --allow-all bench/probes/after_load.ts [--flags=--v8-flags=…,--other] [--load=SECONDS]
  *        [--after=SECONDS] [--every=SECONDS] [--rounds=N] [--pre-idle=SECONDS] [--gc-at=SECONDS] [--snapshot]
- *        [--idle-gc] [--json=FILE]
+ *        [--gap=SECONDS] [--idle-gc] [--keep] [--json=FILE]
  * --flags: extra `deno run` flags for acmems, comma-separated (default: the shipped SERVE_V8_FLAGS);
  * --pre-idle: idle that long after the first sample before the load (the bench's acmems idles through the issuance
  * blocks before its wrk runs);
+ * --gap: idle that long between rounds (the bench runs the ceilings between acmems' own wrk runs);
+ * --keep: keep the work dir (acmems' log, e.g. with --flags=--v8-flags=--trace-memory-reducer);
  * --idle-gc: send SIGUSR1 once idle before the load too (what a trim right after start-up would give);
  * --gc-at: send SIGUSR1 (full GC with --expose-gc, heap snapshot with --snapshot) that many seconds after the load.
  * The environment is inherited (MALLOC_ARENA_MAX=2 deno run … tries glibc settings; PROBE_TRIM=1 with --gc-at makes
@@ -34,6 +36,8 @@ const preIdle = Number(opt("pre-idle") ?? 0);
 const gcAt = opt("gc-at") === undefined ? undefined : Number(opt("gc-at"));
 const snapshot = Deno.args.includes("--snapshot");
 const idleGc = Deno.args.includes("--idle-gc");
+const gap = Number(opt("gap") ?? 0);
+const keep = Deno.args.includes("--keep");
 const jsonFile = opt("json");
 
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
@@ -112,6 +116,10 @@ try {
     await sample("pre-idle", preIdle);
   }
   for (let round = 0; round < rounds; round++) {
+    if (round > 0 && gap > 0) {
+      await new Promise((r) => setTimeout(r, gap * 1000));
+      await sample("gap", gap);
+    }
     const challenge = await runWrk({
       url: `http://127.0.0.1:${challengePort}/.well-known/acme-challenge/${token}`,
       seconds: loadSeconds,
@@ -142,10 +150,10 @@ try {
     `ratio to idle after ${afterSeconds} s: ${(last.rss / idle.rss).toFixed(2)}× (${last.rss} / ${idle.rss} MB)`,
   );
   if (jsonFile) await Deno.writeTextFile(jsonFile, JSON.stringify({ flags, peak: mb(hwm), samples }, null, 1));
-  if (snapshot) console.log(`snapshots in ${work}`);
+  if (snapshot || keep) console.log(`kept: ${work}`);
 } finally {
   await acmems.stop();
   await pebble.stop();
   await named.stop();
 }
-if (!snapshot) await Deno.remove(work, { recursive: true });
+if (!snapshot && !keep) await Deno.remove(work, { recursive: true });

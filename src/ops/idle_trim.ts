@@ -45,7 +45,7 @@ export interface IdleTrim {
   readonly trims: number;
 }
 
-export const IDLE_TRIM_INTERVAL_MS = 10_000;
+export const IDLE_TRIM_INTERVAL_MS = 5_000;
 export const IDLE_TRIM_QUIET_BYTES = 256 * 1024;
 export const IDLE_TRIM_MIN_GAIN_BYTES = 16 * 1024 * 1024;
 

@@ -41,7 +41,7 @@ Deno.test("idle trim: trims once after a burst, when the heap is quiet and RSS g
   const { state, deps, tick } = rig({ rss: 60 * MB, heapUsed: 8 * MB });
   const before: number[][] = [];
   const trim = startIdleTrim({ ...deps, onTrim: (b, a) => before.push([b, a]) });
-  assertEquals(state.intervals, [10_000]);
+  assertEquals(state.intervals, [5_000]);
   // Under load: RSS high, the heap moving by megabytes between checks.
   tick({ rss: 130 * MB, heapUsed: 30 * MB });
   tick({ rss: 135 * MB, heapUsed: 18 * MB });
