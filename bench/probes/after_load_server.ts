@@ -2,7 +2,7 @@
  * The bench acmems (bench/servers/acmems_with_token.ts: `runServe` plus one planted http-01 answer) with two more
  * signals for bench/probes/after_load.ts:
  * - SIGUSR2: writes `Deno.memoryUsage()` to `memory.json` in the working directory (as the bench server does);
- * - SIGUSR1: with `--expose-gc`, a full GC first; with PROBE_TRIM=1, glibc's `malloc_trim(0)` through FFI (scratch,
+ * - SIGUSR1: with `--expose-gc`, a full memory-reducing GC first (flavor last-resort); with PROBE_TRIM=1, glibc's `malloc_trim(0)` through FFI (scratch,
  *   needs --allow-ffi); with PROBE_SNAPSHOT set, a heap snapshot (node:v8) to that path.
  *
  * Usage: deno run --allow-all [--v8-flags=…] bench/probes/after_load_server.ts CONFIG VERIFICATION HOST TOKEN KEYAUTH
@@ -20,9 +20,9 @@ const writeMemory = (extra: Record<string, number> = {}) => {
 };
 Deno.addSignalListener("SIGUSR2", () => writeMemory());
 Deno.addSignalListener("SIGUSR1", async () => {
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
   const t0 = performance.now();
-  if (gc) gc();
+  if (gc) gc({ type: "major", execution: "sync", flavor: "last-resort" });
   const t1 = performance.now();
   let trimmed = -1;
   if (Deno.env.get("PROBE_TRIM") === "1") {

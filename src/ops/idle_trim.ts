@@ -83,19 +83,21 @@ export function startIdleTrim(deps: IdleTrimDeps): IdleTrim {
 }
 
 /**
- * The idle trim of this process: `gc` from `--expose-gc` and glibc's malloc_trim (src/ops/malloc_trim.ts, with
+ * The idle trim of this process: `gc` from `--expose-gc` (its memory-reducing flavour) and glibc's malloc_trim (src/ops/malloc_trim.ts, with
  * `--allow-ffi` for libc), whichever are there; undefined (no timer) when neither is. Trims are logged at debug.
  */
 export function startProcessIdleTrim(
   release: (() => void) | undefined,
   log: { debug(event: string, fields: Record<string, unknown>): void },
 ): IdleTrim | undefined {
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
   if (!gc && !release) return undefined;
   const mb = (bytes: number) => Math.round(bytes / 104857.6) / 10;
   return startIdleTrim({
     memory: () => Deno.memoryUsage(),
-    collect: () => gc?.(),
+    // "last-resort": V8's memory-reducing full GC (several passes, new space shrunk, free pages unmapped); a plain
+    // gc() keeps the grown young generation committed (probe: RSS 131 vs 42 MB after a 60 MB heap, 22 vs 4 ms).
+    collect: () => gc?.({ type: "major", execution: "sync", flavor: "last-resort" }),
     release: () => release?.(),
     setInterval: (fn, ms) => Number(setInterval(fn, ms)),
     clearInterval: (id) => clearInterval(id),

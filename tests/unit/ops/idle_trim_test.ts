@@ -1,5 +1,10 @@
 import { assert, assertEquals } from "../../support/assert.ts";
-import { type IdleTrimDeps, type IdleTrimMemory, startIdleTrim } from "../../../src/ops/idle_trim.ts";
+import {
+  type IdleTrimDeps,
+  type IdleTrimMemory,
+  startIdleTrim,
+  startProcessIdleTrim,
+} from "../../../src/ops/idle_trim.ts";
 import { LIBC_PATHS, mallocTrim } from "../../../src/ops/malloc_trim.ts";
 
 const MB = 1024 * 1024;
@@ -124,4 +129,14 @@ Deno.test("malloc_trim: only with FFI allowed for a listed libc path, and it run
   await writer.close();
   const denied = await child.output();
   assertEquals(new TextDecoder().decode(denied.stdout).trim(), "true", "without --allow-ffi it is undefined");
+});
+
+Deno.test("idle trim of the process: no timer without gc and without malloc_trim, a timer with either", () => {
+  const log = { debug() {} };
+  assertEquals(typeof (globalThis as { gc?: unknown }).gc, "undefined", "the tests run without --expose-gc");
+  assertEquals(startProcessIdleTrim(undefined, log), undefined);
+  const trim = startProcessIdleTrim(() => {}, log);
+  assert(trim, "malloc_trim alone is enough");
+  trim.check();
+  trim.stop(); // the op sanitizer checks the interval is gone
 });
