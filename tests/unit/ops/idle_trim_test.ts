@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../../support/assert.ts";
 import {
   type IdleTrimDeps,
   type IdleTrimMemory,
+  processCpuMs,
   startIdleTrim,
   startProcessIdleTrim,
 } from "../../../src/ops/idle_trim.ts";
@@ -139,4 +140,32 @@ Deno.test("idle trim of the process: no timer without gc and without malloc_trim
   assert(trim, "malloc_trim alone is enough");
   trim.check();
   trim.stop(); // the op sanitizer checks the interval is gone
+});
+
+Deno.test("idle trim: with CPU time, a busy interval is not quiet even when the heap is back at the same figure", () => {
+  let cpu = 1000;
+  const { state, tick, deps } = rig({ rss: 60 * MB, heapUsed: 8 * MB }, { cpuMs: () => cpu });
+  const trim = startIdleTrim(deps);
+  // Under load: 4 s of CPU per 5 s check; a GC happened to leave the heap where it was.
+  for (let i = 0; i < 3; i++) {
+    cpu += 4000;
+    tick({ rss: 130 * MB, heapUsed: 8 * MB });
+  }
+  assertEquals(state.calls, []);
+  // Load over: 20 ms of CPU in 5 s (2 % of the interval is 100 ms), the heap moving by a megabyte does not matter.
+  cpu += 20;
+  tick({ rss: 130 * MB, heapUsed: 9 * MB });
+  assertEquals(state.calls, ["collect", "release"]);
+  trim.stop();
+});
+
+Deno.test("idle trim: the process's CPU time is read from /proc on Linux", () => {
+  const read = processCpuMs();
+  if (Deno.build.os !== "linux") return assertEquals(read, undefined);
+  assert(read, "readable with --allow-all");
+  const first = read()!;
+  let x = 0;
+  const end = performance.now() + 50;
+  while (performance.now() < end) x++;
+  assert(x > 0 && read()! >= first, "CPU time does not go backwards");
 });
