@@ -4,7 +4,7 @@
 # DENORT_BIN names a local copy. Where that download fails (no internet access) this says what to do instead of
 # printing Deno's backtrace. Extra arguments go to deno compile: `deno task compile` passes the V8 flags of what is
 # shipped (deno.json's compile task, where the bench reads them too; the same flags as Dockerfile and
-# contrib/acmems-bundle.service). --allow-ffi is for glibc's malloc_trim only (src/ops/malloc_trim.ts).
+# contrib/acmems-bundle.service). The FFI permission is for glibc's malloc_trim only (src/ops/malloc_trim.ts).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 DENO=${DENO:-deno}
