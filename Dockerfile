@@ -20,7 +20,7 @@ COPY src/ src/
 # deno.json's "lazy-dynamic-imports" (deno run loads a dynamic import() when it runs) would make deno compile embed
 # only the static graph: the binary is compiled with the same config without it (as scripts/compile.sh does).
 RUN deno eval 'const c = JSON.parse(Deno.readTextFileSync("deno.json")); c.unstable = (c.unstable ?? []).filter((f) => f !== "lazy-dynamic-imports"); Deno.writeTextFileSync("deno.compile.json", JSON.stringify(c));' \
-  && deno compile --frozen --config deno.compile.json --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys=hostname,networkInterfaces --output /out/acmems main.ts \
+  && deno compile --frozen --config deno.compile.json --v8-flags=--max-semi-space-size=8,--expose-gc --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys=hostname,networkInterfaces --allow-ffi=/lib/x86_64-linux-gnu/libc.so.6,/lib/aarch64-linux-gnu/libc.so.6,/lib64/libc.so.6 --output /out/acmems main.ts \
   && /out/acmems --version
 
 # --- runtime: glibc and nothing else (Deno carries its own TLS roots) -------------------------------------------------

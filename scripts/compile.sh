@@ -2,7 +2,9 @@
 # deno task compile: builds the single binary dist/acmems with `deno compile`.
 # deno compile needs denort, Deno's runtime without the tooling, which it downloads from dl.deno.land unless
 # DENORT_BIN names a local copy. Where that download fails (no internet access) this says what to do instead of
-# printing Deno's backtrace. Extra arguments go to deno compile.
+# printing Deno's backtrace. Extra arguments go to deno compile: `deno task compile` passes the V8 flags of what is
+# shipped (deno.json's compile task, where the bench reads them too; the same flags as Dockerfile and
+# contrib/acmems-bundle.service). The FFI permission is for glibc's malloc_trim only (src/ops/malloc_trim.ts).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 DENO=${DENO:-deno}
@@ -17,8 +19,10 @@ trap 'rm -f "$err" deno.compile.json' EXIT
 "$DENO" eval 'const c = JSON.parse(Deno.readTextFileSync("deno.json"));
 c.unstable = (c.unstable ?? []).filter((f) => f !== "lazy-dynamic-imports");
 Deno.writeTextFileSync("deno.compile.json", JSON.stringify(c, null, 2));' || exit 1
-"$DENO" compile --frozen --config deno.compile.json --v8-flags=--max-semi-space-size=8 --allow-net --allow-read --allow-write --allow-env --allow-run \
-  --allow-sys=hostname,networkInterfaces --output dist/acmems "$@" main.ts 2>"$err"
+"$DENO" compile --frozen --config deno.compile.json --allow-net --allow-read --allow-write --allow-env --allow-run \
+  --allow-sys=hostname,networkInterfaces \
+  --allow-ffi=/lib/x86_64-linux-gnu/libc.so.6,/lib/aarch64-linux-gnu/libc.so.6,/lib64/libc.so.6 \
+  --output dist/acmems "$@" main.ts 2>"$err"
 rc=$?
 if [ "$rc" = 0 ]; then
   cat "$err" >&2

@@ -26,6 +26,8 @@ import { RecentFailures } from "../http/ui/recent_failures.ts";
 import type { SignDecision } from "../http/audit.ts";
 import type { IssuanceFaults, IssuanceService } from "../issuance/service.ts";
 import type { Logger } from "../ops/log.ts";
+import { type IdleTrim, startProcessIdleTrim } from "../ops/idle_trim.ts";
+import { mallocTrim } from "../ops/malloc_trim.ts";
 import { AcmemsMetrics } from "../ops/metrics.ts";
 import { prepareStorages } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
@@ -85,6 +87,8 @@ export class App {
   readonly #operator: OperatorRoutes;
   #gen: Generation;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Gives memory back after a burst of load (src/ops/idle_trim.ts). */
+  #idleTrim: IdleTrim | undefined;
   #sweeping: Promise<unknown> | undefined;
   #stopped = false;
   /** The TLS files the mgmt listeners serve (compared on reload). */
@@ -264,6 +268,7 @@ export class App {
     // Every CA at once; one that cannot be reached is retried in the background (the others serve meanwhile).
     await this.cas.start();
     this.#scheduleSweep(0);
+    this.#idleTrim = this.#stopped ? undefined : startProcessIdleTrim(mallocTrim(), log);
   }
 
   /**
@@ -342,6 +347,7 @@ export class App {
   async shutdown(): Promise<void> {
     this.#stopped = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    this.#idleTrim?.stop();
     const servers = this.#listeners.all.splice(0);
     // Management first: no new orders; challenge listeners stay up while running orders finish. A client that
     // keeps a request open (a body sent slowly) holds Deno's shutdown: it gets body-timeout plus a little, no more.
