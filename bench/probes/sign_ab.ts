@@ -6,7 +6,8 @@
  * With --challenge: the same for challenge answers (GET of a planted token with its Host), against the bare
  * Deno.serve and the Deno.serve that reads the path and Host.
  *
- * Usage: deno run -A bench/probes/sign_ab.ts [--challenge] [--seconds=5] [--rounds=3] ENTRY… (default: this checkout's)
+ * Usage: deno run -A bench/probes/sign_ab.ts [--challenge] [--seconds=5] [--rounds=3] ENTRY[@FLAGS]… (default: this
+ * checkout's; FLAGS replaces the shipped V8 flags: `none` or `--v8-flags=…`)
  */
 import { startNamed } from "../../tests/support/named.ts";
 import { startPebble } from "../../tests/support/pebble.ts";
@@ -56,7 +57,10 @@ const stops: (() => Promise<unknown>)[] = [() => named.stop(), () => pebble.stop
 try {
   const targets: { name: string; pid: number; url: string; challengeUrl?: string }[] = [];
   let chain = "";
-  for (const [i, entry] of entries.entries()) {
+  for (const [i, spec] of entries.entries()) {
+    // ENTRY or ENTRY@FLAGS: FLAGS replaces the shipped V8 flags ("none": no flags; "--v8-flags=…").
+    const [entry, flagText] = spec.split("@");
+    const denoFlags = flagText === undefined ? SERVE_V8_FLAGS : flagText === "none" ? [] : [flagText];
     const mgmtPort = ports[2 + 2 * i];
     // Pebble validates on one port: each build issues once on it, then restarts (same cache) on a port of its own.
     const dir = `${work}/a${i}`;
@@ -74,7 +78,7 @@ try {
       }),
       entry,
       args: (files) => [...files, "http", "bench.example.test", token, `${token}.${randomToken()}`],
-      denoFlags: SERVE_V8_FLAGS,
+      denoFlags,
       ready: { url: `http://127.0.0.1:${mgmtPort}/ready` },
     });
     const url = `http://127.0.0.1:${mgmtPort}/sign`;
@@ -95,7 +99,7 @@ try {
       }),
       entry,
       args: (files) => [...files, "http", "bench.example.test", token, `${token}.${randomToken()}`],
-      denoFlags: SERVE_V8_FLAGS,
+      denoFlags,
       ready: { url: `http://127.0.0.1:${mgmtPort}/ready` },
     });
     stops.push(() => again.stop());
@@ -103,7 +107,7 @@ try {
     await check.text();
     if (check.headers.get("x-acmems-cache") !== "hit") throw new Error(`no cache hit on restart for ${entry}`);
     targets.push({
-      name: entry.replace(/\/bench\/servers\/acmems_with_token\.ts$/, ""),
+      name: spec.replace(/\/bench\/servers\/acmems_with_token\.ts/, ""),
       pid: again.pid,
       url,
       challengeUrl: `http://127.0.0.1:${ports[3 + 2 * i]}/.well-known/acme-challenge/${token}`,
