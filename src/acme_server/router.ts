@@ -201,44 +201,18 @@ async function authenticate(ex: AcmeExchange, signer: Signer): Promise<Signed> {
  * one (chunked) read up to max-size. Throws `malformed` with the framing failure's kind (411, 413, 408, 400).
  */
 async function readJoseBody(request: Request, maxSize: number, timeoutMs: number): Promise<Uint8Array> {
+  let length: number | null = null;
   if (request.headers.has("content-length")) {
     const framing = checkFraming(request.headers, maxSize);
     if (!framing.ok) {
       await request.body?.cancel().catch(() => {});
       throw new AcmeError("malformed", framing.failure.message, { kind: framing.failure.kind });
     }
-    const received = await receiveBody(request, framing.length, maxSize, timeoutMs);
-    if (!received.ok) throw new AcmeError("malformed", received.failure.message, { kind: received.failure.kind });
-    return received.body;
+    length = framing.length;
   }
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const timer = setTimeout(() => reader.cancel().catch(() => {}), timeoutMs);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > maxSize) {
-        await reader.cancel().catch(() => {});
-        throw new AcmeError("malformed", `The body is larger than ${maxSize} bytes ([mgmt] max-size)`, {
-          kind: "too-large",
-        });
-      }
-      chunks.push(value);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
+  const received = await receiveBody(request, length, maxSize, timeoutMs);
+  if (!received.ok) throw new AcmeError("malformed", received.failure.message, { kind: received.failure.kind });
+  return received.body;
 }
 
 function asAcmeError(ex: AcmeExchange, error: unknown): AcmeError {

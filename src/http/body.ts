@@ -3,9 +3,9 @@
  * limit and the body timeout.
  *
  * Contract: `checkFraming` decides from the headers alone, so an oversized or ambiguous request is refused before a
- * byte of its body is read. `receiveBody` reads at most `length` bytes (never more than max-size); at the time limit
- * (a timer per read, or the server's shared `BodyDeadlines`) the reader is cancelled; a body shorter or longer
- * than announced is refused. Failures come back as values (an `IssueFailure` with its kind and the audit outcome),
+ * byte of its body is read. `receiveBody` reads at most `length` bytes (never more than max-size; without a length,
+ * a chunked body, up to max-size and `too-large` beyond); at the time limit (a timer per read, or the server's
+ * shared `BodyDeadlines`) the reader is cancelled; a body shorter or longer than announced is refused. Failures come back as values (an `IssueFailure` with its kind and the audit outcome),
  * never as thrown errors; nobody retries.
  */
 import { IssueFailure } from "../issuance/failure.ts";
@@ -80,7 +80,7 @@ function allDigits(text: string): boolean {
 /** The body, or `body-timeout` when it did not arrive in time, `bad-request` when it could not be read completely. */
 export async function receiveBody(
   request: Request,
-  length: number,
+  length: number | null,
   maxSize: number,
   timeoutMs: number,
   deadlines?: BodyDeadlines,
@@ -91,6 +91,9 @@ export async function receiveBody(
     if (error instanceof BodyTimeout) {
       return refuse("body-timeout", "The request body did not arrive in time.", "body timeout");
     }
+    if (error instanceof BodyTooLarge) {
+      return refuse("too-large", `The body is larger than ${maxSize} bytes ([mgmt] max-size)`, "too large");
+    }
     return refuse("bad-request", "The request body could not be read completely.", "body error");
   }
 }
@@ -98,10 +101,16 @@ export async function receiveBody(
 /** Thrown by `readBody` when the time limit ends the read. */
 export class BodyTimeout extends Error {}
 
-/** Reads exactly `length` (≤ max) bytes within the time limit; throws `BodyTimeout` or, for a wrong length, Error. */
+/** Thrown by `readBody` when a body without Content-Length (chunked) goes past `max`. */
+export class BodyTooLarge extends Error {}
+
+/**
+ * Reads exactly `length` (≤ max) bytes within the time limit, or, with `length` null (chunked), the whole body up
+ * to `max` bytes; throws `BodyTimeout`, `BodyTooLarge` (null length only) or, for a wrong length, Error.
+ */
 export async function readBody(
   request: Request,
-  length: number,
+  length: number | null,
   max: number,
   timeoutMs: number,
   deadlines?: BodyDeadlines,
@@ -126,7 +135,9 @@ export async function readBody(
       if (timedOut) throw new BodyTimeout();
       if (done) break;
       total += value.length;
-      if (total > Math.min(length, max)) throw new Error("body longer than Content-Length");
+      if (total > Math.min(length ?? max, max)) {
+        throw length === null ? new BodyTooLarge() : new Error("body longer than Content-Length");
+      }
       chunks.push(value);
     }
   } catch (error) {
@@ -136,7 +147,7 @@ export async function readBody(
     if (release) release();
     else clearTimeout(timer);
   }
-  if (total !== length) throw new Error("body shorter than Content-Length");
+  if (length !== null && total !== length) throw new Error("body shorter than Content-Length");
   if (chunks.length === 1) return chunks[0];
   const body = new Uint8Array(total);
   let offset = 0;

@@ -150,3 +150,23 @@ Deno.test("receiveBody: exactly Content-Length bytes, in pieces; short, long and
     "The request body did not arrive in time.",
   ]);
 });
+
+Deno.test("receiveBody without a length (chunked): the whole body up to max-size; beyond is too-large, a stall is a timeout", async () => {
+  const bytes = new TextEncoder().encode("0123456789");
+  const whole = await receiveBody(streamRequest([bytes.slice(0, 3), bytes.slice(3)], 10), null, 10, 1000);
+  assert(whole.ok);
+  assertEquals(new TextDecoder().decode(whole.body), "0123456789");
+
+  const big = await receiveBody(streamRequest([bytes, bytes], 20), null, 15, 1000);
+  assert(!big.ok);
+  assertEquals([big.failure.kind, big.outcome, big.failure.message], [
+    "too-large",
+    "too large",
+    "The body is larger than 15 bytes ([mgmt] max-size)",
+  ]);
+
+  // A stalled chunked body is refused, never cut short and taken as complete.
+  const late = await receiveBody(streamRequest([bytes.slice(0, 4)], 10, true), null, 4096, 50);
+  assert(!late.ok);
+  assertEquals([late.failure.kind, late.outcome], ["body-timeout", "body timeout"]);
+});
