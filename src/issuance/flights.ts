@@ -140,21 +140,15 @@ export class Flights {
 
   /** The chain with each CA's profile and cache key. */
   async choices(request: Pick<IssueRequest, "block" | "profile" | "csrDer" | "csrSha256">): Promise<CaChoice[]> {
-    const chain = this.chain(request);
-    const block = this.#block(request.block);
-    // One CA (the default): the request's profile as the caller resolved it (block's, else [account]'s).
-    const single = chain.length === 1 && chain[0].name === this.#opts.defaultCa;
-    if (single) {
-      return [{
-        ca: chain[0],
-        profile: request.profile,
-        key: await this.keyAt(chain[0].directoryUrl, request.profile, request),
-      }];
+    const plan = this.#profiles(request);
+    // One CA, the usual case: no Promise.all.
+    if (plan.length === 1) {
+      const [{ ca, profile }] = plan;
+      return [{ ca, profile, key: await this.keyAt(ca.directoryUrl, profile, request) }];
     }
-    return await Promise.all(chain.map(async (ca) => {
-      const profile = single || !block ? request.profile : block.profile ?? ca.profile;
-      return { ca, profile, key: await this.keyAt(ca.directoryUrl, profile, request) };
-    }));
+    return await Promise.all(
+      plan.map(async ({ ca, profile }) => ({ ca, profile, key: await this.keyAt(ca.directoryUrl, profile, request) })),
+    );
   }
 
   /**
@@ -163,17 +157,24 @@ export class Flights {
    */
   choicesNow(request: Pick<IssueRequest, "block" | "profile" | "csrSha256">): CaChoice[] | undefined {
     if (!request.csrSha256) return undefined;
-    const chain = this.chain(request);
-    const single = chain.length === 1 && chain[0].name === this.#opts.defaultCa;
-    const block = single ? undefined : this.#block(request.block);
     const out: CaChoice[] = [];
-    for (const ca of chain) {
-      const profile = single || !block ? request.profile : block.profile ?? ca.profile;
-      const key = this.#keys.get(`${ca.directoryUrl}\u0000${profile ?? ""}\u0000${request.csrSha256}`);
+    for (const { ca, profile } of this.#profiles(request)) {
+      const key = this.#keys.get(keyMemo(ca.directoryUrl, profile, request.csrSha256));
       if (key === undefined) return undefined;
       out.push({ ca, profile, key });
     }
     return out;
+  }
+
+  /**
+   * The chain with each CA's profile. One CA (the default): the request's profile as the caller resolved it
+   * (block's, else [account]'s); several: the block's profile, else each CA's own.
+   */
+  #profiles(request: Pick<IssueRequest, "block" | "profile">): { ca: CaEndpoint; profile: string | undefined }[] {
+    const chain = this.chain(request);
+    const single = chain.length === 1 && chain[0].name === this.#opts.defaultCa;
+    const block = single ? undefined : this.#block(request.block);
+    return chain.map((ca) => ({ ca, profile: !block ? request.profile : block.profile ?? ca.profile }));
   }
 
   /** The cache key at one CA (remembered by CSR hash when it is known). */
@@ -183,7 +184,7 @@ export class Flights {
     request: Pick<IssueRequest, "csrDer"> & { csrSha256?: string },
   ): Promise<CacheKey> {
     if (!request.csrSha256) return await cacheKey(directoryUrl, profile, request.csrDer);
-    const memo = `${directoryUrl}\u0000${profile ?? ""}\u0000${request.csrSha256}`;
+    const memo = keyMemo(directoryUrl, profile, request.csrSha256);
     let key = this.#keys.get(memo);
     if (key === undefined) {
       key = await cacheKey(directoryUrl, profile, request.csrDer);
@@ -300,4 +301,9 @@ export class Flights {
       });
     }
   }
+}
+
+/** The memo key of a cache key: CA directory, profile and CSR hash. */
+function keyMemo(directoryUrl: string, profile: string | undefined, csrSha256: string): string {
+  return `${directoryUrl}\u0000${profile ?? ""}\u0000${csrSha256}`;
 }
