@@ -22,25 +22,23 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeProblem, isProblem } from "../acme/mod.ts";
-import { UNLIMITED_LEDGER } from "../ca/ledger_port.ts";
-import { type Clock, systemClock } from "../lib/clock.ts";
+import type { Clock } from "../lib/clock.ts";
 import { type Due, dueAt, renewalDue } from "../renewal/due.ts";
-import { ExpiringCheck } from "../renewal/expiring.ts";
-import { RenewalSweep, type SweepStats } from "../renewal/sweep.ts";
+import type { RenewalSweep, SweepStats } from "../renewal/sweep.ts";
 import { NoneStorage } from "../storage/none.ts";
 import type { CacheKey, Entry, Storage } from "../storage/mod.ts";
-import { AriTracker } from "./ari.ts";
+import type { AriTracker } from "./ari.ts";
 import { Background } from "./background.ts";
-import { FailureClassifier } from "./classify.ts";
-import { Coordinator, type Obtained } from "./coordinator.ts";
-import { type CaChoice, clientAt, Flights } from "./flights.ts";
+import type { FailureClassifier } from "./classify.ts";
+import type { Coordinator, Obtained } from "./coordinator.ts";
+import type { CaChoice, Flights } from "./flights.ts";
 import { IssueFailure } from "./failure.ts";
-import { FailureNotices } from "./failure_notice.ts";
+import type { FailureNotices } from "./failure_notice.ts";
 import { noteCertificate } from "./gauges.ts";
 import { hitFacts } from "./hit_facts.ts";
-import { OrderDriver } from "./order.ts";
+import { buildIssuanceParts } from "./parts.ts";
 import type { CacheState, IssueRequest, IssueResult } from "./request.ts";
-import { KeptResults, TouchThrottle } from "./results.ts";
+import { type KeptResults, TouchThrottle } from "./results.ts";
 import type { IssuanceOptions } from "./options.ts";
 
 export type { CacheState, IssueRequest, IssueResult } from "./request.ts";
@@ -75,78 +73,15 @@ export class IssuanceService {
       const inc = opts.metrics?.cacheRequests.bind({ result });
       if (inc) this.#counted[result] = () => inc();
     }
-    const now = this.#now = opts.now ?? systemClock;
-    const owner = opts.owner ?? `${Deno.hostname()}:${Deno.pid}`;
-    const { log, metrics } = opts;
-    const track = (promise: Promise<unknown>) => this.#background.track(promise);
-    this.#kept = new KeptResults(now, opts.resultTtlMs ?? 600_000);
-    this.#classifier = new FailureClassifier({
-      log,
-      now,
-      retryAfterSeconds: opts.retryAfterSeconds,
-      onAccountLost: opts.onAccountLost,
-    });
-    this.#notices = new FailureNotices(this.#classifier, now, opts.onEvent);
-    const { client, directoryUrl, onAccountLost: accountLost } = opts;
-    const cas = opts.cas ?? [{ name: "default", client, directoryUrl, accountLost }];
-    // ARI is asked of the CA that issued the certificate.
-    const byUrl = (url: string) => clientAt(cas, url);
-    this.#ari = new AriTracker({ client: byUrl, log, metrics, now, owner, track });
-    const orders = new OrderDriver({
-      directoryUrl: opts.directoryUrl,
-      solvers: opts.solvers,
-      log,
-      now,
-      retryAfterSeconds: opts.retryAfterSeconds,
-      onOrder: opts.onOrder,
-      faults: opts.faults,
-    });
-    this.#coordinator = new Coordinator({
-      owner,
-      log,
-      metrics,
-      now,
-      orderTimeoutMs: opts.orderTimeoutMs,
-      orders,
-      ari: this.#ari,
-      kept: this.#kept,
-      local: this.#none,
-    });
-    this.#flights = new Flights({
-      cas,
-      defaultCa: opts.defaultCa ?? cas[0].name,
-      auth: opts.auth ?? [],
-      ledger: opts.ledger ?? UNLIMITED_LEDGER,
-      log,
-      metrics,
-      now,
-      owner,
-      coordinator: this.#coordinator,
-      classifier: this.#classifier,
-    });
-    this.#renewal = new RenewalSweep({
-      flights: this.#flights,
-      directoryUrl: opts.directoryUrl,
-      storages: opts.storages,
-      owner,
-      auth: opts.auth ?? [],
-      log,
-      metrics,
-      now,
-      onEvent: opts.onEvent,
-      coordinator: this.#coordinator,
-      ari: this.#ari,
-      expiring: new ExpiringCheck({
-        owner,
-        log,
-        metrics,
-        onEvent: opts.onEvent,
-        expiringDays: opts.expiringDays,
-        persist: opts.persistRecords,
-      }),
-      classifier: this.#classifier,
-      kept: this.#kept,
-    });
+    const parts = buildIssuanceParts(opts, this.#none, (promise: Promise<unknown>) => this.#background.track(promise));
+    this.#now = parts.now;
+    this.#kept = parts.kept;
+    this.#classifier = parts.classifier;
+    this.#notices = parts.notices;
+    this.#ari = parts.ari;
+    this.#coordinator = parts.coordinator;
+    this.#flights = parts.flights;
+    this.#renewal = parts.renewal;
   }
 
   /** Orders currently running (for metrics and shutdown). */
@@ -182,8 +117,7 @@ export class IssuanceService {
   async issue(request: IssueRequest, deadline: number): Promise<IssueResult> {
     const result = await this.#issue(request, deadline, false);
     if (request.storage !== null && this.#opts.onFetch) {
-      const { storage, block, client } = request;
-      this.#opts.onFetch({ storage, key: result.key ?? await this.keyFor(request), at: this.#now(), block, client });
+      this.#noteFetch(request, request.storage, result.key ?? await this.keyFor(request), this.#now());
     }
     return result;
   }
@@ -205,12 +139,16 @@ export class IssuanceService {
       if (cached === undefined) return null;
       const hit = this.#hit(storage, key, cached, now);
       if (hit) {
-        const { block, client } = request;
-        this.#opts.onFetch?.({ storage: request.storage, key: hit.key ?? key, at: now, block, client });
+        this.#noteFetch(request, request.storage, hit.key ?? key, now);
         return hit;
       }
     }
     return null;
+  }
+
+  /** Tells `onFetch` (the operator page's record) who fetched `key`. */
+  #noteFetch(request: IssueRequest, storage: string, key: CacheKey, at: Date): void {
+    this.#opts.onFetch?.({ storage, key, at, block: request.block, client: request.client });
   }
 
   async #issue(request: IssueRequest, deadline: number, retried: boolean): Promise<IssueResult> {
