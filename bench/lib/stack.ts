@@ -71,53 +71,34 @@ export async function startBare(
 }
 
 /** The /sign ceiling: bench/servers/bare_post.ts (read the body, check its HMAC, answer `chainFile`'s text). */
-export async function startBarePost(
+export function startBarePost(
   opts: { dir: string; port: number; hmacKey: string; chainFile: string },
 ): Promise<Server> {
-  const args = [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    BARE_POST_SERVER,
-    String(opts.port),
-    opts.hmacKey,
-    opts.chainFile,
-  ];
-  const proc = spawnLogged({ name: "bare-post", command: Deno.execPath(), args, logFile: `${opts.dir}/bare_post.log` });
-  await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
-  return server("bare-post", `deno ${args.slice(0, -2).join(" ")} <hmac-key> ${opts.chainFile}`, proc);
+  return startPostServer("bare-post", BARE_POST_SERVER, opts, []);
 }
 
 /**
  * The documented-hit ceiling: bench/servers/bare_post_hit.ts (bare_post.ts plus what the README promises for every
  * /sign hit: a bounded body read under a timeout, a stat of the cache file, the X-Acmems-* headers, one log line).
  */
-export async function startBarePostHit(
+export function startBarePostHit(
   opts: { dir: string; port: number; hmacKey: string; chainFile: string },
 ): Promise<Server> {
-  const args = [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    BARE_POST_HIT_SERVER,
-    String(opts.port),
-    opts.hmacKey,
-    opts.chainFile,
-    `${opts.dir}/bare_post_hit.audit.log`,
-  ];
-  const proc = spawnLogged({
-    name: "bare-post-hit",
-    command: Deno.execPath(),
-    args,
-    logFile: `${opts.dir}/bare_post_hit.log`,
-  });
+  return startPostServer("bare-post-hit", BARE_POST_HIT_SERVER, opts, [`${opts.dir}/bare_post_hit.audit.log`]);
+}
+
+/** `deno run SCRIPT PORT HMAC_KEY CHAIN_FILE EXTRA…`, waited for until it answers; the HMAC key is not shown. */
+async function startPostServer(
+  name: string,
+  script: string,
+  opts: { dir: string; port: number; hmacKey: string; chainFile: string },
+  extra: string[],
+): Promise<Server> {
+  const flags = ["run", "--allow-net", "--allow-read", ...(extra.length > 0 ? ["--allow-write"] : []), script];
+  const args = [...flags, String(opts.port), opts.hmacKey, opts.chainFile, ...extra];
+  const proc = spawnLogged({ name, command: Deno.execPath(), args, logFile: `${opts.dir}/${name}.log` });
   await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
-  return server(
-    "bare-post-hit",
-    `deno ${args.slice(0, -3).join(" ")} <hmac-key> ${opts.chainFile} ${opts.dir}/bare_post_hit.audit.log`,
-    proc,
-  );
+  return server(name, `deno ${[...flags, String(opts.port), "<hmac-key>", opts.chainFile, ...extra].join(" ")}`, proc);
 }
 
 /**
