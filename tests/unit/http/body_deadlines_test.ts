@@ -2,7 +2,14 @@
 import { assert, assertEquals } from "../../support/assert.ts";
 import { BodyDeadlines } from "../../../src/http/body_deadlines.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits until `condition` holds (ticks run on a real 10 ms interval; a loaded machine may delay them). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 Deno.test("body deadlines: an expired read is told once, a released one never; the timer stops when idle", async () => {
   let clock = 0;
@@ -15,29 +22,36 @@ Deno.test("body deadlines: an expired read is told once, a released one never; t
   assert(deadlines.running);
   releaseB();
   clock = 60;
-  await sleep(40);
+  await until(() => expired.length > 0, "a expires");
   assertEquals(expired, ["a"], "a expired, b was released, c is not due");
+  assertEquals(deadlines.size, 1);
   releaseA(); // releasing after expiry is harmless
   clock = 600;
-  await sleep(40);
+  await until(() => expired.length > 1, "c expires");
   assertEquals(expired, ["a", "c"]);
   assertEquals(deadlines.size, 0);
-  await sleep(60);
-  assert(!deadlines.running, "two idle ticks stop the timer");
+  await until(() => !deadlines.running, "the idle timer stops");
   // A new read starts it again.
   const release = deadlines.watch(1000, () => expired.push("d"));
   assert(deadlines.running);
   release();
-  await sleep(60);
-  assert(!deadlines.running);
+  await until(() => !deadlines.running, "the idle timer stops again");
   assertEquals(expired, ["a", "c"]);
 });
 
 Deno.test("body deadlines: a pending read keeps the process alive until its deadline (a late body is refused)", async () => {
-  // Nothing else is pending in this test: without a referenced timer the event loop would end first.
+  // Nothing else is pending in this test: without a running timer the event loop would end first.
   const deadlines = new BodyDeadlines(10);
   const fired = await new Promise<boolean>((resolve) => deadlines.watch(30, () => resolve(true)));
   assert(fired);
-  await sleep(50);
+  await until(() => !deadlines.running, "the idle timer stops");
+});
+
+Deno.test("body deadlines: close stops the timer and forgets the reads", () => {
+  const deadlines = new BodyDeadlines(10);
+  let told = false;
+  deadlines.watch(0, () => told = true);
+  deadlines.close();
   assert(!deadlines.running);
+  assertEquals([deadlines.size, told], [0, false]);
 });
