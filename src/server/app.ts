@@ -231,14 +231,14 @@ export class App {
           if (l.role === "mgmt") return this.mgmtHandler;
           if (l.role === "metrics") return metricsHandler;
           const responder = this.responders.get(l.verification!)!;
-          return (request) => responder.handle(request);
+          return responder.handle;
         }));
       } else {
         for (const verification of config.verifications.values()) {
           if (verification.type !== "http01") continue;
           const responder = this.responders.get(verification.name)!;
           for (const address of verification.listeners) {
-            listeners.listen(`http01 "${verification.name}"`, address, (request) => responder.handle(request));
+            listeners.listen(`http01 "${verification.name}"`, address, responder.handle);
           }
         }
         const tls = await readTls(config);

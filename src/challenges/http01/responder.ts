@@ -59,9 +59,13 @@ export interface SharedChallenge {
   host: string;
 }
 
-/** Pending http-01 answers, keyed by (name, token). */
+/** Pending http-01 answers, keyed by token, then by name. */
 export class Http01Responder {
-  readonly #answers = new Map<string, string>();
+  /**
+   * By token first: an unknown token (what a scanner sends) is answered without looking at the Host, and a known one
+   * is usually matched by the Host header as sent (a CA sends the bare name), without normalizing it.
+   */
+  readonly #answers = new Map<string, Map<string, string>>();
   /**
    * Looks a token up in a shared storage when this instance does not know it (several instances behind one name:
    * whichever the CA reaches answers). Called for every unknown token an outsider sends: it must not query a
@@ -73,18 +77,19 @@ export class Http01Responder {
 
   constructor(private readonly counters?: ChallengeCounters) {}
 
-  #key(name: string, token: string): string {
-    return `${canonicalName(name)}\u0000${token}`;
-  }
-
   /** Starts answering `token` for `name` (the identifier value of the authorization). */
   add(name: string, token: string, keyAuthorization: string): void {
     if (!TOKEN.test(token)) throw new Error(`The CA sent an invalid http-01 token "${token.slice(0, 40)}"`);
-    this.#answers.set(this.#key(name, token), keyAuthorization);
+    let names = this.#answers.get(token);
+    if (names === undefined) this.#answers.set(token, names = new Map());
+    names.set(canonicalName(name), keyAuthorization);
   }
 
   remove(name: string, token: string): void {
-    this.#answers.delete(this.#key(name, token));
+    const names = this.#answers.get(token);
+    if (names === undefined) return;
+    names.delete(canonicalName(name));
+    if (names.size === 0) this.#answers.delete(token);
   }
 
   /** The key authorization for a request's Host and token, if pending. */
@@ -94,13 +99,20 @@ export class Http01Responder {
 
   /** `lookup` for a token already checked against TOKEN (the request handler checks it once). */
   lookupChecked(host: string | null, token: string): string | undefined {
+    const names = this.#answers.get(token);
+    if (names === undefined || host === null) return undefined;
+    // A canonical name normalizes to itself, so a Host sent as the bare name needs no normalizing.
+    const exact = names.get(host);
+    if (exact !== undefined) return exact;
     const name = normalizeHost(host);
-    // `normalizeHost` already gave the canonical name.
-    return name === null ? undefined : this.#answers.get(`${name}\u0000${token}`);
+    return name === null ? undefined : names.get(name);
   }
 
+  /** Pending answers (token and name pairs). */
   get size(): number {
-    return this.#answers.size;
+    let size = 0;
+    for (const names of this.#answers.values()) size += names.size;
+    return size;
   }
 
   clear(): void {
@@ -113,11 +125,11 @@ export class Http01Responder {
     // Anything but a pending token fetched with GET or HEAD is 404, so nginx's http_404 chaining moves on.
     if (method !== "GET" && method !== "HEAD") return this.#notFound();
     const url = request.url;
-    const authority = url.indexOf("//") + 2;
-    const pathStart = url.indexOf("/", authority);
-    const path = pathOf(url, pathStart);
-    if (path.startsWith(CHALLENGE_PREFIX)) {
-      const token = path.slice(CHALLENGE_PREFIX.length);
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    if (pathStart >= 0 && url.startsWith(CHALLENGE_PREFIX, pathStart)) {
+      const tokenStart = pathStart + CHALLENGE_PREFIX.length;
+      const query = url.indexOf("?", tokenStart);
+      const token = query < 0 ? url.slice(tokenStart) : url.slice(tokenStart, query);
       if (TOKEN.test(token)) {
         const host = request.headers.get("host");
         const answer = this.lookupChecked(host, token);
@@ -163,11 +175,4 @@ export class Http01Responder {
     }
     return this.#notFound();
   }
-}
-
-/** The path of a request URL (`http://host:port/path?query`) from `start`, without building a URL object. */
-function pathOf(url: string, start: number): string {
-  if (start < 0) return "/";
-  const query = url.indexOf("?", start);
-  return query < 0 ? url.slice(start) : url.slice(start, query);
 }

@@ -54,6 +54,27 @@ Deno.test("http-01: a removed token is 404", async () => {
   await res.body?.cancel();
 });
 
+Deno.test("http-01: one token pending for two names answers each Host its own; removing one keeps the other", async () => {
+  const { r } = responder();
+  r.add("API.Example.Test.", TOKEN, `${TOKEN}.other`);
+  assertEquals(r.size, 2);
+  const path = `/.well-known/acme-challenge/${TOKEN}?x=1`;
+  const texts = async (host: string) => {
+    const res = await r.handle(request("GET", path, host));
+    return [res.status, await res.text()];
+  };
+  assertEquals(await texts("www.example.test"), [200, KEY_AUTH]);
+  assertEquals(await texts("api.example.test:8080"), [200, `${TOKEN}.other`], "Host normalized after an exact miss");
+  r.remove("www.example.test", TOKEN);
+  assertEquals(r.size, 1);
+  assertEquals((await texts("www.example.test"))[0], 404);
+  assertEquals(await texts("api.example.test"), [200, `${TOKEN}.other`]);
+  r.remove("api.example.test", TOKEN);
+  assertEquals(r.size, 0);
+  r.remove("api.example.test", TOKEN); // removing what is gone is a no-op
+  assertEquals(r.lookup(null, TOKEN), undefined);
+});
+
 Deno.test("normalizeHost: port, brackets, case and a trailing dot", () => {
   assertEquals(normalizeHost("WWW.Example.Test.:8080"), "www.example.test");
   assertEquals(normalizeHost("[2001:DB8::1]:80"), "2001:db8::1");

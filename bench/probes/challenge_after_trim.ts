@@ -1,0 +1,83 @@
+/**
+ * Does the idle trim slow the next burst of challenge answers? One acmems (this checkout, shipped V8 flags) with a
+ * planted token: challenge runs while warm, then a burst of `/sign` cache hits (RSS grows past the trim's threshold),
+ * a quiet pause long enough for the trim (RSS read before and after), then challenge runs again. Prints CPU per
+ * answer (all threads, /proc) for each run, so the first runs after a trim can be compared with warm ones.
+ *
+ * deno run -A bench/probes/challenge_after_trim.ts [--cycles=2] [--seconds=3] [--quiet-ms=12000]
+ */
+import { startNamed } from "../../tests/support/named.ts";
+import { startPebble } from "../../tests/support/pebble.ts";
+import { freePorts } from "../../tests/support/ports.ts";
+import { makeCsr } from "../../tests/support/csr.ts";
+import { startAcmems } from "../../tests/support/acmems.ts";
+import { ACMEMS_WITH_TOKEN, benchConfig, hmacHeader, memoryMb, randomToken, SERVE_V8_FLAGS } from "../lib/stack.ts";
+import { runWrk } from "../lib/wrk.ts";
+
+const flag = (name: string, dflt: number) =>
+  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
+const cycles = flag("cycles", 2);
+const seconds = flag("seconds", 3);
+const quietMs = flag("quiet-ms", 12_000);
+const flagsArg = Deno.args.find((a) => a.startsWith("--flags="))?.slice("--flags=".length);
+const denoFlags = flagsArg === undefined ? SERVE_V8_FLAGS : flagsArg === "none" ? [] : [flagsArg];
+
+async function cpuTicks(pid: number): Promise<number> {
+  let ticks = 0;
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0);
+  }
+  return ticks;
+}
+
+const work = await Deno.makeTempDir({ prefix: "acmems-trim-probe-" });
+const named = await startNamed();
+const [challengePort, mgmtPort] = await freePorts(2);
+const pebble = await startPebble({ dnsServer: named.address, httpPort: challengePort });
+const stops: (() => Promise<unknown>)[] = [() => named.stop(), () => pebble.stop()];
+try {
+  const hmacKey = randomToken();
+  const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
+  const auth = await hmacHeader(hmacKey, csr.csrPem);
+  const token = randomToken();
+  await Deno.mkdir(`${work}/a`);
+  const acmems = await startAcmems({
+    name: "acmems",
+    dir: `${work}/a`,
+    config: benchConfig({ directoryUrl: pebble.directoryUrl, caFile: pebble.caFile, mgmtPort, challengePort, hmacKey }),
+    entry: ACMEMS_WITH_TOKEN,
+    args: (files) => [...files, "http", "bench.example.test", token, `${token}.${randomToken()}`],
+    denoFlags,
+    ready: { url: `http://127.0.0.1:${mgmtPort}/ready` },
+  });
+  stops.push(() => acmems.stop());
+  const signUrl = `http://127.0.0.1:${mgmtPort}/sign`;
+  const first = await fetch(signUrl, { method: "POST", body: csr.csrPem, headers: { Authentication: auth } });
+  await first.text();
+  if (first.status !== 200) throw new Error(`first /sign: ${first.status}`);
+  const challengeUrl = `http://127.0.0.1:${challengePort}/.well-known/acme-challenge/${token}`;
+  const challenge = async (label: string) => {
+    const before = await cpuTicks(acmems.pid);
+    const r = await runWrk({ url: challengeUrl, seconds, headers: ["Host: bench.example.test"] });
+    const cpu = ((await cpuTicks(acmems.pid)) - before) * 10_000 / r.requests;
+    if (r.non2xx > 0) throw new Error(`${r.non2xx} non-2xx challenge answers`);
+    console.log(`${label.padEnd(28)} ${String(Math.round(r.rps)).padStart(6)} req/s  CPU ${cpu.toFixed(1)} µs/answer`);
+  };
+  await runWrk({ url: challengeUrl, seconds: 2, headers: ["Host: bench.example.test"] });
+  for (let c = 0; c < cycles; c++) {
+    await challenge(`cycle ${c + 1} warm 1`);
+    await challenge(`cycle ${c + 1} warm 2`);
+    await runWrk({ url: signUrl, seconds: 5, script: "sign.lua", env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth } });
+    const rssLoaded = (await memoryMb(acmems.pid)).rss;
+    await new Promise((r) => setTimeout(r, quietMs));
+    const rssQuiet = (await memoryMb(acmems.pid)).rss;
+    console.log(`after /sign burst: RSS ${rssLoaded} MB, ${quietMs / 1000} s later ${rssQuiet} MB`);
+    await challenge(`cycle ${c + 1} after quiet 1`);
+    await challenge(`cycle ${c + 1} after quiet 2`);
+  }
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => {});
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+}
