@@ -442,7 +442,7 @@ async function main() {
         p99_ratio_to_deno: ratio(s.known.p99_ms, s.ceiling_deno.p99_ms),
         p99_ratio_to_nginx: ratio(s.known.p99_ms, s.ceiling_nginx.p99_ms),
         cpu_ratio_to_deno: ratio(s.known.cpu_us_per_req, s.ceiling_deno.cpu_us_per_req),
-        // A bare Deno.serve that reads the path and the Host header, as any answer keyed by host and token must.
+        // A bare Deno.serve that reads the host and the path from the request URL, as any answer keyed by host and token must.
         ceiling_url_host: s.ceiling_url_host,
         ratio_to_url_host: ratio(s.known.rps, s.ceiling_url_host.rps),
         url_host_ratio_to_deno: ratio(s.ceiling_url_host.rps, s.ceiling_deno.rps),

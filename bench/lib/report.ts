@@ -150,7 +150,7 @@ export function renderReadmeTable(r: BenchResult): string {
     ],
     ...(c.ceiling_url_host
       ? [[
-        "challenge, known token: req/s and CPU per answer vs a Deno.serve that reads the path and Host",
+        "challenge, known token: req/s and CPU per answer vs a Deno.serve that reads the host and path from the URL",
         `${int(c.known.rps)}, ${c.known.cpu_us_per_req} µs`,
         `Deno.serve + URL + Host ${int(c.ceiling_url_host.rps)}, ${c.ceiling_url_host.cpu_us_per_req} µs ` +
         `(itself ${x(c.url_host_ratio_to_deno ?? NaN)} of Deno.serve)`,

@@ -97,7 +97,7 @@ export function targetsOf(r: TargetInputs): Target[] {
       `${c.ratio_to_deno}×`,
       c.ratio_to_deno >= 0.9,
       known(c.url_host_ratio_to_deno)
-        ? [`Deno.serve reading path + Host: ${c.url_host_ratio_to_deno}×`, c.url_host_ratio_to_deno < 0.9]
+        ? [`Deno.serve reading host + path: ${c.url_host_ratio_to_deno}×`, c.url_host_ratio_to_deno < 0.9]
         : undefined,
     ),
     t("challenge req/s vs nginx", "≥ 1×", `${c.ratio_to_nginx}×`, c.ratio_to_nginx >= 1),

@@ -4,7 +4,9 @@
  * a quiet pause long enough for the trim (RSS read before and after), then challenge runs again. Prints CPU per
  * answer (all threads, /proc) for each run, so the first runs after a trim can be compared with warm ones.
  *
- * deno run -A bench/probes/challenge_after_trim.ts [--cycles=2] [--seconds=3] [--quiet-ms=12000]
+ * With --steady=N it first makes N challenge runs back to back (does a long burst slow it down?).
+ *
+ * deno run -A bench/probes/challenge_after_trim.ts [--steady=0] [--cycles=2] [--seconds=3] [--quiet-ms=12000]
  */
 import { startNamed } from "../../tests/support/named.ts";
 import { startPebble } from "../../tests/support/pebble.ts";
@@ -66,6 +68,10 @@ try {
     console.log(`${label.padEnd(28)} ${String(Math.round(r.rps)).padStart(6)} req/s  CPU ${cpu.toFixed(1)} µs/answer`);
   };
   await runWrk({ url: challengeUrl, seconds: 2, headers: ["Host: bench.example.test"] });
+  const steady = flag("steady", 0);
+  for (let i = 0; i < steady; i++) {
+    await challenge(`steady ${i + 1} (RSS ${(await memoryMb(acmems.pid)).rss} MB)`);
+  }
   for (let c = 0; c < cycles; c++) {
     await challenge(`cycle ${c + 1} warm 1`);
     await challenge(`cycle ${c + 1} warm 2`);

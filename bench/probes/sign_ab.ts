@@ -1,10 +1,11 @@
 /**
  * A/B of the `/sign` cache-hit path: several acmems builds (each a bench/servers/acmems_with_token.ts of some
  * checkout) side by side on one pebble, interleaved with the POST+HMAC ceiling, wrk -t2 -c64. Prints per target
- * the median req/s, p99 and server CPU per answer (all threads, from /proc), and the per-thread split.
+ * the median req/s, p99 and server CPU per answer (all threads, from /proc; median and minimum: on a shared machine
+ * other work only adds to it, so the minimum of many short rounds is the steadier figure), and the per-thread split.
  *
  * With --challenge: the same for challenge answers (GET of a planted token with its Host), against the bare
- * Deno.serve and the Deno.serve that reads the path and Host.
+ * Deno.serve and the Deno.serve that reads the host and path from the request URL.
  *
  * Usage: deno run -A bench/probes/sign_ab.ts [--challenge] [--seconds=5] [--rounds=3] ENTRY[@FLAGS]… (default: this
  * checkout's; FLAGS replaces the shipped V8 flags: `none` or `--v8-flags=…`)
@@ -122,7 +123,7 @@ try {
     const urlHost = await startBare({ dir: work, port: hitPort, text: "x".repeat(87), readUrlHost: true });
     stops.push(() => urlHost.stop());
     targets.unshift({
-      name: "Deno.serve + path + Host",
+      name: "Deno.serve + host + path",
       pid: urlHost.pid,
       url: "",
       challengeUrl: `http://127.0.0.1:${hitPort}${path}`,
@@ -181,9 +182,9 @@ try {
     console.log(
       `${name}\n  ${Math.round(rps)} req/s (${(rps / ceiling).toFixed(3)}× ceiling), p99 ${
         median(list.map((x) => x.p99)).toFixed(2)
-      } ms, CPU ${median(list.map((x) => x.cpu)).toFixed(1)} µs/answer [${split}]  runs: ${
-        list.map((x) => Math.round(x.rps)).join(" ")
-      }`,
+      } ms, CPU ${median(list.map((x) => x.cpu)).toFixed(1)} µs/answer (min ${
+        Math.min(...list.map((x) => x.cpu)).toFixed(1)
+      }) [${split}]  runs: ${list.map((x) => Math.round(x.rps)).join(" ")}`,
     );
   }
 } finally {

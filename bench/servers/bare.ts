@@ -3,9 +3,9 @@
  * (as long as the benchmark's key authorization).
  *
  * Usage: deno run --allow-net bench/servers/bare.ts PORT [TEXT] [--read-url-host]
- * With --read-url-host it first reads what any answer keyed by host and token must read: the path from
- * `request.url` and the Host header (the same calls acmems' challenge listener makes), and answers 404 unless the
- * path is under /.well-known/acme-challenge/.
+ * With --read-url-host it first reads what any answer keyed by host and token must read: the host and the path, both
+ * from `request.url` (Deno.serve builds its authority from the Host header; the same calls acmems' challenge listener
+ * makes), and answers 404 unless the path is under /.well-known/acme-challenge/.
  */
 const args = Deno.args.filter((a) => a !== "--read-url-host");
 const readUrlHost = args.length !== Deno.args.length;
@@ -17,9 +17,10 @@ Deno.serve(
   readUrlHost
     ? (request) => {
       const url = request.url;
-      const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-      const host = request.headers.get("host");
-      if (!host || !path.startsWith(PREFIX)) return new Response("not found", { status: 404 });
+      const authority = url.indexOf("//") + 2;
+      const pathStart = url.indexOf("/", authority);
+      const host = url.slice(authority, pathStart);
+      if (!host || !url.startsWith(PREFIX, pathStart)) return new Response("not found", { status: 404 });
       return new Response(body, { headers: { "Content-Type": "text/plain" } });
     }
     : () => new Response(body, { headers: { "Content-Type": "text/plain" } }),

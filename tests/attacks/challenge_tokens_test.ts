@@ -112,14 +112,19 @@ async function spiedResponder(storageDir: string): Promise<Spies & { storage: Fi
   return { responder, lookups, fallbacks, storage };
 }
 
-/** Sends `GET <target>` over a raw TCP connection (no URL normalisation by a client library); returns the status. */
-async function rawGet(port: number, target: string): Promise<number | "closed"> {
+/**
+ * Sends `GET <target>` over a raw TCP connection (no URL normalisation by a client library) with `Host: host` (none
+ * when null, as HTTP/1.0); returns the status.
+ */
+async function rawGet(port: number, target: string, host: string | null = HOST): Promise<number | "closed"> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    const request = `GET ${target} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`;
+    const request = host === null
+      ? `GET ${target} HTTP/1.0\r\n\r\n`
+      : `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
     await writeAll(conn, new TextEncoder().encode(request));
     const text = await readAllText(conn, 5_000);
-    const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
     return m ? Number(m[1]) : "closed";
   } finally {
     try {
@@ -218,6 +223,27 @@ Deno.test("attack: hostile challenge tokens over raw HTTP on a real listener are
     }
     assertEquals(spies.lookups, [], "a hostile token reached the responder's lookup");
     assertEquals(spies.fallbacks, [], "a hostile token reached the storage's getChallenge");
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("attack: the host a challenge answers to over raw HTTP: Host, absolute-form target first, none is 404", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-attack-tokens-" });
+  const spies = await spiedResponder(dir);
+  spies.responder.fallback = undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, spies.responder.handle);
+  try {
+    const port = server.addr.port;
+    const path = `${CHALLENGE_PREFIX}${VALID}`;
+    assertEquals(await rawGet(port, path), 200, "the pending name as Host");
+    assertEquals(await rawGet(port, path, "WWW.Example.Test.:80"), 200, "port, case and a final dot");
+    assertEquals(await rawGet(port, path, "other.example.test"), 404, "another name as Host");
+    assertEquals(await rawGet(port, path, null), 404, "no Host at all");
+    // RFC 9112 §3.2.2: the host of an absolute-form request target wins over the Host header.
+    assertEquals(await rawGet(port, `http://${HOST}${path}`, "other.example.test"), 200, "absolute-form, right host");
+    assertEquals(await rawGet(port, `http://other.example.test${path}`, HOST), 404, "absolute-form, other host");
   } finally {
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });
