@@ -107,6 +107,9 @@ export interface BenchResult {
     floor_serve_ready_ms?: number;
     floor_serve_answer_ms?: number;
     floor_serve_rss_mb?: number;
+    /** The first run after the other command (other V8 flags: the code cache is rejected); absent before. */
+    check_config_after_serve_ms?: number;
+    serve_ready_after_check_config_ms?: number;
     check_config_ratio_to_noop: number;
     serve_ready_ratio_to_bare: number;
     rss_idle_ratio_to_bare: number;
@@ -303,6 +306,17 @@ export function renderReadmeTable(r: BenchResult): string {
         `${ms(f.serve_ready_ms)} · ${ms(f.serve_answer_ms)}`,
         `minimal serve ${ms(f.floor_serve_ready_ms ?? NaN)} · ${ms(f.floor_serve_answer_ms ?? NaN)}`,
         x(f.serve_answer_ms / (f.floor_serve_answer_ms ?? NaN)),
+        "",
+      ]]
+      : []),
+    ...(f.check_config_after_serve_ms !== undefined && f.serve_ready_after_check_config_ms !== undefined
+      ? [[
+        "first run after the other command (V8 flags differ: code cache rejected): check-config · serve (main.ts)",
+        `${ms(f.check_config_after_serve_ms)} · ${ms(f.serve_ready_after_check_config_ms)}`,
+        `again: ${ms(f.check_config_ms)} · ${ms(f.serve_ready_ms)}`,
+        `${x(f.check_config_after_serve_ms / f.check_config_ms)} · ${
+          x(f.serve_ready_after_check_config_ms / f.serve_ready_ms)
+        }`,
         "",
       ]]
       : []),
