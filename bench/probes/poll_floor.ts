@@ -3,7 +3,7 @@
  * responder) at the client's default pace and at constant fast polls, on a fresh pebble per run, interleaved.
  * If even constant 10 ms polls stay above a target, the target is pebble's, not the poll pace's.
  *
- * Usage: deno run -A bench/probes/poll_floor.ts [--n=30] [--runs=3]
+ * Usage: deno run -A bench/probes/poll_floor.ts [--n=30] [--runs=3] [--paces=FIRST:MAX,…]
  */
 import { startNamed } from "../../tests/support/named.ts";
 import { startPebble } from "../../tests/support/pebble.ts";
@@ -16,10 +16,17 @@ const flag = (name: string, dflt: number) =>
   Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
 const n = flag("n", 30);
 const runs = flag("runs", 3);
-const paces: [string, number | undefined, number | undefined][] = [
-  ["default pace (50 ms, ×1.5 to 3 s)", undefined, undefined],
-  ["constant 10 ms polls", 10, 10],
-];
+// --paces=FIRST:MAX,… (ms; the interval grows ×1.5 from FIRST up to MAX) replaces the two paces below.
+const pacesArg = Deno.args.find((a) => a.startsWith("--paces="))?.slice("--paces=".length);
+const paces: [string, number | undefined, number | undefined][] = pacesArg
+  ? pacesArg.split(",").map((p) => {
+    const [first, max] = p.split(":").map(Number);
+    return [`first ${first} ms, ×1.5 up to ${max} ms`, first, max];
+  })
+  : [
+    ["default pace (50 ms, ×1.5 to 3 s)", undefined, undefined],
+    ["constant 10 ms polls", 10, 10],
+  ];
 const work = await Deno.makeTempDir({ prefix: "acmems-poll-floor-" });
 const named = await startNamed();
 const times = new Map<string, number[]>();

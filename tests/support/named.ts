@@ -282,6 +282,9 @@ options {
   allow-transfer { 127.0.0.0/8; ::1; };
   minimal-responses yes;
   querylog yes; // shows pebble's and acmems's queries in logTail()
+  // pebble's VA asks over TCP, several connections per validation: with BIND's default queue of 10, a burst of
+  // validations (30 orders at once) overflows it and the dropped SYNs come back after TCP's 1 s retransmission.
+  tcp-listen-queue 512;
 };
 controls { }; // no rndc channel: nothing listens on 953 and no rndc.key is needed
 ${zoneBlocks.join("")}`;
