@@ -8,6 +8,8 @@
  * deno run -A bench/probes/startup.ts [--runs N] [--idle MS] label=ENTRY...
  *   e.g. base=/tmp/startup-base/main.ts new=main.ts bundle=dist/acmems.js
  * Starts its own pebble (stopped at the end); the bench config is bench/lib/stack.ts's benchConfig.
+ * Each round runs check-config and then serve, which run with different V8 flags: V8 rejects the code cache the
+ * other one wrote, so both figures here are "first run after the other command" (bench/run.ts reports both kinds).
  */
 import { startPebble } from "../../tests/support/pebble.ts";
 import { writeConfig } from "../../tests/support/config.ts";
