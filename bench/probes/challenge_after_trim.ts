@@ -60,12 +60,26 @@ try {
   await first.text();
   if (first.status !== 200) throw new Error(`first /sign: ${first.status}`);
   const challengeUrl = `http://127.0.0.1:${challengePort}/.well-known/acme-challenge/${token}`;
+  // With --trace-gc among the flags, V8 prints one line per GC to acmems' output: each run reports its GCs.
+  const output = `${work}/a/acmems.log`;
+  let seen = 0;
+  const gcs = async () => {
+    const lines = (await Deno.readTextFile(output).catch(() => "")).split("\n");
+    const fresh = lines.slice(seen);
+    seen = lines.length;
+    const count = (kind: string) => fresh.filter((l) => l.includes(kind)).length;
+    return `scavenges ${count("Scavenge")}, mark-compacts ${count("Mark-Compact")}`;
+  };
   const challenge = async (label: string) => {
     const before = await cpuTicks(acmems.pid);
+    await gcs();
     const r = await runWrk({ url: challengeUrl, seconds, headers: ["Host: bench.example.test"] });
     const cpu = ((await cpuTicks(acmems.pid)) - before) * 10_000 / r.requests;
     if (r.non2xx > 0) throw new Error(`${r.non2xx} non-2xx challenge answers`);
-    console.log(`${label.padEnd(28)} ${String(Math.round(r.rps)).padStart(6)} req/s  CPU ${cpu.toFixed(1)} µs/answer`);
+    const gc = denoFlags.some((f) => f.includes("--trace-gc")) ? `  (${await gcs()})` : "";
+    console.log(
+      `${label.padEnd(28)} ${String(Math.round(r.rps)).padStart(6)} req/s  CPU ${cpu.toFixed(1)} µs/answer${gc}`,
+    );
   };
   await runWrk({ url: challengeUrl, seconds: 2, headers: ["Host: bench.example.test"] });
   const steady = flag("steady", 0);

@@ -177,7 +177,9 @@ Deno.test("attack: the http-01 responder matches the Host header only, never X-F
   const responder = new Http01Responder();
   const token = "pAZpZ0vAfPqS6aIbzpO3W9hgNRRp0Oq6Tl7tSMsDW5g";
   responder.add("www.example.test", token, `${token}.thumb`);
-  const url = `http://www.example.test/.well-known/acme-challenge/${token}`;
+  const path = `/.well-known/acme-challenge/${token}`;
+  // As Deno.serve builds it: the URL's authority is the Host header (the responder reads the host there).
+  const request = (headers: Record<string, string>) => new Request(`http://${headers.host}${path}`, { headers });
   const spoofed: Record<string, string>[] = [
     { host: "evil.test", "x-forwarded-host": "www.example.test" },
     { host: "evil.test", forwarded: "host=www.example.test" },
@@ -190,16 +192,42 @@ Deno.test("attack: the http-01 responder matches the Host header only, never X-F
   for (const headers of spoofed) {
     let response: Response;
     try {
-      response = await responder.handle(new Request(url, { headers }));
+      response = await responder.handle(request(headers));
     } catch {
-      continue; // Headers refused the value (NUL): it can never reach the responder.
+      continue; // Request or Headers refused the value (credentials in the URL, NUL): it never reaches the responder.
     }
     const { status } = await answer(response);
     assertEquals(status, 404, JSON.stringify(headers));
   }
   for (const host of ["www.example.test", "WWW.Example.Test:80", "www.example.test."]) {
-    const { status, body } = await answer(await responder.handle(new Request(url, { headers: { host } })));
+    const { status, body } = await answer(await responder.handle(request({ host })));
     assertEquals(status, 200, `control: Host ${host}`);
     assertEquals(body, `${token}.thumb`);
   }
+  // Over a real listener, where Deno.serve puts the Host header into the URL.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, responder.handle);
+  try {
+    for (const headers of spoofed.filter((h) => !h.host.includes("\u0000") && !h.host.includes("@"))) {
+      const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\r\n");
+      assertEquals(await rawStatus(server.addr.port, `GET ${path} HTTP/1.1\r\n${lines}\r\n`), 404, lines);
+    }
+    const ok = await rawStatus(server.addr.port, `GET ${path} HTTP/1.1\r\nhost: www.example.test\r\n`);
+    assertEquals(ok, 200, "control over a real listener");
+  } finally {
+    await server.shutdown();
+  }
 });
+
+/** The status of one raw HTTP/1.1 request (`head` without the final empty line; the connection is closed after). */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(`${head}connection: close\r\n\r\n`));
+    const buffer = new Uint8Array(4096);
+    const n = await conn.read(buffer);
+    const status = /^HTTP\/1\.1 (\d{3})/.exec(new TextDecoder().decode(buffer.subarray(0, n ?? 0)))?.[1];
+    return Number(status ?? NaN);
+  } finally {
+    conn.close();
+  }
+}

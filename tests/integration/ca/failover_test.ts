@@ -81,13 +81,17 @@ Deno.test("two CAs: failover to B while A is down, renewal back at A, CA refusal
     await t.step("A back: B's certificate is served while not due; once due, the renewal comes from A", async () => {
       await a.resume();
       const aOrders = await orders(a);
-      const hit = await postSign(acmems.mgmtUrl, csr.csrPem);
-      assertEquals(hit.status, 200, hit.body);
-      assertEquals(hit.body, fromB, "B's certificate, from the cache");
-      assertEquals(await orders(a), aOrders, "A not asked while B's certificate is not due");
-      // Due at two thirds of its lifetime.
+      // Due at two thirds of its lifetime (pebble's short-lived certificates: about 20 s after issuance).
       const leaf = new x509.X509Certificate(fromB.split("\n\n")[0]);
       const dueAt = leaf.notBefore.getTime() + (leaf.notAfter.getTime() - leaf.notBefore.getTime()) * 2 / 3;
+      const askedAt = Date.now();
+      const hit = await postSign(acmems.mgmtUrl, csr.csrPem);
+      assertEquals(hit.status, 200, hit.body);
+      // A machine slow enough to reach this point after the due time sees the renewal below at once instead.
+      if (askedAt < dueAt - 1000) {
+        assertEquals(hit.body, fromB, "B's certificate, from the cache");
+        assertEquals(await orders(a), aOrders, "A not asked while B's certificate is not due");
+      }
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, dueAt - Date.now()) + 1500));
       const renewed = await postSign(acmems.mgmtUrl, csr.csrPem);
       assertEquals(renewed.status, 200, renewed.body);
