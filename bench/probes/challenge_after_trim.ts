@@ -67,8 +67,14 @@ try {
     const lines = (await Deno.readTextFile(output).catch(() => "")).split("\n");
     const fresh = lines.slice(seen);
     seen = lines.length;
-    const count = (kind: string) => fresh.filter((l) => l.includes(kind)).length;
-    return `scavenges ${count("Scavenge")}, mark-compacts ${count("Mark-Compact")}`;
+    const of = (kind: string) => fresh.filter((l) => l.includes(kind));
+    // "… MB, pooled: 0 MB, 1.23 / 0.00 ms …": the first figure is the pause.
+    const ms = (lines: string[]) =>
+      lines.reduce((sum, l) => sum + Number(l.match(/MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/)?.[1] ?? 0), 0);
+    const [scavenges, compacts] = [of("Scavenge"), of("Mark-Compact")];
+    return `scavenges ${scavenges.length} (${ms(scavenges).toFixed(0)} ms), mark-compacts ${compacts.length} (${
+      ms(compacts).toFixed(0)
+    } ms)`;
   };
   const challenge = async (label: string) => {
     const before = await cpuTicks(acmems.pid);
