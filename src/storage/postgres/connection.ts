@@ -100,14 +100,17 @@ export class PgConnection {
     this.#sql = this.connect(opts.poolSize);
   }
 
-  /** The pool, or (with `onnotify`) the one connection that LISTENs and must stay open. */
-  connect(max: number, onnotify?: (channel: string, payload: string) => void): Sql {
+  /**
+   * The pool, or (with `onnotify`) the one connection that LISTENs and must stay open; `onclose` hears that connection
+   * close (the database restarted or went away: its LISTEN is gone with it).
+   */
+  connect(max: number, onnotify?: (channel: string, payload: string) => void, onclose?: () => void): Sql {
     const options = {
       max,
       connect_timeout: Math.max(1, Math.ceil(this.connectTimeoutMs / 1000)),
       // The listening connection stays open for good (0: no idle or lifetime limit).
       idle_timeout: onnotify ? 0 : 300,
-      ...(onnotify ? { max_lifetime: 0, onnotify } : {}),
+      ...(onnotify ? { max_lifetime: 0, onnotify, ...(onclose ? { onclose } : {}) } : {}),
       // A fixed, short pause before reconnecting (the default grows to 20 s): outages end when the database is back.
       backoff: () => 0.25,
       fetch_types: false,

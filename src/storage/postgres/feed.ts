@@ -4,9 +4,10 @@
  *
  * How: every write notifies (`pg_notify` in the same statement) `entry:<key>` or `challenge:<token>`. Notifications
  * are hints (no replay): waiters also poll, and the challenge map is reloaded after every (re)subscribe
- * (`onSubscribed`). A listening connection can die quietly (a re-LISTEN that failed while the database was down): the
- * poll's `keepAlive` pings the channel and subscribes anew when it heard nothing, and a statement that failed as
- * unavailable (`lost`) makes the next poll subscribe anew too. postgres.js's own `listen()` is not used: it
+ * (`onSubscribed`). A listening connection that closes (the database restarted) makes the next poll subscribe anew;
+ * one that dies quietly (a re-LISTEN that failed while the database was down) is found by the poll's `keepAlive`,
+ * which pings the channel and subscribes anew when it heard nothing, and a statement that failed as unavailable
+ * (`lost`) makes the next poll subscribe anew too. postgres.js's own `listen()` is not used: it
  * re-listens by itself after a reconnect, and a client ended while it does that leaves a connection open.
  */
 import type { Change } from "../types.ts";
@@ -169,6 +170,10 @@ export class PgFeed {
       if (db.closed) return;
       const sql: Sql = this.#listenSql = db.connect(1, (channel, payload) => {
         if (sql === this.#listenSql && channel === db.channel) this.#onNotify(payload);
+      }, () => {
+        // The LISTEN died with its connection (a restarted database): the next poll subscribes anew, without
+        // waiting for the heartbeat to miss a ping.
+        if (sql === this.#listenSql) this.#listenUp = false;
       });
       try {
         await withTimeout(sql.unsafe(`listen ${quoteIdentifier(db.channel)}`), db.queryTimeoutMs, "LISTEN");

@@ -511,6 +511,8 @@ Deno.test("storage contract: postgres", async (t) => {
           assertEquals(await b.problem(), "");
 
           await pg.kill("fast");
+          // a notices the outage too: its LISTEN connection closed (or one of its poll's statements failed).
+          await eventually(() => !a.listening, "a's LISTEN ended with the database", 3_000);
           const down = await assertRejects(() => b.claim(KEY, "b", LEASE_MS), /is unreachable/);
           assert(down instanceof StorageUnavailableError, `${down.name}: ${down.message}`);
           assertEquals((await b.get(KEY))?.chain, "remembered", "stale-if-error: the entry b read before");
