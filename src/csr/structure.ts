@@ -5,6 +5,7 @@
  */
 import { formatIp } from "../lib/ip.ts";
 import {
+  checkWellFormed,
   children,
   content,
   DerError,
@@ -124,6 +125,7 @@ export function describeKey(key: CsrKey): string {
 /** Parses the DER of a CSR. Throws `DerError` when it is not one. */
 export function parseCsrStructure(der: Uint8Array): CsrStructure {
   const outer = readOuter(der, TAG.SEQUENCE);
+  checkWellFormed(der, outer);
   const top = children(der, outer);
   if (top.length !== 3) throw new DerError("a CSR has exactly three parts", outer.start);
   const [info, sigAlg, signature] = top;

@@ -71,6 +71,34 @@ export function readTlv(buf: Uint8Array, offset: number, limit: number = buf.len
   return { tag, start: offset, contentStart: pos, end };
 }
 
+/**
+ * Checks every element inside `tlv`, recursively, including the parts a caller does not interpret: lengths as
+ * `readTlv` checks them, and the form of the universal types (SEQUENCE and SET constructed, every other universal
+ * type primitive, as DER requires; the reserved tags 0 and 15 refused). A CA parses the whole CSR, so one malformed
+ * deep inside (a subject value, an attribute acmems skips) is refused here rather than by the CA after an order.
+ */
+export function checkWellFormed(buf: Uint8Array, tlv: Tlv, depth = 0): void {
+  if (depth > 32) throw new DerError("elements nested more than 32 deep", tlv.start);
+  const constructed = (tlv.tag & 0x20) !== 0;
+  if ((tlv.tag & 0xc0) === 0) {
+    const number = tlv.tag & 0x1f;
+    if (number === 0 || number === 15) throw new DerError(`reserved universal tag ${number}`, tlv.start);
+    const mustBeConstructed = number === 16 || number === 17;
+    if (constructed !== mustBeConstructed) {
+      throw new DerError(
+        `universal tag ${number} in ${constructed ? "constructed" : "primitive"} form is not DER`,
+        tlv.start,
+      );
+    }
+  }
+  if (!constructed) return;
+  for (let offset = tlv.contentStart; offset < tlv.end;) {
+    const child = readTlv(buf, offset, tlv.end);
+    checkWellFormed(buf, child, depth + 1);
+    offset = child.end;
+  }
+}
+
 /** Reads exactly one element that must fill `buf` completely, with the given tag. */
 export function readOuter(buf: Uint8Array, tag: number): Tlv {
   const tlv = readTlv(buf, 0, buf.length);

@@ -160,7 +160,12 @@ export class FakeCa {
     this.finalized++;
     const stored = this.#orders.get(order.url!)!;
     const { keys, cert: caCert } = await caMaterial();
-    const csr = new x509.Pkcs10CertificateRequest(new Uint8Array(csrDer));
+    let csr: x509.Pkcs10CertificateRequest;
+    try {
+      csr = new x509.Pkcs10CertificateRequest(new Uint8Array(csrDer));
+    } catch {
+      throw badCsr(); // As a CA answers a CSR it cannot parse (RFC 8555 §7.4), never a bare exception.
+    }
     const leaf = await x509.X509CertificateGenerator.create({
       serialNumber: (++this.#seq).toString(16).padStart(4, "0"),
       subject: "",

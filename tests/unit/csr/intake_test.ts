@@ -373,6 +373,34 @@ Deno.test("unusable-csr: tampered CSRs do not verify", async (t) => {
   }
 });
 
+Deno.test("not-csr: an element in a form DER forbids, even in a part acmems does not read, is refused up front", async () => {
+  const openssl = await OpensslFactory.create();
+  try {
+    const pem = await openssl.csr({
+      key: "ec:P-256",
+      subj: "/O=Example/CN=www.example.org",
+      san: "DNS:www.example.org",
+    });
+    const der = pemToDer(pem);
+    // The organization name (a subject value acmems never reads): its PrintableString or UTF8String identifier
+    // gets the constructed bit (0x13 → 0x33, 0x0c → 0x2c), as the fuzzer's "Constructed encoding" case did.
+    const text = new TextDecoder("latin1").decode(der);
+    const at = text.indexOf("Example") - 2;
+    assert(der[at] === 0x13 || der[at] === 0x0c, `identifier 0x${der[at].toString(16)}`);
+    der[at] |= 0x20;
+    const result = await intake(derToPem(der));
+    assertOutcome(result, {
+      kind: "unusable-csr",
+      code: "not-csr",
+      reason: ["not a valid PKCS#10", "in constructed form is not DER", `at byte ${at}`],
+    }, "constructed string");
+    // The control: the same CSR unaltered is read.
+    assert((await intake(pem)).ok, "the unaltered CSR");
+  } finally {
+    await openssl.close();
+  }
+});
+
 Deno.test("PEM framing", async (t) => {
   const openssl = await OpensslFactory.create();
   try {
