@@ -15,7 +15,7 @@ export interface TsigKeyFileEntry {
 
 /** Parses the first (or the named) key statement; `{ error }` names what is missing. */
 export function parseTsigKeyFile(text: string, wantedName?: string): TsigKeyFileEntry | { error: string } {
-  const withoutComments = text.replace(/(#|\/\/)[^\n]*/g, "").replace(/\/\*[\s\S]*?\*\//g, "");
+  const withoutComments = stripComments(text);
   const pattern = /key\s+"?([A-Za-z0-9._-]+)"?\s*\{([^}]*)\}\s*;/g;
   const keys: TsigKeyFileEntry[] = [];
   for (const match of withoutComments.matchAll(pattern)) {
@@ -36,4 +36,32 @@ export function parseTsigKeyFile(text: string, wantedName?: string): TsigKeyFile
   const named = keys.find((k) => k.name === wantedName.replace(/\.$/, ""));
   if (!named) return { error: `no key named "${wantedName}" in it (found: ${keys.map((k) => k.name).join(", ")})` };
   return named;
+}
+
+/**
+ * The text without BIND's comments (`#` and `//` to the end of the line, `/* … *\/`), quoted strings left whole: a
+ * base64 secret may hold `//` (about one `tsig-keygen` secret in a hundred).
+ */
+function stripComments(text: string): string {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      const close = text.indexOf('"', i + 1);
+      const stop = close < 0 ? text.length : close + 1;
+      out += text.slice(i, stop);
+      i = stop;
+    } else if (c === "#" || (c === "/" && text[i + 1] === "/")) {
+      const newline = text.indexOf("\n", i);
+      i = newline < 0 ? text.length : newline;
+    } else if (c === "/" && text[i + 1] === "*") {
+      const close = text.indexOf("*/", i + 2);
+      i = close < 0 ? text.length : close + 2;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
