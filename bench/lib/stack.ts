@@ -237,6 +237,18 @@ export async function hmacHeader(key: string, body: string): Promise<string> {
 }
 
 /** VmRSS and VmHWM (peak) of a process in MiB, from /proc/PID/status. */
+/** CPU ticks (user + system, 10 ms each) per thread name of a process, from /proc. */
+export async function threadTicks(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    out.set(name, (out.get(name) ?? 0) + Number(f[11] ?? 0) + Number(f[12] ?? 0));
+  }
+  return out;
+}
+
 export async function memoryMb(pid: number): Promise<{ rss: number; hwm: number }> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const field = (name: string) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))?.[1] ?? NaN) / 1024;

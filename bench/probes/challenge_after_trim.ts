@@ -13,7 +13,15 @@ import { startPebble } from "../../tests/support/pebble.ts";
 import { freePorts } from "../../tests/support/ports.ts";
 import { makeCsr } from "../../tests/support/csr.ts";
 import { startAcmems } from "../../tests/support/acmems.ts";
-import { ACMEMS_WITH_TOKEN, benchConfig, hmacHeader, memoryMb, randomToken, SERVE_V8_FLAGS } from "../lib/stack.ts";
+import {
+  ACMEMS_WITH_TOKEN,
+  benchConfig,
+  hmacHeader,
+  memoryMb,
+  randomToken,
+  SERVE_V8_FLAGS,
+  threadTicks,
+} from "../lib/stack.ts";
 import { runWrk } from "../lib/wrk.ts";
 
 const flag = (name: string, dflt: number) =>
@@ -24,14 +32,9 @@ const quietMs = flag("quiet-ms", 12_000);
 const flagsArg = Deno.args.find((a) => a.startsWith("--flags="))?.slice("--flags=".length);
 const denoFlags = flagsArg === undefined ? SERVE_V8_FLAGS : flagsArg === "none" ? [] : [flagsArg];
 
+/** CPU ticks of the whole process (all its threads). */
 async function cpuTicks(pid: number): Promise<number> {
-  let ticks = 0;
-  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-    const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0);
-  }
-  return ticks;
+  return [...(await threadTicks(pid)).values()].reduce((sum, ticks) => sum + ticks, 0);
 }
 
 const work = await Deno.makeTempDir({ prefix: "acmems-trim-probe-" });

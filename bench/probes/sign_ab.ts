@@ -24,6 +24,7 @@ import {
   startBare,
   startBarePost,
   startBarePostHit,
+  threadTicks,
 } from "../lib/stack.ts";
 import { runWrk } from "../lib/wrk.ts";
 
@@ -34,18 +35,6 @@ const rounds = flag("rounds", 3);
 const challengeMode = Deno.args.includes("--challenge");
 const entries = Deno.args.filter((a) => !a.startsWith("--"));
 if (entries.length === 0) entries.push(ACMEMS_WITH_TOKEN);
-
-/** CPU ticks per thread name of a process. */
-async function threadTicks(pid: number): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-    const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "#");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    out.set(name, (out.get(name) ?? 0) + Number(f[11] ?? 0) + Number(f[12] ?? 0));
-  }
-  return out;
-}
 
 const work = await Deno.makeTempDir({ prefix: "acmems-sign-ab-" });
 const named = await startNamed();
