@@ -133,6 +133,9 @@ function series(runs: WrkResult[], cpu: number[] = []): Series {
 }
 
 const ratio = (a: number, b: number) => round(a / b, 3);
+/** req/s of `runs[i]` over `ceiling[i]`, round by round. */
+const pairedRatios = (runs: WrkResult[], ceiling: WrkResult[]) =>
+  runs.map((r, i) => ratio(r.rps, ceiling[i]?.rps ?? NaN));
 
 /** User + system CPU seconds of a process and its direct children (nginx's worker), all threads. */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -199,12 +202,16 @@ async function main() {
     const bareArgs = ["run", "--allow-net", BARE_SERVER, String(bareReadyPort), keyAuthorization];
     // The floor of serve: only what serve must do (bench/probes/minimal_serve.ts), with the same config.
     const floorArgs = ["run", "--allow-all", "--quiet", `${REPO_ROOT}bench/probes/minimal_serve.ts`, "serve", fpConfig];
+    // The same floor holding serve's code: it imports cli/serve_run.ts (the modules serve loads by the time it idles,
+    // bar main.ts and the CLI's own) and runs none of it, so the RSS it adds is what holding that code costs.
+    const floorCodeArgs = [...floorArgs, `--import=${REPO_ROOT}cli/serve_run.ts`];
     const health = `http://127.0.0.1:${readyMgmt}/health`;
     commands.check_config = `deno ${checkArgs.join(" ")}`;
     commands.serve = `deno ${serveArgs.join(" ")}`;
     commands.noop = `deno ${noopArgs.join(" ")}`;
     commands.bare_deno = `deno ${bareArgs.join(" ")}`;
     commands.minimal_serve = `deno ${floorArgs.join(" ")}`;
+    commands.minimal_serve_with_code = `deno ${floorCodeArgs.join(" ")}`;
     // The first runs fill caches (and register the account); they are not counted.
     await timeToExit(deno, checkArgs, fpDir);
     await timeToExit(deno, noopArgs, fpDir);
@@ -215,6 +222,8 @@ async function main() {
     const bareStart: { ms: number; rssMb?: number }[] = [];
     const floorStart: { ms: number; rssMb?: number; answerMs?: number }[] = [];
     await timeToListen(deno, floorArgs, readyMgmt, { cwd: fpDir, idleMs: 200 });
+    await timeToListen(deno, floorCodeArgs, readyMgmt, { cwd: fpDir, idleMs: 200 });
+    const floorCodeStart: { ms: number; rssMb?: number }[] = [];
     // V8 keeps one code cache per module and rejects it when the V8 flags differ from the run that wrote it: serve
     // runs with the shipped flags, check-config without, so a run right after the other command compiles the shared
     // config code again. Each round measures both: the first run of a command after the other one ("after"), then
@@ -226,9 +235,14 @@ async function main() {
       check.push(await timeToExit(deno, checkArgs, fpDir));
       noop.push(await timeToExit(deno, noopArgs, fpDir));
       serveAfterCheck.push((await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 0 })).ms);
-      serve.push(await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 1000, answerUrl: health }));
+      serve.push(
+        await timeToListen(deno, serveArgs, readyMgmt, { cwd: fpDir, idleMs: 1000, answerUrl: health }),
+      );
       bareStart.push(await timeToListen(deno, bareArgs, bareReadyPort, { idleMs: 1000 }));
-      floorStart.push(await timeToListen(deno, floorArgs, readyMgmt, { cwd: fpDir, idleMs: 1000, answerUrl: health }));
+      floorStart.push(
+        await timeToListen(deno, floorArgs, readyMgmt, { cwd: fpDir, idleMs: 1000, answerUrl: health }),
+      );
+      floorCodeStart.push(await timeToListen(deno, floorCodeArgs, readyMgmt, { cwd: fpDir, idleMs: 1000 }));
     }
     // The bundle (what `deno task bundle` builds and a container without `deno compile` runs), not in --quick.
     const bundleCheck: number[] = [];
@@ -254,7 +268,9 @@ async function main() {
         await timeToExit(deno, bundleCheckArgs, fpDir); // after serve: see above
         bundleCheck.push(await timeToExit(deno, bundleCheckArgs, fpDir));
         await timeToListen(deno, bundleServeArgs, readyMgmt, { cwd: fpDir, idleMs: 0 }); // after check-config
-        bundleServe.push(await timeToListen(deno, bundleServeArgs, readyMgmt, { cwd: fpDir, idleMs: 1000 }));
+        bundleServe.push(
+          await timeToListen(deno, bundleServeArgs, readyMgmt, { cwd: fpDir, idleMs: 1000 }),
+        );
       }
     }
 
@@ -369,7 +385,10 @@ async function main() {
       sign_cache_hit: acmems.pid,
     };
     for (let rep = 0; rep < REPS; rep++) {
-      for (const [name, opts] of Object.entries(targets)) {
+      // Every other round runs the targets in reverse order, so a machine that slows down or speeds up during the
+      // run weighs on acmems and on its ceilings alike (the per-round ratios below pair adjacent runs).
+      const order = rep % 2 === 0 ? Object.entries(targets) : Object.entries(targets).reverse();
+      for (const [name, opts] of order) {
         log(`wrk ${name} run ${rep + 1}/${REPS}`);
         const cpuBefore = await cpuSeconds(serverPid[name]);
         const r = await runWrk({ ...opts, seconds: WRK_SECONDS });
@@ -446,6 +465,11 @@ async function main() {
         ceiling_deno_rps: s.ceiling_deno.rps,
         ceiling_nginx_rps: s.ceiling_nginx.rps,
         ratio_to_deno: ratio(s.known.rps, s.ceiling_deno.rps),
+        // Round by round (acmems' run over the ceiling's run of the same round), and their median: steadier than the
+        // ratio of medians when the machine drifts during the run.
+        ratio_to_deno_per_round: pairedRatios(results.known, results.ceiling_deno),
+        ratio_to_deno_paired: median(pairedRatios(results.known, results.ceiling_deno)),
+        ratio_to_url_host_paired: median(pairedRatios(results.known, results.ceiling_url_host)),
         ratio_to_nginx: ratio(s.known.rps, s.ceiling_nginx.rps),
         unknown_ratio_to_deno: ratio(s.unknown.rps, s.ceiling_deno.rps),
         unknown_ratio_to_nginx: ratio(s.unknown.rps, s.ceiling_nginx.rps),
@@ -469,6 +493,8 @@ async function main() {
         ceiling_post: s.ceiling_post,
         ceiling_post_rps: s.ceiling_post.rps,
         ratio_to_post: ratio(s.sign_cache_hit.rps, s.ceiling_post.rps),
+        ratio_to_post_per_round: pairedRatios(results.sign_cache_hit, results.ceiling_post),
+        ratio_to_post_paired: median(pairedRatios(results.sign_cache_hit, results.ceiling_post)),
         post_ratio_to_deno: ratio(s.ceiling_post.rps, s.ceiling_deno.rps),
         cpu_ratio_to_post: ratio(s.sign_cache_hit.cpu_us_per_req, s.ceiling_post.cpu_us_per_req),
         // POST+HMAC plus what the README promises per hit (bounded body read, cache stat, headers, audit line).
@@ -549,6 +575,7 @@ async function main() {
         floor_serve_ready_ms: round(median(floorStart.map((x) => x.ms)), 1),
         floor_serve_answer_ms: round(median(floorStart.map((x) => x.answerMs ?? NaN)), 1),
         floor_serve_rss_mb: round(median(floorStart.map((x) => x.rssMb ?? NaN)), 1),
+        floor_serve_with_code_rss_mb: round(median(floorCodeStart.map((x) => x.rssMb ?? NaN)), 1),
         ceiling_bare_ready_ms: round(median(bareStart.map((x) => x.ms)), 1),
         ceiling_bare_rss_mb: bareRss,
         check_config_ratio_to_noop: ratio(median(check), median(noop)),
@@ -569,6 +596,7 @@ async function main() {
           serve_answer_ms: serve.map((x) => round(x.answerMs ?? NaN, 1)),
           floor_serve_ready_ms: floorStart.map((x) => round(x.ms, 1)),
           floor_serve_rss_idle_mb: floorStart.map((x) => x.rssMb),
+          floor_serve_with_code_rss_idle_mb: floorCodeStart.map((x) => x.rssMb),
         },
       },
       targets: [] as ReturnType<typeof targetsOf>,

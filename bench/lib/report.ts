@@ -36,6 +36,10 @@ export interface BenchResult {
     ratio_to_url_host?: number;
     url_host_ratio_to_deno?: number;
     cpu_ratio_to_url_host?: number;
+    /** Absent in results written before the rounds alternated their order. */
+    ratio_to_deno_per_round?: number[];
+    ratio_to_deno_paired?: number;
+    ratio_to_url_host_paired?: number;
   };
   sign_cache_hit: Rates & {
     ratio_to_deno: number;
@@ -51,6 +55,8 @@ export interface BenchResult {
     ratio_to_hit?: number;
     hit_ratio_to_post?: number;
     cpu_ratio_to_hit?: number;
+    ratio_to_post_per_round?: number[];
+    ratio_to_post_paired?: number;
   };
   issuance: {
     n1: { acmems: Distribution; floor: Distribution };
@@ -108,6 +114,7 @@ export interface BenchResult {
     floor_serve_answer_ms?: number;
     floor_serve_rss_mb?: number;
     /** The first run after the other command (other V8 flags: the code cache is rejected); absent before. */
+    floor_serve_with_code_rss_mb?: number;
     check_config_after_serve_ms?: number;
     serve_ready_after_check_config_ms?: number;
     check_config_ratio_to_noop: number;
@@ -127,6 +134,7 @@ export interface BenchResult {
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const x = (n: number) => `${n.toFixed(2)}×`;
+const round1 = (n: number) => Math.round(n * 10) / 10;
 const ms = (n: number) => `${n} ms`;
 const s = (n: number) => `${n.toFixed(3)} s`;
 /** A distribution in ms as "min / median / p90 / max ms" (without p90 for few runs). */
@@ -158,6 +166,16 @@ export function renderReadmeTable(r: BenchResult): string {
         `Deno.serve + URL + Host ${int(c.ceiling_url_host.rps)}, ${c.ceiling_url_host.cpu_us_per_req} µs ` +
         `(itself ${x(c.url_host_ratio_to_deno ?? NaN)} of Deno.serve)`,
         `${x(c.ratio_to_url_host ?? NaN)} · CPU ${x(c.cpu_ratio_to_url_host ?? NaN)}`,
+        "",
+      ]]
+      : []),
+    ...(c.ratio_to_deno_per_round
+      ? [[
+        "challenge, known token: req/s over the ceiling's run of the same round (rounds alternate their order)",
+        c.ratio_to_deno_per_round.map(x).join(" · "),
+        `median vs Deno.serve ${x(c.ratio_to_deno_paired ?? NaN)} · vs Deno.serve + URL + Host ` +
+        x(c.ratio_to_url_host_paired ?? NaN),
+        "",
         "",
       ]]
       : []),
@@ -197,6 +215,15 @@ export function renderReadmeTable(r: BenchResult): string {
         `documented hit ${int(h.ceiling_hit.rps)}, ${h.ceiling_hit.cpu_us_per_req} µs ` +
         `(itself ${x(h.hit_ratio_to_post ?? NaN)} of POST+HMAC)`,
         `${x(h.ratio_to_hit ?? NaN)} · CPU ${x(h.cpu_ratio_to_hit ?? NaN)}`,
+        "",
+      ]]
+      : []),
+    ...(h.ratio_to_post_per_round
+      ? [[
+        "`/sign` cache hit: req/s over POST+HMAC's run of the same round",
+        h.ratio_to_post_per_round.map(x).join(" · "),
+        `median ${x(h.ratio_to_post_paired ?? NaN)}`,
+        "",
         "",
       ]]
       : []),
@@ -262,6 +289,17 @@ export function renderReadmeTable(r: BenchResult): string {
         `${f.rss_idle_mb} MB`,
         `minimal serve ${f.floor_serve_rss_mb} MB`,
         x(f.rss_idle_mb / f.floor_serve_rss_mb),
+        "",
+      ]]
+      : []),
+    ...(f.floor_serve_with_code_rss_mb !== undefined
+      ? [[
+        "RSS idle vs the minimal serve holding serve's code (imports cli/serve_run.ts, runs none of it)",
+        `${f.rss_idle_mb} MB`,
+        `minimal serve + serve's code ${f.floor_serve_with_code_rss_mb} MB (holding the code: +${
+          round1(f.floor_serve_with_code_rss_mb - (f.floor_serve_rss_mb ?? NaN))
+        } MB)`,
+        x(f.rss_idle_mb / f.floor_serve_with_code_rss_mb),
         "",
       ]]
       : []),

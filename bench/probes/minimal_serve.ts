@@ -5,10 +5,15 @@
  * CA's directory and a nonce over TLS (the config's ca-file) and look the account up (a JWS-signed newAccount with
  * onlyReturnExisting) under a timeout (setTimeout). `check-config CONFIG` only reads and splits the INI.
  *
- *   deno run -A bench/probes/minimal_serve.ts serve|check-config CONFIG
+ *   deno run -A bench/probes/minimal_serve.ts serve|check-config CONFIG [--import=MODULE]
+ * With --import=MODULE (a path from the working directory, e.g. /path/to/cli/serve_run.ts) it first imports that
+ * module's static graph and runs nothing of it: the idle RSS it adds is what merely holding that code costs.
  * bench/probes/startup.ts measures it like main.ts: `floor=bench/probes/minimal_serve.ts`.
  */
-const [command, file] = Deno.args;
+const [command, file, ...options] = Deno.args;
+// --import=MODULE: import MODULE first (its static graph, evaluated, nothing called): what holding that code costs.
+const imported = options.find((o) => o.startsWith("--import="))?.slice("--import=".length);
+if (imported) await import(new URL(imported, `file://${Deno.cwd()}/`).href);
 const text = await Deno.readTextFile(file);
 const ini = new Map<string, Map<string, string>>();
 let section = new Map<string, string>();

@@ -7,8 +7,11 @@
  * With --challenge: the same for challenge answers (GET of a planted token with its Host), against the bare
  * Deno.serve and the Deno.serve that reads the host and path from the request URL.
  *
- * Usage: deno run -A bench/probes/sign_ab.ts [--challenge] [--seconds=5] [--rounds=3] ENTRY[@FLAGS]… (default: this
- * checkout's; FLAGS replaces the shipped V8 flags: `none` or `--v8-flags=…`)
+ * With --challenge --burst=S: the rounds run twice, before and after S seconds of `/sign` cache hits on each acmems
+ * (does answering `/sign` slow the challenge answers that follow, against ceilings measured alongside?).
+ *
+ * Usage: deno run -A bench/probes/sign_ab.ts [--challenge [--burst=S]] [--seconds=5] [--rounds=3] ENTRY[@FLAGS]…
+ * (default: this checkout's; FLAGS replaces the shipped V8 flags: `none` or `--v8-flags=…`)
  */
 import { startNamed } from "../../tests/support/named.ts";
 import { startPebble } from "../../tests/support/pebble.ts";
@@ -33,6 +36,7 @@ const flag = (name: string, dflt: number) =>
 const seconds = flag("seconds", 5);
 const rounds = flag("rounds", 3);
 const challengeMode = Deno.args.includes("--challenge");
+const burst = challengeMode ? flag("burst", 0) : 0;
 const entries = Deno.args.filter((a) => !a.startsWith("--"));
 if (entries.length === 0) entries.push(ACMEMS_WITH_TOKEN);
 
@@ -134,47 +138,72 @@ try {
     targets.unshift({ name: "POST+HMAC ceiling", pid: post.pid, url: `http://127.0.0.1:${postPort}/` });
   }
 
-  const results = new Map<string, { rps: number; p99: number; cpu: number; threads: Map<string, number> }[]>();
-  for (let r = 0; r < rounds + 1; r++) {
-    for (const t of targets) {
-      const before = await threadTicks(t.pid);
-      const res = challengeMode
-        ? await runWrk({ url: t.challengeUrl!, seconds: r === 0 ? 2 : seconds, headers: ["Host: bench.example.test"] })
-        : await runWrk({
-          url: t.url,
-          seconds: r === 0 ? 2 : seconds,
-          script: "sign.lua",
-          env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
-        });
-      const after = await threadTicks(t.pid);
-      if (r === 0) continue;
-      if (res.non2xx > 0) throw new Error(`${t.name}: ${res.non2xx} non-2xx`);
-      const threads = new Map<string, number>();
-      let ticks = 0;
-      for (const [k, v] of after) {
-        const d = v - (before.get(k) ?? 0);
-        ticks += d;
-        threads.set(k, (d * 10000) / res.requests);
+  type Run = { rps: number; p99: number; cpu: number; threads: Map<string, number> };
+  const measure = async (warmUp: boolean) => {
+    const results = new Map<string, Run[]>();
+    for (let r = warmUp ? 0 : 1; r < rounds + 1; r++) {
+      for (const t of targets) {
+        const before = await threadTicks(t.pid);
+        const res = challengeMode
+          ? await runWrk({
+            url: t.challengeUrl!,
+            seconds: r === 0 ? 2 : seconds,
+            headers: ["Host: bench.example.test"],
+          })
+          : await runWrk({
+            url: t.url,
+            seconds: r === 0 ? 2 : seconds,
+            script: "sign.lua",
+            env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
+          });
+        const after = await threadTicks(t.pid);
+        if (r === 0) continue;
+        if (res.non2xx > 0) throw new Error(`${t.name}: ${res.non2xx} non-2xx`);
+        const threads = new Map<string, number>();
+        let ticks = 0;
+        for (const [k, v] of after) {
+          const d = v - (before.get(k) ?? 0);
+          ticks += d;
+          threads.set(k, (d * 10000) / res.requests);
+        }
+        const list = results.get(t.name) ?? [];
+        list.push({ rps: res.rps, p99: res.p99_ms, cpu: (ticks * 10000) / res.requests, threads });
+        results.set(t.name, list);
       }
-      const list = results.get(t.name) ?? [];
-      list.push({ rps: res.rps, p99: res.p99_ms, cpu: (ticks * 10000) / res.requests, threads });
-      results.set(t.name, list);
     }
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const ceiling = median(results.get(targets[0].name)!.map((x) => x.rps));
-  for (const [name, list] of results) {
-    const rps = median(list.map((x) => x.rps));
-    const threadNames = new Set(list.flatMap((x) => [...x.threads.keys()]));
-    const split = [...threadNames].map((k) => `${k} ${median(list.map((x) => x.threads.get(k) ?? 0)).toFixed(1)}`)
-      .filter((s) => !s.endsWith(" 0.0")).join(", ");
-    console.log(
-      `${name}\n  ${Math.round(rps)} req/s (${(rps / ceiling).toFixed(3)}× ceiling), p99 ${
-        median(list.map((x) => x.p99)).toFixed(2)
-      } ms, CPU ${median(list.map((x) => x.cpu)).toFixed(1)} µs/answer (min ${
-        Math.min(...list.map((x) => x.cpu)).toFixed(1)
-      }) [${split}]  runs: ${list.map((x) => Math.round(x.rps)).join(" ")}`,
-    );
+    return results;
+  };
+  const report = (results: Map<string, Run[]>) => {
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const ceiling = median(results.get(targets[0].name)!.map((x) => x.rps));
+    for (const [name, list] of results) {
+      const rps = median(list.map((x) => x.rps));
+      const threadNames = new Set(list.flatMap((x) => [...x.threads.keys()]));
+      const split = [...threadNames].map((k) => `${k} ${median(list.map((x) => x.threads.get(k) ?? 0)).toFixed(1)}`)
+        .filter((s) => !s.endsWith(" 0.0")).join(", ");
+      console.log(
+        `${name}\n  ${Math.round(rps)} req/s (${(rps / ceiling).toFixed(3)}× ceiling), p99 ${
+          median(list.map((x) => x.p99)).toFixed(2)
+        } ms, CPU ${median(list.map((x) => x.cpu)).toFixed(1)} µs/answer (min ${
+          Math.min(...list.map((x) => x.cpu)).toFixed(1)
+        }) [${split}]  runs: ${list.map((x) => Math.round(x.rps)).join(" ")}`,
+      );
+    }
+  };
+  const first = await measure(true);
+  if (burst > 0) console.log("-- before the /sign burst");
+  report(first);
+  if (burst > 0) {
+    for (const t of targets.filter((t) => t.url !== "")) {
+      await runWrk({
+        url: t.url,
+        seconds: burst,
+        script: "sign.lua",
+        env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
+      });
+    }
+    console.log(`-- after ${burst} s of /sign cache hits on each acmems`);
+    report(await measure(false));
   }
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => {});
