@@ -60,11 +60,12 @@ function server(name: string, command: string, proc: PeerProcess, onStop?: () =>
 
 /** The Deno.serve ceiling: `deno run --allow-net bench/servers/bare.ts PORT TEXT`, a separate process. */
 export async function startBare(
-  opts: { dir: string; port: number; text: string; readUrlHost?: boolean },
+  opts: { dir: string; port: number; text: string; readUrlHost?: boolean; takeRequest?: boolean },
 ): Promise<Server> {
   const args = ["run", "--allow-net", BARE_SERVER, String(opts.port), opts.text];
   if (opts.readUrlHost) args.push("--read-url-host");
-  const name = opts.readUrlHost ? "bare-deno-url-host" : "bare-deno";
+  else if (opts.takeRequest) args.push("--take-request");
+  const name = opts.readUrlHost ? "bare-deno-url-host" : opts.takeRequest ? "bare-deno-request" : "bare-deno";
   const proc = spawnLogged({ name, command: Deno.execPath(), args, logFile: `${opts.dir}/${name}.log` });
   await stopOnFailure(proc, () => proc.waitFor((s) => httpAnswers(`http://127.0.0.1:${opts.port}/`, s)));
   return server(name, `deno ${args.join(" ")}`, proc);

@@ -5,7 +5,8 @@
  * other work only adds to it, so the minimum of many short rounds is the steadier figure), and the per-thread split.
  *
  * With --challenge: the same for challenge answers (GET of a planted token with its Host), against the bare
- * Deno.serve and the Deno.serve that reads the host and path from the request URL.
+ * Deno.serve, the one whose handler takes the request (and reads nothing of it) and the one that reads the host and
+ * path from the request URL.
  *
  * With --challenge --burst=S: the rounds run twice, before and after S seconds of `/sign` cache hits on each acmems
  * (does answering `/sign` slow the challenge answers that follow, against ceilings measured alongside?).
@@ -113,6 +114,15 @@ try {
   const [hitPort] = await freePorts(1);
   const path = `/.well-known/acme-challenge/${randomToken()}`;
   if (challengeMode) {
+    const [requestPort] = await freePorts(1);
+    const request = await startBare({ dir: work, port: requestPort, text: "x".repeat(87), takeRequest: true });
+    stops.push(() => request.stop());
+    targets.unshift({
+      name: "Deno.serve taking the request (reads nothing)",
+      pid: request.pid,
+      url: "",
+      challengeUrl: `http://127.0.0.1:${requestPort}${path}`,
+    });
     const urlHost = await startBare({ dir: work, port: hitPort, text: "x".repeat(87), readUrlHost: true });
     stops.push(() => urlHost.stop());
     targets.unshift({

@@ -2,16 +2,22 @@
  * The ceiling for the challenge benchmark: a bare Deno.serve that answers every request with a constant string
  * (as long as the benchmark's key authorization).
  *
- * Usage: deno run --allow-net bench/servers/bare.ts PORT [TEXT] [--read-url-host]
- * With --read-url-host it first reads what any answer keyed by host and token must read: the host and the path, both
- * from `request.url` (Deno.serve builds its authority from the Host header; the same calls acmems' challenge listener
- * makes), and answers 404 unless the path is under /.well-known/acme-challenge/.
+ * Usage: deno run --allow-net bench/servers/bare.ts PORT [TEXT] [--read-url-host | --take-request]
+ * The plain handler takes no parameter, and Deno.serve (2.9, ext/http/00_serve.ts) then never builds a Request for
+ * it: no handler that looks at the request can go that way. With --take-request the handler takes the request and
+ * reads nothing of it: the price of the Request object alone. With --read-url-host it first reads what any answer
+ * keyed by host and token must read: the host and the path, both from `request.url` (Deno.serve builds its authority
+ * from the Host header; the same calls acmems' challenge listener makes), and answers 404 unless the path is under
+ * /.well-known/acme-challenge/.
  */
-const args = Deno.args.filter((a) => a !== "--read-url-host");
-const readUrlHost = args.length !== Deno.args.length;
+const flags = ["--read-url-host", "--take-request"];
+const args = Deno.args.filter((a) => !flags.includes(a));
+const readUrlHost = Deno.args.includes("--read-url-host");
+const takeRequest = Deno.args.includes("--take-request");
 const port = Number(args[0]);
 const body = args[1] ?? "ok";
 const PREFIX = "/.well-known/acme-challenge/";
+const answer = () => new Response(body, { headers: { "Content-Type": "text/plain" } });
 Deno.serve(
   { hostname: "127.0.0.1", port, onListen: () => console.log(`listening ${port}`) },
   readUrlHost
@@ -21,7 +27,9 @@ Deno.serve(
       const pathStart = url.indexOf("/", authority);
       const host = url.slice(authority, pathStart);
       if (!host || !url.startsWith(PREFIX, pathStart)) return new Response("not found", { status: 404 });
-      return new Response(body, { headers: { "Content-Type": "text/plain" } });
+      return answer();
     }
-    : () => new Response(body, { headers: { "Content-Type": "text/plain" } }),
+    : takeRequest
+    ? (_request) => answer()
+    : () => answer(),
 );
