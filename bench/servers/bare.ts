@@ -3,9 +3,9 @@
  * (as long as the benchmark's key authorization).
  *
  * Usage: deno run --allow-net bench/servers/bare.ts PORT [TEXT] [--read-url-host | --take-request]
- * The plain handler takes no parameter, and Deno.serve (2.9, ext/http/00_serve.ts) then never builds a Request for
- * it: no handler that looks at the request can go that way. With --take-request the handler takes the request and
- * reads nothing of it: the price of the Request object alone. With --read-url-host it first reads what any answer
+ * The plain handler takes no parameter (Deno.serve 2.9, ext/http/00_serve.ts, has a path that calls such a handler
+ * without building a Request for it, when `op_http_is_raw_request` says so). With --take-request the handler takes the
+ * request and reads nothing of it, as any handler that looks at the request must be written. With --read-url-host it first reads what any answer
  * keyed by host and token must read: the host and the path, both from `request.url` (Deno.serve builds its authority
  * from the Host header; the same calls acmems' challenge listener makes), and answers 404 unless the path is under
  * /.well-known/acme-challenge/.
