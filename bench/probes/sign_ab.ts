@@ -114,31 +114,16 @@ try {
   const [hitPort] = await freePorts(1);
   const path = `/.well-known/acme-challenge/${randomToken()}`;
   if (challengeMode) {
+    // The ceilings, first in the list (the first is what the ratios are of): each a bench/servers/bare.ts variant.
+    const addBare = async (name: string, port: number, variant: { readUrlHost?: boolean; takeRequest?: boolean }) => {
+      const server = await startBare({ dir: work, port, text: "x".repeat(87), ...variant });
+      stops.push(() => server.stop());
+      targets.unshift({ name, pid: server.pid, url: "", challengeUrl: `http://127.0.0.1:${port}${path}` });
+    };
     const [requestPort] = await freePorts(1);
-    const request = await startBare({ dir: work, port: requestPort, text: "x".repeat(87), takeRequest: true });
-    stops.push(() => request.stop());
-    targets.unshift({
-      name: "Deno.serve taking the request (reads nothing)",
-      pid: request.pid,
-      url: "",
-      challengeUrl: `http://127.0.0.1:${requestPort}${path}`,
-    });
-    const urlHost = await startBare({ dir: work, port: hitPort, text: "x".repeat(87), readUrlHost: true });
-    stops.push(() => urlHost.stop());
-    targets.unshift({
-      name: "Deno.serve + host + path",
-      pid: urlHost.pid,
-      url: "",
-      challengeUrl: `http://127.0.0.1:${hitPort}${path}`,
-    });
-    const bare = await startBare({ dir: work, port: postPort, text: "x".repeat(87) });
-    stops.push(() => bare.stop());
-    targets.unshift({
-      name: "Deno.serve ceiling",
-      pid: bare.pid,
-      url: "",
-      challengeUrl: `http://127.0.0.1:${postPort}${path}`,
-    });
+    await addBare("Deno.serve taking the request (reads nothing)", requestPort, { takeRequest: true });
+    await addBare("Deno.serve + host + path", hitPort, { readUrlHost: true });
+    await addBare("Deno.serve ceiling", postPort, {});
   } else {
     const hit = await startBarePostHit({ dir: work, port: hitPort, hmacKey, chainFile });
     stops.push(() => hit.stop());
