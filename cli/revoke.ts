@@ -1,7 +1,7 @@
 /**
- * `acmems revoke CONFIG… --cert FILE [--reason R]`: the operator revokes a certificate through the account of
- * `[account]` (RFC 8555 §7.6, signed with the account key), e.g. one found in the cache. It does not need the
- * running server. After the CA revoked it (or said it already was), every cache entry whose leaf is that certificate
+ * `acmems revoke CONFIG… --cert FILE [--reason R] [--ca NAME]`: the operator revokes a certificate through the
+ * account of the CA that issued it (RFC 8555 §7.6, signed with that account's key), e.g. one found in the cache:
+ * `--ca NAME`, else the CA its cache entry records, else the default CA. It does not need the running server. After the CA revoked it (or said it already was), every cache entry whose leaf is that certificate
  * is removed from the configured storages that can be reached, so no /sign serves it again and no renewal runs for
  * it; a storage that cannot be reached is named and left as it is.
  *
@@ -14,7 +14,8 @@ import { openAccount } from "../src/account/open.ts";
 import { AccountStoreError } from "../src/account/store.ts";
 import { isProblem } from "../src/acme/mod.ts";
 import { consoleOutput, loadConfigOrReport } from "./_config.ts";
-import type { Config } from "../src/config/types.ts";
+import type { AccountConfig, Config } from "../src/config/types.ts";
+import { issuerOf } from "../src/ca/issuer_of.ts";
 import { memoryLogger } from "../src/ops/log.ts";
 import { createStorages, loadStorageDrivers, prepareStorages } from "../src/storage/factory.ts";
 import { parseReason, REASON_NAMES, removeEntriesOf, type RevocationReason } from "../src/revocation/service.ts";
@@ -24,17 +25,21 @@ import { type Subcommand, UsageError } from "./usage.ts";
 
 export { REASON_NAMES };
 
-const USAGE = `Usage: acmems revoke --cert FILE [--reason REASON] CONFIG...
+const USAGE = `Usage: acmems revoke --cert FILE [--reason REASON] [--ca NAME] CONFIG...
 
-Revokes a certificate through the ACME account of [account] in CONFIG (signed with the account key): any
-certificate this account was issued, e.g. one from the cache. The running server is not needed. Afterwards the
+Revokes a certificate through the ACME account of the CA that issued it (signed with that account's key): any
+certificate that account was issued, e.g. one from the cache. The running server is not needed. Afterwards the
 cache entries holding the certificate are removed from the storages of CONFIG that can be reached, so /sign
 issues a new certificate for that CSR.
+
+With several CAs in CONFIG the CA is --ca NAME, else the one the certificate's cache entry records (the entry
+given as --cert, or one found in the storages), else the default CA.
 
 Options:
   --cert FILE        the certificate: PEM (the first certificate of a chain is the one revoked) or a
                      cache entry of a file storage (<key>.json)
   --reason REASON    ${REASON_NAMES.join(", ")} (default unspecified)
+  --ca NAME          the CA to revoke at: a [ca "NAME"] section, or default for [account]
   -h, --help         show this help
 
 Exit statuses: 0 revoked, 1 failed (the message says why), 2 usage error, 3 already revoked.
@@ -47,12 +52,15 @@ export interface RevokeOptions {
   cert: string;
   reason: RevocationReason;
   files: string[];
+  /** --ca NAME: the CA to revoke at (a `[ca "NAME"]`, `default` for [account]). */
+  ca?: string;
 }
 
 /** Parses the command line; throws UsageError. */
 export function parseRevokeArgs(args: string[]): RevokeOptions {
   let cert: string | undefined;
   let reason: RevocationReason = "unspecified";
+  let ca: string | undefined;
   const files: string[] = [];
   const rest = [...args];
   while (rest.length > 0) {
@@ -68,13 +76,16 @@ export function parseRevokeArgs(args: string[]): RevokeOptions {
     const eq = arg.indexOf("=");
     const flag = eq >= 0 ? arg.slice(0, eq) : arg;
     let value = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    if (flag !== "--cert" && flag !== "--reason") throw new UsageError(`unknown option "${flag}"`);
+    if (flag !== "--cert" && flag !== "--reason" && flag !== "--ca") throw new UsageError(`unknown option "${flag}"`);
     if (value === undefined) {
       value = rest.shift();
       if (value === undefined || value.startsWith("--")) throw new UsageError(`${flag} needs a value`);
     }
     if (flag === "--cert") cert = value;
-    else {
+    else if (flag === "--ca") {
+      if (value === "") throw new UsageError("--ca needs a CA name");
+      ca = value;
+    } else {
       const named = value === "" ? null : parseReason(value);
       if (named === null) throw new UsageError(`--reason "${value}" is not one of ${REASON_NAMES.join(", ")}`);
       reason = named;
@@ -82,7 +93,7 @@ export function parseRevokeArgs(args: string[]): RevokeOptions {
   }
   if (cert === undefined) throw new UsageError("--cert FILE is required: the certificate to revoke");
   if (files.length === 0) throw new UsageError("no config file given");
-  return { cert, reason, files };
+  return { cert, reason, files, ...(ca === undefined ? {} : { ca }) };
 }
 
 /**
@@ -123,7 +134,13 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
   }
   const config = await loadConfigOrReport(opts.files, out);
   if (!config) return 1;
-  const account = config.account;
+  const chosen = await revokingCa(opts, config, der, text, out);
+  if (!chosen) return 1;
+  const account = chosen.account;
+  // A refusal with several CAs may mean another CA issued it.
+  const otherCa = opts.ca === undefined && config.cas.size > 1
+    ? ` (if another CA issued it, give --ca NAME: the CAs are ${[...config.cas.keys()].join(", ")})`
+    : "";
   let status: 0 | 3;
   try {
     const open = await openAccount(account);
@@ -153,7 +170,7 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
         status = 0;
       } catch (error) {
         if (!isProblem(error, "alreadyRevoked")) {
-          out.error(`The CA did not revoke ${opts.cert}: ${describeCaError(error, account.acmeServer)}`);
+          out.error(`The CA did not revoke ${opts.cert}: ${describeCaError(error, account.acmeServer)}${otherCa}`);
           return 1;
         }
         out.error(`The certificate in ${opts.cert} was already revoked: nothing changed at the CA.`);
@@ -168,6 +185,80 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
   }
   await dropCached(config, der, out);
   return status;
+}
+
+type ChosenCa = { name: string; account: AccountConfig; directoryUrl: string };
+
+/**
+ * The CA to revoke at: `--ca NAME` (unknown: an error naming the CAs, undefined); with one CA, that one; with
+ * several, the one whose directory URL the certificate's cache entry records (the entry given as --cert, else one
+ * found in the storages, `issuerOf`), else the default CA. With several CAs the choice is printed.
+ */
+async function revokingCa(
+  opts: RevokeOptions,
+  config: Config,
+  der: Uint8Array,
+  certText: string,
+  out: Output,
+): Promise<ChosenCa | undefined> {
+  const cas: ChosenCa[] = [...config.cas].map(([name, account]) => ({
+    name,
+    account,
+    directoryUrl: account.acmeServer,
+  }));
+  const names = cas.map((ca) => ca.name).join(", ");
+  if (opts.ca !== undefined) {
+    const named = cas.find((ca) => ca.name === opts.ca);
+    if (!named) {
+      out.error(
+        `--ca "${opts.ca}" names no CA in ${opts.files.join(" ")}: the CAs there are ${names} ` +
+          `([account] is "default"; each [ca "NAME"] section is NAME)`,
+      );
+    }
+    return named;
+  }
+  const fallback = cas.find((ca) => ca.name === config.defaultCa)!;
+  if (cas.length === 1) return fallback;
+  const recorded = entryDirectoryUrl(certText);
+  const found = cas.find((ca) => ca.directoryUrl === recorded) ?? await issuerInStorages(config, der, cas);
+  if (found) {
+    out.info(`CA "${found.name}" issued it (its cache entry records ${found.directoryUrl}): revoking there.`);
+    return found;
+  }
+  out.info(
+    `No cache entry holds it: revoking at the default CA "${fallback.name}" (${fallback.directoryUrl}); ` +
+      `give --ca NAME for another (${names}).`,
+  );
+  return fallback;
+}
+
+/** The `directoryUrl` a file storage's cache entry (`<key>.json`) records, or undefined for anything else. */
+function entryDirectoryUrl(text: string): string | undefined {
+  if (!text.trimStart().startsWith("{")) return undefined;
+  try {
+    const url = JSON.parse(text)?.directoryUrl;
+    return typeof url === "string" ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `issuerOf` over the config's storages (opened for the search, closed after); undefined when none can say. */
+async function issuerInStorages(config: Config, der: Uint8Array, cas: ChosenCa[]): Promise<ChosenCa | undefined> {
+  try {
+    await loadStorageDrivers(config);
+  } catch {
+    return undefined;
+  }
+  const storages = createStorages(config, memoryLogger("error"));
+  try {
+    await prepareStorages(storages.values());
+    return await issuerOf(der, storages.values(), cas);
+  } catch {
+    return undefined;
+  } finally {
+    for (const storage of storages.values()) await storage.close().catch(() => {});
+  }
 }
 
 /** Removes the cache entries whose leaf is `der` from every storage it can reach; prints what it did. */

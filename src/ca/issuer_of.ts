@@ -8,14 +8,13 @@
  */
 import { toBase64Std } from "../acme/encoding.ts";
 import type { Storage } from "../storage/mod.ts";
-import type { CaEndpoint } from "./registry.ts";
 
-/** The CA of the cache entry whose leaf is `certDer` (see the contract). */
-export async function issuerOf(
+/** The CA of the cache entry whose leaf is `certDer` (see the contract); `cas` are CAs by their directory URL. */
+export async function issuerOf<Ca extends { readonly directoryUrl: string }>(
   certDer: Uint8Array,
   storages: Iterable<Storage>,
-  cas: readonly CaEndpoint[],
-): Promise<CaEndpoint | undefined> {
+  cas: readonly Ca[],
+): Promise<Ca | undefined> {
   const wanted = toBase64Std(certDer);
   for (const storage of storages) {
     try {

@@ -37,6 +37,19 @@ Deno.test("parseRevokeArgs: --cert is required, --reason takes the RFC 5280 name
   assertThrows(() => parseRevokeArgs(["--cert"]), /--cert needs a value/);
 });
 
+Deno.test("parseRevokeArgs: --ca NAME names the CA to revoke at; absent, none is set", () => {
+  assertEquals(parseRevokeArgs(["--cert", "c.pem", "--ca", "b", "a.ini"]), {
+    cert: "c.pem",
+    reason: "unspecified",
+    files: ["a.ini"],
+    ca: "b",
+  });
+  assertEquals(parseRevokeArgs(["--ca=default", "--cert", "c.pem", "a.ini"]).ca, "default");
+  assertEquals("ca" in parseRevokeArgs(["--cert", "c.pem", "a.ini"]), false);
+  assertThrows(() => parseRevokeArgs(["--cert", "c", "a.ini", "--ca"]), /--ca needs a value/);
+  assertThrows(() => parseRevokeArgs(["--cert", "c", "--ca=", "a.ini"]), /--ca needs a CA name/);
+});
+
 Deno.test("firstCertificate: the first CERTIFICATE block of a chain or of a cache entry; a key is an error naming the file", () => {
   const cert = (b: string) => `-----BEGIN CERTIFICATE-----\n${b}\n-----END CERTIFICATE-----\n`;
   assertEquals(firstCertificate(cert("AQID") + cert("BAUG"), "c.pem"), new Uint8Array([1, 2, 3]));
