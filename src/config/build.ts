@@ -93,6 +93,7 @@ export function buildConfig(
       acmeServer: account?.acmeServer,
       accountProfile: account?.profile,
       caNames: [...caSet.sections.keys()],
+      defaultCa: caSet.defaultCa,
     });
     if (block) auth.push(block);
   }

@@ -21,6 +21,8 @@ export interface AuthContext {
   accountProfile?: string;
   /** The names of the configured CAs, for `ca =` (absent: `ca =` is checked against none). */
   caNames?: readonly string[];
+  /** The default CA's name (the dns-persist-01 note of `ca =`). */
+  defaultCa?: string;
 }
 
 const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };
@@ -156,7 +158,10 @@ export function buildAuth(
   if (ca) {
     const parsed = parseCaPreference(ca.value, context.caNames ?? []);
     if ("error" in parsed) diag.error(ca.source, `${label} ca ${parsed.error}`);
-    else block.cas = parsed.value;
+    else {
+      block.cas = parsed.value;
+      notePersistRecordsOfOtherCas(ca.source, label, block, context, diag);
+    }
   }
   readOption(o, A.limitOrders, block, label, diag);
   readOption(o, A.limitOrdersPerClient, block, label, diag);
@@ -227,6 +232,31 @@ function decodeBase64Any(text: string): Uint8Array {
   const body = text.replace(/=+$/, "").replaceAll("-", "+").replaceAll("_", "/");
   const binary = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+/**
+ * dns-persist-01 records name one CA (its issuer domain and the account URL there), and `acmems records` prints them
+ * for the default CA only: a block that also orders from other CAs needs their records as well, or those orders fail
+ * validation. A note, since an operator may have published them.
+ */
+function notePersistRecordsOfOtherCas(
+  source: Source,
+  label: string,
+  block: AuthBlock,
+  context: AuthContext,
+  diag: Diagnostics,
+): void {
+  if (context.verificationTypes?.get(block.verification) !== "dns-persist01" || !context.defaultCa) return;
+  const others = (block.cas ?? []).filter((name) => name !== context.defaultCa);
+  if (others.length === 0) return;
+  const named = others.map((name) => `"${name}"`).join(", ");
+  diag.note(
+    source,
+    `${label} orders from CA ${named} with dns-persist01 verification "${block.verification}": acmems records ` +
+      `prints the records for the default CA "${context.defaultCa}" only; publish a _validation-persist record with ` +
+      `the issuer domain name and account URL of ${named} too (acmems register --ca NAME shows the account URL), ` +
+      "or orders there fail validation",
+  );
 }
 
 /**

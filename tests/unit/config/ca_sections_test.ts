@@ -114,3 +114,20 @@ Deno.test("check-config's summary and --json list each CA (name, directory, acco
   );
   assertMatch(summary, /\[auth "a"\] orders from: gts, default/);
 });
+
+Deno.test("ca = with another CA on a dns-persist01 verification: a note that acmems records covers the default CA only", () => {
+  const persist = (ca: string) =>
+    TWO_CAS.replace('[auth "a"]', '[verification "p"]\ntype = dns-persist01\n[auth "a"]') +
+    `[auth "c"]\nip = 127.0.0.1\ndomain = *.example.com\nverification = p\n${ca}`;
+  // p is the only verification, so block "a" (ca = gts, default) uses it too: only block "c" is looked at here.
+  const notesOf = (text: string) =>
+    load(text).notes.map((n) => n.message).filter((m) => m.startsWith('[auth "c"]') && m.includes("dns-persist01"));
+  const notes = notesOf(persist("ca = default, gts\n"));
+  assertEquals(notes.length, 1, notes.join("\n"));
+  assertMatch(notes[0], /\[auth "c"\] orders from CA "gts" with dns-persist01 verification "p"/);
+  assertMatch(notes[0], /records for the default CA "default" only/);
+  assertMatch(notes[0], /acmems register --ca NAME shows the account URL/);
+  assertEquals(notesOf(persist("ca = default\n")), [], "the default CA only: no note");
+  assertEquals(notesOf(persist("")), [], "no ca =: no note");
+  assertEquals(errorLines(load(persist("ca = default, gts\n"))), []);
+});
