@@ -1,9 +1,10 @@
 /**
  * `acmems revoke CONFIG… --cert FILE [--reason R] [--ca NAME]`: the operator revokes a certificate through the
  * account of the CA that issued it (RFC 8555 §7.6, signed with that account's key), e.g. one found in the cache:
- * `--ca NAME`, else the CA its cache entry records, else the default CA. It does not need the running server. After the CA revoked it (or said it already was), every cache entry whose leaf is that certificate
- * is removed from the configured storages that can be reached, so no /sign serves it again and no renewal runs for
- * it; a storage that cannot be reached is named and left as it is.
+ * `--ca NAME`, else the CA its cache entry records, else the default CA. It does not need the running server. After
+ * the CA revoked it (or said it already was), every cache entry whose leaf is that certificate is removed from the
+ * configured storages that can be reached, so no /sign serves it again and no renewal runs for it; a storage that
+ * cannot be reached is named and left as it is.
  *
  * Exit statuses: 0 revoked, 1 failed (config, account, file, the CA refused or could not be reached), 2 usage
  * error, 3 the CA says it was already revoked (the cache entries are removed all the same).
