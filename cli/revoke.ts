@@ -19,6 +19,7 @@ import type { AccountConfig, Config } from "../src/config/types.ts";
 import { issuerOf } from "../src/ca/issuer_of.ts";
 import { memoryLogger } from "../src/ops/log.ts";
 import { createStorages, loadStorageDrivers, prepareStorages } from "../src/storage/factory.ts";
+import type { Storage } from "../src/storage/mod.ts";
 import { parseReason, REASON_NAMES, removeEntriesOf, type RevocationReason } from "../src/revocation/service.ts";
 import { describeCaError } from "./ca_error.ts";
 import type { Output } from "./register_key.ts";
@@ -135,7 +136,24 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
   }
   const config = await loadConfigOrReport(opts.files, out);
   if (!config) return 1;
-  const chosen = await revokingCa(opts, config, der, text, out);
+  const storages = storagesOf(config);
+  try {
+    return await revokeWith(opts, config, der, text, storages, out);
+  } finally {
+    await storages.close();
+  }
+}
+
+/** `runRevoke` once the certificate and the config are read; `storages` are opened when first needed. */
+async function revokeWith(
+  opts: RevokeOptions,
+  config: Config,
+  der: Uint8Array,
+  text: string,
+  storages: ConfigStorages,
+  out: Output,
+): Promise<number> {
+  const chosen = await revokingCa(opts, config, der, text, storages, out);
   if (!chosen) return 1;
   const account = chosen.account;
   // A refusal with several CAs may mean another CA issued it.
@@ -184,8 +202,36 @@ export async function runRevoke(opts: RevokeOptions, out: Output = consoleOutput
     out.error(error instanceof AccountStoreError ? error.message : describeCaError(error, account.acmeServer));
     return 1;
   }
-  await dropCached(config, der, out);
+  await dropCached(storages, der, out);
   return status;
+}
+
+/** The config's storages, opened at the first `open()` (a failed open is tried again at the next) and kept. */
+interface ConfigStorages {
+  open(): Promise<Storage[]>;
+  close(): Promise<void>;
+}
+
+function storagesOf(config: Config): ConfigStorages {
+  let opened: Promise<Storage[]> | undefined;
+  const created: Storage[] = [];
+  const open = async () => {
+    await loadStorageDrivers(config);
+    const storages = [...createStorages(config, memoryLogger("error")).values()];
+    created.push(...storages);
+    await prepareStorages(storages);
+    return storages;
+  };
+  return {
+    open: () =>
+      opened ??= open().catch((error) => {
+        opened = undefined;
+        throw error;
+      }),
+    close: async () => {
+      for (const storage of created.splice(0)) await storage.close().catch(() => {});
+    },
+  };
 }
 
 type ChosenCa = { name: string; account: AccountConfig; directoryUrl: string };
@@ -200,6 +246,7 @@ async function revokingCa(
   config: Config,
   der: Uint8Array,
   certText: string,
+  storages: ConfigStorages,
   out: Output,
 ): Promise<ChosenCa | undefined> {
   const cas: ChosenCa[] = [...config.cas].map(([name, account]) => ({
@@ -221,7 +268,8 @@ async function revokingCa(
   const fallback = cas.find((ca) => ca.name === config.defaultCa)!;
   if (cas.length === 1) return fallback;
   const recorded = entryDirectoryUrl(certText);
-  const found = cas.find((ca) => ca.directoryUrl === recorded) ?? await issuerInStorages(config, der, cas);
+  const found = cas.find((ca) => ca.directoryUrl === recorded) ??
+    await storages.open().then((opened) => issuerOf(der, opened, cas), () => undefined);
   if (found) {
     out.info(`CA "${found.name}" issued it (its cache entry records ${found.directoryUrl}): revoking there.`);
     return found;
@@ -244,31 +292,10 @@ function entryDirectoryUrl(text: string): string | undefined {
   }
 }
 
-/** `issuerOf` over the config's storages (opened for the search, closed after); undefined when none can say. */
-async function issuerInStorages(config: Config, der: Uint8Array, cas: ChosenCa[]): Promise<ChosenCa | undefined> {
-  try {
-    await loadStorageDrivers(config);
-  } catch {
-    return undefined;
-  }
-  const storages = createStorages(config, memoryLogger("error"));
-  try {
-    await prepareStorages(storages.values());
-    return await issuerOf(der, storages.values(), cas);
-  } catch {
-    return undefined;
-  } finally {
-    for (const storage of storages.values()) await storage.close().catch(() => {});
-  }
-}
-
 /** Removes the cache entries whose leaf is `der` from every storage it can reach; prints what it did. */
-async function dropCached(config: Config, der: Uint8Array, out: Output): Promise<void> {
-  await loadStorageDrivers(config);
-  const storages = createStorages(config, memoryLogger("error"));
+async function dropCached(storages: ConfigStorages, der: Uint8Array, out: Output): Promise<void> {
   try {
-    await prepareStorages(storages.values());
-    for (const storage of storages.values()) {
+    for (const storage of await storages.open()) {
       try {
         const { removed, busy } = await removeEntriesOf(der, storage, "acmems-revoke");
         for (const names of removed) {
@@ -289,8 +316,6 @@ async function dropCached(config: Config, der: Uint8Array, out: Output): Promise
     }
   } catch (error) {
     out.error(`Warning: the storages could not be opened (${error instanceof Error ? error.message : error})`);
-  } finally {
-    for (const storage of storages.values()) await storage.close().catch(() => {});
   }
 }
 
