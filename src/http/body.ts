@@ -37,7 +37,8 @@ export function checkFraming(headers: Headers, maxSize: number): { ok: true; len
     );
   }
   // Both framings at once is request smuggling's raw material (RFC 9112 §6.3): refuse, whatever the length says.
-  if (headers.has("transfer-encoding")) {
+  // get, not has: on a served request `has` reads every header, `get` asks for this one.
+  if (headers.get("transfer-encoding") !== null) {
     return refuse(
       "bad-request",
       "Send either Content-Length or Transfer-Encoding, not both.",

@@ -12,7 +12,16 @@ import { isHeld } from "../../../src/storage/mod.ts";
 export async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "acmems-issuer-" });
   const log = memoryLogger();
-  const storage = new FileStorage({ name: "file", directory: dir, renewWithinDays: 14, renewActiveDays: 30, log });
+  // peekNow's stat window (STAT_REUSE_MS) runs on this clock: `passTime` moves it.
+  let monotonic = 0;
+  const storage = new FileStorage({
+    name: "file",
+    directory: dir,
+    renewWithinDays: 14,
+    renewActiveDays: 30,
+    log,
+    monotonicMs: () => monotonic,
+  });
   const responder = new Http01Responder();
   const fake = new FakeCa(ca);
   const orders: (string | undefined)[] = [];
@@ -31,7 +40,15 @@ export async function setup(ca: FakeCaOptions = {}, fn: (ctx: Ctx) => Promise<vo
   });
   const request = await requestFor("www.example.test", "file");
   try {
-    await fn({ issuer, storage, fake, request, orders, setDown: (v) => (down = v) });
+    await fn({
+      issuer,
+      storage,
+      fake,
+      request,
+      orders,
+      setDown: (v) => (down = v),
+      passTime: (ms) => (monotonic += ms),
+    });
   } finally {
     await issuer.drain();
     await storage.close();
@@ -46,6 +63,8 @@ export interface Ctx {
   request: IssueRequest;
   orders: (string | undefined)[];
   setDown(down: boolean): void;
+  /** Moves the storage's monotonic clock (its peekNow stat window) on by `ms`. */
+  passTime(ms: number): void;
 }
 
 export const soon = () => Date.now() + 5000;

@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals } from "../../support/assert.ts";
 import { makeDue, setup, soon } from "./_file_stack.ts";
+import { STAT_REUSE_MS } from "../../../src/storage/file.ts";
 
 Deno.test("issuance hitNow: null until the entry is known, then issue's hit; a changed or due entry is issue's again", async () => {
   await setup({}, async (ctx) => {
@@ -19,10 +20,14 @@ Deno.test("issuance hitNow: null until the entry is known, then issue's hit; a c
     assertEquals([now.cache, now.chain, now.key], ["hit", second.chain, second.key]);
     assertEquals(now.renewAfter?.getTime(), second.renewAfter?.getTime());
 
-    // Rewritten out of band: the stat tells, and `issue` reads it again.
+    // Rewritten out of band: trusted for STAT_REUSE_MS after the last stat, then the stat tells, and `issue` reads
+    // it again.
     const key = await issuer.keyFor(request);
     const path = `${storage.directory}/${key}.json`;
     await Deno.writeTextFile(path, (await Deno.readTextFile(path)) + " ");
+    ctx.passTime(STAT_REUSE_MS / 2);
+    assert(issuer.hitNow(request), "within the stat window: the last stat stands");
+    ctx.passTime(STAT_REUSE_MS / 2);
     assertEquals(issuer.hitNow(request), null, "changed file: not known");
     assertEquals((await issuer.issue(request, soon())).cache, "hit");
     assert(issuer.hitNow(request), "read again: known");

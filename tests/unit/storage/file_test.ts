@@ -1,6 +1,6 @@
 /** The storage contract on `file` (`none`: none_test.ts). */
 import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
-import { FileStorage } from "../../../src/storage/file.ts";
+import { FileStorage, STAT_REUSE_MS } from "../../../src/storage/file.ts";
 import { cacheKey, type Claim, type Entry, isHeld } from "../../../src/storage/mod.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { testEntry } from "../../support/entry.ts";
@@ -246,6 +246,47 @@ Deno.test("cacheKey: depends on directory URL, profile and DER", async () => {
   assert(await cacheKey("https://b/dir", undefined, der) !== base);
   assert(await cacheKey("https://a/dir", "shortlived", der) !== base);
   assert(await cacheKey("https://a/dir", undefined, new Uint8Array([1, 2, 4])) !== base);
+});
+
+Deno.test("file storage: peekNow trusts its last stat for STAT_REUSE_MS; this storage's own put and remove count at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "acmems-storage-" });
+  let now = 1000;
+  const storage = new FileStorage({
+    name: "file",
+    directory: `${dir}/cache`,
+    renewWithinDays: 14,
+    renewActiveDays: 30,
+    log: memoryLogger(),
+    monotonicMs: () => now,
+  });
+  try {
+    const path = `${dir}/cache/${KEY}.json`;
+    const claim = await claimOf(storage);
+    await storage.put(claim, entry("CHAIN-1"));
+    assertEquals(storage.peekNow(KEY), undefined, "never peeked: not known without a read");
+    await storage.peek(KEY);
+    assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1");
+    // Another process replaces the file: the stat of 0.5 ms ago stands, the next one after the window tells.
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(`${path}.new`, text.replace("CHAIN-1", "CHAIN-X"));
+    await Deno.rename(`${path}.new`, path);
+    now += STAT_REUSE_MS / 2;
+    assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1", "inside the window");
+    now += STAT_REUSE_MS / 2;
+    assertEquals(storage.peekNow(KEY), undefined, "window over: the stat sees the new file");
+    // This storage's own writes are seen at once, without waiting for the window.
+    assertEquals((await storage.peek(KEY))?.chain, "CHAIN-X");
+    assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-X");
+    await storage.put(claim, entry("CHAIN-2"));
+    assertEquals(storage.peekNow(KEY), undefined, "put: forgotten at once");
+    await storage.peek(KEY);
+    await storage.remove(claim);
+    assertEquals(storage.peekNow(KEY), undefined, "remove: forgotten at once");
+    await storage.release(claim);
+  } finally {
+    await storage.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("file storage: peek reuses the parsed entry only while the file is unchanged, checked on every call", async () => {
