@@ -276,12 +276,14 @@ export class FileStorage implements Storage {
   async put(claim: Claim, entry: Entry): Promise<boolean> {
     if (!this.#holds(claim) || entry.key !== claim.key) return false;
     const path = this.#path(claim.key, ".json");
+    // Forgotten before and after the write: a peek between the two may have remembered the old file.
     this.#peeked.delete(claim.key);
     try {
       await atomicWriteFile(path, JSON.stringify(entry, null, 2) + "\n", {
         mode: 0o600,
         beforeRename: this.#opts.beforeRename,
       });
+      this.#peeked.delete(claim.key);
     } catch (error) {
       throw new StorageError(
         `Cannot write the cache entry ${path}: ${describeFsError(error, "a parent directory does not exist")}`,
@@ -332,6 +334,7 @@ export class FileStorage implements Storage {
     if (!this.#holds(claim)) return;
     this.#peeked.delete(claim.key);
     for (const suffix of [".json", ".seen"]) await Deno.remove(this.#path(claim.key, suffix)).catch(() => {});
+    this.#peeked.delete(claim.key);
   }
 
   async putChallenge(challenge: StoredChallenge): Promise<void> {
