@@ -384,16 +384,23 @@ async function main() {
       ceiling_hit: bareHit.pid,
       sign_cache_hit: acmems.pid,
     };
+    // Whether acmems' idle trim ran between its previous wrk run and each cache-hit run (acmems_memory_trims_total):
+    // a trim drops the young generation and compiled code, and the next seconds pay for it (README, fifth round).
+    const trims = async () => metricSum(await fetchMetrics(acmems.mgmtUrl), "acmems_memory_trims_total");
+    let trimsAfterAcmemsRun = await trims();
+    const trimmedBefore: boolean[] = [];
     for (let rep = 0; rep < REPS; rep++) {
       // Every other round runs the targets in reverse order, so a machine that slows down or speeds up during the
       // run weighs on acmems and on its ceilings alike (the per-round ratios below pair adjacent runs).
       const order = rep % 2 === 0 ? Object.entries(targets) : Object.entries(targets).reverse();
       for (const [name, opts] of order) {
+        if (name === "sign_cache_hit") trimmedBefore.push((await trims()) > trimsAfterAcmemsRun);
         log(`wrk ${name} run ${rep + 1}/${REPS}`);
         const cpuBefore = await cpuSeconds(serverPid[name]);
         const r = await runWrk({ ...opts, seconds: WRK_SECONDS });
         const cpuUsed = (await cpuSeconds(serverPid[name])) - cpuBefore;
         (results[name] ??= []).push(r);
+        if (serverPid[name] === acmems.pid) trimsAfterAcmemsRun = await trims();
         (cpu[name] ??= []).push((cpuUsed * 1e6) / Math.max(1, r.requests));
         log(
           `  ${r.rps} req/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, non-2xx ${r.non2xx}, errors ${r.socketErrors}, ` +
@@ -495,6 +502,7 @@ async function main() {
         ratio_to_post: ratio(s.sign_cache_hit.rps, s.ceiling_post.rps),
         ratio_to_post_per_round: pairedRatios(results.sign_cache_hit, results.ceiling_post),
         ratio_to_post_paired: median(pairedRatios(results.sign_cache_hit, results.ceiling_post)),
+        trimmed_before_round: trimmedBefore,
         post_ratio_to_deno: ratio(s.ceiling_post.rps, s.ceiling_deno.rps),
         cpu_ratio_to_post: ratio(s.sign_cache_hit.cpu_us_per_req, s.ceiling_post.cpu_us_per_req),
         // POST+HMAC plus what the README promises per hit (bounded body read, cache stat, headers, audit line).

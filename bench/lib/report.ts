@@ -11,6 +11,8 @@ interface Rates {
   p99_ms: number;
   non2xx: number;
   socket_errors: number;
+  /** Each wrk run, in round order (absent in old results). */
+  runs?: { rps: number }[];
 }
 
 /** The fields of bench/results/*.json the table shows. */
@@ -57,6 +59,8 @@ export interface BenchResult {
     cpu_ratio_to_hit?: number;
     ratio_to_post_per_round?: number[];
     ratio_to_post_paired?: number;
+    /** Per round: whether acmems' idle trim ran between its previous wrk run and this cache-hit run. */
+    trimmed_before_round?: boolean[];
   };
   issuance: {
     n1: { acmems: Distribution; floor: Distribution };
@@ -223,6 +227,15 @@ export function renderReadmeTable(r: BenchResult): string {
         "`/sign` cache hit: req/s over POST+HMAC's run of the same round",
         h.ratio_to_post_per_round.map(x).join(" · "),
         `median ${x(h.ratio_to_post_paired ?? NaN)}`,
+        "",
+        "",
+      ]]
+      : []),
+    ...(h.trimmed_before_round
+      ? [[
+        "`/sign` cache hit: req/s by round, and whether acmems' idle trim ran since its previous run (rounds alternate)",
+        (h.runs ?? []).map((r, i) => `${int(r.rps)}${h.trimmed_before_round![i] ? " after a trim" : ""}`).join(" · "),
+        `POST+HMAC ${(h.ceiling_post.runs ?? []).map((r) => int(r.rps)).join(" · ")}`,
         "",
         "",
       ]]

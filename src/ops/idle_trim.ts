@@ -103,6 +103,8 @@ export function startIdleTrim(deps: IdleTrimDeps): IdleTrim {
 export function startProcessIdleTrim(
   release: (() => void) | undefined,
   log: { debug(event: string, fields: Record<string, unknown>): void },
+  /** Called after each trim (the `acmems_memory_trims_total` counter). */
+  onTrim?: () => void,
 ): IdleTrim | undefined {
   const gc = (globalThis as { gc?: (options?: Record<string, string>) => void }).gc;
   if (!gc && !release) return undefined;
@@ -117,7 +119,10 @@ export function startProcessIdleTrim(
     setInterval: (fn, ms) => Number(setInterval(fn, ms)),
     clearInterval: (id) => clearInterval(id),
     unref: (id) => Deno.unrefTimer(id),
-    onTrim: (before, after) => log.debug("memory trimmed", { rss_before_mb: mb(before), rss_after_mb: mb(after) }),
+    onTrim: (before, after) => {
+      log.debug("memory trimmed", { rss_before_mb: mb(before), rss_after_mb: mb(after) });
+      onTrim?.();
+    },
   });
 }
 

@@ -212,6 +212,12 @@ export class AcmemsMetrics {
       "Writes refused because another instance took the key over (postgres), by storage and operation.",
     ),
   );
+  readonly memoryTrims = this.registry.register(
+    new Counter(
+      "acmems_memory_trims_total",
+      "Idle trims: memory given back after a burst of load (a memory-reducing GC and malloc_trim; src/ops/idle_trim.ts).",
+    ),
+  );
   readonly storageNotifications = this.registry.register(
     new Counter("acmems_storage_notifications_total", "Change notifications received from a shared storage."),
   );

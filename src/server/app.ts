@@ -268,7 +268,9 @@ export class App {
     // Every CA at once; one that cannot be reached is retried in the background (the others serve meanwhile).
     await this.cas.start();
     this.#scheduleSweep(0);
-    this.#idleTrim = this.#stopped ? undefined : startProcessIdleTrim(mallocTrim(), log);
+    this.#idleTrim = this.#stopped
+      ? undefined
+      : startProcessIdleTrim(mallocTrim(), log, () => this.metrics.memoryTrims.inc());
   }
 
   /**

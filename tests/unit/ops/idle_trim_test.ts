@@ -142,6 +142,23 @@ Deno.test("idle trim of the process: no timer without gc and without malloc_trim
   trim.stop(); // the op sanitizer checks the interval is gone
 });
 
+Deno.test("idle trim of the process: each trim releases memory and calls onTrim (acmems_memory_trims_total)", () => {
+  let trims = 0;
+  let released = 0;
+  const trim = startProcessIdleTrim(() => released++, { debug() {} }, () => trims++);
+  assert(trim);
+  try {
+    // 64 MB of native memory in use since the start: RSS is well above the base once the fill is done.
+    const ballast = new Uint8Array(64 * MB).fill(1);
+    trim.check(); // may count the fill as busy
+    trim.check(); // right after: quiet
+    assertEquals([trims, released, trim.trims], [1, 1, 1]);
+    assertEquals(ballast[64 * MB - 1], 1);
+  } finally {
+    trim.stop();
+  }
+});
+
 Deno.test("idle trim: with CPU time, a busy interval is not quiet even when the heap is back at the same figure", () => {
   let cpu = 1000;
   const { state, tick, deps } = rig({ rss: 60 * MB, heapUsed: 8 * MB }, { cpuMs: () => cpu });

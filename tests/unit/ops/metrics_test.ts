@@ -69,3 +69,9 @@ Deno.test("metrics: ACME endpoints are named for Boulder and pebble paths", () =
   ];
   for (const [url, method, expected] of cases) assertEquals(acmeEndpoint(url, method), expected, url);
 });
+
+Deno.test("metrics: the idle trims counter", () => {
+  const metrics = new AcmemsMetrics();
+  metrics.memoryTrims.inc();
+  assertStringIncludes(metrics.registry.render(), "acmems_memory_trims_total 1\n");
+});
