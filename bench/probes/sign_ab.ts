@@ -11,7 +11,11 @@
  * With --challenge --burst=S: the rounds run twice, before and after S seconds of `/sign` cache hits on each acmems
  * (does answering `/sign` slow the challenge answers that follow, against ceilings measured alongside?).
  *
- * Usage: deno run -A bench/probes/sign_ab.ts [--challenge [--burst=S]] [--seconds=5] [--rounds=3] ENTRY[@FLAGS]…
+ * With --challenge-burst=S (without --challenge): the /sign rounds run twice, before and after S seconds of challenge
+ * answers on each acmems (does answering challenges slow the cache hits that follow?).
+ *
+ * Usage: deno run -A bench/probes/sign_ab.ts [--challenge [--burst=S] | --challenge-burst=S] [--seconds=5] [--rounds=3]
+ *   ENTRY[@FLAGS]…
  * (default: this checkout's; FLAGS replaces the shipped V8 flags: `none` or `--v8-flags=…`)
  */
 import { startNamed } from "../../tests/support/named.ts";
@@ -38,6 +42,9 @@ const seconds = flag("seconds", 5);
 const rounds = flag("rounds", 3);
 const challengeMode = Deno.args.includes("--challenge");
 const burst = challengeMode ? flag("burst", 0) : 0;
+// /sign rounds before and after S seconds of challenge answers on each acmems (the full bench's rounds 1 and 3 run
+// acmems' cache hits after its challenge runs).
+const challengeBurst = challengeMode ? 0 : flag("challenge-burst", 0);
 const entries = Deno.args.filter((a) => !a.startsWith("--"));
 if (entries.length === 0) entries.push(ACMEMS_WITH_TOKEN);
 
@@ -187,6 +194,7 @@ try {
   };
   const first = await measure(true);
   if (burst > 0) console.log("-- before the /sign burst");
+  if (challengeBurst > 0) console.log("-- before the challenge burst");
   report(first);
   if (burst > 0) {
     for (const t of targets.filter((t) => t.url !== "")) {
@@ -198,6 +206,13 @@ try {
       });
     }
     console.log(`-- after ${burst} s of /sign cache hits on each acmems`);
+    report(await measure(false));
+  }
+  if (challengeBurst > 0) {
+    for (const t of targets.filter((t) => t.challengeUrl !== undefined)) {
+      await runWrk({ url: t.challengeUrl!, seconds: challengeBurst, headers: ["Host: bench.example.test"] });
+    }
+    console.log(`-- after ${challengeBurst} s of challenge answers on each acmems`);
     report(await measure(false));
   }
 } finally {
