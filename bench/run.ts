@@ -385,7 +385,7 @@ async function main() {
       sign_cache_hit: acmems.pid,
     };
     // Whether acmems' idle trim ran between its previous wrk run and each cache-hit run (acmems_memory_trims_total):
-    // a trim drops the young generation and compiled code, and the next seconds pay for it (README, fifth round).
+    // a trim shrinks the young generation and drops compiled code (what that costs a run: README, fifth round).
     const trims = async () => metricSum(await fetchMetrics(acmems.mgmtUrl), "acmems_memory_trims_total");
     let trimsAfterAcmemsRun = await trims();
     const trimmedBefore: boolean[] = [];

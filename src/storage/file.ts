@@ -36,11 +36,7 @@ export interface FileStorageOptions {
   beforeRename?: (tempPath: string) => void | Promise<void>;
   /** How often waiters look for a released claim (default 200 ms). */
   pollMs?: number;
-  /**
-   * How long `peekNow` trusts its last stat of an entry's file (default `STAT_REUSE_MS`); 0: a stat on every call.
-   */
-  statReuseMs?: number;
-  /** Monotonic milliseconds for that window (tests; default `performance.now`). */
+  /** Monotonic milliseconds for `peekNow`'s `STAT_REUSE_MS` window (tests; default `performance.now`). */
   monotonicMs?: () => number;
 }
 
@@ -64,7 +60,6 @@ export class FileStorage implements Storage {
   readonly #locks = new Map<CacheKey, { file: Deno.FsFile; fence: number }>();
   /** Entries parsed by `peek`, with the stat stamp of the file they came from and when `peekNow` last checked it. */
   readonly #peeked = new Map<CacheKey, { stamp: string; entry: Entry; checkedAt: number }>();
-  readonly #statReuseMs: number;
   readonly #monotonicMs: () => number;
   #ready: Promise<void> | undefined;
 
@@ -75,7 +70,6 @@ export class FileStorage implements Storage {
     this.#base = `${join(opts.directory, ".")}/`.replace(/\/+$/, "/");
     this.renewWithinDays = opts.renewWithinDays;
     this.renewActiveDays = opts.renewActiveDays;
-    this.#statReuseMs = opts.statReuseMs ?? STAT_REUSE_MS;
     this.#monotonicMs = opts.monotonicMs ?? (() => performance.now());
   }
 
@@ -178,13 +172,13 @@ export class FileStorage implements Storage {
 
   /**
    * `peek` without waiting: the entry parsed last time while one stat shows its file unchanged (a stat younger than
-   * `statReuseMs` is trusted again), else undefined.
+   * `STAT_REUSE_MS` is trusted again), else undefined.
    */
   peekNow(key: CacheKey): Entry | undefined {
     const known = this.#peeked.get(key);
     if (!known) return undefined;
     const now = this.#monotonicMs();
-    if (now - known.checkedAt < this.#statReuseMs) return known.entry;
+    if (now - known.checkedAt < STAT_REUSE_MS) return known.entry;
     if (this.#stamp(key) !== known.stamp) return undefined;
     known.checkedAt = now;
     return known.entry;
@@ -276,18 +270,18 @@ export class FileStorage implements Storage {
   async put(claim: Claim, entry: Entry): Promise<boolean> {
     if (!this.#holds(claim) || entry.key !== claim.key) return false;
     const path = this.#path(claim.key, ".json");
-    // Forgotten before and after the write: a peek between the two may have remembered the old file.
-    this.#peeked.delete(claim.key);
     try {
       await atomicWriteFile(path, JSON.stringify(entry, null, 2) + "\n", {
         mode: 0o600,
         beforeRename: this.#opts.beforeRename,
       });
-      this.#peeked.delete(claim.key);
     } catch (error) {
       throw new StorageError(
         `Cannot write the cache entry ${path}: ${describeFsError(error, "a parent directory does not exist")}`,
       );
+    } finally {
+      // Once the file is replaced (or may be): a peek until then remembered the old one, its stat trusted for 1 ms.
+      this.#peeked.delete(claim.key);
     }
     return true;
   }
@@ -332,7 +326,6 @@ export class FileStorage implements Storage {
 
   async remove(claim: Claim): Promise<void> {
     if (!this.#holds(claim)) return;
-    this.#peeked.delete(claim.key);
     for (const suffix of [".json", ".seen"]) await Deno.remove(this.#path(claim.key, suffix)).catch(() => {});
     this.#peeked.delete(claim.key);
   }
