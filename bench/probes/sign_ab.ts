@@ -14,8 +14,13 @@
  * With --challenge-burst=S (without --challenge): the /sign rounds run twice, before and after S seconds of challenge
  * answers on each acmems (does answering challenges slow the cache hits that follow?).
  *
+ * With --again: each acmems build runs twice in a row in every round, its second run reported as "… again" (does a
+ * run right after the build's own run go faster than one after the ceilings' runs?); --gap=S idles S seconds before
+ * each first run; --challenges-first=S gives each build S seconds of challenge answers right before its first run.
+ * --keep keeps the work dir (each build's log, e.g. with `@--v8-flags=…,--trace-gc`).
+ *
  * Usage: deno run -A bench/probes/sign_ab.ts [--challenge [--burst=S] | --challenge-burst=S] [--seconds=5] [--rounds=3]
- *   ENTRY[@FLAGS]…
+ *   [--again [--gap=S] [--challenges-first=S]] [--keep] ENTRY[@FLAGS]…
  * (default: this checkout's; FLAGS replaces the shipped V8 flags: `none` or `--v8-flags=…`)
  */
 import { startNamed } from "../../tests/support/named.ts";
@@ -45,6 +50,11 @@ const burst = challengeMode ? flag("burst", 0) : 0;
 // /sign rounds before and after S seconds of challenge answers on each acmems (the full bench's rounds 1 and 3 run
 // acmems' cache hits after its challenge runs).
 const challengeBurst = challengeMode ? 0 : flag("challenge-burst", 0);
+// The full bench's rounds 1 and 3 run acmems' cache hits after its challenge runs and some 20 s of the ceilings'
+// runs, round 2 right after its round-1 run: --again, --gap and --challenges-first take those apart.
+const again = Deno.args.includes("--again");
+const gap = flag("gap", 0);
+const challengesFirst = flag("challenges-first", 0);
 const entries = Deno.args.filter((a) => !a.startsWith("--"));
 if (entries.length === 0) entries.push(ACMEMS_WITH_TOKEN);
 
@@ -140,11 +150,18 @@ try {
     targets.unshift({ name: "POST+HMAC ceiling", pid: post.pid, url: `http://127.0.0.1:${postPort}/` });
   }
 
+  const builds = new Set(targets.filter((t) => t.url !== "" && !t.name.includes("ceiling")).map((t) => t.name));
   type Run = { rps: number; p99: number; cpu: number; threads: Map<string, number> };
   const measure = async (warmUp: boolean) => {
     const results = new Map<string, Run[]>();
     for (let r = warmUp ? 0 : 1; r < rounds + 1; r++) {
-      for (const t of targets) {
+      for (
+        const t of targets.flatMap((t) => again && builds.has(t.name) ? [t, { ...t, name: `${t.name} again` }] : [t])
+      ) {
+        if (gap > 0 && r > 0 && !t.name.endsWith(" again")) await new Promise((ok) => setTimeout(ok, gap * 1000));
+        if (challengesFirst > 0 && r > 0 && builds.has(t.name)) {
+          await runWrk({ url: t.challengeUrl!, seconds: challengesFirst, headers: ["Host: bench.example.test"] });
+        }
         const before = await threadTicks(t.pid);
         const res = challengeMode
           ? await runWrk({
@@ -217,5 +234,6 @@ try {
   }
 } finally {
   for (const stop of stops.reverse()) await stop().catch(() => {});
-  await Deno.remove(work, { recursive: true }).catch(() => {});
+  if (Deno.args.includes("--keep")) console.log(`kept ${work}`);
+  else await Deno.remove(work, { recursive: true }).catch(() => {});
 }
