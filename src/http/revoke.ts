@@ -84,7 +84,8 @@ export async function handleRevoke(exchange: SignExchange, revoker: Revoker | un
     return exchange.fail(
       new IssueFailure(
         "bad-request",
-        "The certificate has no DNS subjectAltName: acmems revokes only certificates for DNS names.",
+        "The certificate has no DNS name or IP address in its subjectAltName: acmems revokes only certificates " +
+          "for DNS names and IP addresses.",
       ),
       { outcome: "revoke refused: no names" },
     );

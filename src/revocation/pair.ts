@@ -13,6 +13,7 @@ import { loadX509, type X509 } from "../lib/x509.ts";
 import { hex, sameBytes } from "../lib/bytes.ts";
 import type { CsrParser } from "../csr/parser.ts";
 import type { FailureKind } from "../issuance/failure.ts";
+import { ipName } from "../csr/names.ts";
 
 /** A checked certificate/CSR pair. */
 export interface RevocationPair {
@@ -20,7 +21,10 @@ export interface RevocationPair {
   certDer: Uint8Array;
   /** Its serial number, lower-case hex as the CA shows it. */
   serial: string;
-  /** Its DNS subjectAltNames, lower-cased, in certificate order (what the auth block must admit). */
+  /**
+   * Its subjectAltNames, in certificate order (what the auth block must admit): DNS names lower-cased, IP addresses
+   * in acmems' text form (`ipName`: what `/sign` orders and `ip-identifiers` admits).
+   */
   names: string[];
   /** Lower-case hex SHA-256 of the SubjectPublicKeyInfo DER shared by both (the compromised-keys key). */
   spkiSha256: string;
@@ -75,7 +79,7 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
     pair: {
       certDer: new Uint8Array(cert.rawData),
       serial: cert.serialNumber.toLowerCase(),
-      names: certificateNames(cert, SubjectAlternativeNameExtension),
+      names: certificateNames(cert, SubjectAlternativeNameExtension, ["dns", "ip"]),
       spkiSha256,
       notAfter: cert.notAfter,
     },
@@ -89,14 +93,19 @@ export async function csrKeySha256(csrDer: Uint8Array): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
 }
 
-/** The certificate's SAN names of the given types (`dns`, `ip`), lower case, each once. */
+/**
+ * The certificate's SAN names of the given types (`dns`, `ip`), each once: DNS names lower case, IP addresses in
+ * acmems' text form (`ipName`; one that cannot be read stays as written, so no auth block admits it by accident).
+ */
 export function certificateNames(
   cert: x509.X509Certificate,
   sanExtension: X509["SubjectAlternativeNameExtension"],
   types: readonly string[] = ["dns"],
 ): string[] {
   const san = cert.getExtension(sanExtension);
-  const names = (san?.names.items ?? []).filter((n) => types.includes(n.type)).map((n) => n.value.toLowerCase());
+  const names = (san?.names.items ?? []).filter((n) => types.includes(n.type)).map((n) =>
+    n.type === "ip" ? ipName(n.value) ?? n.value : n.value.toLowerCase()
+  );
   return [...new Set(names)];
 }
 

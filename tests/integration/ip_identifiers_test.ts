@@ -14,6 +14,7 @@ import { makeCsr } from "../support/csr.ts";
 import { startPebble } from "../support/pebble.ts";
 import { freePort } from "../support/ports.ts";
 import { startApp } from "../support/stack.ts";
+import { run } from "../support/process.ts";
 
 /** The leaf's SANs as `type value`, sorted. */
 function leafSans(chainPem: string): string[] {
@@ -57,7 +58,7 @@ Deno.test({
         const sign = async (names: string[]) => {
           const csr = await makeCsr({ names, dir, cn: "" });
           const response = await fetch(`${app.url}/sign`, { method: "POST", body: csr.csrPem });
-          return { status: response.status, body: await response.text() };
+          return { status: response.status, body: await response.text(), csr };
         };
         const orders = () => app.lines().filter((l) => l.includes("acme order placed")).length;
 
@@ -71,10 +72,21 @@ Deno.test({
           assert(answered.some((l) => l.includes("http-01")), app.lines().join("\n"));
         });
 
-        await t.step("IPv6: ::1 (pebble connects to [::1])", async () => {
+        await t.step("IPv6: ::1 (pebble connects to [::1]); POST /revoke takes the IP certificate back", async () => {
           const got = await sign(["::1"]);
           assertEquals(got.status, 200, got.body);
           assertEquals(leafSans(got.body), ["ip ::1"]);
+          // The host's revocation: the certificate, then a fresh CSR by its key (names do not matter); the block must
+          // admit the certificate's addresses by its ip-identifiers.
+          const fresh = await run("openssl", ["req", "-new", "-key", got.csr.keyFile, "-subj", "/CN=revoke", "-batch"]);
+          const revoke = await fetch(`${app.url}/revoke?reason=superseded`, {
+            method: "POST",
+            body: `${got.body.split(/\n\n/)[0].trim()}\n${fresh.stdout}`,
+          });
+          const answer = await revoke.text();
+          assertEquals(revoke.status, 200, answer);
+          assertStringIncludes(answer, "with reason superseded");
+          assert(app.events().some((e) => e.outcome === "revoked (superseded)"), app.lines().join("\n"));
         });
 
         await t.step("an address outside ip-identifiers: 403, nothing ordered", async () => {

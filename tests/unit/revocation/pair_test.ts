@@ -19,15 +19,19 @@ async function keyPair(): Promise<CryptoKeyPair> {
   return await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
 }
 
+/** A self-signed certificate; `ip:` names become iPAddress SANs, the others dNSName. */
 async function certFor(keys: CryptoKeyPair, names: string[]): Promise<string> {
+  const sans = names.map((value) =>
+    value.startsWith("ip:") ? { type: "ip" as const, value: value.slice(3) } : { type: "dns" as const, value }
+  );
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: "0a1b2c",
-    name: `CN=${names[0]}`,
+    name: "CN=revoke test",
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 86_400_000),
     keys,
     signingAlgorithm: ALG,
-    extensions: [new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: "dns" as const, value })))],
+    extensions: [new x509.SubjectAlternativeNameExtension(sans)],
   });
   return cert.toString("pem");
 }
@@ -56,6 +60,19 @@ Deno.test("a certificate and a CSR by its key make a pair: names, serial and the
   assert(csrDer.ok);
   assertEquals(result.pair.spkiSha256, await csrKeySha256(csrDer.csr.der));
   assertEquals(result.pair.spkiSha256.length, 64);
+});
+
+Deno.test("IP address SANs are names of the pair too, in acmems' text form (what ip-identifiers admits)", async () => {
+  const keys = await keyPair();
+  const cert = await certFor(keys, ["www.example.test", "ip:192.0.2.7", "ip:2001:db8:0:0:0:0:0:1"]);
+  const result = await checkRevocationPair(bytes(`${cert}\n${await csrFor(keys, "x.example.test")}`), parser);
+  assert(result.ok, JSON.stringify(result));
+  assertEquals(result.pair.names, ["www.example.test", "192.0.2.7", "2001:db8::1"]);
+
+  const ipOnly = await certFor(keys, ["ip:127.0.0.1"]);
+  const alone = await checkRevocationPair(bytes(`${ipOnly}\n${await csrFor(keys, "x.example.test")}`), parser);
+  assert(alone.ok, JSON.stringify(alone));
+  assertEquals(alone.pair.names, ["127.0.0.1"]);
 });
 
 Deno.test("a chain after the certificate is ignored: the first certificate is the one revoked", async () => {
