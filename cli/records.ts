@@ -156,9 +156,9 @@ export function render(records: Checked[], format: RecordsOptions["format"], ski
   if (format === "json") return JSON.stringify({ records, skipped }, null, 2);
   const lines: string[] = [];
   for (const r of records) {
-    const comment = format === "zone" ? ";" : "#";
+    // `;` starts a comment in a zone file and in nsupdate's input alike (nsupdate refuses `#`).
     const state = r.state ? ` — ${r.state}${r.reason ? `: ${r.reason}` : ""}` : "";
-    lines.push(`${comment} [verification "${r.verification}"] ${r.names.join(", ")}${state}`);
+    lines.push(`; [verification "${r.verification}"] ${r.names.join(", ")}${state}`);
     const rr = `${r.owner}. ${TTL} IN TXT ${quoteTxt(r.value)}`;
     lines.push(format === "zone" ? rr : `update add ${rr}`);
   }

@@ -142,7 +142,13 @@ Deno.test("dns-persist-01: bind9 + pebble 2.10 + acmems /sign, no DNS writes", a
       const before = await captureStdout(() => recordsCommand.run(["--check", configFile, "records.example.test"]));
       assertEquals(before.code, 1, before.text);
       assertStringIncludes(before.text, "missing: no TXT record");
-      const r = await named.nsupdate(lines.map((l) => `update add ${l}`));
+      // The nsupdate format, unmodified (its comment line included), is what nsupdate reads.
+      const script = await captureStdout(() =>
+        recordsCommand.run(["--format", "nsupdate", configFile, "records.example.test"])
+      );
+      assertEquals(script.code, 0, script.text);
+      assertEquals(script.text.trim().split("\n").slice(1), [`update add ${lines[0]}`, "send"]);
+      const r = await named.nsupdate(script.text.trim().split("\n"));
       assertEquals(r.code, 0, r.output);
       const checked = await captureStdout(() => recordsCommand.run(["--check", configFile, "records.example.test"]));
       assertEquals(checked.code, 0, checked.text);
