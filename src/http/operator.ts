@@ -12,15 +12,15 @@
  * most every 10 s; databases are asked on every call (each storage bounds and throttles its own check). The routes
  * read the config and storages in force through the getters, so a reload is seen by the next request.
  */
-import type { Config } from "../config/types.ts";
+import type { Config, IpNetwork } from "../config/types.ts";
 import type { Clock } from "../lib/clock.ts";
-import { networkContains, parseIpAddress } from "../lib/ip.ts";
+import { networkContains } from "../lib/ip.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Registry } from "../ops/metrics.ts";
 import { storagesWritableProblem } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
 import { statusOf, textResponse } from "./respond.ts";
-import { peerAddress } from "./client_address.ts";
+import { clientOf } from "./client_address.ts";
 import type { OperatorPageDeps } from "./ui/handler.ts";
 import type { CaStatus } from "./ui/page.ts";
 
@@ -102,17 +102,22 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
   };
 
   /** `/ready`: the reasons only for an operator (a metrics-ip peer). */
-  const ready = async (info: Deno.ServeHandlerInfo): Promise<Response> => {
+  const ready = async (request: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     const problems = await readiness();
     if (problems.length === 0) return new Response("ready\n", { headers: PLAIN });
-    const body = isOperator(info) ? `not ready: ${problems.join("; ")}` : "not ready";
+    const body = isOperator(request, info) ? `not ready: ${problems.join("; ")}` : "not ready";
     return textResponse(statusOf("unavailable"), body, { ...PLAIN, "Retry-After": "10" });
   };
 
-  /** The peer is in `[mgmt] metrics-ip` (the TCP peer: forwarding headers are not consulted). */
-  const isOperator = (info: Deno.ServeHandlerInfo): boolean => {
-    const peer = parseIpAddress(peerAddress(info));
-    return peer !== null && deps.config().mgmt.metricsIps.some((n) => networkContains(n, peer));
+  /**
+   * The client is in `[mgmt] metrics-ip`: the client as `/sign` sees it, so the TCP peer unless that is a
+   * `trusted-proxy` with an `X-Forwarded-For` header (then the address the proxy forwarded for: a proxy on the same
+   * host must not make every client behind it an operator).
+   */
+  const isOperator = (request: Request, info: Deno.ServeHandlerInfo): boolean => {
+    const { mgmt } = deps.config();
+    const { peer } = clientOf(info, request.headers.get("x-forwarded-for"), mgmt.trustedProxies ?? NO_PROXIES);
+    return peer !== null && mgmt.metricsIps.some((n) => networkContains(n, peer));
   };
 
   /** The one CA of `[account]`, from the session (several CAs: `page.cas`). */
@@ -145,7 +150,7 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
     if (request.method !== "GET" && request.method !== "HEAD") return null;
     if (path === "/") {
       // The page shows names, clients and errors: operators only, like /metrics.
-      if (!isOperator(info)) {
+      if (!isOperator(request, info)) {
         return Promise.resolve(
           textResponse(statusOf("refused"), "The operator page is only served to [mgmt] metrics-ip addresses.", PLAIN),
         );
@@ -153,9 +158,9 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
       return page();
     }
     if (path === "/health") return Promise.resolve(new Response("ok\n", { headers: PLAIN }));
-    if (path === "/ready") return ready(info);
+    if (path === "/ready") return ready(request, info);
     if (path === "/metrics") {
-      if (!isOperator(info)) {
+      if (!isOperator(request, info)) {
         return Promise.resolve(
           textResponse(statusOf("refused"), "Metrics are only served to [mgmt] metrics-ip addresses.", PLAIN),
         );
@@ -169,6 +174,9 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
     return null;
   };
 }
+
+/** No trusted proxies (one shared list: `clientOf` remembers its answers per list). */
+const NO_PROXIES: readonly IpNetwork[] = [];
 
 /** The handler of a metrics-only listener: the operator routes, 404 for anything else. */
 export function metricsListenerHandler(routes: OperatorRoutes): (

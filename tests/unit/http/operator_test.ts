@@ -13,7 +13,7 @@ import type { Storage } from "../../../src/storage/mod.ts";
 
 const config = {
   account: { acmeServer: "https://ca.example/dir" },
-  mgmt: { metricsIps: [parseIpNetwork("127.0.0.0/8")] },
+  mgmt: { metricsIps: [parseIpNetwork("127.0.0.0/8")], trustedProxies: [] },
 } as unknown as Config;
 
 function info(peer: string): Deno.ServeHandlerInfo {
@@ -26,7 +26,7 @@ async function answer(response: Promise<Response> | null): Promise<[number, stri
   return [r.status, await r.text(), r.headers.get("content-type"), r.headers.get("retry-after")];
 }
 
-function setup(session: Partial<ReadinessSession>, storages: Partial<Storage>[] = []) {
+function setup(session: Partial<ReadinessSession>, storages: Partial<Storage>[] = [], cfg: Config = config) {
   const metrics = new AcmemsMetrics();
   const log = memoryLogger("debug");
   const routes = createOperatorRoutes({
@@ -37,7 +37,7 @@ function setup(session: Partial<ReadinessSession>, storages: Partial<Storage>[] 
       probe: () => Promise.resolve(true),
       ...session,
     },
-    config: () => config,
+    config: () => cfg,
     storages: () => storages as Storage[],
     registry: metrics.registry,
     log,
@@ -45,7 +45,8 @@ function setup(session: Partial<ReadinessSession>, storages: Partial<Storage>[] 
   return { routes, log };
 }
 
-const get = (path: string, method = "GET") => new Request(`http://acmems.test${path}`, { method });
+const get = (path: string, method = "GET", headers: HeadersInit = {}) =>
+  new Request(`http://acmems.test${path}`, { method, headers });
 
 Deno.test("operator: /health, /metrics to metrics-ip peers only, other routes and methods are not answered", async () => {
   const { routes } = setup({});
@@ -151,4 +152,33 @@ Deno.test("operator: /ready tells the reasons only to metrics-ip peers, and the 
     ["not ready", 'storage "db": the database does not answer'],
     ["ready again", 'storage "db": the database does not answer'],
   ]);
+});
+
+Deno.test("operator: behind a trusted proxy the forwarded client must be in metrics-ip, not the proxy", async () => {
+  // nginx on the same host (127.0.0.1, inside the default metrics-ip) forwarding for clients from anywhere.
+  const proxied = {
+    ...config,
+    mgmt: { metricsIps: [parseIpNetwork("127.0.0.0/8")], trustedProxies: [parseIpNetwork("127.0.0.1/32")] },
+  } as unknown as Config;
+  const { routes } = setup({}, [{ problem: () => Promise.resolve("the database does not answer") }], proxied);
+  const outsider = { "X-Forwarded-For": "203.0.113.9" };
+  assertEquals(await answer(routes(get("/ready", "GET", outsider), info("127.0.0.1"))), [
+    503,
+    "not ready\n",
+    "text/plain",
+    "10",
+  ]);
+  assertEquals((await answer(routes(get("/metrics", "GET", outsider), info("127.0.0.1"))))[0], 403);
+  assertEquals((await answer(routes(get("/", "GET", outsider), info("127.0.0.1"))))[0], 403);
+  // A forwarded client inside metrics-ip, and the proxy host itself (no header), are operators.
+  const inside = { "X-Forwarded-For": "127.0.0.9" };
+  assertEquals(
+    (await answer(routes(get("/ready", "GET", inside), info("127.0.0.1"))))[1],
+    "not ready: the database does not answer\n",
+  );
+  assertEquals((await answer(routes(get("/metrics", "GET", inside), info("127.0.0.1"))))[0], 200);
+  assertEquals((await answer(routes(get("/metrics"), info("127.0.0.1"))))[0], 200);
+  // X-Forwarded-For from a peer that is not a trusted proxy is not consulted (either way).
+  assertEquals((await answer(routes(get("/metrics", "GET", outsider), info("127.0.0.2"))))[0], 200);
+  assertEquals((await answer(routes(get("/metrics", "GET", inside), info("10.0.0.1"))))[0], 403);
 });
