@@ -9,9 +9,10 @@
  * Lookups (the internet-facing challenge listener asks for every token it does not know itself) never touch the
  * database: `getChallenge` answers from the map. A token the map does not know may be one another instance has just
  * written and told the CA about, whose notification is still on its way (the CA's request can reach this instance
- * first): such a lookup waits for the feed, at most `waitMs` (default 1.5 s), and is answered as soon as the
- * notification (or a reload) brings the token. At most `maxWaiting` (512) lookups wait at once; beyond that an
- * unknown token is unknown at once. Nothing per unknown token reaches the pool that `/sign` uses, so random tokens
+ * first): such a lookup waits for the feed, at most `waitMs` (default 500 ms: the notification is sent when the
+ * answer is committed, before the CA is told to look, so it is normally there long before the CA is), and is
+ * answered as soon as the notification (or a reload) brings the token. At most `maxWaiting` (512) lookups wait at
+ * once; beyond that an unknown token is unknown at once. Nothing per unknown token reaches the pool that `/sign` uses, so random tokens
  * cost memory and a timer, never a query. A notification lost to a dead LISTEN connection is made up by the next
  * reload (at most five polls later); while the database cannot be reached, the map is all there is.
  */
@@ -24,7 +25,7 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const PURGE_EVERY_MS = 600_000;
 
 export interface ChallengeWaitOptions {
-  /** How long a lookup of an unknown token waits for the feed to bring it (default 1500 ms; 0: not at all). */
+  /** How long a lookup of an unknown token waits for the feed to bring it (default 500 ms; 0: not at all). */
   waitMs?: number;
   /** At most this many lookups wait at once (default 512); more are answered "unknown" at once. */
   maxWaiting?: number;
@@ -45,7 +46,7 @@ export class PgChallenges {
 
   constructor(db: PgConnection, opts: ChallengeWaitOptions = {}) {
     this.#db = db;
-    this.#waitMs = opts.waitMs ?? 1_500;
+    this.#waitMs = opts.waitMs ?? 500;
     this.#maxWaiting = opts.maxWaiting ?? 512;
   }
 

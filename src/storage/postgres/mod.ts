@@ -53,7 +53,7 @@ export interface PostgresStorageOptions {
   pollMs?: number;
   /**
    * How long a lookup of an http-01 token this instance does not know waits for the change feed to bring it (another
-   * instance wrote it and told the CA, whose request came here first). Default 1500 ms.
+   * instance wrote it and told the CA, whose request came here first). Default 500 ms.
    */
   challengeWaitMs?: number;
   /** Subtracted from the lease for the local deadline (default: a fifth of the lease, at most 5 s). */
