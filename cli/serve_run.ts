@@ -15,6 +15,7 @@ import { formatDiagnostic } from "../src/config/diagnostic_text.ts";
 import type { AccountConfig, ConfigResult } from "../src/config/types.ts";
 import { createLogger, type Logger } from "../src/ops/log.ts";
 import { VERSION } from "../src/version.ts";
+import { signalExitCode, watchStopSignals } from "../src/ops/stop_signals.ts";
 import { registerCommand } from "./register_command.ts";
 import type { ServeOptions } from "./serve.ts";
 
@@ -134,23 +135,30 @@ export async function serveBound(
     let stopReason: string | undefined;
     let stopCleanup = () => {};
     const stop = new Promise<string>((resolve) => {
-      const onStop = (name: string) => () => {
+      const onStop = (name: string) => {
         stopReason ??= name;
         resolve(name);
       };
-      const handlers: [Deno.Signal, () => void][] = [
-        ["SIGINT", onStop("SIGINT")],
-        ["SIGTERM", onStop("SIGTERM")],
-        ["SIGHUP", reload],
-      ];
-      for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+      // A repeat of the stop signal within a second is the same Ctrl-C (src/ops/stop_signals.ts); a later one ends a
+      // shutdown that hangs.
+      const releaseStopSignals = watchStopSignals({
+        onStop,
+        onForce: (signal) => {
+          log.warn("stopping at once", { reason: signal, was: stopReason ?? null });
+          log.close();
+          Deno.exit(signalExitCode(signal));
+        },
+      });
+      Deno.addSignalListener("SIGHUP", reload);
       // An abort with a string reason (the quick start passes on its "SIGINT") is logged as that reason.
-      const onAbort = () => onStop(typeof opts.signal?.reason === "string" ? opts.signal.reason : "abort")();
+      const onAbort = () => onStop(typeof opts.signal?.reason === "string" ? opts.signal.reason : "abort");
       if (opts.signal?.aborted) onAbort();
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       opts.reload?.addEventListener("reload", reload);
       stopCleanup = () => {
-        for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+        stopCleanup = () => {};
+        releaseStopSignals();
+        Deno.removeSignalListener("SIGHUP", reload);
         opts.reload?.removeEventListener("reload", reload);
       };
     });
@@ -199,8 +207,6 @@ export async function serveBound(
         if (reloadQueued) reload();
       }
       const reason = await stop;
-      // From here the default signal actions are back: a second Ctrl-C or SIGTERM ends a shutdown that hangs.
-      stopCleanup();
       await reloading;
       log.info("stopping", { reason });
       await app.shutdown();

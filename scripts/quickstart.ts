@@ -17,6 +17,7 @@ import { freePort } from "../tests/support/ports.ts";
 import { newHmacKey, QUICKSTART_PROFILE, quickstartConfig, readyText } from "./quickstart/config.ts";
 import { claimQuickstart, PORT_VARIABLE, QuickstartBusy } from "./quickstart/guard.ts";
 import { findPebble, startChalltestsrv } from "./quickstart/peers.ts";
+import { signalExitCode, watchStopSignals } from "../src/ops/stop_signals.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const work = Deno.env.get("ACMEMS_QUICKSTART_DIR")?.replace(/\/+$/, "") || `${root}.work/quickstart`;
@@ -51,18 +52,15 @@ async function main(): Promise<number> {
     return 1;
   }
   const stops: (() => Promise<void>)[] = [claim.release];
-  // Ctrl-C while the peers start: stop cleanly (peers, temp dirs, lock). Once acmems serve is ready its own
-  // handlers take SIGINT and SIGTERM (and log which one), so these go; a later second Ctrl-C ends a hanging stop.
+  // Ctrl-C stops everything cleanly, whenever it comes (peers, temp dirs, lock): while the peers start, and while
+  // everything stops after acmems serve has (its own handlers name the signal in its log, so this one is deferred).
+  // The same Ctrl-C arriving twice (the process group, and `deno task` passing it on) is one request; a later one
+  // stops at once (src/ops/stop_signals.ts).
   const interrupted = new AbortController();
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((name) => {
-    // Deferred: when serve's own handler is there too, it runs first and names the signal itself.
-    const handler = () => setTimeout(() => interrupted.abort(name), 0);
-    Deno.addSignalListener(name, handler);
-    return [name, handler] as const;
+  const releaseSignals = watchStopSignals({
+    onStop: (signal) => setTimeout(() => interrupted.abort(signal), 0),
+    onForce: (signal) => Deno.exit(signalExitCode(signal)),
   });
-  const releaseSignals = () => {
-    for (const [name, handler] of handlers.splice(0)) Deno.removeSignalListener(name, handler);
-  };
   stops.push(() => Promise.resolve(releaseSignals()));
   try {
     const peers = await findPebble(root);
@@ -95,10 +93,7 @@ async function main(): Promise<number> {
 
     return await runServe([config], {
       signal: interrupted.signal,
-      onReady: () => {
-        releaseSignals();
-        console.log(readyText({ config, hmacKeyFile, mgmtPort: port }));
-      },
+      onReady: () => console.log(readyText({ config, hmacKeyFile, mgmtPort: port })),
     });
   } catch (error) {
     if (interrupted.signal.aborted) return 130;

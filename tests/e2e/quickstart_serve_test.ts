@@ -223,3 +223,40 @@ Deno.test("deno task serve: Ctrl-C while it starts stops it cleanly (no lock lef
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("deno task serve: Ctrl-C from a terminal (the whole process group, pressed twice) stops everything cleanly", async () => {
+  // A terminal's Ctrl-C signals its foreground process group: `deno task`, the quick start under it (which `deno task`
+  // signals again) and pebble. Each repeat within a second is the same request, not "stop at once".
+  const tmp = await Deno.makeTempDir({ prefix: "acmems-quickstart-group-" });
+  const [port] = await freePorts(1);
+  const proc = spawnLogged({
+    name: "deno task serve (own process group)",
+    command: "setsid",
+    args: [Deno.execPath(), "task", "serve"],
+    cwd: ROOT,
+    env: quickstartEnv(`${tmp}/work`, port),
+    logFile: `${tmp}/out.log`,
+  });
+  const log = () => Deno.readTextFile(`${tmp}/out.log`);
+  const signalGroup = () => run("kill", ["-INT", "--", `-${proc.pid}`]);
+  try {
+    await proc.waitFor(async () => (await log()).includes("acmems is running"), { timeoutMs: 90_000 });
+    await signalGroup();
+    await new Promise((r) => setTimeout(r, 100));
+    await signalGroup(); // Ctrl-C pressed again at once (the group may be gone already).
+    const status = await proc.status;
+    const out = await log();
+    assertEquals(status.code, 0, out);
+    assertMatch(out, /INFO +stopping reason=SIGINT/);
+    assertMatch(out, /INFO +stopped/);
+    assert(!out.includes("stopping at once"), out);
+    assertEquals(await Deno.stat(`${tmp}/work/quickstart.lock`).then(() => true, () => false), false, out);
+    // Nothing of the group is left running.
+    const left = await run("pgrep", ["-g", String(proc.pid)]);
+    assertEquals(left.stdout.trim(), "", "processes of the group still running");
+  } finally {
+    await run("kill", ["-KILL", "--", `-${proc.pid}`]);
+    await proc.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
