@@ -9,9 +9,12 @@
  * address); its `hmac_*` (if any) finds an `Authentication` header of its algorithm; that header's HMAC matches the
  * body; every requested name is covered (a DNS name by a `domain` glob, an IP address by `ip-identifiers`).
  *
- * The closest block is the one that passed the most of these checks; among equals, the first in config order. A
- * block with neither `domain` nor `ip-identifiers` lines (it admits nothing) comes after every other block. So with
- * one block it is that block, and a client whose address no block allows gets the first block.
+ * The closest block is the one the request was aimed at: once the names are known, a block that covers every
+ * requested name comes before one that does not (a host asking for www.hmac.test without its HMAC is told about the
+ * block of hmac.test names, not about a block without HMAC that lacks the name). Then the one that passed the most of
+ * these checks; among equals, the first in config order. A block with neither `domain` nor `ip-identifiers` lines (it
+ * admits nothing) comes after every other block. So with one block it is that block, and a client whose address no
+ * block allows gets the first block (or the first that covers its names).
  *
  * Pure: the HMAC results come from authorize.ts's own checks. It runs only on the refusal path.
  */
@@ -59,10 +62,13 @@ export function explainRefusal(blocks: readonly BlockView[], request: RefusedReq
   if (request.names !== null && request.names.length === 0) {
     return { closest: blocks[0]?.block.name ?? null, reason: "no names were requested" };
   }
-  let best: { view: BlockView; progress: Progress } | null = null;
+  let best: { view: BlockView; progress: Progress; rank: number } | null = null;
   for (const view of blocks) {
     const progress = blockProgress(view, request);
-    if (!best || progress.passed > best.progress.passed) best = { view, progress };
+    // Covering the names outranks any number of passed checks (at most 4).
+    const covers = view.admitsAnything && request.names !== null && request.names.every((n) => view.admitsName(n));
+    const rank = progress.passed + (covers ? 10 : 0);
+    if (!best || rank > best.rank) best = { view, progress, rank };
   }
   if (!best) return { closest: null, reason: 'no [auth "name"] block is configured: every request is refused' };
   return { closest: best.view.block.name, reason: best.progress.reason };

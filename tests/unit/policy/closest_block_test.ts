@@ -53,13 +53,18 @@ Deno.test("closest block: header missing, of another algorithm, malformed (befor
   assertStringIncludes(malformed.reason, "Authentication header malformed");
 });
 
-Deno.test("closest block: the block that got furthest wins over an earlier one", async () => {
-  // web allows the address but not the name (3 checks passed); signed passes the address and header, fails the HMAC
-  // (2 passed): web is closer.
+Deno.test("closest block: the block covering the names wins; else the one that got furthest", async () => {
+  // web allows the address but not the name (3 checks passed); signed covers the name and fails the HMAC (2 passed):
+  // the client was aiming at signed, so its HMAC mismatch is what the log says.
   const wrong = authHeader("sha256", "wrong", BODY);
   const r1 = await refusal(BLOCKS, "192.0.2.1", ["a.signed.example.org"], wrong);
-  assertEquals([r1.closest, r1.reason], ["web", "name a.signed.example.org not covered by the block's domain globs"]);
-  // With only signed allowing the address, the HMAC mismatch is the reason.
+  assertEquals(r1.closest, "signed");
+  assertStringIncludes(r1.reason, "HMAC mismatch");
+  // No header at all: header missing, for the same block.
+  const r0 = await refusal(BLOCKS, "192.0.2.1", ["a.signed.example.org"]);
+  assertEquals(r0.closest, "signed");
+  assertStringIncludes(r0.reason, "Authentication header missing");
+  // No block covers both names: the one that got furthest.
   const r2 = await refusal([SIGNED, IPS], "198.51.100.5", ["ips.example.org", "x.signed.example.org"], wrong);
   assertEquals(r2.closest, "ips");
   assertStringIncludes(r2.reason, "name x.signed.example.org not covered");
