@@ -104,13 +104,17 @@ async function prepare(
   files: string[],
 ): Promise<{ accountUrl: string; issuers: Map<string, string> } | { error: string }> {
   const issuers = new Map<string, string>();
+  // The account is checked first: without one, `register` is the next step whatever else is missing.
+  let issuerError: { error: string } | undefined;
   for (const v of config.verifications.values()) {
     if (v.type !== "dns-persist01") continue;
     const issuer = issuerDomainName(v, config.account.acmeServer);
-    if ("error" in issuer) return issuer;
-    issuers.set(v.name, issuer.value);
+    if ("error" in issuer) issuerError ??= issuer;
+    else issuers.set(v.name, issuer.value);
   }
-  if (issuers.size === 0) return { error: "the config has no [verification] block with type = dns-persist01" };
+  if (issuers.size === 0 && !issuerError) {
+    return { error: "the config has no [verification] block with type = dns-persist01" };
+  }
   const register = `run acmems register ${files.join(" ")} first`;
   let registration;
   try {
@@ -125,6 +129,7 @@ async function prepare(
         `${config.account.acmeServer}: ${register}`,
     };
   }
+  if (issuerError) return issuerError;
   return { accountUrl: registration.url, issuers };
 }
 

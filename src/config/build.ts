@@ -110,6 +110,7 @@ export function buildConfig(
   }
 
   checkListenerClashes(mgmt, verifications, diag);
+  if (account) warnPersistIssuerUnknown(verifications, account.acmeServer, diag);
   warnShadowedHmacBlocks(auth, diag);
   warnReadableConfigFiles(documents, env, diag);
 
@@ -157,4 +158,29 @@ function uniqueTypedSections(sections: IniSection[], diag: Diagnostics): IniSect
     inOrder.push(section);
   }
   return inOrder;
+}
+
+/**
+ * A dns-persist01 block without `issuer-domain-name` when the default CA is not Let's Encrypt: `serve` still works
+ * (the issuer comes from the CA's challenge), but `acmems records` cannot print the records to publish.
+ */
+function warnPersistIssuerUnknown(
+  verifications: Map<string, VerificationConfig>,
+  acmeServer: string,
+  diag: Diagnostics,
+): void {
+  let host = "";
+  try {
+    host = new URL(acmeServer).hostname;
+  } catch { /* reported with acme-server */ }
+  if (/(^|\.)api\.letsencrypt\.org$/i.test(host)) return;
+  for (const v of verifications.values()) {
+    if (v.type !== "dns-persist01" || v.issuerDomainName) continue;
+    diag.warn(
+      v.source,
+      `[verification "${v.name}"] has no issuer-domain-name and acme-server ${acmeServer} is not Let's Encrypt: ` +
+        "acmems records cannot print its records (a 421 still names the record to publish); set issuer-domain-name " +
+        "= the CA's issuer domain name, as in its CAA records",
+    );
+  }
 }

@@ -244,7 +244,7 @@ export function configSummary(config: Config): string {
       lines.push(
         `  ${v.name} (dns-persist01${isDefault}): no DNS writes; TXT at _validation-persist.<name> checked through ${
           v.resolvers.length > 0 ? v.resolvers.map((s) => s.display).join(", ") : "the system resolver"
-        }, issuer ${v.issuerDomainName ?? "from acme-server"}, ${v.recordFormat}` +
+        }, issuer ${v.issuerDomainName ?? persistIssuerDefault(config.account.acmeServer)}, ${v.recordFormat}` +
           `${v.persistUntil !== undefined ? `, persistUntil ${v.persistUntil}` : ""}`,
       );
     } else {
@@ -301,4 +301,15 @@ export function configSummary(config: Config): string {
     }
   }
   return lines.join("\n");
+}
+
+/** What a dns-persist01 block without `issuer-domain-name` uses (the default CA's, for `acmems records`). */
+function persistIssuerDefault(acmeServer: string): string {
+  let host = "";
+  try {
+    host = new URL(acmeServer).hostname;
+  } catch { /* not a URL: reported with acme-server */ }
+  return /(^|\.)api\.letsencrypt\.org$/i.test(host)
+    ? "letsencrypt.org (Let's Encrypt's)"
+    : "from the CA's challenge (acmems records needs issuer-domain-name)";
 }

@@ -95,6 +95,26 @@ Deno.test("run: no account yet → exit 1 naming register; with one, the records
       `_validation-persist.www.example.net. 3600 IN TXT "letsencrypt.org; accounturi=${ACCOUNT}"`,
     );
     assertEquals(await recordsCommand.run([file, "nobody.example.com"]), 1, "a name no block covers");
+
+    // Another CA without issuer-domain-name and no account there yet: `register` is named first, then the option.
+    const other = `${dir}/other.ini`;
+    await Deno.writeTextFile(
+      other,
+      CONFIG(`${dir}/other-account`).replace(`acme-server = ${LE}`, "acme-server = https://ca.example/dir"),
+    );
+    errors.length = 0;
+    assertEquals(await recordsCommand.run([other]), 1);
+    assertStringIncludes(errors.join("\n"), `run acmems register ${other} first`);
+    await Deno.mkdir(`${dir}/other-account`);
+    await saveRegistration(`${dir}/other-account`, {
+      url: "https://ca.example/acct/1",
+      directoryUrl: "https://ca.example/dir",
+      account: { status: "valid" } as never,
+      updatedAt: new Date().toISOString(),
+    });
+    errors.length = 0;
+    assertEquals(await recordsCommand.run([other]), 1);
+    assertStringIncludes(errors.join("\n"), "needs issuer-domain-name");
   } finally {
     console.error = error;
     console.log = log;

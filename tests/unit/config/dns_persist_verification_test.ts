@@ -58,3 +58,26 @@ Deno.test("dns-persist01: check-config's summary and JSON show the block", () =>
   const json = resultToJson(result) as { verifications: Record<string, unknown>[] };
   assertEquals(json.verifications.find((v) => v.name === "p")?.resolvers, ["127.0.0.1:53"]);
 });
+
+Deno.test("dns-persist01: another CA than Let's Encrypt without issuer-domain-name is a warning (records needs it)", () => {
+  const otherCa = (more: string) =>
+    load(block(more).replace("[account]\n", "[account]\nacme-server = https://ca.example/dir\n"));
+  const without = otherCa("");
+  assertEquals(errorLines(without), []);
+  const warned = without.warnings.filter((w) => w.message.includes("issuer-domain-name"));
+  assertEquals(warned.length, 1, JSON.stringify(without.warnings));
+  assertMatch(
+    warned[0].message,
+    /\[verification "p"\] has no issuer-domain-name and acme-server https:\/\/ca\.example\/dir/,
+  );
+  assertMatch(
+    configSummary(without.config!),
+    /issuer from the CA's challenge \(acmems records needs issuer-domain-name\)/,
+  );
+  const named = otherCa("issuer-domain-name = ca.example\n");
+  assertEquals(named.warnings.filter((w) => w.message.includes("issuer-domain-name")), []);
+  // Let's Encrypt (the default staging directory here): letsencrypt.org, no warning.
+  const le = load(block());
+  assertEquals(le.warnings.filter((w) => w.message.includes("issuer-domain-name")), []);
+  assertMatch(configSummary(le.config!), /issuer letsencrypt\.org \(Let's Encrypt's\)/);
+});
