@@ -21,6 +21,7 @@ import { memoryLogger } from "../src/ops/log.ts";
 import { createStorages, loadStorageDrivers, prepareStorages } from "../src/storage/factory.ts";
 import type { Storage } from "../src/storage/mod.ts";
 import { parseReason, REASON_NAMES, removeEntriesOf, type RevocationReason } from "../src/revocation/service.ts";
+import { certKeySha256 } from "../src/revocation/pair.ts";
 import { describeCaError } from "./ca_error.ts";
 import type { Output } from "./register_key.ts";
 import { type Subcommand, UsageError } from "./usage.ts";
@@ -203,7 +204,34 @@ async function revokeWith(
     return 1;
   }
   await dropCached(storages, der, out);
+  if (opts.reason === "keyCompromise") await recordCompromised(config, storages, der, out);
   return status;
+}
+
+/**
+ * keyCompromise: the key is recorded as compromised in every storage that keeps it across processes (`file`,
+ * `postgres`), as `POST /revoke` does, so `/sign` refuses it from then on (a running serve reads the storages' keys
+ * at its next renewal sweep or SIGHUP).
+ */
+async function recordCompromised(config: Config, storages: ConfigStorages, der: Uint8Array, out: Output) {
+  const spki = await certKeySha256(der);
+  try {
+    for (const storage of await storages.open()) {
+      if (config.storages.get(storage.name)?.type === "none") continue;
+      try {
+        await storage.recordCompromisedKey(spki, new Date());
+        out.info(`Recorded the key (SPKI SHA-256 ${spki}) as compromised in storage "${storage.name}".`);
+      } catch (error) {
+        out.error(
+          `Warning: storage "${storage.name}" did not record the key as compromised (${
+            error instanceof Error ? error.message : error
+          }): /sign may sign new CSRs with it; run acmems revoke again`,
+        );
+      }
+    }
+  } catch (error) {
+    out.error(`Warning: the storages could not be opened (${error instanceof Error ? error.message : error})`);
+  }
 }
 
 /** The config's storages, opened at the first `open()` (a failed open is tried again at the next) and kept. */

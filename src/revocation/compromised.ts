@@ -28,6 +28,7 @@ export class CompromisedKeyRegistry {
 
   /** Merges the keys every storage holds; never throws (a storage that cannot be read is logged). */
   async load(storages: Iterable<CompromisedKeys & { name: string }>, log: Logger): Promise<void> {
+    const before = this.#keys.size;
     for (const storage of storages) {
       try {
         for (const key of await storage.compromisedKeys()) this.#keys.add(key);
@@ -37,6 +38,10 @@ export class CompromisedKeyRegistry {
           error: error instanceof Error ? error.message : String(error),
         });
       }
+    }
+    // Keys another process recorded (`acmems revoke`, another instance): from now on refused here too.
+    if (this.#keys.size > before) {
+      log.info("compromised keys loaded", { added: this.#keys.size - before, total: this.#keys.size });
     }
   }
 

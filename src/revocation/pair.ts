@@ -93,6 +93,13 @@ export async function csrKeySha256(csrDer: Uint8Array): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
 }
 
+/** The lower-case hex SHA-256 of a certificate's SubjectPublicKeyInfo (`acmems revoke --reason keyCompromise`). */
+export async function certKeySha256(certDer: Uint8Array): Promise<string> {
+  const { X509Certificate } = await loadX509();
+  const spki = new Uint8Array(new X509Certificate(new Uint8Array(certDer)).publicKey.rawData);
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
+}
+
 /**
  * The certificate's SAN names of the given types (`dns`, `ip`), each once: DNS names lower case, IP addresses in
  * acmems' text form (`ipName`; one that cannot be read stays as written, so no auth block admits it by accident).

@@ -233,12 +233,21 @@ Deno.test("account key: rollover, crash recovery, deactivate, SIGHUP, revoke aga
         assertStringIncludes(done.text, "Revoked the certificate");
         assertStringIncludes(done.text, 'Removed the cache entry for revoked.example.test from storage "cache"');
         assert(!await exists(entryFile), "the cache entry is gone");
+        assertStringIncludes(done.text, 'as compromised in storage "cache"');
         const status = await certStatus(pebble, issued.body);
         assertEquals([status.Status, status.Reason], ["Revoked", 1]);
+        // keyCompromise: the key is recorded in the storage; the running serve reads it at its next renewal sweep or
+        // SIGHUP, and from then on refuses the key with 403, as after POST /revoke.
+        Deno.kill(acmems.pid, "SIGHUP");
+        await waitForLog(acmems.logFile, /compromised keys loaded added=1/);
         const again = await postSign(acmems.mgmtUrl, revokedCsr.csrPem);
-        assertEquals(again.status, 200, again.body);
-        assertEquals(again.headers.get("x-acmems-cache"), "miss");
-        assert(new X509Certificate(again.body).serialNumber !== new X509Certificate(issued.body).serialNumber);
+        assertEquals(again.status, 403, again.body);
+        assertStringIncludes(again.body, "was revoked for keyCompromise");
+        // Another key for the same name gets a new certificate (the revoked one's cache entry is gone).
+        const fresh = await postSign(acmems.mgmtUrl, (await csr("revoked.example.test")).csrPem);
+        assertEquals(fresh.status, 200, fresh.body);
+        assertEquals(fresh.headers.get("x-acmems-cache"), "miss");
+        assert(new X509Certificate(fresh.body).serialNumber !== new X509Certificate(issued.body).serialNumber);
 
         const twice = await revoke(["--cert", certFile, config]);
         assertEquals(twice.code, 3, twice.text);
