@@ -215,7 +215,8 @@ async function succeed(
       account: account.record.id,
       order: order.id,
       storage: account.block.storage,
-      cacheKey: await cacheKey(ex.context.config.account.acmeServer, profile, csr.der),
+      // The entry actually served (a block's other CA, a failover); the default CA's key when none was involved.
+      cacheKey: result.key ?? await cacheKey(ex.context.config.account.acmeServer, profile, csr.der),
       notBefore: leaf.notBefore.toISOString(),
       notAfter: leaf.notAfter.toISOString(),
       ...(window ? { window: { start: window.start.toISOString(), end: window.end.toISOString() } } : {}),
