@@ -21,6 +21,7 @@ export function createAcmeFront(opts: AcmeFrontOptions): AcmeFront {
     handle: async (context, request, info) => (await load()).handle(context, request, info),
     busy: async (context, request, info, retryAfterSeconds) =>
       (await load()).busy(context, request, info, retryAfterSeconds),
+    refuse: async (context, request, info, detail) => (await load()).refuse(context, request, info, detail),
     close: async () => {
       if (front) await (await front).close();
     },

@@ -56,6 +56,8 @@ export interface AcmeFront {
     info: Deno.ServeHandlerInfo,
     retryAfterSeconds: number,
   ): Promise<Response>;
+  /** A refusal decided before the body (`unauthorized`, 403), as a problem document; the body is not read. */
+  refuse(context: AcmeFrontContext, request: Request, info: Deno.ServeHandlerInfo, detail: string): Promise<Response>;
   /** Waits (at most 5 s) for finalizations in flight, then closes database connections. */
   close(): Promise<void>;
 }
@@ -85,6 +87,8 @@ export function createAcmeFront(opts: AcmeFrontOptions): AcmeFront {
           retryAfterSeconds,
         }),
       ),
+    refuse: (context, request, info, detail) =>
+      route(state, context, request, info, new AcmeError("unauthorized", detail)),
     close: async () => {
       // Finalizations record their order's result; they get a few seconds (the issuer drains its orders first).
       let timer: ReturnType<typeof setTimeout> | undefined;

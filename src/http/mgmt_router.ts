@@ -1,8 +1,9 @@
 /**
  * The management listener's handler: `/sign` goes to the /sign pipeline (sign.ts), `/revoke` to revocation
  * (revoke.ts; it takes no /sign slot: the address check before the body keeps outsiders out), `/acme/…` to the ACME
- * front end (src/acme_server/: no /sign precheck, since its accounts are bound to blocks by EAB, but it takes an
- * in-flight slot like /sign), other paths to the extra routes
+ * front end (src/acme_server/: its accounts are bound to blocks by EAB; a POST from an address that no block with
+ * `acme-eab-kid` allows is refused before its body, and the others take an in-flight slot like /sign), other paths
+ * to the extra routes
  * (health, metrics, operator routes), and what none of them takes is `not-found`.
  *
  * Contract: the context (config, policy, issuer) is read once per request, so a reload in the middle never mixes
@@ -16,6 +17,8 @@ import { ACME_PREFIX, type AcmeFrontContext, createAcmeFront } from "../acme_ser
 import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
 import { clientOf } from "./client_address.ts";
+import type { AuthBlock } from "../config/types.ts";
+import { type IpAddress, networkContains } from "../lib/ip.ts";
 import { InflightSlots } from "./inflight.ts";
 import { handleRevoke } from "./revoke.ts";
 import { handleSign, refuseBeforeBody, refuseMethod, type SignDeps, SignExchange } from "./sign.ts";
@@ -47,7 +50,18 @@ export function createMgmtHandler(deps: MgmtHandlerDeps): MgmtHandler {
     if (path.startsWith(ACME_PREFIX)) {
       const context = deps.current?.() ?? deps;
       const { maxInflight, maxInflightPerClient, trustedProxies } = context.config.mgmt;
-      const client = clientOf(info, request.headers.get("x-forwarded-for"), trustedProxies).client;
+      const { peer, client } = clientOf(info, request.headers.get("x-forwarded-for"), trustedProxies);
+      // A POST (it has a body) from an address no ACME account block allows is refused before it takes a slot,
+      // its body unread: outsiders cannot hold /sign's slots with stalled bodies through /acme/ either.
+      if (request.method === "POST" && !acmeClientAllowed(context.config.auth, peer)) {
+        return await acme.refuse(
+          context,
+          request,
+          info,
+          `The client address ${client} is not allowed to use any ACME account: check the ip = lines of the auth ` +
+            "blocks with acme-eab-kid",
+        );
+      }
       const slot = slots.take(client, maxInflight, maxInflightPerClient);
       if (!slot.ok) return await acme.busy(context, request, info, BUSY_RETRY_AFTER_SECONDS);
       try {
@@ -101,4 +115,12 @@ function pathOf(url: string): string {
   if (start < 0) return "/";
   const query = url.indexOf("?", start);
   return query < 0 ? url.slice(start) : url.slice(start, query);
+}
+
+/** Some auth block with `acme-eab-kid` allows `peer` by its `ip` lines (a block without them allows everyone). */
+function acmeClientAllowed(blocks: readonly AuthBlock[], peer: IpAddress | null): boolean {
+  return blocks.some((block) =>
+    block.acmeEab !== undefined &&
+    (block.ips.length === 0 || (peer !== null && block.ips.some((network) => networkContains(network, peer))))
+  );
 }

@@ -23,9 +23,10 @@ const MAX_INFLIGHT = 8;
 const PER_CLIENT = 2;
 
 /** Headers of a POST /sign announcing `length` body bytes that never come, for the client `forwardedFor`. */
-function stalledHead(port: number, forwardedFor: string, length = 900): string {
-  return `POST /sign HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Forwarded-For: ${forwardedFor}\r\n` +
-    `Content-Type: application/pkcs10\r\nContent-Length: ${length}\r\n\r\n`;
+function stalledHead(port: number, forwardedFor: string, length = 900, path = "/sign"): string {
+  const type = path === "/sign" ? "application/pkcs10" : "application/jose+json";
+  return `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Forwarded-For: ${forwardedFor}\r\n` +
+    `Content-Type: ${type}\r\nContent-Length: ${length}\r\n\r\n`;
 }
 
 Deno.test("/sign slots: stalled bodies from outsiders or from one address do not starve admitted clients", async (t) => {
@@ -59,9 +60,9 @@ Deno.test("/sign slots: stalled bodies from outsiders or from one address do not
     const app = running;
 
     /** Sends `count` stalled bodies for `client`, and waits until the server has had time to take them up. */
-    const stall = async (count: number, client: string) => {
+    const stall = async (count: number, client: string, path = "/sign") => {
       const sent: RawExchange[] = [];
-      for (let i = 0; i < count; i++) sent.push(await rawSend(mgmtPort, stalledHead(mgmtPort, client)));
+      for (let i = 0; i < count; i++) sent.push(await rawSend(mgmtPort, stalledHead(mgmtPort, client, 900, path)));
       stalled.push(...sent);
       await new Promise((r) => setTimeout(r, 300)); // Deno.serve calls the handler once the header is in
       return sent;
@@ -82,6 +83,23 @@ Deno.test("/sign slots: stalled bodies from outsiders or from one address do not
         }
         const refusals = app.events().filter((e) => e.event === "sign" && e.client === "203.0.113.7");
         assertEquals(refusals.map((r) => r.outcome), Array(MAX_INFLIGHT).fill("not authorized before the body"));
+        await Promise.all(outsiders.map((s) => s.close()));
+      },
+    );
+
+    await t.step(
+      "eight stalled ACME POSTs (/acme/new-order) from an address no acme-eab-kid block allows: 403 at once",
+      async () => {
+        const outsiders = await stall(MAX_INFLIGHT, "203.0.113.8", "/acme/new-order");
+        const csr = await makeCsr({ names: ["slots-acme.example.test"] });
+        const admitted = await postSign(app.url, csr.csrPem);
+        assertEquals(admitted.status, 200, `the admitted client: ${admitted.body}`);
+        const answers = await Promise.all(outsiders.map((s) => within(s.answer, 5000, "no answer" as const)));
+        for (const a of answers) {
+          assert(a !== "no answer" && a !== null, `a stalled ACME body from an outsider got no answer: ${a}`);
+          assertEquals(a.status, 403, "an outsider is refused before its body");
+          assertEquals(a.headers.get("content-type"), "application/problem+json");
+        }
         await Promise.all(outsiders.map((s) => s.close()));
       },
     );
