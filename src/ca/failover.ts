@@ -20,12 +20,20 @@
  *   failure. With more than one CA the failure is a `FailoverFailure` naming the CAs tried and why (`issue-failed`
  *   says so); with one CA the error is thrown as it came (the single-CA behaviour is unchanged).
  */
-import { AcmeNetworkError, type AcmeProblem, AcmeTimeoutError, AcmeUnsupportedError, isProblem } from "../acme/mod.ts";
+import {
+  AcmeNetworkError,
+  type AcmeProblem,
+  AcmeTimeoutError,
+  AcmeUnsupportedError,
+  isProblem,
+  type ProblemDocument,
+} from "../acme/mod.ts";
 import { CaUnavailableError } from "../account/session.ts";
 import { ValidationFailed } from "../challenges/resolver.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import { IssueFailure } from "../issuance/failure.ts";
+import { OrderInvalid } from "../issuance/order.ts";
 import { unpauseUrlOf } from "./unpause.ts";
 import type { Ledger } from "./ledger_port.ts";
 import type { CaEndpoint } from "./registry.ts";
@@ -66,7 +74,9 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
 
 /** Why an order's failure at one CA sends it to the next CA; null when it must not (see the contract). Pure. */
 export function failoverReason(error: unknown): FailoverReason | null {
-  if (error instanceof ValidationFailed) return null;
+  // A failed validation or an invalid order stays with this CA, unless its problem is a refusal of this CA only
+  // (its CAA records name other CAs; it will not issue for such names or identifiers).
+  if (error instanceof ValidationFailed || error instanceof OrderInvalid) return refusalOf(error.problem);
   if (error instanceof CaUnavailableError) return "unavailable";
   if (error instanceof IssueFailure) return error.kind === "rate-limited" ? "rate-limit" : null;
   if (isProblem(error)) {
@@ -82,6 +92,26 @@ export function failoverReason(error: unknown): FailoverReason | null {
   if (error instanceof AcmeNetworkError || error instanceof AcmeTimeoutError) return "unavailable";
   if (error instanceof AcmeUnsupportedError) return "unavailable";
   return null;
+}
+
+/** The failover reason of a CA-specific refusal problem (a compound one when all its subproblems are), else null. */
+function refusalOf(problem: ProblemDocument | undefined): FailoverReason | null {
+  const reasonOf = (type: string | undefined): FailoverReason | null => {
+    switch (type?.replace(/^urn:ietf:params:acme:error:/, "")) {
+      case "caa":
+        return "caa";
+      case "rejectedIdentifier":
+        return "rejected-identifier";
+      case "unsupportedIdentifier":
+        return "unsupported-identifier";
+      default:
+        return null;
+    }
+  };
+  const direct = reasonOf(problem?.type);
+  if (direct || !problem?.subproblems?.length) return direct;
+  const reasons = problem.subproblems.map((sub) => reasonOf(sub.type));
+  return reasons.every((r) => r !== null && r === reasons[0]) ? reasons[0] : null;
 }
 
 /** The CA's unpause URL in a problem detail (Let's Encrypt: "… visit https://portal.letsencrypt.org/sfe/v1/unpause?…"). */

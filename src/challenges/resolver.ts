@@ -22,7 +22,14 @@
  *   any challenge of the order is presented.
  * - Each task carries the order's account URL (`client.accountUrl`): dns-account-01 derives its label from it.
  */
-import { type AcmeAuthorization, type AcmeClient, type AcmeOrder, retryAfterOf, toIdentifier } from "../acme/mod.ts";
+import {
+  type AcmeAuthorization,
+  type AcmeClient,
+  type AcmeOrder,
+  type ProblemDocument,
+  retryAfterOf,
+  toIdentifier,
+} from "../acme/mod.ts";
 import { ipName } from "../csr/names.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
@@ -30,7 +37,12 @@ import { ChallengeError, type ChallengeSolver, type ChallengeTask } from "./solv
 
 /** A name's authorization did not become valid. */
 export class ValidationFailed extends Error {
-  constructor(readonly identifier: string, readonly detail: string) {
+  constructor(
+    readonly identifier: string,
+    readonly detail: string,
+    /** The challenge's error (its `type` says e.g. `caa`: a refusal of this CA only, src/ca/failover.ts). */
+    readonly problem?: ProblemDocument,
+  ) {
     super(`Validation of ${identifier} failed: ${detail}`);
   }
 }
@@ -122,7 +134,7 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
       if (result.status === "valid") continue;
       const failed = result.challenges.find((c) => c.error);
       const detail = failed?.error?.detail ?? `its authorization is ${result.status}`;
-      throw new ValidationFailed(displayName(result), detail);
+      throw new ValidationFailed(displayName(result), detail, failed?.error);
     }
   } finally {
     await Promise.all(presented.map((task) => solver.cleanup(task).catch(() => {})));

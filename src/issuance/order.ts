@@ -19,6 +19,7 @@ import {
   type AcmeProblem,
   encodePem,
   isProblem,
+  type ProblemDocument,
   retryAfterOf,
   splitPemChain,
 } from "../acme/mod.ts";
@@ -82,7 +83,14 @@ export interface OrderOptions {
 }
 
 /** The order ended without a certificate (invalid, or valid without one). */
-export class OrderInvalid extends Error {}
+export class OrderInvalid extends Error {
+  constructor(
+    message: string,
+    /** The order's error (a `caa` one fails over: src/ca/failover.ts). */ readonly problem?: ProblemDocument,
+  ) {
+    super(message);
+  }
+}
 
 /** Leaf first, one empty line between PEM blocks, a final newline. */
 export function formatChain(pem: string): string {
@@ -236,7 +244,7 @@ export class OrderDriver {
     }
     if (order.status !== "valid" || !order.certificate) {
       const detail = order.error?.detail ?? `the order ended as "${order.status}"`;
-      throw new OrderInvalid(`The CA did not issue the certificate: ${detail}`);
+      throw new OrderInvalid(`The CA did not issue the certificate: ${detail}`, order.error);
     }
     return order;
   }

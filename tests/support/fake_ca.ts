@@ -19,7 +19,7 @@ export interface FakeCaOptions {
   newOrderError?: (opts: { identifiers: unknown[]; replaces?: string }) => Error | undefined;
   /** Thrown by finalize (badCSR, …). */
   finalizeError?: () => Error;
-  /** Names whose validation fails, with the CA's detail. */
+  /** Names whose validation fails, with the CA's detail (and, as `type|detail`, its problem type: `caa|…`). */
   failValidation?: Record<string, string>;
   /** Names whose authorization is already valid (authz reuse). */
   validAlready?: string[];
@@ -136,7 +136,10 @@ export class FakeCa {
     }
     authz.status = error ? "invalid" : "valid";
     challenge.status = error ? "invalid" : "valid";
-    if (error) challenge.error = { type: "urn:ietf:params:acme:error:unauthorized", detail: error, status: 403 };
+    if (error) {
+      const [type, detail] = /^[A-Za-z]+\|/.test(error) ? error.split(/\|(.*)/s) : ["unauthorized", error];
+      challenge.error = { type: `urn:ietf:params:acme:error:${type}`, detail, status: 403 };
+    }
     return structuredClone(challenge);
   }
 

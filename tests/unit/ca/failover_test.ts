@@ -10,6 +10,7 @@ import { FailoverFailure, failoverReason, finalFailure, unpauseUrlOf } from "../
 import type { Admission, Ledger, OrderIntent } from "../../../src/ca/ledger_port.ts";
 import type { CaEndpoint } from "../../../src/ca/registry.ts";
 import { ValidationFailed } from "../../../src/challenges/resolver.ts";
+import { OrderInvalid } from "../../../src/issuance/order.ts";
 import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import type { AuthBlock } from "../../../src/config/types.ts";
@@ -37,6 +38,27 @@ Deno.test("failoverReason: unavailable, 429, caa, rejectedIdentifier go on; vali
     [problem("rejectedIdentifier", 400), "rejected-identifier"],
     [problem("unsupportedIdentifier", 400), "unsupported-identifier"],
     [new ValidationFailed("www.example.test", "connection refused"), null],
+    [new ValidationFailed("www.example.test", "no", { type: "urn:ietf:params:acme:error:connection" }), null],
+    // A validation or an order this CA refuses for its own reasons (CAA names other CAs): the next CA may issue.
+    [new ValidationFailed("www.example.test", "CAA forbids", { type: "urn:ietf:params:acme:error:caa" }), "caa"],
+    [new OrderInvalid("no", { type: "urn:ietf:params:acme:error:caa" }), "caa"],
+    [new OrderInvalid("no", { type: "urn:ietf:params:acme:error:rejectedIdentifier" }), "rejected-identifier"],
+    [new OrderInvalid("no", { type: "urn:ietf:params:acme:error:badCSR" }), null],
+    [new OrderInvalid("no"), null],
+    [
+      new OrderInvalid("no", {
+        type: "urn:ietf:params:acme:error:compound",
+        subproblems: [{ type: "urn:ietf:params:acme:error:caa" }, { type: "urn:ietf:params:acme:error:caa" }],
+      }),
+      "caa",
+    ],
+    [
+      new OrderInvalid("no", {
+        type: "urn:ietf:params:acme:error:compound",
+        subproblems: [{ type: "urn:ietf:params:acme:error:caa" }, { type: "urn:ietf:params:acme:error:dns" }],
+      }),
+      null,
+    ],
     [problem("unauthorized", 403), null],
     [problem("dns", 400), null],
     [badCsr(), null],
@@ -235,6 +257,18 @@ for (const [type, reason] of [["caa", "caa"], ["rejectedIdentifier", "rejected-i
     });
   });
 }
+
+Deno.test("failover: a validation refused for CAA at A → B issues (the failed authorization is told to the ledger)", async () => {
+  await setup(
+    { a: { failValidation: { "www.example.test": "caa|CAA record for example.test prevents issuance" } } },
+    async ({ issuer, a, b, ledger, request, metrics }) => {
+      await issuer.issue(request, soon());
+      assertEquals([a.orders, b.orders], [1, 1]);
+      assertEquals(ledger.failedAuthorizations, [["a", "www.example.test"]]);
+      assertEquals(failoverMetric(metrics), ['acmems_ca_failover_total{from="a",to="b",reason="caa"} 1']);
+    },
+  );
+});
 
 Deno.test("no failover on a validation failure: names-refused, B never asked, the ledger told", async () => {
   await setup(
