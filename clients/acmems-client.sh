@@ -270,6 +270,7 @@ if [ -n "$hmac_key_file" ]; then
   fi
   case $(ls -lLd -- "$hmac_key_file" 2>/dev/null) in
     ???????r*) warn "warning: --hmac-key-file $hmac_key_file is readable by every local user: chmod 600 $hmac_key_file" ;;
+    ????r*) warn "warning: --hmac-key-file $hmac_key_file is readable by its group: chmod 600 $hmac_key_file" ;;
   esac
   key_hex=$(hex_of <"$hmac_key_file") || die "cannot read the --hmac-key-file $hmac_key_file"
   # White space around the key (a final newline, CR LF) is not part of it.

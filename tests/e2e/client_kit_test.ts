@@ -490,6 +490,10 @@ Deno.test("client kit against acmems, pebble and bind9", async (t) => {
         const loose = await client([...args, "--hmac-key-file", keyFile, "f.tsig.test"]);
         assertExit(loose, 0, "world-readable key file");
         assertStringIncludes(loose.stderr, `readable by every local user: chmod 600 ${keyFile}`);
+        await Deno.chmod(keyFile, 0o640);
+        const group = await client([...args, "--hmac-key-file", keyFile, "f.tsig.test"]);
+        assertExit(group, 0, "group-readable key file");
+        assertStringIncludes(group.stderr, `readable by its group: chmod 600 ${keyFile}`);
         const missing = await client([...args, "--hmac-key-file", `${dir}/none`, "f.tsig.test"]);
         assertExit(missing, 1, "missing key file");
         assertStringIncludes(missing.stderr, `cannot read the --hmac-key-file ${dir}/none`);

@@ -5,6 +5,7 @@
  *  - against a stopped acmems (nothing listens): it fails, host.pem is unchanged, the tool's reason is on stderr;
  *  - against a running acmems (in front of pebble and bind9) that refuses the name: it fails, host.pem is
  *    unchanged, acmems' one-line reason is on stderr;
+ *  - against a proxy that redirects /sign (301) to a page that answers 200: it fails, host.pem is unchanged;
  *  - against the running acmems for an admitted name: host.pem is replaced by the chain.
  * No host.pem.new is left behind in any case. The client kit (clients/acmems-client.sh) is held to the same rule
  * with an installed certificate: a stopped server, a refusal, an error status and a garbage 200 leave it as it was.
@@ -133,6 +134,13 @@ async function startAcmems() {
 Deno.test("README host recipes: a failed call leaves host.pem as it was and shows why; a 200 replaces it", async (t) => {
   const { csr, recipes } = readmeRecipes();
   const acmems = await startAcmems();
+  // A proxy in front of acmems that redirects (http → https, say) to a page that answers 200.
+  const redirector = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const url = new URL(request.url);
+    if (url.pathname !== "/sign") return new Response("<html>a web page</html>\n");
+    return new Response("<html>moved</html>\n", { status: 301, headers: { Location: `${url.origin}/page` } });
+  });
+  const redirecting = `http://127.0.0.1:${redirector.addr.port}`;
   try {
     const keyFile = `${acmems.work}/hmac.key`;
     await Deno.writeTextFile(keyFile, `${HMAC_KEY}\n`, { mode: 0o600 });
@@ -158,6 +166,11 @@ Deno.test("README host recipes: a failed call leaves host.pem as it was and show
         assertMatch(down.stderr, /refused|Failed to connect/i, `acmems stopped: the reason is shown: ${show(down)}`);
         assertEquals(await listDir(dir), [...files, "host.csr"].sort(), "no host.pem.new left");
 
+        const moved = await runRecipe(recipe.script, dir, redirecting, keyFile);
+        assertNotEquals(moved.code, 0, `a redirect: ${show(moved)}`);
+        assertEquals(await Deno.readTextFile(`${dir}/host.pem`), OLD_CERT, "a redirect: host.pem kept");
+        assertEquals(await listDir(dir), [...files, "host.csr"].sort(), "no host.pem.new left");
+
         await Deno.copyFile(`${dir}/refused.csr`, `${dir}/host.csr`);
         const refused = await runRecipe(recipe.script, dir, acmems.url, keyFile);
         assertNotEquals(refused.code, 0, `refused: ${show(refused)}`);
@@ -176,6 +189,7 @@ Deno.test("README host recipes: a failed call leaves host.pem as it was and show
       });
     }
   } finally {
+    await redirector.shutdown();
     await acmems.stop();
   }
 });
