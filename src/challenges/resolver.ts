@@ -88,8 +88,11 @@ export async function resolveAuthorizations(opts: Authorize): Promise<void> {
   const toAnswer: ToPoll[] = [];
   /** Challenges an earlier holder already answered (a resumed order): present and wait, do not answer again. */
   const answered: ToPoll[] = [];
+  // Wildcard authorizations first: a solver that refuses (dns-persist-01's missing record) names the record for the
+  // wildcard, which (with policy=wildcard) serves the base name too, so one published record is enough.
+  const inOrder = [...authorizations].sort((a, b) => Number(b.wildcard === true) - Number(a.wildcard === true));
   try {
-    for (const authorization of authorizations) {
+    for (const authorization of inOrder) {
       const name = displayName(authorization);
       log.debug("acme authorization", { name, status: authorization.status, url: authorization.url });
       if (authorization.status === "valid") continue; // reused from an earlier order
