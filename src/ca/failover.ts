@@ -114,6 +114,14 @@ function refusalOf(problem: ProblemDocument | undefined): FailoverReason | null 
   return reasons.every((r) => r !== null && r === reasons[0]) ? reasons[0] : null;
 }
 
+/**
+ * A rate limit of the whole ACME account rather than of some names, from the CA's detail (Let's Encrypt: "too many
+ * new orders (300) from this account in the last 3h0m0s"; "too many new registrations"). Pure.
+ */
+export function accountWideLimit(detail: string | undefined): boolean {
+  return /\b(from this account|new orders|new registrations|newOrdersPerAccount)\b/i.test(detail ?? "");
+}
+
 /** The CA's unpause URL in a problem detail (Let's Encrypt: "… visit https://portal.letsencrypt.org/sfe/v1/unpause?…"). */
 export { unpauseUrlOf };
 
@@ -265,7 +273,9 @@ export async function orderWithFailover<T>(
         const problem = error as AcmeProblem;
         const unpauseUrl = unpauseUrlOf(problem.detail);
         const seconds = secondsUntil(problem.retryAfter, deps.now());
-        await ledger.noteRateLimited(ca.name, order.names, seconds, problem.detail, unpauseUrl).catch((e) =>
+        // A limit of the whole account pauses every order at that CA, not only these names.
+        const names = accountWideLimit(problem.detail) ? [] : order.names;
+        await ledger.noteRateLimited(ca.name, names, seconds, problem.detail, unpauseUrl).catch((e) =>
           log.warn("rate-limit ledger cannot note the CA's rate limit", { ca: ca.name, error: String(e) })
         );
         if (unpauseUrl) log.warn("the CA paused issuance for these names", { ca: ca.name, unpauseUrl });

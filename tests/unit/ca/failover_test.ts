@@ -6,7 +6,13 @@ import { assert, assertEquals, assertMatch, assertRejects } from "../../support/
 import { badCsr, FakeCa, type FakeCaOptions, rateLimited, serverDown } from "../../support/fake_ca.ts";
 import { AcmeProblem } from "../../../src/acme/mod.ts";
 import { CaUnavailableError } from "../../../src/account/session.ts";
-import { FailoverFailure, failoverReason, finalFailure, unpauseUrlOf } from "../../../src/ca/failover.ts";
+import {
+  accountWideLimit,
+  FailoverFailure,
+  failoverReason,
+  finalFailure,
+  unpauseUrlOf,
+} from "../../../src/ca/failover.ts";
 import type { Admission, Ledger, OrderIntent } from "../../../src/ca/ledger_port.ts";
 import type { CaEndpoint } from "../../../src/ca/registry.ts";
 import { ValidationFailed } from "../../../src/challenges/resolver.ts";
@@ -226,6 +232,25 @@ Deno.test("failover: A unavailable → B issues; logged, counted, the entry reco
     // The ledger was only asked about the CA that was reachable.
     assertEquals(ledger.admitted.map((i) => [i.ca, i.block, i.client]), [["b", "multi", "192.0.2.7"]]);
   });
+});
+
+Deno.test("failover: an account-wide 429 at A pauses the whole CA in the ledger (no names), then B issues", async () => {
+  const tooMany = new AcmeProblem({
+    type: "urn:ietf:params:acme:error:rateLimited",
+    detail: "too many new orders (300) from this account in the last 3h0m0s, retry after 2026-12-07 20:00:00 UTC",
+    status: 429,
+    retryAfter: new Date(Date.now() + 600_000),
+  });
+  await setup({ a: { newOrderError: () => tooMany } }, async ({ issuer, a, b, ledger, request }) => {
+    await issuer.issue(request, soon());
+    assertEquals([a.orders, b.orders], [1, 1]);
+    assertEquals(ledger.rateLimited.map((r) => [r.ca, r.names]), [["a", []]]);
+  });
+  assertEquals(
+    accountWideLimit('too many certificates (50) already issued for "example.test" in the last 168h0m0s'),
+    false,
+  );
+  assertEquals(accountWideLimit("too many new registrations (10) from this IP address"), true);
 });
 
 Deno.test("failover: a 429 at A is told to the ledger (with the unpause URL), then B issues", async () => {
