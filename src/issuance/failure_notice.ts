@@ -4,6 +4,7 @@
  * CAs tried and why each did not issue (src/ca/failover.ts).
  */
 import { FailoverFailure } from "../ca/failover.ts";
+import { unpauseUrlOf } from "../ca/unpause.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { FailureClassifier } from "./classify.ts";
 import type { IssueFailure } from "./failure.ts";
@@ -30,6 +31,7 @@ export class FailureNotices {
     if (this.#sent.size >= 10_000) this.#sent.clear();
     this.#sent.set(topic, now);
     const tried = failure instanceof FailoverFailure ? failure.tried : undefined;
+    const unpauseUrl = unpauseUrlOf(failure.message);
     this.onEvent?.("issue-failed", {
       names: request.names,
       message: failure.message,
@@ -39,6 +41,7 @@ export class FailureNotices {
       // The CAs tried, in order (one CA: that one), and why each did not issue.
       cas: tried ? tried.map((t) => t.ca) : cas.slice(0, 1),
       ...(tried ? { caReasons: [...tried] } : {}),
+      ...(unpauseUrl ? { unpauseUrl } : {}),
     });
     return failure;
   }

@@ -33,6 +33,8 @@ export interface NotificationPayload {
   /** `issue-failed`: the CAs tried, in order (src/ca/failover.ts), and why each did not issue. */
   cas?: string[];
   caReasons?: { ca: string; reason: string; detail: string }[];
+  /** issue-failed: the URL the CA gave to lift its pause of these names (Let's Encrypt), when it gave one. */
+  unpauseUrl?: string;
   /** The acmems host. */
   host: string;
 }

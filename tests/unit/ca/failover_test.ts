@@ -340,12 +340,14 @@ Deno.test("the ledger refuses A (scope ca) → B issues and A is never called", 
 Deno.test("the ledger refuses the only CA → rate-limited with its Retry-After, detail and unpause URL", async () => {
   await setup(
     { ledger: new FakeLedger(refuseAt("a", "ca", 1234)), cas: ["a"] },
-    async ({ issuer, a, b, request }) => {
+    async ({ issuer, a, b, request, events }) => {
       const error = await assertRejects(() => issuer.issue(request, soon()));
       assert(error instanceof IssueFailure && error.kind === "rate-limited", String(error));
       assertEquals(error.retryAfterSeconds, 1234);
       assertMatch(error.message, /Over limit-orders = 2\/1h at "a".*unpause\?jwt=q/);
       assertEquals([a.orders, b.orders], [0, 0]);
+      // issue-failed carries the unpause URL as a field of its own.
+      assertMatch(String(events[0].unpauseUrl), /^https:\/\/.*unpause\?jwt=q/);
     },
   );
 });
