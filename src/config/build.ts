@@ -94,6 +94,7 @@ export function buildConfig(
       accountProfile: account?.profile,
       caNames: [...caSet.sections.keys()],
       defaultCa: caSet.defaultCa,
+      cas: caSet.cas,
     });
     if (block) auth.push(block);
   }

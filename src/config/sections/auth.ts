@@ -23,6 +23,8 @@ export interface AuthContext {
   caNames?: readonly string[];
   /** The default CA's name (the dns-persist-01 note of `ca =`). */
   defaultCa?: string;
+  /** Every CA's directory and profile, by name (the shortlived warning of `ip-identifiers` for `ca =`). */
+  cas?: ReadonlyMap<string, { acmeServer: string; profile?: string }>;
 }
 
 const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };
@@ -278,13 +280,17 @@ function checkIpIdentifiers(
         "CAs validate IP addresses over http-01 (or tls-alpn-01), never dns-01; use an http01 [verification]",
     );
   }
-  const profile = block.profile ?? context.accountProfile;
-  if (
-    context.acmeServer && /(^|\.)api\.letsencrypt\.org$/.test(hostOf(context.acmeServer)) && profile !== "shortlived"
-  ) {
+  // Each CA the block orders from (`ca =`, else the default CA), with its own profile unless the block sets one.
+  const cas = block.cas?.length && context.cas ? block.cas : [undefined];
+  for (const name of cas) {
+    const ca = name === undefined ? undefined : context.cas?.get(name);
+    const acmeServer = ca?.acmeServer ?? context.acmeServer;
+    const profile = block.profile ?? (ca ? ca.profile : context.accountProfile);
+    if (!acmeServer || !/(^|\.)api\.letsencrypt\.org$/.test(hostOf(acmeServer)) || profile === "shortlived") continue;
+    const which = name !== undefined && name !== context.defaultCa ? ` (CA "${name}")` : "";
     diag.warn(
       source,
-      `${label} ip-identifiers: Let's Encrypt issues IP address certificates only in the shortlived profile, ` +
+      `${label} ip-identifiers: Let's Encrypt${which} issues IP address certificates only in the shortlived profile, ` +
         `but this block uses ${profile ? `profile "${profile}"` : "the CA's default profile"}: ` +
         "set profile = shortlived in this block",
     );

@@ -79,4 +79,15 @@ Deno.test("ip-identifiers: with Let's Encrypt, check-config warns unless the blo
   assertEquals(warnings(`${LE}profile = shortlived\n${block("")}`), [], "the [account] profile counts");
   assertEquals(warnings(ACCOUNT("https://acme-staging-v02.api.letsencrypt.org/directory") + block("")).length, 1);
   assertEquals(warnings(ACCOUNT() + block("")), [], "another CA (pebble) issues IP certificates in any profile");
+
+  // A block ordering from a [ca] that is Let's Encrypt, the default CA being pebble: warned, naming that CA.
+  const caLe = (profile: string) =>
+    `[ca "le"]\nacme-server = https://acme-v02.api.letsencrypt.org/directory\ndir = /var/lib/acmems/le\n` +
+    `accept-terms-of-service = yes\n${profile}`;
+  const viaLe = warnings(`${ACCOUNT()}${caLe("")}${block("ca = le\n")}`);
+  assertEquals(viaLe.length, 1, viaLe.join("\n"));
+  assertMatch(viaLe[0], /Let's Encrypt \(CA "le"\) issues IP address certificates only in the shortlived profile/);
+  assertEquals(warnings(`${ACCOUNT()}${caLe("profile = shortlived\n")}${block("ca = le\n")}`), [], "its profile");
+  assertEquals(warnings(`${ACCOUNT()}${caLe("")}${block("ca = le\nprofile = shortlived\n")}`), []);
+  assertEquals(warnings(`${ACCOUNT()}${caLe("")}${block("")}`), [], "the block orders from pebble only");
 });
