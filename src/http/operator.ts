@@ -14,13 +14,13 @@
  */
 import type { Config, IpNetwork } from "../config/types.ts";
 import type { Clock } from "../lib/clock.ts";
-import { networkContains } from "../lib/ip.ts";
+import { type IpAddress, networkContains, parseIpAddress } from "../lib/ip.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Registry } from "../ops/metrics.ts";
 import { storagesWritableProblem } from "../storage/factory.ts";
 import type { Storage } from "../storage/mod.ts";
 import { statusOf, textResponse } from "./respond.ts";
-import { clientOf } from "./client_address.ts";
+import { clientOf, peerAddress } from "./client_address.ts";
 import type { OperatorPageDeps } from "./ui/handler.ts";
 import type { CaStatus } from "./ui/page.ts";
 
@@ -110,14 +110,16 @@ export function createOperatorRoutes(deps: OperatorDeps): OperatorRoutes {
   };
 
   /**
-   * The client is in `[mgmt] metrics-ip`: the client as `/sign` sees it, so the TCP peer unless that is a
-   * `trusted-proxy` with an `X-Forwarded-For` header (then the address the proxy forwarded for: a proxy on the same
-   * host must not make every client behind it an operator).
+   * The TCP peer is in `[mgmt] metrics-ip`, and so is the client as `/sign` sees it: behind a `trusted-proxy` with an
+   * `X-Forwarded-For` header, the address the proxy forwarded for (a proxy on the same host must not make every
+   * client behind it an operator). Forwarding headers can refuse, never grant.
    */
   const isOperator = (request: Request, info: Deno.ServeHandlerInfo): boolean => {
     const { mgmt } = deps.config();
-    const { peer } = clientOf(info, request.headers.get("x-forwarded-for"), mgmt.trustedProxies ?? NO_PROXIES);
-    return peer !== null && mgmt.metricsIps.some((n) => networkContains(n, peer));
+    const inMetricsIp = (address: IpAddress | null) =>
+      address !== null && mgmt.metricsIps.some((n) => networkContains(n, address));
+    if (!inMetricsIp(parseIpAddress(peerAddress(info)))) return false;
+    return inMetricsIp(clientOf(info, request.headers.get("x-forwarded-for"), mgmt.trustedProxies ?? NO_PROXIES).peer);
   };
 
   /** The one CA of `[account]`, from the session (several CAs: `page.cas`). */
