@@ -226,6 +226,19 @@ export class AccountSession {
   }
 
   /**
+   * The CA could not be reached during an order (src/ca/failover.ts, several CAs): `unavailable` at once, so orders
+   * go to the next CA without waiting for this one, and connect again in the background (with the usual backoff)
+   * until it answers, when it is used again.
+   */
+  connectionLost(reason: string): void {
+    if (this.#closed || this.#state !== "ready" || this.#reconnecting) return;
+    this.#enter("unavailable");
+    this.#reason = `cannot reach ${this.#opts.account.acmeServer}: ${reason}; reconnecting`;
+    this.#opts.log.warn("acme ca unreachable, reconnecting", { ca: this.#opts.account.acmeServer, reason });
+    this.#reconnecting = this.#attempt(0).finally(() => (this.#reconnecting = undefined));
+  }
+
+  /**
    * SIGHUP: re-reads account.pem and, when it holds another key than the one in use (`acmems register
    * --rollover-key` ran), checks it with the CA (the account fetched with the new key) and switches to it; requests
    * keep being served with the old client meanwhile. Returns the notes for the operator; never throws. An

@@ -14,7 +14,9 @@
  *   never created the order (unreachable, 5xx, its 429 or refusal at newOrder) gets its counted slots back
  *   (`ticket.cancel()`), and so does a resumed order (counted when an earlier holder placed it).
  * - A CA that says it no longer knows our account (restarted) is reconnected (bounded wait) and tried once more
- *   before the next CA: its account comes back at once, so the preferred CA keeps its place.
+ *   before the next CA: its account comes back at once, so the preferred CA keeps its place. A CA that cannot be
+ *   reached (network error, timeout) is marked so (`unreachable`) when there are several: the next orders skip it
+ *   at once while it reconnects in the background, instead of each waiting for its retries or its timeout.
  * - Each failover is logged (info: from, to, reason) and counted (`acmems_ca_failover_total{from,to,reason}`).
  * - When every CA failed: all rate-limited → `rate-limited` with the smallest Retry-After; otherwise the last CA's
  *   failure. With more than one CA the failure is a `FailoverFailure` naming the CAs tried and why (`issue-failed`
@@ -259,6 +261,10 @@ export async function orderWithFailover<T>(
       return { value, ca, tried };
     } catch (error) {
       const reason = failoverReason(error);
+      // The CA cannot be reached: with another CA to go to, stop waiting for this one until it answers again.
+      if (multi && (error instanceof AcmeNetworkError || error instanceof AcmeTimeoutError)) {
+        ca.unreachable?.(error.message);
+      }
       if (error instanceof ValidationFailed) {
         await ledger.noteFailedAuthorization(ca.name, error.identifier).catch((e) =>
           log.warn("rate-limit ledger cannot note a failed authorization", { ca: ca.name, error: String(e) })

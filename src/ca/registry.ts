@@ -29,6 +29,11 @@ export interface CaEndpoint {
   client(): AcmeClient;
   /** The CA no longer knows the account: reconnect (in the background). */
   accountLost?(reason: string): Promise<void> | void;
+  /**
+   * The CA could not be reached during an order (network error, timeout): it is not used until it answers again
+   * (reconnecting in the background), so the next orders go to the next CA at once instead of waiting for it.
+   */
+  unreachable?(reason: string): void;
 }
 
 export interface CaRegistryOptions {
@@ -128,6 +133,7 @@ export class CaRegistry {
       profile: account.profile,
       client: () => session.client(),
       accountLost: (reason) => session.accountLost(reason),
+      unreachable: (reason) => session.connectionLost(reason),
     };
   }
 

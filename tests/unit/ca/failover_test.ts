@@ -167,6 +167,8 @@ async function setup(
       if (down.has(name)) throw new CaUnavailableError(`cannot reach ${name}`);
       return fake.asClient();
     },
+    // What the session does: unavailable (client() throws) until it reconnects.
+    unreachable: () => void down.add(name),
   });
   const ledger = opts.ledger ?? new FakeLedger();
   const metrics = new AcmemsMetrics();
@@ -251,6 +253,17 @@ Deno.test("failover: an account-wide 429 at A pauses the whole CA in the ledger 
     false,
   );
   assertEquals(accountWideLimit("too many new registrations (10) from this IP address"), true);
+});
+
+Deno.test("failover: A unreachable during an order is marked so; the next order skips it at once", async () => {
+  await setup({ a: { newOrderError: () => serverDown() } }, async ({ issuer, a, b, request, down }) => {
+    await issuer.issue(request, soon());
+    assertEquals([a.orders, b.orders], [1, 1]);
+    assert(down.has("a"), "A is unavailable until it reconnects");
+    const other = { ...await requestFor("other.example.test", "file"), block: "multi", client: "192.0.2.7" };
+    await issuer.issue(other, soon());
+    assertEquals([a.orders, b.orders], [1, 2], "A was not asked again");
+  });
 });
 
 Deno.test("failover: a 429 at A is told to the ledger (with the unpause URL), then B issues", async () => {
