@@ -67,6 +67,7 @@ export class AccountSession {
   #since = Date.now();
   #probeClient: Deno.HttpClient | undefined;
   #reconnecting: Promise<void> | undefined;
+  #keyReload: Promise<boolean> | undefined;
   /** The account key in use (account.pem; replaced by a finished rollover or `reloadKey`). */
   #keyPair: CryptoKeyPair;
   readonly #opts: AccountSessionOptions;
@@ -289,6 +290,20 @@ export class AccountSession {
       const why = error instanceof Error ? error.message : String(error);
       return [...notes, `Cannot reload the account key: ${why}; keeping the key in use`];
     }
+  }
+
+  /**
+   * The CA refused our key's signature: `reloadKey` (account.pem re-read and checked with the CA, as on SIGHUP), true
+   * when another key is in use after it. Concurrent calls share one reload.
+   */
+  keyRefused(): Promise<boolean> {
+    this.#keyReload ??= (async () => {
+      const before = this.#keyPair;
+      const notes = await this.reloadKey();
+      for (const note of notes) this.#opts.log.warn("account key reload", { note });
+      return this.#keyPair !== before;
+    })().finally(() => (this.#keyReload = undefined));
+    return this.#keyReload;
   }
 
   /**

@@ -53,6 +53,11 @@ export interface IssuanceOptions {
   metrics?: AcmemsMetrics;
   /** Called when the CA says the account does not exist (the session reconnects). */
   onAccountLost?: (reason: string) => Promise<void> | void;
+  /**
+   * Called when the CA refuses the account key's signature (src/issuance/key_refused.ts): re-reads the account key
+   * (`acmems register --rollover-key` may have replaced it) and resolves true when another key is now in use.
+   */
+  onKeyRefused?: () => Promise<boolean>;
   /** Operator notifications (issue-failed with its failure `kind`, renewal-failed, expiring). */
   onEvent?: OnIssueEvent;
   /** Days before notAfter when `expiring` fires for a certificate without a successful renewal; unset: never. */

@@ -22,6 +22,7 @@
  * - Every time comparison uses the injected clock (`now`); timers and deadlines in epoch ms run on the real one.
  */
 import { type AcmeProblem, isProblem } from "../acme/mod.ts";
+import { isKeyRefused } from "./key_refused.ts";
 import type { Clock } from "../lib/clock.ts";
 import { type Due, dueAt, renewalDue } from "../renewal/due.ts";
 import type { RenewalSweep, SweepStats } from "../renewal/sweep.ts";
@@ -278,6 +279,10 @@ export class IssuanceService {
         ]);
         clearTimeout(wait);
         // The deadline is the caller's epoch time on the real clock (a timer, not a clock reading).
+        if (Date.now() < deadline) return await this.#issue(request, deadline, true);
+      }
+      // The CA refused our key's signature: a key rollover replaced account.pem; switch to it, try once more.
+      if (!retried && this.#opts.onKeyRefused && isKeyRefused(error) && await this.#opts.onKeyRefused()) {
         if (Date.now() < deadline) return await this.#issue(request, deadline, true);
       }
       throw this.#failed(error, request, choices);

@@ -166,6 +166,12 @@ export function buildGeneration(config: Config, previous: Generation | undefined
     onEvent: (event: NotifyEvent, details: EventDetails & { kind?: FailureKind }) =>
       notifiers.emit(event, notificationDetails(details)),
     onAccountLost: (reason) => session.accountLost(reason),
+    // A key rollover (acmems register --rollover-key) is picked up at the CA's first refusal, not only on SIGHUP.
+    onKeyRefused: async () => {
+      let changed = false;
+      for (const s of deps.cas ? deps.cas.sessions.values() : [session]) if (await s.keyRefused()) changed = true;
+      return changed;
+    },
     expiringDays,
     persistRecords: persistLookups.size > 0 ? watch : undefined,
     faults: deps.faults,

@@ -212,6 +212,15 @@ Deno.test("account key: rollover, crash recovery, deactivate, SIGHUP, revoke aga
         assertEquals(after.status, 200, after.body);
         assertEquals(await lookup(pebble, await keyOf(accountPem)), url);
 
+        // Without SIGHUP: another rollover, and the next order's first request signed with the old key is refused by
+        // pebble; serve reads account.pem again, switches to the new key and the order goes through (no downtime).
+        const rolledAgain = await register(["--rollover-key", config]);
+        assertEquals(rolledAgain.code, 0, rolledAgain.text);
+        const between = await postSign(acmems.mgmtUrl, (await csr("between.example.test")).csrPem);
+        assertEquals(between.status, 200, between.body);
+        await waitForLog(acmems.logFile, /account key reloaded/, { count: 2 });
+        assertEquals(await lookup(pebble, await keyOf(accountPem)), url);
+
         // acmems revoke with the (new) account key: pebble shows the reason; the cache entry is gone, so the
         // next /sign for that CSR is a miss with a new certificate.
         const revokedCsr = await csr("revoked.example.test");
