@@ -12,7 +12,7 @@ import type { ConfigEnvironment } from "./environment.ts";
 import { collectOptions, Diagnostics, sectionLabel, where } from "./diagnostics.ts";
 import { warnReadableConfigFiles } from "./file_modes.ts";
 import { warnShadowedHmacBlocks } from "./auth_shadowing.ts";
-import { IMPLICIT_STORAGE_NAME, IMPLICIT_VERIFICATION_NAME } from "./defaults.ts";
+import { IMPLICIT_STORAGE_NAME, IMPLICIT_VERIFICATION_NAME, isLetsEncrypt } from "./defaults.ts";
 import { MGMT_OPTIONS } from "./schema.ts";
 import type { AuthBlock, Config, ConfigResult, NotifyConfig, StorageConfig, VerificationConfig } from "./types.ts";
 import { accountNotes } from "./sections/account.ts";
@@ -170,11 +170,7 @@ function warnPersistIssuerUnknown(
   acmeServer: string,
   diag: Diagnostics,
 ): void {
-  let host = "";
-  try {
-    host = new URL(acmeServer).hostname;
-  } catch { /* reported with acme-server */ }
-  if (/(^|\.)api\.letsencrypt\.org$/i.test(host)) return;
+  if (isLetsEncrypt(acmeServer)) return;
   for (const v of verifications.values()) {
     if (v.type !== "dns-persist01" || v.issuerDomainName) continue;
     diag.warn(

@@ -4,6 +4,7 @@
  */
 import type { Config, ConfigResult, VerificationConfig } from "./types.ts";
 import { REDACTED } from "./secrets.ts";
+import { isLetsEncrypt } from "./defaults.ts";
 import { formatDuration } from "./values.ts";
 import { rateLimitsJson, rateLimitsSummary } from "../ca/ledger_config.ts";
 
@@ -305,11 +306,7 @@ export function configSummary(config: Config): string {
 
 /** What a dns-persist01 block without `issuer-domain-name` uses (the default CA's, for `acmems records`). */
 function persistIssuerDefault(acmeServer: string): string {
-  let host = "";
-  try {
-    host = new URL(acmeServer).hostname;
-  } catch { /* not a URL: reported with acme-server */ }
-  return /(^|\.)api\.letsencrypt\.org$/i.test(host)
+  return isLetsEncrypt(acmeServer)
     ? "letsencrypt.org (Let's Encrypt's)"
     : "from the CA's challenge (acmems records needs issuer-domain-name)";
 }

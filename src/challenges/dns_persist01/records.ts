@@ -9,6 +9,7 @@
  */
 import type { Config, DnsPersistVerification } from "../../config/types.ts";
 import { compileGlob } from "../../lib/glob.ts";
+import { isLetsEncrypt } from "../../config/defaults.ts";
 import { buildPersistValue, persistOwner, type PersistRecord } from "./record.ts";
 
 /** One record to publish. */
@@ -30,17 +31,11 @@ export interface RecordPlan {
   skipped: { name: string; reason: string }[];
 }
 
-/** Hosts of Let's Encrypt's directories: its issuer domain name is `letsencrypt.org`. */
-const LETS_ENCRYPT = /(^|\.)api\.letsencrypt\.org$/i;
-
 /** The issuer domain name of a block's records, or an error naming the option to set. */
 export function issuerDomainName(v: DnsPersistVerification, acmeServer: string): { value: string } | { error: string } {
   if (v.issuerDomainName) return { value: v.issuerDomainName };
-  let host = "";
-  try {
-    host = new URL(acmeServer).hostname;
-  } catch { /* not a URL: no default */ }
-  if (LETS_ENCRYPT.test(host)) return { value: "letsencrypt.org" };
+  // Let's Encrypt's issuer domain name (its CAA name).
+  if (isLetsEncrypt(acmeServer)) return { value: "letsencrypt.org" };
   return {
     error: `[verification "${v.name}"] needs issuer-domain-name = the CA's issuer domain name (its CAA name): ` +
       `acme-server ${acmeServer} is not Let's Encrypt`,

@@ -6,6 +6,7 @@
 import type { IniSection } from "../ini.ts";
 import { collectOptions, type Diagnostics, readOption, sectionLabel } from "../diagnostics.ts";
 import { AUTH_OPTIONS as A } from "../schema.ts";
+import { isLetsEncrypt } from "../defaults.ts";
 import { truncate } from "../text.ts";
 import type { AuthBlock, HmacType, IpNetwork, MgmtConfig, Source } from "../types.ts";
 import { isBase64, parseBoolean } from "../values.ts";
@@ -286,7 +287,7 @@ function checkIpIdentifiers(
     const ca = name === undefined ? undefined : context.cas?.get(name);
     const acmeServer = ca?.acmeServer ?? context.acmeServer;
     const profile = block.profile ?? (ca ? ca.profile : context.accountProfile);
-    if (!acmeServer || !/(^|\.)api\.letsencrypt\.org$/.test(hostOf(acmeServer)) || profile === "shortlived") continue;
+    if (!acmeServer || !isLetsEncrypt(acmeServer) || profile === "shortlived") continue;
     const which = name !== undefined && name !== context.defaultCa ? ` (CA "${name}")` : "";
     diag.warn(
       source,
@@ -294,13 +295,5 @@ function checkIpIdentifiers(
         `but this block uses ${profile ? `profile "${profile}"` : "the CA's default profile"}: ` +
         "set profile = shortlived in this block",
     );
-  }
-}
-
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname;
-  } catch {
-    return "";
   }
 }
