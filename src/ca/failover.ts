@@ -36,6 +36,7 @@ import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../ops/log.ts";
 import { IssueFailure } from "../issuance/failure.ts";
 import { OrderInvalid } from "../issuance/order.ts";
+import { isKeyRefused } from "../issuance/key_refused.ts";
 import { unpauseUrlOf } from "./unpause.ts";
 import type { Ledger } from "./ledger_port.ts";
 import type { CaEndpoint } from "./registry.ts";
@@ -248,11 +249,17 @@ export async function orderWithFailover<T>(
       try {
         value = await attempt(ca, client, onPlaced);
       } catch (error) {
-        // The CA forgot our account (it restarted): reconnect, then try this CA once more. With one CA the
-        // caller does this (src/issuance/service.ts), within the request's deadline.
-        if (!multi || !isProblem(error, "accountDoesNotExist") || !ca.accountLost) throw error;
-        log.info("ca no longer knows the account, reconnecting before the next CA is tried", { ca: ca.name });
-        await withTimeout(Promise.resolve(ca.accountLost((error as AcmeProblem).detail)), RECONNECT_WAIT_MS);
+        // The CA forgot our account (it restarted): reconnect, then try this CA once more; or it refused our key's
+        // signature after a rollover: switch to the new key, then try once more. With one CA the caller does both
+        // (src/issuance/service.ts), within the request's deadline.
+        if (!multi) throw error;
+        if (isProblem(error, "accountDoesNotExist") && ca.accountLost) {
+          log.info("ca no longer knows the account, reconnecting before the next CA is tried", { ca: ca.name });
+          await withTimeout(Promise.resolve(ca.accountLost((error as AcmeProblem).detail)), RECONNECT_WAIT_MS);
+        } else if (!(isKeyRefused(error) && ca.keyRefused && await ca.keyRefused())) {
+          // (A key refused after `acmems register --rollover-key --ca NAME`: the new key is in use now, try again.)
+          throw error;
+        }
         placed = false;
         value = await attempt(ca, ca.client(), onPlaced);
       }

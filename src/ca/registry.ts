@@ -34,6 +34,8 @@ export interface CaEndpoint {
    * (reconnecting in the background), so the next orders go to the next CA at once instead of waiting for it.
    */
   unreachable?(reason: string): void;
+  /** The CA refused the account key's signature: re-read the key (a rollover); true when another key is in use. */
+  keyRefused?(): Promise<boolean>;
 }
 
 export interface CaRegistryOptions {
@@ -134,6 +136,7 @@ export class CaRegistry {
       client: () => session.client(),
       accountLost: (reason) => session.accountLost(reason),
       unreachable: (reason) => session.connectionLost(reason),
+      keyRefused: () => session.keyRefused(),
     };
   }
 

@@ -169,6 +169,8 @@ async function setup(
     },
     // What the session does: unavailable (client() throws) until it reconnects.
     unreachable: () => void down.add(name),
+    // What the session does after `register --rollover-key --ca NAME`: the new key is in use.
+    keyRefused: () => Promise.resolve(true),
   });
   const ledger = opts.ledger ?? new FakeLedger();
   const metrics = new AcmemsMetrics();
@@ -263,6 +265,20 @@ Deno.test("failover: A unreachable during an order is marked so; the next order 
     const other = { ...await requestFor("other.example.test", "file"), block: "multi", client: "192.0.2.7" };
     await issuer.issue(other, soon());
     assertEquals([a.orders, b.orders], [1, 2], "A was not asked again");
+  });
+});
+
+Deno.test("failover: A refuses the old key's signature (a rollover) → the new key is used, A issues", async () => {
+  let refusals = 0;
+  const refused = () =>
+    refusals++ === 0
+      ? problem("malformed", 400, "JWS verification error: go-jose/go-jose: error in cryptographic primitive")
+      : undefined;
+  await setup({ a: { newOrderError: refused } }, async ({ issuer, a, b, request, metrics }) => {
+    await issuer.issue(request, soon());
+    assertEquals([refusals, b.orders], [2, 0], "A asked twice, B never");
+    assert(a.orders >= 1);
+    assertEquals(failoverMetric(metrics), []);
   });
 });
 
