@@ -143,8 +143,11 @@ function start(ex: AcmeExchange, account: BoundAccount, order: AcmeFrontOrder, c
   const running = (async () => {
     let result: IssueResult;
     try {
+      const request = issueRequestFor(csr, names, profile, block, ex.client);
+      // The profile the client asked for in newOrder goes to every CA of the block's chain.
+      if (order.profile) request.requestedProfile = order.profile;
       result = await context.issuer.issue(
-        issueRequestFor(csr, names, profile, block, ex.client),
+        request,
         Date.now() + context.config.mgmt.signTimeoutMs,
       );
     } catch (error) {

@@ -139,7 +139,9 @@ export class Flights {
   }
 
   /** The chain with each CA's profile and cache key. */
-  async choices(request: Pick<IssueRequest, "block" | "profile" | "csrDer" | "csrSha256">): Promise<CaChoice[]> {
+  async choices(
+    request: Pick<IssueRequest, "block" | "profile" | "requestedProfile" | "csrDer" | "csrSha256">,
+  ): Promise<CaChoice[]> {
     const plan = this.#profiles(request);
     // One CA, the usual case: no Promise.all.
     if (plan.length === 1) {
@@ -155,7 +157,9 @@ export class Flights {
    * `choices` without waiting, when every key is remembered already (a CSR seen before); undefined otherwise.
    * The same CAs, profiles and keys as `choices` gives.
    */
-  choicesNow(request: Pick<IssueRequest, "block" | "profile" | "csrSha256">): CaChoice[] | undefined {
+  choicesNow(
+    request: Pick<IssueRequest, "block" | "profile" | "requestedProfile" | "csrSha256">,
+  ): CaChoice[] | undefined {
     if (!request.csrSha256) return undefined;
     const out: CaChoice[] = [];
     for (const { ca, profile } of this.#profiles(request)) {
@@ -168,13 +172,19 @@ export class Flights {
 
   /**
    * The chain with each CA's profile. One CA (the default): the request's profile as the caller resolved it
-   * (block's, else [account]'s); several: the block's profile, else each CA's own.
+   * (block's, else [account]'s); several: the one the client asked for (ACME front end), else the block's, else each
+   * CA's own.
    */
-  #profiles(request: Pick<IssueRequest, "block" | "profile">): { ca: CaEndpoint; profile: string | undefined }[] {
+  #profiles(
+    request: Pick<IssueRequest, "block" | "profile" | "requestedProfile">,
+  ): { ca: CaEndpoint; profile: string | undefined }[] {
     const chain = this.chain(request);
     const single = chain.length === 1 && chain[0].name === this.#opts.defaultCa;
     const block = single ? undefined : this.#block(request.block);
-    return chain.map((ca) => ({ ca, profile: !block ? request.profile : block.profile ?? ca.profile }));
+    return chain.map((ca) => ({
+      ca,
+      profile: !block ? request.profile : request.requestedProfile ?? block.profile ?? ca.profile,
+    }));
   }
 
   /** The cache key at one CA (remembered by CSR hash when it is known). */

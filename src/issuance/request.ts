@@ -16,6 +16,11 @@ export interface IssueRequest {
    */
   names: string[];
   profile?: string;
+  /**
+   * A profile the client itself asked for (the ACME front end's newOrder `profile`): every CA of a block's chain is
+   * asked for it, not the block's or each CA's own.
+   */
+  requestedProfile?: string;
   /** Name of the [verification] block. */
   verification: string;
   /** Name of the [storage] block, or null for no caching. */

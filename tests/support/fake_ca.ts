@@ -16,7 +16,7 @@ import {
 
 export interface FakeCaOptions {
   /** Thrown by newOrder (rate limits, network errors, …) when it returns an error for the order asked for. */
-  newOrderError?: (opts: { identifiers: unknown[]; replaces?: string }) => Error | undefined;
+  newOrderError?: (opts: { identifiers: unknown[]; profile?: string; replaces?: string }) => Error | undefined;
   /** Thrown by finalize (badCSR, …). */
   finalizeError?: () => Error;
   /** Names whose validation fails, with the CA's detail (and, as `type|detail`, its problem type: `caa|…`). */

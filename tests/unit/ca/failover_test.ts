@@ -282,6 +282,17 @@ Deno.test("failover: A refuses the old key's signature (a rollover) → the new 
   });
 });
 
+Deno.test("a profile the client asked for (ACME front end) goes to the CAs of the chain; else each CA's own", async () => {
+  const asked: (string | undefined)[] = [];
+  const note = (opts: { identifiers: unknown[]; profile?: string }) => void asked.push(opts.profile);
+  await setup({ a: { newOrderError: note } }, async ({ issuer, request }) => {
+    await issuer.issue({ ...request, requestedProfile: "shortlived" }, soon());
+    const other = { ...await requestFor("plain.example.test", "file"), block: "multi", client: "192.0.2.7" };
+    await issuer.issue(other, soon());
+  });
+  assertEquals(asked, ["shortlived", undefined]);
+});
+
 Deno.test("failover: a 429 at A is told to the ledger (with the unpause URL), then B issues", async () => {
   const paused = new AcmeProblem({
     type: "urn:ietf:params:acme:error:rateLimited",
