@@ -2,9 +2,9 @@
 # Installs the real peers the tests start themselves (tests/support/): the Debian 12 packages in PACKAGES below, and
 # pebble 2.10 from Debian sid (12 ships 2.4, without ARI or profiles), system-wide as /usr/bin/pebble.
 # It says what it will change before changing it (and asks, on a terminal, unless --yes or CI=true). It never
-# stops, disables or reconfigures a service it did not install: the tests start their own named, knotd, nginx and
-# postgres on free loopback ports and temp dirs, beside whatever the machine runs. apt does not start the newly
-# installed services (a temporary policy-rc.d), and the ones this run installs are not enabled at boot either. The AppArmor profile of named is extended only where AppArmor enforces it (see below).
+# stops, disables or reconfigures a service: the tests start their own named, knotd, nginx and postgres on free
+# loopback ports and temp dirs, beside whatever the machine runs. apt does not start the newly installed services
+# (a temporary policy-rc.d). The AppArmor profile of named is extended only where AppArmor enforces it (see below).
 # Idempotent; runs as root on Debian 12. Fails loudly on any surprise. The quick start needs none of this
 # (scripts/install-quickstart-peers.sh).
 # Usage: .ci/install-peers.sh [--yes] [--dry-run]
@@ -13,7 +13,6 @@ set -euo pipefail
 PEBBLE_PIN="2.10.0+ds1-2"
 PACKAGES=(bind9 bind9-dnsutils knot nginx-light postgresql wrk openssl curl wget systemd shellcheck chromium certbot lego)
 SERVICES=(named knot nginx postgresql) # the system services these packages ship; tests never use them
-declare -A SERVICE_PACKAGE=([named]=bind9 [knot]=knot [nginx]=nginx-light [postgresql]=postgresql)
 
 export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install-peers: %s\n' "$*" >&2; }
@@ -58,8 +57,7 @@ if [ "${#plan[@]}" -eq 0 ]; then
 else
   log "this will change the system:"
   for line in "${plan[@]}"; do log "  - $line"; done
-  log "  (no service already here is stopped, disabled or reconfigured; newly installed ones are not started,"
-  log "   now or at boot)"
+  log "  (no service is stopped, disabled or reconfigured; newly installed ones are not started)"
 fi
 for s in "${SERVICES[@]}"; do
   if [ -d /run/systemd/system ] && systemctl is-active --quiet "$s.service" 2>/dev/null; then
@@ -96,14 +94,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y "${missing[@]}" </dev/null
   if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
   trap - EXIT
-  # The services of packages this run installed would start at the next boot (nginx on port 80, …): not enabled.
-  for s in "${SERVICES[@]}"; do
-    case " ${missing[*]} " in *" ${SERVICE_PACKAGE[$s]} "*) ;; *) continue ;; esac
-    command -v systemctl >/dev/null || continue
-    if systemctl is-enabled --quiet "$s.service" 2>/dev/null; then
-      systemctl disable --quiet "$s.service" 2>/dev/null && log "$s.service (installed now) not enabled at boot"
-    fi
-  done
 fi
 
 # --- pebble 2.10 from sid (the quick start's download, installed system-wide for the fixtures) --------------------
