@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals } from "../../support/assert.ts";
 import { makeDue, setup, soon } from "./_file_stack.ts";
-import { STAT_REUSE_MS } from "../../../src/storage/file.ts";
+import { STAT_REUSE_BUSY_PEEKS, STAT_REUSE_MS } from "../../../src/storage/file.ts";
 
 Deno.test("issuance hitNow: null until the entry is known, then issue's hit; a changed or due entry is issue's again", async () => {
   await setup({}, async (ctx) => {
@@ -20,17 +20,23 @@ Deno.test("issuance hitNow: null until the entry is known, then issue's hit; a c
     assertEquals([now.cache, now.chain, now.key], ["hit", second.chain, second.key]);
     assertEquals(now.renewAfter?.getTime(), second.renewAfter?.getTime());
 
-    // Rewritten out of band: trusted for STAT_REUSE_MS after the last stat, then the stat tells, and `issue` reads
-    // it again.
+    // Rewritten out of band, one request at a time: the next stat tells at once, and `issue` reads it again.
     const key = await issuer.keyFor(request);
     const path = `${storage.directory}/${key}.json`;
+    ctx.passTime(5 * STAT_REUSE_MS);
     await Deno.writeTextFile(path, (await Deno.readTextFile(path)) + " ");
-    ctx.passTime(STAT_REUSE_MS / 2);
-    assert(issuer.hitNow(request), "within the stat window: the last stat stands");
-    ctx.passTime(STAT_REUSE_MS / 2);
     assertEquals(issuer.hitNow(request), null, "changed file: not known");
     assertEquals((await issuer.issue(request, soon())).cache, "hit");
     assert(issuer.hitNow(request), "read again: known");
+
+    // Under load (many hits within STAT_REUSE_MS): the last stat stands for the window, then the stat tells.
+    for (let i = 0; i <= STAT_REUSE_BUSY_PEEKS; i++) assert(issuer.hitNow(request), "busy: known");
+    await Deno.writeTextFile(path, (await Deno.readTextFile(path)) + " ");
+    ctx.passTime(STAT_REUSE_MS / 2);
+    assert(issuer.hitNow(request), "busy, within the stat window: the last stat stands");
+    ctx.passTime(STAT_REUSE_MS / 2);
+    assertEquals(issuer.hitNow(request), null, "window over: changed file, not known");
+    assertEquals((await issuer.issue(request, soon())).cache, "hit");
 
     // Due: `issue` renews it, `hitNow` leaves it alone.
     await makeDue(ctx, Date.now() + 2 * 86_400_000);

@@ -1,6 +1,6 @@
 /** The storage contract on `file` (`none`: none_test.ts). */
 import { assert, assertEquals, assertMatch, assertRejects } from "../../support/assert.ts";
-import { FileStorage, STAT_REUSE_MS } from "../../../src/storage/file.ts";
+import { FileStorage, STAT_REUSE_BUSY_PEEKS, STAT_REUSE_MS } from "../../../src/storage/file.ts";
 import { cacheKey, type Claim, type Entry, isHeld } from "../../../src/storage/mod.ts";
 import { memoryLogger } from "../../../src/ops/log.ts";
 import { testEntry } from "../../support/entry.ts";
@@ -248,7 +248,7 @@ Deno.test("cacheKey: depends on directory URL, profile and DER", async () => {
   assert(await cacheKey("https://a/dir", undefined, new Uint8Array([1, 2, 4])) !== base);
 });
 
-Deno.test("file storage: peekNow trusts its last stat for STAT_REUSE_MS; this storage's own put and remove count at once", async () => {
+Deno.test("file storage: under load peekNow trusts its last stat for STAT_REUSE_MS; one at a time it stats each", async () => {
   const dir = await Deno.makeTempDir({ prefix: "acmems-storage-" });
   let now = 1000;
   const storage = new FileStorage({
@@ -266,12 +266,27 @@ Deno.test("file storage: peekNow trusts its last stat for STAT_REUSE_MS; this st
     assertEquals(storage.peekNow(KEY), undefined, "never peeked: not known without a read");
     await storage.peek(KEY);
     assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1");
-    // Another process replaces the file: the stat of 0.5 ms ago stands, the next one after the window tells.
     const text = await Deno.readTextFile(path);
-    await Deno.writeTextFile(`${path}.new`, text.replace("CHAIN-1", "CHAIN-X"));
-    await Deno.rename(`${path}.new`, path);
+    const replace = async (from: string, to: string) => {
+      await Deno.writeTextFile(`${path}.new`, (await Deno.readTextFile(path)).replace(from, to));
+      await Deno.rename(`${path}.new`, path);
+    };
+    // One request at a time (a host, or a test): another process's change is seen by the very next peek.
+    now += 5;
+    assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1");
+    await replace("CHAIN-1", "CHAIN-Y");
+    now += STAT_REUSE_MS / 4;
+    assertEquals(storage.peekNow(KEY), undefined, "not busy: the stat sees the new file at once");
+    assertEquals((await storage.peek(KEY))?.chain, "CHAIN-Y");
+    await Deno.writeTextFile(path, text); // back to CHAIN-1, under another inode
+    now += 5;
+    assertEquals((await storage.peek(KEY))?.chain, "CHAIN-1");
+    // Under load (more than STAT_REUSE_BUSY_PEEKS within the window): the stat of 0.5 ms ago stands, the next one
+    // after the window tells.
+    for (let i = 0; i <= STAT_REUSE_BUSY_PEEKS; i++) assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1");
+    await replace("CHAIN-1", "CHAIN-X");
     now += STAT_REUSE_MS / 2;
-    assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1", "inside the window");
+    assertEquals(storage.peekNow(KEY)?.chain, "CHAIN-1", "busy, inside the window");
     now += STAT_REUSE_MS / 2;
     assertEquals(storage.peekNow(KEY), undefined, "window over: the stat sees the new file");
     // This storage's own writes are seen at once, without waiting for the window.
