@@ -12,6 +12,7 @@
  * ignored and removed at the next start; the OS drops a dead process's lock. flock is not a cluster lock over NFS:
  * use the postgres storage for several hosts.
  */
+import { StatReuse } from "./stat_reuse.ts";
 import { join } from "../lib/path.ts";
 import { atomicWriteFile } from "../lib/atomic_write.ts";
 import type { Logger } from "../ops/log.ts";
@@ -40,19 +41,8 @@ export interface FileStorageOptions {
   monotonicMs?: () => number;
 }
 
-/**
- * Under load, `peekNow` stats an entry's file at most once per this many milliseconds: at 10,000 hits a second that
- * saves about nine stats in ten. A change by another process (`acmems revoke`, another instance on the same
- * directory) is then seen by every request that arrives this long after it; this process's own writes (`put`,
- * `remove`) at once.
- */
-export const STAT_REUSE_MS = 1;
-/**
- * "Under load": more than this many `peekNow` calls within the last `STAT_REUSE_MS` or so. No client waiting for each
- * answer before its next request comes near it, so a host (or a test) that changes an entry's file and then asks
- * again always gets a fresh stat.
- */
-export const STAT_REUSE_BUSY_PEEKS = 8;
+/** The stat window of `peekNow` (src/storage/stat_reuse.ts), re-exported for the tests of this storage. */
+export { STAT_REUSE_BUSY_PEEKS, STAT_REUSE_MS } from "./stat_reuse.ts";
 
 export class FileStorage implements Storage {
   readonly kind = "file";
@@ -66,9 +56,7 @@ export class FileStorage implements Storage {
   readonly #locks = new Map<CacheKey, { file: Deno.FsFile; fence: number }>();
   /** Entries parsed by `peek`, with the stat stamp of the file they came from and when `peekNow` last checked it. */
   readonly #peeked = new Map<CacheKey, { stamp: string; entry: Entry; checkedAt: number }>();
-  /** `peekNow` calls in the current window of STAT_REUSE_MS (from `start`) and in the one before it. */
-  readonly #peekRate = { start: -Infinity, count: 0, previous: 0 };
-  readonly #monotonicMs: () => number;
+  readonly #statReuse: StatReuse;
   #ready: Promise<void> | undefined;
 
   constructor(opts: FileStorageOptions) {
@@ -78,7 +66,7 @@ export class FileStorage implements Storage {
     this.#base = `${join(opts.directory, ".")}/`.replace(/\/+$/, "/");
     this.renewWithinDays = opts.renewWithinDays;
     this.renewActiveDays = opts.renewActiveDays;
-    this.#monotonicMs = opts.monotonicMs ?? (() => performance.now());
+    this.#statReuse = new StatReuse(opts.monotonicMs);
   }
 
   /** Creates the directory (mode 0700) and removes temp files a crash left behind. Throws StorageError. */
@@ -169,7 +157,7 @@ export class FileStorage implements Storage {
     const entry = await this.get(key);
     if (entry) {
       this.#peeked.delete(key);
-      this.#peeked.set(key, { stamp, entry, checkedAt: this.#monotonicMs() });
+      this.#peeked.set(key, { stamp, entry, checkedAt: this.#statReuse.now() });
       // About 5 KiB per entry: keep the 1000 most recently parsed.
       if (this.#peeked.size > 1000) this.#peeked.delete(this.#peeked.keys().next().value!);
     } else {
@@ -180,28 +168,16 @@ export class FileStorage implements Storage {
 
   /**
    * `peek` without waiting: the entry parsed last time while one stat shows its file unchanged (under load, a stat
-   * younger than `STAT_REUSE_MS` is trusted again), else undefined.
+   * younger than `STAT_REUSE_MS` is trusted again: src/storage/stat_reuse.ts), else undefined.
    */
   peekNow(key: CacheKey): Entry | undefined {
     const known = this.#peeked.get(key);
     if (!known) return undefined;
-    const now = this.#monotonicMs();
-    if (this.#busy(now) && now - known.checkedAt < STAT_REUSE_MS) return known.entry;
+    const now = this.#statReuse.now();
+    if (this.#statReuse.mayReuse(known.checkedAt, now)) return known.entry;
     if (this.#stamp(key) !== known.stamp) return undefined;
     known.checkedAt = now;
     return known.entry;
-  }
-
-  /** Counts this `peekNow` call; true when more than STAT_REUSE_BUSY_PEEKS came within about STAT_REUSE_MS. */
-  #busy(now: number): boolean {
-    const rate = this.#peekRate;
-    if (now - rate.start >= STAT_REUSE_MS) {
-      rate.previous = now - rate.start < 2 * STAT_REUSE_MS ? rate.count : 0;
-      rate.start = now;
-      rate.count = 0;
-    }
-    rate.count++;
-    return rate.previous + rate.count > STAT_REUSE_BUSY_PEEKS;
   }
 
   /** The file's inode, size and mtime as one string; undefined when it cannot be stat'ed. */
