@@ -632,7 +632,7 @@ async function main() {
 if (Deno.args.includes("-h") || Deno.args.includes("--help")) {
   console.log(`Usage: deno task bench [--quick | --table]
 
-Runs the benchmark (about 5 minutes) and writes bench/results/latest.json, a dated copy and the README table.
+Runs the benchmark (about 6–7 minutes) and writes bench/results/latest.json, a dated copy and the README table.
 --quick  a trial in about a minute: bench/results/quick.json and a dated copy, README untouched.
 --table  only re-renders the README table from bench/results/latest.json.
 Compare two runs: deno run -A bench/compare.ts OLD.json NEW.json

@@ -239,8 +239,9 @@ export class OrderDriver {
         order = await client.pollOrder(order.url, { deadline, signal, firstPollAfter: retryAfterOf(order) });
       }
     } else if (order.status === "processing") {
+      // A resumed order the CA is still processing: the first poll waits for the Retry-After of that answer.
       keeper.check();
-      order = await client.pollOrder(order.url, { deadline, signal });
+      order = await client.pollOrder(order.url, { deadline, signal, firstPollAfter: retryAfterOf(order) });
     }
     if (order.status !== "valid" || !order.certificate) {
       const detail = order.error?.detail ?? `the order ended as "${order.status}"`;
