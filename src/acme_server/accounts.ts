@@ -8,7 +8,7 @@
  * deactivated account is refused from then on (router.ts: `unauthorized`). Failures are `AcmeError`s.
  */
 import type { AuthBlock } from "../config/types.ts";
-import { networkContains } from "../lib/ip.ts";
+import { blockAllowsAddress } from "../policy/authorize.ts";
 import type { AcmeFrontAccount } from "../storage/port.ts";
 import { type AcmeExchange, type BoundAccount, jsonResponse, type Signed } from "./context.ts";
 import { verifyEab } from "./eab.ts";
@@ -29,8 +29,7 @@ export function accountJson(ex: AcmeExchange, account: AcmeFrontAccount): Record
 
 /** Refuses a client whose address the block's `ip =` lines do not hold (as /sign would). */
 export function checkClientAddress(ex: AcmeExchange, block: AuthBlock): void {
-  if (block.ips.length === 0) return;
-  if (ex.peer && block.ips.some((network) => networkContains(network, ex.peer!))) return;
+  if (blockAllowsAddress(block, ex.peer)) return;
   throw new AcmeError(
     "unauthorized",
     `The client address ${ex.client} is not allowed to use this account: check the auth block's ip = lines`,

@@ -36,7 +36,7 @@ export async function revokeCert(ex: AcmeExchange, signed: Signed): Promise<Resp
     throw new AcmeError("malformed", "The certificate is not a base64url DER X.509 certificate");
   }
   const reason = readReason(payload.reason);
-  const names = certificateNames(cert, lib.SubjectAlternativeNameExtension, ["dns", "ip"]);
+  const names = certificateNames(cert, lib.SubjectAlternativeNameExtension);
   const spki = new Uint8Array(cert.publicKey.rawData);
   let certId = "";
   try {

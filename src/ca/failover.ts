@@ -85,9 +85,8 @@ export function failoverReason(error: unknown): FailoverReason | null {
   if (isProblem(error)) {
     const problem = error as AcmeProblem;
     if (problem.is("rateLimited") || problem.status === 429) return "rate-limit";
-    if (problem.is("caa")) return "caa";
-    if (problem.is("rejectedIdentifier")) return "rejected-identifier";
-    if (problem.is("unsupportedIdentifier")) return "unsupported-identifier";
+    const refusal = refusalReason(problem.type);
+    if (refusal) return refusal;
     if (problem.is("accountDoesNotExist")) return "unavailable";
     if (problem.status >= 500 || problem.is("serverInternal")) return "unavailable";
     return null;
@@ -97,23 +96,25 @@ export function failoverReason(error: unknown): FailoverReason | null {
   return null;
 }
 
-/** The failover reason of a CA-specific refusal problem (a compound one when all its subproblems are), else null. */
+/** The failover reason of a CA-specific refusal (`caa`, `rejectedIdentifier`, `unsupportedIdentifier`), else null. */
+function refusalReason(type: string | undefined): FailoverReason | null {
+  switch (type?.replace(/^urn:ietf:params:acme:error:/, "")) {
+    case "caa":
+      return "caa";
+    case "rejectedIdentifier":
+      return "rejected-identifier";
+    case "unsupportedIdentifier":
+      return "unsupported-identifier";
+    default:
+      return null;
+  }
+}
+
+/** `refusalReason` of a problem document, or of a compound one whose subproblems all give the same. */
 function refusalOf(problem: ProblemDocument | undefined): FailoverReason | null {
-  const reasonOf = (type: string | undefined): FailoverReason | null => {
-    switch (type?.replace(/^urn:ietf:params:acme:error:/, "")) {
-      case "caa":
-        return "caa";
-      case "rejectedIdentifier":
-        return "rejected-identifier";
-      case "unsupportedIdentifier":
-        return "unsupported-identifier";
-      default:
-        return null;
-    }
-  };
-  const direct = reasonOf(problem?.type);
+  const direct = refusalReason(problem?.type);
   if (direct || !problem?.subproblems?.length) return direct;
-  const reasons = problem.subproblems.map((sub) => reasonOf(sub.type));
+  const reasons = problem.subproblems.map((sub) => refusalReason(sub.type));
   return reasons.every((r) => r !== null && r === reasons[0]) ? reasons[0] : null;
 }
 

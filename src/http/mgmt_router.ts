@@ -18,7 +18,8 @@ import { IssueFailure } from "../issuance/failure.ts";
 import { failureResponse } from "./respond.ts";
 import { clientOf } from "./client_address.ts";
 import type { AuthBlock } from "../config/types.ts";
-import { type IpAddress, networkContains } from "../lib/ip.ts";
+import type { IpAddress } from "../lib/ip.ts";
+import { blockAllowsAddress } from "../policy/authorize.ts";
 import { InflightSlots } from "./inflight.ts";
 import { handleRevoke } from "./revoke.ts";
 import { handleSign, refuseBeforeBody, refuseMethod, type SignDeps, SignExchange } from "./sign.ts";
@@ -117,10 +118,7 @@ function pathOf(url: string): string {
   return query < 0 ? url.slice(start) : url.slice(start, query);
 }
 
-/** Some auth block with `acme-eab-kid` allows `peer` by its `ip` lines (a block without them allows everyone). */
+/** Some auth block with `acme-eab-kid` allows `peer` by its `ip` lines. */
 function acmeClientAllowed(blocks: readonly AuthBlock[], peer: IpAddress | null): boolean {
-  return blocks.some((block) =>
-    block.acmeEab !== undefined &&
-    (block.ips.length === 0 || (peer !== null && block.ips.some((network) => networkContains(network, peer))))
-  );
+  return blocks.some((block) => block.acmeEab !== undefined && blockAllowsAddress(block, peer));
 }

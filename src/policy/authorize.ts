@@ -232,13 +232,19 @@ export function ipIdentifierAdmitted(block: AuthBlock, name: string): boolean {
     );
 }
 
+/** The block's `ip` lines hold `peer` (a block without them holds every address; an unknown peer none of them). */
+export function blockAllowsAddress(block: AuthBlock, peer: IpAddress | null): boolean {
+  if (block.ips.length === 0) return true;
+  return peer !== null && block.ips.some((network) => networkContains(network, peer));
+}
+
 /** ip (when set) contains the peer, hmac (when set) has a well-formed header for its algorithm, has names. */
 function isPossible(compiled: CompiledBlock, peer: IpAddress, header: AuthenticationHeader): boolean {
   const block = compiled.block;
   if (compiled.matchers.length === 0 && !block.ipIdentifiers?.length) return false;
   // A block whose only credential is its ACME EAB pair is for the ACME front end: it never admits /sign anonymously.
   if (block.acmeEab && block.ips.length === 0 && !block.hmac && !block.all) return false;
-  if (block.ips.length > 0 && !block.ips.some((network) => networkContains(network, peer))) return false;
+  if (!blockAllowsAddress(block, peer)) return false;
   if (block.hmac && (header.kind !== "hmac" || header.algorithm !== block.hmac.type)) return false;
   return true;
 }

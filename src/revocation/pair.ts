@@ -73,13 +73,13 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
       reason: "The CSR is signed by another key than the certificate's: sign the CSR with the certificate's key.",
     };
   }
-  const spkiSha256 = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", certKey)));
+  const spkiSha256 = await sha256Hex(certKey);
   return {
     ok: true,
     pair: {
       certDer: new Uint8Array(cert.rawData),
       serial: cert.serialNumber.toLowerCase(),
-      names: certificateNames(cert, SubjectAlternativeNameExtension, ["dns", "ip"]),
+      names: certificateNames(cert, SubjectAlternativeNameExtension),
       spkiSha256,
       notAfter: cert.notAfter,
     },
@@ -89,28 +89,30 @@ export async function checkRevocationPair(body: Uint8Array, parser: CsrParser): 
 /** The lower-case hex SHA-256 of a CSR's SubjectPublicKeyInfo (what /sign compares with the compromised keys). */
 export async function csrKeySha256(csrDer: Uint8Array): Promise<string> {
   const { Pkcs10CertificateRequest } = await loadX509();
-  const spki = new Uint8Array(new Pkcs10CertificateRequest(new Uint8Array(csrDer)).publicKey.rawData);
-  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
+  return await sha256Hex(new Uint8Array(new Pkcs10CertificateRequest(new Uint8Array(csrDer)).publicKey.rawData));
 }
 
 /** The lower-case hex SHA-256 of a certificate's SubjectPublicKeyInfo (`acmems revoke --reason keyCompromise`). */
 export async function certKeySha256(certDer: Uint8Array): Promise<string> {
   const { X509Certificate } = await loadX509();
-  const spki = new Uint8Array(new X509Certificate(new Uint8Array(certDer)).publicKey.rawData);
-  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", spki)));
+  return await sha256Hex(new Uint8Array(new X509Certificate(new Uint8Array(certDer)).publicKey.rawData));
+}
+
+/** Lower-case hex SHA-256 of `bytes` (a SubjectPublicKeyInfo: the compromised-keys key). */
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
 /**
- * The certificate's SAN names of the given types (`dns`, `ip`), each once: DNS names lower case, IP addresses in
- * acmems' text form (`ipName`; one that cannot be read stays as written, so no auth block admits it by accident).
+ * The certificate's DNS and IP subjectAltNames, each once: DNS names lower case, IP addresses in acmems' text form
+ * (`ipName`; one that cannot be read stays as written, so no auth block admits it by accident).
  */
 export function certificateNames(
   cert: x509.X509Certificate,
   sanExtension: X509["SubjectAlternativeNameExtension"],
-  types: readonly string[] = ["dns"],
 ): string[] {
   const san = cert.getExtension(sanExtension);
-  const names = (san?.names.items ?? []).filter((n) => types.includes(n.type)).map((n) =>
+  const names = (san?.names.items ?? []).filter((n) => n.type === "dns" || n.type === "ip").map((n) =>
     n.type === "ip" ? ipName(n.value) ?? n.value : n.value.toLowerCase()
   );
   return [...new Set(names)];
