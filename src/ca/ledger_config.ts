@@ -11,13 +11,13 @@ import { describeCaLimits } from "./limits.ts";
 export const DEFAULT_CA = "default";
 
 /** Each CA's limits by CA name (`[account]` is `default`; every `[ca "name"]` too). */
-export function caLimitsOf(config: Config): Map<string, CaLimits> {
+export const caLimitsOf = (function caLimitsOf(config: Config): Map<string, CaLimits> {
   if (!config.cas) return new Map([[DEFAULT_CA, config.account.limits]]);
   return new Map([...config.cas].map(([name, ca]) => [name, ca.limits]));
-}
+}).bind(null);
 
 /** Each auth block with a budget, by block name. */
-export function blockLimitsOf(config: Config): Map<string, BlockLimits> {
+export const blockLimitsOf = (function blockLimitsOf(config: Config): Map<string, BlockLimits> {
   const blocks = new Map<string, BlockLimits>();
   for (const block of config.auth) {
     if (!block.limitOrders && !block.limitOrdersPerClient) continue;
@@ -27,27 +27,28 @@ export function blockLimitsOf(config: Config): Map<string, BlockLimits> {
     blocks.set(block.name, limits);
   }
   return blocks;
-}
+}).bind(null);
 
 /** The longest window of any limit (at least an hour): older events are pruned. */
-export function retentionMs(cas: ReadonlyMap<string, CaLimits>, blocks: ReadonlyMap<string, BlockLimits>): number {
-  const limits: (RateLimit | undefined)[] = [];
-  for (const ca of cas.values()) limits.push(ca.orders, ca.registeredDomain, ca.exactSet, ca.failedAuthorizations);
-  for (const block of blocks.values()) limits.push(block.limitOrders, block.limitOrdersPerClient);
-  const longest = Math.max(3600, ...limits.map((l) => l?.windowSeconds ?? 0));
-  return longest * 1000;
-}
+export const retentionMs =
+  (function retentionMs(cas: ReadonlyMap<string, CaLimits>, blocks: ReadonlyMap<string, BlockLimits>): number {
+    const limits: (RateLimit | undefined)[] = [];
+    for (const ca of cas.values()) limits.push(ca.orders, ca.registeredDomain, ca.exactSet, ca.failedAuthorizations);
+    for (const block of blocks.values()) limits.push(block.limitOrders, block.limitOrdersPerClient);
+    const longest = Math.max(3600, ...limits.map((l) => l?.windowSeconds ?? 0));
+    return longest * 1000;
+  }).bind(null);
 
 /** Where the ledger lives for `config`: the [mgmt] default storage (`file`, `postgres`) or memory. */
-export function ledgerLocation(config: Config): string {
+export const ledgerLocation = (function ledgerLocation(config: Config): string {
   const name = config.mgmt.defaultStorage;
   const storage = name === null ? undefined : config.storages.get(name);
   if (!storage || storage.type === "none") return "memory (lost at restart: no file or postgres default storage)";
   return `storage ${storage.name} (${storage.type})`;
-}
+}).bind(null);
 
 /** check-config's `rateLimits`: where the ledger lives, each CA's limits, each block's budget. */
-export function rateLimitsJson(config: Config): Record<string, unknown> {
+export const rateLimitsJson = (function rateLimitsJson(config: Config): Record<string, unknown> {
   const text = (limit: RateLimit | undefined) => limit?.text ?? "off";
   return {
     ledger: ledgerLocation(config),
@@ -65,10 +66,10 @@ export function rateLimitsJson(config: Config): Record<string, unknown> {
       limitOrdersPerClient: limits.limitOrdersPerClient?.text ?? null,
     })),
   };
-}
+}).bind(null);
 
 /** check-config's text lines: `rate limits (kept in …):`, one line per CA and per block with a budget. */
-export function rateLimitsSummary(config: Config): string[] {
+export const rateLimitsSummary = (function rateLimitsSummary(config: Config): string[] {
   const lines = [`rate limits (ledger in ${ledgerLocation(config)}):`];
   for (const [ca, limits] of caLimitsOf(config)) lines.push(`  CA ${ca}: ${describeCaLimits(limits).join(", ")}`);
   for (const [block, limits] of blockLimitsOf(config)) {
@@ -78,4 +79,4 @@ export function rateLimitsSummary(config: Config): string[] {
     lines.push(`  auth ${block}: ${parts.join(", ")}`);
   }
   return lines;
-}
+}).bind(null);

@@ -23,31 +23,34 @@ export interface Shadow {
 }
 
 /** Warns once per (HMAC block, block without HMAC) pair where the second makes the first's HMAC pointless. */
-export function warnShadowedHmacBlocks(blocks: readonly AuthBlock[], diag: Diagnostics): void {
-  blocks.forEach((guarded, i) => {
-    if (!guarded.hmac) return;
-    blocks.forEach((open, j) => {
-      // An ACME-only block (EAB its only credential) admits no /sign request: it shadows nothing.
-      if (open.hmac || i === j || (open.acmeEab && open.ips.length === 0 && !open.all)) return;
-      const shadow = shadowOf(guarded, open);
-      if (!shadow) return;
-      const order = j > i ? "later" : "earlier";
-      const how = j > i
-        ? "a request with a missing or wrong HMAC falls through to it"
-        : "it is tried first and needs no HMAC";
-      diag.warn(
-        open.source,
-        `[auth "${open.name}"] has no HMAC and comes ${order} than the HMAC block [auth "${guarded.name}"] at ` +
-          `${where(guarded.source)}, yet admits its clients (${describeNetwork(shadow.network)}) for its names ` +
-          `(${describeGlob(shadow.glob)}): ${how}, so those names need no HMAC from there. Narrow this block's ip or ` +
-          `domain lines, or give it hmac_type and hmac_key too`,
-      );
+export const warnShadowedHmacBlocks =
+  (function warnShadowedHmacBlocks(blocks: readonly AuthBlock[], diag: Diagnostics): void {
+    blocks.forEach((guarded, i) => {
+      if (!guarded.hmac) return;
+      blocks.forEach((open, j) => {
+        // An ACME-only block (EAB its only credential) admits no /sign request: it shadows nothing.
+        if (open.hmac || i === j || (open.acmeEab && open.ips.length === 0 && !open.all)) return;
+        const shadow = shadowOf(guarded, open);
+        if (!shadow) return;
+        const order = j > i ? "later" : "earlier";
+        const how = j > i
+          ? "a request with a missing or wrong HMAC falls through to it"
+          : "it is tried first and needs no HMAC";
+        diag.warn(
+          open.source,
+          `[auth "${open.name}"] has no HMAC and comes ${order} than the HMAC block [auth "${guarded.name}"] at ` +
+            `${where(guarded.source)}, yet admits its clients (${describeNetwork(shadow.network)}) for its names ` +
+            `(${
+              describeGlob(shadow.glob)
+            }): ${how}, so those names need no HMAC from there. Narrow this block's ip or ` +
+            `domain lines, or give it hmac_type and hmac_key too`,
+        );
+      });
     });
-  });
-}
+  }).bind(null);
 
 /** The first network and glob of `guarded` that `open` covers, or null when it covers none. */
-export function shadowOf(guarded: AuthBlock, open: AuthBlock): Shadow | null {
+export const shadowOf = (function shadowOf(guarded: AuthBlock, open: AuthBlock): Shadow | null {
   const network = coveredNetwork(guarded.ips, open.ips);
   if (!network) return null;
   for (const inner of guarded.domains) {
@@ -55,28 +58,28 @@ export function shadowOf(guarded: AuthBlock, open: AuthBlock): Shadow | null {
     if (outer !== undefined) return { network, glob: { inner, outer } };
   }
   return null;
-}
+}).bind(null);
 
-function coveredNetwork(guarded: IpNetwork[], open: IpNetwork[]): Shadow["network"] | null {
+const coveredNetwork = (function coveredNetwork(guarded: IpNetwork[], open: IpNetwork[]): Shadow["network"] | null {
   if (open.length === 0) return { inner: guarded[0]?.text ?? ANY, outer: ANY };
   for (const inner of guarded) {
     const outer = open.find((candidate) => networkCovers(candidate, inner));
     if (outer) return { inner: inner.text, outer: outer.text };
   }
   return null;
-}
+}).bind(null);
 
 const ANY = "any client";
 
-function describeNetwork(network: Shadow["network"]): string {
+const describeNetwork = (function describeNetwork(network: Shadow["network"]): string {
   if (network.outer === ANY) {
     return network.inner === ANY
       ? "any client: neither block has an ip line"
       : `${network.inner}: this block has no ip line`;
   }
   return network.inner === network.outer ? network.inner : `${network.inner} is inside ${network.outer}`;
-}
+}).bind(null);
 
-function describeGlob(glob: Shadow["glob"]): string {
+const describeGlob = (function describeGlob(glob: Shadow["glob"]): string {
   return glob.inner === glob.outer ? glob.inner : `${glob.outer} covers ${glob.inner}`;
-}
+}).bind(null);

@@ -30,7 +30,7 @@ export const NO_AUTH_BLOCK_WARNING =
   'No [auth "name"] block: every /sign request will be refused. Add one with ip = and domain = lines';
 
 /** Builds the config from documents in command-line order. Never throws. */
-export function buildConfig(
+export const buildConfig = (function buildConfig(
   documents: { file: string; document: IniDocument }[],
   env: ConfigEnvironment,
 ): ConfigResult {
@@ -138,10 +138,10 @@ export function buildConfig(
     result.config = config;
   }
   return result;
-}
+}).bind(null);
 
 /** Typed sections in file order, each name once per kind (a second definition is an error naming both). */
-function uniqueTypedSections(sections: IniSection[], diag: Diagnostics): IniSection[] {
+const uniqueTypedSections = (function uniqueTypedSections(sections: IniSection[], diag: Diagnostics): IniSection[] {
   const typed = new Map<string, IniSection>();
   const inOrder: IniSection[] = [];
   for (const section of sections) {
@@ -159,13 +159,13 @@ function uniqueTypedSections(sections: IniSection[], diag: Diagnostics): IniSect
     inOrder.push(section);
   }
   return inOrder;
-}
+}).bind(null);
 
 /**
  * A dns-persist01 block without `issuer-domain-name` when the default CA is not Let's Encrypt: `serve` still works
  * (the issuer comes from the CA's challenge), but `acmems records` cannot print the records to publish.
  */
-function warnPersistIssuerUnknown(
+const warnPersistIssuerUnknown = (function warnPersistIssuerUnknown(
   verifications: Map<string, VerificationConfig>,
   acmeServer: string,
   diag: Diagnostics,
@@ -180,4 +180,4 @@ function warnPersistIssuerUnknown(
         "= the CA's issuer domain name, as in its CAA records",
     );
   }
-}
+}).bind(null);

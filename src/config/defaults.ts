@@ -6,13 +6,13 @@
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 /** Whether `acmeServer` is one of Let's Encrypt's directories (its issuer domain name, profiles and limits). */
-export function isLetsEncrypt(acmeServer: string): boolean {
+export const isLetsEncrypt = (function isLetsEncrypt(acmeServer: string): boolean {
   let host = "";
   try {
     host = new URL(acmeServer).hostname;
   } catch { /* not a URL: not Let's Encrypt */ }
   return /(^|\.)api\.letsencrypt\.org$/i.test(host);
-}
+}).bind(null);
 export const DEFAULT_MGMT_LISTENERS = ["127.0.0.1:1313", "[::1]:1313"];
 export const DEFAULT_HTTP01_LISTENER = "[::]:1380";
 export const DEFAULT_MAX_SIZE = 4096;

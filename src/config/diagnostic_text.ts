@@ -5,7 +5,7 @@
 import type { Diagnostic } from "./types.ts";
 
 /** `FILE:LINE: message` for an error, `FILE:LINE: warning: message` and `FILE:LINE: note: message` for the others. */
-export function formatDiagnostic(d: Diagnostic, kind: "error" | "warning" | "note"): string {
+export const formatDiagnostic = (function formatDiagnostic(d: Diagnostic, kind: "error" | "warning" | "note"): string {
   const place = d.line > 0 ? `${d.file}:${d.line}` : d.file;
   return kind === "error" ? `${place}: ${d.message}` : `${place}: ${kind}: ${d.message}`;
-}
+}).bind(null);

@@ -41,66 +41,68 @@ export class Options {
 }
 
 /** `file:line`, for messages that name a second place. */
-export function where(source: Source): string {
+export const where = (function where(source: Source): string {
   return `${source.file}:${source.line}`;
-}
+}).bind(null);
 
 /** `[mgmt]`, `[auth "office"]`: how messages name a section. */
-export function sectionLabel(section: IniSection): string {
+export const sectionLabel = (function sectionLabel(section: IniSection): string {
   return section.name === undefined ? `[${section.kind}]` : `[${section.kind} "${section.name}"]`;
-}
+}).bind(null);
 
 /** Groups entries by option, reporting unknown options and singletons set twice (naming both places). */
-export function collectOptions(entries: IniEntry[], table: OptionTable, label: string, diag: Diagnostics): Options {
-  const rules = new Map<string, OptionRule>();
-  const canonical = new Map<string, string>();
-  for (const rule of Object.values(table)) {
-    rules.set(rule.key, rule);
-    canonical.set(rule.key, rule.key);
-    for (const alias of rule.aliases ?? []) canonical.set(alias, rule.key);
-  }
-  const values = new Map<string, IniEntry[]>();
-  for (const entry of entries) {
-    const key = canonical.get(entry.key);
-    if (key === undefined) {
-      const hint = didYouMean(entry.key, [...canonical.keys()]);
-      diag.error(
-        entry.source,
-        `Unknown option "${truncate(entry.key)}" in ${label}${hint ? `: did you mean "${hint}"?` : ""} ` +
-          `(known: ${[...rules.keys()].join(", ")})`,
-      );
-      continue;
+export const collectOptions =
+  (function collectOptions(entries: IniEntry[], table: OptionTable, label: string, diag: Diagnostics): Options {
+    const rules = new Map<string, OptionRule>();
+    const canonical = new Map<string, string>();
+    for (const rule of Object.values(table)) {
+      rules.set(rule.key, rule);
+      canonical.set(rule.key, rule.key);
+      for (const alias of rule.aliases ?? []) canonical.set(alias, rule.key);
     }
-    if (key !== entry.key) {
-      diag.note(entry.source, `${label} ${entry.key} = is read as ${key} =; write ${key} = to silence this note`);
+    const values = new Map<string, IniEntry[]>();
+    for (const entry of entries) {
+      const key = canonical.get(entry.key);
+      if (key === undefined) {
+        const hint = didYouMean(entry.key, [...canonical.keys()]);
+        diag.error(
+          entry.source,
+          `Unknown option "${truncate(entry.key)}" in ${label}${hint ? `: did you mean "${hint}"?` : ""} ` +
+            `(known: ${[...rules.keys()].join(", ")})`,
+        );
+        continue;
+      }
+      if (key !== entry.key) {
+        diag.note(entry.source, `${label} ${entry.key} = is read as ${key} =; write ${key} = to silence this note`);
+      }
+      const list = values.get(key) ?? [];
+      if (list.length > 0 && !rules.get(key)!.multi) {
+        diag.error(
+          entry.source,
+          `${label} ${key} is set twice: here and at ${where(list[0].source)}; keep one`,
+        );
+        continue;
+      }
+      list.push({ ...entry, key });
+      values.set(key, list);
     }
-    const list = values.get(key) ?? [];
-    if (list.length > 0 && !rules.get(key)!.multi) {
-      diag.error(
-        entry.source,
-        `${label} ${key} is set twice: here and at ${where(list[0].source)}; keep one`,
-      );
-      continue;
-    }
-    list.push({ ...entry, key });
-    values.set(key, list);
-  }
-  return new Options(values);
-}
+    return new Options(values);
+  }).bind(null);
 
 /** Parses one entry with its option's parser; on failure reports `LABEL KEY: ERROR (UNIT)` and gives undefined. */
-export function parseEntry<V>(entry: IniEntry, spec: ParsedOption<V>, label: string, diag: Diagnostics): V | undefined {
-  const parsed = spec.parse(entry.value);
-  if ("value" in parsed) return parsed.value;
-  diag.error(entry.source, `${label} ${spec.key}: ${parsed.error}${spec.unit ? ` (${spec.unit})` : ""}`);
-  return undefined;
-}
+export const parseEntry =
+  (function parseEntry<V>(entry: IniEntry, spec: ParsedOption<V>, label: string, diag: Diagnostics): V | undefined {
+    const parsed = spec.parse(entry.value);
+    if ("value" in parsed) return parsed.value;
+    diag.error(entry.source, `${label} ${spec.key}: ${parsed.error}${spec.unit ? ` (${spec.unit})` : ""}`);
+    return undefined;
+  }).bind(null);
 
 /**
  * The one parse-or-report step: every value of `spec` in the section (the single one unless it is `multi`) is
  * parsed; a failure is reported at its line, a success is assigned to `target`.
  */
-export function readOption<T, V>(
+export const readOption = (function readOption<T, V>(
   o: Options,
   spec: AssignedOption<T, V>,
   target: T,
@@ -111,10 +113,10 @@ export function readOption<T, V>(
     const value = parseEntry(entry, spec, label, diag);
     if (value !== undefined) spec.assign(target, value);
   }
-}
+}).bind(null);
 
 /** The `type =` a typed section must start with, or null after reporting why there is none. */
-export function firstIsType(section: IniSection, diag: Diagnostics, what: string): string | null {
+export const firstIsType = (function firstIsType(section: IniSection, diag: Diagnostics, what: string): string | null {
   const first = section.entries[0];
   if (!first) {
     diag.error(section.source, `${sectionLabel(section)} is empty: its first option must be type = ...`);
@@ -128,4 +130,4 @@ export function firstIsType(section: IniSection, diag: Diagnostics, what: string
     return null;
   }
   return first.value;
-}
+}).bind(null);

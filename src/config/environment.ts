@@ -32,7 +32,7 @@ const NETWORK_FILESYSTEMS =
  * The type of the network filesystem `path` is on (longest mount point in /proc/self/mountinfo that contains it),
  * or null (local, unknown, or no /proc). Best effort: the path need not exist yet.
  */
-export function networkFilesystem(path: string, mountInfo?: string): string | null {
+export const networkFilesystem = (function networkFilesystem(path: string, mountInfo?: string): string | null {
   let text = mountInfo;
   if (text === undefined) {
     try {
@@ -51,4 +51,4 @@ export function networkFilesystem(path: string, mountInfo?: string): string | nu
     if (inside && (!best || point.length >= best.point.length)) best = { point, type: fields[dash + 1] };
   }
   return best && NETWORK_FILESYSTEMS.test(best.type) ? best.type : null;
-}
+}).bind(null);

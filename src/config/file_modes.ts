@@ -12,7 +12,7 @@ import { databasePasswords, SECRET_OPTIONS } from "./secrets.ts";
 import type { Source } from "./types.ts";
 
 /** Warns once per config file that holds a secret and is group- or world-readable, at its first secret's line. */
-export function warnReadableConfigFiles(
+export const warnReadableConfigFiles = (function warnReadableConfigFiles(
   documents: { file: string; document: IniDocument }[],
   env: ConfigEnvironment,
   diag: Diagnostics,
@@ -25,10 +25,10 @@ export function warnReadableConfigFiles(
     const what = first.key === "url" ? "a database password (url)" : `a secret (${first.key})`;
     warnIfReadable(file, `Config file ${file} holds ${what}`, first.source, env, diag);
   }
-}
+}).bind(null);
 
 /** Warns when `path` (a file holding a secret, described by `holds`) is group- or world-readable. */
-export function warnIfReadable(
+export const warnIfReadable = (function warnIfReadable(
   path: string,
   holds: string,
   source: Source,
@@ -45,19 +45,19 @@ export function warnIfReadable(
     `${holds} and is ${readers} (mode ${octal}): run chmod 600 ${shellWord(path)} (or chmod go-rwx) ` +
       "so only acmems' user can read it",
   );
-}
+}).bind(null);
 
 /** `group-readable`, `world-readable`, `group- and world-readable`, or null when only the owner may read. */
-export function readableBy(mode: number): string | null {
+export const readableBy = (function readableBy(mode: number): string | null {
   const group = (mode & 0o040) !== 0;
   const world = (mode & 0o004) !== 0;
   if (group && world) return "group- and world-readable";
   if (group) return "group-readable";
   if (world) return "world-readable";
   return null;
-}
+}).bind(null);
 
-function holdsSecret(kind: string, entry: IniEntry): boolean {
+const holdsSecret = (function holdsSecret(kind: string, entry: IniEntry): boolean {
   if (SECRET_OPTIONS.has(entry.key)) return entry.value.trim() !== "";
   return kind === "storage" && entry.key === "url" && databasePasswords(entry.value).length > 0;
-}
+}).bind(null);

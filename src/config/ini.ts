@@ -37,18 +37,18 @@ export interface IniDocument {
 }
 
 /** What a message may show of a line: the value of a secret option is replaced by `***`. */
-function shownLine(line: string): string {
+const shownLine = (function shownLine(line: string): string {
   const match = /^([^\s:=]+)(\s*:?\s*)(.+)$/.exec(line);
   if (match && isSecretOption(match[1])) return `${truncate(match[1])}${match[2]}${REDACTED}`;
   return truncate(line);
-}
+}).bind(null);
 
 const SINGLETON_SECTIONS: SectionKind[] = ["account", "mgmt", "logging"];
 const TYPED_SECTIONS: SectionKind[] = ["verification", "storage", "auth", "notify", "ca"];
 const KNOWN_SECTION_WORDS = [...SINGLETON_SECTIONS, ...TYPED_SECTIONS];
 
 /** Parses one config file's text. Never throws: problems become diagnostics. */
-export function parseIni(text: string, file: string): IniDocument {
+export const parseIni = (function parseIni(text: string, file: string): IniDocument {
   const sections: IniSection[] = [];
   const errors: Diagnostic[] = [];
   const warnings: Diagnostic[] = [];
@@ -118,11 +118,11 @@ export function parseIni(text: string, file: string): IniDocument {
     current.entries.push({ key, value, source });
   }
   return { sections, errors, warnings };
-}
+}).bind(null);
 
 type Header = { kind: SectionKind; name?: string } | { error: string };
 
-function parseHeader(line: string): Header {
+const parseHeader = (function parseHeader(line: string): Header {
   if (!line.endsWith("]")) return { error: `Section header "${truncate(line)}" is missing its closing "]"` };
   const inner = line.slice(1, -1).trim();
   if (inner === "") return { error: "Empty section header []: name the section, e.g. [account]" };
@@ -161,4 +161,4 @@ function parseHeader(line: string): Header {
     };
   }
   return { kind, name };
-}
+}).bind(null);

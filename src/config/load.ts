@@ -8,7 +8,7 @@ import type { ConfigEnvironment } from "./environment.ts";
 import type { ConfigResult, Diagnostic } from "./types.ts";
 
 /** The real machine: /etc/hosts, network interfaces, files relative to each config file. */
-export function systemEnvironment(): ConfigEnvironment {
+export const systemEnvironment = (function systemEnvironment(): ConfigEnvironment {
   let hostsText = "";
   try {
     hostsText = Deno.readTextFileSync("/etc/hosts");
@@ -48,42 +48,43 @@ export function systemEnvironment(): ConfigEnvironment {
     },
     resolvePath,
   };
-}
+}).bind(null);
 
 /** A path in a config file is relative to that file's directory. */
-export function resolvePath(path: string, configFile: string): string {
+export const resolvePath = (function resolvePath(path: string, configFile: string): string {
   if (isAbsolute(path)) return normalize(path);
   return normalize(join(dirname(absolute(configFile)), path));
-}
+}).bind(null);
 
-function absolute(path: string): string {
+const absolute = (function absolute(path: string): string {
   return isAbsolute(path) ? path : join(Deno.cwd(), path);
-}
+}).bind(null);
 
-export function describeFsError(error: unknown): string {
+export const describeFsError = (function describeFsError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
   if (error instanceof TypeError && /UTF-8|utf-8/.test(error.message)) return "it is not UTF-8 text";
   return error instanceof Error ? error.message : String(error);
-}
+}).bind(null);
 
 /** Reads and validates the given config files, in order. Never throws for bad input. */
-export async function loadConfig(paths: string[], env: ConfigEnvironment = systemEnvironment()): Promise<ConfigResult> {
-  const documents = [];
-  const readErrors: Diagnostic[] = [];
-  for (const path of paths) {
-    let text: string;
-    try {
-      const bytes = await Deno.readFile(path);
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    } catch (error) {
-      const reason = error instanceof TypeError ? "it is not UTF-8 text" : describeFsError(error);
-      readErrors.push({ file: path, line: 0, message: `Cannot read config file ${path}: ${reason}` });
-      continue;
+export const loadConfig =
+  (async function loadConfig(paths: string[], env: ConfigEnvironment = systemEnvironment()): Promise<ConfigResult> {
+    const documents = [];
+    const readErrors: Diagnostic[] = [];
+    for (const path of paths) {
+      let text: string;
+      try {
+        const bytes = await Deno.readFile(path);
+        text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      } catch (error) {
+        const reason = error instanceof TypeError ? "it is not UTF-8 text" : describeFsError(error);
+        readErrors.push({ file: path, line: 0, message: `Cannot read config file ${path}: ${reason}` });
+        continue;
+      }
+      documents.push({ file: path, document: parseIni(text, path) });
     }
-    documents.push({ file: path, document: parseIni(text, path) });
-  }
-  if (readErrors.length > 0) return { ok: false, errors: readErrors, warnings: [], notes: [] };
-  return buildConfig(documents, env);
-}
+    if (readErrors.length > 0) return { ok: false, errors: readErrors, warnings: [], notes: [] };
+    return buildConfig(documents, env);
+  }).bind(null);

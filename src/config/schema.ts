@@ -73,13 +73,13 @@ export interface RenewalDays {
 }
 
 /** `ip =`, `trusted-proxy =`, `metrics-ip =`: an address or a CIDR network. */
-function parseNetwork(text: string): Parsed<IpNetwork> {
+const parseNetwork = (function parseNetwork(text: string): Parsed<IpNetwork> {
   const parsed = parseIpNetwork(text);
   return "error" in parsed ? parsed : { value: parsed };
-}
+}).bind(null);
 
 /** A comma-separated list of networks (`198.51.100.0/24, 2001:db8::/64`); the first bad one is the error. */
-function parseNetworkList(text: string): Parsed<IpNetwork[]> {
+const parseNetworkList = (function parseNetworkList(text: string): Parsed<IpNetwork[]> {
   const networks: IpNetwork[] = [];
   for (const part of text.split(",").map((p) => p.trim())) {
     if (part === "") return { error: `"${truncate(text)}" has an empty entry: separate networks with one comma` };
@@ -88,13 +88,13 @@ function parseNetworkList(text: string): Parsed<IpNetwork[]> {
     networks.push(parsed);
   }
   return { value: networks };
-}
+}).bind(null);
 
 /** Checks a `domain =` glob with the same compiler the policy uses; null when valid. */
-export function checkGlob(pattern: string): string | null {
+export const checkGlob = (function checkGlob(pattern: string): string | null {
   const compiled = compileGlob(pattern);
   return compiled.ok ? null : compiled.error;
-}
+}).bind(null);
 
 /** Every typed section starts with `type =`. */
 export const TYPE_OPTION = { key: "type" } as const satisfies OptionRule;

@@ -22,16 +22,16 @@ export const REDACTED = "***";
  * Whether a message must not echo the value of this option: the secrets, the `url` of [notify] (a token in its
  * path or query) and of [storage] (a database password), and misspellings of them (`hmac-key`, `tsig_secert`).
  */
-export function isSecretOption(key: string): boolean {
+export const isSecretOption = (function isSecretOption(key: string): boolean {
   return didYouMean(key, UNECHOED) !== undefined;
-}
+}).bind(null);
 
 /**
  * Every secret of a config, for the logger to scrub from any line: the EAB key, HMAC keys, TSIG secrets (written
  * inline or read from a `tsig-key-file`), the secret parts of each webhook URL (`urlSecrets`) and each database
  * URL's password (`databasePasswords`).
  */
-export function configSecrets(config: Config): string[] {
+export const configSecrets = (function configSecrets(config: Config): string[] {
   const secrets: string[] = [];
   if (config.account.eabHmacKey) secrets.push(config.account.eabHmacKey);
   for (const ca of config.cas?.values() ?? []) if (ca.eabHmacKey) secrets.push(ca.eabHmacKey);
@@ -45,14 +45,14 @@ export function configSecrets(config: Config): string[] {
     if (s.type === "postgres" && s.url) secrets.push(...databasePasswords(s.url));
   }
   return [...new Set(secrets)];
-}
+}).bind(null);
 
 /**
  * What may be a token in a webhook URL, as it would appear in a line (raw and percent-decoded): the userinfo, the
  * path and query as a whole, and each path segment and query value of 8 characters or more that has a digit or is
  * 16 characters or more (a Slack or Discord token; not a word like `services`, which would blank out log lines).
  */
-export function urlSecrets(url: string): string[] {
+export const urlSecrets = (function urlSecrets(url: string): string[] {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -68,10 +68,10 @@ export function urlSecrets(url: string): string[] {
   ];
   for (const part of parts) if (part.length >= 16 || (part.length >= 8 && /[0-9]/.test(part))) out.push(part);
   return withDecoded(out);
-}
+}).bind(null);
 
 /** A database URL's password: in the userinfo, or a `password` / `sslpassword` parameter (raw and decoded). */
-export function databasePasswords(url: string): string[] {
+export const databasePasswords = (function databasePasswords(url: string): string[] {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -83,9 +83,9 @@ export function databasePasswords(url: string): string[] {
   const raw = parsed.search.slice(1).split("&").filter((p) => /^[^=]*password[^=]*=/i.test(p));
   out.push(...raw.map((p) => p.replace(/^[^=]*=/, "")));
   return withDecoded(out);
-}
+}).bind(null);
 
-function withDecoded(parts: string[]): string[] {
+const withDecoded = (function withDecoded(parts: string[]): string[] {
   const out = new Set<string>();
   for (const part of parts) {
     if (part === "") continue;
@@ -98,4 +98,4 @@ function withDecoded(parts: string[]): string[] {
     }
   }
   return [...out];
-}
+}).bind(null);

@@ -11,7 +11,7 @@ import { rateLimitsJson, rateLimitsSummary } from "../ca/ledger_config.ts";
 export { REDACTED };
 
 /** A database URL with its password (in the userinfo or a `password`/`sslpassword` parameter) replaced by ***. */
-export function redactPassword(url: string): string {
+export const redactPassword = (function redactPassword(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = REDACTED;
@@ -22,16 +22,16 @@ export function redactPassword(url: string): string {
   } catch {
     return REDACTED;
   }
-}
+}).bind(null);
 
 /** A webhook URL without its path and query, which often carry a token. */
-export function redactUrl(url: string): string {
+export const redactUrl = (function redactUrl(url: string): string {
   const parsed = new URL(url);
   return parsed.pathname.length > 1 || parsed.search ? `${parsed.origin}/${REDACTED}` : parsed.origin + "/";
-}
+}).bind(null);
 
 /** Plain data for `check-config --json`: everything effective, secrets redacted. */
-export function configToJson(config: Config): Record<string, unknown> {
+export const configToJson = (function configToJson(config: Config): Record<string, unknown> {
   const account = config.account;
   return {
     files: config.files,
@@ -117,10 +117,10 @@ export function configToJson(config: Config): Record<string, unknown> {
       expiringDays: n.expiringDays,
     })),
   };
-}
+}).bind(null);
 
 /** Every CA (name, directory, account dir, profile), the default first. */
-function casToJson(config: Config): Record<string, unknown>[] {
+const casToJson = (function casToJson(config: Config): Record<string, unknown>[] {
   return [...config.cas].map(([name, ca]) => ({
     name,
     default: name === config.defaultCa,
@@ -131,10 +131,10 @@ function casToJson(config: Config): Record<string, unknown>[] {
     eabKid: ca.eabKid ?? null,
     eabHmacKey: ca.eabHmacKey === undefined ? null : REDACTED,
   }));
-}
+}).bind(null);
 
 /** The CAs lines of the summary: one per CA, and each auth block's preference when it has one. */
-function caLines(config: Config): string[] {
+const caLines = (function caLines(config: Config): string[] {
   const lines = ["CAs:"];
   for (const [name, ca] of config.cas) {
     lines.push(
@@ -146,9 +146,9 @@ function caLines(config: Config): string[] {
     if (block.cas) lines.push(`  [auth "${block.name}"] orders from: ${block.cas.join(", ")} (in this order)`);
   }
   return lines;
-}
+}).bind(null);
 
-function verificationToJson(v: VerificationConfig): Record<string, unknown> {
+const verificationToJson = (function verificationToJson(v: VerificationConfig): Record<string, unknown> {
   if (v.type === "http01") {
     return { name: v.name, type: v.type, listeners: v.listeners.map((l) => l.display), implicit: v.implicit };
   }
@@ -173,14 +173,14 @@ function verificationToJson(v: VerificationConfig): Record<string, unknown> {
     transport: v.transport,
     tsig: v.tsig ? { keyName: v.tsig.name, algorithm: v.tsig.algorithm, secret: REDACTED } : null,
   };
-}
+}).bind(null);
 
 /**
  * The object `check-config --json` prints: `ok`, `errors[]`, `warnings[]`, `notes[]`, and the effective config both
  * under `config` and section by section at the top level (`mgmt.maxSize` = `config.mgmt.maxSize`); `config` is null
  * and the sections are absent when the config is invalid.
  */
-export function resultToJson(result: ConfigResult): Record<string, unknown> {
+export const resultToJson = (function resultToJson(result: ConfigResult): Record<string, unknown> {
   const config = result.config ? configToJson(result.config) : null;
   return {
     ok: result.ok,
@@ -190,12 +190,12 @@ export function resultToJson(result: ConfigResult): Record<string, unknown> {
     ...config,
     config,
   };
-}
+}).bind(null);
 
 export { formatDiagnostic } from "./diagnostic_text.ts";
 
 /** A short human summary of the effective config. */
-export function configSummary(config: Config): string {
+export const configSummary = (function configSummary(config: Config): string {
   const lines: string[] = [];
   const a = config.account;
   lines.push(`ACME server:   ${a.acmeServer}${a.acmeServerIsDefault ? " (default: Let's Encrypt staging)" : ""}`);
@@ -302,11 +302,11 @@ export function configSummary(config: Config): string {
     }
   }
   return lines.join("\n");
-}
+}).bind(null);
 
 /** What a dns-persist01 block without `issuer-domain-name` uses (the default CA's, for `acmems records`). */
-function persistIssuerDefault(acmeServer: string): string {
+const persistIssuerDefault = (function persistIssuerDefault(acmeServer: string): string {
   return isLetsEncrypt(acmeServer)
     ? "letsencrypt.org (Let's Encrypt's)"
     : "from the CA's challenge (acmems records needs issuer-domain-name)";
-}
+}).bind(null);

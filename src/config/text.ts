@@ -3,7 +3,7 @@
  */
 
 /** The closest candidate within a small edit distance, for "did you mean" hints. */
-export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+export const didYouMean = (function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   const lower = word.toLowerCase();
@@ -16,9 +16,9 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   }
   const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
   return bestDistance <= limit ? best : undefined;
-}
+}).bind(null);
 
-function editDistance(a: string, b: string): number {
+const editDistance = (function editDistance(a: string, b: string): number {
   // Optimal string alignment: insertions, deletions, substitutions and adjacent transpositions cost 1;
   // swapping "-" and "_" costs nothing (hmac-type vs hmac_type).
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
@@ -33,16 +33,16 @@ function editDistance(a: string, b: string): number {
     }
   }
   return d[a.length][b.length];
-}
+}).bind(null);
 
 /** Shortens a value for an error message so a binary file does not flood the terminal. */
-export function truncate(text: string, max = 80): string {
+export const truncate = (function truncate(text: string, max = 80): string {
   // deno-lint-ignore no-control-regex
   const printable = text.replace(/[\x00-\x1f\x7f]/g, "?");
   return printable.length > max ? `${printable.slice(0, max)}…` : printable;
-}
+}).bind(null);
 
 /** `text` as one shell word: as it is when it needs no quoting, else in single quotes (for commands we print). */
-export function shellWord(text: string): string {
+export const shellWord = (function shellWord(text: string): string {
   return /^[A-Za-z0-9@%+=:,./_-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}
+}).bind(null);

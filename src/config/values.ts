@@ -18,7 +18,7 @@ const SIZE_UNITS: Record<string, number> = {
 };
 
 /** `4096`, `4k`, `16k`, `1m`, `64KiB` → bytes (k = 1024). */
-export function parseSize(text: string): Parsed<number> {
+export const parseSize = (function parseSize(text: string): Parsed<number> {
   const match = /^([0-9]+)\s*([A-Za-z]*)$/.exec(text);
   const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
   if (!match || unit === undefined) {
@@ -27,7 +27,7 @@ export function parseSize(text: string): Parsed<number> {
   const bytes = Number(match[1]) * unit;
   if (!Number.isSafeInteger(bytes) || bytes < 1) return { error: `"${text}" must be at least 1 byte` };
   return { value: bytes };
-}
+}).bind(null);
 
 const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
@@ -38,7 +38,7 @@ const DURATION_UNITS: Record<string, number> = { "": 1000, ms: 1, s: 1000, m: 60
 export const MAX_DURATION_MS = 24 * 3_600_000;
 
 /** `90` (seconds), `90s`, `1500ms`, `2m`, `1h` → milliseconds, from 1 ms up to `maxMs` (default 24 h). */
-export function parseDuration(text: string, maxMs = MAX_DURATION_MS): Parsed<number> {
+export const parseDuration = (function parseDuration(text: string, maxMs = MAX_DURATION_MS): Parsed<number> {
   const match = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$/.exec(text);
   const unit = match ? DURATION_UNITS[match[2].toLowerCase()] : undefined;
   if (!match || unit === undefined) {
@@ -48,31 +48,31 @@ export function parseDuration(text: string, maxMs = MAX_DURATION_MS): Parsed<num
   if (!(ms <= maxMs)) return { error: `"${text}" is too long: write at most ${formatDuration(maxMs)}` };
   if (ms <= 0) return { error: `"${text}" must be longer than 0` };
   return { value: ms };
-}
+}).bind(null);
 
 /** Formats milliseconds the way a config would write them. */
-export function formatDuration(ms: number): string {
+export const formatDuration = (function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
-}
+}).bind(null);
 
 /** A non-negative integer within bounds. */
-export function parseInteger(text: string, min: number, max: number): Parsed<number> {
+export const parseInteger = (function parseInteger(text: string, min: number, max: number): Parsed<number> {
   if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
     return { error: `"${text}" is not a whole number from ${min} to ${max}` };
   }
   return { value: Number(text) };
-}
+}).bind(null);
 
 /** `yes`/`true`/`on`/`1` and `no`/`false`/`off`/`0`, any case. */
-export function parseBoolean(text: string): Parsed<boolean> {
+export const parseBoolean = (function parseBoolean(text: string): Parsed<boolean> {
   const lower = text.toLowerCase();
   if (["yes", "true", "on", "1"].includes(lower)) return { value: true };
   if (["no", "false", "off", "0"].includes(lower)) return { value: false };
   return { error: `"${text}" is not yes or no` };
-}
+}).bind(null);
 
 /** A host:port split, the host still in its written form (brackets removed). */
 export interface HostPort {
@@ -82,7 +82,7 @@ export interface HostPort {
 }
 
 /** Splits `1.2.3.4:80`, `[::1]:80`, `[fe80::1%eth0]:1380`, `localhost:1313`. */
-export function splitHostPort(text: string, defaultPort?: number): Parsed<HostPort> {
+export const splitHostPort = (function splitHostPort(text: string, defaultPort?: number): Parsed<HostPort> {
   let host: string;
   let portText: string | undefined;
   let bracketed = false;
@@ -121,7 +121,7 @@ export function splitHostPort(text: string, defaultPort?: number): Parsed<HostPo
     port = parsed.value;
   }
   return { value: { host, port, bracketed } };
-}
+}).bind(null);
 
 /** A listen address with literal IP hosts, or a hostname to be resolved through the hosts file. */
 export type ListenTarget =
@@ -129,7 +129,7 @@ export type ListenTarget =
   | { kind: "name"; name: string; port: number };
 
 /** Parses a `listener =` value without resolving names. */
-export function parseListenTarget(text: string): Parsed<ListenTarget> {
+export const parseListenTarget = (function parseListenTarget(text: string): Parsed<ListenTarget> {
   if (text === "") return { error: "Listener is empty: give an address and port, e.g. 127.0.0.1:1313 or [::1]:1313" };
   if (text.startsWith("/") || text.startsWith("unix:")) {
     return { error: `"${text}": unix sockets are not supported as listeners; give an address and port` };
@@ -160,15 +160,15 @@ export function parseListenTarget(text: string): Parsed<ListenTarget> {
   if (bracketed) return { error: `"${text}": "${host}" in brackets is not an IPv6 address` };
   if (!isDnsName(host)) return { error: `"${text}": "${host}" is neither an IP address nor a host name` };
   return { value: { kind: "name", name: host.toLowerCase(), port } };
-}
+}).bind(null);
 
 /** How a listen address is shown: `127.0.0.1:1313`, `[::1]:1313`. */
-export function formatListen(family: 4 | 6, hostname: string, port: number): string {
+export const formatListen = (function formatListen(family: 4 | 6, hostname: string, port: number): string {
   return family === 4 ? `${hostname}:${port}` : `[${hostname}]:${port}`;
-}
+}).bind(null);
 
 /** Addresses of a name in /etc/hosts-format text; `localhost` falls back to 127.0.0.1 and ::1. */
-export function lookupHostsFile(hostsText: string, name: string): string[] {
+export const lookupHostsFile = (function lookupHostsFile(hostsText: string, name: string): string[] {
   const found: string[] = [];
   for (const raw of hostsText.split("\n")) {
     const line = raw.replace(/#.*/, "").trim();
@@ -178,49 +178,50 @@ export function lookupHostsFile(hostsText: string, name: string): string[] {
   }
   if (found.length === 0 && name === "localhost") return ["127.0.0.1", "::1"];
   return found;
-}
+}).bind(null);
 
 /** `ip`, `ip:port`, `[v6]:port` or a bare IPv6 address (`::1`, `2001:db8::53`) of a DNS server (port 53 by default). */
-export function parseDnsServer(text: string): Parsed<{ hostname: string; port: number; display: string }> {
-  const error = `"${text}" is not an IP address of a DNS server: write ip, ip:port, ipv6 or [ipv6]:port`;
-  const bare = text.startsWith("[") ? null : parseIpv6(text);
-  if (bare) {
-    if (bare.zone !== undefined) return { error };
-    const hostname = formatIp(6, bare.bytes);
-    return { value: { hostname, port: 53, display: formatListen(6, hostname, 53) } };
-  }
-  const split = splitHostPort(text, 53);
-  if ("error" in split) return split;
-  const { host, port } = split.value;
-  const v4 = parseIpv4(host);
-  if (v4) return { value: { hostname: formatIp(4, v4), port, display: formatListen(4, formatIp(4, v4), port) } };
-  const v6 = parseIpv6(host);
-  if (v6 && v6.zone === undefined) {
-    const hostname = formatIp(6, v6.bytes);
-    return { value: { hostname, port, display: formatListen(6, hostname, port) } };
-  }
-  return { error };
-}
+export const parseDnsServer =
+  (function parseDnsServer(text: string): Parsed<{ hostname: string; port: number; display: string }> {
+    const error = `"${text}" is not an IP address of a DNS server: write ip, ip:port, ipv6 or [ipv6]:port`;
+    const bare = text.startsWith("[") ? null : parseIpv6(text);
+    if (bare) {
+      if (bare.zone !== undefined) return { error };
+      const hostname = formatIp(6, bare.bytes);
+      return { value: { hostname, port: 53, display: formatListen(6, hostname, 53) } };
+    }
+    const split = splitHostPort(text, 53);
+    if ("error" in split) return split;
+    const { host, port } = split.value;
+    const v4 = parseIpv4(host);
+    if (v4) return { value: { hostname: formatIp(4, v4), port, display: formatListen(4, formatIp(4, v4), port) } };
+    const v6 = parseIpv6(host);
+    if (v6 && v6.zone === undefined) {
+      const hostname = formatIp(6, v6.bytes);
+      return { value: { hostname, port, display: formatListen(6, hostname, port) } };
+    }
+    return { error };
+  }).bind(null);
 
 /** A DNS name in LDH form (A-labels), without trailing dot. */
-export function isDnsName(text: string): boolean {
+export const isDnsName = (function isDnsName(text: string): boolean {
   if (text.length === 0 || text.length > 253) return false;
   return text.split(".").every((label) =>
     label.length > 0 && label.length <= 63 && /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$/.test(label)
   );
-}
+}).bind(null);
 
 /** An e-mail contact; `mailto:` is accepted and removed. */
-export function parseEmail(text: string): Parsed<string> {
+export const parseEmail = (function parseEmail(text: string): Parsed<string> {
   const address = text.toLowerCase().startsWith("mailto:") ? text.slice(7) : text;
   if (!/^[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+$/.test(address)) {
     return { error: `"${text}" is not an e-mail address: write e.g. admin@example.org` };
   }
   return { value: address };
-}
+}).bind(null);
 
 /** An http(s) URL. */
-export function parseUrl(text: string): Parsed<URL> {
+export const parseUrl = (function parseUrl(text: string): Parsed<URL> {
   let url: URL;
   try {
     url = new URL(text);
@@ -231,10 +232,10 @@ export function parseUrl(text: string): Parsed<URL> {
     return { error: `"${text}" must be an https:// URL` };
   }
   return { value: url };
-}
+}).bind(null);
 
 /** An absolute URL of any scheme (`https:`, `data:`, `urn:`), kept exactly as written for comparison. */
-export function parseAbsoluteUrl(text: string): Parsed<string> {
+export const parseAbsoluteUrl = (function parseAbsoluteUrl(text: string): Parsed<string> {
   const error =
     `"${text}" is not an absolute URL: write it exactly as the CA publishes it, e.g. https://ca.example/terms`;
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(text)) return { error };
@@ -244,19 +245,19 @@ export function parseAbsoluteUrl(text: string): Parsed<string> {
     return { error };
   }
   return { value: text };
-}
+}).bind(null);
 
 /**
  * True for base64 in either alphabet, standard (`+ /`) or URL-safe (`- _`), padding optional: what
  * `fromBase64Any` (src/acme/encoding.ts) decodes, e.g. an EAB key as any CA prints it.
  */
-export function isBase64(text: string): boolean {
+export const isBase64 = (function isBase64(text: string): boolean {
   const body = text.replace(/={1,2}$/, "");
   return body.length > 0 && /^[A-Za-z0-9+/_-]+$/.test(body) && body.length % 4 !== 1 &&
     (body === text || text.length % 4 === 0);
-}
+}).bind(null);
 
 /** True for standard base64 (`+ /`, padding optional), as `tsig-keygen` writes secrets and TSIG decodes them. */
-export function isStandardBase64(text: string): boolean {
+export const isStandardBase64 = (function isStandardBase64(text: string): boolean {
   return isBase64(text) && !/[_-]/.test(text);
-}
+}).bind(null);

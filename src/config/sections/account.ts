@@ -15,7 +15,7 @@ import { isBase64, parseAbsoluteUrl, parseBoolean } from "../values.ts";
 
 const LABEL = "[account]";
 
-export function buildAccount(
+export const buildAccount = (function buildAccount(
   sections: IniSection[],
   firstFile: string,
   env: ConfigEnvironment,
@@ -98,20 +98,21 @@ export function buildAccount(
   }
 
   return dirEntry && dirEntry.value !== "" ? account : null;
-}
+}).bind(null);
 
 /** `rate-limits` and the `limit-*` options over the CA's built-in limits (src/ca/limits.ts). */
-function readLimits(o: Options, acmeServer: string, diag: Diagnostics, label: string): AccountConfig["limits"] {
-  const overrides: CaLimitOverrides = {};
-  for (const spec of [A.rateLimits, A.limitOrders, A.limitRegisteredDomain, A.limitExactSet]) {
-    readOption(o, spec as AssignedOption<CaLimitOverrides, unknown>, overrides, label, diag);
-  }
-  readOption(o, A.limitFailedAuthorizations, overrides, label, diag);
-  return resolveCaLimits(acmeServer, overrides);
-}
+const readLimits =
+  (function readLimits(o: Options, acmeServer: string, diag: Diagnostics, label: string): AccountConfig["limits"] {
+    const overrides: CaLimitOverrides = {};
+    for (const spec of [A.rateLimits, A.limitOrders, A.limitRegisteredDomain, A.limitExactSet]) {
+      readOption(o, spec as AssignedOption<CaLimitOverrides, unknown>, overrides, label, diag);
+    }
+    readOption(o, A.limitFailedAuthorizations, overrides, label, diag);
+    return resolveCaLimits(acmeServer, overrides);
+  }).bind(null);
 
 /** The notes on a valid [account]: the CA is the default (staging), no terms of service are accepted yet. */
-export function accountNotes(
+export const accountNotes = (function accountNotes(
   account: AccountConfig,
   sections: IniSection[],
   diag: Diagnostics,
@@ -136,10 +137,10 @@ export function accountNotes(
         "accept-terms-of-service = yes",
     );
   }
-}
+}).bind(null);
 
 /** `accept-terms-of-service` lines: yes/no once, or the URLs of the accepted terms (not both). */
-function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfService {
+const readTermsOfService = (function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfService {
   let tos: TermsOfService = { kind: "none" };
   for (const entry of entries) {
     const bool = parseBoolean(entry.value);
@@ -183,25 +184,26 @@ function readTermsOfService(entries: IniEntry[], diag: Diagnostics): TermsOfServ
     } else tos = { kind: "urls", urls: [url.value], source: entry.source };
   }
   return tos;
-}
+}).bind(null);
 
 /**
  * `ca-origins` lines: bare origins (`https://host[:port]`, a trailing `/` is fine), several to a line, normalised
  * (`URL.origin`) and without duplicates; `http:` only when acme-server is http: (a test CA).
  */
-function readCaOrigins(entries: IniEntry[], httpDirectory: boolean, diag: Diagnostics, label: string): string[] {
-  const origins: string[] = [];
-  for (const entry of entries) {
-    for (const text of entry.value.split(/\s+/).filter(Boolean)) {
-      const origin = parseOrigin(text, httpDirectory);
-      if ("error" in origin) diag.error(entry.source, `${label} ca-origins "${truncate(text)}" ${origin.error}`);
-      else if (!origins.includes(origin.value)) origins.push(origin.value);
+const readCaOrigins =
+  (function readCaOrigins(entries: IniEntry[], httpDirectory: boolean, diag: Diagnostics, label: string): string[] {
+    const origins: string[] = [];
+    for (const entry of entries) {
+      for (const text of entry.value.split(/\s+/).filter(Boolean)) {
+        const origin = parseOrigin(text, httpDirectory);
+        if ("error" in origin) diag.error(entry.source, `${label} ca-origins "${truncate(text)}" ${origin.error}`);
+        else if (!origins.includes(origin.value)) origins.push(origin.value);
+      }
     }
-  }
-  return origins;
-}
+    return origins;
+  }).bind(null);
 
-function parseOrigin(text: string, httpAllowed: boolean): { value: string } | { error: string } {
+const parseOrigin = (function parseOrigin(text: string, httpAllowed: boolean): { value: string } | { error: string } {
   let url: URL;
   try {
     url = new URL(text);
@@ -218,10 +220,10 @@ function parseOrigin(text: string, httpAllowed: boolean): { value: string } | { 
     return { error: `is not an origin: drop the path, write it as ${url.origin}` };
   }
   return { value: url.origin };
-}
+}).bind(null);
 
 /** A `profile =` of [account] or an [auth] block: a name the CA lists; undefined after reporting a bad one. */
-export function checkProfile(entry: IniEntry, diag: Diagnostics): string | undefined {
+export const checkProfile = (function checkProfile(entry: IniEntry, diag: Diagnostics): string | undefined {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(entry.value)) {
     diag.error(
       entry.source,
@@ -232,8 +234,8 @@ export function checkProfile(entry: IniEntry, diag: Diagnostics): string | undef
     return undefined;
   }
   return entry.value;
-}
+}).bind(null);
 
-function isLoopbackHost(hostname: string): boolean {
+const isLoopbackHost = (function isLoopbackHost(hostname: string): boolean {
   return hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
-}
+}).bind(null);

@@ -30,7 +30,7 @@ export interface AuthContext {
 
 const HMAC_TYPES: Record<string, HmacType> = { sha256: "sha256", sha384: "sha384", sha512: "sha512", sha1: "sha1" };
 
-export function buildAuth(
+export const buildAuth = (function buildAuth(
   section: IniSection,
   mgmt: MgmtConfig,
   verifications: Set<string>,
@@ -172,13 +172,13 @@ export function buildAuth(
   if (eab) block.acmeEab = eab;
   if (ipIdentifiers.length > 0) checkIpIdentifiers(o.all(A.ipIdentifiers)[0].source, label, block, context, diag);
   return diag.errors.length === before ? block : null;
-}
+}).bind(null);
 
 /**
  * `acme-eab-kid` + `acme-eab-hmac-key` (both or neither): the ACME front end's EAB pair for this block. The key is
  * base64url (or base64) text, as CAs hand out EAB keys, of at least 16 bytes; never echoed.
  */
-function readAcmeEab(
+const readAcmeEab = (function readAcmeEab(
   kid: { value: string; source: Source } | undefined,
   key: { value: string; source: Source } | undefined,
   label: string,
@@ -213,36 +213,37 @@ function readAcmeEab(
     return undefined;
   }
   return { kid: kid.value, hmacKey: bytes, keyText: key.value };
-}
+}).bind(null);
 
 /** Reports an `acme-eab-kid` used by more than one block (an account must map to exactly one block). */
-export function checkAcmeEabKidsUnique(blocks: readonly AuthBlock[], diag: Diagnostics): void {
-  const seen = new Map<string, AuthBlock>();
-  for (const block of blocks) {
-    if (!block.acmeEab) continue;
-    const first = seen.get(block.acmeEab.kid);
-    if (first) {
-      diag.error(
-        block.source,
-        `auth "${block.name}" acme-eab-kid "${block.acmeEab.kid}" is also the acme-eab-kid of auth "${first.name}" ` +
-          `(${first.source.file}:${first.source.line}): each block needs its own key id`,
-      );
-    } else seen.set(block.acmeEab.kid, block);
-  }
-}
+export const checkAcmeEabKidsUnique =
+  (function checkAcmeEabKidsUnique(blocks: readonly AuthBlock[], diag: Diagnostics): void {
+    const seen = new Map<string, AuthBlock>();
+    for (const block of blocks) {
+      if (!block.acmeEab) continue;
+      const first = seen.get(block.acmeEab.kid);
+      if (first) {
+        diag.error(
+          block.source,
+          `auth "${block.name}" acme-eab-kid "${block.acmeEab.kid}" is also the acme-eab-kid of auth "${first.name}" ` +
+            `(${first.source.file}:${first.source.line}): each block needs its own key id`,
+        );
+      } else seen.set(block.acmeEab.kid, block);
+    }
+  }).bind(null);
 
-function decodeBase64Any(text: string): Uint8Array {
+const decodeBase64Any = (function decodeBase64Any(text: string): Uint8Array {
   const body = text.replace(/=+$/, "").replaceAll("-", "+").replaceAll("_", "/");
   const binary = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
+}).bind(null);
 
 /**
  * dns-persist-01 records name one CA (its issuer domain and the account URL there), and `acmems records` prints them
  * for the default CA only: a block that also orders from other CAs needs their records as well, or those orders fail
  * validation. A note, since an operator may have published them.
  */
-function notePersistRecordsOfOtherCas(
+const notePersistRecordsOfOtherCas = (function notePersistRecordsOfOtherCas(
   source: Source,
   label: string,
   block: AuthBlock,
@@ -260,13 +261,13 @@ function notePersistRecordsOfOtherCas(
       `the issuer domain name and account URL of ${named} too (acmems register --ca NAME shows the account URL), ` +
       "or orders there fail validation",
   );
-}
+}).bind(null);
 
 /**
  * IP identifiers are validated over http-01 only (RFC 8738 §7: no dns-01), and Let's Encrypt issues them only in
  * its `shortlived` profile: an error for a dns-01 verification, a warning for another Let's Encrypt profile.
  */
-function checkIpIdentifiers(
+const checkIpIdentifiers = (function checkIpIdentifiers(
   source: Source,
   label: string,
   block: AuthBlock,
@@ -296,4 +297,4 @@ function checkIpIdentifiers(
         "set profile = shortlived in this block",
     );
   }
-}
+}).bind(null);

@@ -28,7 +28,7 @@ export interface CaSet {
 }
 
 /** Builds every CA; `account` is null when the default CA did not build (its errors are reported). */
-export function buildCas(
+export const buildCas = (function buildCas(
   accountSections: IniSection[],
   caSections: IniSection[],
   firstFile: string,
@@ -68,10 +68,14 @@ export function buildCas(
   if (!account && !broken) account = cas.get(defaultCa) ?? null;
   checkClashes(cas, sections, diag);
   return { cas, defaultCa, sections, account };
-}
+}).bind(null);
 
 /** Two CAs with one directory URL or one account directory: an error at the second, naming the first. */
-function checkClashes(cas: Map<string, AccountConfig>, sections: Map<string, IniSection[]>, diag: Diagnostics): void {
+const checkClashes = (function checkClashes(
+  cas: Map<string, AccountConfig>,
+  sections: Map<string, IniSection[]>,
+  diag: Diagnostics,
+): void {
   const seenUrl = new Map<string, { name: string; source: Source }>();
   const seenDir = new Map<string, { name: string; source: Source }>();
   for (const [name, ca] of cas) {
@@ -94,37 +98,38 @@ function checkClashes(cas: Map<string, AccountConfig>, sections: Map<string, Ini
       );
     } else seenDir.set(ca.dir, { name, source: dirSource });
   }
-}
+}).bind(null);
 
-function optionSource(sections: IniSection[] | undefined, key: string): Source | undefined {
+const optionSource = (function optionSource(sections: IniSection[] | undefined, key: string): Source | undefined {
   for (const section of sections ?? []) {
     const entry = section.entries.find((e) => e.key === key);
     if (entry) return entry.source;
   }
   return undefined;
-}
+}).bind(null);
 
 /** How messages name a CA: `[account]` for the default built from it, `[ca "name"]` otherwise. */
-export function caLabel(name: string): string {
+export const caLabel = (function caLabel(name: string): string {
   return `[ca "${name}"]`;
-}
+}).bind(null);
 
 /**
  * An auth block's `ca = le, gts`: known CA names, comma-separated, each once. Gives the list, or the error (naming
  * the unknown name and the CAs there are).
  */
-export function parseCaPreference(text: string, known: readonly string[]): { value: string[] } | { error: string } {
-  const names: string[] = [];
-  for (const part of text.split(",").map((p) => p.trim())) {
-    if (part === "") return { error: `"${truncate(text)}" has an empty entry: write CA names separated by commas` };
-    if (!known.includes(part)) {
-      return {
-        error: `"${truncate(part)}" names no CA (known CAs: ${known.join(", ") || "none"}); ` +
-          `define it with a [ca "${truncate(part)}"] section or use one of those`,
-      };
+export const parseCaPreference =
+  (function parseCaPreference(text: string, known: readonly string[]): { value: string[] } | { error: string } {
+    const names: string[] = [];
+    for (const part of text.split(",").map((p) => p.trim())) {
+      if (part === "") return { error: `"${truncate(text)}" has an empty entry: write CA names separated by commas` };
+      if (!known.includes(part)) {
+        return {
+          error: `"${truncate(part)}" names no CA (known CAs: ${known.join(", ") || "none"}); ` +
+            `define it with a [ca "${truncate(part)}"] section or use one of those`,
+        };
+      }
+      if (names.includes(part)) return { error: `"${truncate(part)}" is listed twice: name each CA once` };
+      names.push(part);
     }
-    if (names.includes(part)) return { error: `"${truncate(part)}" is listed twice: name each CA once` };
-    names.push(part);
-  }
-  return { value: names };
-}
+    return { value: names };
+  }).bind(null);

@@ -25,13 +25,14 @@ import { resolveListeners } from "./listeners.ts";
 import { DEFAULT_RECORD_FORMAT, RECORD_FORMATS } from "../../challenges/dns_persist01/record.ts";
 
 /** The http01 verification on the default listener that a config without [verification] sections gets. */
-export function implicitVerification(firstFile: string, env: ConfigEnvironment, diag: Diagnostics): Http01Verification {
-  const source = { file: firstFile, line: 0 };
-  const listeners = resolveListeners([{ key: H.listener.key, value: DEFAULT_HTTP01_LISTENER, source }], env, diag);
-  return { type: "http01", name: IMPLICIT_VERIFICATION_NAME, listeners, implicit: true, source };
-}
+export const implicitVerification =
+  (function implicitVerification(firstFile: string, env: ConfigEnvironment, diag: Diagnostics): Http01Verification {
+    const source = { file: firstFile, line: 0 };
+    const listeners = resolveListeners([{ key: H.listener.key, value: DEFAULT_HTTP01_LISTENER, source }], env, diag);
+    return { type: "http01", name: IMPLICIT_VERIFICATION_NAME, listeners, implicit: true, source };
+  }).bind(null);
 
-export function buildVerification(
+export const buildVerification = (function buildVerification(
   section: IniSection,
   env: ConfigEnvironment,
   diag: Diagnostics,
@@ -69,7 +70,7 @@ export function buildVerification(
       "(supported: http01, dns01-dnsUpdate, dns-account01, dns-persist01)",
   );
   return null;
-}
+}).bind(null);
 
 const TSIG_ALGORITHMS: Record<string, TsigAlgorithm> = {
   "hmac-sha256": "hmac-sha256",
@@ -77,7 +78,7 @@ const TSIG_ALGORITHMS: Record<string, TsigAlgorithm> = {
   "hmac-sha512": "hmac-sha512",
 };
 
-function parseTsigAlgorithm(value: string): TsigAlgorithm | { error: string } {
+const parseTsigAlgorithm = (function parseTsigAlgorithm(value: string): TsigAlgorithm | { error: string } {
   const lower = value.toLowerCase().replace(/\.$/, "");
   const found = TSIG_ALGORITHMS[lower];
   if (found) return found;
@@ -90,9 +91,9 @@ function parseTsigAlgorithm(value: string): TsigAlgorithm | { error: string } {
     };
   }
   return { error: `TSIG algorithm "${truncate(value)}" is not one of hmac-sha256, hmac-sha384, hmac-sha512` };
-}
+}).bind(null);
 
-function buildDnsUpdate(
+const buildDnsUpdate = (function buildDnsUpdate(
   section: IniSection,
   type: DnsUpdateVerification["type"],
   env: ConfigEnvironment,
@@ -197,10 +198,10 @@ function buildDnsUpdate(
     if (typeof alg === "object") diag.error(algorithm.source, `${label}: ${alg.error}`);
   }
   return v;
-}
+}).bind(null);
 
 /** `type = dns-persist01`: no DNS credentials; a resolver for the pre-check and what the printed records say. */
-function buildDnsPersist(section: IniSection, diag: Diagnostics): DnsPersistVerification {
+const buildDnsPersist = (function buildDnsPersist(section: IniSection, diag: Diagnostics): DnsPersistVerification {
   const label = sectionLabel(section);
   const o = collectOptions(section.entries, P, label, diag);
   const v: DnsPersistVerification = {
@@ -237,4 +238,4 @@ function buildDnsPersist(section: IniSection, diag: Diagnostics): DnsPersistVeri
     }
   }
   return v;
-}
+}).bind(null);
