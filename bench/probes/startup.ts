@@ -38,8 +38,9 @@ const option = (name: string, fallback: number) => {
 const RUNS = option("--runs", 7);
 const IDLE = option("--idle", 1000);
 const entries = args.map((a) => {
-  const [label, path] = a.split("=");
-  return { label, path: path.startsWith("/") ? path : `${Deno.cwd()}/${path}` };
+  const [label, rest] = [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)];
+  const [path, v8] = rest.split("@");
+  return { label, path: path.startsWith("/") ? path : `${Deno.cwd()}/${path}`, v8: v8 ? v8.split(",") : [] };
 });
 const deno = Deno.execPath();
 
@@ -140,13 +141,22 @@ try {
   );
   const noop = ["run", "--allow-all", "--quiet", `${REPO_ROOT}bench/servers/noop.ts`];
   const bare = ["run", "--allow-net", BARE_SERVER, String(barePort), "x"];
-  const check = (p: string) => ["run", "--allow-all", "--quiet", p, "check-config", config];
-  const serve = (p: string) => ["run", "--allow-all", "--quiet", ...SERVE_V8_FLAGS, p, "serve", config];
+  // ENTRY@FLAG,FLAG adds V8 flags to both commands (serve: to the shipped ones).
+  const v8 = (flags: string[]) => flags.length ? [`--v8-flags=${flags.join(",")}`] : [];
+  const shipped = SERVE_V8_FLAGS.flatMap((f) => f.startsWith("--v8-flags=") ? f.slice(11).split(",") : []);
+  const check = (
+    p: string,
+    flags: string[] = [],
+  ) => ["run", "--allow-all", "--quiet", ...v8(flags), p, "check-config", config];
+  const serve = (
+    p: string,
+    flags: string[] = [],
+  ) => ["run", "--allow-all", "--quiet", ...v8([...shipped, ...flags]), p, "serve", config];
   // Warm-up: caches, and the first serve registers the account.
   await timeExit(noop, work);
   for (const e of entries) {
-    await timeExit(check(e.path), work);
-    await timeListen(serve(e.path), mgmtPort, work);
+    await timeExit(check(e.path, e.v8), work);
+    await timeListen(serve(e.path, e.v8), mgmtPort, work);
   }
   const results = new Map<string, Sample[]>();
   const add = (key: string, s: Sample) => results.set(key, [...(results.get(key) ?? []), s]);
@@ -154,8 +164,8 @@ try {
     add("noop exit", await timeExit(noop, work));
     add("bare listen", await timeListen(bare, barePort));
     for (const e of entries) {
-      add(`${e.label} check-config`, await timeExit(check(e.path), work));
-      add(`${e.label} serve`, await timeListen(serve(e.path), mgmtPort, work));
+      add(`${e.label} check-config`, await timeExit(check(e.path, e.v8), work));
+      add(`${e.label} serve`, await timeListen(serve(e.path, e.v8), mgmtPort, work));
     }
   }
   console.log(`${RUNS} interleaved runs, medians [min–max]; load ${Deno.loadavg().join(" ")}`);
