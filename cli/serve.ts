@@ -33,7 +33,7 @@ export interface ServeOptions {
   reload?: EventTarget;
 }
 
-export async function runServe(files: string[], opts: ServeOptions = {}): Promise<number> {
+export const runServe = (async function runServe(files: string[], opts: ServeOptions = {}): Promise<number> {
   const result = await loadConfig(files);
   for (const w of result.warnings) console.error(formatDiagnostic(w, "warning"));
   if (!result.ok || !result.config) {
@@ -57,7 +57,7 @@ export async function runServe(files: string[], opts: ServeOptions = {}): Promis
   } finally {
     await listeners.close(); // unless the App took them over (it closes them itself)
   }
-}
+}).bind(null);
 
 export const serveCommand: Subcommand = {
   name: "serve",

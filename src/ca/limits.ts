@@ -22,7 +22,7 @@ const MAX_COUNT = 1_000_000;
 const FORM = "write N/window with a unit s, m, h or d, e.g. 300/3h, 50/7d or 5/1h";
 
 /** `300/3h` → at most 300 events in any 3 h window. */
-export function parseRateLimit(text: string): ParsedLimit<RateLimit> {
+export const parseRateLimit = (function parseRateLimit(text: string): ParsedLimit<RateLimit> {
   const trimmed = text.trim();
   const match = /^([0-9]+)\s*\/\s*([0-9]+)\s*([smhd])$/i.exec(trimmed);
   if (!match) return { error: `"${shorten(text)}" is not a rate limit: ${FORM}` };
@@ -35,22 +35,22 @@ export function parseRateLimit(text: string): ParsedLimit<RateLimit> {
     return { error: `"${shorten(text)}" needs a window from 1s to 366d (${FORM})` };
   }
   return { value: { count, windowSeconds, text: `${count}/${match[2]}${match[3].toLowerCase()}` } };
-}
+}).bind(null);
 
 /** A CA limit option: `N/window`, or `off` (null) to switch that one limit off. */
-export function parseLimitOrOff(text: string): ParsedLimit<RateLimit | null> {
+export const parseLimitOrOff = (function parseLimitOrOff(text: string): ParsedLimit<RateLimit | null> {
   if (text.trim().toLowerCase() === "off") return { value: null };
   const parsed = parseRateLimit(text);
   return "error" in parsed ? { error: `${parsed.error}; or write off to switch this limit off` } : parsed;
-}
+}).bind(null);
 
 /** `rate-limits = on|off` (yes/no too). */
-export function parseOnOff(text: string): ParsedLimit<boolean> {
+export const parseOnOff = (function parseOnOff(text: string): ParsedLimit<boolean> {
   const lower = text.trim().toLowerCase();
   if (["on", "yes", "true", "1"].includes(lower)) return { value: true };
   if (["off", "no", "false", "0"].includes(lower)) return { value: false };
   return { error: `"${shorten(text)}" is not on or off` };
-}
+}).bind(null);
 
 /** What a CA section wrote: each limit given (a RateLimit), switched off (null), or left to the default (absent). */
 export interface CaLimitOverrides {
@@ -62,12 +62,12 @@ export interface CaLimitOverrides {
   failedAuthorizations?: RateLimit | null;
 }
 
-function limit(count: number, windowSeconds: number, text: string): RateLimit {
+const limit = (function limit(count: number, windowSeconds: number, text: string): RateLimit {
   return { count, windowSeconds, text };
-}
+}).bind(null);
 
 /** Let's Encrypt's published limits: 300 orders / 3 h, 50 per registered domain / 7 d, 5 per exact set / 7 d, 5 failed authorizations per name / 1 h. */
-export function letsEncryptLimits(): CaLimits {
+export const letsEncryptLimits = (function letsEncryptLimits(): CaLimits {
   return {
     off: false,
     orders: limit(300, 3 * 3600, "300/3h"),
@@ -75,24 +75,25 @@ export function letsEncryptLimits(): CaLimits {
     exactSet: limit(5, 7 * 86_400, "5/7d"),
     failedAuthorizations: limit(5, 3600, "5/1h"),
   };
-}
+}).bind(null);
 
 /** True for Let's Encrypt's production and staging directory URLs. */
-export function isLetsEncrypt(directoryUrl: string): boolean {
+export const isLetsEncrypt = (function isLetsEncrypt(directoryUrl: string): boolean {
   return LETS_ENCRYPT_DIRECTORIES.includes(directoryUrl.replace(/\/+$/, ""));
-}
+}).bind(null);
 
 /** The limits kept for the CA at `directoryUrl`: built in (Let's Encrypt) or none, then the section's overrides. */
-export function resolveCaLimits(directoryUrl: string, overrides: CaLimitOverrides = {}): CaLimits {
-  const base: CaLimits = isLetsEncrypt(directoryUrl) ? letsEncryptLimits() : { off: false };
-  const resolved: CaLimits = { off: overrides.enabled === false };
-  for (const key of ["orders", "registeredDomain", "exactSet", "failedAuthorizations"] as const) {
-    const given = overrides[key];
-    const value = given === undefined ? base[key] : given ?? undefined;
-    if (value) resolved[key] = value;
-  }
-  return resolved;
-}
+export const resolveCaLimits =
+  (function resolveCaLimits(directoryUrl: string, overrides: CaLimitOverrides = {}): CaLimits {
+    const base: CaLimits = isLetsEncrypt(directoryUrl) ? letsEncryptLimits() : { off: false };
+    const resolved: CaLimits = { off: overrides.enabled === false };
+    for (const key of ["orders", "registeredDomain", "exactSet", "failedAuthorizations"] as const) {
+      const given = overrides[key];
+      const value = given === undefined ? base[key] : given ?? undefined;
+      if (value) resolved[key] = value;
+    }
+    return resolved;
+  }).bind(null);
 
 /** The option name of each CA limit, for messages, check-config and /metrics. */
 export const CA_LIMIT_OPTIONS = {
@@ -103,7 +104,7 @@ export const CA_LIMIT_OPTIONS = {
 } as const;
 
 /** One line per limit, as check-config prints them: `limit-orders = 300/3h`, … or `rate-limits = off`. */
-export function describeCaLimits(limits: CaLimits): string[] {
+export const describeCaLimits = (function describeCaLimits(limits: CaLimits): string[] {
   if (limits.off) return ["rate-limits = off"];
   const lines: string[] = [];
   for (const [key, option] of Object.entries(CA_LIMIT_OPTIONS) as [keyof typeof CA_LIMIT_OPTIONS, string][]) {
@@ -111,16 +112,16 @@ export function describeCaLimits(limits: CaLimits): string[] {
     lines.push(`${option} = ${value ? value.text : "off"}`);
   }
   return lines;
-}
+}).bind(null);
 
 /** `3h`, `7d`, `90m`, `45s`: a window in the largest whole unit. */
-export function formatWindow(seconds: number): string {
+export const formatWindow = (function formatWindow(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
   if (seconds % 3600 === 0) return `${seconds / 3600}h`;
   if (seconds % 60 === 0) return `${seconds / 60}m`;
   return `${seconds}s`;
-}
+}).bind(null);
 
-function shorten(text: string): string {
+const shorten = (function shorten(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
+}).bind(null);

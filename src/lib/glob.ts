@@ -29,12 +29,12 @@ type LabelPattern = { kind: "labels" } | { kind: "label"; tokens: Token[]; bareS
 const LABEL_CHAR = /^[a-z0-9-]$/;
 
 /** Compiles a domain glob. Errors name the problem and its 1-based column, for `file:line: …` reports. */
-export function compileGlob(pattern: string): CompiledGlob {
+export const compileGlob = (function compileGlob(pattern: string): CompiledGlob {
   const parsed = parseGlob(pattern);
   if (!parsed.ok) return parsed;
   const flat = parsed.tokens;
   return { ok: true, match: (name: string) => matchFlat(flat, name) };
-}
+}).bind(null);
 
 /**
  * Whether glob `a` matches every name glob `b` matches (`*.example.org` covers `*.prod.example.org` and
@@ -42,7 +42,7 @@ export function compileGlob(pattern: string): CompiledGlob {
  * string, so for every name. Conservative: an invalid glob, or patterns too intricate to decide within a bound,
  * give false.
  */
-export function globCovers(a: string, b: string): boolean {
+export const globCovers = (function globCovers(a: string, b: string): boolean {
   const pa = parseGlob(a);
   const pb = parseGlob(b);
   if (!pa.ok || !pb.ok) return false;
@@ -67,22 +67,22 @@ export function globCovers(a: string, b: string): boolean {
     }
   }
   return true;
-}
+}).bind(null);
 
 /** Every character a matched name can hold (names are lower-cased; `*` only in wildcard names). */
 const NAME_CHARS = [..."abcdefghijklmnopqrstuvwxyz0123456789-.*"];
 
 /** The states (token positions) reachable without consuming: a star may match nothing. */
-function closure(tokens: Token[], states: number[]): number[] {
+const closure = (function closure(tokens: Token[], states: number[]): number[] {
   const out = new Set<number>();
   for (let p of states) {
     out.add(p);
     while (p < tokens.length && tokens[p].kind === "star") out.add(++p);
   }
   return [...out].sort((x, y) => x - y);
-}
+}).bind(null);
 
-function step(tokens: Token[], states: number[], c: string): number[] {
+const step = (function step(tokens: Token[], states: number[], c: string): number[] {
   const next: number[] = [];
   for (const p of states) {
     if (p >= tokens.length) continue;
@@ -91,10 +91,10 @@ function step(tokens: Token[], states: number[], c: string): number[] {
     else if (matchToken(token, c)) next.push(p + 1);
   }
   return closure(tokens, next);
-}
+}).bind(null);
 
 /** A glob as one token list over the whole name (the labels are only parsed to validate it). */
-function parseGlob(pattern: string): { ok: true; tokens: Token[] } | { ok: false; error: string } {
+const parseGlob = (function parseGlob(pattern: string): { ok: true; tokens: Token[] } | { ok: false; error: string } {
   const text = pattern.toLowerCase();
   if (text === "") return { ok: false, error: "empty domain pattern" };
   if (text.endsWith(".")) return { ok: false, error: `domain pattern "${pattern}" ends with a dot: remove it` };
@@ -148,9 +148,9 @@ function parseGlob(pattern: string): { ok: true; tokens: Token[] } | { ok: false
     else flat.push(...label.tokens);
   });
   return { ok: true, tokens: flat };
-}
+}).bind(null);
 
-function parseClass(
+const parseClass = (function parseClass(
   text: string,
   open: number,
   pattern: string,
@@ -186,9 +186,9 @@ function parseClass(
     }
   }
   return { token: { kind: "class", negated, ranges }, end: close };
-}
+}).bind(null);
 
-function matchFlat(tokens: Token[], raw: string): boolean {
+const matchFlat = (function matchFlat(tokens: Token[], raw: string): boolean {
   const name = raw.toLowerCase();
   if (name === "" || name.split(".").some((l) => l === "")) return false;
   // A `*` in a name is only valid as the whole leftmost label of a wildcard name.
@@ -215,9 +215,9 @@ function matchFlat(tokens: Token[], raw: string): boolean {
   }
   while (t < tokens.length && tokens[t].kind === "star") t++;
   return t === tokens.length;
-}
+}).bind(null);
 
-function matchToken(token: Exclude<Token, { kind: "star" }>, c: string): boolean {
+const matchToken = (function matchToken(token: Exclude<Token, { kind: "star" }>, c: string): boolean {
   switch (token.kind) {
     case "char":
       return token.char === c;
@@ -229,4 +229,4 @@ function matchToken(token: Exclude<Token, { kind: "star" }>, c: string): boolean
       return inside !== token.negated;
     }
   }
-}
+}).bind(null);

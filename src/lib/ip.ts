@@ -15,7 +15,7 @@ export interface IpAddress {
 const IPV4_PART = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
 
 /** Parses a dotted-quad IPv4 address (no leading zeros, which some parsers read as octal). */
-export function parseIpv4(text: string): Uint8Array | null {
+export const parseIpv4 = (function parseIpv4(text: string): Uint8Array | null {
   const parts = text.split(".");
   if (parts.length !== 4) return null;
   const bytes = new Uint8Array(4);
@@ -24,10 +24,10 @@ export function parseIpv4(text: string): Uint8Array | null {
     bytes[i] = Number(parts[i]);
   }
   return bytes;
-}
+}).bind(null);
 
 /** Parses an IPv6 address without brackets, with optional `%zone` and an optional embedded IPv4 tail. */
-export function parseIpv6(text: string): { bytes: Uint8Array; zone?: string } | null {
+export const parseIpv6 = (function parseIpv6(text: string): { bytes: Uint8Array; zone?: string } | null {
   let zone: string | undefined;
   const percent = text.indexOf("%");
   if (percent >= 0) {
@@ -73,32 +73,32 @@ export function parseIpv6(text: string): { bytes: Uint8Array; zone?: string } | 
     bytes[2 * i + 1] = g & 0xff;
   });
   return zone === undefined ? { bytes } : { bytes, zone };
-}
+}).bind(null);
 
 /** Parses an IPv4 or IPv6 address (IPv6 optionally in brackets). */
-export function parseIpAddress(text: string): IpAddress | null {
+export const parseIpAddress = (function parseIpAddress(text: string): IpAddress | null {
   const v4 = parseIpv4(text);
   if (v4) return { family: 4, bytes: v4 };
   const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
   const v6 = parseIpv6(bare);
   if (v6) return v6.zone === undefined ? { family: 6, bytes: v6.bytes } : { family: 6, bytes: v6.bytes, zone: v6.zone };
   return null;
-}
+}).bind(null);
 
 /**
  * Treats an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a dual-stack socket reports for IPv4 peers) as the
  * IPv4 address it is, so `ip = 192.0.2.0/24` matches it.
  */
-export function unmapIpv4(address: IpAddress): IpAddress {
+export const unmapIpv4 = (function unmapIpv4(address: IpAddress): IpAddress {
   if (address.family !== 6) return address;
   const b = address.bytes;
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return address;
   if (b[10] !== 0xff || b[11] !== 0xff) return address;
   return { family: 4, bytes: b.slice(12) };
-}
+}).bind(null);
 
 /** Formats address bytes canonically (RFC 5952 for IPv6). */
-export function formatIp(family: 4 | 6, bytes: Uint8Array): string {
+export const formatIp = (function formatIp(family: 4 | 6, bytes: Uint8Array): string {
   if (family === 4) return Array.from(bytes).join(".");
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
@@ -121,10 +121,10 @@ export function formatIp(family: 4 | 6, bytes: Uint8Array): string {
   const hex = groups.map((g) => g.toString(16));
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
-}
+}).bind(null);
 
 /** Parses `192.0.2.0/24`, `2001:db8::/32` or a single address. Host bits set, or a zone id, are errors. */
-export function parseIpNetwork(text: string): IpNetwork | { error: string } {
+export const parseIpNetwork = (function parseIpNetwork(text: string): IpNetwork | { error: string } {
   const slash = text.indexOf("/");
   const addressText = slash >= 0 ? text.slice(0, slash) : text;
   const address = parseIpAddress(addressText);
@@ -157,42 +157,42 @@ export function parseIpNetwork(text: string): IpNetwork | { error: string } {
   }
   const base = formatIp(address.family, masked);
   return { family: address.family, bytes: masked, prefix, text: prefix === max ? base : `${base}/${prefix}` };
-}
+}).bind(null);
 
-function isIpv4Mapped(bytes: Uint8Array): boolean {
+const isIpv4Mapped = (function isIpv4Mapped(bytes: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
   return bytes[10] === 0xff && bytes[11] === 0xff;
-}
+}).bind(null);
 
-function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
+const maskBytes = (function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
   const out = new Uint8Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) {
     const bits = Math.max(0, Math.min(8, prefix - i * 8));
     out[i] = bytes[i] & ((0xff << (8 - bits)) & 0xff);
   }
   return out;
-}
+}).bind(null);
 
 /** True when the address lies inside the network. IPv4-mapped IPv6 addresses count as IPv4. */
-export function networkContains(network: IpNetwork, address: IpAddress): boolean {
+export const networkContains = (function networkContains(network: IpNetwork, address: IpAddress): boolean {
   const a = unmapIpv4(address);
   if (a.family !== network.family) return false;
   // Compared in place (the /sign hot path asks this for every block): whole bytes, then the masked rest.
   return samePrefix(a.bytes, network.bytes, network.prefix);
-}
+}).bind(null);
 
 /** True when the first `prefix` bits of `a` and `b` agree (compared in place: no masked copies). */
-function samePrefix(a: Uint8Array, b: Uint8Array, prefix: number): boolean {
+const samePrefix = (function samePrefix(a: Uint8Array, b: Uint8Array, prefix: number): boolean {
   const whole = prefix >> 3;
   for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
   const bits = prefix & 7;
   if (bits === 0) return true;
   const mask = (0xff << (8 - bits)) & 0xff;
   return (a[whole] & mask) === (b[whole] & mask);
-}
+}).bind(null);
 
 /** True when every address of `inner` lies inside `outer` (same family, prefix no shorter, same leading bits). */
-export function networkCovers(outer: IpNetwork, inner: IpNetwork): boolean {
+export const networkCovers = (function networkCovers(outer: IpNetwork, inner: IpNetwork): boolean {
   if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
   return samePrefix(inner.bytes, outer.bytes, outer.prefix);
-}
+}).bind(null);

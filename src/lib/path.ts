@@ -7,7 +7,7 @@
  */
 
 /** Removes `.` and `..` segments and doubled slashes; "" → ".". A trailing slash is kept. */
-export function normalize(path: string): string {
+export const normalize = (function normalize(path: string): string {
   if (path === "") return ".";
   const absolute = path.startsWith("/");
   const trailing = path.endsWith("/");
@@ -25,40 +25,40 @@ export function normalize(path: string): string {
   if (absolute) joined = `/${joined}`;
   if (joined === "") return absolute ? "/" : ".";
   return trailing && joined !== "/" ? `${joined}/` : joined;
-}
+}).bind(null);
 
 /** Joins the non-empty parts with "/" and normalizes; no parts → ".". */
-export function join(...parts: string[]): string {
+export const join = (function join(...parts: string[]): string {
   const kept = parts.filter((part) => part !== "");
   return kept.length === 0 ? "." : normalize(kept.join("/"));
-}
+}).bind(null);
 
 /** True for a path starting with "/". */
-export function isAbsolute(path: string): boolean {
+export const isAbsolute = (function isAbsolute(path: string): boolean {
   return path.startsWith("/");
-}
+}).bind(null);
 
 /** The directory part: "/a/b" → "/a", "a" → ".", "/" → "/". */
-export function dirname(path: string): string {
+export const dirname = (function dirname(path: string): string {
   if (path === "") return ".";
   let end = path.length;
   while (end > 1 && path[end - 1] === "/") end--;
   const slash = path.lastIndexOf("/", end - 1);
   if (slash === -1) return ".";
   return slash === 0 ? "/" : path.slice(0, slash);
-}
+}).bind(null);
 
 /** The last segment: "/a/b.json" → "b.json", "/a/b/" → "b". */
-export function basename(path: string): string {
+export const basename = (function basename(path: string): string {
   let end = path.length;
   while (end > 1 && path[end - 1] === "/") end--;
   const trimmed = path.slice(0, end);
   if (trimmed === "/") return "";
   return trimmed.slice(trimmed.lastIndexOf("/") + 1);
-}
+}).bind(null);
 
 /** An absolute, normalized path: the parts applied right to left until one is absolute, then the cwd. */
-export function resolve(...parts: string[]): string {
+export const resolve = (function resolve(...parts: string[]): string {
   let resolved = "";
   for (let i = parts.length - 1; i >= 0 && !resolved.startsWith("/"); i--) {
     if (parts[i] === "") continue;
@@ -67,4 +67,4 @@ export function resolve(...parts: string[]): string {
   if (!resolved.startsWith("/")) resolved = `${Deno.cwd()}/${resolved}`;
   const normalized = normalize(resolved);
   return normalized.length > 1 && normalized.endsWith("/") ? normalized.slice(0, -1) : normalized;
-}
+}).bind(null);

@@ -35,22 +35,23 @@ export type ServeHandler = (
  * once (the same parser Deno.serve uses: a mismatched pair is caught too). Throws naming both files; skips the
  * check when no loopback port can be opened (nothing to learn then).
  */
-export function checkTlsFiles(tls: TlsFiles, files: { certFile: string; keyFile: string }): void {
-  let listener: Deno.TlsListener;
-  try {
-    listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.PermissionDenied) return;
-    throw new Error(
-      `The mgmt TLS files tls-cert ${files.certFile} and tls-key ${files.keyFile} are not a usable certificate and ` +
-        `key (${error instanceof Error ? error.message : error}): fix them and reload again`,
-    );
-  }
-  listener.close();
-}
+export const checkTlsFiles =
+  (function checkTlsFiles(tls: TlsFiles, files: { certFile: string; keyFile: string }): void {
+    let listener: Deno.TlsListener;
+    try {
+      listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.PermissionDenied) return;
+      throw new Error(
+        `The mgmt TLS files tls-cert ${files.certFile} and tls-key ${files.keyFile} are not a usable certificate and ` +
+          `key (${error instanceof Error ? error.message : error}): fix them and reload again`,
+      );
+    }
+    listener.close();
+  }).bind(null);
 
 /** The mgmt TLS files of a config, read; undefined without TLS. Throws naming both files when one cannot be read. */
-export async function readTls(config: Config): Promise<TlsFiles | undefined> {
+export const readTls = (async function readTls(config: Config): Promise<TlsFiles | undefined> {
   if (!config.mgmt.tlsCert || !config.mgmt.tlsKey) return undefined;
   try {
     return { cert: await Deno.readTextFile(config.mgmt.tlsCert), key: await Deno.readTextFile(config.mgmt.tlsKey) };
@@ -61,10 +62,10 @@ export async function readTls(config: Config): Promise<TlsFiles | undefined> {
       }`,
     );
   }
-}
+}).bind(null);
 
 /** Deno.serve on one address, plain or with TLS; throws Deno's error. */
-export function bind(
+export const bind = (function bind(
   hostname: string,
   port: number,
   handler: ServeHandler,
@@ -72,10 +73,10 @@ export function bind(
 ): Deno.HttpServer<Deno.NetAddr> {
   const options = { hostname, port, onListen: () => {} };
   return tls ? Deno.serve({ ...options, cert: tls.cert, key: tls.key }, handler) : Deno.serve(options, handler);
-}
+}).bind(null);
 
 /** A bind failure as the operator should read it: the address, the config line and the likely cause. */
-export function listenError(role: string, address: ListenAddress, error: unknown): Error {
+export const listenError = (function listenError(role: string, address: ListenAddress, error: unknown): Error {
   const reason = error instanceof Deno.errors.AddrInUse
     ? "the address is already in use (another acmems or service?)"
     : error instanceof Deno.errors.AddrNotAvailable
@@ -87,10 +88,10 @@ export function listenError(role: string, address: ListenAddress, error: unknown
     : String(error);
   const where = address.source.line > 0 ? ` (${address.source.file}:${address.source.line})` : "";
   return new Error(`Cannot listen on ${address.display} for ${role}${where}: ${reason}`);
-}
+}).bind(null);
 
 /** Every address a config listens on, with the role its errors name (http01 "name", mgmt, metrics). */
-export function configAddresses(config: Config): { role: string; address: ListenAddress }[] {
+export const configAddresses = (function configAddresses(config: Config): { role: string; address: ListenAddress }[] {
   const all: { role: string; address: ListenAddress }[] = [];
   for (const verification of config.verifications.values()) {
     if (verification.type !== "http01") continue;
@@ -99,7 +100,7 @@ export function configAddresses(config: Config): { role: string; address: Listen
   for (const address of config.mgmt.listeners) all.push({ role: "mgmt", address });
   for (const address of config.mgmt.metricsListeners) all.push({ role: "metrics", address });
   return all;
-}
+}).bind(null);
 
 /** The listeners of one App, and the old servers still finishing their requests after a rebind. */
 export class ListenerSet {

@@ -1,6 +1,6 @@
 /**
  * The start-up convention of the config code (README, Layout: `src/config/`): every top-level function of the modules
- * `check-config` and `serve` run before they listen is a parenthesized function expression, `(function name(…) {…})
+ * `check-config` and `serve` run before `serve` listens is a parenthesized function expression, `(function name(…) {…})
  * .bind(null)`. V8 compiles such a function while the module loads, so Deno's code cache holds it; a function
  * declaration is compiled at its first call, on every run (7–9 ms of `check-config`: bench/README.md).
  *
@@ -11,12 +11,21 @@
 import { assert, assertEquals } from "../../support/assert.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
-/** The modules of the convention: the config code, and what `check-config` adds to it. */
+/**
+ * The modules of the convention: the config code, the helpers it calls (IP networks, globs, paths, CA limits), and
+ * what `check-config` and `serve` run besides it before `serve` listens.
+ */
 const EAGER_FILES = [
   ...[...Deno.readDirSync(`${ROOT}src/config`)].map((e) => `src/config/${e.name}`),
   ...[...Deno.readDirSync(`${ROOT}src/config/sections`)].map((e) => `src/config/sections/${e.name}`),
   "cli/check_config.ts",
+  "cli/serve.ts",
   "src/ca/ledger_config.ts",
+  "src/ca/limits.ts",
+  "src/lib/glob.ts",
+  "src/lib/ip.ts",
+  "src/lib/path.ts",
+  "src/server/listeners.ts",
 ].filter((f) => f.endsWith(".ts")).sort();
 
 /** Top-level function declarations, as `file:line name`. */
