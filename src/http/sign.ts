@@ -71,6 +71,12 @@ export interface SignDeps {
   bodyTimeoutMs?: number;
   /** Times body reads with one shared timer (the server's; default: a timer per read). */
   bodyDeadlines?: BodyDeadlines;
+  /**
+   * The requests come from acmems' own listeners: Deno's HTTP server frames each body by its Content-Length, so a
+   * body is read whole (`body.ts`, `readFramed`). Default false: a Request made in-process is read through a reader
+   * that stops at the length itself.
+   */
+  framedBodies?: boolean;
   /** Called once per /sign decision (metrics, audit). */
   onDecision?: (decision: SignDecision) => void;
 }
@@ -188,7 +194,8 @@ export async function receiveExchangeBody(exchange: SignExchange): Promise<Uint8
   const framing = checkFraming(request.headers, mgmt.maxSize);
   if (!framing.ok) return exchange.fail(framing.failure, { outcome: framing.outcome });
   const timeoutMs = exchange.deps.bodyTimeoutMs ?? mgmt.bodyTimeoutMs;
-  const received = await receiveBody(request, framing.length, mgmt.maxSize, timeoutMs, exchange.deps.bodyDeadlines);
+  const { bodyDeadlines, framedBodies } = exchange.deps;
+  const received = await receiveBody(request, framing.length, mgmt.maxSize, timeoutMs, bodyDeadlines, framedBodies);
   if (!received.ok) return exchange.fail(received.failure, { outcome: received.outcome });
   return received.body;
 }

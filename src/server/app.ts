@@ -165,6 +165,8 @@ export class App {
       parser: createCsrParser({ maxEntries: 1000 }),
       log,
       bodyDeadlines: this.#bodyDeadlines,
+      // Its requests come from the listeners (Deno.serve), which frame each body by its Content-Length.
+      framedBodies: true,
       onDecision: (decision) => {
         const status = decision.status;
         const block = decision.block ?? "";

@@ -3,6 +3,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import { checkFraming, receiveBody } from "../../../src/http/body.ts";
+import { BodyDeadlines } from "../../../src/http/body_deadlines.ts";
 import { statusOf } from "../../../src/http/respond.ts";
 import { info, post, setup, www } from "./_sign_setup.ts";
 
@@ -169,4 +170,63 @@ Deno.test("receiveBody without a length (chunked): the whole body up to max-size
   const late = await receiveBody(streamRequest([bytes.slice(0, 4)], 10, true), null, 4096, 50);
   assert(!late.ok);
   assertEquals([late.failure.kind, late.outcome], ["body-timeout", "body timeout"]);
+});
+
+Deno.test("receiveBody framed (acmems' own listener): the body whole from Deno's HTTP server; a stall is a timeout", async () => {
+  const deadlines = new BodyDeadlines(20);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const framing = checkFraming(request.headers, 4096);
+    if (!framing.ok) return new Response(framing.outcome, { status: statusOf(framing.failure.kind) });
+    const useDeadlines = new URL(request.url).pathname === "/shared";
+    const received = await receiveBody(request, framing.length, 4096, 300, useDeadlines ? deadlines : undefined, true);
+    if (!received.ok) return new Response(received.outcome, { status: statusOf(received.failure.kind) });
+    return new Response(new TextDecoder().decode(received.body));
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  /** One raw HTTP/1.1 request; the status line and the body of the answer. */
+  const raw = async (head: string, body: string) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    try {
+      await conn.write(new TextEncoder().encode(head + body));
+      const buffer = new Uint8Array(4096);
+      const n = await conn.read(buffer);
+      const text = new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+      return { status: text.split("\r\n")[0], body: text.slice(text.indexOf("\r\n\r\n") + 4) };
+    } finally {
+      conn.close();
+    }
+  };
+  try {
+    for (const path of ["/timer", "/shared"]) {
+      const whole = await fetch(`${url}${path}`, { method: "POST", body: "0123456789" });
+      assertEquals([whole.status, await whole.text()], [200, "0123456789"], path);
+
+      // More bytes than Content-Length: the server hands over exactly Content-Length of them.
+      const long = await raw(
+        `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\n`,
+        "01234567",
+      );
+      assertEquals([long.status, long.body], ["HTTP/1.1 200 OK", "0123"], path);
+
+      // Fewer, and then nothing: refused at the time limit.
+      const started = Date.now();
+      const stalled = await raw(`POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n`, "0123");
+      assertEquals([stalled.status, stalled.body], ["HTTP/1.1 408 Request Timeout", "body timeout"], path);
+      const ms = Date.now() - started;
+      assert(ms >= 250 && ms < 2_000, `${path}: 408 after ${ms} ms`);
+    }
+    assertEquals(deadlines.size, 0, "every shared deadline released");
+    const after = await fetch(`${url}/timer`, { method: "POST", body: "ok" });
+    assertEquals([after.status, await after.text()], [200, "ok"], "the listener still answers");
+  } finally {
+    deadlines.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("receiveBody framed: a body whose length differs from the one given is refused", async () => {
+  const request = new Request("http://127.0.0.1:1313/sign", { method: "POST", body: "0123456789" });
+  const received = await receiveBody(request, 4, 4096, 1000, undefined, true);
+  assert(!received.ok);
+  assertEquals([received.failure.kind, received.outcome], ["bad-request", "body error"]);
 });
