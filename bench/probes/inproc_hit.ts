@@ -3,6 +3,7 @@
  * bench/probes/inproc_hit_server.ts (acmems calling its own mgmt handler in-process) and prints µs per hit.
  *
  * Usage: deno run -A bench/probes/inproc_hit.ts [HITS] [--cpu-prof] [--runs=N]
+ * (INPROC_TRIVIAL=1 in the environment reaches the server: bench/probes/inproc_hit_server.ts)
  */
 import { startNamed } from "../../tests/support/named.ts";
 import { startPebble } from "../../tests/support/pebble.ts";
@@ -23,6 +24,13 @@ const hmacKey = randomToken();
 try {
   const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
   const auth = await hmacHeader(hmacKey, csr.csrPem);
+  const config = benchConfig({
+    directoryUrl: pebble.directoryUrl,
+    caFile: pebble.caFile,
+    mgmtPort,
+    challengePort,
+    hmacKey,
+  });
   for (let i = 0; i < runs; i++) {
     const out = `${work}/out-${i}.json`;
     const profDir = `${work}/prof-${i}`;
@@ -30,16 +38,9 @@ try {
     const acmems = await startAcmems({
       name: `inproc-${i}`,
       dir: `${work}/acmems-${i}`,
-      config: benchConfig({
-        directoryUrl: pebble.directoryUrl,
-        caFile: pebble.caFile,
-        mgmtPort,
-        challengePort,
-        hmacKey,
-      }),
+      config,
       entry: `${REPO_ROOT}bench/probes/inproc_hit_server.ts`,
       args: (files) => [...files, csr.csrFile, auth, out, String(hits)],
-      env: Deno.env.get("INPROC_TRIVIAL") ? { INPROC_TRIVIAL: Deno.env.get("INPROC_TRIVIAL")! } : undefined,
       denoFlags: [...SERVE_V8_FLAGS, ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])],
     });
     const status = await acmems.proc.status;

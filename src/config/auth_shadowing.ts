@@ -40,10 +40,8 @@ export const warnShadowedHmacBlocks =
           open.source,
           `[auth "${open.name}"] has no HMAC and comes ${order} than the HMAC block [auth "${guarded.name}"] at ` +
             `${where(guarded.source)}, yet admits its clients (${describeNetwork(shadow.network)}) for its names ` +
-            `(${
-              describeGlob(shadow.glob)
-            }): ${how}, so those names need no HMAC from there. Narrow this block's ip or ` +
-            `domain lines, or give it hmac_type and hmac_key too`,
+            `(${describeGlob(shadow.glob)}): ${how}, so those names need no HMAC from there. Narrow this ` +
+            "block's ip or domain lines, or give it hmac_type and hmac_key too",
         );
       });
     });
