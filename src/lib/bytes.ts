@@ -16,7 +16,16 @@ export function hex(bytes: Uint8Array): string {
 /** True when `a` and `b` hold the same bytes (not constant-time: for public data only). */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  let from = 0;
+  // Four bytes at a time when both start on a word boundary (a body of a KB: a quarter of the steps).
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const words = a.length >>> 2;
+    const wa = new Uint32Array(a.buffer, a.byteOffset, words);
+    const wb = new Uint32Array(b.buffer, b.byteOffset, words);
+    for (let i = 0; i < words; i++) if (wa[i] !== wb[i]) return false;
+    from = words << 2;
+  }
+  for (let i = from; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

@@ -44,7 +44,11 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions): Logger {
   let secrets: string[] = [];
   let lineSecrets: string[] = [];
+  // Short strings known to hold no secret, with their text form: lines repeat their keys and values (client, block,
+  // outcome, names), so each is checked and formatted once. Cleared when secrets are added.
+  const cleanText = new Map<string, string>();
   const register = (more: string[]) => {
+    cleanText.clear();
     secrets = [...new Set([...secrets, ...more.filter((s) => s.length >= 4)])].sort((a, b) => b.length - a.length);
     // The forms a secret takes inside a finished line: raw, and escaped as in a JSON string (both formats quote so).
     lineSecrets = [...new Set(secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))]
@@ -93,15 +97,61 @@ export function createLogger(opts: LoggerOptions): Logger {
     return lastTime;
   };
 
+  /** The text form of a short string that holds no secret (remembered), or undefined for any other string. */
+  const knownClean = (text: string): string | undefined => {
+    let known = cleanText.get(text);
+    if (known === undefined && text.length <= 64 && !containsAny(text, secrets)) {
+      if (cleanText.size >= 512) cleanText.clear();
+      cleanText.set(text, known = formatTextValue(text));
+    }
+    return known;
+  };
+
+  /**
+   * The ` key=value` pairs of a text line when every key and value is a number, boolean, null or a short string (or
+   * an array of short strings) known to hold no secret; undefined otherwise (then the general path formats them).
+   */
+  const cleanPairs = (fields: LogFields): string | undefined => {
+    let out = "";
+    for (const key in fields) {
+      if (!Object.hasOwn(fields, key)) continue;
+      const value = fields[key];
+      if (value === undefined) continue;
+      if (knownClean(key) === undefined) return undefined;
+      let text: string | undefined;
+      if (typeof value === "string") text = knownClean(value);
+      else if (typeof value === "number" || typeof value === "boolean" || value === null) {
+        text = formatTextValue(value);
+      } else if (Array.isArray(value)) text = cleanList(value);
+      if (text === undefined) return undefined;
+      out += ` ${key}=${text}`;
+    }
+    return out;
+  };
+  // A list of strings is written joined by commas: the joined text is what is checked and formatted.
+  const cleanList = (items: unknown[]): string | undefined =>
+    items.every((item) => typeof item === "string") ? knownClean(items.join(",")) : undefined;
+
   const emit = (level: LogLevel, event: string, fields?: LogFields) => {
     if (RANK[level] > threshold) return;
+    const time = timeText();
+    let line: string;
+    // Text lines whose every key and value is known to be clean skip the scrubbed copy (the common case: /sign).
+    const pairs = json ? undefined : fields ? cleanPairs(fields) : "";
+    if (pairs !== undefined && (secrets.length === 0 || knownClean(event) !== undefined)) {
+      line = `${time} ${LABEL[level]} ${event}${pairs}`;
+      try {
+        sink(scrubWith(line, lineSecrets), level === "error");
+      } catch {
+        // A full disk or closed stderr must not take the server down.
+      }
+      return;
+    }
     if (secrets.length > 0) {
       event = scrub(event);
       // The copy is made only when a secret is there to replace (or the nesting is too deep to look through).
       if (fields && mayNeedScrub(fields, secrets, 0)) fields = scrubFields(fields, scrub);
     }
-    const time = timeText();
-    let line: string;
     if (json) {
       // The record's own keys come first and win over fields of the same name.
       const record: Record<string, unknown> = { time, level, event };

@@ -72,6 +72,34 @@ Deno.test("createCsrParser memoises verified CSRs by the SHA-256 of their DER (b
       assertEquals(parser.size, 1);
     });
 
+    await t.step("parseKnown answers exactly the bodies seen, at any offset, and forgets evicted ones", async () => {
+      parser.clear();
+      const body = new TextEncoder().encode(pems[0]);
+      assertEquals(parser.parseKnown?.(body), undefined, "nothing known before the first parse");
+      const first = await parser.parse(body);
+      assert(first.ok);
+      // The same bytes in another buffer, at an offset that is not a word boundary.
+      const shifted = new Uint8Array(body.length + 3);
+      shifted.set(body, 3);
+      const known = parser.parseKnown?.(shifted.subarray(3));
+      assert(known?.ok && known.csr === first.csr);
+      const asText = parser.parseKnown?.(pems[0]);
+      assert(asText?.ok && asText.csr === first.csr);
+      // The memo keeps its own copy: changing the caller's buffer changes nothing it knows.
+      body[body.length - 2] ^= 1;
+      assertEquals(parser.parseKnown?.(body), undefined, "a body one byte off is not known");
+      body[body.length - 2] ^= 1;
+      assert(parser.parseKnown?.(body)?.ok);
+      for (let i = 0; i < body.length; i += 97) {
+        const changed = body.slice();
+        changed[i] ^= 0x20;
+        assertEquals(parser.parseKnown?.(changed), undefined, `byte ${i} changed`);
+      }
+      await parser.parse(pems[1]);
+      await parser.parse(pems[2]); // evicts pems[0] (maxEntries 2)
+      assertEquals(parser.parseKnown?.(body), undefined, "an evicted CSR's body is forgotten");
+    });
+
     await t.step("maxEntries 0 disables caching", async () => {
       const uncached = createCsrParser({ maxEntries: 0 });
       const first = await uncached.parse(pems[0]);

@@ -194,3 +194,37 @@ Deno.test("log: fields without a secret are written as the scrubbed copy would w
     assertEquals(lines[0].slice(0, 30), lines[1].slice(0, 30));
   }
 });
+
+Deno.test("log: a value written clean before is scrubbed once it becomes a secret, and repeated lines stay exact", () => {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: "info",
+    format: "text",
+    destination: "x",
+    secrets: ["first-secret"],
+    now: NOW,
+    write: (l) => lines.push(l),
+  });
+  const fields = { client: "10.0.0.7", names: ["a.example.test", "later-secret"], outcome: "cache hit", n: 3 };
+  log.info("sign", fields);
+  log.info("sign", fields); // the second line comes from the remembered clean texts
+  assertEquals(lines[1], lines[0]);
+  assertEquals(
+    lines[0],
+    '2026-11-27T12:00:00.123Z INFO    sign client=10.0.0.7 names=a.example.test,later-secret outcome="cache hit" n=3',
+  );
+  // A reload adds a secret that was an ordinary value until now: the next line must not show it.
+  log.addSecrets(["later-secret", "10.0.0.7"]);
+  log.info("sign", fields);
+  assertEquals(
+    lines[2],
+    '2026-11-27T12:00:00.123Z INFO    sign client=*** names=a.example.test,*** outcome="cache hit" n=3',
+  );
+  // A secret made of clean parts (across a key and its value) is still caught by the pass over the whole line.
+  log.addSecrets(['outcome="cache']);
+  log.info("sign", { outcome: "cache hit" });
+  assert(!lines[3].includes('outcome="cache'), lines[3]);
+  // Keys are checked like values.
+  log.info("sign", { "first-secret": 1 });
+  assert(!lines[4].includes("first-secret"), lines[4]);
+});
