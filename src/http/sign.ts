@@ -26,6 +26,9 @@
  *  13. issuance: 200 with the chain and X-Acmems-* headers, or the issuer's `IssueFailure` (rate-limited,
  *      names-refused, unavailable, internal, refused); anything else thrown is internal, logged with its error id.
  *
+ * An exact repeat of a request admitted before under the same context (same client, Authentication header and body
+ * bytes; `SignDeps.repeats`) goes from 7 to 13: steps 8–12 are a pure function of those inputs and gave "admitted".
+ *
  * Step 2 moved "no client address" and the address and header part of the authorization ahead of the body, so an
  * outsider can neither hold slots with stalled bodies nor make the server parse CSRs; an admitted client sees the
  * same answers as before.
@@ -42,6 +45,7 @@ import type { CompiledPolicy } from "../policy/authorize.ts";
 import { IssueFailure, newErrorId } from "../issuance/failure.ts";
 import type { Logger } from "../ops/log.ts";
 import { type IssueRequest, issueRequestFor, type IssueResult } from "../issuance/request.ts";
+import type { AdmittedRepeats, AdmittedRequest } from "./admitted_repeats.ts";
 import { type DecisionFields, logDecision, type SignDecision, signDecision } from "./audit.ts";
 import { checkFraming, receiveBody } from "./body.ts";
 import type { BodyDeadlines } from "./body_deadlines.ts";
@@ -79,6 +83,8 @@ export interface SignDeps {
   framedBodies?: boolean;
   /** Called once per /sign decision (metrics, audit). */
   onDecision?: (decision: SignDecision) => void;
+  /** Remembers admitted requests so an exact repeat skips steps 8–12 (admitted_repeats.ts); default: none. */
+  repeats?: AdmittedRepeats;
 }
 
 /**
@@ -208,6 +214,47 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
   const body = await receiveExchangeBody(exchange);
   if (body instanceof Response) return body;
 
+  // An exact repeat of an admitted request skips what it decided before issuance (admitted_repeats.ts).
+  const authentication = deps.repeats ? authenticationFromHeaders(exchange.request.headers) : null;
+  let admitted = deps.repeats?.find(exchange.context, exchange.client, authentication, body);
+  if (!admitted) {
+    const decided = await admit(exchange, body);
+    if (decided instanceof Response) return decided;
+    admitted = decided;
+    deps.repeats?.remember(exchange.context, exchange.client, authentication, body, admitted);
+  }
+  const { names, block, request } = admitted;
+
+  try {
+    const result = issuer.hitNow?.(request) ?? await issuer.issue(request, started + config.mgmt.signTimeoutMs);
+    return exchange.decide(new Response(result.chain, { status: 200, headers: resultHeaders(result) }), {
+      names,
+      block: block.name,
+      outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
+      cache: result.cache,
+    });
+  } catch (error) {
+    if (error instanceof IssueFailure) {
+      return exchange.fail(error, { names, block: block.name, outcome: `issue failed: ${statusOf(error.kind)}` });
+    }
+    const errorId = newErrorId();
+    deps.log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
+    return exchange.fail(
+      new IssueFailure(
+        "internal",
+        `Internal error (error id ${errorId}); the server log has the details.`,
+        undefined,
+        errorId,
+      ),
+      { names, block: block.name, outcome: "internal error" },
+    );
+  }
+}
+
+/** Steps 8–12: the CSR, its rules, the authorization and the block's checks; the issue request, or the refusal. */
+async function admit(exchange: SignExchange, body: Uint8Array): Promise<AdmittedRequest | Response> {
+  const { deps } = exchange;
+  const { config } = exchange.context;
   const parsed = deps.parser.parseKnown?.(body) ?? await deps.parser.parse(body);
   if (!parsed.ok) {
     return exchange.fail(new IssueFailure(parsed.kind, parsed.reason), { outcome: `csr refused: ${parsed.code}` });
@@ -250,32 +297,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
       );
     }
   }
-
-  try {
-    const request = issueRequestFor(csr, names, profile, block, exchange.client);
-    const result = issuer.hitNow?.(request) ?? await issuer.issue(request, started + config.mgmt.signTimeoutMs);
-    return exchange.decide(new Response(result.chain, { status: 200, headers: resultHeaders(result) }), {
-      names,
-      block: block.name,
-      outcome: result.cache === "miss" ? "issued" : result.cache === "stale" ? "served stale" : "cache hit",
-      cache: result.cache,
-    });
-  } catch (error) {
-    if (error instanceof IssueFailure) {
-      return exchange.fail(error, { names, block: block.name, outcome: `issue failed: ${statusOf(error.kind)}` });
-    }
-    const errorId = newErrorId();
-    deps.log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
-    return exchange.fail(
-      new IssueFailure(
-        "internal",
-        `Internal error (error id ${errorId}); the server log has the details.`,
-        undefined,
-        errorId,
-      ),
-      { names, block: block.name, outcome: "internal error" },
-    );
-  }
+  return { names, block, profile, request: issueRequestFor(csr, names, profile, block, exchange.client) };
 }
 
 /** The headers of a 200: the chain's content type and the X-Acmems-* cache and renewal hints. */

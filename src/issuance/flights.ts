@@ -159,16 +159,25 @@ export class Flights {
    */
   choicesNow(
     request: Pick<IssueRequest, "block" | "profile" | "requestedProfile" | "csrSha256">,
-  ): CaChoice[] | undefined {
+  ): readonly CaChoice[] | undefined {
     if (!request.csrSha256) return undefined;
+    const known = this.#choicesNow.get(request);
+    if (known) return known;
     const out: CaChoice[] = [];
     for (const { ca, profile } of this.#profiles(request)) {
       const key = this.#keys.get(keyMemo(ca.directoryUrl, profile, request.csrSha256));
       if (key === undefined) return undefined;
       out.push({ ca, profile, key });
     }
+    this.#choicesNow.set(request, out);
     return out;
   }
+
+  /**
+   * `choicesNow` by request object: /sign hands the same request for every exact repeat (src/http/admitted_repeats.ts)
+   * and requests are never changed, while the CAs, blocks and keys of a Flights never change either. Shared: read only.
+   */
+  readonly #choicesNow = new WeakMap<object, CaChoice[]>();
 
   /**
    * The chain with each CA's profile. One CA (the default): the request's profile as the caller resolved it

@@ -235,6 +235,7 @@ export class AcmemsMetrics {
   budgetSource: (() => Promise<BudgetLine[]>) | undefined;
   /** Per cache entry (by cache key), kept up to date by the issuer (bounded); exposed per primary name. */
   readonly certificates = new Map<string, CertificateSample>();
+  #lastCertificate: string | undefined;
 
   constructor() {
     const gauge = (name: string, help: string, pick: (s: CertificateSample) => number | undefined) =>
@@ -306,6 +307,12 @@ export class AcmemsMetrics {
 
   /** Records a cache entry's times (at most `limit` entries are kept, newest first). */
   noteCertificate(key: string, sample: CertificateSample, limit = 1000): void {
+    // The key noted last is the newest already (every /sign hit of one host): replacing its value keeps it last.
+    if (key === this.#lastCertificate && this.certificates.has(key)) {
+      this.certificates.set(key, sample);
+      return;
+    }
+    this.#lastCertificate = key;
     this.certificates.delete(key);
     this.certificates.set(key, sample);
     while (this.certificates.size > limit) this.certificates.delete(this.certificates.keys().next().value!);

@@ -17,6 +17,7 @@ import { CaRegistry } from "../ca/registry.ts";
 import { Http01Responder } from "../challenges/http01/responder.ts";
 import type { ChallengeSolver } from "../challenges/solver.ts";
 import type { Config } from "../config/types.ts";
+import { AdmittedRepeats } from "../http/admitted_repeats.ts";
 import { createCsrParser } from "../csr/parser.ts";
 import { createOperatorRoutes, metricsListenerHandler, type OperatorRoutes } from "../http/operator.ts";
 import { BodyDeadlines } from "../http/body_deadlines.ts";
@@ -158,7 +159,7 @@ export class App {
         budget: () => this.#gen.ledger.budget(),
       },
     });
-    const signCounts = new Map<string, () => void>();
+    const signCounts = new Map<number, Map<string, () => void>>();
     this.mgmtHandler = createMgmtHandler({
       ...this.#gen.mgmt,
       current: () => this.#gen.mgmt,
@@ -167,13 +168,15 @@ export class App {
       bodyDeadlines: this.#bodyDeadlines,
       // Its requests come from the listeners (Deno.serve), which frame each body by its Content-Length.
       framedBodies: true,
+      repeats: new AdmittedRepeats(),
       onDecision: (decision) => {
         const status = decision.status;
         const block = decision.block ?? "";
         // Bound once per status and block: this runs for every /sign answer.
-        const id = `${status}\u0000${block}`;
-        let count = signCounts.get(id);
-        if (!count) signCounts.set(id, count = metrics.signRequests.bind({ status: String(status), block }));
+        let byBlock = signCounts.get(status);
+        if (!byBlock) signCounts.set(status, byBlock = new Map());
+        let count = byBlock.get(block);
+        if (!count) byBlock.set(block, count = metrics.signRequests.bind({ status: String(status), block }));
         count();
         if (decision.errorId) this.failures.note(decision, new Date());
         opts.onDecision?.(decision);

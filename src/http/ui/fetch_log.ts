@@ -17,12 +17,21 @@ export interface FetchRecord {
 
 export class FetchLog {
   readonly #records = new Map<string, FetchRecord>();
+  /** The last fetch noted, by storage and key: a host asking again is the common case on the /sign hit path. */
+  #last: { storage: string; key: string; id: string } | undefined;
 
   constructor(readonly limit = 10_000) {}
 
   /** Records a fetch of `key` in storage `storage`. */
   note(storage: string, key: string, record: FetchRecord): void {
+    const last = this.#last;
+    if (last !== undefined && last.key === key && last.storage === storage && this.#records.has(last.id)) {
+      // Already the newest record: replacing its value keeps it last.
+      this.#records.set(last.id, record);
+      return;
+    }
     const id = `${storage}\u0000${key}`;
+    this.#last = { storage, key, id };
     this.#records.delete(id);
     this.#records.set(id, record);
     if (this.#records.size > this.limit) {

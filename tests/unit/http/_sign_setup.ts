@@ -10,6 +10,7 @@ import { Http01Responder } from "../../../src/challenges/http01/responder.ts";
 import { Http01Solver } from "../../../src/challenges/http01/solver.ts";
 import type { Config } from "../../../src/config/types.ts";
 import { createCsrParser } from "../../../src/csr/parser.ts";
+import { AdmittedRepeats } from "../../../src/http/admitted_repeats.ts";
 import type { SignDecision } from "../../../src/http/audit.ts";
 import { createMgmtHandler, type MgmtHandlerDeps } from "../../../src/http/mgmt_router.ts";
 import type { SignIssuer } from "../../../src/http/sign.ts";
@@ -96,6 +97,8 @@ export function setup(ca: FakeCaOptions | "down" = {}) {
     issuer,
     log,
     bodyTimeoutMs: 500,
+    // As the App runs it: exact repeats of admitted requests are remembered.
+    repeats: new AdmittedRepeats(),
   });
   return { handler, fake, log, responder, issuer };
 }
@@ -117,6 +120,7 @@ export function setupWith(
     bodyTimeoutMs: 500,
     onDecision: (d) => decisions.push(d),
     extraRoutes: opts.extraRoutes,
+    repeats: new AdmittedRepeats(),
   });
   return { handler, log, decisions };
 }

@@ -27,6 +27,14 @@ Deno.test("metrics: per-certificate gauges are bounded", () => {
   assert(!text.includes('name="h0.example.test"') && !text.includes('name="h1.example.test"'));
   assertStringIncludes(text, 'acmems_certificate_not_after_seconds{name="h4.example.test"} 1004');
   assertEquals(metrics.certificates.size, 3);
+  // The same key again in a row updates its sample and keeps it the newest: the oldest still goes first.
+  metrics.noteCertificate("k4", { name: "h4.example.test", notAfter: 2004 }, 3);
+  metrics.noteCertificate("k2", { name: "h2.example.test", notAfter: 2002 }, 3);
+  metrics.noteCertificate("k2", { name: "h2.example.test", notAfter: 3002 }, 3);
+  metrics.noteCertificate("k5", { name: "h5.example.test", notAfter: 1005 }, 3);
+  assertEquals([...metrics.certificates.keys()], ["k4", "k2", "k5"]);
+  assertEquals(metrics.certificates.get("k2")?.notAfter, 3002);
+  assertEquals(metrics.certificates.get("k4")?.notAfter, 2004);
 });
 
 Deno.test("metrics: cache entries sharing a primary name give one series per name, the latest notAfter", () => {

@@ -15,3 +15,24 @@ Deno.test("fetch log: the last fetch per storage and key; the oldest records go 
   assertEquals(log.get("cache", "k1")?.client, "192.0.2.9");
   assertEquals(log.get("cache", "k2"), { atMs: Date.parse("2027-01-01T00:00:03.000Z"), block: null, client: null });
 });
+
+Deno.test("fetch log: the same key noted again in a row keeps the newest record and the eviction order", () => {
+  const log = new FetchLog(2);
+  const at = (s: number) => ({ atMs: s * 1000, block: "a", client: `192.0.2.${s}` });
+  log.note("cache", "k1", at(1));
+  log.note("cache", "k1", at(2)); // the same key again: replaced in place
+  assertEquals(log.get("cache", "k1"), at(2));
+  log.note("cache", "k2", at(3));
+  log.note("cache", "k2", at(4));
+  log.note("cache", "k1", at(5)); // k1 becomes the youngest again
+  log.note("cache", "k1", at(6));
+  log.note("cache", "k3", at(7)); // past the limit: k2, now the oldest, goes
+  assertEquals(log.get("cache", "k2"), undefined);
+  assertEquals(log.get("cache", "k1"), at(6));
+  assertEquals(log.get("cache", "k3"), at(7));
+  // The same key in another storage is another record.
+  log.note("other", "k3", at(8));
+  assertEquals(log.get("cache", "k3"), at(7));
+  assertEquals(log.get("other", "k3"), at(8));
+  assertEquals(log.get("cache", "k1"), undefined);
+});
