@@ -16,7 +16,7 @@
  *      unavailable → unavailable (503).
  * Every answer is one audit record (as /sign's); a revocation sends the `revoked` notification.
  */
-import { IssueFailure, newErrorId } from "../issuance/failure.ts";
+import { IssueFailure } from "../issuance/failure.ts";
 import { checkRevocationPair, type RevocationPair } from "../revocation/pair.ts";
 import { parseReason, REASON_NAMES, type RevocationReason, type Revoked } from "../revocation/service.ts";
 import { failureResponse, statusOf, textResponse } from "./respond.ts";
@@ -109,16 +109,6 @@ export async function handleRevoke(exchange: SignExchange, revoker: Revoker | un
     if (error instanceof IssueFailure) {
       return exchange.fail(error, { names, block, outcome: `revoke failed: ${statusOf(error.kind)}` });
     }
-    const errorId = newErrorId();
-    deps.log.error("revoke handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
-    return exchange.fail(
-      new IssueFailure(
-        "internal",
-        `Internal error (error id ${errorId}); the server log has the details.`,
-        undefined,
-        errorId,
-      ),
-      { names, block, outcome: "internal error" },
-    );
+    return exchange.failInternal(error, "revoke handler error", { names, block, outcome: "internal error" });
   }
 }

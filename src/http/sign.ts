@@ -122,6 +122,19 @@ export class SignExchange {
     const errorId = carriesErrorId(failure.kind) ? failure.errorId ?? newErrorId() : undefined;
     return this.decide(failureResponse(failure, errorId), { ...fields, errorId: errorId ?? null });
   }
+
+  /** The answer to anything unexpected thrown: logged as `event` with a new error id, answered `internal` with it. */
+  failInternal(error: unknown, event: string, fields: DecisionFields): Response {
+    const errorId = newErrorId();
+    this.deps.log.error(event, { errorId, error: error instanceof Error ? error.message : String(error) });
+    const failure = new IssueFailure(
+      "internal",
+      `Internal error (error id ${errorId}); the server log has the details.`,
+      undefined,
+      errorId,
+    );
+    return this.fail(failure, fields);
+  }
 }
 
 /** The answer to anything but POST, or null for a POST. */
@@ -237,17 +250,7 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
     if (error instanceof IssueFailure) {
       return exchange.fail(error, { names, block: block.name, outcome: `issue failed: ${statusOf(error.kind)}` });
     }
-    const errorId = newErrorId();
-    deps.log.error("sign handler error", { errorId, error: error instanceof Error ? error.message : String(error) });
-    return exchange.fail(
-      new IssueFailure(
-        "internal",
-        `Internal error (error id ${errorId}); the server log has the details.`,
-        undefined,
-        errorId,
-      ),
-      { names, block: block.name, outcome: "internal error" },
-    );
+    return exchange.failInternal(error, "sign handler error", { names, block: block.name, outcome: "internal error" });
   }
 }
 
