@@ -109,6 +109,14 @@ export class SignExchange {
     this.client = found.client;
   }
 
+  #authentication: string | null | undefined;
+
+  /** The `Authentication` header (null when absent), read once: the checks before and after the body both need it. */
+  get authentication(): string | null {
+    if (this.#authentication === undefined) this.#authentication = authenticationFromHeaders(this.request.headers);
+    return this.#authentication;
+  }
+
   /** Records the decision (log line and `onDecision`) and returns the response. */
   decide(response: Response, fields: DecisionFields): Response {
     const decision = signDecision(this.client, response.status, Date.now() - this.started, fields);
@@ -160,7 +168,7 @@ export function refuseBeforeBody(exchange: SignExchange): Promise<Response> | nu
   } else {
     const precheck = exchange.context.policy.precheck({
       peer,
-      authentication: authenticationFromHeaders(request.headers),
+      authentication: exchange.authentication,
     });
     // Admitted: null at once (no promise on the hit path).
     if (precheck.ok) return null;
@@ -192,7 +200,7 @@ export async function authorizeExchange(
   }
   const decision = await exchange.context.policy.authorize({
     peer,
-    authentication: authenticationFromHeaders(exchange.request.headers),
+    authentication: exchange.authentication,
     body,
     names,
   });
@@ -228,13 +236,12 @@ export async function handleSign(exchange: SignExchange): Promise<Response> {
   if (body instanceof Response) return body;
 
   // An exact repeat of an admitted request skips what it decided before issuance (admitted_repeats.ts).
-  const authentication = deps.repeats ? authenticationFromHeaders(exchange.request.headers) : null;
-  let admitted = deps.repeats?.find(exchange.context, exchange.client, authentication, body);
+  let admitted = deps.repeats?.find(exchange.context, exchange.client, exchange.authentication, body);
   if (!admitted) {
     const decided = await admit(exchange, body);
     if (decided instanceof Response) return decided;
     admitted = decided;
-    deps.repeats?.remember(exchange.context, exchange.client, authentication, body, admitted);
+    deps.repeats?.remember(exchange.context, exchange.client, exchange.authentication, body, admitted);
   }
   const { names, block, request } = admitted;
 

@@ -6,6 +6,7 @@
  */
 
 import type { BudgetLine } from "../ca/ledger_port.ts";
+import { RecentMap } from "../lib/recent_map.ts";
 
 type Labels = Record<string, string>;
 
@@ -228,14 +229,13 @@ export class AcmemsMetrics {
     ),
   );
   /** dns-persist-01 records by `verification|owner`: their persistUntil (Unix s; +Inf: none). */
-  readonly persistRecords = new Map<string, { verification: string; owner: string; persistUntil: number }>();
+  readonly persistRecords = new RecentMap<string, { verification: string; owner: string; persistUntil: number }>();
   /** What is left of every rate limit and budget (src/ca/ledger.ts), read from `budgetSource` before each scrape. */
   budget: BudgetLine[] = [];
   /** The ledger in force (set by each generation). */
   budgetSource: (() => Promise<BudgetLine[]>) | undefined;
   /** Per cache entry (by cache key), kept up to date by the issuer (bounded); exposed per primary name. */
-  readonly certificates = new Map<string, CertificateSample>();
-  #lastCertificate: string | undefined;
+  readonly certificates = new RecentMap<string, CertificateSample>();
 
   constructor() {
     const gauge = (name: string, help: string, pick: (s: CertificateSample) => number | undefined) =>
@@ -300,22 +300,12 @@ export class AcmemsMetrics {
   /** Records a dns-persist-01 record's persistUntil (at most `limit` records are kept, newest first). */
   notePersistRecord(verification: string, owner: string, persistUntil: number | undefined, limit = 1000): void {
     const key = `${verification}|${owner}`;
-    this.persistRecords.delete(key);
-    this.persistRecords.set(key, { verification, owner, persistUntil: persistUntil ?? Infinity });
-    while (this.persistRecords.size > limit) this.persistRecords.delete(this.persistRecords.keys().next().value!);
+    this.persistRecords.note(key, { verification, owner, persistUntil: persistUntil ?? Infinity }, limit);
   }
 
   /** Records a cache entry's times (at most `limit` entries are kept, newest first). */
   noteCertificate(key: string, sample: CertificateSample, limit = 1000): void {
-    // The key noted last is the newest already (every /sign hit of one host): replacing its value keeps it last.
-    if (key === this.#lastCertificate && this.certificates.has(key)) {
-      this.certificates.set(key, sample);
-      return;
-    }
-    this.#lastCertificate = key;
-    this.certificates.delete(key);
-    this.certificates.set(key, sample);
-    while (this.certificates.size > limit) this.certificates.delete(this.certificates.keys().next().value!);
+    this.certificates.note(key, sample, limit);
   }
 }
 

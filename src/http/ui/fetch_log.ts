@@ -6,6 +6,7 @@
  * Contract: bounded (the oldest records go first past `limit`), never throws; lost on restart (the page then shows
  * the time from the storage without a "by").
  */
+import { RecentMap } from "../../lib/recent_map.ts";
 
 /** One fetch: when, and by whom as the /sign request recorded it. */
 export interface FetchRecord {
@@ -16,28 +17,19 @@ export interface FetchRecord {
 }
 
 export class FetchLog {
-  readonly #records = new Map<string, FetchRecord>();
-  /** The last fetch noted, by storage and key: a host asking again is the common case on the /sign hit path. */
+  readonly #records = new RecentMap<string, FetchRecord>();
+  /** The id of the last fetch noted: a host asking again is the common case on the /sign hit path. */
   #last: { storage: string; key: string; id: string } | undefined;
 
   constructor(readonly limit = 10_000) {}
 
   /** Records a fetch of `key` in storage `storage`. */
   note(storage: string, key: string, record: FetchRecord): void {
-    const last = this.#last;
-    if (last !== undefined && last.key === key && last.storage === storage && this.#records.has(last.id)) {
-      // Already the newest record: replacing its value keeps it last.
-      this.#records.set(last.id, record);
-      return;
+    let last = this.#last;
+    if (last === undefined || last.key !== key || last.storage !== storage) {
+      this.#last = last = { storage, key, id: `${storage}\u0000${key}` };
     }
-    const id = `${storage}\u0000${key}`;
-    this.#last = { storage, key, id };
-    this.#records.delete(id);
-    this.#records.set(id, record);
-    if (this.#records.size > this.limit) {
-      const oldest = this.#records.keys().next().value;
-      if (oldest !== undefined) this.#records.delete(oldest);
-    }
+    this.#records.note(last.id, record, this.limit);
   }
 
   /** The last fetch of `key` in `storage` this process saw, if any. */
