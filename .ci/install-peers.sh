@@ -32,7 +32,7 @@ done
 . /etc/os-release
 [ "${VERSION_CODENAME:-}" = bookworm ] || log "warning: written for Debian 12 (bookworm), this is ${PRETTY_NAME:-unknown}"
 
-installed_version() { dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | awk '$1 == "installed" { print $2 }'; }
+installed_version() { { dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null || true; } | awk '$1 == "installed" { print $2 }'; }
 
 # AppArmor is needed only where it enforces named's profile (VMs; not containers): Debian's profile lets named read
 # only /etc/bind, /var/lib/bind, /var/cache/bind..., and the fixture runs named from a temp dir (acmems-named-*).
