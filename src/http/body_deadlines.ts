@@ -3,18 +3,28 @@
  *
  * Contract: `watch(ms, onExpired)` registers a read and returns its release; `onExpired` is called once, between
  * `ms` and `ms + tickMs` later, unless released before. One interval timer runs while reads are watched and stops
- * itself after two ticks without any; `close` stops it at once (the server owns one of these and closes it). Under load that is one Set
- * insertion and deletion per request, where a `setTimeout`/`clearTimeout` pair cost several microseconds of the
- * /sign cache-hit path (measured: bench/README.md).
+ * itself after two ticks without any; `close` stops it at once (the server owns one of these and closes it). Under
+ * load that is one link and one unlink per request, where a `setTimeout`/`clearTimeout` pair cost several
+ * microseconds of the /sign cache-hit path (measured: bench/README.md).
+ *
+ * The reads are a doubly linked list, not a Set: a long-lived Set that gains and loses an entry per request rebuilds
+ * its hash table every few requests, and V8 allocates the rebuilt table in the old generation, where only a full
+ * GC frees it (bench/probes/heap_sample.ts: about 120 bytes of old-generation garbage per cache hit).
  */
 
 interface Watched {
   deadline: number;
   onExpired: () => void;
+  previous: Watched | null;
+  next: Watched | null;
+  /** Still in the list (neither released nor expired). */
+  linked: boolean;
 }
 
 export class BodyDeadlines {
-  readonly #reads = new Set<Watched>();
+  #first: Watched | null = null;
+  #last: Watched | null = null;
+  #size = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #idleTicks = 0;
 
@@ -22,23 +32,43 @@ export class BodyDeadlines {
 
   /** Watches one read; the returned function releases it (call it when the read ends, whichever way). */
   watch(timeoutMs: number, onExpired: () => void): () => void {
-    const read: Watched = { deadline: this.now() + timeoutMs, onExpired };
-    this.#reads.add(read);
+    const read: Watched = {
+      deadline: this.now() + timeoutMs,
+      onExpired,
+      previous: this.#last,
+      next: null,
+      linked: true,
+    };
+    if (this.#last === null) this.#first = read;
+    else this.#last.next = read;
+    this.#last = read;
+    this.#size++;
     this.#idleTicks = 0;
     this.#timer ??= setInterval(() => this.#tick(), this.tickMs);
-    return () => void this.#reads.delete(read);
+    return () => this.#unlink(read);
+  }
+
+  #unlink(read: Watched): void {
+    if (!read.linked) return;
+    read.linked = false;
+    if (read.previous === null) this.#first = read.next;
+    else read.previous.next = read.next;
+    if (read.next === null) this.#last = read.previous;
+    else read.next.previous = read.previous;
+    read.previous = read.next = null;
+    this.#size--;
   }
 
   /** Stops the timer; reads still watched are no longer timed. */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#reads.clear();
+    while (this.#first !== null) this.#unlink(this.#first);
   }
 
   /** Reads being watched (tests). */
   get size(): number {
-    return this.#reads.size;
+    return this.#size;
   }
 
   /** Whether the shared timer is running (tests). */
@@ -47,15 +77,19 @@ export class BodyDeadlines {
   }
 
   #tick(): void {
-    if (this.#reads.size === 0) {
+    if (this.#size === 0) {
       if (++this.#idleTicks >= 2) this.close();
       return;
     }
     this.#idleTicks = 0;
     const now = this.now();
-    for (const read of this.#reads) {
-      if (read.deadline > now) continue;
-      this.#reads.delete(read);
+    // Collected first: a callback may release other reads, which unlinks them.
+    let due: Watched[] | undefined;
+    for (let read = this.#first; read !== null; read = read.next) if (read.deadline <= now) (due ??= []).push(read);
+    if (due === undefined) return;
+    for (const read of due) {
+      if (!read.linked) continue;
+      this.#unlink(read);
       try {
         read.onExpired();
       } catch {

@@ -55,3 +55,30 @@ Deno.test("body deadlines: close stops the timer and forgets the reads", () => {
   assert(!deadlines.running);
   assertEquals([deadlines.size, told], [0, false]);
 });
+
+Deno.test("body deadlines: reads released in any order, and a callback that releases another read", async () => {
+  let clock = 0;
+  const deadlines = new BodyDeadlines(10, () => clock);
+  const told: string[] = [];
+  const releases = new Map<string, () => void>();
+  for (const name of ["a", "b", "c", "d", "e"]) {
+    releases.set(name, deadlines.watch(name === "e" ? 500 : 50, () => told.push(name)));
+  }
+  // Released from the middle, the end and the start: the others stay watched.
+  releases.get("c")!();
+  releases.get("e")!();
+  releases.get("a")!();
+  releases.get("a")!(); // twice is harmless
+  assertEquals(deadlines.size, 2);
+  // b's callback releases d, which is due in the same tick and comes after b in the list: d is not told.
+  deadlines.close();
+  let releaseD = () => {};
+  deadlines.watch(50, () => (told.push("b"), releaseD()));
+  releaseD = deadlines.watch(50, () => told.push("d"));
+  deadlines.watch(50, () => told.push("f"));
+  assertEquals(deadlines.size, 3);
+  clock = 60;
+  await until(() => deadlines.size === 0, "all due reads handled");
+  assertEquals(told, ["b", "f"]);
+  deadlines.close();
+});

@@ -1,0 +1,141 @@
+/**
+ * What the `/sign` cache-hit path (or the challenge path) allocates, and what of it outlives the young generation:
+ * the bench's acmems under `--inspect`, V8's sampling heap profiler over the inspector protocol while wrk drives it.
+ * Prints the heaviest allocation sites (self bytes of the samples, per request served) for the chosen kind:
+ *
+ * - `promoted` (default): objects still alive at the end or collected by a full GC, i.e. what survived the
+ *   scavenges (promoted to the old generation) and what lives on;
+ * - `all`: every sampled allocation, including what the scavenges collected.
+ *
+ * Usage: deno run -A bench/probes/heap_sample.ts [sign|challenge] [promoted|all] [SECONDS]
+ */
+import { startNamed } from "../../tests/support/named.ts";
+import { startPebble } from "../../tests/support/pebble.ts";
+import { freePorts } from "../../tests/support/ports.ts";
+import { makeCsr } from "../../tests/support/csr.ts";
+import { hmacHeader, randomToken, REPO_ROOT, startAcmemsWithToken } from "../lib/stack.ts";
+import { runWrk } from "../lib/wrk.ts";
+
+const scenario = Deno.args.includes("challenge") ? "challenge" : "sign";
+const kind = Deno.args.includes("all") ? "all" : "promoted";
+const seconds = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 5);
+
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: ProfileNode[];
+}
+
+/** A minimal Chrome DevTools protocol client over the inspector's WebSocket. */
+async function inspector(port: number) {
+  let list: { webSocketDebuggerUrl: string }[] = [];
+  for (let i = 0; i < 50 && list.length === 0; i++) {
+    try {
+      list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let id = 0;
+  const waiting = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.id !== undefined) waiting.get(message.id)?.(message.result ?? message.error);
+  };
+  return {
+    call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+      const callId = ++id;
+      ws.send(JSON.stringify({ id: callId, method, params }));
+      return new Promise((resolve) => waiting.set(callId, resolve as (result: unknown) => void));
+    },
+    close: () => ws.close(),
+  };
+}
+
+const work = await Deno.makeTempDir({ prefix: "acmems-heap-sample-" });
+const named = await startNamed();
+const [mgmtPort, challengePort, inspectPort] = await freePorts(3);
+const pebble = await startPebble({ dnsServer: named.address, httpPort: challengePort });
+const hmacKey = randomToken();
+const host = "bench.example.test";
+const token = randomToken();
+const acmems = await startAcmemsWithToken({
+  dir: `${work}/acmems`,
+  setup: { directoryUrl: pebble.directoryUrl, caFile: pebble.caFile, mgmtPort, challengePort, hmacKey },
+  host,
+  token,
+  keyAuthorization: `${token}.${randomToken()}`,
+  denoFlags: [`--inspect=127.0.0.1:${inspectPort}`],
+});
+const sites = new Map<string, number>();
+let requests = 0;
+try {
+  const load = async (secs: number) => {
+    if (scenario === "sign") {
+      const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
+      const auth = await hmacHeader(hmacKey, csr.csrPem);
+      const first = await fetch(`${acmems.mgmtUrl}/sign`, {
+        method: "POST",
+        body: csr.csrPem,
+        headers: { Authentication: auth },
+      });
+      await first.text();
+      if (first.status !== 200) throw new Error(`first /sign: ${first.status}`);
+      return await runWrk({
+        url: `${acmems.mgmtUrl}/sign`,
+        seconds: secs,
+        script: "sign.lua",
+        env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
+      });
+    }
+    const path = `/.well-known/acme-challenge/${token}`;
+    return await runWrk({ url: `${acmems.challengeUrl}${path}`, seconds: secs, headers: [`Host: ${host}`] });
+  };
+  await load(2); // warm: compiled code, grown heap
+  const client = await inspector(inspectPort);
+  await client.call("HeapProfiler.enable");
+  await client.call("HeapProfiler.startSampling", {
+    samplingInterval: 256,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: kind === "all",
+  });
+  const result = await load(seconds);
+  requests = result.requests;
+  console.log(`${result.command}\n  ${result.rps} req/s, p99 ${result.p99_ms} ms`);
+  // What the last scavenge has not seen yet is still "alive": two scavenges (the shipped flags expose `gc`) leave
+  // only what the requests really kept.
+  for (let i = 0; i < 2; i++) {
+    await client.call("Runtime.evaluate", { expression: `globalThis.gc?.({ type: "minor" })` });
+  }
+  const { profile } = await client.call<{ profile: { head: ProfileNode } }>("HeapProfiler.stopSampling");
+  client.close();
+  const walk = (node: ProfileNode, stack: string[]) => {
+    const f = node.callFrame;
+    const file = f.url.replace(`file://${REPO_ROOT}`, "").replace(/^.*\/(ext|runtime)\//, "$1/");
+    const name = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
+    const here = [...stack, name];
+    if (node.selfSize > 0) {
+      // The site and the nearest acmems frame above it, so Deno's internals are attributed to the caller.
+      const own = [...here].reverse().find((s) => s.includes(" src/")) ?? "(no acmems frame)";
+      const key = `${name}  <=  ${own}`;
+      sites.set(key, (sites.get(key) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) walk(child, here);
+  };
+  walk(profile.head, []);
+} finally {
+  await acmems.stop();
+  await pebble.stop();
+  await named.stop();
+  await Deno.remove(work, { recursive: true });
+}
+const total = [...sites.values()].reduce((a, b) => a + b, 0);
+console.log(`\n${kind}: ${(total / Math.max(1, requests)).toFixed(0)} bytes per request (sampled), top sites:`);
+for (const [site, bytes] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  console.log(`  ${(bytes / Math.max(1, requests)).toFixed(1).padStart(8)} B/req  ${site}`);
+}
