@@ -9,12 +9,9 @@
  *
  * Usage: deno run -A bench/probes/heap_sample.ts [sign|challenge] [promoted|all] [SECONDS]
  */
-import { startNamed } from "../../tests/support/named.ts";
-import { startPebble } from "../../tests/support/pebble.ts";
 import { freePorts } from "../../tests/support/ports.ts";
-import { makeCsr } from "../../tests/support/csr.ts";
-import { hmacHeader, randomToken, REPO_ROOT, startAcmemsWithToken } from "../lib/stack.ts";
-import { runWrk } from "../lib/wrk.ts";
+import { startProbeStack } from "../lib/probe_stack.ts";
+import { REPO_ROOT } from "../lib/stack.ts";
 
 const scenario = Deno.args.includes("challenge") ? "challenge" : "sign";
 const kind = Deno.args.includes("all") ? "all" : "promoted";
@@ -58,44 +55,12 @@ async function inspector(port: number) {
 }
 
 const work = await Deno.makeTempDir({ prefix: "acmems-heap-sample-" });
-const named = await startNamed();
-const [mgmtPort, challengePort, inspectPort] = await freePorts(3);
-const pebble = await startPebble({ dnsServer: named.address, httpPort: challengePort });
-const hmacKey = randomToken();
-const host = "bench.example.test";
-const token = randomToken();
-const acmems = await startAcmemsWithToken({
-  dir: `${work}/acmems`,
-  setup: { directoryUrl: pebble.directoryUrl, caFile: pebble.caFile, mgmtPort, challengePort, hmacKey },
-  host,
-  token,
-  keyAuthorization: `${token}.${randomToken()}`,
-  denoFlags: [`--inspect=127.0.0.1:${inspectPort}`],
-});
+const [inspectPort] = await freePorts(1);
+const stack = await startProbeStack(work, [`--inspect=127.0.0.1:${inspectPort}`]);
 const sites = new Map<string, number>();
 let requests = 0;
 try {
-  const load = async (secs: number) => {
-    if (scenario === "sign") {
-      const csr = await makeCsr({ names: ["sign.example.test"], dir: work });
-      const auth = await hmacHeader(hmacKey, csr.csrPem);
-      const first = await fetch(`${acmems.mgmtUrl}/sign`, {
-        method: "POST",
-        body: csr.csrPem,
-        headers: { Authentication: auth },
-      });
-      await first.text();
-      if (first.status !== 200) throw new Error(`first /sign: ${first.status}`);
-      return await runWrk({
-        url: `${acmems.mgmtUrl}/sign`,
-        seconds: secs,
-        script: "sign.lua",
-        env: { WRK_BODY_FILE: csr.csrFile, WRK_AUTH: auth },
-      });
-    }
-    const path = `/.well-known/acme-challenge/${token}`;
-    return await runWrk({ url: `${acmems.challengeUrl}${path}`, seconds: secs, headers: [`Host: ${host}`] });
-  };
+  const load = (seconds: number) => stack.load(scenario, seconds);
   await load(2); // warm: compiled code, grown heap
   const client = await inspector(inspectPort);
   await client.call("HeapProfiler.enable");
@@ -129,9 +94,7 @@ try {
   };
   walk(profile.head, []);
 } finally {
-  await acmems.stop();
-  await pebble.stop();
-  await named.stop();
+  await stack.stop();
   await Deno.remove(work, { recursive: true });
 }
 const total = [...sites.values()].reduce((a, b) => a + b, 0);
