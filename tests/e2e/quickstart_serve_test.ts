@@ -39,6 +39,21 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   return files;
 }
 
+/**
+ * `snapshot` once the running server has finished writing: after an answer it still marks the entry as fetched in
+ * the background (its `.seen` file), so two snapshots 250 ms apart must agree (at most 5 s).
+ */
+async function settledSnapshot(dir: string): Promise<Record<string, string>> {
+  let last = await snapshot(dir);
+  for (let i = 0; i < 20; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await snapshot(dir);
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  throw new Error(`the quick start's files kept changing for 5 s: ${Object.keys(last).join(", ")}`);
+}
+
 /** The README's hmac_sha256 shell function (section "Getting a certificate"), as written there. */
 async function readmeHmacFunction(): Promise<string> {
   const readme = await Deno.readTextFile(`${ROOT}README.md`);
@@ -114,7 +129,7 @@ exec curl -sS -g -i --data-binary "@$CSR" -H "Authentication: hmac name=sha256, 
       assertStringIncludes(r.stdout, "-----BEGIN CERTIFICATE-----");
     });
 
-    const before = await snapshot(dir);
+    const before = await settledSnapshot(dir);
     assert(before["account/account.pem"], "the first one's account key");
     assert(Object.keys(before).some((f) => f.startsWith("cache/")), "the first one's cache");
 
