@@ -60,8 +60,7 @@ const stack = await startProbeStack(work, [`--inspect=127.0.0.1:${inspectPort}`]
 const sites = new Map<string, number>();
 let requests = 0;
 try {
-  const load = (seconds: number) => stack.load(scenario, seconds);
-  await load(2); // warm: compiled code, grown heap
+  await stack.load(scenario, 2); // warm: compiled code, grown heap
   const client = await inspector(inspectPort);
   await client.call("HeapProfiler.enable");
   await client.call("HeapProfiler.startSampling", {
@@ -69,21 +68,26 @@ try {
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: kind === "all",
   });
-  const result = await load(seconds);
+  const result = await stack.load(scenario, seconds);
   requests = result.requests;
   console.log(`${result.command}\n  ${result.rps} req/s, p99 ${result.p99_ms} ms`);
   // What the last scavenge has not seen yet is still "alive": two scavenges (the shipped flags expose `gc`) leave
   // only what the requests really kept.
+  // Without them the young garbage would count as kept: no `gc` is an error, not a quietly wrong figure.
   for (let i = 0; i < 2; i++) {
-    await client.call("Runtime.evaluate", { expression: `globalThis.gc?.({ type: "minor" })` });
+    const { result: ran } = await client.call<{ result: { value?: unknown } }>("Runtime.evaluate", {
+      expression: `typeof globalThis.gc === "function" && (globalThis.gc({ type: "minor" }), true)`,
+      returnByValue: true,
+    });
+    if (ran?.value !== true) throw new Error("acmems runs without --expose-gc: the probe cannot run its scavenges");
   }
   const { profile } = await client.call<{ profile: { head: ProfileNode } }>("HeapProfiler.stopSampling");
   client.close();
-  const walk = (node: ProfileNode, stack: string[]) => {
+  const walk = (node: ProfileNode, frames: string[]) => {
     const f = node.callFrame;
     const file = f.url.replace(`file://${REPO_ROOT}`, "").replace(/^.*\/(ext|runtime)\//, "$1/");
     const name = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
-    const here = [...stack, name];
+    const here = [...frames, name];
     if (node.selfSize > 0) {
       // The site and the nearest acmems frame above it, so Deno's internals are attributed to the caller.
       const own = [...here].reverse().find((s) => s.includes(" src/")) ?? "(no acmems frame)";

@@ -43,10 +43,11 @@ export class InflightSlots {
 
   take(client: string, maxInflight: number, maxPerClient: number): SlotResult {
     if (this.#total >= maxInflight) return { ok: false, cap: "global" };
-    const held = this.of(client);
+    const entry = this.#byClient.get(client);
+    const held = entry ?? 0;
     if (held >= maxPerClient) return { ok: false, cap: "client" };
     this.#total++;
-    if (held === 0 && this.#byClient.has(client)) this.#idle--;
+    if (entry === 0) this.#idle--;
     this.#byClient.set(client, held + 1);
     let released = false;
     return {
